@@ -1,0 +1,155 @@
+"""Ground decode throughput: housekeeping frames per second from a recorded session log.
+
+The ground path is what a live session does with every received byte: deframe (COBS + CRC-32,
+``ground.link``), decode (cbor2 + the SPEC profile + ``protocol.messages`` rules,
+``ground.codec``), and name the values through the dictionary (units and limit states,
+``ground.values.housekeeping``). Beside it, on the same bytes in the same run, the node's own
+codec on CPython: ``protocol.framing.Deframer`` + ``protocol.cbor.loads``. Targets: at least
+50,000 frames/s, and at least 5x the node codec.
+
+The frames come from a session log: ``--log PATH``, or one recorded here from the simulated
+node (housekeeping at 50 Hz for about two seconds). They are tiled to ``--frames`` and fed in
+4 KB chunks, as a serial port delivers them.
+
+    python -m bench.ground_bench [--log PATH] [--frames N] [--json]
+
+For the bench runner: ``run(log=None, frames=20000) -> list[dict]`` (rows with ``name``,
+``value``, ``unit``, ``target``, ``ok``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from ground import codec, values
+from ground.link import Deframer, Frame, decode_wire
+from ground.log import DOWN, LogReader
+
+SECTION: Final = "ground decode"
+TARGET_FPS: Final = 50_000
+TARGET_RATIO: Final = 5.0
+_CHUNK: Final = 4096
+_KIND_HK: Final = codec.KIND_HOUSEKEEPING
+
+
+def record_log(path: Path, seconds: float = 2.0) -> Path:
+    """Record a session log from a fresh simulated node with fast housekeeping."""
+    from ground.client import Client
+
+    with Client("sim://?time_factor=600", log=path) as node:
+        for packet in (1, 2, 3, 4):
+            node.command("hk_rate", packet=packet, rate=50.0)
+        for _ in node.telemetry(duration=seconds):
+            pass
+    return path
+
+
+def housekeeping_frames(log: Path) -> list[bytes]:
+    """The wire bytes (between delimiters) of every housekeeping frame in a log."""
+    frames = []
+    for record in LogReader(log):
+        if record.type != DOWN:
+            continue
+        item = decode_wire(record.data)
+        if isinstance(item, Frame) and codec.decode(item.message).kind == _KIND_HK:
+            frames.append(record.data)
+    return frames
+
+
+def stream(frames: list[bytes], count: int) -> bytes:
+    tiled = (frames * (count // len(frames) + 1))[:count]
+    return b"".join(b"\x00" + f + b"\x00" for f in tiled)
+
+
+def ground_path(data: bytes, name_values: bool = True) -> int:
+    deframer = Deframer()
+    decode = codec.decode
+    housekeeping = values.housekeeping
+    n = 0
+    for i in range(0, len(data), _CHUNK):
+        for item in deframer.feed(data[i : i + _CHUNK]):
+            if type(item) is Frame:
+                msg = decode(item.message)
+                if name_values:
+                    housekeeping(msg.id, msg.seq, msg.time, 0, msg.body)
+                n += 1
+    return n
+
+
+def node_codec_path(data: bytes) -> int:
+    from protocol import cbor
+    from protocol.framing import Deframer as NodeDeframer
+
+    deframer = NodeDeframer()
+    loads = cbor.loads
+    n = 0
+    for i in range(0, len(data), _CHUNK):
+        for message in deframer.feed(data[i : i + _CHUNK]):
+            loads(message)
+            n += 1
+    return n
+
+
+def _rate(fn: Callable[[bytes], int], data: bytes, expected: int, repeat: int = 3) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        n = fn(data)
+        elapsed = time.perf_counter() - start
+        if n != expected:
+            raise RuntimeError(f"{fn.__name__} decoded {n} frames, expected {expected}")
+        best = max(best, n / elapsed)
+    return best
+
+
+def run(log: Path | None = None, frames: int = 20_000) -> list[dict[str, Any]]:
+    if log is None:
+        log = record_log(Path(tempfile.mkdtemp(prefix="ground-bench-")) / "session.jsonl")
+    found = housekeeping_frames(log)
+    if not found:
+        raise RuntimeError(f"{log}: no housekeeping frames to decode")
+    data = stream(found, frames)
+    full = _rate(ground_path, data, frames)
+    bare = _rate(lambda d: ground_path(d, name_values=False), data, frames)
+    node = _rate(node_codec_path, data, frames, repeat=1)
+    ratio = full / node
+    size = sum(len(f) for f in found) / len(found)
+    return [
+        {"name": "ground: deframe + CRC + decode + dictionary", "value": round(full),
+         "unit": "frames/s", "target": f">= {TARGET_FPS}", "ok": full >= TARGET_FPS},
+        {"name": "ground: deframe + CRC + decode", "value": round(bare), "unit": "frames/s",
+         "target": "", "ok": True},
+        {"name": "node codec on CPython: Deframer + cbor.loads", "value": round(node),
+         "unit": "frames/s", "target": "", "ok": True},
+        {"name": "ground (full) / node codec", "value": round(ratio, 1), "unit": "x",
+         "target": f">= {TARGET_RATIO:g}", "ok": ratio >= TARGET_RATIO},
+        {"name": f"input: {len(found)} logged frames tiled to {frames}", "value": round(size),
+         "unit": "bytes/frame", "target": "", "ok": True},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ground_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log", type=Path, help="session log to take frames from")
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = run(args.log, args.frames)
+    if args.json:
+        print(json.dumps({SECTION: rows}, indent=1))
+    else:
+        for row in rows:
+            mark = "" if row["ok"] else "  MISSED"
+            print(f"{row['name']:<50} {row['value']:>10} {row['unit']:<12} {row['target']}{mark}")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""The board layer: the only code that touches hardware.
+
+Two implementations with one interface, chosen by the entry point (main.py on a Pico,
+sim_main.py on the MicroPython Unix port); tests build the node with their own board.
+
+Interface (every board):
+    rx_stream               object asyncio can poll for input (StreamReader(rx_stream))
+    read_into(buf) -> int   bytes available now, copied into buf; never blocks
+    poll_ms(ms) -> bool     wait up to ms for input (blocking; only outside asyncio)
+    write(buf, n) -> int    write buf[0:n], one whole frame, without allocating; waits
+                            briefly for room, then drops it and counts tx_dropped
+    tx_dropped              frames dropped by write
+    ticks_ms()              free-running ms counter (time.ticks_ms semantics: wraps)
+    wdt_start(timeout_ms), wdt_feed()
+    reset_cause() -> int    RESET_* of protocol.ids, for this boot
+    reset(cause)            does not return: reboot the node, reporting cause at next boot
+    enter_maintenance()     leave the protocol for the REPL (rp2) or exit (sim)
+    link_open(), link_close()  the protocol takes / gives back the serial link
+    fs_root                 directory for persistent files (the flash)
+    set_led(mode), led_tick(now_ms), set_load_pin(ch, on)
+    mcu_temp_c() -> float or None (None: no sensor, the plant models it)
+    fs_sync                 True if files must be flushed to reach the flash
+    log_exc(exc), log(text) diagnostics off the link (sim: stderr; rp2: kept, not printed)
+    config                  dict of host overrides: 'seed', 'time_factor' (absent: params)
+    name                    'rp2' or 'sim'
+"""

@@ -1,0 +1,214 @@
+"""Raspberry Pi Pico (RP2040) board.
+
+Pins:
+    LED ("LED", GP25 on a Pico)  shows the mode by blink pattern in a 2 s cycle:
+                                 BOOT steady on, SAFE 1 blink, NOMINAL 2, SCIENCE 3.
+    GP2..GP11                    load channels 0..9 mirrored (high = switched on), so a rig
+                                 can observe switching.
+    GP0 (TX), GP1 (RX)           UART0, when the link is configured as UART (main.py).
+    GP22                         boot escape (main.py): held low at boot, the node does not
+                                 start and the REPL stays available.
+    ADC 4                        the RP2040 die temperature sensor.
+
+Link: USB CDC stdio by default. sys.stdin.buffer.read(n) blocks until n bytes arrive, so
+read_into polls and takes single bytes while poll(0) says more are ready; the keyboard
+interrupt is disabled while the protocol runs (frames may contain 0x03). With a UART,
+readinto returns what is there.
+
+Maintenance: a started machine.WDT cannot be stopped, so enter_maintenance resets with the
+MAINTENANCE marker and main.py, seeing that cause, leaves the board in the REPL without
+starting the protocol (or the watchdog). The reset after maintenance (mpremote reset) then
+reports WATCHDOG, since machine.reset() looks like one and no marker names it.
+
+Reset cause: machine.reset() also reports WDT_RESET on the rp2, so reset(cause) first writes
+a marker file naming the intended cause; the next boot reads and deletes it.
+"""
+
+import os
+import select
+import sys
+import time
+
+import machine
+import micropython
+from micropython import const
+
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_TX_WAIT_MS = const(20)
+_WDT_MAX_MS = const(8388)
+_LED_CYCLE_MS = const(2000)
+_LOAD_PIN0 = const(2)
+_LOADS = const(10)
+_MARKER = "/data/reset_marker"
+
+_RESET_POWER_ON = const(0)
+_RESET_WATCHDOG = const(1)
+_RESET_MAINTENANCE = const(3)
+_RESET_SOFT = const(4)
+
+
+class Board:
+    name = "rp2"
+    fs_sync = True  # littlefs commits on flush/close
+
+    def __init__(self, uart_baud=0):
+        self.fs_root = "/data"
+        try:
+            os.mkdir(self.fs_root)
+        except OSError:
+            pass  # exists
+        self.config = {}
+        self._cause = self._read_cause()
+        self._uart = None
+        if uart_baud:
+            self._uart = machine.UART(0, baudrate=uart_baud, tx=machine.Pin(0),
+                                      rx=machine.Pin(1), rxbuf=2048, txbuf=2048)
+            self.rx_stream = self._uart
+            self._in = self._uart
+            self._out = self._uart
+        else:
+            self.rx_stream = sys.stdin.buffer
+            self._in = sys.stdin.buffer
+            self._out = sys.stdout.buffer
+        self._pin = select.poll()
+        self._pin.register(self.rx_stream, _POLLIN)
+        self._pout = select.poll()
+        self._pout.register(self._out, _POLLOUT)
+        self._one = bytearray(1)
+        self._blocked = False
+        self.tx_dropped = 0
+        self._wdt = None
+        self._led = machine.Pin("LED", machine.Pin.OUT)
+        self._mode = 0
+        self._loads = [machine.Pin(_LOAD_PIN0 + i, machine.Pin.OUT, value=0)
+                       for i in range(_LOADS)]
+        self._adc = machine.ADC(4)
+
+    def _read_cause(self):
+        cause = machine.reset_cause()
+        if cause != machine.WDT_RESET:
+            return _RESET_POWER_ON if cause == machine.PWRON_RESET else _RESET_SOFT
+        try:
+            with open(_MARKER, "rb") as f:
+                intended = f.read(1)[0]
+            os.remove(_MARKER)
+            return intended
+        except (OSError, IndexError):
+            return _RESET_WATCHDOG
+
+    # --- link ---------------------------------------------------------------------------
+
+    def link_open(self):
+        if self._uart is None:
+            micropython.kbd_intr(-1)
+
+    def link_close(self):
+        if self._uart is None:
+            micropython.kbd_intr(3)
+
+    def read_into(self, buf):
+        if self._uart is not None:
+            n = self._uart.readinto(buf)
+            return n if n else 0
+        # USB CDC: readinto(buf) would block until buf is full; take bytes one by one.
+        n = 0
+        size = len(buf)
+        one = self._one
+        poll = self._pin.poll
+        read = self._in.readinto
+        while n < size and poll(0):
+            if not read(one):
+                break
+            buf[n] = one[0]
+            n += 1
+        return n
+
+    def poll_ms(self, ms):
+        return bool(self._pin.poll(ms))
+
+    def write(self, buf, n):
+        # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
+        out = self._out
+        try:
+            w = out.write(buf, 0, n)
+        except OSError:  # EIO/EPIPE: nobody on the other side
+            self.tx_dropped += 1
+            return 0
+        if w == n:
+            self._blocked = False
+            return n
+        pos = w or 0
+        while pos < n:
+            # Wait briefly for room; once the link has been blocked, do not wait at all
+            # until it drains, so a port nobody reads does not slow the node down.
+            if not self._pout.poll(0 if self._blocked else _TX_WAIT_MS):
+                self._blocked = True
+                self.tx_dropped += 1
+                return pos
+            try:
+                w = out.write(buf, pos, n - pos)
+            except OSError:
+                w = 0
+            if w:
+                pos += w
+        self._blocked = False
+        return n
+
+    # --- time and watchdog --------------------------------------------------------------
+
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def wdt_start(self, timeout_ms):
+        self._wdt = machine.WDT(timeout=min(timeout_ms, _WDT_MAX_MS))
+
+    def wdt_feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    def reset_cause(self):
+        return self._cause
+
+    def reset(self, cause):
+        try:
+            with open(_MARKER, "wb") as f:
+                f.write(bytes((cause,)))
+        except OSError:
+            pass  # the next boot then reports WATCHDOG
+        time.sleep_ms(50)  # let the last frames leave
+        machine.reset()
+
+    def enter_maintenance(self):
+        # A running machine.WDT cannot be stopped, so the REPL cannot simply follow the
+        # protocol: reset with the MAINTENANCE marker; main.py then stays in the REPL.
+        self.link_close()
+        self.reset(_RESET_MAINTENANCE)
+
+    # --- outputs and sensors ------------------------------------------------------------
+
+    def set_led(self, mode):
+        self._mode = mode
+
+    def led_tick(self, now_ms):
+        mode = self._mode
+        if mode == 0:
+            self._led.value(1)
+            return
+        phase = now_ms % _LED_CYCLE_MS
+        # mode n: n blinks of 100 ms on / 200 ms off at the start of each cycle
+        self._led.value(1 if phase < mode * 300 and phase % 300 < 100 else 0)
+
+    def set_load_pin(self, ch, on):
+        if 0 <= ch < _LOADS:
+            self._loads[ch].value(1 if on else 0)
+
+    def mcu_temp_c(self):
+        volts = self._adc.read_u16() * 3.3 / 65535
+        return 27.0 - (volts - 0.706) / 0.001721
+
+    def log_exc(self, exc):
+        self.last_exc = exc  # stdout is the link: nothing is printed while it runs
+
+    def log(self, text):
+        pass

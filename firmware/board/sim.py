@@ -1,0 +1,168 @@
+"""Simulated board for the MicroPython Unix port, run by ground/simnode.py.
+
+The host (ground.simnode) starts `micropython -X heapsize=192K firmware/sim_main.py` with
+the master side of a pty as stdin and stdout (O_NONBLOCK set by the host, so readinto
+returns what is there and write returns None when the pty is full) and passes, in the
+environment:
+
+    ILRS_STATE_DIR    directory that stands in for the flash (created if missing)
+    ILRS_RESET_CAUSE  reset cause of this boot (RESET_* number; default POWER_ON)
+    ILRS_WDT_FD       inherited pipe fd of the simulated watchdog (absent: no watchdog)
+    ILRS_SEED         plant seed override (absent: the plant_seed parameter)
+    ILRS_TIME_FACTOR  time factor override (absent: the time_factor parameter)
+
+Simulated watchdog protocol on the pipe: b"S<timeout_ms>\\n" once at start, then b"F" per
+feed. The host SIGKILLs the node when no feed arrives within the timeout and starts it again
+with reset cause WATCHDOG. A commanded reboot exits with EXIT_REBOOT, maintenance with
+EXIT_MAINTENANCE; the host restarts the node with reset cause COMMANDED / MAINTENANCE (the
+Unix port has no REPL to hand the link to).
+"""
+
+import os
+import select
+import sys
+import time
+
+from micropython import const
+
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_TX_WAIT_MS = const(20)  # how long a blocked link may hold one frame before it is dropped
+
+EXIT_REBOOT = const(42)  # keep in step with ground/simnode.py
+EXIT_MAINTENANCE = const(43)
+
+_RESET_POWER_ON = const(0)
+_RESET_MAINTENANCE = const(3)
+
+_FEED = b"F"
+
+
+def _env_int(name, default):
+    v = os.getenv(name)
+    return default if v is None or v == "" else int(v)
+
+
+class Board:
+    name = "sim"
+    fs_sync = False  # files reach the state dir on write; a SIGKILL keeps them
+
+    def __init__(self):
+        self.fs_root = os.getenv("ILRS_STATE_DIR") or "state"
+        try:
+            os.mkdir(self.fs_root)
+        except OSError:
+            pass  # exists
+        self._cause = _env_int("ILRS_RESET_CAUSE", _RESET_POWER_ON)
+        self.config = {}
+        seed = os.getenv("ILRS_SEED")
+        if seed:
+            self.config["seed"] = int(seed)
+        tf = os.getenv("ILRS_TIME_FACTOR")
+        if tf:
+            self.config["time_factor"] = float(tf)
+        fd = _env_int("ILRS_WDT_FD", -1)
+        self._wdt = open(fd, "wb") if fd >= 0 else None  # noqa: SIM115 (lives with the board)
+        self.rx_stream = sys.stdin.buffer
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._pin = select.poll()
+        self._pin.register(self._in, _POLLIN)
+        self._pout = select.poll()
+        self._pout.register(self._out, _POLLOUT)
+        self._blocked = False
+        self.tx_dropped = 0
+        self.led = 0
+        self.load_pins = 0
+
+    # --- link ---------------------------------------------------------------------------
+
+    def link_open(self):
+        pass
+
+    def link_close(self):
+        pass
+
+    def read_into(self, buf):
+        # The host set O_NONBLOCK: readinto returns what is there, None when nothing is.
+        n = self._in.readinto(buf)
+        return n if n else 0
+
+    def poll_ms(self, ms):
+        return bool(self._pin.poll(ms))
+
+    def write(self, buf, n):
+        # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
+        out = self._out
+        try:
+            w = out.write(buf, 0, n)
+        except OSError:  # EIO/EPIPE: nobody on the other side
+            self.tx_dropped += 1
+            return 0
+        if w == n:
+            self._blocked = False
+            return n
+        pos = w or 0
+        while pos < n:
+            # Wait briefly for room; once the link has been blocked, do not wait at all
+            # until it drains, so a port nobody reads does not slow the node down.
+            if not self._pout.poll(0 if self._blocked else _TX_WAIT_MS):
+                self._blocked = True
+                self.tx_dropped += 1
+                return pos
+            try:
+                w = out.write(buf, pos, n - pos)
+            except OSError:
+                w = 0
+            if w:
+                pos += w
+        self._blocked = False
+        return n
+
+    # --- time and watchdog --------------------------------------------------------------
+
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def wdt_start(self, timeout_ms):
+        if self._wdt is not None:
+            self._wdt.write(b"S%d\n" % timeout_ms)
+
+    def wdt_feed(self):
+        if self._wdt is not None:
+            self._wdt.write(_FEED)
+
+    def reset_cause(self):
+        return self._cause
+
+    def reset(self, cause):
+        if cause == _RESET_MAINTENANCE:
+            sys.exit(EXIT_MAINTENANCE)
+        sys.exit(EXIT_REBOOT)
+
+    def enter_maintenance(self):
+        self.reset(_RESET_MAINTENANCE)
+
+    # --- outputs and sensors ------------------------------------------------------------
+
+    def set_led(self, mode):
+        self.led = mode
+
+    def led_tick(self, now_ms):
+        pass
+
+    def set_load_pin(self, ch, on):
+        if on:
+            self.load_pins |= 1 << ch
+        else:
+            self.load_pins &= ~(1 << ch)
+
+    def mcu_temp_c(self):
+        return None
+
+    def log_exc(self, exc):
+        sys.print_exception(exc, sys.stderr)  # the host's node.log
+
+    def log(self, text):
+        sys.stderr.write(text)
+        sys.stderr.write("\n")

@@ -1,0 +1,55 @@
+"""Entry point on a Raspberry Pi Pico: the protocol on USB CDC (or UART0), unless escaped.
+
+Escape to the REPL (for mpremote / re-flashing), checked during the first _ESCAPE_MS after
+boot, before the protocol (and the watchdog) start:
+- Ctrl-C on the USB serial interrupts this script (the keyboard interrupt is still on);
+- a '!' byte on the USB serial;
+- GP22 held low (jumper to GND);
+- the previous reset was the maintenance command (reset cause MAINTENANCE).
+In each case main.py ends and the REPL stays on the USB serial.
+
+Link: USB CDC by default; set UART_BAUD to a rate (e.g. 115200) to run the protocol on UART0
+(GP0 TX, GP1 RX) and leave the USB REPL free.
+"""
+
+import select
+import sys
+import time
+
+import machine
+
+UART_BAUD = 0  # 0: USB CDC stdio; else UART0 at this baud
+_ESCAPE_MS = 2000
+_ESCAPE_PIN = 22
+_RESET_MAINTENANCE = 3
+
+
+def _escape_requested():
+    pin = machine.Pin(_ESCAPE_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
+    start = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), start) < _ESCAPE_MS:
+        if pin.value() == 0:
+            return True
+        if poll.poll(10) and sys.stdin.read(1) == "!":
+            return True
+    return False
+
+
+def main():
+    if _escape_requested():
+        print("ILRS node: escape at boot, REPL kept")
+        return
+    from board.rp2 import Board
+
+    board = Board(uart_baud=UART_BAUD)
+    if board.reset_cause() == _RESET_MAINTENANCE:
+        print("ILRS node: maintenance, REPL kept")
+        return
+    from node.app import run
+
+    run(board)
+
+
+main()

@@ -1,0 +1,283 @@
+"""The node application: builds every service around a board and runs the asyncio tasks.
+
+    from node.app import run
+    run(board)            # does not return on a Pico; returns after a maintenance request
+
+Boot: boot count +1 (persisted), parameters loaded (defaults on failure), event log scanned,
+plant built from the parameters, services registered with the dispatcher, boot events
+(boot, watchdog_reset after a watchdog reset, params_loaded or params_defaulted), then SAFE.
+
+Tasks, numbered as protocol.dictionary.TASKS (fault injection, crash events):
+    0 link       receive and dispatch commands
+    1 telemetry  housekeeping scheduler
+    2 plant      plant.step at 10 Hz real time, dt = elapsed * time_factor model seconds
+    3 fdir       fdir.check() at 1 Hz
+    4 watchdog   feeds only while tasks 0-3 and 5 progress
+    5 eventlog   event queue, throttle window, event log to the flash at 10 Hz
+Each runs under ``_supervise``: an exception becomes a task_crashed(task, error) event (error:
+ERROR_* below), SAFE is forced, and the task restarts after a pause; after _MAX_CRASHES
+crashes it stays down and the watchdog resets the node. asyncio's global exception handler
+does the same for any other task (task number 255).
+
+Allocation: building allocates; the tasks' steady state allocates only floats in the plant
+and FDIR, and asyncio's poll bookkeeping.
+"""
+
+import asyncio
+
+from micropython import const
+
+from protocol.ids import (
+    CH_HEAP_FREE,
+    EV_BOOT,
+    EV_TASK_CRASHED,
+    EV_WATCHDOG_RESET,
+    LOAD_COUNT,
+    MODE_SAFE,
+    PARAM_BATTERY_SETPOINT,
+    PARAM_DUST_RATE,
+    PARAM_ELECTRONICS_SETPOINT,
+    PARAM_HEATER_HYSTERESIS,
+    PARAM_PLANT_SEED,
+    PARAM_TIME_FACTOR,
+    RESET_MAINTENANCE,
+    RESET_WATCHDOG,
+)
+
+from node import storage
+from node.bulk import Bulk
+from node.commands import Commands
+from node.dispatcher import Dispatcher
+from node.eventlog import EventLog
+from node.events import Events
+from node.housekeeping import Housekeeping
+from node.link import Link
+from node.modes import REASON_TASK_CRASH, Modes
+from node.params import Params
+from node.plant import Plant
+from node.telemetry import Telemetry, make_store
+from node.timesvc import TimeService
+from node.watchdog import Watchdog
+
+try:
+    from node.fdir import Fdir
+except ImportError:  # until FDIR lands: no fault protection
+    Fdir = None
+
+_PLANT_PERIOD_MS = const(100)
+_FDIR_PERIOD_MS = const(1000)
+_SLICE_MS = const(100)  # the longest a task sleeps without showing progress
+_EVENTLOG_PERIOD_MS = const(100)
+_RESET_DELAY_MS = const(100)  # let the completed verification leave before a reset
+_MAX_CRASHES = const(5)
+_TASK_OTHER = const(255)
+
+# task_crashed error codes
+ERROR_OTHER = const(0)
+ERROR_VALUE = const(1)
+ERROR_TYPE = const(2)
+ERROR_LOOKUP = const(3)
+ERROR_ATTRIBUTE = const(4)
+ERROR_OS = const(5)
+ERROR_MEMORY = const(6)
+ERROR_ZERO_DIVISION = const(7)
+
+
+def error_code(exc):
+    if isinstance(exc, MemoryError):
+        return ERROR_MEMORY
+    if isinstance(exc, OSError):
+        return ERROR_OS
+    if isinstance(exc, ZeroDivisionError):
+        return ERROR_ZERO_DIVISION
+    if isinstance(exc, (IndexError, KeyError)):
+        return ERROR_LOOKUP
+    if isinstance(exc, AttributeError):
+        return ERROR_ATTRIBUTE
+    if isinstance(exc, TypeError):
+        return ERROR_TYPE
+    if isinstance(exc, ValueError):
+        return ERROR_VALUE
+    return ERROR_OTHER
+
+
+class _Task:
+    """A periodic task body with the watchdog's progress counter and the hang flag."""
+
+    def __init__(self, period_ms, step):
+        self.period_ms = period_ms
+        self.step = step
+        self.progress = 0
+        self.hung = False
+
+    async def run(self):
+        left = 0
+        while True:
+            await asyncio.sleep_ms(_SLICE_MS)
+            if self.hung:
+                continue
+            self.progress += 1
+            left -= _SLICE_MS
+            if left <= 0:
+                left += self.period_ms
+                self.step()
+
+
+class App:
+    def __init__(self, board):
+        self.board = board
+        root = board.fs_root
+        self.clock = clock = TimeService(board)
+        self.tlm = tlm = make_store()
+        self.boot_count = storage.next_boot_count(root)
+        self.reset_cause = board.reset_cause()
+        self.params = params = Params(root)
+        params.boot(board.config)
+        self.link = link = Link(board, clock, tlm)
+        self.log = log = EventLog(root, board.fs_sync, self.boot_count)
+        self.events = events = Events(link, tlm, clock, log, params)
+        events.start(log.open())
+        self.modes = modes = Modes(tlm, board)
+        self.plant = plant = Plant(tlm, events.emit, params.get(PARAM_PLANT_SEED))
+        if board.mcu_temp_c() is not None:
+            plant.mcu_temp_source = board.mcu_temp_c
+        modes.attach(events, params, plant)
+        self.fdir = Fdir(tlm, plant, modes, events.emit, params) if Fdir is not None else None
+        self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
+        self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
+        self.dispatcher = d = Dispatcher(link, modes, events, tlm)
+        self.bulk = Bulk(link, log, d)
+        modes.register(d)
+        params.register(d, link, events)
+        hk.register(d)
+        clock.register(d, link, events)
+        self.bulk.register(d)
+        Commands(self).register(d)
+        self._watch_params()
+        self._plant_ms = clock.now_ms()
+        self._load_pins = -1
+        self.plant_task = _Task(_PLANT_PERIOD_MS, self.step_plant)
+        self.fdir_task = _Task(_FDIR_PERIOD_MS, self.check_fdir)
+        self.eventlog_task = _Task(_EVENTLOG_PERIOD_MS, self.service_events)
+        self.watchdog = wd = Watchdog(board, params)
+        # Index = task number (protocol.dictionary.TASKS)
+        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task)
+        for task in self.tasks:
+            if task is not wd:
+                wd.add(task)
+        self.reset_request = -1
+        self.sync_load_pins()
+
+    def _watch_params(self):
+        plant = self.plant
+        params = self.params
+        params.watch(PARAM_BATTERY_SETPOINT, lambda v: plant.set_setpoint(0, v))
+        params.watch(PARAM_ELECTRONICS_SETPOINT, lambda v: plant.set_setpoint(1, v))
+        params.watch(PARAM_HEATER_HYSTERESIS, lambda v: setattr(plant, "hysteresis_c", v))
+        params.watch(PARAM_DUST_RATE, lambda v: setattr(plant, "dust_rate", v))
+        params.notify_all()
+
+    def boot(self):
+        """Boot events, then SAFE. Separate from __init__ so tests can build quietly."""
+        events = self.events
+        events.emit(EV_BOOT, self.boot_count, self.reset_cause)
+        if self.reset_cause == RESET_WATCHDOG:
+            events.emit(EV_WATCHDOG_RESET)
+        self.params.boot_events(events)
+        self.modes.enter(MODE_SAFE)
+
+    # --- task bodies --------------------------------------------------------------------
+
+    def step_plant(self):
+        now = self.clock.now_ms()
+        dt_ms = now - self._plant_ms
+        self._plant_ms = now
+        if dt_ms > 0:
+            self.plant.step(dt_ms * 0.001 * self.params.get(PARAM_TIME_FACTOR))
+        self.sync_load_pins()
+        self.board.led_tick(now)
+
+    def sync_load_pins(self):
+        on = self.plant.loads_on
+        changed = on ^ self._load_pins
+        if not changed:
+            return
+        self._load_pins = on
+        for ch in range(LOAD_COUNT):
+            if (changed >> ch) & 1:
+                self.board.set_load_pin(ch, (on >> ch) & 1)
+
+    def check_fdir(self):
+        self.telemetry.sample_heap()
+        if self.fdir is not None:
+            self.fdir.check()
+            self.sync_load_pins()
+
+    def service_events(self):
+        events = self.events
+        events.pump()
+        events.roll_window()
+        self.log.flush()
+
+    # --- supervision --------------------------------------------------------------------
+
+    def crashed(self, task_id, exc):
+        try:
+            self.board.log_exc(exc)
+            self.link.abort()
+            self.events.emit(EV_TASK_CRASHED, task_id, error_code(exc))
+            self.modes.force_safe(REASON_TASK_CRASH)
+        except Exception as e:  # reporting failed too: keep going, the watchdog decides
+            self.board.log_exc(e)
+
+    async def _supervise(self, task_id, task):
+        crashes = 0
+        while True:
+            try:
+                await task.run()
+            except Exception as e:
+                crashes += 1
+                self.crashed(task_id, e)
+                if crashes >= _MAX_CRASHES:
+                    return  # no more progress: the watchdog resets the node
+                await asyncio.sleep_ms(100 * crashes)
+
+    def _exception_handler(self, loop, context):
+        self.crashed(_TASK_OTHER, context["exception"])
+
+    def request_reset(self, cause):
+        """Reset soon (after the current command's verification has gone out)."""
+        self.reset_request = cause
+        asyncio.create_task(self._reset_later(cause))
+
+    async def _reset_later(self, cause):
+        await asyncio.sleep_ms(_RESET_DELAY_MS)
+        self.events.pump()
+        self.log.close()
+        self.board.link_close()
+        if cause == RESET_MAINTENANCE:
+            self.board.enter_maintenance()
+        else:
+            self.board.reset(cause)
+        raise SystemExit  # a board whose reset returned: stop the node
+
+    async def main(self):
+        loop = asyncio.get_event_loop()
+        loop.set_exception_handler(self._exception_handler)
+        self.board.link_open()
+        self.boot()
+        self.telemetry.sample_heap()
+        self.board.log("node: boot %d cause %d, heap free %d" % (
+            self.boot_count, self.reset_cause, self.tlm[CH_HEAP_FREE]))
+        for i in range(len(self.tasks)):
+            asyncio.create_task(self._supervise(i, self.tasks[i]))
+        while True:
+            await asyncio.sleep_ms(1000)
+
+
+def run(board):
+    app = App(board)
+    try:
+        asyncio.run(app.main())
+    finally:
+        board.link_close()

@@ -1,0 +1,148 @@
+"""Bulk downlink (SPEC §5.7): the event log (type 1) and the node dictionary (type 2).
+
+event_log_downlink(from_seq) and dict_downlink start a transfer and answer accepted at once;
+the parts follow, one message per part of up to _PART payload bytes, interleaved with the
+other traffic (the transfer task yields between parts), and then the completed verification.
+One transfer at a time: a second request while one runs is rejected BUSY.
+
+Event log payload: one CBOR array of records [event_seq, time, event_id, severity, [args]],
+oldest first, from from_seq (or the oldest kept) to the newest; an empty array when the log
+has nothing from from_seq, up to the newest event when the command arrived. It is encoded
+record by record into a part buffer made at boot, never whole. The log is read from the flash
+(that allocates); the buffers do not.
+"""
+
+import asyncio
+
+from micropython import const
+
+from protocol import messages as M
+from protocol.cbor import Encoder
+from protocol.ids import BULK_DICTIONARY, BULK_EVENT_LOG, CMD_DICT_DOWNLINK, CMD_EVENT_LOG_DOWNLINK
+from protocol.node_dictionary import DESCRIPTION_SIZE, describe
+
+from node.dispatcher import PENDING
+
+_PART = const(512)  # payload bytes per bulk message
+_RECORD_MAX = const(96)  # an encoded event-log record: 5 items, 3 args
+
+
+class Bulk:
+    def __init__(self, link, log, dispatcher):
+        self.link = link
+        self.log = log
+        self.dispatcher = dispatcher
+        self.busy = False
+        self.transfers = 0
+        # Made at boot: a fragmented heap may not offer a kilobyte in one piece later.
+        self._scratch = Encoder(DESCRIPTION_SIZE if DESCRIPTION_SIZE > _PART else _PART)
+        self._rec = Encoder(_RECORD_MAX)
+        self._mv = memoryview(self._scratch.buf)
+        self._n = 0  # bytes in the part being filled (event log)
+        self._index = 0
+
+    def register(self, dispatcher):
+        dispatcher.register(CMD_EVENT_LOG_DOWNLINK, self._cmd_event_log, self._check_idle)
+        dispatcher.register(CMD_DICT_DOWNLINK, self._cmd_dict, self._check_idle)
+
+    def _check_idle(self, d):
+        return M.BUSY if self.busy else M.OK
+
+    def _cmd_event_log(self, d):
+        self._start(self._event_log(d.cmd_seq, d.cmd_id, d.args[0]))
+        return PENDING
+
+    def _cmd_dict(self, d):
+        self._start(self._dictionary(d.cmd_seq, d.cmd_id))
+        return PENDING
+
+    def _start(self, coro):
+        self.busy = True
+        asyncio.create_task(coro)
+
+    def _send(self, bulk_type, transfer, index, last, payload):
+        enc = self.link.begin(M.KIND_BULK, bulk_type)
+        enc.array(4)
+        enc.uint(transfer)
+        enc.uint(index)
+        enc.bool(last)
+        enc.bytes(payload)
+        self.link.end()
+
+    async def _append(self, transfer, data, length):
+        # Add data[0:length] to the event-log part; a full part goes out once more follows.
+        mv = self._mv
+        i = 0
+        while i < length:
+            if self._n == _PART:
+                self._send(BULK_EVENT_LOG, transfer, self._index, False, mv[0:_PART])
+                self._index += 1
+                self._n = 0
+                await asyncio.sleep_ms(0)
+            k = min(_PART - self._n, length - i)
+            mv[self._n:self._n + k] = data[i:i + k]
+            self._n += k
+            i += k
+
+    async def _event_log(self, seq, cmd_id, from_seq):
+        code = M.EXECUTION_ERROR
+        try:
+            newest = self.log.newest
+            count = 0
+            for r in self.log.records(from_seq):
+                if r[0] > newest:
+                    break
+                count += 1
+            self._n = 0
+            self._index = 0
+            rec = self._rec
+            rec.reset()
+            rec.array(count)
+            await self._append(seq, rec.buf, rec.pos)
+            sent = 0
+            for r in self.log.records(from_seq):
+                if sent == count or r[0] > newest:
+                    break
+                rec.reset()
+                rec.item(r)
+                await self._append(seq, rec.buf, rec.pos)
+                sent += 1
+            null = b"\xf6"
+            while sent < count:  # records overwritten meanwhile: keep the array length
+                await self._append(seq, null, 1)
+                sent += 1
+            self._send(BULK_EVENT_LOG, seq, self._index, True, self._mv[0:self._n])
+            code = M.OK
+        except OSError:
+            code = M.STORAGE_ERROR
+        finally:
+            self._done(seq, cmd_id, code)
+
+    async def _dictionary(self, seq, cmd_id):
+        code = M.EXECUTION_ERROR
+        try:
+            enc = self._scratch
+            enc.reset()
+            describe(enc)
+            n = enc.pos
+            mv = self._mv
+            index = 0
+            pos = 0
+            while True:
+                end = pos + _PART
+                last = end >= n
+                self._send(BULK_DICTIONARY, seq, index, last, mv[pos:end if end < n else n])
+                if last:
+                    break
+                pos = end
+                index += 1
+                await asyncio.sleep_ms(0)
+            code = M.OK
+        finally:
+            self._done(seq, cmd_id, code)
+
+    def _done(self, seq, cmd_id, code):
+        self.link.abort()
+        self.busy = False
+        self.transfers += 1
+        self.dispatcher.finish(seq, cmd_id, code)

@@ -1,0 +1,214 @@
+"""Command dispatch (SPEC §5.1, §5.2, §6): decode, check, verify, execute, remember.
+
+Services register their commands: ``register(cmd_id, handler, check=None)``.
+- ``check(d) -> code``: optional argument checks the dictionary cannot express (arguments
+  typed ``any``); a non-zero rejection code (1..15) rejects the command.
+- ``handler(d) -> code``: executes with ``d.args`` (``d.cmd_seq``, ``d.cmd_id`` also set) and
+  returns OK (0; ``d.result`` is then the completed verification's result, None by default),
+  a failure code (16..31), or PENDING: the service finishes later with
+  ``d.finish(cmd_seq, cmd_id, code, result)`` (bulk downlinks).
+- A handler that raises: failed EXECUTION_ERROR and a cmd_failed event; never a crash.
+
+Flow per command: envelope (read_command_head) → known id → duplicate? → arguments
+(read_args, then mode, then check) → accepted → handler → completed / failed. Rejections
+raise a cmd_rejected (debug) event; failures a cmd_failed event.
+
+Idempotency: a ring of the last 32 accepted (seq, command id) pairs with their final stage,
+code and result. A repeat re-sends the recorded verifications and does not execute again.
+
+No allocation for a command with integer/bool arguments whose handler does not allocate
+(a noop ping): the history and argument lists are preallocated.
+"""
+
+from micropython import const
+
+from protocol import messages as M
+from protocol.cbor import Decoder
+from protocol.errors import MessageError
+from protocol.ids import CH_CMDS_ACCEPTED, CH_CMDS_REJECTED, EV_CMD_FAILED, EV_CMD_REJECTED
+from protocol.node_dictionary import COMMANDS
+
+PENDING = const(-1)
+_HISTORY = const(32)
+_MAX_ARGS = const(4)
+_NO_STAGE = const(-1)
+
+
+class Dispatcher:
+    def __init__(self, link, modes, events, tlm):
+        self.link = link
+        self.modes = modes
+        self.events = events
+        self.tlm = tlm
+        n = len(COMMANDS)
+        self._handlers = [None] * n
+        self._checks = [None] * n
+        self._dec = Decoder()
+        self._head = [-1, -1]
+        self.args = [None] * _MAX_ARGS
+        self.cmd_seq = 0
+        self.cmd_id = 0
+        self.result = None
+        # idempotency ring
+        self._h_seq = [-1] * _HISTORY
+        self._h_id = [-1] * _HISTORY
+        self._h_stage = [_NO_STAGE] * _HISTORY  # final stage, or _NO_STAGE while pending
+        self._h_code = [0] * _HISTORY
+        self._h_result = [None] * _HISTORY
+        self._h_next = 0
+        self.cmds_accepted = 0
+        self.cmds_rejected = 0
+        link.on_message = self.on_message
+
+    def register(self, cmd_id, handler, check=None):
+        self._handlers[cmd_id] = handler
+        self._checks[cmd_id] = check
+
+    # --- receive path -------------------------------------------------------------------
+
+    def on_message(self, buf, n):
+        """One verified message from the link: buf[0:n]. Never raises."""
+        head = self._head
+        dec = self._dec
+        try:
+            dec.reset(buf, 0, n)
+            nargs = M.read_command_head(dec, head)
+        except MessageError as e:
+            if head[1] >= 0:
+                self._reject(head[0], head[1], e.code)
+            else:
+                self.cmds_rejected += 1
+                self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
+            return
+        except Exception:  # anything else from a decoder: treat as malformed
+            self.cmds_rejected += 1
+            self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
+            return
+        seq = head[0]
+        cmd_id = head[1]
+        try:
+            self._command(dec, seq, cmd_id, nargs)
+        except Exception as e:  # a bug in the dispatcher path itself: fail, do not crash
+            self.link.abort()
+            self._log_exc(e)
+
+    def _command(self, dec, seq, cmd_id, nargs):
+        spec = COMMANDS[cmd_id] if cmd_id < len(COMMANDS) else None
+        handler = self._handlers[cmd_id] if spec is not None else None
+        if handler is None:
+            self._reject(seq, cmd_id, M.UNKNOWN_COMMAND)
+            return
+        slot = self._find(seq, cmd_id)
+        if slot >= 0:  # a repeat (SPEC §5.2): answer again, do not execute
+            self._resend(slot)
+            return
+        args = self.args
+        code = M.read_args(dec, nargs, spec[2], args)
+        if code:
+            self._reject(seq, cmd_id, code)
+            return
+        if not spec[0] & (1 << self.modes.current):
+            self._reject(seq, cmd_id, M.WRONG_MODE)
+            return
+        check = self._checks[cmd_id]
+        if check is not None:
+            code = check(self)
+            if code:
+                self._reject(seq, cmd_id, code)
+                return
+        slot = self._remember(seq, cmd_id)
+        self.cmds_accepted += 1
+        self.tlm[CH_CMDS_ACCEPTED] = self.cmds_accepted
+        self._verify(seq, cmd_id, M.STAGE_ACCEPTED, 0, None)
+        self.cmd_seq = seq
+        self.cmd_id = cmd_id
+        self.result = None
+        try:
+            code = handler(self)
+        except Exception as e:
+            self.link.abort()  # the handler may have been half way through a message
+            self._log_exc(e)
+            code = M.EXECUTION_ERROR
+        for i in range(nargs):
+            args[i] = None  # do not keep argument objects alive
+        if code == PENDING:
+            return
+        self._complete(slot, seq, cmd_id, code, self.result)
+        self.result = None
+
+    # --- verification -------------------------------------------------------------------
+
+    def _verify(self, cmd_seq, cmd_id, stage, code, result):
+        link = self.link
+        link.busy = True
+        M.write_verification(link.enc, link.seq, link._now_ms(), cmd_id, cmd_seq, stage, code,
+                             result)
+        link.end()
+
+    def _reject(self, seq, cmd_id, code):
+        self.cmds_rejected += 1
+        self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
+        self._verify(seq, cmd_id, M.STAGE_REJECTED, code, None)
+        self.events.emit(EV_CMD_REJECTED, cmd_id, seq, code)
+
+    def _complete(self, slot, seq, cmd_id, code, result):
+        stage = M.STAGE_FAILED if code else M.STAGE_COMPLETED
+        if code:
+            result = None
+        self._h_stage[slot] = stage
+        self._h_code[slot] = code
+        self._h_result[slot] = result
+        try:
+            self._verify(seq, cmd_id, stage, code, result)
+        except Exception as e:  # a result the encoder cannot take: report the failure
+            self.link.abort()
+            self._log_exc(e)
+            self._h_stage[slot] = M.STAGE_FAILED
+            self._h_code[slot] = code = M.EXECUTION_ERROR
+            self._h_result[slot] = None
+            self._verify(seq, cmd_id, M.STAGE_FAILED, code, None)
+        if code:
+            self.events.emit(EV_CMD_FAILED, cmd_id, seq, code)
+
+    def finish(self, cmd_seq, cmd_id, code, result=None):
+        """Complete a command whose handler returned PENDING."""
+        slot = self._find(cmd_seq, cmd_id)
+        if slot >= 0 and self._h_stage[slot] == _NO_STAGE:
+            self._complete(slot, cmd_seq, cmd_id, code, result)
+
+    # --- idempotency --------------------------------------------------------------------
+
+    def _find(self, seq, cmd_id):
+        hs = self._h_seq
+        hi = self._h_id
+        for i in range(_HISTORY):
+            if hs[i] == seq and hi[i] == cmd_id:
+                return i
+        return -1
+
+    def _remember(self, seq, cmd_id):
+        i = self._h_next
+        self._h_next = (i + 1) % _HISTORY
+        self._h_seq[i] = seq
+        self._h_id[i] = cmd_id
+        self._h_stage[i] = _NO_STAGE
+        self._h_code[i] = 0
+        self._h_result[i] = None
+        return i
+
+    def _resend(self, slot):
+        seq = self._h_seq[slot]
+        cmd_id = self._h_id[slot]
+        self._verify(seq, cmd_id, M.STAGE_ACCEPTED, 0, None)
+        stage = self._h_stage[slot]
+        if stage != _NO_STAGE:
+            self._verify(seq, cmd_id, stage, self._h_code[slot], self._h_result[slot])
+
+    def clear_counters(self):
+        self.cmds_accepted = 0
+        self.cmds_rejected = 0
+        self.tlm[CH_CMDS_ACCEPTED] = 0
+        self.tlm[CH_CMDS_REJECTED] = 0
+
+    def _log_exc(self, e):
+        self.link.board.log_exc(e)

@@ -1,0 +1,197 @@
+"""The persistent event log: a ring of 256 fixed-size records in one file on the flash.
+
+File ``events.log``: 256 slots of 48 bytes; the event with sequence number s lives in slot
+s % 256, so the file never grows and the newest 256 events survive. A slot:
+
+    0   magic 0xE5          1   event id        2   severity     3   nargs (0..3)
+    4   event_seq  <I       8   node time ms <I 12  boot count <H 14  arg tags (2 bits each:
+    16  arg 0 (8 bytes)     24  arg 1           32  arg 2                0 null, 1 int <q,
+    40  CRC-32 of bytes 0..39, <I               44  unused                2 float <f, 3 bool)
+
+Writes are append-safe: each slot is written in place with its own CRC, so a power cut
+during a write spoils at most that one slot, which the boot scan then ignores. At boot the
+scan finds the newest valid record; event numbering continues after it.
+
+Records reach the flash from a RAM queue (``add`` is allocation-free; it drops the oldest
+queued record, counted in ``lost``, when the flash falls behind) by ``flush`` from the
+eventlog task. ``records(from_seq)`` yields the stored records oldest first for the bulk
+downlink. Scanning, flushing and reading allocate.
+"""
+
+import struct
+
+from micropython import const
+
+from protocol.crc import crc32_append, crc32_check
+
+FILE = "events.log"
+SLOTS = const(256)
+SLOT_SIZE = const(48)
+_CRC_AT = const(40)
+_MAGIC = const(0xE5)
+_QUEUE = const(32)
+_TAG_NULL = const(0)
+_TAG_INT = const(1)
+_TAG_FLOAT = const(2)
+_TAG_BOOL = const(3)
+_I64_MIN = const(-0x8000000000000000)
+_I64_MAX = const(0x7FFFFFFFFFFFFFFF)
+
+
+class EventLog:
+    def __init__(self, root, fs_sync, boot_count):
+        self.path = root + "/" + FILE
+        self._sync = fs_sync
+        self._boot = boot_count
+        self._queue = bytearray(_QUEUE * SLOT_SIZE)
+        self._head = 0  # next queue slot to fill
+        self._count = 0  # queued records
+        self.lost = 0  # records dropped from the queue before reaching the flash
+        self.write_errors = 0
+        self.newest = -1  # newest event_seq on the flash or queued
+        self.stored = 0  # valid records found at boot
+        self._f = None
+
+    # --- boot ---------------------------------------------------------------------------
+
+    def open(self):
+        """Open (creating if missing) and scan the ring; return the next event_seq."""
+        try:
+            f = open(self.path, "r+b")
+        except OSError:
+            zeros = bytes(SLOT_SIZE)
+            with open(self.path, "wb") as f:
+                for _ in range(SLOTS):
+                    f.write(zeros)
+            f = open(self.path, "r+b")
+        self._f = f
+        newest = -1
+        stored = 0
+        slot = bytearray(SLOT_SIZE)
+        f.seek(0)
+        for i in range(SLOTS):
+            if f.readinto(slot) != SLOT_SIZE:
+                break
+            seq = _valid_seq(slot)
+            if seq >= 0:
+                stored += 1
+                if seq > newest:
+                    newest = seq
+        self.newest = newest
+        self.stored = stored
+        return newest + 1
+
+    # --- writing ------------------------------------------------------------------------
+
+    def add(self, seq, time_ms, event_id, severity, nargs, a, b, c):
+        """Queue a record for the flash. Allocation-free for int, bool and None args."""
+        if self._count == _QUEUE:
+            self.lost += 1
+            self._count -= 1  # overwrite the oldest queued record
+        i = self._head
+        self._head = (i + 1) % _QUEUE
+        self._count += 1
+        q = self._queue
+        off = i * SLOT_SIZE
+        q[off] = _MAGIC
+        q[off + 1] = event_id
+        q[off + 2] = severity
+        q[off + 3] = nargs
+        struct.pack_into("<IIH", q, off + 4, seq, time_ms & 0xFFFFFFFF, self._boot)
+        tags = _put(q, off + 16, a) | (_put(q, off + 24, b) << 2) | (_put(q, off + 32, c) << 4)
+        q[off + 14] = tags
+        q[off + 15] = 0
+        crc32_append(q, off, off + _CRC_AT)
+        if seq > self.newest:
+            self.newest = seq
+
+    def pending(self):
+        return self._count
+
+    def flush(self):
+        """Write the queued records into their slots. Returns how many were written."""
+        f = self._f
+        if f is None or not self._count:
+            return 0
+        q = memoryview(self._queue)
+        written = 0
+        try:
+            while self._count:
+                i = (self._head - self._count) % _QUEUE
+                off = i * SLOT_SIZE
+                seq = struct.unpack_from("<I", q, off + 4)[0]
+                f.seek((seq % SLOTS) * SLOT_SIZE)
+                f.write(q[off:off + SLOT_SIZE])
+                self._count -= 1
+                written += 1
+            if self._sync:
+                f.flush()
+        except OSError:
+            self.write_errors += 1
+        return written
+
+    def close(self):
+        if self._f is not None:
+            self.flush()
+            self._f.close()
+            self._f = None
+
+    # --- reading ------------------------------------------------------------------------
+
+    def records(self, from_seq):
+        """Yield (seq, time_ms, event_id, severity, args list) oldest first. Allocates."""
+        self.flush()
+        f = self._f
+        if f is None or self.newest < 0:
+            return
+        first = self.newest - SLOTS + 1
+        if first < from_seq:
+            first = from_seq
+        if first < 0:
+            first = 0
+        slot = bytearray(SLOT_SIZE)
+        for seq in range(first, self.newest + 1):
+            f.seek((seq % SLOTS) * SLOT_SIZE)
+            if f.readinto(slot) != SLOT_SIZE or _valid_seq(slot) != seq:
+                continue  # overwritten, spoilt or never written (lost before a power cut)
+            time_ms = struct.unpack_from("<I", slot, 8)[0]
+            nargs = slot[3]
+            tags = slot[14]
+            args = [_get(slot, 16 + 8 * k, (tags >> (2 * k)) & 3) for k in range(nargs)]
+            yield seq, time_ms, slot[1], slot[2], args
+
+
+def _valid_seq(slot):
+    if slot[0] != _MAGIC or slot[3] > 3:
+        return -1
+    if not crc32_check(slot, 0, _CRC_AT + 4):
+        return -1
+    return struct.unpack_from("<I", slot, 4)[0]
+
+
+def _put(buf, off, v):
+    t = type(v)
+    if v is None:
+        struct.pack_into("<q", buf, off, 0)
+        return _TAG_NULL
+    if t is bool:
+        struct.pack_into("<q", buf, off, 1 if v else 0)
+        return _TAG_BOOL
+    if t is float:
+        struct.pack_into("<f4x", buf, off, v)
+        return _TAG_FLOAT
+    if t is int and _I64_MIN <= v <= _I64_MAX:
+        struct.pack_into("<q", buf, off, v)
+        return _TAG_INT
+    struct.pack_into("<q", buf, off, 0)  # an argument type the log cannot keep
+    return _TAG_NULL
+
+
+def _get(buf, off, tag):
+    if tag == _TAG_INT:
+        return struct.unpack_from("<q", buf, off)[0]
+    if tag == _TAG_FLOAT:
+        return struct.unpack_from("<f", buf, off)[0]
+    if tag == _TAG_BOOL:
+        return buf[off] != 0
+    return None

@@ -1,0 +1,121 @@
+"""Housekeeping (SPEC §5.3): packets of channels at commanded rates, time-tagged.
+
+Each packet has a period (from the dictionary's default rate, then hk_rate) and an enabled
+flag (at boot from the hk_enabled_mask parameter, then hk_enable). One task sends what is due
+and sleeps until the next packet is due (at most _MAX_SLEEP_MS, so the watchdog sees it
+alive). Deadlines advance by whole periods, so rates do not drift; a packet more than a
+period late is rescheduled from now instead of sent in a burst.
+
+No allocation: send() and the scheduler loop (asyncio.sleep_ms does not allocate).
+"""
+
+import asyncio
+
+from micropython import const
+
+from protocol import messages as M
+from protocol.ids import CMD_HK_ENABLE, CMD_HK_RATE, PARAM_HK_ENABLED_MASK
+from protocol.node_dictionary import CHANNEL_TYPES, PACKETS
+
+_MAX_SLEEP_MS = const(100)
+
+
+class Housekeeping:
+    def __init__(self, link, telemetry, params, clock):
+        self.link = link
+        self.telemetry = telemetry
+        self.tlm = telemetry.tlm
+        self._now_ms = clock.now_ms
+        n = len(PACKETS)
+        self.count = n
+        self.channels = [()] * n
+        self.types = [b""] * n
+        self.period_ms = [0] * n
+        self.enabled = [False] * n
+        self.due = [0] * n
+        self.sent = [0] * n
+        mask = params.get(PARAM_HK_ENABLED_MASK)
+        for pid in range(1, n):
+            period_ms, channels = PACKETS[pid]
+            self.channels[pid] = channels
+            self.types[pid] = bytes([CHANNEL_TYPES[ch] for ch in channels])
+            self.period_ms[pid] = period_ms
+            self.enabled[pid] = bool(mask & (1 << (pid - 1)))
+        self.hung = False
+        self.progress = 0
+
+    def register(self, dispatcher):
+        dispatcher.register(CMD_HK_RATE, self._cmd_rate)
+        dispatcher.register(CMD_HK_ENABLE, self._cmd_enable)
+
+    def send(self, pid):
+        """Encode and send packet pid now. No allocation."""
+        tlm = self.tlm
+        self.telemetry.update_software()
+        chans = self.channels[pid]
+        types = self.types[pid]
+        n = len(chans)
+        enc = self.link.begin(M.KIND_HOUSEKEEPING, pid)
+        enc.array(n)
+        for i in range(n):
+            t = types[i]
+            v = tlm[chans[i]]
+            if t == M.TYPE_F32:
+                enc.float32(v)
+            elif t == M.TYPE_BOOL:
+                enc.bool(v)
+            else:
+                enc.uint(v)
+        self.link.end()
+        self.sent[pid] += 1
+
+    def tick(self):
+        """Send every packet that is due; return ms until the next one is due."""
+        now = self._now_ms()
+        wait = _MAX_SLEEP_MS
+        for pid in range(1, self.count):
+            if not self.enabled[pid]:
+                continue
+            period = self.period_ms[pid]
+            late = now - self.due[pid]
+            if late >= 0:
+                self.send(pid)
+                if late >= period:
+                    self.due[pid] = now + period
+                else:
+                    self.due[pid] += period
+            left = self.due[pid] - now
+            if left < wait:
+                wait = left
+        return wait if wait > 0 else 0
+
+    async def run(self):
+        now = self._now_ms()
+        for pid in range(1, self.count):
+            self.due[pid] = now
+        while True:
+            if self.hung:  # fault injection: no progress, nothing sent
+                await asyncio.sleep_ms(_MAX_SLEEP_MS)
+                continue
+            self.progress += 1
+            await asyncio.sleep_ms(self.tick())
+
+    # --- commands -----------------------------------------------------------------------
+
+    def _cmd_rate(self, d):
+        pid = d.args[0]
+        rate_hz = d.args[1]
+        period = int(1000.0 / rate_hz + 0.5)  # 0.1..50 Hz: 10000..20 ms
+        self.period_ms[pid] = period
+        self.due[pid] = self._now_ms() + period
+        return M.OK
+
+    def _cmd_enable(self, d):
+        pid = d.args[0]
+        on = d.args[1]
+        if on and not self.enabled[pid]:
+            self.due[pid] = self._now_ms()
+        self.enabled[pid] = on
+        return M.OK
+
+

@@ -1,0 +1,141 @@
+"""The link: bytes in, verified messages to the dispatcher; messages out, framed.
+
+Receive: the board's bytes go into a preallocated buffer and through the protocol Deframer's
+allocation-free core; each verified message is handed to ``on_message(buf, n)``.
+Transmit: one preallocated CBOR Encoder. A sender calls ``enc = begin(kind, id)``, writes
+the body, then ``end()``: the message gets the next downlink seq (SPEC §5, +1 per message,
+wrapping at 65536) and the node time, and is framed into a preallocated buffer and written.
+begin/end must not be interleaved (``busy`` is True in between); the node is single
+threaded and nothing in between awaits.
+
+Counters (copied to the telemetry store by ``update_tlm``): frames_in, frames_out,
+crc_errors, discarded_bytes, frame_errors (oversize + truncated), tx_dropped.
+
+No allocation on these paths: receive, begin/end. ``run`` (the asyncio task) allocates a
+little per wait (asyncio's poll bookkeeping).
+"""
+
+import asyncio
+
+from micropython import const
+
+from protocol import messages as M
+from protocol.cbor import Encoder
+from protocol.framing import MAX_MESSAGE, Deframer, FrameWriter
+from protocol.ids import (
+    CH_CRC_ERRORS,
+    CH_DISCARDED_BYTES,
+    CH_FRAME_ERRORS,
+    CH_FRAMES_IN,
+    CH_FRAMES_OUT,
+    CH_TX_DROPPED,
+)
+
+_RX_CHUNK = const(256)
+_SEQ_MASK = const(0xFFFF)
+
+
+class Link:
+    def __init__(self, board, clock, tlm):
+        self.board = board
+        self._now_ms = clock.now_ms
+        self.tlm = tlm
+        self.deframer = Deframer()
+        self.rx = bytearray(_RX_CHUNK)
+        self.enc = Encoder(MAX_MESSAGE)
+        self.fw = FrameWriter(MAX_MESSAGE)
+        self.seq = 0  # downlink seq of the next message
+        self.frames_out = 0
+        self.tx_dropped = 0  # frames the encoder could not take (too big)
+        self._tx_dropped_base = 0  # board.tx_dropped at clear_counters
+        self.busy = False
+        self.on_message = None  # set by the dispatcher: on_message(buf, n)
+        self.hung = False  # fault injection: stop taking input (TASK_LINK)
+        self.progress = 0  # bumped per loop of the receive task (watchdog)
+        self.idle = False  # True while waiting for input (watchdog: waiting is progress)
+
+    # --- receive ------------------------------------------------------------------------
+
+    def receive(self, data, end):
+        """Feed data[0:end] (bytes read from the board) through the deframer. No allocation."""
+        d = self.deframer
+        handle = self.on_message
+        n = d.push(data, 0, end)
+        while n:
+            handle(d.buf, n)
+            n = d.push(data, d.pos, end)
+
+    def poll_once(self):
+        """Take what the board has now and process it; return the number of bytes read."""
+        got = self.board.read_into(self.rx)
+        if got:
+            self.receive(self.rx, got)
+        return got
+
+    async def run(self):
+        # Wait for input with asyncio (the board's rx_stream registered in asyncio's poll),
+        # then drain what the board has. A one-byte readinto is safe on every board: a
+        # USB CDC stdin would block for a bigger buffer.
+        reader = asyncio.StreamReader(self.board.rx_stream)
+        one = bytearray(1)
+        while True:
+            if self.hung:  # fault injection: no progress, no input taken
+                await asyncio.sleep_ms(100)
+                continue
+            self.progress += 1
+            if self.poll_once():
+                await asyncio.sleep_ms(0)  # let the other tasks run between bursts
+                continue
+            self.idle = True
+            try:
+                n = await reader.readinto(one)
+            finally:
+                self.idle = False
+            if n:
+                self.receive(one, 1)
+
+    # --- transmit -----------------------------------------------------------------------
+
+    def begin(self, kind, id):
+        """Start a downlink message; returns the encoder positioned at the body."""
+        self.busy = True
+        M.begin(self.enc, kind, self.seq, self._now_ms(), id)
+        return self.enc
+
+    def end(self):
+        """Frame and write the message begun with begin(). No allocation."""
+        enc = self.enc
+        try:
+            n = self.fw.frame(enc.buf, enc.pos)
+        except ValueError:  # FrameError: too long for a frame (a bug; counted, not raised)
+            self.tx_dropped += 1
+            self.busy = False
+            return
+        self.seq = (self.seq + 1) & _SEQ_MASK
+        self.board.write(self.fw.buf, n)
+        self.frames_out += 1
+        self.busy = False
+
+    def abort(self):
+        """Forget a message begun with begin() (an encoding error)."""
+        self.busy = False
+
+    # --- counters -----------------------------------------------------------------------
+
+    def update_tlm(self):
+        d = self.deframer
+        tlm = self.tlm
+        tlm[CH_FRAMES_IN] = d.frames
+        tlm[CH_FRAMES_OUT] = self.frames_out
+        tlm[CH_CRC_ERRORS] = d.crc_errors
+        tlm[CH_DISCARDED_BYTES] = d.discarded_bytes
+        tlm[CH_FRAME_ERRORS] = d.oversize + d.truncated
+        tlm[CH_TX_DROPPED] = self.board.tx_dropped - self._tx_dropped_base + self.tx_dropped
+
+    def clear_counters(self):
+        d = self.deframer
+        d.frames = d.crc_errors = d.discarded_bytes = d.oversize = d.truncated = 0
+        self.frames_out = 0
+        self.tx_dropped = 0
+        self._tx_dropped_base = self.board.tx_dropped
+        self.update_tlm()

@@ -1,0 +1,383 @@
+"""The plant model: the power and thermal control unit of a lunar station module, and its site.
+
+One small module per part: sun (clock, day/night, elevation), solar (array, dust), battery,
+loads (bus switches, trips), thermal (box and battery nodes, heaters), environment (surface,
+radiation), faults (injection), rng (seeded noise). This module wires them into `Plant`.
+
+Contract with the node (node.app wires it):
+
+    plant = Plant(tlm, emit, seed)
+        tlm: the telemetry store, a preallocated list indexed by channel id (len >= 50); the
+             plant writes channels 7-22 and 40-49 (at construction, and on every step).
+        emit(event_id, a=None, b=None, c=None): raises an event. The plant raises sunrise,
+             sunset, spe_start(rate uGy/h), spe_end, load_tripped(channel, current A),
+             heater_switched(heater, on, temp degC), and loads_shed(mask, soc) only when the
+             battery is empty and its under-voltage cut-off opens every channel.
+        seed: plant_seed, read once: the model is deterministic for a seed and a sequence of
+             calls (same seed, same steps: the same telemetry and events).
+    plant.step(dt_s)               advance dt_s MODEL seconds (any length: sub-stepped
+                                   internally, at most _MAX_SUBSTEPS sub-steps of up to
+                                   _MAX_SUBSTEP_S each, beyond which the sub-steps lengthen;
+                                   under _MIN_STEP_S it is accumulated, and only the sensors
+                                   are read again)
+    plant.switch(ch, on) -> bool   False (no change) when switching on a tripped channel, or
+                                   when ch is not a load channel
+    plant.reset_trip(ch)           clear a trip; the channel stays off
+    plant.loads_on, plant.loads_tripped   bit masks (bit n: load channel n), read-only
+    plant.nonessential_mask        loads FDIR may shed
+    plant.shed(mask) -> int        switch off the non-essential loads of mask; returns those
+    plant.set_heater_mode(h, mode) -> bool   0 OFF, 1 AUTO (thermostat), 2 ON; False if h or
+                                   mode is out of range. plant.heater_mode(h) -> mode
+    plant.set_setpoint(h, c) -> bool   thermostat setpoint, degC
+    plant.force_heater(h, on)      FDIR override: element on whatever the mode; False releases
+    plant.hysteresis_c             thermostat hysteresis (param heater_hysteresis), degC
+    plant.dust_rate                param dust_rate, 1/lunar day
+    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see faults.py
+    plant.mcu_temp_source          None, or a callable returning the RP2040 die temperature
+    plant.spike_interval_s         mean model time between transient over-current spikes on
+                                   the bus (default 360 days; 0 disables them): a spike hits a
+                                   random channel and trips it if it is on
+
+Heaters: load channels 8 and 9 power the heater circuits (essential, on at boot); a heater's
+element draws current only when its circuit is on and its mode, thermostat or FDIR force says
+so. heaters_on (channel 21) shows the elements drawing.
+
+Boot state: 24 model hours after sunrise (sun elevation 11 deg), battery 80 % at +10 degC,
+electronics box +15 degC, clean array, only the essential loads on (comms relay, both heater
+circuits), heaters AUTO at 5 / -10 degC with 2 degC hysteresis (the parameter defaults: the
+node should apply its parameters after construction).
+
+Telemetry is what sensors read: voltage, temperatures, currents and dose rate carry small
+seeded noise, and injected sensor faults show there (and mislead the thermostats); battery_soc
+is the unit's own charge estimate, exact here.
+
+Cost: floats are boxed on MicroPython, so a step allocates about 60 of them to publish plus
+about 65 per sub-step (measured: 4 KB per one-sub-step call on the 64-bit Unix port, about
+half that on a Pico; 34 us here). Nothing else is allocated in steady state.
+"""
+
+from node.plant.battery import Battery
+from node.plant.environment import SPE_ENDED, SPE_STARTED, Radiation, Surface
+from node.plant.faults import Faults
+from node.plant.loads import HEATER_FIRST, N_LOADS, NOMINAL_A, NONESSENTIAL_MASK, TRIP_A, Bus
+from node.plant.rng import Rng
+from node.plant.solar import SolarArray
+from node.plant.sun import Sun
+from node.plant.thermal import Heaters, ThermalNode
+from protocol.compat import const
+from protocol.ids import (
+    CH_BATTERY_CURRENT,
+    CH_BATTERY_SOC,
+    CH_BATTERY_TEMP,
+    CH_BATTERY_VOLTAGE,
+    CH_BUS_CURRENT,
+    CH_DUST_FACTOR,
+    CH_ELECTRONICS_TEMP,
+    CH_HEATERS_ON,
+    CH_LOADS_ON,
+    CH_LOADS_TRIPPED,
+    CH_LUNAR_DAY,
+    CH_MCU_TEMP,
+    CH_RADIATION,
+    CH_SOLAR_CURRENT,
+    CH_SUN_ELEVATION,
+    CH_SURFACE_TEMP,
+    EV_HEATER_SWITCHED,
+    EV_LOAD_TRIPPED,
+    EV_LOADS_SHED,
+    EV_SPE_END,
+    EV_SPE_START,
+    EV_SUNRISE,
+    EV_SUNSET,
+    SENSOR_BATTERY_TEMP,
+    SENSOR_BATTERY_VOLTAGE,
+    SENSOR_ELECTRONICS_TEMP,
+    SENSOR_RADIATION,
+    SENSOR_SOLAR_CURRENT,
+    SENSOR_SURFACE_TEMP,
+)
+
+__all__ = ("Plant",)
+
+_MIN_STEP_S = 10.0
+_MAX_SUBSTEP_S = 150.0
+_DUST_STEP_S = 3600.0
+_MAX_SUBSTEPS = const(20)  # beyond 3000 s per call the sub-steps lengthen; all stay stable
+_BOOT_T_S = const(86400)  # model seconds after sunrise at boot
+_BOOT_SOC_PCT = 80.0
+_BUS_V = 28.8  # nominal bus voltage, for heat loads
+_DISSIPATED = 0.3  # share of non-heater load power dissipated inside the electronics box
+_HEATER_W = (NOMINAL_A[HEATER_FIRST] * _BUS_V, NOMINAL_A[HEATER_FIRST + 1] * _BUS_V)
+_SPIKE_INTERVAL_S = 31104000.0  # 360 model days between bus spikes, on average
+_MCU_ABOVE_BOX_C = 6.0  # RP2040 die above the box air, when no real sensor is given
+
+
+class Plant:
+    def __init__(self, tlm, emit, seed=1):
+        self._tlm = tlm
+        self._emit = emit
+        self._rng = rng = Rng(seed)
+        self._sun = sun = Sun(_BOOT_T_S)
+        self._day = sun.sin_elev > 0.0
+        self._array = SolarArray()
+        self._battery = Battery(_BOOT_SOC_PCT)
+        self._bus = Bus()
+        self._heaters = Heaters()
+        # Electronics box: 20 kJ/K, louvered radiator 0.15 -> 2.0 W/K between +15 and +35 degC,
+        # to a sink between -60 (night) and 0 degC (noon).
+        self._box = ThermalNode(15.0, 20000.0, 0.15, 2.0, 15.0, 35.0, -60.0, 0.0)
+        # Battery: 80 kJ/K, 0.12 W/K to a sink between -50 (night) and +25 degC (noon).
+        self._cell = ThermalNode(10.0, 80000.0, 0.12, 0.12, 0.0, 1.0, -50.0, 25.0)
+        self._surface = Surface(sun.sin_elev)
+        self._radiation = Radiation(rng)
+        self._faults = Faults(N_LOADS)
+        self._heating = 0  # bit h: heater h's element draws current
+        self._pending_s = 0.0  # model time not yet integrated
+        self._dust_s = 0.0  # model time since the dust last settled
+        self.hysteresis_c = 2.0
+        self.dust_rate = 0.02
+        self.mcu_temp_source = None
+        self.nonessential_mask = NONESSENTIAL_MASK
+        self._spike_wait_s = 0.0
+        self.spike_interval_s = _SPIKE_INTERVAL_S
+        self._thermostats()
+        self._publish()
+
+    # --- the node's controls -------------------------------------------------------------
+
+    @property
+    def loads_on(self):
+        return self._bus.on
+
+    @property
+    def loads_tripped(self):
+        return self._bus.tripped
+
+    @property
+    def spike_interval_s(self):
+        return self._spike_interval_s
+
+    @spike_interval_s.setter
+    def spike_interval_s(self, mean_s):
+        """Set the mean model time between spikes (0: none) and draw the wait for the next."""
+        self._spike_interval_s = mean_s
+        if mean_s > 0:
+            self._spike_wait_s = self._rng.interval(mean_s)
+
+    def switch(self, ch, on):
+        """Switch load channel ch on or off; False if ch is tripped and on was asked (or ch is
+        not a load channel)."""
+        if not 0 <= ch < N_LOADS or not self._bus.switch(ch, on):
+            return False
+        self._switched()
+        return True
+
+    def reset_trip(self, ch):
+        """Clear channel ch's over-current trip; it stays off until switched on."""
+        if 0 <= ch < N_LOADS:
+            self._bus.reset_trip(ch)
+            self._switched()
+
+    def shed(self, mask):
+        """Switch off the non-essential loads in mask; return the mask actually switched off."""
+        m = self._bus.shed(mask)
+        if m:
+            self._switched()
+        return m
+
+    def set_heater_mode(self, h, mode):
+        """Heater h (0 battery, 1 electronics) to mode 0 OFF, 1 AUTO, 2 ON; False if invalid."""
+        if not (0 <= h <= 1 and 0 <= mode <= 2):
+            return False
+        self._heaters.modes[h] = mode
+        self._switched()
+        return True
+
+    def heater_mode(self, h):
+        return self._heaters.modes[h]
+
+    def set_setpoint(self, h, c):
+        """Thermostat setpoint of heater h, degC (used in AUTO); False if h is not a heater."""
+        if not 0 <= h <= 1:
+            return False
+        self._heaters.setpoints_c[h] = float(c)
+        return True
+
+    def force_heater(self, h, on):
+        """FDIR override: heater h's element on whatever its mode (True) or released (False)."""
+        if not 0 <= h <= 1:
+            return
+        if on:
+            self._heaters.forced |= 1 << h
+        else:
+            self._heaters.forced &= ~(1 << h)
+        self._switched()
+
+    def inject(self, fault, target, value):
+        """Inject a plant fault (see node.plant.faults); False if this model does not take it."""
+        trip_a = TRIP_A[target] if 0 <= target < N_LOADS else 0.0
+        return self._faults.inject(fault, target, value, trip_a)
+
+    def clear_faults(self):
+        """Remove every injected fault. Trips already latched stay until reset_trip."""
+        self._faults.clear()
+
+    # --- the model -------------------------------------------------------------------------
+
+    def step(self, dt_s):
+        """Advance the model by dt_s model seconds and publish telemetry.
+
+        Model time shorter than _MIN_STEP_S is accumulated, not integrated: on a Pico's
+        single-precision floats a SoC change of a fraction of a second would round away.
+        The sensors are read (fresh noise) on every call all the same."""
+        if dt_s <= 0:
+            return
+        dt_s += self._pending_s
+        if dt_s < _MIN_STEP_S:
+            self._pending_s = dt_s
+            self._publish()
+            return
+        self._pending_s = 0.0
+        n = int(dt_s / _MAX_SUBSTEP_S) + 1
+        if n > _MAX_SUBSTEPS:
+            n = _MAX_SUBSTEPS
+        h = dt_s / n
+        for _ in range(n):
+            self._substep(h)
+        dust_s = self._dust_s + dt_s
+        if dust_s >= _DUST_STEP_S:  # hourly: a per-second loss is below float32 resolution
+            self._array.settle_dust(self.dust_rate, dust_s)
+            dust_s = 0.0
+        self._dust_s = dust_s
+        self._occurrences(dt_s)
+        self._publish()
+
+    def _substep(self, h):
+        sun = self._sun
+        sun.advance(h)
+        s = sun.sin_elev
+        day = s > 0.0
+        if day != self._day:
+            self._day = day
+            self._emit(EV_SUNRISE if day else EV_SUNSET)
+        surface = self._surface
+        surface.step(s, h)
+        heating = self._thermostats()
+        bus = self._bus
+        battery = self._battery
+        cell_c = self._cell.temp_c
+        # Power: the array feeds the loads; the battery takes what is left up to what it
+        # accepts (the shunt regulator dumps the rest) or makes up the shortfall.
+        i_load = bus.steady_a
+        q_box = _DISSIPATED * _BUS_V * i_load
+        q_cell = 0.0
+        if heating & 1:
+            i_load += NOMINAL_A[HEATER_FIRST]
+            q_cell = _HEATER_W[0]
+        if heating & 2:
+            i_load += NOMINAL_A[HEATER_FIRST + 1]
+            q_box += _HEATER_W[1]
+        surplus = self._array.current_a(s) - i_load
+        limit = battery.charge_limit_a(cell_c)
+        if surplus > limit:
+            surplus = limit
+        i_bat = surplus - self._faults.drain_a
+        battery.integrate(i_bat, h, cell_c)
+        if i_bat < 0.0 and battery.soc_pct <= 0.0 and bus.on:
+            # Empty: the battery's under-voltage cut-off opens every channel.
+            self._emit(EV_LOADS_SHED, bus.cut_all(), 0.0)
+            self._switched()
+        self._box.step(q_box, surface.temp_c, h)
+        self._cell.step(q_cell, surface.temp_c, h)
+
+    def _thermostats(self):
+        """Update heater demand from the sensors; raise heater_switched on element changes."""
+        heaters = self._heaters
+        read = self._faults.read
+        hyst = self.hysteresis_c
+        heaters.update(0, read(SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
+        heaters.update(1, read(SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
+        heating = heaters.demand & self._bus.heater_power()
+        changed = heating ^ self._heating
+        if changed:
+            self._heating = heating
+            if changed & 1:
+                self._emit(EV_HEATER_SWITCHED, 0, bool(heating & 1),
+                           read(SENSOR_BATTERY_TEMP, self._cell.temp_c))
+            if changed & 2:
+                self._emit(EV_HEATER_SWITCHED, 1, bool(heating & 2),
+                           read(SENSOR_ELECTRONICS_TEMP, self._box.temp_c))
+        return heating
+
+    def _switched(self):
+        """After a switch, trip, mode or force change: heaters follow, masks are published."""
+        self._thermostats()
+        tlm = self._tlm
+        tlm[CH_LOADS_ON] = self._bus.on
+        tlm[CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[CH_HEATERS_ON] = self._heating
+
+    def _trip(self, ch, current_a):
+        if self._bus.trip(ch):
+            self._emit(EV_LOAD_TRIPPED, ch, current_a)
+            self._switched()
+
+    def _occurrences(self, dt_s):
+        """Once per step: solar particle events, injected trips and random spikes."""
+        rng = self._rng
+        spe = self._radiation.advance(dt_s, rng)
+        if spe == SPE_STARTED:
+            self._emit(EV_SPE_START, self._radiation.rate_ugy_h())
+        elif spe == SPE_ENDED:
+            self._emit(EV_SPE_END)
+        faults = self._faults
+        if faults.trips:
+            trips = faults.trips
+            faults.trips = 0
+            for ch in range(N_LOADS):
+                if (trips >> ch) & 1:
+                    self._trip(ch, faults.trip_a[ch])
+        if self._spike_interval_s > 0.0:
+            self._spike_wait_s -= dt_s
+            if self._spike_wait_s <= 0.0:
+                self._spike_wait_s = rng.interval(self._spike_interval_s)
+                ch = rng.next16() % N_LOADS
+                if (self._bus.on >> ch) & 1:
+                    self._trip(ch, TRIP_A[ch] * (1.05 + 0.5 * rng.uniform()))
+
+    def _publish(self):
+        """Write what the sensors read to the telemetry store (allocates its floats)."""
+        tlm = self._tlm
+        rng = self._rng
+        read = self._faults.read
+        sun = self._sun
+        battery = self._battery
+        cell_c = self._cell.temp_c
+        box_c = self._box.temp_c
+        tlm[CH_SUN_ELEVATION] = sun.elevation_deg()
+        tlm[CH_LUNAR_DAY] = self._day
+        solar = self._array.current_a(sun.sin_elev)
+        noise = rng.tri()  # drawn whatever the reading, so faults do not shift the sequence
+        if solar > 0.0:
+            solar += 0.01 * noise
+        tlm[CH_SOLAR_CURRENT] = read(SENSOR_SOLAR_CURRENT, solar)
+        tlm[CH_DUST_FACTOR] = self._array.dust_factor
+        tlm[CH_BATTERY_SOC] = battery.soc_pct
+        tlm[CH_BATTERY_VOLTAGE] = read(SENSOR_BATTERY_VOLTAGE,
+                                       battery.voltage_v(cell_c) + 0.005 * rng.tri())
+        tlm[CH_BATTERY_CURRENT] = battery.current_a + 0.01 * rng.tri()
+        tlm[CH_BATTERY_TEMP] = read(SENSOR_BATTERY_TEMP, cell_c + 0.05 * rng.tri())
+        tlm[CH_BUS_CURRENT] = self._bus.sample(rng, tlm, self._heating)
+        tlm[CH_ELECTRONICS_TEMP] = read(SENSOR_ELECTRONICS_TEMP, box_c + 0.05 * rng.tri())
+        tlm[CH_SURFACE_TEMP] = read(SENSOR_SURFACE_TEMP,
+                                    self._surface.temp_c + 0.2 * rng.tri())
+        tlm[CH_RADIATION] = read(SENSOR_RADIATION,
+                                 self._radiation.rate_ugy_h() * (1.0 + 0.04 * rng.tri()))
+        tlm[CH_LOADS_ON] = self._bus.on
+        tlm[CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[CH_HEATERS_ON] = self._heating
+        source = self.mcu_temp_source
+        if source is None:
+            tlm[CH_MCU_TEMP] = box_c + _MCU_ABOVE_BOX_C + 0.3 * rng.tri()
+        else:
+            tlm[CH_MCU_TEMP] = source()

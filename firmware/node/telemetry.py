@@ -1,0 +1,58 @@
+"""The telemetry store: one list indexed by channel id, written by the plant and services.
+
+Channel values keep their dictionary type (bool, int or float) from the start, so the
+housekeeping encoder never meets a None. ``update_software`` refreshes the node's own
+channels (uptime, link counters) just before a packet is encoded; it allocates nothing while
+the values are small ints. heap_free is sampled after a garbage collection, once a second.
+"""
+
+import gc
+
+from micropython import const
+
+from protocol.ids import (
+    CH_BOOT_COUNT,
+    CH_DICT_HASH,
+    CH_HEAP_FREE,
+    CH_MAX,
+    CH_MODE,
+    CH_RESET_CAUSE,
+    CH_UPTIME_S,
+)
+from protocol.messages import TYPE_BOOL, TYPE_F32
+from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
+
+SIZE = const(50)  # channel ids 0..49 (plant/FDIR contract: size >= 50)
+
+
+def make_store():
+    """A fresh store with a zero of the right type in every channel. Allocates (boot)."""
+    tlm = [0] * max(SIZE, CH_MAX + 1)
+    for ch in range(len(CHANNEL_TYPES)):
+        t = CHANNEL_TYPES[ch]
+        if t == TYPE_F32:
+            tlm[ch] = 0.0
+        elif t == TYPE_BOOL:
+            tlm[ch] = False
+    tlm[CH_DICT_HASH] = DICT_HASH
+    return tlm
+
+
+class Telemetry:
+    def __init__(self, tlm, clock, link, boot_count, reset_cause):
+        self.tlm = tlm
+        self._clock = clock
+        self._link = link
+        tlm[CH_BOOT_COUNT] = boot_count
+        tlm[CH_RESET_CAUSE] = reset_cause
+        tlm[CH_MODE] = 0
+
+    def update_software(self):
+        self.tlm[CH_UPTIME_S] = self._clock.uptime_s()
+        self._link.update_tlm()
+
+    def sample_heap(self):
+        """Collect, then record the free heap: without the collection the value would saw
+        down to zero and back with every garbage cycle. Called at 1 Hz (the FDIR task)."""
+        gc.collect()
+        self.tlm[CH_HEAP_FREE] = gc.mem_free()

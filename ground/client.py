@@ -1,0 +1,462 @@
+"""The client API: connect, command with verification, telemetry, events, parameters.
+
+::
+
+    with Client("sim://?time_factor=600") as node:      # connect() checks the dictionary hash
+        node.command("set_mode", mode="NOMINAL")         # waits for completed, or raises
+        node.command("load_switch", channel="seismometer", on=True)
+        print(node.latest("battery_soc"))                # value, unit, limit state
+        for hk in node.telemetry(count=3): ...           # housekeeping as it arrives
+        node.await_event("mode_changed", timeout=5)
+
+* ``send(name, **args)`` validates against the dictionary first (``ground.validate``) and
+  returns the sequence number; nothing is sent for an unknown name or a bad argument.
+* ``command(name, timeout=, **args)`` also waits: ``accepted`` then ``completed`` returns a
+  ``CommandResult``; ``rejected`` raises ``CommandRejected``, ``failed`` raises
+  ``CommandFailed`` (with the node's reason code and name); no final stage in time raises
+  ``VerificationTimeout`` saying what did arrive and where the log is. A frame lost on the way
+  is recovered by re-sending the command with the SAME sequence number: the node remembers the
+  last 32 (seq, id) pairs and answers a repeat with the recorded verifications instead of
+  executing it again (SPEC §5.2).
+* Sequence numbers start from the millisecond clock, not from 1, so two sessions in a row do
+  not reuse a pair the node still remembers.
+* Every session writes a session log (``ground.log``); ``log_path`` says where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+import cbor2
+
+from ground import codec, validate, values
+from ground.downlink import BULK, EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
+from ground.errors import (
+    CommandFailed,
+    CommandRejected,
+    DictionaryMismatch,
+    GroundError,
+    LinkLost,
+    NotConnected,
+    UnknownName,
+    VerificationTimeout,
+    WaitTimeout,
+)
+from ground.link import encode_frame
+from ground.log import UP, SessionLog, default_log_path
+from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, Transport
+from protocol.node_dictionary import DICT_HASH
+
+DEFAULT_TIMEOUT_S: Final = 5.0
+DEFAULT_RETRY_S: Final = 1.0
+DEFAULT_RETRIES: Final = 3
+BULK_EVENT_LOG: Final = 1
+BULK_DICTIONARY: Final = 2
+
+
+class Verification(NamedTuple):
+    stage: str  # accepted | rejected | completed | failed
+    code: int
+    reason: str  # the code's name
+    result: Any
+    node_time_ms: int
+
+
+class CommandResult(NamedTuple):
+    command: str
+    seq: int
+    result: Any  # what `completed` carried (None for most commands)
+    verifications: tuple[Verification, ...]
+    attempts: int
+
+
+class NodeStatus(NamedTuple):
+    mode: str
+    boot_count: int
+    reset_cause: str
+    uptime_ms: int
+    dict_hash: int
+    event_seq: int
+    fw_version: Any
+
+
+class NodeDictionary(NamedTuple):
+    description: Any  # the decoded compact dictionary (SPEC §7)
+    size: int  # bytes of its CBOR encoding
+    hash: int  # first 4 bytes of its SHA-256, big-endian: the dictionary hash
+    matches: bool  # equal to the ground's hash
+
+
+class _Pending:
+    def __init__(self, name: str, command_id: int) -> None:
+        self.name = name
+        self.command_id = command_id
+        self.stages: list[Verification] = []
+        self.done = threading.Event()
+
+
+class Client:
+    """A session with one node over one transport."""
+
+    def __init__(
+        self,
+        port: str = "sim",
+        *,
+        log: SessionLog | str | Path | None = None,
+        write_log: bool = True,
+        expected_hash: int | None = None,
+        check_dictionary: bool = True,
+        retries: int = DEFAULT_RETRIES,
+        retry_interval_s: float = DEFAULT_RETRY_S,
+        uplink_bytes_per_s: float | None = DEFAULT_UPLINK_BYTES_PER_S,
+    ) -> None:
+        self.port = port
+        self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
+        self.check_dictionary = check_dictionary
+        self.retries = retries
+        self.retry_interval_s = retry_interval_s
+        if isinstance(log, SessionLog):
+            self.log: SessionLog | None = log
+        elif write_log:
+            self.log = SessionLog(log or default_log_path(), self.expected_hash, port)
+        else:
+            self.log = None
+        self.downlink = Downlink(self.log)
+        self.transport = Transport(
+            port, self.downlink.feed, self._on_link, uplink_bytes_per_s=uplink_bytes_per_s
+        )
+        self.link_state = "closed"
+        self.status: NodeStatus | None = None
+        self._lock = threading.Lock()
+        self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
+        self._pending: dict[int, _Pending] = {}
+        self._bulk: dict[tuple[int, int], list[bytes]] = {}
+        self._bulk_done: dict[tuple[int, int], bytes] = {}
+        self._bulk_cond = threading.Condition()
+        self.downlink.listen(VERIFICATION, self._on_verification)
+        self.downlink.listen(BULK, self._on_bulk)
+
+    @property
+    def log_path(self) -> str | None:
+        return str(self.log.path) if self.log is not None else None
+
+    # --- connection --------------------------------------------------------------------
+
+    def connect(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
+        """Open the link, ask for `status`, and compare the dictionary hash (SPEC §7)."""
+        try:
+            self.transport.open()
+        except GroundError:
+            self.close()
+            raise
+        self.link_state = "up"
+        if self.log is not None:
+            self.log.link("up", self.transport.device)
+        try:
+            return self.refresh_status(timeout)
+        except GroundError:
+            self.close()
+            raise
+
+    def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
+        try:
+            res = self._command("status", {}, timeout, check=False)
+        except VerificationTimeout as exc:
+            sim = self.transport.sim
+            if sim is not None and not getattr(sim, "running", True):
+                raise LinkLost(
+                    self.port,
+                    f"the simulated node exited (code {getattr(sim, 'returncode', '?')}); "
+                    f"its log: {getattr(sim, 'log_path', '?')}",
+                ) from None
+            if self.downlink.messages == 0:
+                raise LinkLost(
+                    self.port,
+                    f"the node does not answer (no frames in {timeout:g} s): is it running "
+                    "the firmware, not the REPL? log: " + (self.log_path or "none"),
+                ) from None
+            raise exc from None
+        r = list(res.result) if isinstance(res.result, list | tuple) else []
+        r += [None] * (7 - len(r))
+        node_hash = r[4] if isinstance(r[4], int) else -1
+        self.status = NodeStatus(
+            values.format_value(r[0], validate.CHANNELS["mode"].enum),
+            r[1] if isinstance(r[1], int) else 0,
+            values.format_value(r[2], validate.CHANNELS["reset_cause"].enum),
+            r[3] if isinstance(r[3], int) else 0,
+            node_hash & 0xFFFFFFFF,
+            r[5] if isinstance(r[5], int) else 0,
+            r[6],
+        )
+        if self.check_dictionary and node_hash != self.expected_hash:
+            raise DictionaryMismatch(self.expected_hash, node_hash & 0xFFFFFFFF)
+        return self.status
+
+    def close(self) -> None:
+        self.transport.close()
+        if self.link_state != "closed" and self.log is not None:
+            self.log.link("closed", "")
+        self.link_state = "closed"
+        if self.log is not None:
+            self.log.close()
+
+    def __enter__(self) -> Client:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_link(self, state: str, detail: str) -> None:
+        self.link_state = state
+        if state == "up":
+            self.downlink.reset()
+        if self.log is not None:
+            self.log.link(state, detail)
+
+    # --- commanding --------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq = (self._seq + 1) & 0xFFFF
+            return self._seq
+
+    def send(self, name: str, /, **kwargs: Any) -> int:
+        """Validate and send a command without waiting; returns its sequence number."""
+        cmd, args = validate.prepare(name, kwargs)
+        seq = self._next_seq()
+        self._transmit(encode_frame(codec.encode_command(seq, cmd.id, args)))
+        return seq
+
+    def _transmit(self, frame: bytes) -> None:
+        if self.link_state == "closed":
+            raise NotConnected(f"not connected to {self.port}: call connect() first")
+        if self.log is not None:
+            self.log.frame(UP, frame[1:-1])
+        self.transport.write(frame)
+
+    def command(
+        self,
+        name: str,
+        /,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> CommandResult:
+        """Send a command and wait for its final verification (see the module docstring)."""
+        return self._command(name, kwargs, timeout, check=True)
+
+    def _command(
+        self, name: str, kwargs: dict[str, Any], timeout: float, check: bool
+    ) -> CommandResult:
+        cmd, args = validate.prepare(name, kwargs)
+        seq = self._next_seq()
+        frame = encode_frame(codec.encode_command(seq, cmd.id, args))
+        pending = _Pending(name, cmd.id)
+        with self._lock:
+            self._pending[seq] = pending
+        attempts = 0
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                now = time.monotonic()
+                if attempts <= self.retries:
+                    self._transmit(frame)  # a re-send keeps the seq: never executed twice
+                    attempts += 1
+                    wait = min(self.retry_interval_s, deadline - now)
+                else:
+                    wait = deadline - now
+                if pending.done.wait(max(0.0, wait)):
+                    break
+                if time.monotonic() >= deadline:
+                    raise VerificationTimeout(
+                        name,
+                        seq,
+                        timeout,
+                        [f"{v.stage}" for v in pending.stages],
+                        self.log_path,
+                        attempts,
+                    )
+        finally:
+            with self._lock:
+                self._pending.pop(seq, None)
+        final = pending.stages[-1]
+        if final.stage == "rejected":
+            raise CommandRejected(name, seq, final.code, final.reason)
+        if final.stage == "failed":
+            raise CommandFailed(name, seq, final.code, final.reason)
+        return CommandResult(name, seq, final.result, tuple(pending.stages), attempts)
+
+    def _on_verification(self, msg: codec.Message) -> None:
+        cmd_seq, stage, code, result = msg.body
+        with self._lock:
+            pending = self._pending.get(cmd_seq)
+        if pending is None or pending.command_id != msg.id or pending.done.is_set():
+            return  # an answer to another session, or a repeat after a retry
+        v = Verification(codec.stage_name(stage), code, codec.reason_name(code), result, msg.time)
+        if stage == codec.STAGE_ACCEPTED and any(s.stage == "accepted" for s in pending.stages):
+            return  # the node repeats `accepted` when a retry reaches it
+        pending.stages.append(v)
+        if stage != codec.STAGE_ACCEPTED:
+            pending.done.set()
+
+    # --- bulk downlinks ----------------------------------------------------------------
+
+    def _on_bulk(self, msg: codec.Message) -> None:
+        transfer, index, last, payload = msg.body
+        key = (msg.id, transfer)
+        with self._bulk_cond:
+            parts = self._bulk.setdefault(key, [])
+            if index != len(parts):
+                if index < len(parts):
+                    return  # a repeat after a retry
+                self._bulk.pop(key, None)  # a part was lost: the caller will retry
+                return
+            parts.append(payload)
+            if last:
+                self._bulk_done[key] = b"".join(self._bulk.pop(key))
+                self._bulk_cond.notify_all()
+
+    def _bulk_transfer(self, name: str, bulk_type: int, timeout: float, **kwargs: Any) -> bytes:
+        res = self._command(name, kwargs, timeout, check=True)
+        key = (bulk_type, res.seq)
+        deadline = time.monotonic() + timeout
+        with self._bulk_cond:
+            if not self._bulk_cond.wait_for(
+                lambda: key in self._bulk_done, max(0.0, deadline - time.monotonic())
+            ):
+                got = len(self._bulk.pop(key, []))
+                raise WaitTimeout(
+                    f"complete bulk transfer for {name}",
+                    timeout,
+                    f"{got} part(s) arrived",
+                    self.log_path,
+                )
+            return self._bulk_done.pop(key)
+
+    @staticmethod
+    def _cbor(name: str, payload: bytes) -> Any:
+        try:
+            return cbor2.loads(payload)
+        except Exception as exc:
+            raise codec.DecodeFailure(f"{name}: bulk payload is not CBOR: {exc}") from None
+
+    def fetch_dictionary(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeDictionary:
+        """The node's compact dictionary (bulk type 2), decoded, with its hash checked."""
+        payload = self._bulk_transfer("dict_downlink", BULK_DICTIONARY, timeout)
+        node_hash = int.from_bytes(hashlib.sha256(payload).digest()[:4], "big")
+        return NodeDictionary(
+            self._cbor("dict_downlink", payload),
+            len(payload),
+            node_hash,
+            node_hash == self.expected_hash,
+        )
+
+    def event_log(self, from_seq: int = 0, timeout: float = DEFAULT_TIMEOUT_S) -> list[Any]:
+        """The node's persistent event log from ``from_seq``, as EventRecords."""
+        payload = self._bulk_transfer(
+            "event_log_downlink", BULK_EVENT_LOG, timeout, from_seq=from_seq
+        )
+        records = self._cbor("event_log_downlink", payload)
+        out = []
+        for rec in records if isinstance(records, list) else []:
+            event_seq, t_ms, event_id, severity, args = rec
+            out.append(values.event(event_id, event_seq, severity, args, t_ms, 0))
+        return out
+
+    # --- parameters --------------------------------------------------------------------
+
+    def param_get(self, name: str | int, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        return self.command("param_get", param=name, timeout=timeout).result
+
+    def param_set(self, name: str | int, value: Any, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.command("param_set", param=name, value=value, timeout=timeout)
+
+    # --- telemetry and events ----------------------------------------------------------
+
+    def latest(self, channel: str) -> values.ChannelValue | None:
+        """The newest sample of a channel (value, unit, limit state), or None so far."""
+        validate.channel(channel)
+        return self.downlink.latest.get(channel)
+
+    @property
+    def channels(self) -> dict[str, values.ChannelValue]:
+        return dict(self.downlink.latest)
+
+    def on_telemetry(self, callback: Callable[[values.Housekeeping], None]) -> Callable[[], None]:
+        return self.downlink.listen(HOUSEKEEPING, callback)
+
+    def on_event(self, callback: Callable[[values.EventRecord], None]) -> Callable[[], None]:
+        return self.downlink.listen(EVENT, callback)
+
+    def on_parameter(self, callback: Callable[[codec.Message], None]) -> Callable[[], None]:
+        return self.downlink.listen(PARAMETER, callback)
+
+    def subscribe(self, topic: str, maxlen: int = 1000) -> Stream[Any]:
+        """A Stream (iterator) of ``housekeeping`` or ``event`` items; close() it when done."""
+        stream: Stream[Any] = Stream(maxlen)
+        stream.attach(self.downlink.listen(topic, stream.put))
+        return stream
+
+    def telemetry(
+        self, count: int | None = None, duration: float | None = None
+    ) -> Iterator[values.Housekeeping]:
+        yield from self._collect(HOUSEKEEPING, count, duration)
+
+    def events(
+        self, count: int | None = None, duration: float | None = None
+    ) -> Iterator[values.EventRecord]:
+        yield from self._collect(EVENT, count, duration)
+
+    def _collect(self, topic: str, count: int | None, duration: float | None) -> Iterator[Any]:
+        end = None if duration is None else time.monotonic() + duration
+        n = 0
+        with self.subscribe(topic) as stream:
+            while count is None or n < count:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return
+                item = stream.get(left)
+                if item is None:
+                    return
+                n += 1
+                yield item
+
+    def await_telemetry(
+        self,
+        channel: str,
+        predicate: Callable[[Any], bool] = lambda _v: True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> values.ChannelValue:
+        """Wait for a new sample of ``channel`` whose value satisfies ``predicate``."""
+        validate.channel(channel)
+        seen: list[str] = []
+        for hk in self.telemetry(duration=timeout):
+            for v in hk.values:
+                if v.name == channel:
+                    if predicate(v.value):
+                        return v
+                    seen.append(v.text)
+        got = f"last values {', '.join(seen[-5:])}" if seen else "no sample arrived"
+        raise WaitTimeout(f"{channel} matching the condition", timeout, got, self.log_path)
+
+    def await_event(
+        self,
+        name: str,
+        predicate: Callable[[values.EventRecord], bool] = lambda _e: True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> values.EventRecord:
+        if name not in validate.EVENTS:
+            raise UnknownName("event", name, validate.closest(name, validate.EVENTS))
+        seen: list[str] = []
+        for ev in self.events(duration=timeout):
+            if ev.name == name and predicate(ev):
+                return ev
+            seen.append(ev.name)
+        got = f"events seen: {', '.join(seen[-5:])}" if seen else "no event arrived"
+        raise WaitTimeout(f"event {name}", timeout, got, self.log_path)

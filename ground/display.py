@@ -1,0 +1,151 @@
+"""Displays shared by the live commands and replay: a rich table, JSON Lines, CSV, event lines.
+
+Each display takes decoded items (``values.Housekeeping``, ``values.EventRecord``) from a live
+client or from a log being replayed; none knows which.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from typing import IO, Any, Final
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ground import values
+from protocol import dictionary as d
+
+STATE_STYLES: Final = {values.RED: "bold red", values.YELLOW: "yellow", values.NOMINAL: "green"}
+SEVERITY_STYLES: Final = {
+    "debug": "dim",
+    "info": "",
+    "warning": "yellow",
+    "error": "bold red",
+    "fatal": "bold white on red",
+}
+CHANNEL_ORDER: Final = {c.name: i for i, c in enumerate(d.CHANNELS)}
+CSV_FIELDS: Final = ("ground_ns", "node_time_ms", "packet", "channel", "value", "unit", "state")
+
+
+def channel_table(
+    latest: dict[str, values.ChannelValue], channels: list[str] | None = None, title: str = ""
+) -> Table:
+    """The latest value of every channel (or of ``channels``), coloured by limit state."""
+    table = Table(title=title or None, expand=False)
+    for col, justify in (
+        ("channel", "left"),
+        ("value", "right"),
+        ("unit", "left"),
+        ("state", "left"),
+        ("packet", "left"),
+        ("node time", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    names = channels or sorted(latest, key=lambda n: CHANNEL_ORDER.get(n, 999))
+    for name in names:
+        v = latest.get(name)
+        if v is None:
+            table.add_row(name, "-", "", "", "", "")
+            continue
+        style = STATE_STYLES.get(v.state, "")
+        table.add_row(
+            name,
+            Text(v.text, style=style),
+            v.unit,
+            Text(v.state, style=style),
+            v.packet,
+            f"{v.node_time_ms / 1000:.1f} s",
+        )
+    return table
+
+
+def packet_table(packets: list[values.Housekeeping]) -> Table:
+    """A few packets side by side: one row per channel, one column per packet."""
+    table = Table(expand=False)
+    if not packets:
+        return table
+    table.add_column("channel")
+    table.add_column("unit")
+    for hk in packets:
+        table.add_column(f"{hk.packet} @ {hk.node_time_ms / 1000:.1f} s", justify="right")
+    for i, first in enumerate(packets[0].values):
+        cells: list[Any] = [first.name, first.unit]
+        for hk in packets:
+            v = hk.values[i] if i < len(hk.values) else None
+            cells.append(Text(v.text, style=STATE_STYLES.get(v.state, "")) if v else "")
+        table.add_row(*cells)
+    return table
+
+
+def event_text(ev: values.EventRecord) -> Text:
+    stamp = f"{ev.node_time_ms / 1000:10.3f}"
+    text = Text(f"{stamp} #{ev.event_seq:<5} {ev.severity:<7} {ev.name}: {ev.text}")
+    text.stylize(SEVERITY_STYLES.get(ev.severity, ""))
+    return text
+
+
+class JsonlWriter:
+    """One JSON object per channel sample or event, flushed per line."""
+
+    def __init__(self, out: IO[str], channels: list[str] | None = None) -> None:
+        self.out = out
+        self.channels = set(channels) if channels else None
+
+    def housekeeping(self, hk: values.Housekeeping) -> None:
+        for v in hk.values:
+            if self.channels is None or v.name in self.channels:
+                self.out.write(json.dumps(v.as_dict()) + "\n")
+        self.out.flush()
+
+    def event(self, ev: values.EventRecord) -> None:
+        self.out.write(json.dumps(ev.as_dict()) + "\n")
+        self.out.flush()
+
+
+class CsvWriter:
+    """One CSV row per channel sample, with a header row."""
+
+    def __init__(self, out: IO[str], channels: list[str] | None = None) -> None:
+        self.out = out
+        self.channels = set(channels) if channels else None
+        self.writer = csv.writer(out, lineterminator="\n")
+        self.writer.writerow(CSV_FIELDS)
+
+    def housekeeping(self, hk: values.Housekeeping) -> None:
+        for v in hk.values:
+            if self.channels is None or v.name in self.channels:
+                self.writer.writerow(
+                    (v.ground_ns, v.node_time_ms, v.packet, v.name, v.text, v.unit, v.state)
+                )
+        self.out.flush()
+
+    def event(self, ev: values.EventRecord) -> None:  # CSV carries telemetry only
+        return
+
+
+class TextWriter:
+    """Events as coloured lines; telemetry as one line per packet."""
+
+    def __init__(self, console: Console, channels: list[str] | None = None) -> None:
+        self.console = console
+        self.channels = set(channels) if channels else None
+
+    def housekeeping(self, hk: values.Housekeeping) -> None:
+        parts = [
+            f"{v.name}={v.text}{(' ' + v.unit) if v.unit else ''}"
+            for v in hk.values
+            if self.channels is None or v.name in self.channels
+        ]
+        if parts:
+            self.console.print(f"{hk.node_time_ms / 1000:10.3f} {hk.packet}: " + ", ".join(parts))
+
+    def event(self, ev: values.EventRecord) -> None:
+        self.console.print(event_text(ev))
+
+
+def stamp_ns(t_ns: int) -> str:
+    ms = t_ns // 1_000_000 % 1000
+    return time.strftime("%H:%M:%S", time.localtime(t_ns / 1e9)) + f".{ms:03d}"

@@ -1,0 +1,231 @@
+"""The ground's errors: one root, typed subclasses that also inherit the matching builtin.
+
+Every error carries its data as attributes (so code can act on it) and a one-line message a
+person can act on (so the CLI just prints it). Each class has the process exit code the CLI
+returns for it; the table is in ``ground.cli``'s docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+EXIT_OK: Final = 0
+EXIT_COMMAND: Final = 1  # command rejected or failed by the node
+EXIT_USAGE: Final = 2  # bad command line, unknown name, bad or out-of-range argument
+EXIT_LINK: Final = 3  # port unreachable, link lost, node not answering
+EXIT_DICTIONARY: Final = 4  # the node's dictionary hash differs from ours
+EXIT_TIMEOUT: Final = 5  # no (final) verification in time
+EXIT_LOG: Final = 6  # corrupt or unreadable session log
+EXIT_INTERNAL: Final = 70  # a bug: please report it with the session log
+
+
+class GroundError(Exception):
+    """Root of every error the ground raises on purpose."""
+
+    exit_code: int = EXIT_INTERNAL
+
+
+# --- usage: the request is wrong, nothing was sent ---------------------------------------
+
+
+class UsageError(GroundError, ValueError):
+    """The request cannot be sent as given (checked before anything goes on the link)."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnknownName(UsageError, LookupError):
+    """A command, channel, event or parameter name the dictionary does not have."""
+
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = (
+            "did you mean " + ", ".join(self.suggestions) + "?"
+            if self.suggestions
+            else "see `ground dict`"
+        )
+        super().__init__(f"unknown {kind} {name!r}: {hint}")
+
+    def __str__(self) -> str:  # LookupError/KeyError would quote the message
+        return str(self.args[0])
+
+
+class BadArgument(UsageError):
+    """An argument is missing, unexpected, or of the wrong type."""
+
+    def __init__(self, command: str, argument: str, value: object, reason: str) -> None:
+        self.command = command
+        self.argument = argument
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{command}: argument {argument}: {reason}")
+
+
+class OutOfRange(BadArgument):
+    """An argument is outside the dictionary's range; the message gives range and unit."""
+
+    def __init__(
+        self, command: str, argument: str, value: object, lo: object, hi: object, unit: str
+    ) -> None:
+        self.lo = lo
+        self.hi = hi
+        self.unit = unit
+        u = f" {unit}" if unit else ""
+        super().__init__(
+            command, argument, value, f"{value!r} is out of range: allowed {lo} to {hi}{u}"
+        )
+
+
+# --- link --------------------------------------------------------------------------------
+
+
+class LinkError(GroundError, ConnectionError):
+    """The link to the node is not usable."""
+
+    exit_code = EXIT_LINK
+
+
+class PortUnreachable(LinkError):
+    """The port could not be opened."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot open port {url}: {reason}")
+
+
+class LinkLost(LinkError):
+    """The link went down and did not come back in time."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"link to {url} lost: {reason}")
+
+
+class NotConnected(LinkError):
+    """The client was used before connect() or after close()."""
+
+
+# --- dictionary --------------------------------------------------------------------------
+
+
+class DictionaryMismatch(GroundError, RuntimeError):
+    """The node was built from a different dictionary: refuse to command it (SPEC §7)."""
+
+    exit_code = EXIT_DICTIONARY
+
+    def __init__(self, ground_hash: int, node_hash: int) -> None:
+        self.ground_hash = ground_hash
+        self.node_hash = node_hash
+        super().__init__(
+            f"dictionary mismatch: node has 0x{node_hash:08x}, ground has 0x{ground_hash:08x}; "
+            "flash the node from this tree (`make flash PORT=...`) or use the matching ground"
+        )
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+class CommandError(GroundError, RuntimeError):
+    """The node answered a command with a negative verification."""
+
+    exit_code = EXIT_COMMAND
+    stage_name = "?"
+
+    def __init__(self, command: str, seq: int, code: int, reason: str) -> None:
+        self.command = command
+        self.seq = seq
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{command} (seq {seq}) {self.stage_name}: {reason} ({code})")
+
+
+class CommandRejected(CommandError):
+    """Verification stage `rejected`: the command was not executed."""
+
+    stage_name = "rejected"
+
+
+class CommandFailed(CommandError):
+    """Verification stage `failed`: the command was accepted but did not complete."""
+
+    stage_name = "failed"
+
+
+class VerificationTimeout(GroundError, TimeoutError):
+    """No final verification in time; says what did arrive and where the log is."""
+
+    exit_code = EXIT_TIMEOUT
+
+    def __init__(
+        self,
+        command: str,
+        seq: int,
+        timeout_s: float,
+        arrived: Sequence[str],
+        log_path: str | None,
+        attempts: int = 1,
+    ) -> None:
+        self.command = command
+        self.seq = seq
+        self.timeout_s = timeout_s
+        self.arrived = tuple(arrived)
+        self.log_path = log_path
+        self.attempts = attempts
+        got = ", ".join(self.arrived) if self.arrived else "no verification"
+        where = f"; log: {log_path}" if log_path else ""
+        super().__init__(
+            f"{command} (seq {seq}): no final verification after {timeout_s:g} s and "
+            f"{attempts} attempt(s); got {got}{where}"
+        )
+
+
+class WaitTimeout(GroundError, TimeoutError):
+    """A wait for telemetry, an event or a bulk transfer ended without what was wanted."""
+
+    exit_code = EXIT_TIMEOUT
+
+    def __init__(self, what: str, timeout_s: float, seen: str, log_path: str | None) -> None:
+        self.what = what
+        self.timeout_s = timeout_s
+        self.seen = seen
+        self.log_path = log_path
+        where = f"; log: {log_path}" if log_path else ""
+        super().__init__(f"no {what} within {timeout_s:g} s; {seen}{where}")
+
+
+# --- session logs ------------------------------------------------------------------------
+
+
+class LogError(GroundError, ValueError):
+    """A session log cannot be read."""
+
+    exit_code = EXIT_LOG
+
+
+class CorruptLog(LogError):
+    """A session log line is not a valid record."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}:{line}: corrupt session log: {reason}")
+
+
+# --- flashing ----------------------------------------------------------------------------
+
+
+class FlashError(GroundError, RuntimeError):
+    """Building or copying the firmware failed; the message names the step."""
+
+    exit_code = EXIT_LINK
+
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(f"flash: {step}: {reason}")

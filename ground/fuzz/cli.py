@@ -1,0 +1,154 @@
+"""live protocol fuzzing: structure-aware, dictionary-driven cases against a node
+
+    ground fuzz [--port URL] [--cases N] [--seed S] [--corpus DIR] [--batch N] [--no-reduce]
+
+Replays the corpus first (every saved reproducer must now pass), then runs N generated cases
+in batches, checking after each batch that the node still answers and that its counters and
+verifications are what the protocol says. A crash, hang or unexpected reboot is reduced to
+the smallest reproducer found and saved in the corpus. Prints a summary table; the exit code
+is 1 when there was any finding, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Final
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ground.fuzz import cases as fc
+from ground.fuzz.port import NodePort
+from ground.fuzz.runner import Campaign, Finding, load_corpus
+from ground.micropython import REPO_ROOT
+from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, is_sim
+
+DEFAULT_CORPUS: Final = REPO_ROOT / "hil" / "corpus"
+PORT_ENV: Final = "ILRS_PORT"
+EXIT_FINDINGS: Final = 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fuzzing")
+    g.add_argument("--cases", type=int, default=1000, metavar="N",
+                   help="generated cases to run (default 1000)")
+    g.add_argument("--seed", type=int, default=1, metavar="S",
+                   help="campaign seed: case i is the same for the same seed (default 1)")
+    g.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, metavar="DIR",
+                   help=f"reproducers to replay first and to save findings in "
+                        f"(default {DEFAULT_CORPUS.relative_to(REPO_ROOT)})")
+    g.add_argument("--batch", type=int, default=100, metavar="N",
+                   help="cases between health checks (default 100)")
+    g.add_argument("--first", type=int, default=0, metavar="I",
+                   help="index of the first case (resume or re-run part of a campaign)")
+    g.add_argument("--categories", default=",".join(fc.CATEGORIES), metavar="LIST",
+                   help="comma-separated case categories (default: all)")
+    g.add_argument("--no-reduce", action="store_true",
+                   help="save a crashing batch as it is, without reducing it")
+    g.add_argument("--uplink-rate", type=float, default=None, metavar="B/S",
+                   help="pace uplink bytes (default: none for sim and USB; "
+                        f"{DEFAULT_UPLINK_BYTES_PER_S:g} suits a 115200-baud UART)")
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in fc.GENERATORS]
+    if unknown:
+        from ground.errors import UsageError
+
+        raise UsageError(f"unknown categories {unknown}: choose from {', '.join(fc.CATEGORIES)}")
+    return names
+
+
+def replay_corpus(campaign: Campaign, corpus: Path) -> list[Finding]:
+    """Send every reproducer in the corpus; each must leave the node healthy."""
+    found: list[Finding] = []
+    for path, cases in load_corpus(corpus):
+        for finding in campaign.run_batch(cases, -1):
+            finding.detail = f"corpus {path.name}: {finding.detail}"
+            found.append(finding)
+    return found
+
+
+def summary_table(campaign: Campaign, findings: list[Finding]) -> Table:
+    stats = campaign.stats
+    table = Table(title=f"fuzz: {stats.cases} cases, seed {campaign.seed}, "
+                        f"{stats.rate:,.0f} cases/s, {len(findings)} finding(s)")
+    table.add_column("category")
+    table.add_column("cases", justify="right")
+    table.add_column("findings", justify="right")
+    by_category: dict[str, int] = {}
+    for finding in findings:
+        for category in {c.category for c in finding.cases} or {"-"}:
+            by_category[category] = by_category.get(category, 0) + 1
+    for category in fc.CATEGORIES:
+        if stats.per_category[category] or by_category.get(category):
+            table.add_row(category, f"{stats.per_category[category]:,}",
+                          str(by_category.get(category, 0)))
+    table.add_section()
+    table.add_row("total", f"{stats.cases:,}", str(len(findings)))
+    return table
+
+
+def _details(console: Console, campaign: Campaign, findings: list[Finding]) -> None:
+    stats = campaign.stats
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.outcomes.items()))
+    console.print(f"outcomes: {outcomes or '-'}")
+    counters = ", ".join(f"{k} +{v:,}" for k, v in stats.counters.items())
+    console.print(f"node counters: {counters or '-'}; lowest heap_free "
+                  f"{stats.min_heap_free if stats.min_heap_free is not None else '?'} B")
+    console.print(f"time: {stats.elapsed_s:.1f} s ({stats.reduce_s:.1f} s reducing), "
+                  f"{stats.batches} batches")
+    for finding in findings:
+        where = f" -> {finding.saved}" if finding.saved else ""
+        console.print(f"[bold red]{finding.kind}[/] (batch at case {finding.batch}): "
+                      f"{finding.detail}{where}", highlight=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = args.port or os.environ.get(PORT_ENV) or "sim"
+    categories = _categories(args.categories)
+    rate = args.uplink_rate
+    out = Console()
+    err = Console(stderr=True)
+    with NodePort(url, uplink_bytes_per_s=rate, log_path=args.log) as port:
+        campaign = Campaign(port, seed=args.seed, batch_size=max(1, args.batch),
+                            corpus=args.corpus, reduce=not args.no_reduce,
+                            categories=categories, ping_timeout_s=min(args.timeout, 5.0))
+        campaign.start()
+        findings: list[Finding] = []
+        if args.corpus is not None and args.corpus.is_dir():
+            findings += replay_corpus(campaign, args.corpus)
+        columns = (TextColumn("fuzz"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:>7} cases/s"),
+                   TextColumn("findings {task.fields[findings]}"), TimeElapsedColumn())
+        with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
+            task = progress.add_task("fuzz", total=args.cases, rate="-",
+                                     findings=len(findings))
+
+            def advance(n: int, finding: Finding | None) -> None:
+                progress.update(task, advance=n, rate=f"{campaign.stats.rate:,.0f}",
+                                findings=len(findings) + len(campaign.findings))
+
+            campaign.run(args.cases, advance, first_index=args.first)
+        findings += campaign.findings
+        campaign.finish()
+    out.print(summary_table(campaign, findings))
+    _details(out, campaign, findings)
+    if findings and not is_sim(url):
+        out.print("the board may need a power cycle before the next session")
+    return EXIT_FINDINGS if findings else 0
+
+
+def main(argv: list[str] | None = None) -> int:  # python -m ground.fuzz.cli
+    from ground.cli import main as ground_main
+
+    return ground_main(["fuzz", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Raw access to a node for fuzzing: write any bytes, collect verifications and link counters.
+
+The fuzzer cannot use ground.client: it must send bytes the client would never produce. It
+reads the downlink itself (ground.link's deframer, cbor2) and keeps only what it checks:
+verifications by (command id, seq), the status result, and the link housekeeping packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import cbor2
+
+from ground.errors import LinkLost
+from ground.link import Deframer, Frame
+from ground.log import DOWN, UP, SessionLog
+from ground.transport import Transport, is_sim, sim_options
+from protocol import dictionary
+
+KIND_VERIFICATION: Final = 1
+KIND_HOUSEKEEPING: Final = 2
+STAGES: Final = ("accepted", "rejected", "completed", "failed")
+LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
+STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
+
+
+class Status:
+    """The `status` result: [mode, boot_count, reset_cause, uptime_ms, dict_hash, ...]."""
+
+    def __init__(self, result: Any, node_time_ms: int) -> None:
+        r = list(result) if isinstance(result, list) else []
+        r += [None] * (7 - len(r))
+        self.mode = r[0]
+        self.boot_count = r[1] if isinstance(r[1], int) else -1
+        self.reset_cause = r[2]
+        self.uptime_ms = r[3] if isinstance(r[3], int) else -1
+        self.dict_hash = r[4]
+        self.node_time_ms = node_time_ms
+
+    def __repr__(self) -> str:
+        return f"Status(boot_count={self.boot_count}, uptime_ms={self.uptime_ms})"
+
+
+class NodePort:
+    """One node on one port: a SimNode of its own for ``sim``, else any pyserial URL."""
+
+    def __init__(self, url: str = "sim", *, uplink_bytes_per_s: float | None = None,
+                 log_path: str | Path | None = None, seed: int | None = None) -> None:
+        self.url = url
+        self.uplink_bytes_per_s = uplink_bytes_per_s
+        self.log = SessionLog(log_path, 0, url) if log_path else None
+        self.sim: Any = None
+        self._sim_dir: str | None = None
+        self._sim_options = sim_options(url) if is_sim(url) else {}
+        if seed is not None and is_sim(url):
+            self._sim_options.setdefault("seed", seed)
+        self.transport: Transport | None = None
+        self.deframer = Deframer()
+        self._cond = threading.Condition()
+        self.verifications: dict[tuple[int, int], list[tuple[int, int, Any, int]]] = {}
+        self.link_counters: dict[str, Any] = {}
+        self.link_time_ms = -1
+        self.decode_errors = 0
+        self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def is_sim(self) -> bool:
+        return is_sim(self.url)
+
+    def open(self) -> None:
+        device = self.url
+        if self.is_sim:
+            from ground.simnode import SimNode
+
+            options = dict(self._sim_options)
+            if "state_dir" not in options:
+                self._sim_dir = tempfile.mkdtemp(prefix="ilrs-fuzz-")
+                options["state_dir"] = self._sim_dir
+            self.sim = SimNode(**options)
+            self.sim.start()
+            device = self.sim.port
+        self.transport = Transport(device, self._on_bytes, self._on_state,
+                                   uplink_bytes_per_s=self.uplink_bytes_per_s)
+        self.transport.open()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.sim is not None:
+            self.sim.stop()
+            self.sim = None
+        if self._sim_dir is not None:
+            shutil.rmtree(self._sim_dir, ignore_errors=True)
+            self._sim_dir = None
+        if self.log is not None:
+            self.log.close()
+
+    def __enter__(self) -> NodePort:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def alive(self) -> bool | None:
+        """Sim: is the node process running? A board: None (cannot tell)."""
+        if self.sim is None:
+            return None
+        return bool(self.sim.running)
+
+    def restart(self, timeout_s: float = 15.0) -> None:
+        """Sim: power-cut and restart the node. Board: wait for it to come back by itself."""
+        if self.sim is not None:
+            if self.sim.returncode is not None:  # exited for good: start a new one
+                self.close()
+                self.open()
+                return
+            boots = self.sim.boots
+            self.sim.power_cut()
+            self.sim.wait_boots(boots + 1, timeout_s)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def _on_state(self, state: str, detail: str) -> None:
+        if state == "up":
+            self.deframer.reset()
+
+    def _on_bytes(self, data: bytes, t_ns: int) -> None:
+        for item in self.deframer.feed(data):
+            if not isinstance(item, Frame):
+                continue
+            if self.log is not None:
+                self.log.frame(DOWN, item.wire, t_ns)
+            try:
+                msg = cbor2.loads(item.message)
+                _version, kind, _seq, t_ms, ident, body = msg
+            except Exception:
+                self.decode_errors += 1
+                continue
+            if kind == KIND_VERIFICATION:
+                with self._cond:
+                    cmd_seq, stage, code, result = body
+                    self.verifications.setdefault((ident, cmd_seq), []).append(
+                        (stage, code, result, t_ms))
+                    self._cond.notify_all()
+            elif kind == KIND_HOUSEKEEPING and ident == LINK_PACKET.id:
+                with self._cond:
+                    self.link_counters = dict(zip(LINK_PACKET.channels, body, strict=False))
+                    self.link_time_ms = t_ms
+                    self._cond.notify_all()
+
+    def clear_verifications(self) -> None:
+        with self._cond:
+            self.verifications.clear()
+
+    def outcome(self, cmd_id: int, seq: int) -> str:
+        """``none``, ``rej:N``, ``ok``, ``fail:N``, or ``accepted`` (no final stage yet)."""
+        with self._cond:
+            stages = list(self.verifications.get((cmd_id, seq), ()))
+        final = next((s for s in stages if s[0] != 0), None)
+        if final is None:
+            return "accepted" if stages else "none"
+        stage, code = final[0], final[1]
+        if stage == 1:
+            return f"rej:{code}"
+        return "ok" if stage == 2 else f"fail:{code}"
+
+    def accepted_count(self, keys: set[tuple[int, int]]) -> int:
+        with self._cond:
+            return sum(1 for k in keys if any(s[0] == 0 for s in self.verifications.get(k, ())))
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None:
+            raise LinkLost(self.url, "not open")
+        if self.log is not None:
+            for part in data.split(b"\x00"):
+                if part:
+                    self.log.frame(UP, part)
+        self.transport.write(data, timeout_s=5.0)
+
+    def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
+        from ground.fuzz.cases import command, frame_bytes
+
+        seq = self.next_seq() if seq is None else seq
+        self.write(frame_bytes(command(seq, cmd_id, args)))
+        return seq
+
+    def wait_final(self, cmd_id: int, seq: int,
+                   timeout_s: float) -> tuple[int, int, Any, int] | None:
+        """The first final verification (rejected/completed/failed) of (cmd_id, seq)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for stage in self.verifications.get((cmd_id, seq), ()):
+                    if stage[0] != 0:
+                        return stage
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def command(self, cmd_id: int, args: list[Any], timeout_s: float = 2.0,
+                retries: int = 2) -> tuple[int, int, Any, int] | None:
+        """Send (re-sending with the same seq) and wait for the final verification."""
+        seq = self.next_seq()
+        for _ in range(retries + 1):
+            self.send_command(cmd_id, args, seq)
+            final = self.wait_final(cmd_id, seq, timeout_s / (retries + 1))
+            if final is not None:
+                return final
+        return None
+
+    def ping(self, timeout_s: float = 3.0) -> Status | None:
+        """`status`: None if the node does not answer."""
+        final = self.command(STATUS_ID, [], timeout_s)
+        if final is None or final[0] != 2:
+            return None
+        return Status(final[2], final[3])
+
+    def counters_after(self, node_time_ms: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
+        """The first link housekeeping packet stamped at or after ``node_time_ms``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.link_time_ms < node_time_ms:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return dict(self.link_counters)
+
+    def wait_answering(self, timeout_s: float = 15.0) -> Status | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(LinkLost):
+                status = self.ping(min(1.5, max(0.1, deadline - time.monotonic())))
+                if status is not None:
+                    return status
+            time.sleep(0.05)
+        return None

@@ -1,0 +1,298 @@
+"""A fuzz campaign: batches of cases, then a health check; findings reduced and saved.
+
+After each batch the runner asks for `status` (the ping) and waits for the next link
+housekeeping packet, then checks:
+
+- the node answers, with the same boot count and a larger uptime (else: *crash* when the
+  simulated node's process is gone, *hang* when it is there but silent, *reboot*);
+- every case whose verification can be matched by (command id, seq) got an outcome its case
+  allows (*protocol* finding otherwise), and no case that must be refused was accepted;
+- the link counters moved exactly as a reference deframer (protocol.framing) fed the same
+  bytes says (frames_in, crc_errors, frame_errors, discarded_bytes), every verified frame is
+  counted as a command accepted or rejected, and cmds_accepted grew by the acceptances seen
+  (*counters* finding otherwise).
+
+A crash, hang or reboot is reduced (ddmin over the batch, then the bytes of each case) on a
+restarted node and saved to the corpus as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ground.fuzz import cases as fc
+from ground.fuzz.port import LINK_PACKET, NodePort, Status
+from ground.fuzz.reduce import reduce_cases
+from protocol.framing import Deframer
+
+LINK_HK_RATE_HZ: Final = 20.0
+CRASH_KINDS: Final = ("crash", "hang", "reboot")
+_COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
+                    "cmds_accepted", "cmds_rejected", "tx_dropped")
+
+
+@dataclass
+class Finding:
+    kind: str  # crash | hang | reboot | protocol | counters
+    detail: str
+    cases: list[fc.Case] = field(default_factory=list)
+    batch: int = -1
+    saved: Path | None = None
+
+
+@dataclass
+class Stats:
+    cases: int = 0
+    batches: int = 0
+    per_category: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    reduce_s: float = 0.0
+    min_heap_free: int | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        fuzz_s = self.elapsed_s - self.reduce_s
+        return self.cases / fuzz_s if fuzz_s > 0 else 0.0
+
+
+class Campaign:
+    def __init__(self, port: NodePort, *, seed: int, batch_size: int = 100,
+                 corpus: Path | None = None, reduce: bool = True,
+                 categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
+                 max_findings: int = 20) -> None:
+        self.port = port
+        self.seed = seed
+        self.batch_size = batch_size
+        self.corpus = corpus
+        self.reduce = reduce
+        self.categories = tuple(categories)
+        self.ping_timeout_s = ping_timeout_s
+        self.max_findings = max_findings
+        self.stats = Stats()
+        self.findings: list[Finding] = []
+        self._reference = Deframer()
+        self._baseline: dict[str, int] = {}
+        self._status: Status | None = None
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        status = self.port.wait_answering()
+        if status is None:
+            raise RuntimeError(f"node on {self.port.url} does not answer a status request")
+        self._status = status
+        hk_rate = next(c.id for c in fc.dictionary.COMMANDS if c.name == "hk_rate")
+        hk_enable = next(c.id for c in fc.dictionary.COMMANDS if c.name == "hk_enable")
+        self.port.command(hk_enable, [LINK_PACKET.id, True])
+        self.port.command(hk_rate, [LINK_PACKET.id, LINK_HK_RATE_HZ])
+        self._rebaseline()
+
+    def _rebaseline(self) -> None:
+        """Fresh reference deframer and counter snapshot, after a ping on a quiet link."""
+        status = self.port.ping(self.ping_timeout_s)
+        if status is None:
+            raise RuntimeError(f"node on {self.port.url} stopped answering")
+        counters = self.port.counters_after(status.node_time_ms, 3.0)
+        if counters is None:
+            raise RuntimeError("no link housekeeping packet: is housekeeping enabled?")
+        self._status = status
+        self._baseline = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
+        self._reference = Deframer()
+        self._reference.feed(b"\x00")  # the node is synchronised: the ping ended on 00
+
+    def finish(self) -> None:
+        """Leave the node as the campaign found it: saved parameters, default link rate."""
+        names = {c.name: c.id for c in fc.dictionary.COMMANDS}
+        self.port.command(names["param_load"], [])
+        self.port.command(names["hk_rate"], [LINK_PACKET.id, LINK_PACKET.rate_hz])
+
+    # --- the campaign ------------------------------------------------------------------------
+
+    def run(self, n_cases: int, progress: Callable[[int, Finding | None], None] | None = None,
+            first_index: int = 0) -> list[Finding]:
+        start = time.monotonic()
+        index = first_index
+        end = first_index + n_cases
+        while index < end and len(self.findings) < self.max_findings:
+            count = min(self.batch_size, end - index)
+            batch = [fc.generate(self.seed, i, self.port.next_seq(), self.categories)
+                     for i in range(index, index + count)]
+            found = self.run_batch(batch, index)
+            index += count
+            self.stats.elapsed_s = time.monotonic() - start
+            if progress is not None:
+                progress(count, found[0] if found else None)
+        self.stats.elapsed_s = time.monotonic() - start
+        return self.findings
+
+    def run_batch(self, batch: list[fc.Case], first_index: int = 0) -> list[Finding]:
+        port = self.port
+        port.clear_verifications()
+        wire = b"".join(case.wire for case in batch)
+        for case in batch:
+            self._reference.feed(case.wire)
+        port.write(wire)
+        self.stats.batches += 1
+        self.stats.cases += len(batch)
+        for case in batch:
+            self.stats.per_category[case.category] += 1
+        crash = self._health(batch)
+        if crash is not None:
+            crash.batch = first_index
+            self._handle_crash(crash)
+            return [crash]
+        found = self._check_outcomes(batch) + self._check_counters(batch)
+        for finding in found:
+            finding.batch = first_index
+        self.findings.extend(found)
+        return found
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _ping(self) -> Status | None:
+        seq = self.port.next_seq()
+        ping = fc.frame_bytes(fc.command(seq, fc.COMMAND_IDS["status"], []))
+        self._reference.feed(ping)
+        self.port.write(ping)
+        final = self.port.wait_final(fc.COMMAND_IDS["status"], seq, self.ping_timeout_s)
+        if final is None or final[0] != 2:
+            return None
+        return Status(final[2], final[3])
+
+    def _health(self, batch: list[fc.Case]) -> Finding | None:
+        status = self._ping()
+        before = self._status
+        if status is None:
+            alive = self.port.alive()
+            kind = "crash" if alive is False else "hang"
+            return Finding(kind, f"no answer to status within {self.ping_timeout_s:g} s"
+                           + ("; the node process has exited" if alive is False else ""),
+                           list(batch))
+        if before is not None and (status.boot_count != before.boot_count
+                                   or status.uptime_ms < before.uptime_ms):
+            return Finding("reboot", f"boot_count {before.boot_count} -> {status.boot_count}, "
+                           f"uptime {before.uptime_ms} -> {status.uptime_ms} ms", list(batch))
+        self._status = status
+        return None
+
+    def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
+        bad: list[str] = []
+        bad_cases: list[fc.Case] = []
+        for case in batch:
+            if case.seq is None or case.cmd_id is None or case.framing != fc.FRAME:
+                continue
+            outcome = self.port.outcome(case.cmd_id, case.seq)
+            self.stats.outcomes[outcome] += 1
+            if outcome == "accepted" and case.allowed & fc.EXECUTES:
+                continue  # still executing (a bulk transfer): fine
+            if not fc.outcome_allowed(outcome, case.allowed):
+                bad.append(f"{case.category}/{case.name} seq {case.seq}: got {outcome}, "
+                           f"allowed {sorted(case.allowed)}")
+                bad_cases.append(case)
+        if not bad:
+            return []
+        return [Finding("protocol", "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)"
+                                                           if len(bad) > 3 else ""), bad_cases)]
+
+    def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
+        status = self._status
+        assert status is not None
+        counters = self.port.counters_after(status.node_time_ms, 3.0)
+        if counters is None:
+            return [Finding("counters", "no link housekeeping packet after the ping", [])]
+        heap = counters.get("heap_free")
+        if isinstance(heap, int):
+            low = self.stats.min_heap_free
+            self.stats.min_heap_free = heap if low is None else min(low, heap)
+        now = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
+        delta = {k: now[k] - self._baseline.get(k, 0) for k in _COUNTERS}
+        self._baseline = now
+        for k, v in delta.items():
+            self.stats.counters[k] = self.stats.counters.get(k, 0) + v
+        ref = self._reference
+        expected = {
+            "frames_in": ref.frames, "crc_errors": ref.crc_errors,
+            "frame_errors": ref.oversize + ref.truncated,
+            "discarded_bytes": ref.discarded_bytes,
+        }
+        ref.frames = ref.crc_errors = ref.oversize = ref.truncated = ref.discarded_bytes = 0
+        problems = [f"{k} +{delta[k]}, expected +{v}" for k, v in expected.items()
+                    if delta[k] != v]
+        commands = delta["cmds_accepted"] + delta["cmds_rejected"]
+        if commands != delta["frames_in"]:
+            problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
+                            f"+{delta['frames_in']}")
+        keys = {(c.cmd_id, c.seq) for c in batch if c.cmd_id is not None and c.seq is not None
+                and c.framing == fc.FRAME}
+        seen = self.port.accepted_count(keys) + 1  # the ping
+        if delta["tx_dropped"] == 0 and delta["cmds_accepted"] < seen:
+            problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {seen} acceptances "
+                            "were seen")
+        if not problems:
+            return []
+        return [Finding("counters", "; ".join(problems), list(batch))]
+
+    # --- crashes -----------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        self.port.restart()
+        if self.port.wait_answering() is None:
+            raise RuntimeError(f"node on {self.port.url} did not come back after a restart")
+        self._rebaseline()
+
+    def reproduces(self, cases: list[fc.Case]) -> bool:
+        """Does this sequence still crash, hang or reboot a freshly restarted node?"""
+        self._recover()
+        before = self._status
+        self.port.write(b"".join(case.wire for case in cases))
+        status = self.port.ping(self.ping_timeout_s)
+        if status is None:
+            return True
+        assert before is not None
+        return status.boot_count != before.boot_count or status.uptime_ms < before.uptime_ms
+
+    def _handle_crash(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        started = time.monotonic()
+        try:
+            if self.reduce and self.reproduces(finding.cases):
+                finding.cases = reduce_cases(finding.cases, self.reproduces, max_tests=200)
+                finding.detail += f"; reduced to {len(finding.cases)} case(s)"
+            elif self.reduce:
+                finding.detail += "; did not reproduce on a restarted node (whole batch saved)"
+            if self.corpus is not None:
+                finding.saved = save_finding(self.corpus, finding, self.seed)
+        finally:
+            self._recover()
+            self.stats.reduce_s += time.monotonic() - started
+
+
+def save_finding(corpus: Path, finding: Finding, seed: int) -> Path:
+    corpus.mkdir(parents=True, exist_ok=True)
+    cases = [case.to_json() for case in finding.cases]
+    digest = hashlib.sha1(json.dumps(cases, sort_keys=True).encode()).hexdigest()[:10]
+    path = corpus / f"{finding.kind}-{digest}.json"
+    record: dict[str, Any] = {
+        "kind": finding.kind, "detail": finding.detail, "seed": seed, "batch": finding.batch,
+        "found": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cases": cases,
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def load_corpus(corpus: Path) -> list[tuple[Path, list[fc.Case]]]:
+    """Every reproducer in a corpus directory: (file, its cases in order)."""
+    out = []
+    for path in sorted(Path(corpus).glob("*.json")):
+        record = json.loads(path.read_text())
+        out.append((path, [fc.Case.from_json(c) for c in record["cases"]]))
+    return out

@@ -1,0 +1,148 @@
+"""Every command's verification: accepted/completed, every rejection reason, failures, and
+idempotent re-sends (SPEC §5.2, §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ground import codec
+from hil.vocabulary import NodeApi
+from protocol import dictionary
+
+# One valid invocation per command that completes in SAFE (the known state).
+COMPLETES_IN_SAFE: list[tuple[str, dict[str, Any]]] = [
+    ("noop", {}),
+    ("set_mode", {"mode": "SAFE"}),
+    ("load_reset_trip", {"channel": 3}),
+    ("heater_mode", {"heater": 0, "mode": "AUTO"}),
+    ("heater_setpoint", {"heater": 1, "setpoint": -10.0}),
+    ("param_get", {"param": "test_value"}),
+    ("param_set", {"param": "test_value", "value": 7}),
+    ("param_save", {}),
+    ("param_load", {}),
+    ("param_reset", {}),
+    ("hk_rate", {"packet": 2, "rate": 0.2}),
+    ("hk_enable", {"packet": 2, "enabled": True}),
+    ("time_correlate", {"utc_ms": 1_800_000_000_000}),
+    ("status", {}),
+    ("event_log_downlink", {"from_seq": 0}),
+    ("clear_counters", {}),
+    ("dict_downlink", {}),
+    ("fault_inject", {"fault": "CLEAR", "target": 0, "value": 0.0}),
+]
+# Tested where their effect is: load_switch (test_modes, test_fdir), reboot (test_persistence),
+# maintenance (below), fault_inject faults (test_fdir, test_watchdog).
+
+
+def test_the_table_covers_every_command() -> None:
+    covered = {name for name, _ in COMPLETES_IN_SAFE} | {"load_switch", "reboot", "maintenance"}
+    assert covered == {c.name for c in dictionary.COMMANDS}
+
+
+@pytest.mark.parametrize(("name", "args"), COMPLETES_IN_SAFE, ids=[n for n, _ in COMPLETES_IN_SAFE])
+def test_command_is_accepted_then_completed(node: NodeApi, name: str, args: dict[str, Any]) -> None:
+    seq = node.send_command(name, **args)
+    node.await_verification(name, seq, ("completed",))
+    stages = [codec.stage_name(m.body[1]) for m in node.verifications(name, seq)]
+    assert stages[:2] == ["accepted", "completed"]
+
+
+def test_unknown_command(node: NodeApi) -> None:
+    seq = node.send_raw_id(200, [])
+    msg = node.await_verification(200, seq)
+    assert (codec.stage_name(msg.body[1]), msg.body[2]) == ("rejected", 1)
+
+
+@pytest.mark.parametrize(("name", "args", "reason"), [
+    ("set_mode", {"mode": "NOMINAL", "extra": 1}, "BAD_ARGUMENTS"),
+    ("set_mode", {}, "BAD_ARGUMENTS"),
+    ("set_mode", {"mode": 2.0}, "BAD_ARGUMENTS"),
+    ("set_mode", {"mode": -1}, "BAD_ARGUMENTS"),
+    ("hk_enable", {"packet": 1, "enabled": 1}, "BAD_ARGUMENTS"),
+    ("time_correlate", {"utc_ms": "now"}, "BAD_ARGUMENTS"),
+    ("set_mode", {"mode": 0}, "OUT_OF_RANGE"),
+    ("set_mode", {"mode": 4}, "OUT_OF_RANGE"),
+    ("hk_rate", {"packet": 1, "rate": 50.5}, "OUT_OF_RANGE"),
+    ("param_set", {"param": "test_value", "value": 1001}, "OUT_OF_RANGE"),
+    ("param_set", {"param": "test_value", "value": 1.5}, "BAD_ARGUMENTS"),
+    ("fault_inject", {"fault": 6, "target": 0, "value": 0.0}, "OUT_OF_RANGE"),
+    ("load_switch", {"channel": 1, "on": True}, "WRONG_MODE"),
+    ("maintenance", {"extra": 0}, "BAD_ARGUMENTS"),
+])
+def test_rejections(node: NodeApi, name: str, args: dict[str, Any], reason: str) -> None:
+    if name == "param_set":
+        args = {"param": dictionary.PARAMS[13].id, "value": args["value"]}
+    node.assert_command_rejected(name, reason, **args)
+
+
+def test_wrong_mode_then_allowed(node: NodeApi) -> None:
+    node.assert_command_rejected("load_switch", "WRONG_MODE", channel=1, on=True)
+    node.send_and_assert_command("set_mode", mode="NOMINAL")
+    node.send_and_assert_command("load_switch", channel=1, on=True)
+
+
+def test_malformed_and_unsupported_version(node: NodeApi) -> None:
+    noop = next(c.id for c in dictionary.COMMANDS if c.name == "noop")
+    seq = node.next_seq()
+    node.send_message(codec.encode(codec.KIND_EVENT, seq, 0, noop, []))  # not a command
+    msg = node.await_verification(noop, seq)
+    assert (msg.body[1], msg.body[2]) == (1, 6)  # rejected MALFORMED
+    seq = node.next_seq()
+    import cbor2
+
+    node.send_message(cbor2.dumps([2, 0, seq, 0, noop, []]))
+    msg = node.await_verification(noop, seq)
+    assert (msg.body[1], msg.body[2]) == (1, 7)  # rejected UNSUPPORTED_VERSION
+
+
+def test_busy_while_a_bulk_transfer_runs(node: NodeApi) -> None:
+    codes = []
+    for _ in range(5):  # two downlinks back to back: the second finds the first running
+        first = node.send_command("event_log_downlink", from_seq=0)
+        second = node.send_command("dict_downlink")
+        node.await_verification("event_log_downlink", first)
+        msg = node.await_verification("dict_downlink", second)
+        codes.append((msg.body[1], msg.body[2]))
+        if codes[-1] == (1, 5):
+            return
+    pytest.fail(f"no BUSY rejection in 5 tries: {codes}; log {node.log_path}")
+
+
+@pytest.mark.parametrize(("name", "args", "reason"), [
+    ("set_mode", {"mode": "SCIENCE"}, "INVALID_TRANSITION"),
+    ("param_get", {"param": 99}, "NOT_FOUND"),
+    ("param_set", {"param": 99, "value": 1}, "NOT_FOUND"),
+    ("fault_inject", {"fault": "HANG_TASK", "target": 15, "value": 0.0}, "NOT_FOUND"),
+])
+def test_failures(node: NodeApi, name: str, args: dict[str, Any], reason: str) -> None:
+    node.assert_command_failed(name, reason, **args)
+    node.assert_event("cmd_failed", code=reason)
+
+
+def test_inhibited_payload_outside_science(node: NodeApi) -> None:
+    node.send_and_assert_command("set_mode", mode="NOMINAL")
+    node.assert_command_failed("load_switch", "INHIBITED", channel=4, on=True)
+
+
+def test_repeated_seq_is_answered_but_not_executed_again(node: NodeApi) -> None:
+    """SPEC §5.2: the same (seq, id) again gets the recorded verifications only."""
+    param = next(p.id for p in dictionary.PARAMS if p.name == "test_value")
+    seq = node.next_seq()
+    frame_args = [param, 11]
+    cmd_id = next(c.id for c in dictionary.COMMANDS if c.name == "param_set")
+    from ground.link import encode_frame
+
+    frame = encode_frame(codec.encode_command(seq, cmd_id, frame_args))
+    node.send_and_assert_command("hk_rate", packet=3, rate=10.0)  # counters come quickly
+    mark = node.mark()
+    for _ in range(3):
+        node.send_bytes(frame)
+    node.await_verification(cmd_id, seq, ("completed",))
+    node.send_and_assert_command("noop")  # everything before it has been answered
+    stages = [codec.stage_name(m.body[1]) for m in node.verifications(cmd_id, seq)]
+    assert stages.count("completed") == 3 and stages.count("accepted") == 3
+    node.assert_event_count("param_changed", 1, since=mark, timeout=1)
+    # hk_rate, param_set once, noop (the reset ended by clearing the counters)
+    node.await_telemetry("cmds_accepted", 3, timeout=2)

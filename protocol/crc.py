@@ -1,0 +1,100 @@
+"""CRC-32/ISO-HDLC (zlib's, ``binascii.crc32``), appended little-endian to a message (SPEC §3).
+
+``crc32(data, value=0) -> int`` is ``binascii.crc32``, native on both interpreters.
+
+Frame helpers that work on a region of a buffer without allocating (the node's tx/rx paths):
+
+- ``crc32_append(buf, start, end)`` writes the CRC of ``buf[start:end]`` little-endian into
+  ``buf[end:end+4]``.
+- ``crc32_check(buf, start, end) -> bool``: True when ``buf[start:end]`` is a message followed by
+  its little-endian CRC. It uses the CRC's residue: the CRC of any message followed by its own
+  CRC is the constant ``CRC32_RESIDUE``.
+
+On MicroPython these run a table-driven CRC in viper (a 1 KB table), because ``binascii``
+needs a memoryview slice of the region (an allocation) and returns values of 2**30 and more as
+heap integers on a 32-bit port. On CPython they use ``binascii``.
+"""
+
+import struct
+from binascii import crc32 as _binascii_crc32
+
+from protocol.compat import MICROPYTHON, const
+
+CRC32_SIZE = const(4)
+CRC32_RESIDUE = const(0x2144DF1C)
+_POLY_REFLECTED = const(0xEDB88320)
+
+
+def crc32(data, value: int = 0) -> int:
+    """CRC-32/ISO-HDLC of ``data`` (any buffer), continuing from ``value``."""
+    return _binascii_crc32(data, value)
+
+
+def _make_table():
+    import array
+
+    table = array.array("I", bytes(4 * 258))
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _POLY_REFLECTED if c & 1 else c >> 1
+        table[i] = c
+    table[256] = 0xFFFFFFFF  # the register's initial value and final XOR
+    table[257] = CRC32_RESIDUE
+    return table
+
+
+if MICROPYTHON:
+    import micropython
+
+    _TABLE = _make_table()
+
+    @micropython.viper
+    def _append(table: ptr32, buf: ptr8, start: int, end: int):
+        init = uint(table[256])
+        c = init
+        i = start
+        while i < end:
+            c = uint(table[(c ^ uint(buf[i])) & 0xFF]) ^ (c >> 8)
+            i += 1
+        c = c ^ init
+        buf[end] = c & 0xFF
+        buf[end + 1] = (c >> 8) & 0xFF
+        buf[end + 2] = (c >> 16) & 0xFF
+        buf[end + 3] = (c >> 24) & 0xFF
+
+    @micropython.viper
+    def _check(table: ptr32, buf: ptr8, start: int, end: int) -> bool:
+        init = uint(table[256])
+        c = init
+        i = start
+        while i < end:
+            c = uint(table[(c ^ uint(buf[i])) & 0xFF]) ^ (c >> 8)
+            i += 1
+        return (c ^ init) == uint(table[257])
+
+    def crc32_append(buf, start: int, end: int) -> None:
+        """Write the CRC of ``buf[start:end]`` little-endian to ``buf[end:end+4]`` (no alloc)."""
+        if start < 0 or end < start or end + CRC32_SIZE > len(buf):
+            raise ValueError("crc32_append: region outside the buffer")
+        _append(_TABLE, buf, start, end)
+
+    def crc32_check(buf, start: int, end: int) -> bool:
+        """True if ``buf[start:end]`` is a message and its little-endian CRC (no alloc)."""
+        if start < 0 or end > len(buf) or end - start < CRC32_SIZE:
+            return False
+        return _check(_TABLE, buf, start, end)
+
+else:
+
+    def crc32_append(buf, start: int, end: int) -> None:
+        """Write the CRC of ``buf[start:end]`` little-endian to ``buf[end:end+4]``."""
+        if start < 0 or end < start or end + CRC32_SIZE > len(buf):
+            raise ValueError("crc32_append: region outside the buffer")
+        struct.pack_into("<I", buf, end, _binascii_crc32(memoryview(buf)[start:end]))
+
+    def crc32_check(buf, start: int, end: int) -> bool:
+        """True if ``buf[start:end]`` is a message and its little-endian CRC."""
+        if start < 0 or end > len(buf) or end - start < CRC32_SIZE:
+            return False
+        return _binascii_crc32(memoryview(buf)[start:end]) == CRC32_RESIDUE

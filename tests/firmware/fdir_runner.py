@@ -1,0 +1,242 @@
+"""Runs node.fdir scenarios on the MicroPython Unix port for tests/firmware/test_fdir.py.
+
+    MICROPYPATH=firmware:. micropython tests/firmware/fdir_runner.py SCENARIO
+
+Prints JSON lines: ["e", check, event_id, a, b, c] an event (from FDIR or the plant),
+["safe", check, reason] a modes.force_safe call, ["s", check, {name: value}] a sample,
+["x", name, value] a fact, ["end"] at the end. Fake modes and params stand in for the node's.
+"""
+
+import json
+import sys
+
+import micropython
+from node.fdir import Fdir
+from node.plant import Plant
+
+from protocol.ids import (
+    CH_BATTERY_SOC,
+    CH_BATTERY_TEMP,
+    CH_ELECTRONICS_TEMP,
+    CH_HEAP_FREE,
+    CH_HEATERS_ON,
+    CH_LOADS_ON,
+    CH_LOADS_TRIPPED,
+    FAULT_BATTERY_DRAIN,
+    FAULT_SENSOR_FAIL,
+    FAULT_SENSOR_STUCK,
+    HEATER_BATTERY,
+    LOAD_PAYLOAD_A,
+    LOAD_SEISMOMETER,
+    MODE_NOMINAL,
+    PARAM_BATTERY_COLD_C,
+    PARAM_FDIR_ENABLED,
+    PARAM_SHED_SOC_PCT,
+    SENSOR_BATTERY_TEMP,
+    SENSOR_BATTERY_VOLTAGE,
+    SENSOR_ELECTRONICS_TEMP,
+)
+
+_DAY_S = 86400
+# Nominal readings of the sensor channels (solar, voltage, battery temp, electronics temp,
+# surface, radiation) for the hand-driven scenarios.
+_NOMINAL = ((9, 5.0), (12, 30.0), (14, 10.0), (16, 20.0), (17, 0.0), (18, 13.0))
+
+
+class Params:
+    def __init__(self, enabled=True):
+        self.values = {PARAM_FDIR_ENABLED: enabled, PARAM_SHED_SOC_PCT: 15.0,
+                       PARAM_BATTERY_COLD_C: -5.0}
+
+    def get(self, pid):
+        return self.values[pid]
+
+
+class Modes:
+    def __init__(self, rig):
+        self.rig = rig
+        self.current = MODE_NOMINAL
+
+    def force_safe(self, reason):
+        print(json.dumps(["safe", self.rig.n, reason]))
+        self.current = 1
+
+
+class FakePlant:
+    """What FDIR uses of the plant, for limit scenarios that set telemetry by hand."""
+
+    nonessential_mask = 0x0FE
+
+    def __init__(self):
+        self.loads_on = 0x301
+
+    def shed(self, mask):
+        m = self.loads_on & mask
+        self.loads_on &= ~m
+        return m
+
+    def force_heater(self, h, on):
+        print(json.dumps(["x", "force_heater", [h, on]]))
+
+
+class Rig:
+    def __init__(self, seed=1, enabled=True, real=True):
+        self.n = 0  # checks so far
+        self.tlm = [None] * 50
+        self.params = Params(enabled)
+        self.modes = Modes(self)
+        if real:
+            self.plant = Plant(self.tlm, self.emit, seed)
+            self.plant.spike_interval_s = 0.0
+        else:
+            self.plant = FakePlant()
+            for ch, v in _NOMINAL:
+                self.tlm[ch] = v
+            self.tlm[CH_BATTERY_SOC] = 80.0
+        self.fdir = Fdir(self.tlm, self.plant, self.modes, self.emit, self.params)
+
+    def emit(self, event_id, a=None, b=None, c=None):
+        print(json.dumps(["e", self.n, event_id, a, b, c]))
+
+    def check(self, dt=600):
+        """One FDIR check after dt model seconds of plant (real plant only)."""
+        if isinstance(self.plant, Plant):
+            self.plant.step(dt)
+        else:  # keep the fake sensors moving, as real ones do
+            for ch, v in _NOMINAL:
+                if ch != CH_ELECTRONICS_TEMP:
+                    self.tlm[ch] = v + (self.n % 7) * 0.01
+        self.n += 1
+        self.fdir.check()
+
+    def sample(self, names):
+        tlm = self.tlm
+        print(json.dumps(["s", self.n, {name: tlm[ch] for name, ch in names}]))
+
+
+_POWER = (("soc", CH_BATTERY_SOC), ("loads_on", CH_LOADS_ON), ("batt_temp", CH_BATTERY_TEMP),
+          ("heaters_on", CH_HEATERS_ON))
+
+
+def limits():
+    """Electronics temperature and tripped mask driven by hand through every transition."""
+    rig = Rig(real=False)
+    rig.tlm[CH_HEAP_FREE] = None  # never written: never evaluated
+    seq = ([20.0] * 5 + [55.0] * 5 + [49.9, 50.1] * 5 + [65.0] * 5 + [55.0, 55.0, 65.0, 65.0]
+           + [55.0] * 5 + [49.8] * 5 + [20.0] * 5 + [61.0] * 5 + [-35.0] * 5 + [20.0] * 5
+           + [50.1, 49.9] * 10 + [-25.0] * 5 + [-19.5] * 5 + [0.0] * 5)
+    for v in seq:
+        rig.tlm[CH_ELECTRONICS_TEMP] = v
+        rig.check()
+    fact("electronics_done", rig.n)
+    for v in [0] * 3 + [4] * 4 + [0] * 4:
+        rig.tlm[CH_LOADS_TRIPPED] = v
+        rig.check()
+    fact("state_16", rig.fdir.state(CH_ELECTRONICS_TEMP))
+
+
+def drain(enabled=True):
+    """Payload and seismometer on, a 60 A drain: FDIR sheds and forces SAFE."""
+    rig = Rig(enabled=enabled)
+    p = rig.plant
+    p.switch(LOAD_PAYLOAD_A, True)
+    p.switch(LOAD_SEISMOMETER, True)
+    rig.check()
+    p.inject(FAULT_BATTERY_DRAIN, 0, 60.0)
+    for _ in range(60):
+        rig.check()
+        rig.sample(_POWER)
+    p.clear_faults()
+    fact("mode_after_drain", rig.modes.current)
+    # The operator goes back to NOMINAL and switches the payload on again, still low.
+    rig.modes.current = MODE_NOMINAL
+    fact("switch_again", p.switch(LOAD_PAYLOAD_A, True))
+    rig.check()
+    rig.sample(_POWER)
+    fact("mode_after_retry", rig.modes.current)
+    # Sunrise recharges the battery; the latch releases once the charge is back.
+    for _ in range(400):
+        rig.check(3000)
+        if not rig.fdir.shedding:
+            break
+    fact("released", [not rig.fdir.shedding, rig.tlm[CH_BATTERY_SOC]])
+    fact("switch_released", p.switch(LOAD_PAYLOAD_A, True))
+    rig.check()
+    rig.sample(_POWER)
+
+
+def drain_disabled():
+    drain(enabled=False)
+
+
+def cold(enabled=True):
+    """At night with the battery heater OFF: FDIR forces it on below -5 degC, off at 0."""
+    rig = Rig(enabled=enabled)
+    for _ in range(20):
+        rig.plant.step(_DAY_S * 0.8)  # to the night
+    rig.plant.set_heater_mode(HEATER_BATTERY, 0)
+    for _ in range(6 * 144):
+        rig.check()
+        rig.sample(_POWER)
+    fact("cold_latched", rig.fdir.cold)
+
+
+def cold_disabled():
+    cold(enabled=False)
+
+
+def sensors():
+    rig = Rig()
+    p = rig.plant
+    for _ in range(5):
+        rig.check()
+    fact("fail", p.inject(FAULT_SENSOR_FAIL, SENSOR_BATTERY_VOLTAGE, 0.0))
+    for _ in range(10):
+        rig.check()
+    fact("faulty_after_fail", rig.fdir.faulty)
+    p.clear_faults()
+    for _ in range(5):
+        rig.check()
+    fact("faulty_after_clear", rig.fdir.faulty)
+    fact("stuck", p.inject(FAULT_SENSOR_STUCK, SENSOR_ELECTRONICS_TEMP, 10.0))
+    for _ in range(40):
+        rig.check()
+    fact("faulty_after_stuck", rig.fdir.faulty)
+    p.clear_faults()
+    rig.check()
+    fact("faulty_after_clear2", rig.fdir.faulty)
+    # A failed battery sensor reads -999 degC: not a cold battery.
+    p.inject(FAULT_SENSOR_FAIL, SENSOR_BATTERY_TEMP, 0.0)
+    for _ in range(5):
+        rig.check()
+    fact("cold_with_failed_sensor", rig.fdir.cold)
+
+
+def heap():
+    """check() in steady state allocates nothing (heap locked). Fewer checks than it takes to
+    call the frozen sensors stuck, which would (rightly) raise an event."""
+    for real in (True, False):
+        rig = Rig(real=real)
+        for _ in range(5):
+            rig.check()
+        micropython.heap_lock()
+        try:
+            for _ in range(25):
+                rig.fdir.check()
+            ok = True
+        except MemoryError:
+            ok = False
+        micropython.heap_unlock()
+        fact("alloc_free_" + ("plant" if real else "fake"), ok)
+
+
+def fact(name, value):
+    print(json.dumps(["x", name, value]))
+
+
+SCENARIOS = {f.__name__: f for f in (limits, drain, drain_disabled, cold, cold_disabled,
+                                      sensors, heap)}
+
+if __name__ == "__main__":
+    SCENARIOS[sys.argv[1]]()
+    print(json.dumps(["end"]))

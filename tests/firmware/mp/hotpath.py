@@ -1,0 +1,52 @@
+"""MicroPython side of tests/firmware/test_heap.py: run node hot paths under heap_lock.
+
+build(root) makes an App on a MemBoard; locked(fn) runs fn with the heap locked and returns
+None or the MemoryError text. Frames are prepared before locking.
+"""
+
+import micropython
+
+from memboard import MemBoard
+from node.app import App
+from protocol.framing import Deframer, encode_frame
+from protocol.messages import decode_message, encode_message
+
+
+def build(root, tx_size=16384):
+    board = MemBoard(root, tx_size=tx_size)
+    app = App(board)
+    app.boot()
+    board.take_tx()
+    return app, board
+
+
+def frame(kind, seq, id, body):
+    data = encode_frame(encode_message(kind, seq, 0, id, body))
+    buf = bytearray(len(data))
+    buf[:] = data
+    return buf
+
+
+_NONE = object()
+
+
+def locked(fn, a=_NONE, b=_NONE):
+    # No *args: a star call allocates its argument array.
+    micropython.heap_lock()
+    try:
+        if a is _NONE:
+            fn()
+        elif b is _NONE:
+            fn(a)
+        else:
+            fn(a, b)
+    except MemoryError as e:
+        micropython.heap_unlock()
+        return "MemoryError: %s" % e
+    micropython.heap_unlock()
+    return None
+
+
+def decode_all(board):
+    d = Deframer()
+    return [decode_message(m) for m in d.feed(board.take_tx())]

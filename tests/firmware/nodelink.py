@@ -1,0 +1,246 @@
+"""A small test-side client for the node: pyserial + protocol/ framing, verification waits.
+
+Not the ground tool (ground/client.py is): just enough to drive the simulated node through
+its pty with the real protocol. A reader thread deframes and decodes everything the node
+sends into ``messages`` (each with the host's receive time in ``.rx_time``), counts downlink
+seq gaps and discarded bytes. Vocabulary: ``send_command``, ``send_and_assert_command``,
+``assert_rejected``, ``assert_failed``, ``await_telemetry``, ``await_event``,
+``assert_event``; every timeout says what arrived and where the node log is.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import serial
+
+from protocol import messages as M
+from protocol.errors import MessageError
+from protocol.framing import Deframer, encode_frame
+from protocol.messages import Message, decode_message, encode_message
+
+ACCEPTED, REJECTED, COMPLETED, FAILED = (M.STAGE_ACCEPTED, M.STAGE_REJECTED,
+                                          M.STAGE_COMPLETED, M.STAGE_FAILED)
+
+
+class NodeTimeout(AssertionError):
+    """A wait ran out: the message lists what arrived."""
+
+
+class NodeLink:
+    def __init__(self, port: str, log_path: Any = None, seq: int | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.serial = serial.serial_for_url(port, timeout=0.02, do_not_open=True)
+        self.serial.open()
+        self.serial.reset_input_buffer()  # stale frames the pty kept while nobody read
+        self.deframer = Deframer()
+        self.messages: list[Message] = []
+        self.malformed = 0
+        self.seq_gaps = 0
+        self.lost = 0  # downlink messages missing according to seq gaps
+        self._last_seq: int | None = None
+        self._seq = random.randrange(0x10000) if seq is None else seq
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="nodelink-reader", daemon=True)
+        self._thread.start()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.serial.close()
+
+    def __enter__(self) -> NodeLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.serial.read(65536)
+            except (serial.SerialException, OSError, TypeError):
+                if self._stop.is_set():
+                    return
+                time.sleep(0.05)
+                continue
+            if not data:
+                continue
+            now = time.monotonic()
+            out = []
+            for raw in self.deframer.feed(data):
+                try:
+                    msg = decode_message(raw)
+                except MessageError:
+                    self.malformed += 1
+                    continue
+                msg.rx_time = now  # type: ignore[attr-defined]
+                self._track_seq(msg.seq)
+                out.append(msg)
+            if out:
+                with self._cond:
+                    self.messages.extend(out)
+                    self._cond.notify_all()
+
+    def _track_seq(self, seq: int) -> None:
+        last = self._last_seq
+        if last is not None and seq != (last + 1) & 0xFFFF:
+            gap = (seq - last - 1) & 0xFFFF
+            # A seq restarting at 0 is a reboot (or a stale tail), not a loss.
+            if seq != 0:
+                self.seq_gaps += 1
+                self.lost += gap
+        self._last_seq = seq
+
+    def reset_seq_tracking(self) -> None:
+        self._last_seq = None
+        self.seq_gaps = 0
+        self.lost = 0
+
+    def mark(self) -> int:
+        """An index into messages: waits and searches from a mark see only later messages."""
+        with self._cond:
+            return len(self.messages)
+
+    def since(self, mark: int) -> list[Message]:
+        with self._cond:
+            return self.messages[mark:]
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def write(self, data: bytes) -> None:
+        self.serial.write(data)
+        self.serial.flush()
+
+    def _describe(self, mark: int, limit: int = 12) -> str:
+        got = self.since(mark)
+        tail = "\n  ".join(repr(m) for m in got[-limit:])
+        return (f"{len(got)} messages arrived since the wait began (last {min(limit, len(got))}"
+                f"):\n  {tail}\nnode log: {self.log_path}")
+
+    def wait_for(self, pred: Callable[[Message], bool], timeout: float = 5.0, mark: int = 0,
+                 what: str = "a message") -> Message:
+        deadline = time.monotonic() + timeout
+        i = mark
+        with self._cond:
+            while True:
+                while i < len(self.messages):
+                    m = self.messages[i]
+                    i += 1
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+        raise NodeTimeout(f"timed out after {timeout} s waiting for {what}; "
+                          + self._describe(mark))
+
+    # --- commands -------------------------------------------------------------------------
+
+    def send_command(self, cmd_id: int, *args: Any, seq: int | None = None) -> int:
+        """Send a command; return its seq."""
+        seq = self.next_seq() if seq is None else seq
+        self.write(encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args))))
+        return seq
+
+    def verification(self, seq: int, cmd_id: int, stages: Iterable[int], timeout: float = 5.0,
+                     mark: int = 0) -> Message:
+        stages = tuple(stages)
+        return self.wait_for(
+            lambda m: m.kind == M.KIND_VERIFICATION and m.id == cmd_id and m.body[0] == seq
+            and m.body[1] in stages,
+            timeout, mark, f"verification {stages} of command {cmd_id} seq {seq}")
+
+    def command(self, cmd_id: int, *args: Any, timeout: float = 5.0,
+                seq: int | None = None) -> tuple[Message, Message]:
+        """Send and wait for the outcome: (first answer, final answer) — the final one is
+        rejected, completed or failed; the first is accepted (or the rejection itself)."""
+        mark = self.mark()
+        seq = self.send_command(cmd_id, *args, seq=seq)
+        first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
+        if first.body[1] == REJECTED:
+            return first, first
+        final = self.verification(seq, cmd_id, (COMPLETED, FAILED), timeout, mark)
+        return first, final
+
+    def send_and_assert_command(self, cmd_id: int, *args: Any, timeout: float = 5.0) -> Any:
+        """Send; assert accepted then completed; return the completed result."""
+        _first, final = self.command(cmd_id, *args, timeout=timeout)
+        assert final.body[1] == COMPLETED, (
+            f"command {cmd_id}{list(args)}: {final!r}, not completed; log {self.log_path}")
+        return final.body[3]
+
+    def assert_rejected(self, cmd_id: int, *args: Any, code: int) -> Message:
+        _first, final = self.command(cmd_id, *args)
+        assert final.body[1] == REJECTED and final.body[2] == code, (
+            f"command {cmd_id}{list(args)}: {final!r}, wanted rejected "
+            f"{M.REASON_NAMES.get(code, code)}")
+        return final
+
+    def assert_failed(self, cmd_id: int, *args: Any, code: int) -> Message:
+        first, final = self.command(cmd_id, *args)
+        assert first.body[1] == ACCEPTED, f"command {cmd_id}: {first!r}, wanted accepted"
+        assert final.body[1] == FAILED and final.body[2] == code, (
+            f"command {cmd_id}{list(args)}: {final!r}, wanted failed "
+            f"{M.REASON_NAMES.get(code, code)}")
+        return final
+
+    # --- telemetry and events ---------------------------------------------------------------
+
+    def await_telemetry(self, packet_id: int, pred: Callable[[list[Any]], bool] = lambda b: True,
+                        timeout: float = 5.0, mark: int | None = None) -> Message:
+        return self.wait_for(
+            lambda m: m.kind == M.KIND_HOUSEKEEPING and m.id == packet_id and pred(m.body),
+            timeout, self.mark() if mark is None else mark, f"housekeeping packet {packet_id}")
+
+    def await_event(self, event_id: int, pred: Callable[[list[Any]], bool] = lambda a: True,
+                    timeout: float = 5.0, mark: int | None = None) -> Message:
+        return self.wait_for(
+            lambda m: m.kind == M.KIND_EVENT and m.id == event_id and pred(m.body[2]),
+            timeout, self.mark() if mark is None else mark, f"event {event_id}")
+
+    def assert_event(self, event_id: int, mark: int, pred: Callable[[list[Any]], bool]
+                     = lambda a: True, timeout: float = 5.0) -> Message:
+        """An event (from mark on) that already arrived or arrives within timeout."""
+        return self.await_event(event_id, pred, timeout, mark)
+
+    def events(self, event_id: int, mark: int = 0) -> list[Message]:
+        return [m for m in self.since(mark) if m.kind == M.KIND_EVENT and m.id == event_id]
+
+    def packets(self, packet_id: int, mark: int = 0) -> list[Message]:
+        return [m for m in self.since(mark)
+                if m.kind == M.KIND_HOUSEKEEPING and m.id == packet_id]
+
+    def await_boot(self, timeout: float = 10.0, mark: int | None = None) -> Message:
+        """The boot event of a (re)started node."""
+        return self.await_event(1, timeout=timeout, mark=mark)
+
+    def bulk(self, transfer: int, bulk_type: int, mark: int, timeout: float = 5.0) -> bytes:
+        """Concatenated payload of a bulk transfer (SPEC §5.7), checking the part indexes."""
+        parts: list[bytes] = []
+        while True:
+            m = self.wait_for(
+                lambda m: m.kind == M.KIND_BULK and m.id == bulk_type and m.body[0] == transfer
+                and m.body[1] == len(parts), timeout, mark, f"bulk part {len(parts)}")
+            parts.append(m.body[3])
+            if m.body[2]:
+                return b"".join(parts)
+
+
+def field(packet_id: int, channel: str) -> int:
+    """Index of a channel (by name) in a housekeeping packet's body."""
+    from protocol.dictionary import PACKETS
+
+    packet = next(p for p in PACKETS if p.id == packet_id)
+    return packet.channels.index(channel)

@@ -1,0 +1,42 @@
+"""Fixtures for the ground's tests: isolated log/history dirs, a fake node, a simulated node."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # fakenode, whatever pytest's import mode
+
+from fakenode import FakeNode
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session logs and console history go to the test's tmp dir, never to logs/ or ~."""
+    monkeypatch.setenv("ILRS_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("ILRS_CONSOLE_HISTORY", str(tmp_path / "history"))
+
+
+@pytest.fixture
+def fake_node() -> Iterator[FakeNode]:
+    with FakeNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def sim_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One simulated node per test module (fast time, housekeeping at 10 Hz): its pty."""
+    from ground.client import Client
+    from ground.simnode import SimNode
+
+    state = tmp_path_factory.mktemp("sim-state")
+    with SimNode(seed=7, time_factor=600.0, state_dir=state) as node:
+        client = Client(node.port, write_log=False)
+        client.connect(timeout=10)
+        for packet in (1, 2, 3, 4):
+            client.command("hk_rate", packet=packet, rate=10.0)
+        client.close()
+        yield node.port

@@ -1,0 +1,173 @@
+"""The client API against the fake node: verification, retries, typed errors, subscriptions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fakenode import FakeNode
+
+from ground.client import Client
+from ground.errors import (
+    EXIT_DICTIONARY,
+    EXIT_TIMEOUT,
+    CommandFailed,
+    CommandRejected,
+    DictionaryMismatch,
+    LinkLost,
+    OutOfRange,
+    UnknownName,
+    VerificationTimeout,
+)
+from ground.log import LogReader
+from protocol.node_dictionary import DICT_HASH
+
+
+@pytest.fixture
+def client(fake_node: FakeNode) -> Client:
+    c = Client(fake_node.port, retry_interval_s=0.2)
+    c.connect()
+    yield c
+    c.close()
+
+
+def test_connect_reads_status(client: Client) -> None:
+    assert client.status is not None
+    assert client.status.dict_hash == DICT_HASH and client.status.mode == "SAFE"
+
+
+def test_command_waits_for_completed(client: Client, fake_node: FakeNode) -> None:
+    res = client.command("set_mode", mode="NOMINAL")
+    assert [v.stage for v in res.verifications] == ["accepted", "completed"]
+    assert res.attempts == 1 and fake_node.mode == 2
+    assert client.param_get("time_factor") == 60.0
+
+
+def test_lost_verification_is_retried_with_the_same_seq(
+    client: Client, fake_node: FakeNode
+) -> None:
+    fake_node.lose_verifications = 2  # accepted and completed of the next command
+    res = client.command("noop")
+    assert res.attempts == 2
+    sent = [m for m in fake_node.received if m[4] == 1]
+    assert [m[2] for m in sent] == [res.seq, res.seq]  # same seq both times
+    assert fake_node.executed[1] == 1  # executed once
+
+
+def test_rejected_and_failed_carry_the_reason(client: Client) -> None:
+    with pytest.raises(CommandFailed) as failed:
+        client.command("set_mode", mode="SCIENCE")  # SAFE -> SCIENCE is not allowed
+    assert failed.value.code == 18 and failed.value.reason == "INVALID_TRANSITION"
+    assert "set_mode" in str(failed.value) and failed.value.exit_code == 1
+    with pytest.raises(CommandFailed, match="INHIBITED"):
+        client.command("load_switch", channel="seismometer", on=True)
+
+
+def test_rejection(client: Client, fake_node: FakeNode) -> None:
+    fake_node.reject_next = 4
+    with pytest.raises(CommandRejected) as info:
+        client.command("noop")
+    assert info.value.reason == "WRONG_MODE" and info.value.code == 4
+    assert str(info.value).endswith("rejected: WRONG_MODE (4)")
+
+
+def test_nothing_is_sent_for_bad_input(client: Client, fake_node: FakeNode) -> None:
+    before = len(fake_node.received)
+    with pytest.raises(UnknownName, match="set_mode"):
+        client.send("set_mod", mode=2)
+    with pytest.raises(OutOfRange, match="0.1 to 50 Hz"):
+        client.command("hk_rate", packet=1, rate=500)
+    time.sleep(0.1)
+    assert len(fake_node.received) == before
+
+
+def test_timeout_says_what_arrived_and_where_the_log_is(client: Client,
+                                                        fake_node: FakeNode) -> None:
+    fake_node.lose_verifications = 100
+    with pytest.raises(VerificationTimeout) as info:
+        client.command("noop", timeout=0.5)
+    err = info.value
+    assert err.exit_code == EXIT_TIMEOUT and isinstance(err, TimeoutError)
+    assert err.log_path == client.log_path and err.log_path in str(err)
+    assert "no verification" in str(err) and err.attempts >= 2
+
+
+def test_dictionary_mismatch_names_both_hashes(tmp_path: Path) -> None:
+    with FakeNode(dict_hash=0xDEADBEEF) as node:
+        c = Client(node.port)
+        with pytest.raises(DictionaryMismatch) as info:
+            c.connect()
+    err = info.value
+    assert err.exit_code == EXIT_DICTIONARY
+    assert "0xdeadbeef" in str(err) and f"0x{DICT_HASH:08x}" in str(err)
+    assert c.link_state == "closed"
+
+
+def test_silent_node_is_a_link_error() -> None:
+    with FakeNode(silent=True) as node:
+        c = Client(node.port, retry_interval_s=0.2)
+        with pytest.raises(LinkLost, match="does not answer"):
+            c.connect(timeout=0.6)
+
+
+def test_telemetry_latest_and_limits(client: Client) -> None:
+    packets = list(client.telemetry(count=2))
+    assert len(packets) == 2 and packets[0].packet == "power"
+    soc = client.latest("battery_soc")
+    assert soc is not None and soc.unit == "%" and soc.state == "red"  # 12.5 % < 15 %
+    volts = client.latest("battery_voltage")
+    assert volts is not None and volts.state == "nominal"
+    mode = client.latest("mode")
+    assert mode is not None and mode.text == "SAFE" and mode.state == ""
+    with pytest.raises(UnknownName):
+        client.latest("battery_socc")
+
+
+def test_event_subscriptions(client: Client) -> None:
+    seen: list[str] = []
+    unsubscribe = client.on_event(lambda ev: seen.append(ev.text))
+    stream = client.subscribe("event")
+    client.command("set_mode", mode="NOMINAL")
+    ev = stream.get(timeout=2)
+    stream.close()
+    unsubscribe()
+    assert ev is not None and ev.name == "mode_changed" and ev.text == "mode SAFE -> NOMINAL"
+    assert seen == ["mode SAFE -> NOMINAL"]
+
+
+def test_await_helpers(client: Client) -> None:
+    v = client.await_telemetry("battery_voltage", lambda x: x > 20, timeout=2)
+    assert v.value == 28.0
+    with pytest.raises(Exception, match="no event sunrise within"):
+        client.await_event("sunrise", timeout=0.3)
+
+
+def test_bulk_downlinks(client: Client) -> None:
+    fetched = client.fetch_dictionary()
+    assert fetched.description[2] == "fake dictionary" and fetched.size > 300
+    assert not fetched.matches  # the fake node's payload is not the real description
+    events = client.event_log()
+    assert [e.text for e in events] == ["boot 3, reset cause POWER_ON", "mode SAFE -> NOMINAL"]
+
+
+def test_session_log_holds_every_frame_both_ways(fake_node: FakeNode, tmp_path: Path) -> None:
+    fake_node.noise = b""
+    path = tmp_path / "session.jsonl"
+    with Client(fake_node.port, log=path) as c:
+        c.command("noop")
+        list(c.telemetry(count=1))
+    records = list(LogReader(path))
+    types = [r.type for r in records]
+    assert types[0] == "link" and types[-1] == "link"
+    assert types.count("up") == 2  # status and noop
+    assert types.count("down") >= 5
+
+
+def test_noise_is_logged_as_discarded(tmp_path: Path) -> None:
+    with FakeNode(noise=b"\r\n>>> ") as node:
+        path = tmp_path / "noise.jsonl"
+        with Client(node.port, log=path):
+            pass
+    discards = [r for r in LogReader(path) if r.type == "discard"]
+    assert discards and discards[0].data == b"\r\n>>> " and discards[0].fields["reason"] == "sync"

@@ -1,0 +1,160 @@
+"""hil/impair.py: the pure Impairer, and the proxy between a pty and a 127.0.0.1 socket."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import tty
+
+import pytest
+
+from hil.impair import ImpairedLink, Impairer
+from protocol.framing import encode_frame
+
+
+def _frames(n: int) -> bytes:
+    return b"".join(encode_frame(bytes([i % 250 + 1]) * 20) for i in range(n))
+
+
+def test_clean_impairer_passes_everything() -> None:
+    imp = Impairer(seed=1)
+    data = _frames(10)
+    assert imp.process(data) == [data]
+    assert imp.stats.bytes_in == imp.stats.bytes_out == len(data)
+    assert imp.stats.frames_in == 10 and imp.stats.frames_damaged == 0
+
+
+def test_rates_are_roughly_honoured_and_counted() -> None:
+    imp = Impairer(drop=0.01, corrupt=0.02, duplicate=0.005, seed=7)
+    data = bytes(range(1, 256)) * 400  # 102,000 bytes
+    out = b"".join(imp.process(data))
+    s = imp.stats
+    assert len(out) == len(data) - s.dropped + s.duplicated == s.bytes_out
+    assert 0.008 < s.dropped / len(data) < 0.012
+    assert 0.016 < s.corrupted / len(data) < 0.024
+    assert 0.003 < s.duplicated / len(data) < 0.007
+
+
+def test_same_seed_same_damage_other_seed_other_damage() -> None:
+    data = _frames(200)
+    a = b"".join(Impairer(corrupt=0.01, drop=0.01, seed=3).process(data))
+    b = b"".join(Impairer(corrupt=0.01, drop=0.01, seed=3).process(data))
+    c = b"".join(Impairer(corrupt=0.01, drop=0.01, seed=4).process(data))
+    assert a == b != c
+
+
+def test_corruption_always_changes_the_byte() -> None:
+    data = bytes(range(256)) * 10
+    out = b"".join(Impairer(corrupt=1.0, seed=2).process(data))
+    assert all(x != y for x, y in zip(data, out, strict=True))
+
+
+def test_split_makes_pieces_that_join_to_the_input() -> None:
+    imp = Impairer(split=0.1, seed=5)
+    data = _frames(20)
+    pieces = imp.process(data)
+    assert len(pieces) > 10 and b"".join(pieces) == data
+    assert imp.stats.splits == len(pieces) - 1
+
+
+def test_damaged_frames_are_counted_per_source_frame() -> None:
+    imp = Impairer(corrupt=1.0, seed=1)
+    imp.process(_frames(5))
+    assert imp.stats.frames_in == 5 and imp.stats.frames_damaged == 5
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5])
+def test_bad_rates_are_refused(rate: float) -> None:
+    with pytest.raises(ValueError, match="not within 0..1"):
+        Impairer(drop=rate)
+
+
+def _pty() -> tuple[int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    os.close(slave)  # the proxy opens it by path, like a node's port
+    return master, path
+
+
+def _read(sock_or_fd: socket.socket | int, n: int, timeout_s: float = 3.0) -> bytes:
+    got = b""
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        if isinstance(sock_or_fd, socket.socket):
+            sock_or_fd.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = sock_or_fd.recv(4096)
+            except TimeoutError:
+                break
+        else:
+            try:
+                chunk = os.read(sock_or_fd, 4096)
+            except BlockingIOError:
+                time.sleep(0.005)
+                continue
+        got += chunk
+    return got
+
+
+def test_proxy_relays_both_ways_and_accounts_for_damage() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    data = _frames(300)
+    with ImpairedLink(path, corrupt=0.01, drop=0.01, seed=11, direction="up") as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(data)
+            proxy.drain()
+            received = _read(master, len(data) - 1000)
+            time.sleep(0.1)
+            received += _read(master, 10**6, 0.2)
+            os.write(master, b"\x00downlink\x00")
+            assert _read(ground, 10) == b"\x00downlink\x00"
+        up = proxy.stats()["up"]
+        assert up.bytes_in == len(data)
+        assert len(received) == up.bytes_out == len(data) - up.dropped
+        assert up.dropped > 0 and up.corrupted > 0 and up.frames_damaged > 0
+        expected = proxy.expected_node_counts()
+        # a frame whose bytes were damaged never verifies; a damaged delimiter may also
+        # spoil the frame next to it
+        lost = up.frames_damaged + up.delimiters_damaged
+        assert up.frames_in - lost <= expected.frames <= up.frames_in - up.frames_damaged
+        assert expected.bad_frames > 0
+        assert proxy.stats()["down"].dropped == 0  # "up" only
+    os.close(master)
+
+
+def test_proxy_delays_and_clean_mode() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    with ImpairedLink(path, delay_ms=150, corrupt=1.0, seed=1) as proxy:
+        proxy.impairing = False
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            start = time.monotonic()
+            ground.sendall(b"\x00hello\x00")
+            got = _read(master, 7)
+            assert got == b"\x00hello\x00"
+            assert time.monotonic() - start >= 0.14
+        assert proxy.url == f"socket://127.0.0.1:{proxy.port}"
+    os.close(master)
+
+
+def test_reset_accounting_starts_from_zero() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    with ImpairedLink(path, seed=1) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(_frames(3))
+            proxy.drain()
+            _read(master, 60)
+            time.sleep(0.05)
+            assert proxy.expected_node_counts().frames == 3
+            proxy.reset_accounting()
+            assert proxy.expected_node_counts().frames == 0
+            ground.sendall(_frames(2))
+            time.sleep(0.1)
+            proxy.drain()
+            assert proxy.expected_node_counts().frames == 2
+    os.close(master)

@@ -1,0 +1,122 @@
+"""protocol.crc: CRC-32/ISO-HDLC on both interpreters (binascii and the node's viper table),
+the little-endian trailer, the residue check, and the errors it must catch: every single-bit
+flip and every burst of up to 32 bits."""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol import crc
+
+AnswerFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+CHECK = [
+    ("", 0),
+    (b"123456789".hex(), 0xCBF43926),  # the catalogue's check value
+    ("00", 0xD202EF8D),
+    ("ff" * 32, zlib.crc32(b"\xff" * 32)),
+    ("86010007000180", 0xD48259CB),  # SPEC §2: noop, seq 7 -> trailer cb 59 82 d4
+]
+
+
+@pytest.mark.parametrize(
+    "req", [{"op": "crc", "hex": h} for h, _ in CHECK], ids=[h[:16] or "empty" for h, _ in CHECK]
+)
+def test_check_values(req: dict[str, Any], answer: AnswerFn) -> None:
+    expected = dict(CHECK)[req["hex"]]
+    assert answer(req) == {"ok": expected, "check": True, "le": struct.pack("<I", expected).hex()}
+
+
+def test_residue_constant() -> None:
+    for message in (b"", b"a", b"123456789", bytes(range(256))):
+        framed = message + struct.pack("<I", zlib.crc32(message))
+        assert zlib.crc32(framed) == crc.CRC32_RESIDUE
+
+
+@given(st.binary(max_size=1100), st.integers(0, 2**32 - 1))
+def test_crc32_is_zlibs(data: bytes, start: int) -> None:
+    assert crc.crc32(data) == zlib.crc32(data)
+    assert crc.crc32(data, start) == zlib.crc32(data, start)
+
+
+@given(st.binary(max_size=300), st.integers(0, 4))
+def test_append_and_check(data: bytes, offset: int) -> None:
+    buf = bytearray(b"\x55" * offset + data + bytes(4))
+    crc.crc32_append(buf, offset, offset + len(data))
+    assert bytes(buf[offset + len(data) :]) == struct.pack("<I", zlib.crc32(data))
+    assert crc.crc32_check(buf, offset, len(buf))
+
+
+def test_region_checks() -> None:
+    with pytest.raises(ValueError):
+        crc.crc32_append(bytearray(5), 0, 2)
+    assert not crc.crc32_check(bytearray(8), 0, 3)
+    assert not crc.crc32_check(bytearray(8), 0, 9)
+
+
+def _framed(message: bytes) -> int:
+    return int.from_bytes(message + struct.pack("<I", zlib.crc32(message)), "little")
+
+
+def _detects(bits: int, nbytes: int) -> bool:
+    return not crc.crc32_check(bits.to_bytes(nbytes, "little"), 0, nbytes)
+
+
+@pytest.mark.parametrize("size", [1, 8, 64, 300])
+def test_every_single_bit_flip_is_caught(size: int) -> None:
+    message = bytes(random.Random(size).randrange(256) for _ in range(size))
+    frame = _framed(message)
+    nbytes = size + 4
+    assert not _detects(frame, nbytes)
+    for bit in range(8 * nbytes):
+        assert _detects(frame ^ (1 << bit), nbytes), bit
+
+
+@pytest.mark.parametrize("size", [1, 40])
+def test_every_burst_up_to_32_bits_is_caught(size: int) -> None:
+    # At every position and length: the burst with every bit set, and one with random inner
+    # bits (a burst of length L flips its first and last bit and any bits between).
+    rng = random.Random(size)
+    message = bytes(rng.randrange(256) for _ in range(size))
+    frame = _framed(message)
+    nbits = 8 * (size + 4)
+    for length in range(1, 33):
+        full = (1 << length) - 1
+        edges = 1 | (1 << (length - 1))
+        for start in range(nbits - length + 1):
+            inner = rng.getrandbits(length) | edges
+            for pattern in (full, inner):
+                assert _detects(frame ^ (pattern << start), size + 4), (start, length)
+
+
+@given(
+    st.binary(min_size=1, max_size=200),
+    st.integers(1, 32),
+    st.integers(0, 2**32 - 1),
+    st.data(),
+)
+def test_any_burst_is_caught(message: bytes, length: int, inner: int, data: Any) -> None:
+    nbytes = len(message) + 4
+    start = data.draw(st.integers(0, 8 * nbytes - length))
+    pattern = (inner & ((1 << length) - 1)) | 1 | (1 << (length - 1))
+    assert _detects(_framed(message) ^ (pattern << start), nbytes)
+
+
+def test_random_corpus_on_both(on_both: Any) -> None:
+    # The node's viper CRC against binascii, over lengths around the table's word boundaries.
+    rng = random.Random(32)
+    reqs = [
+        {"op": "crc", "hex": bytes(rng.randrange(256) for _ in range(n)).hex()}
+        for n in [*range(0, 20), 255, 256, 1020, *(rng.randrange(1100) for _ in range(40))]
+    ]
+    cpython, micropython = on_both(reqs)
+    assert micropython == cpython
+    assert all(a["check"] for a in cpython)

@@ -1,0 +1,416 @@
+"""protocol.messages: agreement with cbor2, validation, robustness, the node's helpers, and the
+same vectors on MicroPython (tests/protocol/mpy_messages_runner.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import re
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cbor2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ground.micropython import MicroPythonNotFound, find_micropython, micropython_path_env
+from protocol import cbor, node_dictionary
+from protocol import dictionary_lookup as lookup
+from protocol import messages as M
+from protocol.errors import MessageError, ProtocolError
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+RUNNER = HERE / "mpy_messages_runner.py"
+
+
+def _load(name: str) -> ModuleType:
+    # By path: tests/ is not a package, and the runner is a script as well as a module.
+    spec = importlib.util.spec_from_file_location("_" + name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load("mpy_messages_runner")
+EXAMPLES = _load("test_spec_examples").EXAMPLES
+strict_equal = _load("test_spec_examples").strict_equal
+
+# --- strategies ---------------------------------------------------------------------------
+
+uints = st.integers(0, 2**64 - 1)
+seqs = st.integers(0, 0xFFFF)
+f32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
+numbers = st.one_of(st.integers(-(2**64), 2**64 - 1), f32s, st.booleans())
+leaves = st.one_of(st.none(), numbers, st.text(max_size=12), st.binary(max_size=12))
+items = st.recursive(leaves, lambda c: st.lists(c, max_size=4), max_leaves=10)
+
+BODIES = {
+    M.KIND_COMMAND: st.lists(items, max_size=5),
+    M.KIND_VERIFICATION: st.one_of(
+        st.tuples(seqs, st.just(0), st.just(0), st.none()),
+        st.tuples(seqs, st.just(1), st.integers(1, 15), st.none()),
+        st.tuples(seqs, st.just(2), st.just(0), items),
+        st.tuples(seqs, st.just(3), st.integers(16, 31), st.none())).map(list),
+    M.KIND_HOUSEKEEPING: st.lists(numbers, max_size=20),
+    M.KIND_EVENT: st.tuples(uints, st.integers(0, 4), st.lists(items, max_size=4)).map(list),
+    M.KIND_PARAMETER: numbers.map(lambda v: [v]),
+    M.KIND_TIME: st.tuples(uints, uints).map(list),
+    M.KIND_BULK: st.tuples(seqs, uints, st.booleans(), st.binary(max_size=200)).map(list),
+}
+
+
+@st.composite
+def valid_fields(draw: Any, kind: int | None = None) -> list[Any]:
+    """[kind, seq, time, id, body] of a valid message."""
+    kind = draw(st.integers(0, 6)) if kind is None else kind
+    time = 0 if kind == M.KIND_COMMAND else draw(uints)
+    id = 0 if kind == M.KIND_TIME else draw(st.integers(1, 2**64 - 1) if kind == M.KIND_BULK
+                                           else uints)
+    return [kind, draw(seqs), time, id, draw(BODIES[kind])]
+
+
+anything = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(),
+              st.text(max_size=8), st.binary(max_size=8), st.just(cbor2.undefined),
+              st.builds(cbor2.CBORSimpleValue, st.integers(0, 19) | st.integers(32, 255))),
+    lambda c: (st.lists(c, max_size=7)
+               | st.dictionaries(st.integers(-5, 5) | st.text(max_size=3), c, max_size=3)
+               | st.builds(cbor2.CBORTag, st.integers(0, 300), c)),
+    max_leaves=16)
+
+
+@st.composite
+def near_misses(draw: Any) -> Any:
+    """A valid message with one field, or one item of its body, replaced by anything."""
+    fields = [M.VERSION, *draw(valid_fields())]
+    body = fields[5]
+    if body and draw(st.booleans()):
+        body[draw(st.integers(0, len(body) - 1))] = draw(anything)
+    else:
+        fields[draw(st.integers(0, 5))] = draw(anything)
+    return fields
+
+
+# --- agreement with cbor2 -----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", range(7), ids=lambda k: M.KIND_NAMES[k])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_every_kind_round_trips_and_agrees_with_cbor2(kind: int, data: Any) -> None:
+    fields = data.draw(valid_fields(kind))
+    encoded = M.encode_message(*fields)
+    assert encoded == cbor2.dumps([M.VERSION, *fields], canonical=True)
+    for source in (encoded, bytearray(encoded), memoryview(encoded)):
+        msg = M.decode_message(source)
+        assert strict_equal(msg.fields(), [M.VERSION, *fields])
+    assert strict_equal(cbor2.loads(encoded), [M.VERSION, *fields])
+    assert msg.encode() == encoded and msg == M.decode_message(encoded)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_decode_arbitrary_bytes_raises_only_message_error(data: bytes) -> None:
+    try:
+        M.decode_message(data)
+    except MessageError as e:
+        assert isinstance(e, ProtocolError) and e.code in (M.MALFORMED, M.UNSUPPORTED_VERSION)
+        assert e.args[0]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(anything, near_misses()))
+def test_decode_arbitrary_cbor_raises_only_message_error(obj: Any) -> None:
+    data = cbor2.dumps(obj, canonical=True)
+    try:
+        msg = M.decode_message(data)
+    except MessageError as e:
+        assert e.code in (M.MALFORMED, M.UNSUPPORTED_VERSION) and e.args[0]
+    else:
+        assert msg.encode() == data  # what is accepted re-encodes to the same bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_fields(), st.data())
+def test_decode_mutated_messages_raises_only_message_error(fields: list[Any], data: Any) -> None:
+    encoded = bytearray(M.encode_message(*fields))
+    cut = data.draw(st.integers(0, len(encoded)))
+    flip = data.draw(st.integers(0, len(encoded) - 1))
+    encoded[flip] ^= data.draw(st.integers(1, 255))
+    for sample in (bytes(encoded), bytes(encoded[:cut])):
+        try:
+            M.decode_message(sample)
+        except MessageError:
+            pass
+
+
+# --- validation ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ([2, 0, 1, 0, 1, []], M.UNSUPPORTED_VERSION),
+    ([0, 0, 1, 0, 1, []], M.UNSUPPORTED_VERSION),
+    ([True, 0, 1, 0, 1, []], M.MALFORMED),
+    (["1", 0, 1, 0, 1, []], M.MALFORMED),
+    ([], M.MALFORMED),
+    ({}, M.MALFORMED),
+    ([1, 0, 1, 0, 1, [], 0], M.MALFORMED),
+    ([1, 0, 65536, 0, 1, []], M.MALFORMED),
+    ([1, 0, -1, 0, 1, []], M.MALFORMED),
+    ([1, 0, 1, 0, -1, []], M.MALFORMED),
+    ([1, 0, 1, 0, 1, {}], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 0, 0]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 4, 0, None]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 0, 3, None]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 3, 7, None]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 1, 16, None]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 1, 3, 5]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [70000, 0, 0, None]], M.MALFORMED),
+    ([1, 2, 1, 1, 1, [1, None]], M.MALFORMED),
+    ([1, 2, 1, 1, 1, [1, "x"]], M.MALFORMED),
+    ([1, 3, 1, 1, 1, [1, 5, []]], M.MALFORMED),
+    ([1, 3, 1, 1, 1, [1, 1, 2]], M.MALFORMED),
+    ([1, 4, 1, 1, 1, []], M.MALFORMED),
+    ([1, 4, 1, 1, 1, [[1]]], M.MALFORMED),
+    ([1, 5, 1, 1, 1, [1, 2]], M.MALFORMED),
+    ([1, 5, 1, 1, 0, [1, -2]], M.MALFORMED),
+    ([1, 6, 1, 1, 0, [1, 0, True, b""]], M.MALFORMED),
+    ([1, 6, 1, 1, 1, [1, 0, 1, b""]], M.MALFORMED),
+    ([1, 6, 1, 1, 1, [1, 0, True, "text"]], M.MALFORMED),
+])
+def test_malformed_messages_are_rejected_with_their_code(fields: Any, code: int) -> None:
+    data = cbor2.dumps(fields, canonical=True)
+    with pytest.raises(MessageError) as info:
+        M.decode_message(data)
+    assert info.value.code == code, info.value
+    if type(fields) is list and len(fields) == 6 and fields[0] == 1 and type(fields[0]) is int:
+        with pytest.raises(MessageError):
+            M.encode_message(*fields[1:])
+
+
+def test_encode_rounds_floats_to_single_precision_and_refuses_overflow() -> None:
+    assert M.encode_message(M.KIND_PARAMETER, 0, 0, 1, [3.3]) == bytes.fromhex(
+        "86 01 04 00 00 01 81 fa 40 53 33 33".replace(" ", ""))
+    assert M.encode_message(M.KIND_HOUSEKEEPING, 0, 0, 1, (1.5, 2)) == cbor2.dumps(
+        [1, 2, 0, 0, 1, [1.5, 2]], canonical=True)
+    for bad in (1e39, float("nan"), float("inf")):
+        with pytest.raises(MessageError):
+            M.encode_message(M.KIND_PARAMETER, 0, 0, 1, [bad])
+
+
+def test_reason_and_kind_names_follow_the_spec() -> None:
+    spec = (REPO / "protocol" / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("## 6. Reason codes"):spec.index("## 7.")]
+    rows = dict((int(c), n) for c, n in re.findall(r"^\| (\d+) \| ([A-Z_]+) \|", section, re.M))
+    assert rows == {c: n for c, n in M.REASON_NAMES.items() if c}
+    for code, name in rows.items():
+        assert getattr(M, name) == code
+    assert M.KIND_NAMES[M.KIND_TIME] == "time_correlation" and len(M.KIND_NAMES) == 7
+    assert M.name(M.STAGE_NAMES, 3) == "failed" and M.name(M.STAGE_NAMES, 9) == "9"
+    assert M.name(M.STAGE_NAMES, -1) == "-1" and M.name(M.REASON_NAMES, 99) == "99"
+
+
+def test_message_repr_and_equality() -> None:
+    msg = M.decode_message(bytes.fromhex("860103183901018311038" "20bf94b40"))
+    assert repr(msg) == "Message(v1 event seq=57 time=1 id=1 body=[17, 3, [11, 14.5]])"
+    assert "bulk" in repr(M.Message(1, 6, 0, 0, 1, [0, 0, True, b"\x00"]))
+    assert msg == M.Message(1, 3, 57, 1, 1, [17, 3, [11, 14.5]])
+    assert msg != M.Message(1, 3, 58, 1, 1, [17, 3, [11, 14.5]]) and msg != "x"
+    assert lookup.diag([None, True, b"\x01", 'a"b', {1: 2.0}]) == (
+        '[null, true, h\'01\', "a\\"b", {1: 2.0}]')
+
+
+# --- node helpers -------------------------------------------------------------------------
+
+def test_begin_and_writers_produce_what_encode_message_does() -> None:
+    enc = cbor.Encoder()
+    M.begin(enc, M.KIND_HOUSEKEEPING, 9, 5000, 2)
+    enc.array(2)
+    enc.uint(1)
+    enc.float32(3.3)
+    assert bytes(enc.view()) == M.encode_message(M.KIND_HOUSEKEEPING, 9, 5000, 2, [1, 3.3])
+    M.write_verification(enc, 10, 5001, 15, 7, M.STAGE_COMPLETED, 0, [1, 2, "0.1.0"])
+    assert bytes(enc.view()) == M.encode_message(1, 10, 5001, 15, [7, 2, 0, [1, 2, "0.1.0"]])
+    M.write_verification(enc, 11, 5002, 3, 8, M.STAGE_REJECTED, M.WRONG_MODE)
+    assert bytes(enc.view()) == M.encode_message(1, 11, 5002, 3, [8, 1, 4, None])
+    M.write_event_head(enc, 12, 5003, 4, 99, M.SEV_ERROR, 2)
+    enc.uint(11)
+    enc.float32(14.5)
+    assert bytes(enc.view()) == M.encode_message(3, 12, 5003, 4, [99, 3, [11, 14.5]])
+
+
+def _command(fields: list[Any]) -> tuple[list[int], int, list[Any]]:
+    dec = cbor.Decoder()
+    dec.reset(cbor2.dumps(fields, canonical=True))
+    head = [0, 0]
+    out: list[Any] = [None] * 4
+    try:
+        nargs = M.read_command_head(dec, head)
+    except MessageError as e:
+        return head, e.code, []
+    specs = node_dictionary.COMMANDS[head[1]][2]
+    code = M.read_args(dec, nargs, specs, out)
+    return head, code, out[:nargs] if code == 0 else []
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ([1, 0, 7, 0, 1, []], ([7, 1], 0, [])),
+    ([1, 0, 8, 0, 3, [9, True]], ([8, 3], 0, [9, True])),
+    ([1, 0, 9, 0, 6, [1, -40]], ([9, 6], 0, [1, -40.0])),
+    ([1, 0, 9, 0, 12, [1, 0.1]], ([9, 12], 0, [1, M.f32(0.1)])),
+    ([1, 0, 9, 0, 12, [1, 0.09]], ([9, 12], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 6, [1, True]], ([9, 6], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [10, True]], ([9, 3], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 3, [-1, True]], ([9, 3], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [1, 1]], ([9, 3], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [1]], ([9, 3], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 16, [2**32]], ([9, 16], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 8, [14, [1, "x"]]], ([9, 8], 0, [14, [1, "x"]])),
+    ([2, 0, 9, 0, 1, []], ([9, 1], M.UNSUPPORTED_VERSION, [])),
+    ([2, "new", "layout"], ([-1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([1, 1, 9, 0, 1, []], ([9, 1], M.MALFORMED, [])),
+    ([1, 0, 9, 5, 1, []], ([9, 1], M.MALFORMED, [])),
+    ([1, 0, 70000, 0, 1, []], ([-1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1, {}], ([9, 1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1], ([9, 1], M.MALFORMED, [])),
+    ([1, 0, 9], ([-1, -1], M.MALFORMED, [])),
+    ({1: 2}, ([-1, -1], M.MALFORMED, [])),
+])
+def test_node_reads_commands(fields: list[Any], expected: tuple[Any, ...]) -> None:
+    assert _command(fields) == expected
+
+
+def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
+    data = cbor2.dumps([1, 0, 9, 0, 3, [9, True]], canonical=True)
+    dec = cbor.Decoder()
+    head = [0, 0]
+    out: list[Any] = [None] * 2
+    specs = node_dictionary.COMMANDS[3][2]
+    for sample in (data + b"\x00", data[:-1]):
+        dec.reset(sample)
+        assert M.read_args(dec, M.read_command_head(dec, head), specs, out) == M.MALFORMED
+
+
+@pytest.mark.parametrize(("value", "type_code", "lo", "hi", "code"), [
+    (True, M.TYPE_BOOL, None, None, 0), (1, M.TYPE_BOOL, None, None, M.BAD_ARGUMENTS),
+    (255, M.TYPE_U8, 0, 255, 0), (256, M.TYPE_U8, None, None, M.OUT_OF_RANGE),
+    (0, M.TYPE_U16, 1, 10, M.OUT_OF_RANGE), (2**32 - 1, M.TYPE_U32, None, None, 0),
+    (-(2**31), M.TYPE_I32, None, None, 0), (2**31, M.TYPE_I32, None, None, M.OUT_OF_RANGE),
+    (-1, M.TYPE_U32, None, None, M.BAD_ARGUMENTS), (1.0, M.TYPE_U8, None, None, M.BAD_ARGUMENTS),
+    (False, M.TYPE_I32, None, None, M.BAD_ARGUMENTS), (1.5, M.TYPE_F32, 0.0, 1.0, M.OUT_OF_RANGE),
+    (1, M.TYPE_F32, None, None, M.BAD_ARGUMENTS), (float("inf"), M.TYPE_F32, None, None,
+                                                   M.OUT_OF_RANGE),
+    ("x", M.TYPE_ANY, None, None, 0), (1, 99, None, None, M.BAD_ARGUMENTS),
+])
+def test_check_arg(value: Any, type_code: int, lo: Any, hi: Any, code: int) -> None:
+    assert M.check_arg(value, type_code, lo, hi) == code
+
+
+# --- the same vectors on MicroPython ------------------------------------------------------
+
+def _vectors() -> list[dict[str, Any]]:
+    rng = random.Random(20240601)
+    valid = [bytes.fromhex(f["hex"].replace(" ", "")) for _, f in EXAMPLES if "kind" in f]
+    for _ in range(120):
+        valid.append(_random_message(rng))
+    requests: list[dict[str, Any]] = [{"op": "decode", "hex": v.hex()} for v in valid]
+    for v in valid[:40]:
+        requests += [{"op": "decode", "hex": v[:n].hex()} for n in range(len(v))]
+        requests += [{"op": "command", "hex": v.hex()}]
+    for _ in range(400):
+        v = bytearray(rng.choice(valid))
+        v[rng.randrange(len(v))] = rng.randrange(256)
+        requests.append({"op": rng.choice(("decode", "command")), "hex": v.hex()})
+    for _ in range(100):
+        requests.append({"op": "decode", "hex": rng.randbytes(rng.randrange(24)).hex()})
+    for c in node_dictionary.COMMANDS[1:]:
+        for _ in range(6):
+            args = [_random_arg(rng, spec) for spec in c[2]]
+            if rng.random() < 0.3 and args:
+                args.pop()
+            data = cbor2.dumps([1, 0, rng.randrange(65536), 0,
+                                node_dictionary.COMMANDS.index(c), args], canonical=True)
+            requests.append({"op": "command", "hex": data.hex()})
+    for _ in range(60):
+        fields = [rng.randrange(8), rng.randrange(70000), rng.choice((0, 5, 2**40)),
+                  rng.randrange(3), [_random_item(rng) for _ in range(rng.randrange(5))]]
+        requests.append({"op": "encode", "hex": cbor2.dumps(fields, canonical=True).hex()})
+    requests += [{"op": "describe"}, {"op": "heap"}]
+    return requests
+
+
+def _random_item(rng: random.Random) -> Any:
+    return rng.choice([None, True, False, rng.randrange(-(2**40), 2**64), M.f32(
+        rng.uniform(-1e6, 1e6)), "text", b"\x00\x01", [1, [2.5]], rng.randrange(100)])
+
+
+def _random_arg(rng: random.Random, spec: tuple[Any, ...]) -> Any:
+    type_code, lo, hi = spec
+    if rng.random() < 0.2:
+        return _random_item(rng)
+    if type_code == M.TYPE_BOOL:
+        return rng.random() < 0.5
+    if type_code == M.TYPE_F32:
+        return M.f32(rng.uniform(lo - 1, hi + 1))
+    if type_code == M.TYPE_ANY:
+        return _random_item(rng)
+    return rng.randrange(lo - 2, hi + 3)
+
+
+def _random_message(rng: random.Random) -> bytes:
+    kind = rng.randrange(7)
+    body: list[Any]
+    if kind == M.KIND_VERIFICATION:
+        stage = rng.randrange(4)
+        code = (0, rng.randrange(1, 16), 0, rng.randrange(16, 32))[stage]
+        body = [rng.randrange(65536), stage, code, _random_item(rng) if stage == 2 else None]
+    elif kind == M.KIND_EVENT:
+        body = [rng.randrange(2**32), rng.randrange(5), [_random_item(rng) for _ in range(3)]]
+    elif kind == M.KIND_TIME:
+        body = [rng.randrange(2**32), rng.randrange(2**42)]
+    elif kind == M.KIND_BULK:
+        body = [rng.randrange(65536), rng.randrange(9), rng.random() < 0.5, rng.randbytes(30)]
+    elif kind == M.KIND_PARAMETER:
+        body = [M.f32(rng.uniform(-100, 100))]
+    else:
+        body = [rng.choice([True, rng.randrange(-9, 2**33), M.f32(rng.uniform(-200, 200))])
+                for _ in range(rng.randrange(12))]
+    id = 0 if kind == M.KIND_TIME else rng.randrange(1, 60)
+    return M.encode_message(kind, rng.randrange(65536), 0 if kind == 0 else rng.randrange(2**33),
+                            id, body)
+
+
+def _micropython() -> str:
+    try:
+        return find_micropython()
+    except MicroPythonNotFound as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.micropython
+def test_micropython_agrees_with_cpython_on_every_vector() -> None:
+    requests = _vectors()
+    expected = [runner.answer(r) for r in requests]
+    assert not [a for a in expected if "crash" in a], "CPython crashed on a vector"
+    proc = subprocess.run(
+        [_micropython(), "-X", "heapsize=192K", str(RUNNER)], cwd=REPO,
+        input="".join(json.dumps(r) + "\n" for r in requests), capture_output=True, text=True,
+        env=micropython_path_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == len(requests), proc.stderr
+    heap = answers.pop()
+    expected.pop()
+    assert heap["alloc"] == [], f"node helpers allocated on MicroPython: {heap}"
+    assert heap["args"] == [9, True]
+    mismatches = [(r, e, a) for r, e, a in zip(requests[:-1], expected, answers, strict=True)
+                  if e != a]
+    assert not mismatches, f"{len(mismatches)} differences, first: {mismatches[0]}"
+    assert answers[-1]["hex"] == node_dictionary.description().hex()
+    decoded = [a for r, a in zip(requests[:-1], answers, strict=True)
+               if r["op"] == "decode" and a["code"] == 0]
+    assert len({a["kind"] for a in decoded}) == 7
