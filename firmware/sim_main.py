@@ -21,7 +21,7 @@ def main():
 
         run(Board())
     except Exception as e:  # the Unix port would print it on stdout: the link
-        sys.print_exception(e, sys.stderr)
+        sys.print_exception(e, sys.stderr)  # type: ignore[arg-type]
         sys.exit(1)
 
 

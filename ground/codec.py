@@ -1,11 +1,11 @@
 """Messages on the ground: cbor2 (C speed) for the bytes, protocol.messages for the rules.
 
-``decode(message_bytes) -> Message`` parses with cbor2, enforces the SPEC §4 profile on the
-decoded item (no tags, no ``undefined`` or other simple values, finite floats, integers within
-±2**64, depth ≤ 16, ≤ 512 items, map keys integers or text) and then applies
-``protocol.messages.validate``, the same shape rules the node uses. Any failure is a
-``DecodeFailure`` carrying the reason; nothing else escapes. (Indefinite lengths cannot be told
-apart after cbor2 has decoded them, so the ground accepts them; the node's codec does not.)
+``decode(message_bytes) -> Message`` parses with cbor2 (strict: no tags, no indefinite
+lengths, no duplicate map keys, depth ≤ 16, and no trailing bytes after the item), enforces the
+rest of the SPEC §4 profile on the decoded item (no ``undefined`` or other simple values,
+finite floats, integers within ±2**64, ≤ 512 items, map keys integers or text) and then
+applies ``protocol.messages.validate``, the same shape rules the node uses. Any failure is a
+``DecodeFailure`` carrying the reason; nothing else escapes.
 
 ``encode_command(seq, command_id, args)`` writes a command with cbor2's deterministic
 (``canonical=True``) encoding, which SPEC §4 requires.
@@ -13,7 +13,9 @@ apart after cbor2 has decoded them, so the ground accepts them; the node's codec
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
+from math import isfinite
 from typing import Any, Final, NamedTuple
 
 import cbor2
@@ -41,8 +43,9 @@ STAGE_NAMES: Final[tuple[str, ...]] = tuple(m.STAGE_NAMES)
 _validate: Callable[[Any, Any, Any, Any, Any], None] = m.validate
 _name: Callable[[Any, int], str] = m.name
 
-_MAX_DEPTH: Final = 16
+_new = tuple.__new__
 _MAX_ITEMS: Final = 512
+_MAX_DEPTH: Final = 16
 _INT_LO: Final = -(2**64)
 _INT_HI: Final = 2**64 - 1
 
@@ -78,6 +81,53 @@ def kind_name(kind: int) -> str:
 
 def _reject_tag(_decoder: Any, tag: Any) -> Any:
     raise DecodeFailure(f"CBOR tag {tag.tag} (version 1 uses no tags)")
+
+
+def _reject_semantic(_decoder: Any, *_args: Any) -> Any:
+    raise DecodeFailure("CBOR tag (version 1 uses no tags)")
+
+
+# Tags cbor2 would decode itself (dates, bignums, shared values, ...) are rejected too.
+_SEMANTIC_TAGS: Final = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    25,
+    28,
+    29,
+    30,
+    35,
+    36,
+    37,
+    52,
+    54,
+    100,
+    256,
+    258,
+    260,
+    261,
+    262,
+    263,
+    1004,
+    55799,
+)
+_STRICT: Final[dict[str, Any]] = {
+    "tag_hook": _reject_tag,
+    "semantic_decoders": {tag: _reject_semantic for tag in _SEMANTIC_TAGS},
+    "max_depth": _MAX_DEPTH,
+    "allow_indefinite": False,
+    "allow_duplicate_keys": False,
+}
+_READ_SIZE: Final = 64  # cbor2 reads ahead this much and seeks back after each item
+
+
+def _length_error(used: int, size: int) -> str:
+    if used < size:
+        return f"{size - used} trailing bytes after the CBOR item"
+    return "CBOR item runs past the end of the message"
 
 
 def _check(obj: Any, depth: int, count: list[int]) -> None:
@@ -116,12 +166,73 @@ def _check(obj: Any, depth: int, count: list[int]) -> None:
 
 def decode(data: bytes) -> Message:
     """Decode and validate one message; raises DecodeFailure only."""
-    try:
-        obj = cbor2.loads(data, tag_hook=_reject_tag)
-    except DecodeFailure:
-        raise
-    except Exception as exc:  # cbor2's errors, and anything its hooks let through
-        raise DecodeFailure(f"not a CBOR item: {exc}") from None
+    result = decode_batch([data])[0]
+    if isinstance(result, DecodeFailure):
+        raise result
+    return result
+
+
+def decode_batch(messages: Sequence[bytes]) -> list[Message | DecodeFailure]:
+    """Decode and validate several messages (what one read from the port delivered): a
+    Message, or the DecodeFailure saying why not, for each.
+
+    cbor2.loads would ignore trailing bytes (SPEC §4 makes them an error), so the messages
+    are read as one stream and each item's end is checked against its message's end. A
+    housekeeping message of finite numbers, the common case, is checked at C speed; it accepts
+    exactly what ``_message`` (the general path) accepts for such a message, which a property
+    test in tests/ground/test_codec.py checks.
+    """
+    out: list[Message | DecodeFailure] = []
+    append = out.append
+    fp = io.BytesIO(b"".join(messages))
+    tell = fp.tell
+    decode: Callable[[], Any] | None = None
+    end = 0
+    for message in messages:
+        start, end = end, end + len(message)
+        if decode is None:
+            fp.seek(start)
+            decode = cbor2.CBORDecoder(fp, read_size=_READ_SIZE, **_STRICT).decode
+        try:
+            obj = decode()
+            if tell() != end:
+                raise DecodeFailure(_length_error(tell() - start, len(message)))
+        except Exception as exc:  # cbor2's errors and our hooks' are all reported the same
+            append(
+                exc if isinstance(exc, DecodeFailure) else DecodeFailure(f"not a CBOR item: {exc}")
+            )
+            decode = None  # start afresh at the next message
+            continue
+        if type(obj) is list and len(obj) == 6:
+            version, kind, seq, time, ident, body = obj
+            if (
+                kind == KIND_HOUSEKEEPING
+                and version == VERSION
+                and type(version) is type(kind) is type(seq) is type(time) is type(ident) is int
+                and 0 <= seq <= 0xFFFF
+                and time >= 0
+                and ident >= 0
+                and type(body) is list
+                and len(body) <= 256
+            ):
+                try:
+                    # sum() takes only int, float and bool (str, None, a list... raise
+                    # TypeError); a finite sum means no NaN or infinity; cbor2 integers are
+                    # within ±2**64 (tags, and so bignums, are refused).
+                    if isfinite(sum(body)):
+                        append(_new(Message, obj))
+                        continue
+                except TypeError:
+                    pass
+        try:
+            append(_message(obj))
+        except DecodeFailure as exc:
+            append(exc)
+    return out
+
+
+def _message(obj: Any) -> Message:
+    """The general path: the whole SPEC §4 profile, then protocol.messages.validate."""
     if type(obj) is not list or not obj:
         raise DecodeFailure("message must be an array [version, kind, seq, time, id, body]")
     _check(obj, 0, [0])

@@ -66,8 +66,9 @@ def history_path() -> Path:
 def ansi(renderable: Any, width: int = 120) -> str:
     """A rich renderable as a string with ANSI colours (printed above the prompt)."""
     buf = io.StringIO()
-    RichConsole(file=buf, force_terminal=True, color_system="standard", width=width,
-                highlight=False).print(renderable, end="")
+    RichConsole(
+        file=buf, force_terminal=True, color_system="standard", width=width, highlight=False
+    ).print(renderable, end="")
     return buf.getvalue()
 
 
@@ -107,8 +108,9 @@ class DictionaryCompleter(Completer):
         given = {w.partition("=")[0] for w in words[1:] if "=" in w}
         for arg in cmd.args:
             if arg.name not in given and arg.name.startswith(current):
-                yield Completion(arg.name + "=", -len(current),
-                                 display_meta=validate.describe_arg(arg))
+                yield Completion(
+                    arg.name + "=", -len(current), display_meta=validate.describe_arg(arg)
+                )
 
     @staticmethod
     def _values(command: str, key: str) -> list[str]:
@@ -152,8 +154,10 @@ class ConsoleApp:
             input=input,
             output=output,
         )
-        self._unsubscribe = [client.on_telemetry(self._on_housekeeping),
-                             client.on_event(self._on_event)]
+        self._unsubscribe = [
+            client.on_telemetry(self._on_housekeeping),
+            client.on_event(self._on_event),
+        ]
 
     # --- output ------------------------------------------------------------------------
 
@@ -184,14 +188,18 @@ class ConsoleApp:
         soc = latest.get("battery_soc")
         soc_text = f"{soc.text} %" if soc else "?"
         if soc and soc.state in (values.YELLOW, values.RED):
-            soc_text = f"<style bg='{'ansired' if soc.state == values.RED else 'ansiyellow'}'>" \
-                       f"{soc_text}</style>"
+            soc_text = (
+                f"<style bg='{'ansired' if soc.state == values.RED else 'ansiyellow'}'>"
+                f"{soc_text}</style>"
+            )
         up = latest.get("uptime_s")
         uptime = f"{up.value // 3600}h{up.value // 60 % 60:02d}m{up.value % 60:02d}s" if up else "?"
         ev = c.downlink.last_event
         last = _escape(f"{ev.name}: {ev.text}"[:50]) if ev else "-"
-        line = (f" link <b>{c.link_state}</b> | mode <b>{mode}</b> | battery {soc_text} | "
-                f"uptime {uptime} | last event {last}")
+        line = (
+            f" link <b>{c.link_state}</b> | mode <b>{mode}</b> | battery {soc_text} | "
+            f"uptime {uptime} | last event {last}"
+        )
         if typed is None:
             typed = self.session.default_buffer.text if hasattr(self, "session") else ""
         words = typed.split()
@@ -205,8 +213,10 @@ class ConsoleApp:
 
     def run(self) -> None:
         with patch_stdout(raw=True):
-            self.echo(f"connected to {self.client.port} ({self.client.transport.device}); "
-                      f"log {self.client.log_path}; `help` lists commands, Tab completes")
+            self.echo(
+                f"connected to {self.client.port} ({self.client.transport.device}); "
+                f"log {self.client.log_path}; `help` lists commands, Tab completes"
+            )
             while True:
                 try:
                     line = self.session.prompt("ilrs> ")
@@ -252,8 +262,12 @@ class ConsoleApp:
         result = "" if res.result is None else f" -> {res.result!r}"
         stages = ", ".join(v.stage for v in res.verifications)
         retry = f", {res.attempts} attempts" if res.attempts > 1 else ""
-        self.echo(ansi(f"[green]{cmd.name} seq {res.seq}: {stages}[/] ({ms:.0f} ms{retry})"
-                       f"{_rich_escape(result)}"))
+        self.echo(
+            ansi(
+                f"[green]{cmd.name} seq {res.seq}: {stages}[/] ({ms:.0f} ms{retry})"
+                f"{_rich_escape(result)}"
+            )
+        )
 
     def _do_help(self, words: list[str]) -> None:
         if words:
@@ -264,8 +278,10 @@ class ConsoleApp:
             return
         names = ", ".join(validate.COMMANDS)
         local = ", ".join(CONSOLE_COMMANDS)
-        self.echo(f"node commands: {names}\nconsole: {local}\n"
-                  "type `help NAME` for a command's arguments; Tab completes")
+        self.echo(
+            f"node commands: {names}\nconsole: {local}\n"
+            "type `help NAME` for a command's arguments; Tab completes"
+        )
 
     def _do_watch(self, words: list[str]) -> None:
         for name in words:
@@ -282,9 +298,11 @@ class ConsoleApp:
 
     def _do_status(self, words: list[str]) -> None:
         st = self.client.refresh_status(self.timeout)
-        self.echo(f"mode {st.mode}, boot {st.boot_count} ({st.reset_cause}), uptime "
-                  f"{st.uptime_ms / 1000:.0f} s, dictionary 0x{st.dict_hash:08x}, "
-                  f"event #{st.event_seq}, firmware {st.fw_version}")
+        self.echo(
+            f"mode {st.mode}, boot {st.boot_count} ({st.reset_cause}), uptime "
+            f"{st.uptime_ms / 1000:.0f} s, dictionary 0x{st.dict_hash:08x}, "
+            f"event #{st.event_seq}, firmware {st.fw_version}"
+        )
 
     def _do_log(self, words: list[str]) -> None:
         self.echo(f"session log: {self.client.log_path}")
@@ -298,8 +316,7 @@ def _rich_escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def main(port: str, log: str | None = None, timeout: float = 5.0,
-         assume_yes: bool = False) -> int:
+def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False) -> int:
     """`ground console`: connect, then run until quit."""
     client = Client(port, log=log)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Sequence
 from typing import IO, Any, Final
 
 from rich.console import Console
@@ -62,7 +63,9 @@ def channel_table(
     return table
 
 
-def packet_table(packets: list[values.Housekeeping]) -> Table:
+def packet_table(
+    packets: list[values.Housekeeping], channels: Sequence[str] | None = None
+) -> Table:
     """A few packets side by side: one row per channel, one column per packet."""
     table = Table(expand=False)
     if not packets:
@@ -72,6 +75,8 @@ def packet_table(packets: list[values.Housekeeping]) -> Table:
     for hk in packets:
         table.add_column(f"{hk.packet} @ {hk.node_time_ms / 1000:.1f} s", justify="right")
     for i, first in enumerate(packets[0].values):
+        if channels is not None and first.name not in channels:
+            continue
         cells: list[Any] = [first.name, first.unit]
         for hk in packets:
             v = hk.values[i] if i < len(hk.values) else None

@@ -42,13 +42,26 @@ class Downlink:
         self.deframer = Deframer()
         self._lock = threading.Lock()
         self._listeners: dict[str, list[Listener]] = {}
-        self.latest: dict[str, values.ChannelValue] = {}
+        self._packets: dict[int, values.Housekeeping] = {}  # the newest of each packet
+        self._latest: dict[str, values.ChannelValue] | None = None
         self.messages = 0
         self.decode_errors = 0
         self.lost_messages = 0  # from gaps in the downlink sequence
         self.last_error = ""
         self.last_event: values.EventRecord | None = None
         self._last_seq: int | None = None
+
+    @property
+    def latest(self) -> dict[str, values.ChannelValue]:
+        """The newest value of every channel seen, made from the newest packet of each id."""
+        latest = self._latest
+        if latest is None:
+            latest = {}
+            for hk in sorted(list(self._packets.values()), key=lambda p: (p.ground_ns, p.seq)):
+                for value in hk.values:
+                    latest[value.name] = value
+            self._latest = latest
+        return latest
 
     # --- listeners ---------------------------------------------------------------------
 
@@ -79,13 +92,16 @@ class Downlink:
         self._last_seq = None
 
     def feed(self, data: bytes, t_ns: int) -> None:
-        for item in self.deframer.feed(data):
-            if isinstance(item, Frame):
+        items = self.deframer.feed(data)
+        frames = [item for item in items if type(item) is Frame]
+        decoded = iter(codec.decode_batch([f.message for f in frames]))  # in one go: faster
+        for item in items:
+            if type(item) is Frame:
                 if self.log is not None:
                     self.log.frame(DOWN, item.wire, t_ns)
-                self.frame(item.wire, item.message, t_ns)
+                self._decoded(item.wire, next(decoded), t_ns)
             else:
-                self._discard(item, t_ns)
+                self._discard(item, t_ns)  # type: ignore[arg-type]
 
     def _discard(self, item: Discard, t_ns: int) -> None:
         if self.log is not None:
@@ -94,8 +110,14 @@ class Downlink:
 
     def frame(self, wire: bytes, message: bytes, t_ns: int) -> codec.Message | None:
         """One verified frame (live, or from a log being replayed)."""
+        return self._decoded(wire, codec.decode_batch([message])[0], t_ns)
+
+    def _decoded(
+        self, wire: bytes, msg: codec.Message | codec.DecodeFailure, t_ns: int
+    ) -> codec.Message | None:
         try:
-            msg = codec.decode(message)
+            if isinstance(msg, codec.DecodeFailure):
+                raise msg
             self._dispatch(msg, t_ns)
         except codec.DecodeFailure as exc:
             self.decode_errors += 1
@@ -119,8 +141,8 @@ class Downlink:
                 hk = values.housekeeping(msg.id, msg.seq, msg.time, t_ns, msg.body)
             except ValueError as exc:
                 raise codec.DecodeFailure(str(exc)) from None
-            for value in hk.values:
-                self.latest[value.name] = value
+            self._packets[hk.packet_id] = hk
+            self._latest = None
             self._emit(HOUSEKEEPING, hk)
         elif kind == codec.KIND_EVENT:
             event_seq, severity, args = msg.body

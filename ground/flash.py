@@ -36,8 +36,11 @@ from ground.micropython import REPO_ROOT
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
 MPY_ARCH: Final = "armv6m"  # RP2040: Cortex-M0+
-GROUND_ONLY: Final = ("protocol/dictionary.py", "protocol/dictionary_types.py",
-                      "protocol/dictionary_lookup.py")
+GROUND_ONLY: Final = (
+    "protocol/dictionary.py",
+    "protocol/dictionary_types.py",
+    "protocol/dictionary_lookup.py",
+)
 SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
@@ -80,8 +83,9 @@ def sources(root: Path = REPO_ROOT) -> list[tuple[Path, str]]:
     return out
 
 
-def build(root: Path = REPO_ROOT, out: Path | None = None,
-          mpy_cross: str | None = None) -> list[Built]:
+def build(
+    root: Path = REPO_ROOT, out: Path | None = None, mpy_cross: str | None = None
+) -> list[Built]:
     """Compile every node module to .mpy under ``out`` (build/pico/); main.py stays source."""
     tool = mpy_cross or _mpy_cross()
     out = BUILD_DIR if out is None else out
@@ -93,7 +97,9 @@ def build(root: Path = REPO_ROOT, out: Path | None = None,
         target.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [tool, f"-march={MPY_ARCH}", "-s", f"{remote}.py", "-o", str(target), str(src)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             reason = (proc.stderr or proc.stdout).strip().splitlines()
@@ -109,21 +115,23 @@ def build(root: Path = REPO_ROOT, out: Path | None = None,
 
 
 def _clean_script(dirs: Sequence[str]) -> str:
-    return "\n".join([
-        "import os",
-        "def rm(p):",
-        "    try:",
-        "        for e in os.ilistdir(p):",
-        "            q = p + '/' + e[0]",
-        "            rm(q) if e[1] == 0x4000 else os.remove(q)",
-        "        os.rmdir(p)",
-        "    except OSError:",
-        "        pass",
-        f"for d in {tuple(REMOTE_TREES)!r}:",
-        "    rm(d)",
-        f"for d in {tuple(dirs)!r}:",
-        "    os.mkdir(d)",
-    ])
+    return "\n".join(
+        [
+            "import os",
+            "def rm(p):",
+            "    try:",
+            "        for e in os.ilistdir(p):",
+            "            q = p + '/' + e[0]",
+            "            rm(q) if e[1] == 0x4000 else os.remove(q)",
+            "        os.rmdir(p)",
+            "    except OSError:",
+            "        pass",
+            f"for d in {tuple(REMOTE_TREES)!r}:",
+            "    rm(d)",
+            f"for d in {tuple(dirs)!r}:",
+            "    os.mkdir(d)",
+        ]
+    )
 
 
 def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = None) -> list[Step]:
@@ -136,12 +144,15 @@ def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = Non
     steps = [Step("remove the old modules", [*base, "exec", _clean_script(dirs)], 0)]
     for d in dirs:
         files = by_dir[d]
-        steps.append(Step(f"copy {d}/ ({len(files)} files)",
-                          [*base, "fs", "cp", *(str(b.local) for b in files), f":{d}/"],
-                          len(files)))
+        steps.append(
+            Step(
+                f"copy {d}/ ({len(files)} files)",
+                [*base, "fs", "cp", *(str(b.local) for b in files), f":{d}/"],
+                len(files),
+            )
+        )
     for b in by_dir.get(".", []):
-        steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"],
-                          1))
+        steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"], 1))
     steps.append(Step("reset", [*base, "reset"], 0))
     return steps
 
@@ -161,8 +172,11 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             if proc.returncode != 0:
                 lines = (proc.stderr or proc.stdout or "").strip().splitlines()
                 why = lines[-1] if lines else f"exit code {proc.returncode}"
-                raise FlashError(step.title, f"mpremote: {why} (is the board at the REPL? "
-                                 "try the boot escape: '!' or GP22 low during boot)")
+                raise FlashError(
+                    step.title,
+                    f"mpremote: {why} (is the board at the REPL? "
+                    "try the boot escape: '!' or GP22 low during boot)",
+                )
             progress.advance(task, step.files + 1)
 
 
@@ -170,8 +184,7 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> b
     """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
     from ground.client import Client
 
-    client = Client(port, check_dictionary=False, write_log=True, retries=1,
-                    retry_interval_s=0.5)
+    client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5)
     try:
         client.connect(timeout=1.5)
     except GroundError:
@@ -179,8 +192,9 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> b
         return False
     try:
         if not assume_yes:
-            reply = ask("the node is running: send it to maintenance (REPL) for flashing? "
-                        "[yes/no] ")
+            reply = ask(
+                "the node is running: send it to maintenance (REPL) for flashing? [yes/no] "
+            )
             if reply.strip().lower() not in ("y", "yes"):
                 raise UsageError("flash: not confirmed; nothing was changed")
         client.command("set_mode", mode="SAFE")
@@ -201,8 +215,10 @@ def ping(port: str, attempts: int = 5) -> str:
         try:
             status = client.connect(timeout=3.0)
             client.command("noop")
-            return (f"node up: mode {status.mode}, boot {status.boot_count}, dictionary "
-                    f"0x{status.dict_hash:08x}")
+            return (
+                f"node up: mode {status.mode}, boot {status.boot_count}, dictionary "
+                f"0x{status.dict_hash:08x}"
+            )
         except GroundError as exc:
             last = str(exc)
             if exc.exit_code == 4:  # dictionary mismatch: waiting will not help

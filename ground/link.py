@@ -13,12 +13,17 @@ from typing import Final, NamedTuple
 
 from cobs import cobs
 
-from protocol.crc import crc32
+from protocol.crc import CRC32_RESIDUE, crc32
 
 MAX_FRAME: Final = 1024  # decoded frame: message + CRC (SPEC §2)
 CRC_SIZE: Final = 4
 # COBS adds at most one byte per 254, plus one.
 MAX_ENCODED: Final = MAX_FRAME + MAX_FRAME // 254 + 1
+
+_cobs_decode = cobs.decode
+_new = tuple.__new__
+_MIN_FRAME: Final = CRC_SIZE + 1
+_CobsError = cobs.DecodeError
 
 # Discard reasons, as written in the session log.
 SYNC: Final = "sync"  # bytes before the first delimiter (joined mid-stream, stray CR LF)
@@ -51,17 +56,18 @@ def decode_wire(wire: bytes) -> Frame | Discard:
     if len(wire) > MAX_ENCODED:
         return Discard(wire, OVERSIZE)
     try:
-        body = cobs.decode(wire)
-    except cobs.DecodeError:
+        body = _cobs_decode(wire)
+    except _CobsError:
         return Discard(wire, TRUNCATED)
-    if len(body) > MAX_FRAME:
+    n = len(body)
+    if n > MAX_FRAME:
         return Discard(wire, OVERSIZE)
-    if len(body) < CRC_SIZE + 1:
+    if n < CRC_SIZE + 1:
         return Discard(wire, TRUNCATED)
-    message = body[:-CRC_SIZE]
-    if crc32(message) != int.from_bytes(body[-CRC_SIZE:], "little"):
+    # The CRC of a message followed by its own little-endian CRC is a constant (the residue).
+    if crc32(body) != CRC32_RESIDUE:
         return Discard(wire, CRC)
-    return Frame(wire, message)
+    return Frame(wire, body[:-CRC_SIZE])
 
 
 class Deframer:
@@ -88,38 +94,65 @@ class Deframer:
     def feed(self, data: bytes) -> list[Frame | Discard]:
         out: list[Frame | Discard] = []
         parts = data.split(b"\x00")
-        # Every part but the last ended at a delimiter.
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if self._skipping:
-                if part:
-                    self._discard(out, part, OVERSIZE, count=False)
-                if not last:
-                    self._skipping = False
-                continue
+        last = parts.pop()  # the bytes after the last delimiter: a frame still arriving
+        if parts:
+            # The first part completes what was pending (or is skipped, or is before sync).
+            self._complete(out, parts[0])
+            # Every other part lay between two delimiters: a whole frame. This is the hot
+            # path, so the good case of decode_wire is written out here.
+            append = out.append
+            good = 0
+            for wire in parts[1:] if len(parts) > 1 else ():
+                if not wire:
+                    continue
+                try:
+                    body = _cobs_decode(wire)
+                except _CobsError:
+                    body = b""
+                if _MIN_FRAME <= len(body) <= MAX_FRAME and crc32(body) == CRC32_RESIDUE:
+                    append(_new(Frame, (wire, body[:-CRC_SIZE])))
+                    good += 1
+                else:
+                    item = decode_wire(wire)  # says why
+                    if isinstance(item, Frame):  # cannot happen; keeps the paths honest
+                        good += 1
+                        append(item)
+                    else:
+                        self._discard(out, item.data, item.reason)
+            self.frames += good
+        if self._skipping:
             if last:
-                self._pending += part
-                if len(self._pending) > MAX_ENCODED:
-                    self._discard(out, bytes(self._pending), OVERSIZE)
-                    self._pending.clear()
-                    self._skipping = True
-                continue
-            wire = bytes(self._pending) + part if self._pending else part
-            self._pending.clear()
-            if not self._synced:
-                self._synced = True
-                if wire:
-                    self._discard(out, wire, SYNC)
-                continue
-            if not wire:
-                continue  # two delimiters in a row: an empty frame, legal and ignored
-            item = decode_wire(wire)
-            if isinstance(item, Frame):
-                self.frames += 1
-                out.append(item)
-            else:
-                self._discard(out, item.data, item.reason)
+                self._discard(out, last, OVERSIZE, count=False)
+        else:
+            self._pending += last
+            if len(self._pending) > MAX_ENCODED:
+                self._discard(out, bytes(self._pending), OVERSIZE)
+                self._pending.clear()
+                self._skipping = True
         return out
+
+    def _complete(self, out: list[Frame | Discard], part: bytes) -> None:
+        """The bytes up to a delimiter: the end of a pending frame, or of a skipped run."""
+        if self._skipping:
+            self._skipping = False
+            if part:
+                self._discard(out, part, OVERSIZE, count=False)
+            return
+        wire = bytes(self._pending) + part if self._pending else part
+        self._pending.clear()
+        if not self._synced:
+            self._synced = True
+            if wire:
+                self._discard(out, wire, SYNC)
+            return
+        if not wire:
+            return  # two delimiters in a row: an empty frame, legal and ignored
+        item = decode_wire(wire)
+        if isinstance(item, Frame):
+            self.frames += 1
+            out.append(item)
+        else:
+            self._discard(out, item.data, item.reason)
 
     def _discard(
         self, out: list[Frame | Discard], data: bytes, reason: str, count: bool = True

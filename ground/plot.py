@@ -16,12 +16,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed, and the same output everywhere
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from ground import validate, values  # noqa: E402
-from ground.errors import UsageError  # noqa: E402
-from ground.replay import Replay  # noqa: E402
+from ground import validate, values
+from ground.errors import UsageError
+from ground.replay import Replay
 
 LIMIT_COLOURS: Final = {values.YELLOW: "#d4a000", values.RED: "#d62728"}
 MODE_COLOUR: Final = "#7f7f7f"
@@ -66,8 +66,13 @@ def collect(
         for v in hk.values:
             if v.name == "mode":
                 if last_mode is not None and v.value != last_mode:
-                    modes.append(ModeChange(t_s, mode_names.get(last_mode, str(last_mode)),
-                                            mode_names.get(v.value, str(v.value))))
+                    modes.append(
+                        ModeChange(
+                            t_s,
+                            mode_names.get(last_mode, str(last_mode)),
+                            mode_names.get(v.value, str(v.value)),
+                        )
+                    )
                 last_mode = v.value
             if v.name in series and isinstance(v.value, int | float):
                 series[v.name][0].append(t_s)
@@ -96,8 +101,13 @@ def plot_log(log: str | Path, channels: list[str], out: str | Path) -> PlotResul
             for side, value in zip(("low", "high"), limits or (None, None), strict=True):
                 if value is None:
                     continue
-                ax.axhline(value, color=LIMIT_COLOURS[level], linestyle="--", linewidth=1,
-                           label=f"{level} {side} {values.format_value(value)}")
+                ax.axhline(
+                    value,
+                    color=LIMIT_COLOURS[level],
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"{level} {side} {values.format_value(value)}",
+                )
                 limit_lines.append(LimitLine(ch.name, level, side, float(value)))
         for change in modes:
             ax.axvline(change.t_s, color=MODE_COLOUR, linestyle=":", linewidth=1)
@@ -106,8 +116,15 @@ def plot_log(log: str | Path, channels: list[str], out: str | Path) -> PlotResul
         ax.legend(loc="upper right", fontsize="x-small")
     top = axes_array[0, 0]
     for change in modes:
-        top.annotate(change.new, (change.t_s, 1.0), xycoords=("data", "axes fraction"),
-                     fontsize="x-small", color=MODE_COLOUR, rotation=90, va="bottom")
+        top.annotate(
+            change.new,
+            (change.t_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize="x-small",
+            color=MODE_COLOUR,
+            rotation=90,
+            va="bottom",
+        )
     axes_array[-1, 0].set_xlabel("time since the log started (s)")
     fig.suptitle(Path(log).name, fontsize="small")
     fig.tight_layout()

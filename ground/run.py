@@ -32,8 +32,17 @@ DEMO_COMMANDS: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     ("load_switch", {"channel": "seismometer", "on": True}),
     ("param_get", {"param": "time_factor"}),
 )
-DEMO_CHANNELS: Final = ("mode", "uptime_s", "sun_elevation", "solar_current", "battery_soc",
-                        "battery_voltage", "battery_temp", "bus_current", "loads_on")
+DEMO_CHANNELS: Final = (
+    "mode",
+    "uptime_s",
+    "sun_elevation",
+    "solar_current",
+    "battery_soc",
+    "battery_voltage",
+    "battery_temp",
+    "bus_current",
+    "loads_on",
+)
 
 
 def demo(port: str = DEMO_PORT, packets: int = 3, out: Console | None = None) -> int:
@@ -42,11 +51,14 @@ def demo(port: str = DEMO_PORT, packets: int = 3, out: Console | None = None) ->
     with Client(port) as node:
         status = node.status
         assert status is not None
-        out.print(f"node on {node.transport.device}: mode {status.mode}, boot "
-                  f"{status.boot_count} ({status.reset_cause}), firmware {status.fw_version}")
+        out.print(
+            f"node on {node.transport.device}: mode {status.mode}, boot "
+            f"{status.boot_count} ({status.reset_cause}), firmware {status.fw_version}"
+        )
         verdict = "matches" if status.dict_hash == DICT_HASH else "DIFFERS"
-        out.print(f"dictionary hash: node 0x{status.dict_hash:08x}, ground 0x{DICT_HASH:08x}: "
-                  f"{verdict}")
+        out.print(
+            f"dictionary hash: node 0x{status.dict_hash:08x}, ground 0x{DICT_HASH:08x}: {verdict}"
+        )
         events = node.subscribe("event")
         for name, kwargs in DEMO_COMMANDS:
             args = " ".join(f"{k}={v}" for k, v in kwargs.items())
@@ -55,16 +67,16 @@ def demo(port: str = DEMO_PORT, packets: int = 3, out: Console | None = None) ->
             ms = (time.monotonic() - started) * 1000
             stages = " -> ".join(v.stage for v in res.verifications)
             result = "" if res.result is None else f", result {res.result!r}"
-            out.print(f"[bold]{name} {args}[/]  seq {res.seq}: [green]{stages}[/] "
-                      f"({ms:.0f} ms{result})")
+            out.print(
+                f"[bold]{name} {args}[/]  seq {res.seq}: [green]{stages}[/] ({ms:.0f} ms{result})"
+            )
         seen = []
         for hk in node.telemetry(duration=10.0):
             if hk.packet == "power":
-                seen.append(hk._replace(values=tuple(
-                    v for v in hk.values if v.name in DEMO_CHANNELS)))
+                seen.append(hk)
             if len(seen) >= packets:
                 break
-        out.print(display.packet_table(seen))
+        out.print(display.packet_table(seen, DEMO_CHANNELS))
         events.close()
         for ev in iter(lambda: events.get(timeout=0), None):
             out.print(display.event_text(ev))
@@ -73,8 +85,11 @@ def demo(port: str = DEMO_PORT, packets: int = 3, out: Console | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ground.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ground.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", help="node to use (default: the simulated node)")
     parser.add_argument("--demo", action="store_true", help="the scripted demo, even on a tty")
     parser.add_argument("--packets", type=int, default=3, help="housekeeping packets to show")

@@ -7,6 +7,7 @@ states are ``nominal``, ``yellow`` and ``red`` from the dictionary's (low, high)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from protocol import dictionary as d
@@ -17,6 +18,7 @@ NOMINAL: Final = "nominal"
 YELLOW: Final = "yellow"
 RED: Final = "red"
 NO_LIMITS: Final = ""  # a channel without limits
+_new = tuple.__new__
 
 _CHANNELS_BY_NAME: Final[dict[str, t.Channel]] = {c.name: c for c in d.CHANNELS}
 PACKETS_BY_ID: Final[dict[int, tuple[t.Packet, tuple[t.Channel, ...]]]] = {
@@ -98,13 +100,52 @@ class ChannelValue(NamedTuple):
         }
 
 
-class Housekeeping(NamedTuple):
-    packet: str
-    packet_id: int
-    seq: int
-    node_time_ms: int
-    ground_ns: int
-    values: tuple[ChannelValue, ...]
+class _Spec:
+    """What the dictionary says about one channel of a packet, looked up once."""
+
+    __slots__ = ("channel", "limited", "name", "unit")
+
+    def __init__(self, channel: t.Channel) -> None:
+        self.channel = channel
+        self.name: str = channel.name
+        self.unit: str = channel.unit
+        self.limited = channel.yellow is not None or channel.red is not None
+
+
+class Housekeeping(tuple):  # type: ignore[type-arg]
+    """One housekeeping packet. The dictionary lookup is done on arrival (the id must name a
+    packet and the values must fit it); the named values, with units and limit states, are
+    made when read (``values``), so a packet nobody looks at costs little. A tuple, made with
+    ``tuple.__new__``, because the ground makes hundreds of thousands of these a second."""
+
+    __slots__ = ()
+
+    packet: str = property(itemgetter(0))  # type: ignore[assignment]
+    packet_id: int = property(itemgetter(1))  # type: ignore[assignment]
+    seq: int = property(itemgetter(2))  # type: ignore[assignment]
+    node_time_ms: int = property(itemgetter(3))  # type: ignore[assignment]
+    ground_ns: int = property(itemgetter(4))  # type: ignore[assignment]
+    body: list[Any] = property(itemgetter(5))  # type: ignore[assignment]
+    specs: tuple[_Spec, ...] = property(itemgetter(6))  # type: ignore[assignment]
+
+    @property
+    def values(self) -> tuple[ChannelValue, ...]:
+        name, _pid, _seq, t_ms, t_ns, body, specs = self
+        return tuple(
+            ChannelValue(
+                s.name,
+                v,
+                s.unit,
+                limit_state(s.channel, v) if s.limited else NO_LIMITS,
+                t_ms,
+                t_ns,
+                name,
+            )
+            for s, v in zip(specs, body, strict=True)
+        )
+
+    def __repr__(self) -> str:
+        return f"Housekeeping({self.packet}, seq {self.seq}, t {self.node_time_ms} ms)"
 
 
 class EventRecord(NamedTuple):
@@ -130,23 +171,22 @@ class EventRecord(NamedTuple):
         }
 
 
+_PACKET_SPECS: Final[dict[int, tuple[str, tuple[_Spec, ...]]]] = {
+    pid: (packet.name, tuple(_Spec(c) for c in channels))
+    for pid, (packet, channels) in PACKETS_BY_ID.items()
+}
+
+
 def housekeeping(
     packet_id: int, seq: int, node_time_ms: int, ground_ns: int, body: Sequence[Any]
 ) -> Housekeeping:
-    """Name the values of a housekeeping body; raises ValueError if it does not fit."""
-    try:
-        packet, channels = PACKETS_BY_ID[packet_id]
-    except KeyError:
-        raise ValueError(f"unknown housekeeping packet id {packet_id}") from None
-    if len(body) != len(channels):
-        raise ValueError(
-            f"packet {packet.name} has {len(body)} values, the dictionary says {len(channels)}"
-        )
-    values = tuple(
-        ChannelValue(ch.name, v, ch.unit, limit_state(ch, v), node_time_ms, ground_ns, packet.name)
-        for ch, v in zip(channels, body, strict=True)
-    )
-    return Housekeeping(packet.name, packet_id, seq, node_time_ms, ground_ns, values)
+    """Look the packet up in the dictionary; raises ValueError if the body does not fit it."""
+    spec = _PACKET_SPECS.get(packet_id)
+    if spec is not None and len(body) == len(spec[1]):
+        return _new(Housekeeping, (spec[0], packet_id, seq, node_time_ms, ground_ns, body, spec[1]))
+    if spec is None:
+        raise ValueError(f"unknown housekeeping packet id {packet_id}")
+    raise ValueError(f"packet {spec[0]} has {len(body)} values, the dictionary says {len(spec[1])}")
 
 
 def event(

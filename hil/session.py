@@ -87,10 +87,16 @@ class HilTarget:
         return self.sim
 
     def start_sim(self, state_dir: Path) -> Any:
+        """A SimNode on ``state_dir``; ``--target sim://?seed=N&time_factor=X`` options apply
+        (``--hil-seed`` is the default seed)."""
         from ground.simnode import SimNode
+        from ground.transport import sim_options
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        sim = SimNode(seed=self.seed, state_dir=state_dir)
+        options: dict[str, Any] = {"seed": self.seed}
+        options.update(sim_options(self.target))
+        options["state_dir"] = state_dir
+        sim = SimNode(**options)
         sim.start()
         return sim
 

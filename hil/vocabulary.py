@@ -274,11 +274,13 @@ class NodeApi:
         return msg.body[3]
 
     def _assert_final(self, stage: str, name: str, reason: str | int, timeout: float | None,
-                      args: dict[str, Any]) -> codec.Message:
+                      args: dict[str, Any], raw: bool | None = None) -> codec.Message:
         code = reason if isinstance(reason, int) else _reason_code(reason)
         # A rejection test sends its arguments raw (the ground would refuse bad ones itself);
-        # a failure needs valid arguments, so names (mode="SCIENCE") are converted as usual.
-        seq = self._send_raw(name, args) if stage == "rejected" else self.client.send(name, **args)
+        # a failure usually has valid arguments, so names (mode="SCIENCE") are converted.
+        if raw is None:
+            raw = stage == "rejected"
+        seq = self._send_raw(name, args) if raw else self.client.send(name, **args)
         msg = self.await_verification(name, seq, timeout=timeout)
         got_stage = codec.stage_name(msg.body[1])
         if got_stage != stage or msg.body[2] != code:
@@ -293,9 +295,10 @@ class NodeApi:
         return self._assert_final("rejected", name, reason, timeout, args)
 
     def assert_command_failed(self, name: str, reason: str | int, /, *,
-                              timeout: float | None = None, **args: Any) -> codec.Message:
-        """Send; assert accepted then failed with ``reason``."""
-        return self._assert_final("failed", name, reason, timeout, args)
+                              timeout: float | None = None, raw: bool = False,
+                              **args: Any) -> codec.Message:
+        """Send (checked by the ground unless ``raw``); assert accepted then failed."""
+        return self._assert_final("failed", name, reason, timeout, args, raw)
 
     # --- telemetry -------------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ def _f32_finish_py(buf, pos: int) -> int:
 if MICROPYTHON:
 
     @micropython.viper
-    def _f32_finish(buf: ptr8, pos: int) -> int:
+    def _f32_finish(buf: ptr8, pos: int) -> int:  # noqa: F821
         b1 = int(buf[pos + 1])
         b2 = int(buf[pos + 2])
         b3 = int(buf[pos + 3])
@@ -237,7 +237,7 @@ class Encoder:
             _pack_into(">f", buf, pos + 1, x)
         except OverflowError:  # CPython: beyond the single-precision range
             raise EncodeError("float out of the single-precision range") from None
-        end = _f32_finish(buf, pos)
+        end = _f32_finish(buf, pos)  # pyright: ignore[reportArgumentType]
         if end < 0:
             raise EncodeError("NaN or infinity")
         self.pos = end
@@ -348,7 +348,7 @@ class Encoder:
                     pos = self.pos
             elif t is _float and single:
                 _pk(">f", buf, pos + 1, x)
-                pos = finish(buf, pos)
+                pos = finish(buf, pos)  # pyright: ignore[reportArgumentType]
                 if pos < 0:
                     raise EncodeError("NaN or infinity")
             elif x is True:
@@ -659,22 +659,20 @@ class Decoder:
 
     def item(self):
         """One complete data item of any supported type."""
+        self._items -= 1
+        if self._items < 0:
+            raise DecodeError("too many data items")
         return self._item(self.max_depth, 0)
 
     def _item(self, depth: int, pending: int):
+        # One item at pos; its own place in the item budget is already taken by the caller.
         # pending: bytes the enclosing containers still need after this item (one per slot
         # left), so a list is only allocated for items that can still be present.
         buf = self.buf
         pos = self.pos
         if pos >= self.end:
             raise DecodeError(_E_TRUNC)
-        self._items -= 1
-        if self._items < 0:
-            raise DecodeError("too many data items")
         ib = buf[pos]
-        if ib < 0x18:  # the common case: a small unsigned integer
-            self.pos = pos + 1
-            return ib
         major = ib >> 5
         ai = ib & 0x1F
         if major == 7:
@@ -693,26 +691,7 @@ class Decoder:
                 raise DecodeError("array too long")
             if depth <= 0:
                 raise DecodeError("nesting too deep")
-            end = self.end
-            if n + pending > end - self.pos:
-                raise DecodeError(_E_TRUNC)
-            out = [None] * n
-            i = 0
-            depth -= 1
-            pending += n
-            while i < n:
-                pending -= 1
-                pos = self.pos
-                if pos < end and buf[pos] < 0x18:  # inline small unsigned integers
-                    self._items -= 1
-                    out[i] = buf[pos]
-                    self.pos = pos + 1
-                else:
-                    out[i] = self._item(depth, pending)
-                i += 1
-            if self._items < 0:
-                raise DecodeError("too many data items")
-            return out
+            return self._array(n, depth - 1, pending)
         if major == 2:
             return self._string(n)
         if major == 3:
@@ -724,8 +703,52 @@ class Decoder:
                 raise DecodeError("nesting too deep")
             if 2 * n + pending > self.end - self.pos:
                 raise DecodeError(_E_TRUNC)
-            return self._map(n, depth - 1, pending)
+            self._items -= 2 * n
+            if self._items < 0:
+                raise DecodeError("too many data items")
+            return self._map(n, depth, pending)
         raise DecodeError("tags are not allowed")
+
+    @micropython.native
+    def _array(self, n: int, depth: int, pending: int):
+        # The n items of an array (the hot path: a command or housekeeping body). Small
+        # integers, bools and null are read inline; the rest through _item.
+        buf = self.buf
+        pos = self.pos
+        end = self.end
+        if n + pending > end - pos:
+            raise DecodeError(_E_TRUNC)
+        items = self._items - n
+        if items < 0:
+            raise DecodeError("too many data items")
+        self._items = items
+        out: list = [None] * n
+        pending += n
+        for i in range(n):
+            pending -= 1
+            if pos >= end:
+                raise DecodeError(_E_TRUNC)
+            ib = buf[pos]
+            if ib < 0x18:
+                out[i] = ib
+                pos += 1
+            elif ib == 0x18 and pos + 1 < end:
+                out[i] = buf[pos + 1]
+                pos += 2
+            elif 0x20 <= ib < 0x38:
+                out[i] = 0x1F - ib
+                pos += 1
+            elif ib == 0xF6:
+                pos += 1
+            elif ib == 0xF5 or ib == 0xF4:
+                out[i] = ib == 0xF5
+                pos += 1
+            else:
+                self.pos = pos
+                out[i] = self._item(depth, pending)
+                pos = self.pos
+        self.pos = pos
+        return out
 
     def _map(self, n: int, depth: int, pending: int) -> dict:
         out = {}
@@ -784,6 +807,9 @@ class Decoder:
         return self._string(self._arg(2))
 
 
+_LOADS = Decoder() if MICROPYTHON else None  # reused on the node: loads is not reentrant
+
+
 def loads(
     data,
     max_depth: int = MAX_DEPTH,
@@ -791,9 +817,17 @@ def loads(
     max_string: int = MAX_STRING,
 ):
     """Decode exactly one data item that fills ``data``; raises only DecodeError."""
-    dec = Decoder(max_depth, max_items, max_string)
-    dec.reset(data)
+    dec = _LOADS
+    if dec is None or max_depth != MAX_DEPTH or max_items != MAX_ITEMS or max_string != MAX_STRING:
+        dec = Decoder(max_depth, max_items, max_string)
+    dec.buf = data
+    dec.pos = 0
+    dec.end = len(data)
+    dec._items = max_items - 1
+    if max_items < 1:
+        raise DecodeError("too many data items")
     obj = dec._item(max_depth, 0)
     if dec.pos < dec.end:
         raise DecodeError("trailing bytes after the data item")
+    dec.buf = b""
     return obj

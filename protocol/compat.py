@@ -18,25 +18,24 @@ import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
+
+def _identity(obj):
+    return obj
+
+
+class _Emitters:
+    """CPython stand-in for the module's emitter decorators: they return the function."""
+
+    native = staticmethod(_identity)
+    viper = staticmethod(_identity)
+
+
 try:
     from micropython import const
 except ImportError:  # CPython
-
-    def const(expr):  # type: ignore[no-redef]
-        return expr
-
+    const = _identity
 
 if MICROPYTHON:
     import micropython
 else:
-
-    class micropython:  # type: ignore[no-redef]
-        """CPython stand-in for the emitter decorators."""
-
-        @staticmethod
-        def native(func):
-            return func
-
-        @staticmethod
-        def viper(func):
-            return func
+    micropython = _Emitters()

@@ -10,9 +10,10 @@ Frame helpers that work on a region of a buffer without allocating (the node's t
   its little-endian CRC. It uses the CRC's residue: the CRC of any message followed by its own
   CRC is the constant ``CRC32_RESIDUE``.
 
-On MicroPython these run a table-driven CRC in viper (a 1 KB table), because ``binascii``
-needs a memoryview slice of the region (an allocation) and returns values of 2**30 and more as
-heap integers on a 32-bit port. On CPython they use ``binascii``.
+On MicroPython these run a table-driven CRC in viper (a 1 KB table) that writes the CRC's bytes
+straight into a buffer, because ``binascii`` needs a memoryview slice of the region (an
+allocation) and returns values of 2**30 and more as heap integers on a 32-bit port. On CPython
+they use ``binascii``. Not reentrant on MicroPython (one scratch buffer): call from one thread.
 """
 
 import struct
@@ -33,14 +34,13 @@ def crc32(data, value: int = 0) -> int:
 def _make_table():
     import array
 
-    table = array.array("I", bytes(4 * 258))
+    table = array.array("I", bytes(4 * 257))
     for i in range(256):
         c = i
         for _ in range(8):
             c = (c >> 1) ^ _POLY_REFLECTED if c & 1 else c >> 1
         table[i] = c
     table[256] = 0xFFFFFFFF  # the register's initial value and final XOR
-    table[257] = CRC32_RESIDUE
     return table
 
 
@@ -48,42 +48,38 @@ if MICROPYTHON:
     import micropython
 
     _TABLE = _make_table()
+    _SCRATCH = bytearray(CRC32_SIZE)
 
     @micropython.viper
-    def _append(table: ptr32, buf: ptr8, start: int, end: int):
-        init = uint(table[256])
+    def _crc_into(table: ptr32, buf: ptr8, start: int, end: int, dst: ptr8, d: int):  # noqa: F821
+        # uint: logical shifts on a 32-bit port; ptr8 stores keep the low byte.
+        init = uint(table[256])  # noqa: F821
         c = init
         i = start
         while i < end:
-            c = uint(table[(c ^ uint(buf[i])) & 0xFF]) ^ (c >> 8)
+            c = uint(table[(c ^ buf[i]) & 0xFF]) ^ (c >> 8)  # noqa: F821
             i += 1
-        c = c ^ init
-        buf[end] = c & 0xFF
-        buf[end + 1] = (c >> 8) & 0xFF
-        buf[end + 2] = (c >> 16) & 0xFF
-        buf[end + 3] = (c >> 24) & 0xFF
-
-    @micropython.viper
-    def _check(table: ptr32, buf: ptr8, start: int, end: int) -> bool:
-        init = uint(table[256])
-        c = init
-        i = start
-        while i < end:
-            c = uint(table[(c ^ uint(buf[i])) & 0xFF]) ^ (c >> 8)
-            i += 1
-        return (c ^ init) == uint(table[257])
+        c ^= init
+        dst[d] = c
+        dst[d + 1] = c >> 8
+        dst[d + 2] = c >> 16
+        dst[d + 3] = c >> 24
 
     def crc32_append(buf, start: int, end: int) -> None:
         """Write the CRC of ``buf[start:end]`` little-endian to ``buf[end:end+4]`` (no alloc)."""
         if start < 0 or end < start or end + CRC32_SIZE > len(buf):
             raise ValueError("crc32_append: region outside the buffer")
-        _append(_TABLE, buf, start, end)
+        _crc_into(_TABLE, buf, start, end, buf, end)  # pyright: ignore[reportArgumentType]
 
     def crc32_check(buf, start: int, end: int) -> bool:
         """True if ``buf[start:end]`` is a message and its little-endian CRC (no alloc)."""
         if start < 0 or end > len(buf) or end - start < CRC32_SIZE:
             return False
-        return _check(_TABLE, buf, start, end)
+        s = _SCRATCH
+        b = end - CRC32_SIZE
+        _crc_into(_TABLE, buf, start, b, s, 0)  # pyright: ignore[reportArgumentType]
+        ok = s[0] == buf[b] and s[1] == buf[b + 1]
+        return ok and s[2] == buf[b + 2] and s[3] == buf[b + 3]
 
 else:
 

@@ -11,8 +11,9 @@ Receiving
     ``Deframer(max_frame=MAX_FRAME)`` is fed arbitrary chunks of the byte stream (one byte or
     thousands) and returns complete, CRC-verified messages. It starts hunting for a delimiter
     (bytes before the first 0x00 are discarded), ignores empty frames (``00 00``), drops and
-    counts bad ones, and resynchronises at the next delimiter. Counters: ``frames`` (verified), ``crc_errors``,
-    ``oversize`` (decoded frame longer than ``max_frame``; never buffered past the limit),
+    counts bad ones, and resynchronises at the next delimiter. Counters: ``frames``
+    (verified), ``crc_errors``, ``oversize`` (decoded frame longer than ``max_frame``; never
+    buffered past the limit),
     ``truncated`` (a COBS block cut short, or a frame under 5 bytes), ``discarded_bytes``
     (every non-delimiter byte that did not end up in a verified frame).
 
@@ -116,7 +117,7 @@ if MICROPYTHON:
     import micropython
 
     @micropython.viper
-    def _deframe_v(st: ptr32, out: ptr8, src: ptr8, pos: int, end: int) -> int:
+    def _deframe_v(st: ptr32, out: ptr8, src: ptr8, pos: int, end: int) -> int:  # noqa: F821
         mode = int(st[_MODE])
         left = int(st[_LEFT])
         code = int(st[_CODE])
@@ -168,7 +169,7 @@ if MICROPYTHON:
         return pos
 
     @micropython.viper
-    def _copy(dst: ptr8, src: ptr8, n: int):
+    def _copy(dst: ptr8, src: ptr8, n: int):  # noqa: F821
         i = 0
         while i < n:
             dst[i] = src[i]
@@ -217,7 +218,7 @@ class Deframer:
         pos = start
         while pos < end:
             if MICROPYTHON:
-                pos = _deframe_v(st, buf, data, pos, end)
+                pos = _deframe_v(st, buf, data, pos, end)  # pyright: ignore[reportArgumentType]
             else:
                 pos = _deframe_py(st, buf, data, pos, end)
             if st[_DISCARD]:
@@ -282,7 +283,7 @@ class FrameWriter:
         if length < 1 or length > len(msg) or length + CRC32_SIZE > len(raw):
             raise FrameError("message empty or too long for a frame")
         if MICROPYTHON:
-            _copy(raw, msg, length)
+            _copy(raw, msg, length)  # pyright: ignore[reportArgumentType]
         else:
             raw[0:length] = bytes(msg[0:length])
         crc32_append(raw, 0, length)

@@ -5,6 +5,8 @@ sim_main.py on the MicroPython Unix port); tests build the node with their own b
 
 Interface (every board):
     rx_stream               object asyncio can poll for input (StreamReader(rx_stream))
+    rx_chunks               True if rx_stream.readinto(buf) returns what is there (else it
+                            would block until buf is full: the link then reads one byte)
     read_into(buf) -> int   bytes available now, copied into buf; never blocks
     poll_ms(ms) -> bool     wait up to ms for input (blocking; only outside asyncio)
     write(buf, n) -> int    write buf[0:n], one whole frame, without allocating; waits

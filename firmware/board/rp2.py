@@ -65,10 +65,12 @@ class Board:
             self._uart = machine.UART(0, baudrate=uart_baud, tx=machine.Pin(0),
                                       rx=machine.Pin(1), rxbuf=2048, txbuf=2048)
             self.rx_stream = self._uart
+            self.rx_chunks = True  # UART readinto returns what is there
             self._in = self._uart
             self._out = self._uart
         else:
             self.rx_stream = sys.stdin.buffer
+            self.rx_chunks = False  # USB CDC readinto blocks until the buffer is full
             self._in = sys.stdin.buffer
             self._out = sys.stdout.buffer
         self._pin = select.poll()
@@ -131,7 +133,7 @@ class Board:
         # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
         out = self._out
         try:
-            w = out.write(buf, 0, n)
+            w = out.write(buf, 0, n)  # type: ignore[call-arg]  # stream write(buf, off, len)
         except OSError:  # EIO/EPIPE: nobody on the other side
             self.tx_dropped += 1
             return 0
@@ -147,7 +149,7 @@ class Board:
                 self.tx_dropped += 1
                 return pos
             try:
-                w = out.write(buf, pos, n - pos)
+                w = out.write(buf, pos, n - pos)  # type: ignore[call-arg]
             except OSError:
                 w = 0
             if w:

@@ -62,8 +62,9 @@ class Board:
         if tf:
             self.config["time_factor"] = float(tf)
         fd = _env_int("ILRS_WDT_FD", -1)
-        self._wdt = open(fd, "wb") if fd >= 0 else None  # noqa: SIM115 (lives with the board)
+        self._wdt = open(fd, "wb") if fd >= 0 else None
         self.rx_stream = sys.stdin.buffer
+        self.rx_chunks = True  # readinto returns what is there (O_NONBLOCK set by the host)
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
         self._pin = select.poll()
@@ -95,7 +96,7 @@ class Board:
         # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
         out = self._out
         try:
-            w = out.write(buf, 0, n)
+            w = out.write(buf, 0, n)  # type: ignore[call-arg]  # stream write(buf, off, len)
         except OSError:  # EIO/EPIPE: nobody on the other side
             self.tx_dropped += 1
             return 0
@@ -111,7 +112,7 @@ class Board:
                 self.tx_dropped += 1
                 return pos
             try:
-                w = out.write(buf, pos, n - pos)
+                w = out.write(buf, pos, n - pos)  # type: ignore[call-arg]
             except OSError:
                 w = 0
             if w:
@@ -161,7 +162,7 @@ class Board:
         return None
 
     def log_exc(self, exc):
-        sys.print_exception(exc, sys.stderr)  # the host's node.log
+        sys.print_exception(exc, sys.stderr)  # type: ignore[arg-type]  # node.log
 
     def log(self, text):
         sys.stderr.write(text)

@@ -24,25 +24,9 @@ and FDIR, and asyncio's poll bookkeeping.
 """
 
 import asyncio
+import sys
 
 from micropython import const
-
-from protocol.ids import (
-    CH_HEAP_FREE,
-    EV_BOOT,
-    EV_TASK_CRASHED,
-    EV_WATCHDOG_RESET,
-    LOAD_COUNT,
-    MODE_SAFE,
-    PARAM_BATTERY_SETPOINT,
-    PARAM_DUST_RATE,
-    PARAM_ELECTRONICS_SETPOINT,
-    PARAM_HEATER_HYSTERESIS,
-    PARAM_PLANT_SEED,
-    PARAM_TIME_FACTOR,
-    RESET_MAINTENANCE,
-    RESET_WATCHDOG,
-)
 
 from node import storage
 from node.bulk import Bulk
@@ -53,16 +37,42 @@ from node.events import Events
 from node.housekeeping import Housekeeping
 from node.link import Link
 from node.modes import REASON_TASK_CRASH, Modes
-from node.params import Params
+from node.params import ParamCommands, Params
 from node.plant import Plant
 from node.telemetry import Telemetry, make_store
 from node.timesvc import TimeService
 from node.watchdog import Watchdog
 
-try:
-    from node.fdir import Fdir
-except ImportError:  # until FDIR lands: no fault protection
-    Fdir = None
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_HEAP_FREE = const(6)
+_EV_BOOT = const(1)
+_EV_TASK_CRASHED = const(13)
+_EV_WATCHDOG_RESET = const(14)
+_LOAD_COUNT = const(10)
+_MODE_SAFE = const(1)
+_PARAM_BATTERY_SETPOINT = const(2)
+_PARAM_DUST_RATE = const(12)
+_PARAM_ELECTRONICS_SETPOINT = const(3)
+_PARAM_HEATER_HYSTERESIS = const(4)
+_PARAM_PLANT_SEED = const(11)
+_PARAM_TIME_FACTOR = const(1)
+_RESET_MAINTENANCE = const(3)
+_RESET_WATCHDOG = const(1)
+
+from node.fdir import Fdir
+
+
+def _forget_module(name):
+    # Free a module whose names every user has already bound (protocol.ids: the plant and
+    # FDIR import its constants by name; the node's own modules inline them). ~4 KB of heap.
+    parent, _, child = name.rpartition(".")
+    sys.modules.pop(name, None)
+    if parent in sys.modules and hasattr(sys.modules[parent], child):
+        delattr(sys.modules[parent], child)
+
+
+_forget_module("protocol.ids")
 
 _PLANT_PERIOD_MS = const(100)
 _FDIR_PERIOD_MS = const(1000)
@@ -137,18 +147,18 @@ class App:
         self.log = log = EventLog(root, board.fs_sync, self.boot_count)
         self.events = events = Events(link, tlm, clock, log, params)
         events.start(log.open())
-        self.modes = modes = Modes(tlm, board)
-        self.plant = plant = Plant(tlm, events.emit, params.get(PARAM_PLANT_SEED))
+        self.modes = modes = Modes(tlm, board, events, params)
+        self.plant = plant = Plant(tlm, events.emit, params.get(_PARAM_PLANT_SEED))
         if board.mcu_temp_c() is not None:
             plant.mcu_temp_source = board.mcu_temp_c
-        modes.attach(events, params, plant)
-        self.fdir = Fdir(tlm, plant, modes, events.emit, params) if Fdir is not None else None
+        modes.attach(plant)
+        self.fdir = Fdir(tlm, plant, modes, events.emit, params)
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
         self.dispatcher = d = Dispatcher(link, modes, events, tlm)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
-        params.register(d, link, events)
+        ParamCommands(params, link, events).register(d)
         hk.register(d)
         clock.register(d, link, events)
         self.bulk.register(d)
@@ -171,20 +181,20 @@ class App:
     def _watch_params(self):
         plant = self.plant
         params = self.params
-        params.watch(PARAM_BATTERY_SETPOINT, lambda v: plant.set_setpoint(0, v))
-        params.watch(PARAM_ELECTRONICS_SETPOINT, lambda v: plant.set_setpoint(1, v))
-        params.watch(PARAM_HEATER_HYSTERESIS, lambda v: setattr(plant, "hysteresis_c", v))
-        params.watch(PARAM_DUST_RATE, lambda v: setattr(plant, "dust_rate", v))
+        params.watch(_PARAM_BATTERY_SETPOINT, lambda v: plant.set_setpoint(0, v))
+        params.watch(_PARAM_ELECTRONICS_SETPOINT, lambda v: plant.set_setpoint(1, v))
+        params.watch(_PARAM_HEATER_HYSTERESIS, lambda v: setattr(plant, "hysteresis_c", v))
+        params.watch(_PARAM_DUST_RATE, lambda v: setattr(plant, "dust_rate", v))
         params.notify_all()
 
     def boot(self):
         """Boot events, then SAFE. Separate from __init__ so tests can build quietly."""
         events = self.events
-        events.emit(EV_BOOT, self.boot_count, self.reset_cause)
-        if self.reset_cause == RESET_WATCHDOG:
-            events.emit(EV_WATCHDOG_RESET)
+        events.emit(_EV_BOOT, self.boot_count, self.reset_cause)
+        if self.reset_cause == _RESET_WATCHDOG:
+            events.emit(_EV_WATCHDOG_RESET)
         self.params.boot_events(events)
-        self.modes.enter(MODE_SAFE)
+        self.modes.enter(_MODE_SAFE)
 
     # --- task bodies --------------------------------------------------------------------
 
@@ -193,7 +203,7 @@ class App:
         dt_ms = now - self._plant_ms
         self._plant_ms = now
         if dt_ms > 0:
-            self.plant.step(dt_ms * 0.001 * self.params.get(PARAM_TIME_FACTOR))
+            self.plant.step(dt_ms * 0.001 * self.params.get(_PARAM_TIME_FACTOR))
         self.sync_load_pins()
         self.board.led_tick(now)
 
@@ -203,15 +213,14 @@ class App:
         if not changed:
             return
         self._load_pins = on
-        for ch in range(LOAD_COUNT):
+        for ch in range(_LOAD_COUNT):
             if (changed >> ch) & 1:
                 self.board.set_load_pin(ch, (on >> ch) & 1)
 
     def check_fdir(self):
         self.telemetry.sample_heap()
-        if self.fdir is not None:
-            self.fdir.check()
-            self.sync_load_pins()
+        self.fdir.check()
+        self.sync_load_pins()
 
     def service_events(self):
         events = self.events
@@ -225,7 +234,7 @@ class App:
         try:
             self.board.log_exc(exc)
             self.link.abort()
-            self.events.emit(EV_TASK_CRASHED, task_id, error_code(exc))
+            self.events.emit(_EV_TASK_CRASHED, task_id, error_code(exc))
             self.modes.force_safe(REASON_TASK_CRASH)
         except Exception as e:  # reporting failed too: keep going, the watchdog decides
             self.board.log_exc(e)
@@ -248,14 +257,14 @@ class App:
     def request_reset(self, cause):
         """Reset soon (after the current command's verification has gone out)."""
         self.reset_request = cause
-        asyncio.create_task(self._reset_later(cause))
+        self._reset_task = asyncio.create_task(self._reset_later(cause))
 
     async def _reset_later(self, cause):
         await asyncio.sleep_ms(_RESET_DELAY_MS)
         self.events.pump()
         self.log.close()
         self.board.link_close()
-        if cause == RESET_MAINTENANCE:
+        if cause == _RESET_MAINTENANCE:
             self.board.enter_maintenance()
         else:
             self.board.reset(cause)
@@ -267,10 +276,10 @@ class App:
         self.board.link_open()
         self.boot()
         self.telemetry.sample_heap()
-        self.board.log("node: boot %d cause %d, heap free %d" % (
-            self.boot_count, self.reset_cause, self.tlm[CH_HEAP_FREE]))
-        for i in range(len(self.tasks)):
-            asyncio.create_task(self._supervise(i, self.tasks[i]))
+        self.board.log(f"node: boot {self.boot_count} cause {self.reset_cause}, "
+                       f"heap free {self.tlm[_CH_HEAP_FREE]}")
+        self._running = [asyncio.create_task(self._supervise(i, self.tasks[i]))
+                         for i in range(len(self.tasks))]
         while True:
             await asyncio.sleep_ms(1000)
 

@@ -1,8 +1,9 @@
 """Bulk downlink (SPEC §5.7): the event log (type 1) and the node dictionary (type 2).
 
 event_log_downlink(from_seq) and dict_downlink start a transfer and answer accepted at once;
-the parts follow, one message per part of up to _PART payload bytes, interleaved with the
-other traffic (the transfer task yields between parts), and then the completed verification.
+the parts follow, interleaved with the other traffic (the transfer task yields between parts),
+then the completed verification. The event log goes in parts of up to _PART payload bytes; the
+dictionary description (DESCRIPTION_SIZE bytes) in one part, encoded in place.
 One transfer at a time: a second request while one runs is rejected BUSY.
 
 Event log payload: one CBOR array of records [event_seq, time, event_id, severity, [args]],
@@ -16,14 +17,25 @@ import asyncio
 
 from micropython import const
 
-from protocol import messages as M
+from node.dispatcher import PENDING
 from protocol.cbor import Encoder
-from protocol.ids import BULK_DICTIONARY, BULK_EVENT_LOG, CMD_DICT_DOWNLINK, CMD_EVENT_LOG_DOWNLINK
 from protocol.node_dictionary import DESCRIPTION_SIZE, describe
 
-from node.dispatcher import PENDING
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_BULK_DICTIONARY = const(2)
+_BULK_EVENT_LOG = const(1)
+_BUSY = const(5)
+_CMD_DICT_DOWNLINK = const(20)
+_CMD_EVENT_LOG_DOWNLINK = const(16)
+_EXECUTION_ERROR = const(16)
+_KIND_BULK = const(6)
+_OK = const(0)
+_STORAGE_ERROR = const(17)
 
-_PART = const(512)  # payload bytes per bulk message
+_PART = const(256)  # payload bytes per event-log bulk message
+# CBOR head of a byte string of DESCRIPTION_SIZE (256..65535) bytes
+_BYTES_HEAD = bytes((0x59, DESCRIPTION_SIZE >> 8, DESCRIPTION_SIZE & 0xFF))
 _RECORD_MAX = const(96)  # an encoded event-log record: 5 items, 3 args
 
 
@@ -34,19 +46,20 @@ class Bulk:
         self.dispatcher = dispatcher
         self.busy = False
         self.transfers = 0
-        # Made at boot: a fragmented heap may not offer a kilobyte in one piece later.
-        self._scratch = Encoder(DESCRIPTION_SIZE if DESCRIPTION_SIZE > _PART else _PART)
+        self._task = None
+        # Made at boot: a fragmented heap may not offer the space in one piece later.
+        self._part = bytearray(_PART)
         self._rec = Encoder(_RECORD_MAX)
-        self._mv = memoryview(self._scratch.buf)
+        self._mv = memoryview(self._part)
         self._n = 0  # bytes in the part being filled (event log)
         self._index = 0
 
     def register(self, dispatcher):
-        dispatcher.register(CMD_EVENT_LOG_DOWNLINK, self._cmd_event_log, self._check_idle)
-        dispatcher.register(CMD_DICT_DOWNLINK, self._cmd_dict, self._check_idle)
+        dispatcher.register(_CMD_EVENT_LOG_DOWNLINK, self._cmd_event_log, self._check_idle)
+        dispatcher.register(_CMD_DICT_DOWNLINK, self._cmd_dict, self._check_idle)
 
     def _check_idle(self, d):
-        return M.BUSY if self.busy else M.OK
+        return _BUSY if self.busy else _OK
 
     def _cmd_event_log(self, d):
         self._start(self._event_log(d.cmd_seq, d.cmd_id, d.args[0]))
@@ -58,10 +71,10 @@ class Bulk:
 
     def _start(self, coro):
         self.busy = True
-        asyncio.create_task(coro)
+        self._task = asyncio.create_task(coro)
 
     def _send(self, bulk_type, transfer, index, last, payload):
-        enc = self.link.begin(M.KIND_BULK, bulk_type)
+        enc = self.link.begin(_KIND_BULK, bulk_type)
         enc.array(4)
         enc.uint(transfer)
         enc.uint(index)
@@ -75,7 +88,7 @@ class Bulk:
         i = 0
         while i < length:
             if self._n == _PART:
-                self._send(BULK_EVENT_LOG, transfer, self._index, False, mv[0:_PART])
+                self._send(_BULK_EVENT_LOG, transfer, self._index, False, mv[0:_PART])
                 self._index += 1
                 self._n = 0
                 await asyncio.sleep_ms(0)
@@ -85,7 +98,7 @@ class Bulk:
             i += k
 
     async def _event_log(self, seq, cmd_id, from_seq):
-        code = M.EXECUTION_ERROR
+        code = _EXECUTION_ERROR
         try:
             newest = self.log.newest
             count = 0
@@ -111,33 +124,31 @@ class Bulk:
             while sent < count:  # records overwritten meanwhile: keep the array length
                 await self._append(seq, null, 1)
                 sent += 1
-            self._send(BULK_EVENT_LOG, seq, self._index, True, self._mv[0:self._n])
-            code = M.OK
+            self._send(_BULK_EVENT_LOG, seq, self._index, True, self._mv[0:self._n])
+            code = _OK
         except OSError:
-            code = M.STORAGE_ERROR
+            code = _STORAGE_ERROR
         finally:
             self._done(seq, cmd_id, code)
 
     async def _dictionary(self, seq, cmd_id):
-        code = M.EXECUTION_ERROR
+        # The description (DESCRIPTION_SIZE bytes) fits one bulk message: it is encoded
+        # straight into the link's encoder behind a byte-string head, no copy.
+        code = _EXECUTION_ERROR
         try:
-            enc = self._scratch
-            enc.reset()
+            await asyncio.sleep_ms(0)
+            enc = self.link.begin(_KIND_BULK, _BULK_DICTIONARY)
+            enc.array(4)
+            enc.uint(seq)
+            enc.uint(0)
+            enc.bool(True)
+            enc.raw(_BYTES_HEAD)
+            start = enc.pos
             describe(enc)
-            n = enc.pos
-            mv = self._mv
-            index = 0
-            pos = 0
-            while True:
-                end = pos + _PART
-                last = end >= n
-                self._send(BULK_DICTIONARY, seq, index, last, mv[pos:end if end < n else n])
-                if last:
-                    break
-                pos = end
-                index += 1
-                await asyncio.sleep_ms(0)
-            code = M.OK
+            if enc.pos - start != DESCRIPTION_SIZE:
+                raise ValueError("description size")
+            self.link.end()
+            code = _OK
         finally:
             self._done(seq, cmd_id, code)
 

@@ -25,8 +25,21 @@ from micropython import const
 from protocol import messages as M
 from protocol.cbor import Decoder
 from protocol.errors import MessageError
-from protocol.ids import CH_CMDS_ACCEPTED, CH_CMDS_REJECTED, EV_CMD_FAILED, EV_CMD_REJECTED
 from protocol.node_dictionary import COMMANDS
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_CMDS_ACCEPTED = const(27)
+_CH_CMDS_REJECTED = const(28)
+_EV_CMD_FAILED = const(23)
+_EV_CMD_REJECTED = const(22)
+_EXECUTION_ERROR = const(16)
+_STAGE_ACCEPTED = const(0)
+_STAGE_COMPLETED = const(2)
+_STAGE_FAILED = const(3)
+_STAGE_REJECTED = const(1)
+_UNKNOWN_COMMAND = const(1)
+_WRONG_MODE = const(4)
 
 PENDING = const(-1)
 _HISTORY = const(32)
@@ -78,11 +91,11 @@ class Dispatcher:
                 self._reject(head[0], head[1], e.code)
             else:
                 self.cmds_rejected += 1
-                self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
+                self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
             return
         except Exception:  # anything else from a decoder: treat as malformed
             self.cmds_rejected += 1
-            self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
+            self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
             return
         seq = head[0]
         cmd_id = head[1]
@@ -95,8 +108,8 @@ class Dispatcher:
     def _command(self, dec, seq, cmd_id, nargs):
         spec = COMMANDS[cmd_id] if cmd_id < len(COMMANDS) else None
         handler = self._handlers[cmd_id] if spec is not None else None
-        if handler is None:
-            self._reject(seq, cmd_id, M.UNKNOWN_COMMAND)
+        if spec is None or handler is None:
+            self._reject(seq, cmd_id, _UNKNOWN_COMMAND)
             return
         slot = self._find(seq, cmd_id)
         if slot >= 0:  # a repeat (SPEC §5.2): answer again, do not execute
@@ -108,7 +121,7 @@ class Dispatcher:
             self._reject(seq, cmd_id, code)
             return
         if not spec[0] & (1 << self.modes.current):
-            self._reject(seq, cmd_id, M.WRONG_MODE)
+            self._reject(seq, cmd_id, _WRONG_MODE)
             return
         check = self._checks[cmd_id]
         if check is not None:
@@ -118,8 +131,8 @@ class Dispatcher:
                 return
         slot = self._remember(seq, cmd_id)
         self.cmds_accepted += 1
-        self.tlm[CH_CMDS_ACCEPTED] = self.cmds_accepted
-        self._verify(seq, cmd_id, M.STAGE_ACCEPTED, 0, None)
+        self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
+        self._verify(seq, cmd_id, _STAGE_ACCEPTED, 0, None)
         self.cmd_seq = seq
         self.cmd_id = cmd_id
         self.result = None
@@ -128,7 +141,7 @@ class Dispatcher:
         except Exception as e:
             self.link.abort()  # the handler may have been half way through a message
             self._log_exc(e)
-            code = M.EXECUTION_ERROR
+            code = _EXECUTION_ERROR
         for i in range(nargs):
             args[i] = None  # do not keep argument objects alive
         if code == PENDING:
@@ -147,12 +160,12 @@ class Dispatcher:
 
     def _reject(self, seq, cmd_id, code):
         self.cmds_rejected += 1
-        self.tlm[CH_CMDS_REJECTED] = self.cmds_rejected
-        self._verify(seq, cmd_id, M.STAGE_REJECTED, code, None)
-        self.events.emit(EV_CMD_REJECTED, cmd_id, seq, code)
+        self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
+        self._verify(seq, cmd_id, _STAGE_REJECTED, code, None)
+        self.events.emit(_EV_CMD_REJECTED, cmd_id, seq, code)
 
     def _complete(self, slot, seq, cmd_id, code, result):
-        stage = M.STAGE_FAILED if code else M.STAGE_COMPLETED
+        stage = _STAGE_FAILED if code else _STAGE_COMPLETED
         if code:
             result = None
         self._h_stage[slot] = stage
@@ -163,12 +176,12 @@ class Dispatcher:
         except Exception as e:  # a result the encoder cannot take: report the failure
             self.link.abort()
             self._log_exc(e)
-            self._h_stage[slot] = M.STAGE_FAILED
-            self._h_code[slot] = code = M.EXECUTION_ERROR
+            self._h_stage[slot] = _STAGE_FAILED
+            self._h_code[slot] = code = _EXECUTION_ERROR
             self._h_result[slot] = None
-            self._verify(seq, cmd_id, M.STAGE_FAILED, code, None)
+            self._verify(seq, cmd_id, _STAGE_FAILED, code, None)
         if code:
-            self.events.emit(EV_CMD_FAILED, cmd_id, seq, code)
+            self.events.emit(_EV_CMD_FAILED, cmd_id, seq, code)
 
     def finish(self, cmd_seq, cmd_id, code, result=None):
         """Complete a command whose handler returned PENDING."""
@@ -199,7 +212,7 @@ class Dispatcher:
     def _resend(self, slot):
         seq = self._h_seq[slot]
         cmd_id = self._h_id[slot]
-        self._verify(seq, cmd_id, M.STAGE_ACCEPTED, 0, None)
+        self._verify(seq, cmd_id, _STAGE_ACCEPTED, 0, None)
         stage = self._h_stage[slot]
         if stage != _NO_STAGE:
             self._verify(seq, cmd_id, stage, self._h_code[slot], self._h_result[slot])
@@ -207,8 +220,8 @@ class Dispatcher:
     def clear_counters(self):
         self.cmds_accepted = 0
         self.cmds_rejected = 0
-        self.tlm[CH_CMDS_ACCEPTED] = 0
-        self.tlm[CH_CMDS_REJECTED] = 0
+        self.tlm[_CH_CMDS_ACCEPTED] = 0
+        self.tlm[_CH_CMDS_REJECTED] = 0
 
     def _log_exc(self, e):
         self.link.board.log_exc(e)

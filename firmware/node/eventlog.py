@@ -29,7 +29,7 @@ SLOTS = const(256)
 SLOT_SIZE = const(48)
 _CRC_AT = const(40)
 _MAGIC = const(0xE5)
-_QUEUE = const(32)
+_QUEUE = const(16)
 _TAG_NULL = const(0)
 _TAG_INT = const(1)
 _TAG_FLOAT = const(2)
@@ -69,7 +69,7 @@ class EventLog:
         stored = 0
         slot = bytearray(SLOT_SIZE)
         f.seek(0)
-        for i in range(SLOTS):
+        for _ in range(SLOTS):
             if f.readinto(slot) != SLOT_SIZE:
                 break
             seq = _valid_seq(slot)

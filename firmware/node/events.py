@@ -17,11 +17,16 @@ already an object; encoding it allocates nothing).
 
 from micropython import const
 
-from protocol import messages as M
-from protocol.ids import CH_EVENT_SEQ, CH_EVENTS_SUPPRESSED, EV_EVENTS_SUPPRESSED
 from protocol.node_dictionary import EVENTS
 
-_QUEUE = const(32)
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_EVENTS_SUPPRESSED = const(29)
+_CH_EVENT_SEQ = const(31)
+_EV_EVENTS_SUPPRESSED = const(19)
+_KIND_EVENT = const(3)
+
+_QUEUE = const(16)
 _WINDOW_MS = const(10000)
 _PARAM_EVENT_RATE_LIMIT = const(10)
 
@@ -51,17 +56,17 @@ class Events:
 
     def start(self, next_seq):
         self.seq = next_seq
-        self.tlm[CH_EVENT_SEQ] = next_seq - 1 if next_seq else 0
+        self.tlm[_CH_EVENT_SEQ] = next_seq - 1 if next_seq else 0
 
     def emit(self, event_id, a=None, b=None, c=None):
         if event_id <= 0 or event_id >= len(EVENTS):
             return
-        if event_id != EV_EVENTS_SUPPRESSED:
+        if event_id != _EV_EVENTS_SUPPRESSED:
             self.roll_window()
             if self._count[event_id] >= self.params.get(_PARAM_EVENT_RATE_LIMIT):
                 self._suppressed[event_id] += 1
                 self.suppressed += 1
-                self.tlm[CH_EVENTS_SUPPRESSED] = self.suppressed
+                self.tlm[_CH_EVENTS_SUPPRESSED] = self.suppressed
                 return
             self._count[event_id] += 1
         if self._q_count == _QUEUE:
@@ -72,7 +77,7 @@ class Events:
         self._q_count += 1
         seq = self.seq
         self.seq = seq + 1
-        self.tlm[CH_EVENT_SEQ] = seq
+        self.tlm[_CH_EVENT_SEQ] = seq
         self._q_id[i] = event_id
         self._q_seq[i] = seq
         self._q_time[i] = self._now_ms()
@@ -89,14 +94,17 @@ class Events:
             i = (self._q_head - self._q_count) % _QUEUE
             self._q_count -= 1
             event_id = self._q_id[i]
-            severity, nargs = EVENTS[event_id]
+            rec = EVENTS[event_id]
+            if rec is None:  # emit() let only known ids in
+                continue
+            severity, nargs = rec
             seq = self._q_seq[i]
             a = self._q_a[i]
             b = self._q_b[i]
             c = self._q_c[i]
             self._q_a[i] = self._q_b[i] = self._q_c[i] = None
             self.log.add(seq, self._q_time[i], event_id, severity, nargs, a, b, c)
-            enc = link.begin(M.KIND_EVENT, event_id)
+            enc = link.begin(_KIND_EVENT, event_id)
             try:
                 enc.array(3)
                 enc.uint(seq)
@@ -126,7 +134,7 @@ class Events:
             n = sup[event_id]
             if n:
                 sup[event_id] = 0
-                self.emit(EV_EVENTS_SUPPRESSED, event_id, n)
+                self.emit(_EV_EVENTS_SUPPRESSED, event_id, n)
 
 
 def _put(enc, v):

@@ -13,9 +13,17 @@ import asyncio
 
 from micropython import const
 
-from protocol import messages as M
-from protocol.ids import CMD_HK_ENABLE, CMD_HK_RATE, PARAM_HK_ENABLED_MASK
 from protocol.node_dictionary import CHANNEL_TYPES, PACKETS
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CMD_HK_ENABLE = const(13)
+_CMD_HK_RATE = const(12)
+_KIND_HOUSEKEEPING = const(2)
+_OK = const(0)
+_PARAM_HK_ENABLED_MASK = const(13)
+_TYPE_BOOL = const(0)
+_TYPE_F32 = const(5)
 
 _MAX_SLEEP_MS = const(100)
 
@@ -28,15 +36,18 @@ class Housekeeping:
         self._now_ms = clock.now_ms
         n = len(PACKETS)
         self.count = n
-        self.channels = [()] * n
-        self.types = [b""] * n
+        self.channels: list = [()] * n
+        self.types: list = [b""] * n
         self.period_ms = [0] * n
         self.enabled = [False] * n
         self.due = [0] * n
         self.sent = [0] * n
-        mask = params.get(PARAM_HK_ENABLED_MASK)
+        mask = params.get(_PARAM_HK_ENABLED_MASK)
         for pid in range(1, n):
-            period_ms, channels = PACKETS[pid]
+            rec = PACKETS[pid]
+            if rec is None:
+                continue
+            period_ms, channels = rec
             self.channels[pid] = channels
             self.types[pid] = bytes([CHANNEL_TYPES[ch] for ch in channels])
             self.period_ms[pid] = period_ms
@@ -45,8 +56,8 @@ class Housekeeping:
         self.progress = 0
 
     def register(self, dispatcher):
-        dispatcher.register(CMD_HK_RATE, self._cmd_rate)
-        dispatcher.register(CMD_HK_ENABLE, self._cmd_enable)
+        dispatcher.register(_CMD_HK_RATE, self._cmd_rate)
+        dispatcher.register(_CMD_HK_ENABLE, self._cmd_enable)
 
     def send(self, pid):
         """Encode and send packet pid now. No allocation."""
@@ -55,14 +66,14 @@ class Housekeeping:
         chans = self.channels[pid]
         types = self.types[pid]
         n = len(chans)
-        enc = self.link.begin(M.KIND_HOUSEKEEPING, pid)
+        enc = self.link.begin(_KIND_HOUSEKEEPING, pid)
         enc.array(n)
         for i in range(n):
             t = types[i]
             v = tlm[chans[i]]
-            if t == M.TYPE_F32:
+            if t == _TYPE_F32:
                 enc.float32(v)
-            elif t == M.TYPE_BOOL:
+            elif t == _TYPE_BOOL:
                 enc.bool(v)
             else:
                 enc.uint(v)
@@ -108,7 +119,7 @@ class Housekeeping:
         period = int(1000.0 / rate_hz + 0.5)  # 0.1..50 Hz: 10000..20 ms
         self.period_ms[pid] = period
         self.due[pid] = self._now_ms() + period
-        return M.OK
+        return _OK
 
     def _cmd_enable(self, d):
         pid = d.args[0]
@@ -116,6 +127,6 @@ class Housekeeping:
         if on and not self.enabled[pid]:
             self.due[pid] = self._now_ms()
         self.enabled[pid] = on
-        return M.OK
+        return _OK
 
 

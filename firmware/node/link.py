@@ -22,16 +22,23 @@ from micropython import const
 from protocol import messages as M
 from protocol.cbor import Encoder
 from protocol.framing import MAX_MESSAGE, Deframer, FrameWriter
-from protocol.ids import (
-    CH_CRC_ERRORS,
-    CH_DISCARDED_BYTES,
-    CH_FRAME_ERRORS,
-    CH_FRAMES_IN,
-    CH_FRAMES_OUT,
-    CH_TX_DROPPED,
-)
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_CRC_ERRORS = const(25)
+_CH_DISCARDED_BYTES = const(26)
+_CH_FRAMES_IN = const(23)
+_CH_FRAMES_OUT = const(24)
+_CH_FRAME_ERRORS = const(32)
+_CH_TX_DROPPED = const(30)
 
 _RX_CHUNK = const(256)
+
+
+def _ignore(buf, n):
+    pass
+
+
 _SEQ_MASK = const(0xFFFF)
 
 
@@ -49,7 +56,7 @@ class Link:
         self.tx_dropped = 0  # frames the encoder could not take (too big)
         self._tx_dropped_base = 0  # board.tx_dropped at clear_counters
         self.busy = False
-        self.on_message = None  # set by the dispatcher: on_message(buf, n)
+        self.on_message = _ignore  # set by the dispatcher: on_message(buf, n)
         self.hung = False  # fault injection: stop taking input (TASK_LINK)
         self.progress = 0  # bumped per loop of the receive task (watchdog)
         self.idle = False  # True while waiting for input (watchdog: waiting is progress)
@@ -74,25 +81,34 @@ class Link:
 
     async def run(self):
         # Wait for input with asyncio (the board's rx_stream registered in asyncio's poll),
-        # then drain what the board has. A one-byte readinto is safe on every board: a
-        # USB CDC stdin would block for a bigger buffer.
+        # then read what is there. A board whose stream returns what is available (sim:
+        # O_NONBLOCK pty; UART) reads straight into rx; a USB CDC stdin would block until a
+        # buffer is full, so there asyncio reads one byte and read_into takes the rest.
         reader = asyncio.StreamReader(self.board.rx_stream)
+        chunk = self.board.rx_chunks
         one = bytearray(1)
+        rx = self.rx
+        size = len(rx)
         while True:
             if self.hung:  # fault injection: no progress, no input taken
                 await asyncio.sleep_ms(100)
                 continue
             self.progress += 1
-            if self.poll_once():
-                await asyncio.sleep_ms(0)  # let the other tasks run between bursts
-                continue
             self.idle = True
             try:
-                n = await reader.readinto(one)
+                n = await reader.readinto(rx if chunk else one)
             finally:
                 self.idle = False
-            if n:
+            if not n:
+                continue
+            if chunk:
+                self.receive(rx, n)
+                if n < size:
+                    continue  # drained; asyncio wakes us again at once if more came
+            else:
                 self.receive(one, 1)
+            while self.poll_once():  # more is waiting: take it, letting others run between
+                await asyncio.sleep_ms(0)
 
     # --- transmit -----------------------------------------------------------------------
 
@@ -125,12 +141,12 @@ class Link:
     def update_tlm(self):
         d = self.deframer
         tlm = self.tlm
-        tlm[CH_FRAMES_IN] = d.frames
-        tlm[CH_FRAMES_OUT] = self.frames_out
-        tlm[CH_CRC_ERRORS] = d.crc_errors
-        tlm[CH_DISCARDED_BYTES] = d.discarded_bytes
-        tlm[CH_FRAME_ERRORS] = d.oversize + d.truncated
-        tlm[CH_TX_DROPPED] = self.board.tx_dropped - self._tx_dropped_base + self.tx_dropped
+        tlm[_CH_FRAMES_IN] = d.frames
+        tlm[_CH_FRAMES_OUT] = self.frames_out
+        tlm[_CH_CRC_ERRORS] = d.crc_errors
+        tlm[_CH_DISCARDED_BYTES] = d.discarded_bytes
+        tlm[_CH_FRAME_ERRORS] = d.oversize + d.truncated
+        tlm[_CH_TX_DROPPED] = self.board.tx_dropped - self._tx_dropped_base + self.tx_dropped
 
     def clear_counters(self):
         d = self.deframer

@@ -13,76 +13,74 @@ Safe-mode reasons used by the node itself: REASON_TASK_CRASH (a task crashed).
 
 from micropython import const
 
-from protocol import messages as M
-from protocol.ids import (
-    CH_BATTERY_SOC,
-    CH_MODE,
-    CMD_SET_MODE,
-    EV_MODE_CHANGED,
-    EV_SAFE_MODE,
-    LOAD_PAYLOAD_A,
-    LOAD_PAYLOAD_B,
-    MODE_BOOT,
-    MODE_NOMINAL,
-    MODE_SAFE,
-    MODE_SCIENCE,
-    PARAM_SCIENCE_MIN_SOC_PCT,
-)
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_BATTERY_SOC = const(11)
+_CH_MODE = const(1)
+_CMD_SET_MODE = const(2)
+_EV_MODE_CHANGED = const(2)
+_EV_SAFE_MODE = const(9)
+_INHIBITED = const(20)
+_INVALID_TRANSITION = const(18)
+_LOAD_PAYLOAD_A = const(4)
+_LOAD_PAYLOAD_B = const(5)
+_MODE_BOOT = const(0)
+_MODE_NOMINAL = const(2)
+_MODE_SAFE = const(1)
+_MODE_SCIENCE = const(3)
+_OK = const(0)
+_PARAM_SCIENCE_MIN_SOC_PCT = const(7)
 
 REASON_TASK_CRASH = const(100)  # FDIR's own reasons are below 100
 
 
 class Modes:
-    def __init__(self, tlm, board):
-        self.current = MODE_BOOT
+    def __init__(self, tlm, board, events, params):
+        self.current = _MODE_BOOT
         self.tlm = tlm
         self.board = board
-        self.events = None
-        self.params = None
-        self.plant = None
-        tlm[CH_MODE] = MODE_BOOT
-        board.set_led(MODE_BOOT)
-
-    def attach(self, events, params, plant):
         self.events = events
         self.params = params
+        self.plant = None  # attach(): the plant is built after the modes
+        tlm[_CH_MODE] = _MODE_BOOT
+        board.set_led(_MODE_BOOT)
+
+    def attach(self, plant):
         self.plant = plant
 
     def register(self, dispatcher):
-        dispatcher.register(CMD_SET_MODE, self._cmd_set_mode)
+        dispatcher.register(_CMD_SET_MODE, self._cmd_set_mode)
 
     def enter(self, new):
         old = self.current
         if new == old:
             return
-        if old == MODE_SCIENCE and self.plant is not None:
-            self.plant.switch(LOAD_PAYLOAD_A, False)
-            self.plant.switch(LOAD_PAYLOAD_B, False)
+        if old == _MODE_SCIENCE and self.plant is not None:
+            self.plant.switch(_LOAD_PAYLOAD_A, False)
+            self.plant.switch(_LOAD_PAYLOAD_B, False)
         self.current = new
-        self.tlm[CH_MODE] = new
+        self.tlm[_CH_MODE] = new
         self.board.set_led(new)
-        if self.events is not None:
-            self.events.emit(EV_MODE_CHANGED, old, new)
+        self.events.emit(_EV_MODE_CHANGED, old, new)
 
     def force_safe(self, reason):
-        if self.current == MODE_SAFE:
+        if self.current == _MODE_SAFE:
             return
-        if self.events is not None:
-            self.events.emit(EV_SAFE_MODE, reason)
-        self.enter(MODE_SAFE)
+        self.events.emit(_EV_SAFE_MODE, reason)
+        self.enter(_MODE_SAFE)
 
     def _cmd_set_mode(self, d):
         new = d.args[0]
         old = self.current
-        if new == MODE_SAFE:
-            self.enter(MODE_SAFE)
-            return M.OK
-        if not ((old == MODE_SAFE and new == MODE_NOMINAL)
-                or (old == MODE_NOMINAL and new == MODE_SCIENCE)
-                or (old == MODE_SCIENCE and new == MODE_NOMINAL)):
-            return M.INVALID_TRANSITION
-        if new == MODE_SCIENCE and \
-                self.tlm[CH_BATTERY_SOC] < self.params.get(PARAM_SCIENCE_MIN_SOC_PCT):
-            return M.INHIBITED
+        if new == _MODE_SAFE:
+            self.enter(_MODE_SAFE)
+            return _OK
+        if not ((old == _MODE_SAFE and new == _MODE_NOMINAL)
+                or (old == _MODE_NOMINAL and new == _MODE_SCIENCE)
+                or (old == _MODE_SCIENCE and new == _MODE_NOMINAL)):
+            return _INVALID_TRANSITION
+        if new == _MODE_SCIENCE and \
+                self.tlm[_CH_BATTERY_SOC] < self.params.get(_PARAM_SCIENCE_MIN_SOC_PCT):
+            return _INHIBITED
         self.enter(new)
-        return M.OK
+        return _OK

@@ -24,22 +24,28 @@ import struct
 
 from micropython import const
 
+from node import storage
 from protocol import messages as M
-from protocol.ids import (
-    CMD_PARAM_GET,
-    CMD_PARAM_LOAD,
-    CMD_PARAM_RESET,
-    CMD_PARAM_SAVE,
-    CMD_PARAM_SET,
-    EV_PARAM_CHANGED,
-    EV_PARAM_RESET,
-    EV_PARAMS_DEFAULTED,
-    EV_PARAMS_LOADED,
-    EV_PARAMS_SAVED,
-)
 from protocol.node_dictionary import PARAMS
 
-from node import storage
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CMD_PARAM_GET = const(7)
+_CMD_PARAM_LOAD = const(10)
+_CMD_PARAM_RESET = const(11)
+_CMD_PARAM_SAVE = const(9)
+_CMD_PARAM_SET = const(8)
+_EV_PARAMS_DEFAULTED = const(10)
+_EV_PARAMS_LOADED = const(28)
+_EV_PARAMS_SAVED = const(11)
+_EV_PARAM_CHANGED = const(12)
+_EV_PARAM_RESET = const(29)
+_KIND_PARAMETER = const(4)
+_NOT_FOUND = const(19)
+_OK = const(0)
+_STORAGE_ERROR = const(17)
+_TYPE_BOOL = const(0)
+_TYPE_F32 = const(5)
 
 FILE = "params.bin"
 _MAGIC = b"PRM1"
@@ -53,9 +59,9 @@ def check(pid, value):
     """(code, value): code 0 with the value as stored (f32 rounded), or a reason code."""
     spec = PARAMS[pid] if 0 < pid < len(PARAMS) else None
     if spec is None:
-        return M.NOT_FOUND, None
+        return _NOT_FOUND, None
     t = spec[0]
-    if t == M.TYPE_F32 and (type(value) is int or type(value) is float) \
+    if t == _TYPE_F32 and (type(value) is int or type(value) is float) \
             and type(value) is not bool:
         value = M.f32(float(value))
     return M.check_arg(value, t, spec[2], spec[3]), value
@@ -65,10 +71,8 @@ class Params:
     def __init__(self, root):
         self.root = root
         n = len(PARAMS)
-        self.values = [None] * n
-        self._watch = [None] * n
-        self.events = None  # set by the app once the event service exists
-        self.link = None
+        self.values: list = [None] * n
+        self._watch: list = [None] * n
         self.load_status = storage.OK  # outcome of the boot load, for the boot events
         self.load_count = 0
         self.reset()
@@ -88,6 +92,11 @@ class Params:
         for pid in range(1, len(PARAMS)):
             self._notify(pid)
 
+    def notify_changed(self, old):
+        for pid in range(1, len(PARAMS)):
+            if old[pid] != self.values[pid]:
+                self._notify(pid)
+
     def set(self, pid, value):
         """Set after checking; return 0 or a reason code. Watchers run."""
         code, value = check(pid, value)
@@ -95,12 +104,13 @@ class Params:
             return code
         self.values[pid] = value
         self._notify(pid)
-        return M.OK
+        return _OK
 
     def reset(self):
         for pid in range(1, len(PARAMS)):
-            if PARAMS[pid] is not None:
-                self.values[pid] = PARAMS[pid][1]
+            spec = PARAMS[pid]
+            if spec is not None:
+                self.values[pid] = spec[1]
 
     # --- persistence --------------------------------------------------------------------
 
@@ -113,10 +123,10 @@ class Params:
             if spec is None or not spec[4]:
                 continue
             v = self.values[pid]
-            if spec[0] == M.TYPE_F32:
+            if spec[0] == _TYPE_F32:
                 out += struct.pack("<BBf4x", pid, spec[0], v)
             else:
-                out += struct.pack("<BBq", pid, spec[0], int(v))
+                out += struct.pack("<BBq", pid, spec[0], 1 if v is True else int(v or 0))
             count += 1
         storage.write_atomic(self.root, FILE, out)
         return count
@@ -124,10 +134,8 @@ class Params:
     def load(self):
         """(status, count, invalid): status storage.OK/MISSING/CORRUPT; RAM changes only on OK."""
         status, payload = storage.read_checked(self.root, FILE)
-        if status == storage.OK and (payload[:4] != _MAGIC or (len(payload) - 4) % _ENTRY):
-            status = storage.CORRUPT
-        if status != storage.OK:
-            return status, 0, 0
+        if payload is None or payload[:4] != _MAGIC or (len(payload) - 4) % _ENTRY:
+            return (status if status != storage.OK else storage.CORRUPT), 0, 0
         self.reset()
         count = invalid = 0
         for off in range(4, len(payload), _ENTRY):
@@ -136,11 +144,11 @@ class Params:
             if spec is None or spec[0] != t or not spec[4]:
                 invalid += 1
                 continue
-            if t == M.TYPE_F32:
+            if t == _TYPE_F32:
                 v = struct.unpack_from("<f", payload, off + 2)[0]
             else:
                 v = struct.unpack_from("<q", payload, off + 2)[0]
-                if t == M.TYPE_BOOL:
+                if t == _TYPE_BOOL:
                     v = bool(v) if v in (0, 1) else None
             code, v = check(pid, v)
             if code:
@@ -168,88 +176,91 @@ class Params:
     def boot_events(self, events):
         status = self.load_status
         if status == storage.MISSING:
-            events.emit(EV_PARAMS_DEFAULTED, REASON_MISSING)
+            events.emit(_EV_PARAMS_DEFAULTED, REASON_MISSING)
         elif status == storage.CORRUPT:
-            events.emit(EV_PARAMS_DEFAULTED, REASON_CORRUPT)
+            events.emit(_EV_PARAMS_DEFAULTED, REASON_CORRUPT)
         else:
             if self.load_invalid:
-                events.emit(EV_PARAMS_DEFAULTED, REASON_INVALID)
-            events.emit(EV_PARAMS_LOADED, self.load_count)
+                events.emit(_EV_PARAMS_DEFAULTED, REASON_INVALID)
+            events.emit(_EV_PARAMS_LOADED, self.load_count)
 
-    # --- commands -----------------------------------------------------------------------
-
-    def register(self, dispatcher, link, events):
-        self.link = link
-        self.events = events
-        dispatcher.register(CMD_PARAM_GET, self._cmd_get)
-        dispatcher.register(CMD_PARAM_SET, self._cmd_set, _check_set)
-        dispatcher.register(CMD_PARAM_SAVE, self._cmd_save)
-        dispatcher.register(CMD_PARAM_LOAD, self._cmd_load)
-        dispatcher.register(CMD_PARAM_RESET, self._cmd_reset)
-
-    def send(self, pid):
+    def send(self, link, pid):
         """Send a parameter message (SPEC §5.5) with the current value."""
         v = self.values[pid]
-        enc = self.link.begin(M.KIND_PARAMETER, pid)
+        spec = PARAMS[pid]
+        enc = link.begin(_KIND_PARAMETER, pid)
         enc.array(1)
-        if PARAMS[pid][0] == M.TYPE_F32:
+        if spec is not None and spec[0] == _TYPE_F32:
             enc.float32(v)
         else:
             enc.item(v)
-        self.link.end()
+        link.end()
 
-    def _cmd_get(self, d):
+
+class ParamCommands:
+    """param_get, param_set, param_save, param_load, param_reset."""
+
+    def __init__(self, params, link, events):
+        self.params = params
+        self.link = link
+        self.events = events
+
+    def register(self, dispatcher):
+        dispatcher.register(_CMD_PARAM_GET, self._get)
+        dispatcher.register(_CMD_PARAM_SET, self._set, _check_set)
+        dispatcher.register(_CMD_PARAM_SAVE, self._save)
+        dispatcher.register(_CMD_PARAM_LOAD, self._load)
+        dispatcher.register(_CMD_PARAM_RESET, self._reset)
+
+    def _get(self, d):
         pid = d.args[0]
         if pid >= len(PARAMS) or PARAMS[pid] is None:
-            return M.NOT_FOUND
-        self.send(pid)
-        d.result = self.values[pid]
-        return M.OK
+            return _NOT_FOUND
+        self.params.send(self.link, pid)
+        d.result = self.params.get(pid)
+        return _OK
 
-    def _cmd_set(self, d):
+    def _set(self, d):
         pid = d.args[0]
-        code = self.set(pid, d.args[1])
+        code = self.params.set(pid, d.args[1])
         if code:
             return code  # NOT_FOUND: the check let unknown ids through to fail here
-        self.send(pid)
-        self.events.emit(EV_PARAM_CHANGED, pid)
-        return M.OK
+        self.params.send(self.link, pid)
+        self.events.emit(_EV_PARAM_CHANGED, pid)
+        return _OK
 
-    def _cmd_save(self, d):
+    def _save(self, d):
         try:
-            count = self.save()
+            count = self.params.save()
         except OSError:
-            return M.STORAGE_ERROR
-        self.events.emit(EV_PARAMS_SAVED, count)
-        return M.OK
+            return _STORAGE_ERROR
+        self.events.emit(_EV_PARAMS_SAVED, count)
+        return _OK
 
-    def _cmd_load(self, d):
-        old = list(self.values)
-        status, count, invalid = self.load()
+    def _load(self, d):
+        params = self.params
+        old = list(params.values)
+        status, count, _invalid = params.load()
         if status == storage.MISSING:
-            return M.NOT_FOUND
+            return _NOT_FOUND
         if status != storage.OK:
-            return M.STORAGE_ERROR
-        self._notify_changed(old)
-        self.events.emit(EV_PARAMS_LOADED, count)
-        return M.OK
+            return _STORAGE_ERROR
+        params.notify_changed(old)
+        self.events.emit(_EV_PARAMS_LOADED, count)
+        return _OK
 
-    def _cmd_reset(self, d):
-        old = list(self.values)
-        self.reset()
-        self._notify_changed(old)
-        self.events.emit(EV_PARAM_RESET)
-        return M.OK
-
-    def _notify_changed(self, old):
-        for pid in range(1, len(PARAMS)):
-            if old[pid] != self.values[pid]:
-                self._notify(pid)
+    def _reset(self, d):
+        params = self.params
+        old = list(params.values)
+        params.reset()
+        params.notify_changed(old)
+        self.events.emit(_EV_PARAM_RESET)
+        return _OK
 
 
 def _check_set(d):
     # Reject a bad value for a known parameter; an unknown id is accepted and fails NOT_FOUND.
-    code, value = check(d.args[0], d.args[1])
-    if code == M.NOT_FOUND:
-        return M.OK
+    code, _value = check(d.args[0], d.args[1])
+    if code == _NOT_FOUND:
+        return _OK
     return code

@@ -59,7 +59,8 @@ def read_checked(root, name):
 def next_boot_count(root):
     """Read the boot count, add one, persist it; return the new count (1 on first boot)."""
     status, payload = read_checked(root, _BOOT_FILE)
-    count = struct.unpack("<I", payload)[0] if status == OK and len(payload) == 4 else 0
+    ok = status == OK and payload is not None and len(payload) == 4
+    count = struct.unpack("<I", payload)[0] if ok else 0
     count = (count + 1) & 0xFFFF  # the boot_count channel is a u16
     try:
         write_atomic(root, _BOOT_FILE, struct.pack("<I", count))

@@ -10,31 +10,32 @@ import gc
 
 from micropython import const
 
-from protocol.ids import (
-    CH_BOOT_COUNT,
-    CH_DICT_HASH,
-    CH_HEAP_FREE,
-    CH_MAX,
-    CH_MODE,
-    CH_RESET_CAUSE,
-    CH_UPTIME_S,
-)
 from protocol.messages import TYPE_BOOL, TYPE_F32
 from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_BOOT_COUNT = const(2)
+_CH_DICT_HASH = const(3)
+_CH_HEAP_FREE = const(6)
+_CH_MAX = const(49)
+_CH_MODE = const(1)
+_CH_RESET_CAUSE = const(5)
+_CH_UPTIME_S = const(4)
 
 SIZE = const(50)  # channel ids 0..49 (plant/FDIR contract: size >= 50)
 
 
 def make_store():
     """A fresh store with a zero of the right type in every channel. Allocates (boot)."""
-    tlm = [0] * max(SIZE, CH_MAX + 1)
+    tlm: list = [0] * max(SIZE, _CH_MAX + 1)
     for ch in range(len(CHANNEL_TYPES)):
         t = CHANNEL_TYPES[ch]
         if t == TYPE_F32:
             tlm[ch] = 0.0
         elif t == TYPE_BOOL:
             tlm[ch] = False
-    tlm[CH_DICT_HASH] = DICT_HASH
+    tlm[_CH_DICT_HASH] = DICT_HASH
     return tlm
 
 
@@ -43,16 +44,16 @@ class Telemetry:
         self.tlm = tlm
         self._clock = clock
         self._link = link
-        tlm[CH_BOOT_COUNT] = boot_count
-        tlm[CH_RESET_CAUSE] = reset_cause
-        tlm[CH_MODE] = 0
+        tlm[_CH_BOOT_COUNT] = boot_count
+        tlm[_CH_RESET_CAUSE] = reset_cause
+        tlm[_CH_MODE] = 0
 
     def update_software(self):
-        self.tlm[CH_UPTIME_S] = self._clock.uptime_s()
+        self.tlm[_CH_UPTIME_S] = self._clock.uptime_s()
         self._link.update_tlm()
 
     def sample_heap(self):
         """Collect, then record the free heap: without the collection the value would saw
         down to zero and back with every garbage cycle. Called at 1 Hz (the FDIR task)."""
         gc.collect()
-        self.tlm[CH_HEAP_FREE] = gc.mem_free()
+        self.tlm[_CH_HEAP_FREE] = gc.mem_free()

@@ -7,8 +7,15 @@ ms, about 12 days, on a Pico; then it becomes a heap int).
 
 import time
 
-from protocol import messages as M
-from protocol.ids import CMD_TIME_CORRELATE, EV_TIME_CORRELATED
+from micropython import const
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_BAD_ARGUMENTS = const(2)
+_CMD_TIME_CORRELATE = const(14)
+_EV_TIME_CORRELATED = const(15)
+_KIND_TIME = const(5)
+_OK = const(0)
 
 
 class TimeService:
@@ -32,7 +39,7 @@ class TimeService:
     def register(self, dispatcher, link, events):
         self._link = link
         self._events = events
-        dispatcher.register(CMD_TIME_CORRELATE, self._cmd_time_correlate, _check_utc)
+        dispatcher.register(_CMD_TIME_CORRELATE, self._cmd_time_correlate, _check_utc)
 
     def _cmd_time_correlate(self, d):
         # Allocates (a large utc_ms is a heap int): a rare command.
@@ -41,18 +48,18 @@ class TimeService:
         self.node_ms = node_ms
         self.utc_ms = utc_ms
         self.correlated = True
-        enc = self._link.begin(M.KIND_TIME, 0)
+        enc = self._link.begin(_KIND_TIME, 0)
         enc.array(2)
         enc.uint(node_ms)
         enc.uint(utc_ms)
         self._link.end()
-        self._events.emit(EV_TIME_CORRELATED, node_ms, utc_ms)
-        return M.OK
+        self._events.emit(_EV_TIME_CORRELATED, node_ms, utc_ms)
+        return _OK
 
 
 def _check_utc(d):
     # The argument is typed `any` in the dictionary: this command checks it (a uint).
     utc_ms = d.args[0]
     if type(utc_ms) is not int or utc_ms < 0:
-        return M.BAD_ARGUMENTS
-    return M.OK
+        return _BAD_ARGUMENTS
+    return _OK

@@ -15,7 +15,10 @@ import asyncio
 
 from micropython import const
 
-from protocol.ids import PARAM_WATCHDOG_TIMEOUT_MS
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_PARAM_WATCHDOG_TIMEOUT_MS = const(9)
+
 
 _MIN_CHECK_MS = const(50)
 
@@ -23,7 +26,7 @@ _MIN_CHECK_MS = const(50)
 class Watchdog:
     def __init__(self, board, params):
         self.board = board
-        self.timeout_ms = params.get(PARAM_WATCHDOG_TIMEOUT_MS)
+        self.timeout_ms = params.get(_PARAM_WATCHDOG_TIMEOUT_MS)
         self.tasks = []
         self._seen = []
         self.hung = False

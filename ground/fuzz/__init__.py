@@ -1,0 +1,6 @@
+"""Live protocol fuzzing (``ground fuzz``): cases, the node port, the campaign, reduction.
+
+``cases`` generates structure-aware, dictionary-driven inputs with the outcomes each allows;
+``port`` gives raw access to a node; ``runner`` runs batches and checks the node's health,
+verifications and counters; ``reduce`` shrinks a crashing batch; ``cli`` is the subcommand.
+"""

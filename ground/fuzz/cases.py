@@ -118,7 +118,7 @@ def frame_bytes(payload: bytes, framing: str = FRAME) -> bytes:
     crc = binascii.crc32(payload)
     if framing == BAD_CRC:
         crc ^= 0x5A5A5A5A
-    return b"\x00" + cobs.encode(payload + struct.pack("<I", crc)) + b"\x00"
+    return b"\x00" + bytes(cobs.encode(payload + struct.pack("<I", crc))) + b"\x00"
 
 
 EXECUTION_ERROR: Final = "fail:16"  # the command raised: a bug, unless a case says otherwise

@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="index of the first case (resume or re-run part of a campaign)")
     g.add_argument("--categories", default=",".join(fc.CATEGORIES), metavar="LIST",
                    help="comma-separated case categories (default: all)")
+    g.add_argument("--max-findings", type=int, default=20, metavar="N",
+                   help="stop after this many findings (default 20)")
     g.add_argument("--no-reduce", action="store_true",
                    help="save a crashing batch as it is, without reducing it")
     g.add_argument("--uplink-rate", type=float, default=None, metavar="B/S",
@@ -83,12 +85,16 @@ def summary_table(campaign: Campaign, findings: list[Finding]) -> Table:
     table.add_column("findings", justify="right")
     by_category: dict[str, int] = {}
     for finding in findings:
-        for category in {c.category for c in finding.cases} or {"-"}:
+        # a crash or protocol finding names its cases; a counters finding, its whole batch
+        named = {c.category for c in finding.cases} if len(finding.cases) <= 5 else set()
+        for category in named or {"(batch)"}:
             by_category[category] = by_category.get(category, 0) + 1
     for category in fc.CATEGORIES:
         if stats.per_category[category] or by_category.get(category):
             table.add_row(category, f"{stats.per_category[category]:,}",
                           str(by_category.get(category, 0)))
+    if by_category.get("(batch)"):
+        table.add_row("(whole batch)", "", str(by_category["(batch)"]))
     table.add_section()
     table.add_row("total", f"{stats.cases:,}", str(len(findings)))
     return table
@@ -118,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     with NodePort(url, uplink_bytes_per_s=rate, log_path=args.log) as port:
         campaign = Campaign(port, seed=args.seed, batch_size=max(1, args.batch),
                             corpus=args.corpus, reduce=not args.no_reduce,
-                            categories=categories, ping_timeout_s=min(args.timeout, 5.0))
+                            categories=categories, ping_timeout_s=min(args.timeout, 5.0),
+                            max_findings=args.max_findings)
         campaign.start()
         findings: list[Finding] = []
         if args.corpus is not None and args.corpus.is_dir():

@@ -233,10 +233,13 @@ class NodePort:
         return Status(final[2], final[3])
 
     def counters_after(self, node_time_ms: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
-        """The first link housekeeping packet stamped at or after ``node_time_ms``."""
+        """The first link housekeeping packet stamped after ``node_time_ms``.
+
+        Strictly after: a packet from the same millisecond may have been built before the
+        command that was answered then (the counters are read when a packet is built)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while self.link_time_ms < node_time_ms:
+            while self.link_time_ms <= node_time_ms:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None

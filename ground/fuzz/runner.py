@@ -13,7 +13,9 @@ housekeeping packet, then checks:
   (*counters* finding otherwise).
 
 A crash, hang or reboot is reduced (ddmin over the batch, then the bytes of each case) on a
-restarted node and saved to the corpus as JSON.
+restarted node and saved to the corpus as JSON. A reboot seen one batch late (a hung task
+reset by the watchdog) is reproduced by waiting ``settle_s`` after the cases; so is the
+previous batch, which is included in what is reduced.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Final
 from ground.fuzz import cases as fc
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
 from ground.fuzz.reduce import reduce_cases
+from protocol import dictionary
 from protocol.framing import Deframer
 
 LINK_HK_RATE_HZ: Final = 20.0
@@ -68,7 +71,7 @@ class Campaign:
     def __init__(self, port: NodePort, *, seed: int, batch_size: int = 100,
                  corpus: Path | None = None, reduce: bool = True,
                  categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
-                 max_findings: int = 20) -> None:
+                 max_findings: int = 20, settle_s: float = 9.0) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -77,11 +80,14 @@ class Campaign:
         self.categories = tuple(categories)
         self.ping_timeout_s = ping_timeout_s
         self.max_findings = max_findings
+        self.settle_s = settle_s  # longer than the longest watchdog timeout (8 s)
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
         self._baseline: dict[str, int] = {}
         self._status: Status | None = None
+        self._saved_kinds: set[tuple[str, str]] = set()
+        self._last_batch: list[fc.Case] = []
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -90,11 +96,15 @@ class Campaign:
         if status is None:
             raise RuntimeError(f"node on {self.port.url} does not answer a status request")
         self._status = status
-        hk_rate = next(c.id for c in fc.dictionary.COMMANDS if c.name == "hk_rate")
-        hk_enable = next(c.id for c in fc.dictionary.COMMANDS if c.name == "hk_enable")
+        self._configure()
+        self._rebaseline()
+
+    def _configure(self) -> None:
+        """Link counters quickly (rates are not parameters: a restart forgets them)."""
+        hk_rate = next(c.id for c in dictionary.COMMANDS if c.name == "hk_rate")
+        hk_enable = next(c.id for c in dictionary.COMMANDS if c.name == "hk_enable")
         self.port.command(hk_enable, [LINK_PACKET.id, True])
         self.port.command(hk_rate, [LINK_PACKET.id, LINK_HK_RATE_HZ])
-        self._rebaseline()
 
     def _rebaseline(self) -> None:
         """Fresh reference deframer and counter snapshot, after a ping on a quiet link."""
@@ -111,7 +121,7 @@ class Campaign:
 
     def finish(self) -> None:
         """Leave the node as the campaign found it: saved parameters, default link rate."""
-        names = {c.name: c.id for c in fc.dictionary.COMMANDS}
+        names = {c.name: c.id for c in dictionary.COMMANDS}
         self.port.command(names["param_load"], [])
         self.port.command(names["hk_rate"], [LINK_PACKET.id, LINK_PACKET.rate_hz])
 
@@ -148,13 +158,29 @@ class Campaign:
         crash = self._health(batch)
         if crash is not None:
             crash.batch = first_index
+            if crash.kind == "reboot":  # perhaps the watchdog, late: the last batch counts too
+                crash.cases = self._last_batch + crash.cases
+            self._last_batch = []
             self._handle_crash(crash)
             return [crash]
+        self._last_batch = list(batch)
         found = self._check_outcomes(batch) + self._check_counters(batch)
         for finding in found:
             finding.batch = first_index
+            if finding.kind == "protocol" and self.corpus is not None:
+                self._save_new_protocol_finding(finding)
         self.findings.extend(found)
         return found
+
+    def _save_new_protocol_finding(self, finding: Finding) -> None:
+        """Keep one reproducer per kind of misbehaving case (category/name) per campaign."""
+        new = [c for c in finding.cases if (c.category, c.name) not in self._saved_kinds]
+        if new:
+            assert self.corpus is not None
+            self._saved_kinds.update((c.category, c.name) for c in new)
+            finding.saved = save_finding(self.corpus, Finding("protocol", finding.detail,
+                                                              new[:1], finding.batch),
+                                         self.seed)
 
     # --- checks ------------------------------------------------------------------------------
 
@@ -247,25 +273,38 @@ class Campaign:
         self.port.restart()
         if self.port.wait_answering() is None:
             raise RuntimeError(f"node on {self.port.url} did not come back after a restart")
+        self._configure()
         self._rebaseline()
 
-    def reproduces(self, cases: list[fc.Case]) -> bool:
-        """Does this sequence still crash, hang or reboot a freshly restarted node?"""
+    def reproduces(self, cases: list[fc.Case], settle_s: float = 0.0) -> bool:
+        """Does this sequence still crash, hang or reboot a freshly restarted node?
+
+        ``settle_s``: also ping again after this long, for effects that take time (a hung
+        task is only reset when the watchdog runs out)."""
         self._recover()
         before = self._status
-        self.port.write(b"".join(case.wire for case in cases))
-        status = self.port.ping(self.ping_timeout_s)
-        if status is None:
-            return True
         assert before is not None
-        return status.boot_count != before.boot_count or status.uptime_ms < before.uptime_ms
+        self.port.write(b"".join(case.wire for case in cases))
+        for wait_s in (0.0, settle_s) if settle_s else (0.0,):
+            time.sleep(wait_s)
+            status = self.port.ping(self.ping_timeout_s)
+            if status is None or status.boot_count != before.boot_count \
+                    or status.uptime_ms < before.uptime_ms:
+                return True
+        return False
 
     def _handle_crash(self, finding: Finding) -> None:
         self.findings.append(finding)
         started = time.monotonic()
         try:
-            if self.reduce and self.reproduces(finding.cases):
-                finding.cases = reduce_cases(finding.cases, self.reproduces, max_tests=200)
+            # a reboot found one batch late may come from the watchdog: give it time
+            settle = self.settle_s if finding.kind == "reboot" else 0.0
+
+            def fails(cases: list[fc.Case]) -> bool:
+                return self.reproduces(cases, settle)
+
+            if self.reduce and fails(finding.cases):
+                finding.cases = reduce_cases(finding.cases, fails, max_tests=200)
                 finding.detail += f"; reduced to {len(finding.cases)} case(s)"
             elif self.reduce:
                 finding.detail += "; did not reproduce on a restarted node (whole batch saved)"

@@ -112,8 +112,8 @@ def test_busy_while_a_bulk_transfer_runs(node: NodeApi) -> None:
 
 @pytest.mark.parametrize(("name", "args", "reason"), [
     ("set_mode", {"mode": "SCIENCE"}, "INVALID_TRANSITION"),
-    ("param_get", {"param": 99}, "NOT_FOUND"),
-    ("param_set", {"param": 99, "value": 1}, "NOT_FOUND"),
+    ("param_get", {"param": 99, "raw": True}, "NOT_FOUND"),  # the ground knows it's unknown
+    ("param_set", {"param": 99, "value": 1, "raw": True}, "NOT_FOUND"),
     ("fault_inject", {"fault": "HANG_TASK", "target": 15, "value": 0.0}, "NOT_FOUND"),
 ])
 def test_failures(node: NodeApi, name: str, args: dict[str, Any], reason: str) -> None:

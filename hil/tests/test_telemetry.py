@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -37,7 +38,7 @@ def test_commanded_rate(node: NodeApi) -> None:
     node.send_and_assert_command("hk_rate", packet=1, rate=20.0)
     count, times = _count_packets(node, "power", 1.0)
     assert 15 <= count <= 24, times
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert sum(gaps) / len(gaps) == pytest.approx(50, abs=8)
 
 

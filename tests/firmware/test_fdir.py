@@ -5,8 +5,8 @@ reset. Cold battery: the heater is forced on. A failed sensor: sensor_fault.
 """
 
 import pytest
-
 from nodelink import field
+
 from protocol import ids
 from protocol import messages as M
 

@@ -45,7 +45,7 @@ class FakeNode:
         self.hk_period_s = hk_period_s
         self.silent = silent
         self.lose_verifications = lose_verifications  # the next N verifications are lost
-        self.noise = noise  # sent once, before anything else
+        self.noise = noise  # sent once, before the first answer (a port flushes at open)
         self.reject_next = 0  # reject the next command with this reason code
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.received: list[list[Any]] = []
@@ -122,8 +122,6 @@ class FakeNode:
     # --- input -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        if self.noise:
-            os.write(self.master, self.noise)
         next_hk = time.monotonic()
         while not self._stop.is_set():
             ready, _, _ = select.select([self.master], [], [], 0.01)
@@ -138,6 +136,9 @@ class FakeNode:
                 self.housekeeping()
 
     def _feed(self, data: bytes) -> None:
+        if self.noise:
+            os.write(self.master, self.noise)
+            self.noise = b""
         self._buf += data
         *frames, self._buf = self._buf.split(b"\x00")
         for wire in frames:

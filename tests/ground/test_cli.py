@@ -52,8 +52,9 @@ def test_cmd_noop_and_set_mode(capsys: pytest.CaptureFixture[str], sim_port: str
     assert code == 0 and "noop seq" in out and "accepted, completed" in out
     code, out, _ = run(capsys, "cmd", "set_mode", "mode=NOMINAL", "--port", sim_port, "--json")
     assert code == 0 and json.loads(out)["stages"] == ["accepted", "completed"]
-    code, out, _ = run(capsys, "cmd", "load_switch", "channel=seismometer", "on=true",
-                       "--port", sim_port)
+    code, out, _ = run(
+        capsys, "cmd", "load_switch", "channel=seismometer", "on=true", "--port", sim_port
+    )
     assert code == 0
 
 
@@ -134,8 +135,18 @@ def test_timeout_exit_5(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
 
 
 def test_tlm_formats(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
-    code, out, _ = run(capsys, "tlm", "--port", sim_port, "--format", "jsonl", "--count", "3",
-                       "--channels", "battery_soc,mode")
+    code, out, _ = run(
+        capsys,
+        "tlm",
+        "--port",
+        sim_port,
+        "--format",
+        "jsonl",
+        "--count",
+        "3",
+        "--channels",
+        "battery_soc,mode",
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and {r["channel"] for r in rows} <= {"battery_soc", "mode"}
     soc = next(r for r in rows if r["channel"] == "battery_soc")
@@ -149,8 +160,9 @@ def test_tlm_formats(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
 
 
 def test_events_history(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
-    code, out, _ = run(capsys, "events", "--port", sim_port, "--history", "0", "--format",
-                       "jsonl", "--count", "0")
+    code, out, _ = run(
+        capsys, "events", "--port", sim_port, "--history", "0", "--format", "jsonl", "--count", "0"
+    )
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and events[0]["event"] == "boot"
     code, out, _ = run(capsys, "events", "--port", sim_port, "--duration", "0.3")
@@ -179,8 +191,9 @@ def test_dict(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "matches the ground's 0xa08c4832" in err, err
 
 
-def test_record_then_replay(capsys: pytest.CaptureFixture[str], sim_port: str,
-                            tmp_path: Path) -> None:
+def test_record_then_replay(
+    capsys: pytest.CaptureFixture[str], sim_port: str, tmp_path: Path
+) -> None:
     log = tmp_path / "rec.jsonl"
     code, out, _ = run(capsys, "record", "--port", sim_port, "--log", str(log), "--count", "5")
     assert code == 0 and "5 housekeeping packets" in out and log.exists()
@@ -193,10 +206,14 @@ def test_record_then_replay(capsys: pytest.CaptureFixture[str], sim_port: str,
 
 def test_corrupt_log_exit_6(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     log = tmp_path / "bad.jsonl"
-    log.write_text('{"type": "header", "format": "ilrs-ground-log", "version": 1}\n'
-                   '{"t_ns": 1, "type": "down", "hex": "nothex"}\n')
-    for argv in (["replay", str(log)], ["plot", str(log), "--channels", "battery_soc",
-                                         "--out", str(tmp_path / "p.png")]):
+    log.write_text(
+        '{"type": "header", "format": "ilrs-ground-log", "version": 1}\n'
+        '{"t_ns": 1, "type": "down", "hex": "nothex"}\n'
+    )
+    for argv in (
+        ["replay", str(log)],
+        ["plot", str(log), "--channels", "battery_soc", "--out", str(tmp_path / "p.png")],
+    ):
         code, _, err = run(capsys, *argv)
         assert code == 6 and f"{log}:2: corrupt session log" in err and err.count("\n") == 1
     code, _, err = run(capsys, "replay", str(tmp_path / "missing.jsonl"))
@@ -218,33 +235,52 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_entry_point_against_a_fresh_sim(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "ground"
     argv = [str(exe)] if exe.exists() else GROUND
-    proc = subprocess.run([*argv, "cmd", "noop"], capture_output=True, text=True,
-                          timeout=60, env=_env(tmp_path), cwd=REPO_ROOT)
+    proc = subprocess.run(
+        [*argv, "cmd", "noop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(tmp_path),
+        cwd=REPO_ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "noop seq" in proc.stdout
     assert list((tmp_path / "logs").glob("ground-*.jsonl"))
 
 
 def test_python_m_ground_exit_codes(tmp_path: Path, sim_port: str) -> None:
-    proc = subprocess.run([*GROUND, "cmd", "set_mod"], capture_output=True, text=True,
-                          timeout=60, env=_env(tmp_path))
+    proc = subprocess.run(
+        [*GROUND, "cmd", "set_mod"], capture_output=True, text=True, timeout=60, env=_env(tmp_path)
+    )
     assert proc.returncode == 2 and "did you mean set_mode" in proc.stderr
-    proc = subprocess.run([*GROUND, "tlm", "--port", sim_port, "--format", "jsonl",
-                           "--count", "2"], capture_output=True, text=True, timeout=60,
-                          env=_env(tmp_path))
+    proc = subprocess.run(
+        [*GROUND, "tlm", "--port", sim_port, "--format", "jsonl", "--count", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(tmp_path),
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[0])["channel"]
 
 
 def test_ground_sim_prints_the_pty_first(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*GROUND, "sim", "--time-factor", "600", "--state-dir",
-                             str(tmp_path / "state")], stdout=subprocess.PIPE, text=True,
-                            env=_env(tmp_path))
+    proc = subprocess.Popen(
+        [*GROUND, "sim", "--time-factor", "600", "--state-dir", str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/")
-        out = subprocess.run([*GROUND, "cmd", "noop", "--port", port], capture_output=True,
-                             text=True, timeout=30, env=_env(tmp_path))
+        out = subprocess.run(
+            [*GROUND, "cmd", "noop", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=_env(tmp_path),
+        )
         assert out.returncode == 0, out.stderr
     finally:
         proc.terminate()

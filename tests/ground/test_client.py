@@ -76,14 +76,15 @@ def test_nothing_is_sent_for_bad_input(client: Client, fake_node: FakeNode) -> N
     before = len(fake_node.received)
     with pytest.raises(UnknownName, match="set_mode"):
         client.send("set_mod", mode=2)
-    with pytest.raises(OutOfRange, match="0.1 to 50 Hz"):
+    with pytest.raises(OutOfRange, match=r"0\.1 to 50 Hz"):
         client.command("hk_rate", packet=1, rate=500)
     time.sleep(0.1)
     assert len(fake_node.received) == before
 
 
-def test_timeout_says_what_arrived_and_where_the_log_is(client: Client,
-                                                        fake_node: FakeNode) -> None:
+def test_timeout_says_what_arrived_and_where_the_log_is(
+    client: Client, fake_node: FakeNode
+) -> None:
     fake_node.lose_verifications = 100
     with pytest.raises(VerificationTimeout) as info:
         client.command("noop", timeout=0.5)
@@ -171,3 +172,19 @@ def test_noise_is_logged_as_discarded(tmp_path: Path) -> None:
             pass
     discards = [r for r in LogReader(path) if r.type == "discard"]
     assert discards and discards[0].data == b"\r\n>>> " and discards[0].fields["reason"] == "sync"
+
+
+def test_power_cut_on_the_simulated_node_is_survived(tmp_path: Path) -> None:
+    from ground.simnode import SimNode
+
+    with SimNode(seed=3, time_factor=600.0, state_dir=tmp_path / "state") as sim:
+        with Client(sim.port, log=tmp_path / "cut.jsonl") as c:
+            assert c.status is not None
+            boots = c.status.boot_count
+            c.command("hk_rate", packet=1, rate=10.0)
+            sim.power_cut()
+            v = c.await_telemetry("boot_count", lambda b: b > boots, timeout=10)
+            assert v.value == boots + 1
+            assert c.command("noop").verifications[-1].stage == "completed"
+            assert c.refresh_status().reset_cause == "POWER_ON"
+            assert c.link_state == "up"

@@ -29,8 +29,9 @@ class Screen(Vt100_Output):
 
     def __init__(self) -> None:
         self.buffer = io.StringIO()
-        super().__init__(self.buffer, lambda: Size(rows=30, columns=120), term="xterm",
-                         enable_cpr=False)
+        super().__init__(
+            self.buffer, lambda: Size(rows=30, columns=120), term="xterm", enable_cpr=False
+        )
 
     def get_rows_below_cursor_position(self) -> int:
         return 30
@@ -57,8 +58,7 @@ def drive(client: Client, keys: list[str], assume_yes: bool = False) -> tuple[li
     lines: list[str] = []
     screen = Screen()
     with create_pipe_input() as inp:
-        app = ConsoleApp(client, input=inp, output=screen, echo=lines.append,
-                         assume_yes=assume_yes)
+        app = ConsoleApp(client, input=inp, output=screen, echo=lines.append, assume_yes=assume_yes)
 
         def typist() -> None:
             for chunk in [*keys, "quit\r"]:
@@ -70,8 +70,7 @@ def drive(client: Client, keys: list[str], assume_yes: bool = False) -> tuple[li
     return plain(lines), screen
 
 
-def test_commands_with_tab_completion_and_verification(client: Client,
-                                                       fake_node: FakeNode) -> None:
+def test_commands_with_tab_completion_and_verification(client: Client, fake_node: FakeNode) -> None:
     lines, screen = drive(client, ["noo", "\t", "\r", "set_mode mode=NOM", "\t", "\r"])
     assert any(re.match(r"noop seq \d+: accepted, completed", line) for line in lines)
     assert any("set_mode seq" in line for line in lines) and fake_node.mode == 2
@@ -96,8 +95,10 @@ def test_hazardous_commands_ask_first(client: Client, fake_node: FakeNode) -> No
 
 
 def test_watch_help_tlm_status_log(client: Client) -> None:
-    lines, _ = drive(client, ["watch battery_soc\r", "help set_mode\r", "tlm\r", "status\r",
-                              "log\r", "unwatch\r"])
+    lines, _ = drive(
+        client,
+        ["watch battery_soc\r", "help set_mode\r", "tlm\r", "status\r", "log\r", "unwatch\r"],
+    )
     assert "watching battery_soc" in lines
     assert any(line.startswith("battery_soc = 12.5 % (red)") for line in lines)
     assert any(line.startswith("set_mode mode=<SAFE|NOMINAL|SCIENCE>") for line in lines)

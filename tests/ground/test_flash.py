@@ -24,10 +24,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> list[flash.Built]:
 
 def test_build_compiles_what_the_node_needs(built: list[flash.Built]) -> None:
     remote = {b.remote for b in built}
-    assert {"main.py", "protocol/cbor.mpy", "protocol/node_dictionary.mpy",
-            "board/rp2.mpy", "node/app.mpy"} <= remote
-    assert not remote & {"board/sim.mpy", "sim_main.mpy", "protocol/dictionary.mpy",
-                         "protocol/dictionary_lookup.mpy"}
+    assert {
+        "main.py",
+        "protocol/cbor.mpy",
+        "protocol/node_dictionary.mpy",
+        "board/rp2.mpy",
+        "node/app.mpy",
+    } <= remote
+    assert not remote & {
+        "board/sim.mpy",
+        "sim_main.mpy",
+        "protocol/dictionary.mpy",
+        "protocol/dictionary_lookup.mpy",
+    }
     for b in built:
         data = b.local.read_bytes()
         if b.remote.endswith(".mpy"):
@@ -86,8 +95,9 @@ def test_to_repl_skips_a_board_that_does_not_answer() -> None:
     assert flash.to_repl("/dev/ttyNOPE", assume_yes=True) is False
 
 
-def test_flash_build_only_via_cli(capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_flash_build_only_via_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from ground import cli
 
     monkeypatch.setattr(flash, "BUILD_DIR", tmp_path / "pico")
@@ -97,13 +107,16 @@ def test_flash_build_only_via_cli(capsys: pytest.CaptureFixture[str],
 
 
 def test_mpremote_is_runnable() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mpremote", "version"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mpremote", "version"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and "mpremote" in proc.stdout
 
 
-@pytest.mark.skipif(not os.environ.get("ILRS_BOARD"),
-                    reason="needs a Pico: set ILRS_BOARD=/dev/ttyACM0 to flash and ping one")
+@pytest.mark.skipif(
+    not os.environ.get("ILRS_BOARD"),
+    reason="needs a Pico: set ILRS_BOARD=/dev/ttyACM0 to flash and ping one",
+)
 def test_flash_a_real_board() -> None:
     from ground import cli
 

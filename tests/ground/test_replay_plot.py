@@ -58,8 +58,9 @@ def test_replay_speed_paces(recording: tuple[Path, int]) -> None:
     assert time.monotonic() - start == pytest.approx(span_s / 20.0, abs=0.3)
 
 
-def test_plot_draws_series_limits_and_mode_changes(recording: tuple[Path, int],
-                                                   tmp_path: Path) -> None:
+def test_plot_draws_series_limits_and_mode_changes(
+    recording: tuple[Path, int], tmp_path: Path
+) -> None:
     path, _ = recording
     out = tmp_path / "plot.png"
     result = plot_log(path, ["battery_soc", "battery_voltage", "mode"], out)
@@ -69,14 +70,17 @@ def test_plot_draws_series_limits_and_mode_changes(recording: tuple[Path, int],
     by_channel = {(line.channel, line.level, line.side) for line in result.limit_lines}
     assert {("battery_soc", "yellow", "low"), ("battery_soc", "red", "low")} <= by_channel
     assert len([x for x in result.limit_lines if x.channel == "battery_voltage"]) == 4
-    assert [(m.old, m.new) for m in result.mode_changes] == [("SAFE", "NOMINAL"),
-                                                             ("NOMINAL", "SAFE")]
+    assert [(m.old, m.new) for m in result.mode_changes] == [
+        ("SAFE", "NOMINAL"),
+        ("NOMINAL", "SAFE"),
+    ]
     axes = result.figure.axes
     assert len(axes) == 3
     soc_ax = axes[0]
     data_lines = [ln for ln in soc_ax.get_lines() if ln.get_label() == "battery_soc"]
     assert len(data_lines) == 1 and len(data_lines[0].get_xdata()) == len(
-        result.series["battery_soc"][0])
+        result.series["battery_soc"][0]
+    )
     horizontal = [ln for ln in soc_ax.get_lines() if ln.get_label().startswith(("yellow", "red"))]
     assert sorted(ln.get_ydata()[0] for ln in horizontal) == [15.0, 30.0]
     vertical = [ln for ln in soc_ax.get_lines() if ln.get_linestyle() == ":"]
@@ -87,12 +91,12 @@ def test_plot_draws_series_limits_and_mode_changes(recording: tuple[Path, int],
     assert (width, height) == (1000, 800)  # figsize (10, 8) at 100 dpi
 
 
-def test_plot_via_cli(recording: tuple[Path, int], tmp_path: Path,
-                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_via_cli(
+    recording: tuple[Path, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, _ = recording
     out = tmp_path / "cli.png"
-    code = cli.main(["plot", str(path), "--channels", "battery_soc,bus_current", "--out",
-                     str(out)])
+    code = cli.main(["plot", str(path), "--channels", "battery_soc,bus_current", "--out", str(out)])
     assert code == 0 and out.read_bytes().startswith(PNG_SIGNATURE)
     assert "2 series, 4 limit lines, 2 mode changes" in capsys.readouterr().out
 
@@ -103,7 +107,8 @@ def test_plot_unknown_channel(recording: tuple[Path, int], tmp_path: Path) -> No
 
 
 def test_damage_in_the_middle_is_reported_nothing_before_is_lost(
-        recording: tuple[Path, int], tmp_path: Path) -> None:
+    recording: tuple[Path, int], tmp_path: Path
+) -> None:
     lines = recording[0].read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([*lines[:10], "{oops", *lines[10:]]) + "\n")
@@ -114,10 +119,13 @@ def test_damage_in_the_middle_is_reported_nothing_before_is_lost(
     assert info.value.line == 11 and len(seen) == 9
 
 
-def test_replay_jsonl_matches_live_values(recording: tuple[Path, int],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["replay", str(recording[0]), "--format", "jsonl",
-                     "--channels", "battery_soc"]) == 0
+def test_replay_jsonl_matches_live_values(
+    recording: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli.main(["replay", str(recording[0]), "--format", "jsonl", "--channels", "battery_soc"])
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     socs = [r for r in rows if r.get("channel") == "battery_soc"]
     assert socs and all(r["unit"] == "%" for r in socs)

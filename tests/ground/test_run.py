@@ -14,14 +14,24 @@ from ground.micropython import REPO_ROOT
 
 
 def test_demo_as_make_run_runs_it(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ground.run"], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=90, cwd=REPO_ROOT,
-                          env={**os.environ, "ILRS_LOG_DIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "ground.run"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=REPO_ROOT,
+        env={**os.environ, "ILRS_LOG_DIR": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "dictionary hash: node 0xa08c4832, ground 0xa08c4832: matches" in out
-    for text in ("noop", "set_mode mode=NOMINAL", "load_switch channel=seismometer on=True",
-                 "param_get param=time_factor"):
+    for text in (
+        "noop",
+        "set_mode mode=NOMINAL",
+        "load_switch channel=seismometer on=True",
+        "param_get param=time_factor",
+    ):
         assert text in out
     assert out.count("accepted -> completed") == 4
     assert "battery_soc" in out and "power @" in out  # the telemetry table

@@ -35,7 +35,10 @@ def test_sim_url_options() -> None:
     assert is_sim("sim") and is_sim("sim://?seed=3") and not is_sim("simple")
     assert sim_options("sim") == {}
     assert sim_options("sim://?seed=7&time_factor=600&state_dir=/tmp/x") == {
-        "seed": 7, "time_factor": 600.0, "state_dir": "/tmp/x"}
+        "seed": 7,
+        "time_factor": 600.0,
+        "state_dir": "/tmp/x",
+    }
     with pytest.raises(UsageError, match="unknown sim option 'speed'"):
         sim_options("sim://?speed=3")
     with pytest.raises(UsageError, match="not a number"):
@@ -81,8 +84,12 @@ def test_lost_link_is_reported_and_reconnected() -> None:
     server = _Server()
     states: list[str] = []
     got: list[bytes] = []
-    tr = Transport(f"socket://127.0.0.1:{server.port}", lambda d, t: got.append(d),
-                   lambda s, why: states.append(s), reconnect_interval_s=0.05)
+    tr = Transport(
+        f"socket://127.0.0.1:{server.port}",
+        lambda d, t: got.append(d),
+        lambda s, why: states.append(s),
+        reconnect_interval_s=0.05,
+    )
     tr.open()
     try:
         server.wait_conns(1).close()  # the cable is pulled
@@ -104,8 +111,9 @@ def test_lost_link_is_reported_and_reconnected() -> None:
 
 def test_write_on_a_dead_link_times_out_with_link_lost() -> None:
     server = _Server()
-    tr = Transport(f"socket://127.0.0.1:{server.port}", lambda d, t: None,
-                   reconnect_interval_s=0.05)
+    tr = Transport(
+        f"socket://127.0.0.1:{server.port}", lambda d, t: None, reconnect_interval_s=0.05
+    )
     tr.open()
     server.wait_conns(1).close()
     server.sock.close()  # and nobody listens any more

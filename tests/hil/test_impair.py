@@ -66,7 +66,7 @@ def test_damaged_frames_are_counted_per_source_frame() -> None:
 
 @pytest.mark.parametrize("rate", [-0.1, 1.5])
 def test_bad_rates_are_refused(rate: float) -> None:
-    with pytest.raises(ValueError, match="not within 0..1"):
+    with pytest.raises(ValueError, match=r"not within 0\.\.1"):
         Impairer(drop=rate)
 
 

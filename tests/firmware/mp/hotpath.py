@@ -5,9 +5,9 @@ None or the MemoryError text. Frames are prepared before locking.
 """
 
 import micropython
-
 from memboard import MemBoard
 from node.app import App
+
 from protocol.framing import Deframer, encode_frame
 from protocol.messages import decode_message, encode_message
 
@@ -42,7 +42,7 @@ def locked(fn, a=_NONE, b=_NONE):
             fn(a, b)
     except MemoryError as e:
         micropython.heap_unlock()
-        return "MemoryError: %s" % e
+        return "MemoryError: " + str(e)
     micropython.heap_unlock()
     return None
 

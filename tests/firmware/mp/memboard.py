@@ -16,6 +16,7 @@ class MemBoard:
         self.config = config or {}
         self.rx = bytearray()
         self.rx_stream = None
+        self.rx_chunks = True
         self.tx = bytearray(tx_size)
         self.tx_len = 0
         self.tx_dropped = 0

@@ -1,0 +1,337 @@
+"""The simulated node: command round trip, housekeeping rate, heap.
+
+Against a fresh simulated node (ground.simnode: MicroPython Unix port, 192K heap, pty):
+
+- command round trip: noop → completed, median and p99 over 1,000 commands (200 with
+  --quick), housekeeping off; beside it a bare MicroPython echo loop (poll, then readinto what
+  is there, write it back) on the same kind of pty, with a frame of the same size. Target:
+  median within 3x of the echo.
+- housekeeping: all four packets at the dictionary's maximum of 50 Hz for 60 s (10 s with
+  --quick); packets/s received and messages lost (downlink seq gaps, tx_dropped). Target
+  >= 500 packets/s with nothing lost; the dictionary caps hk_rate at 50 Hz per packet, so
+  4 x 50 = 200/s is the most the node can be asked for (reported, see the row's unit).
+  Beside it, the downlink's capacity: the same housekeeping plus a flood of noop commands,
+  counting every downlink message.
+- heap: heap_free after boot (target >= 120 KB of the 192K heap), the heap the loaded modules
+  take on the Unix port (a Pico runs them frozen or from ROMFS, outside the heap), and the
+  heap_free trend over 5 minutes (30 s with --quick) at 50 Hz with commands flowing (target: no
+  growth). heap_free is sampled by the node once a second right after a garbage collection.
+
+    python -m bench.node_bench [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+from pathlib import Path
+from typing import Any, Final
+
+from bench import Row, row
+from ground.micropython import PICO_HEAP, find_micropython
+from ground.simnode import MPY_DIR, SimNode, build_mpy
+from protocol import ids
+from protocol import messages as M
+from protocol.framing import Deframer, encode_frame
+from protocol.messages import decode_message, encode_message
+
+SECTION: Final = "node (simulated)"
+RTT_RATIO_TARGET: Final = 3.0
+HK_TARGET: Final = 500.0
+HEAP_TARGET: Final = 120_000
+_HK_MAX_HZ: Final = 50.0
+_PACKETS: Final = (ids.PKT_POWER, ids.PKT_ENVIRONMENT, ids.PKT_LINK, ids.PKT_LOADS)
+_HEAP_FREE: Final = 4  # index of heap_free in the link packet
+
+ECHO_SCRIPT: Final = """
+import sys, select, micropython
+micropython.kbd_intr(-1)
+inp = sys.stdin.buffer
+out = sys.stdout.buffer
+p = select.poll()
+p.register(inp, select.POLLIN)
+buf = bytearray(1024)
+while True:
+    p.poll()
+    n = inp.readinto(buf)
+    if n:
+        out.write(buf, 0, n)
+"""
+
+
+class RawLink:
+    """Single-threaded, lowest-latency access to a pty: os.read/os.write and a deframer."""
+
+    def __init__(self, port: str) -> None:
+        self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        self.deframer = Deframer()
+        self.pending: list[Any] = []
+        self.last_seq: int | None = None
+        self.lost = 0
+        self.count = 0
+        self.drain()
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def drain(self) -> None:
+        while True:
+            try:
+                if not os.read(self.fd, 65536):
+                    return
+            except BlockingIOError:
+                return
+
+    def read(self, timeout: float) -> list[Any]:
+        """Messages that arrive within timeout (at least one read attempt)."""
+        out = []
+        if select.select([self.fd], [], [], timeout)[0]:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                data = b""
+            for raw in self.deframer.feed(data):
+                msg = decode_message(raw)
+                if self.last_seq is not None and msg.seq != (self.last_seq + 1) & 0xFFFF:
+                    self.lost += (msg.seq - self.last_seq - 1) & 0xFFFF
+                self.last_seq = msg.seq
+                self.count += 1
+                out.append(msg)
+        return out
+
+    def command(self, cmd_id: int, *args: Any, seq: int, timeout: float = 5.0) -> Any:
+        os.write(self.fd, encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args))))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.read(0.05):
+                if m.kind == M.KIND_VERIFICATION and m.body[0] == seq and m.body[1] in (1, 2, 3):
+                    if m.body[1] != M.STAGE_COMPLETED:
+                        raise RuntimeError(f"command {cmd_id}: {m!r}")
+                    return m.body[3]
+        raise TimeoutError(f"command {cmd_id} seq {seq}: no answer")
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def ping_rtt(link: RawLink, n: int, seq0: int = 1000) -> list[float]:
+    times = []
+    for i in range(n):
+        seq = (seq0 + i) & 0xFFFF
+        frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, []))
+        t0 = time.perf_counter()
+        os.write(link.fd, frame)
+        done = False
+        while not done:
+            for m in link.read(2.0):
+                if m.kind == M.KIND_VERIFICATION and m.body[0] == seq and m.body[1] == 2:
+                    done = True
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def echo_rtt(n: int, size: int) -> list[float]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    proc = subprocess.Popen([find_micropython(), "-X", f"heapsize={PICO_HEAP}", "-c", ECHO_SCRIPT],
+                            stdin=master, stdout=master, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        os.set_blocking(slave, False)
+        frame = bytes(range(1, size + 1))
+        time.sleep(0.3)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(slave, frame)
+            got = 0
+            while got < size:
+                select.select([slave], [], [], 2.0)
+                try:
+                    got += len(os.read(slave, 4096))
+                except BlockingIOError:
+                    pass
+            times.append(time.perf_counter() - t0)
+        return times
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        os.close(slave)
+
+
+def _hk_all(link: RawLink, rate_hz: float | None, seq: int) -> int:
+    for pid in _PACKETS:
+        if rate_hz is None:
+            link.command(ids.CMD_HK_ENABLE, pid, False, seq=seq)
+        else:
+            link.command(ids.CMD_HK_ENABLE, pid, True, seq=seq)
+            seq += 1
+            link.command(ids.CMD_HK_RATE, pid, rate_hz, seq=seq)
+        seq += 1
+    return seq
+
+
+def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int) -> dict[str, float]:
+    """Receive for `seconds`; with flood, keep 8 noop commands in flight all along."""
+    link.read(0.2)
+    link.lost = 0
+    link.last_seq = None
+    start_count = link.count
+    hk = 0
+    tx_dropped = 0
+    inflight = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        while flood and inflight < 8:
+            seq = (seq + 1) & 0xFFFF
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_NOOP, [])))
+            inflight += 1
+        for m in link.read(0.01):
+            if m.kind == M.KIND_HOUSEKEEPING:
+                hk += 1
+                if m.id == ids.PKT_LINK:
+                    tx_dropped = m.body[-1]
+            elif m.kind == M.KIND_VERIFICATION and m.body[1] == M.STAGE_COMPLETED:
+                inflight -= 1
+    elapsed = time.monotonic() - t0
+    return {"hk_per_s": hk / elapsed, "msgs_per_s": (link.count - start_count) / elapsed,
+            "lost": link.lost, "tx_dropped": tx_dropped, "seq": seq}
+
+
+def heap_trend(link: RawLink, seconds: float, seq: int) -> dict[str, Any]:
+    """heap_free samples (post-collection, 1 Hz) while hk runs at 50 Hz and noops flow."""
+    samples: list[tuple[float, int]] = []
+    inflight = 0
+    t0 = time.monotonic()
+    last = -1.0
+    while time.monotonic() - t0 < seconds:
+        if inflight < 2:
+            seq = (seq + 1) & 0xFFFF
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [])))
+            inflight += 1
+        for m in link.read(0.01):
+            if m.kind == M.KIND_HOUSEKEEPING and m.id == ids.PKT_LINK:
+                now = time.monotonic() - t0
+                if now - last >= 0.5:  # the node samples once a second
+                    samples.append((now, m.body[_HEAP_FREE]))
+                    last = now
+            elif m.kind == M.KIND_VERIFICATION and m.body[1] == M.STAGE_COMPLETED:
+                inflight -= 1
+    k = max(3, len(samples) // 10)
+    first = statistics.median(v for _, v in samples[:k])
+    end = statistics.median(v for _, v in samples[-k:])
+    return {"growth": first - end, "min": min(v for _, v in samples),
+            "samples": len(samples), "seq": seq}
+
+
+def module_heap() -> int:
+    """Heap the node's modules take when imported on the Unix port (precompiled)."""
+    script = ("import sys, gc\nsys.path.append('.frozen')\ngc.collect()\nf = gc.mem_free()\n"
+              "import node.app\ngc.collect()\nprint(f - gc.mem_free())\n")
+    env = dict(os.environ, MICROPYPATH=f"{MPY_DIR}{os.pathsep}.frozen")
+    done = subprocess.run([find_micropython(), "-X", "heapsize=1M", "-c", script], env=env,
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])
+
+
+def run(quick: bool = False) -> list[Row]:
+    n_rtt = 200 if quick else 1000
+    hk_s = 10.0 if quick else 60.0
+    heap_s = 30.0 if quick else 300.0
+    rows: list[Row] = []
+    build_mpy()
+    with tempfile.TemporaryDirectory(prefix="node-bench-") as tmp, \
+            SimNode(seed=1, state_dir=Path(tmp) / "state") as node:
+        time.sleep(0.5)
+        link = RawLink(node.port)
+        try:
+            seq = 1
+            link.command(ids.CMD_STATUS, seq=seq)
+            seq += 1
+            link.command(ids.CMD_HK_RATE, ids.PKT_LINK, 2.0, seq=seq)
+            seq += 1
+            boot_heap = None
+            while boot_heap is None:
+                for m in link.read(1.0):
+                    if m.kind == M.KIND_HOUSEKEEPING and m.id == ids.PKT_LINK:
+                        boot_heap = m.body[_HEAP_FREE]
+            rows.append(row("heap free after boot (192K heap, modules in RAM)", boot_heap,
+                            "B", f">= {HEAP_TARGET:,}", boot_heap >= HEAP_TARGET))
+            rows.append(row("heap taken by the loaded modules (Unix port; frozen on a Pico)",
+                            module_heap(), "B"))
+
+            seq = _hk_all(link, None, seq)
+            link.read(0.3)
+            seq = max(seq, 1000)  # seqs 1000.. all encode in 2 bytes: one frame size
+            node_t = ping_rtt(link, n_rtt, seq0=seq)
+            seq = (seq + n_rtt) & 0xFFFF
+            size = len(encode_frame(encode_message(0, 1000, 0, ids.CMD_NOOP, [])))
+            echo_t = echo_rtt(n_rtt, size)
+            node_med = statistics.median(node_t) * 1000
+            echo_med = statistics.median(echo_t) * 1000
+            rows.append(row(f"noop round trip median ({n_rtt} commands)", node_med, "ms"))
+            rows.append(row("noop round trip p99", _percentile(node_t, 99) * 1000, "ms"))
+            rows.append(row(f"echo loop round trip median ({size} B frame)", echo_med, "ms"))
+            rows.append(row("echo loop round trip p99", _percentile(echo_t, 99) * 1000, "ms"))
+            ratio = node_med / echo_med
+            rows.append(row("noop median / echo median", ratio, "x",
+                            f"<= {RTT_RATIO_TARGET}", ratio <= RTT_RATIO_TARGET))
+
+            seq = _hk_all(link, _HK_MAX_HZ, seq)
+            hk = measure_hk(link, hk_s, flood=False, seq=seq)
+            seq = hk["seq"]
+            clean = hk["lost"] == 0 and hk["tx_dropped"] == 0
+            rows.append(row(f"housekeeping sustained {hk_s:.0f} s (4 packets x 50 Hz = "
+                            "dictionary max)", hk["hk_per_s"], "packets/s",
+                            f">= {HK_TARGET:.0f}, none lost",
+                            hk["hk_per_s"] >= HK_TARGET and clean))
+            rows.append(row("housekeeping messages lost (seq gaps + tx_dropped)",
+                            hk["lost"] + hk["tx_dropped"], "msgs", "0", clean))
+            flood = measure_hk(link, min(hk_s, 10.0), flood=True, seq=seq)
+            seq = flood["seq"]
+            rows.append(row("downlink capacity: hk 200/s + noop flood, all messages",
+                            flood["msgs_per_s"], "msgs/s", "", True))
+            rows.append(row("downlink messages lost during the flood", flood["lost"], "msgs",
+                            "0", flood["lost"] == 0))
+
+            trend = heap_trend(link, heap_s, seq)
+            rows.append(row(f"heap_free growth over {heap_s:.0f} s at 50 Hz, commands flowing",
+                            trend["growth"], "B", "<= 0 (1 KB noise)", trend["growth"] <= 1024))
+            rows.append(row("heap_free minimum during that run", trend["min"], "B"))
+        finally:
+            link.close()
+        if node.boots != 1:
+            rows.append(row("node restarts during the bench", node.boots - 1, "", "0", False))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.node_bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = run(quick=args.quick)
+    if args.json:
+        print(json.dumps({SECTION: rows}, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['name']:<70} {r['value']:>12,.3f} {r['unit']:<10} {r['target']:<20} "
+                  f"{'ok' if r['ok'] else 'MISSED' if r['target'] else ''}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

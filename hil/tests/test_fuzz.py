@@ -1,0 +1,51 @@
+"""Live fuzzing as a regression test: the committed corpus replays clean, and a short
+fixed-seed campaign finds nothing. On ``sim`` the fuzzer runs its own simulated node (it
+needs the port to itself); on a board it uses the target's port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from ground.fuzz.cli import DEFAULT_CORPUS
+from ground.fuzz.port import NodePort
+from ground.fuzz.runner import Campaign, load_corpus
+from hil.session import HilTarget
+
+CI_CASES: Final = 2000
+CI_SEED: Final = 2026
+
+
+@pytest.fixture(scope="module")
+def fuzz_port(hil_target: HilTarget) -> Iterator[NodePort]:
+    url = "sim" if hil_target.is_sim else hil_target.target
+    with NodePort(url, uplink_bytes_per_s=hil_target.uplink_bytes_per_s) as port:
+        yield port
+
+
+def _describe(campaign: Campaign) -> str:
+    return "; ".join(f"{f.kind}: {f.detail}" for f in campaign.findings)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in load_corpus(DEFAULT_CORPUS)] or [None],
+                         ids=lambda p: p.name if isinstance(p, Path) else "empty")
+def test_corpus_replays_clean(fuzz_port: NodePort, path: Path | None, tmp_path: Path) -> None:
+    if path is None:
+        pytest.skip(f"no reproducers in {DEFAULT_CORPUS}")
+    cases = dict(load_corpus(path.parent))[path]
+    campaign = Campaign(fuzz_port, seed=0, corpus=tmp_path, reduce=False)
+    campaign.start()
+    assert campaign.run_batch(cases) == [], _describe(campaign)
+
+
+def test_fixed_seed_campaign_finds_nothing(fuzz_port: NodePort, tmp_path: Path) -> None:
+    campaign = Campaign(fuzz_port, seed=CI_SEED, corpus=tmp_path, reduce=False, max_findings=5)
+    campaign.start()
+    findings = campaign.run(CI_CASES)
+    campaign.finish()
+    assert campaign.stats.cases == CI_CASES or findings
+    assert not findings, _describe(campaign)

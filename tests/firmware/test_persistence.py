@@ -1,0 +1,137 @@
+"""Persistence across resets: power cut (SIGKILL), commanded reboot, maintenance, watchdog.
+
+Parameters, the boot count and the event log live in the state directory (the node's flash)
+and survive; the reset cause is reported at the next boot (status, housekeeping, events).
+"""
+
+import cbor2
+import pytest
+from nodelink import field
+
+from protocol import ids
+from protocol import messages as M
+
+pytestmark = pytest.mark.slow
+
+BOOT_COUNT = field(ids.PKT_POWER, "boot_count")
+RESET_CAUSE = field(ids.PKT_POWER, "reset_cause")
+
+
+def status(link):
+    return link.send_and_assert_command(ids.CMD_STATUS, timeout=10)
+
+
+def event_log(link, from_seq=0):
+    mark = link.mark()
+    seq = link.send_command(ids.CMD_EVENT_LOG_DOWNLINK, from_seq)
+    return cbor2.loads(link.bulk(seq, ids.BULK_EVENT_LOG, mark))
+
+
+def test_power_cut_keeps_params_boot_count_and_event_log(fresh_node):
+    node, link = fresh_node
+    boot_count = status(link)[1]
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_TEST_VALUE, 321)
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_VOLATILE_VALUE, 55)
+    link.send_and_assert_command(ids.CMD_PARAM_SAVE)
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_TEST_VALUE, 999)  # not saved
+    before = event_log(link)
+    mark = link.mark()
+    node.power_cut()
+    boot = link.await_boot(mark=mark)
+    assert boot.body[2] == [boot_count + 1, ids.RESET_POWER_ON]
+    mode, count, cause = status(link)[:3]
+    assert (mode, count, cause) == (ids.MODE_SAFE, boot_count + 1, ids.RESET_POWER_ON)
+    assert link.send_and_assert_command(ids.CMD_PARAM_GET, ids.PARAM_TEST_VALUE) == 321
+    assert link.send_and_assert_command(ids.CMD_PARAM_GET, ids.PARAM_VOLATILE_VALUE) == 0
+    link.assert_event(ids.EV_PARAMS_LOADED, mark)
+    after = event_log(link)
+    assert [r[0] for r in after[:len(before)]] == [r[0] for r in before]
+    assert after[len(before)][0] == before[-1][0] + 1  # numbering continues
+    assert boot.body[0] > before[-1][0]
+
+
+def test_commanded_reboot(fresh_node):
+    node, link = fresh_node
+    boot_count = status(link)[1]
+    mark = link.mark()
+    link.send_and_assert_command(ids.CMD_REBOOT)
+    link.assert_event(ids.EV_REBOOT, mark)
+    link.await_boot(mark=mark)
+    node.wait_boots(2)
+    assert status(link)[1:3] == [boot_count + 1, ids.RESET_COMMANDED]
+    link.await_telemetry(ids.PKT_POWER, lambda b: b[RESET_CAUSE] == ids.RESET_COMMANDED
+                         and b[BOOT_COUNT] == boot_count + 1)
+
+
+def test_maintenance_only_in_safe_then_restarts(fresh_node):
+    _node, link = fresh_node
+    link.send_and_assert_command(ids.CMD_SET_MODE, ids.MODE_NOMINAL)
+    link.assert_rejected(ids.CMD_MAINTENANCE, code=M.WRONG_MODE)
+    link.send_and_assert_command(ids.CMD_SET_MODE, ids.MODE_SAFE)
+    mark = link.mark()
+    link.send_and_assert_command(ids.CMD_MAINTENANCE)
+    link.assert_event(ids.EV_MAINTENANCE, mark)
+    link.await_boot(mark=mark)
+    assert status(link)[2] == ids.RESET_MAINTENANCE
+
+
+def test_hung_task_resets_by_watchdog(fresh_node):
+    node, link = fresh_node
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_WATCHDOG_TIMEOUT_MS, 1000)
+    link.send_and_assert_command(ids.CMD_PARAM_SAVE)
+    link.send_and_assert_command(ids.CMD_REBOOT)  # the timeout applies from the next boot
+    node.wait_boots(2)
+    boot_count = status(link)[1]
+    mark = link.mark()
+    link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_HANG_TASK, ids.TASK_FDIR, 0.0)
+    boot = link.await_boot(mark=mark, timeout=10)
+    assert boot.body[2] == [boot_count + 1, ids.RESET_WATCHDOG]
+    link.assert_event(ids.EV_WATCHDOG_RESET, mark)
+    assert status(link)[1:3] == [boot_count + 1, ids.RESET_WATCHDOG]
+    assert node.watchdog_resets == 1
+
+
+def test_hung_link_task_resets_by_watchdog(fresh_node):
+    _node, link = fresh_node
+    mark = link.mark()
+    link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_HANG_TASK, ids.TASK_LINK, 0.0)
+    boot = link.await_boot(mark=mark, timeout=12)  # default timeout 5 s
+    assert boot.body[2][1] == ids.RESET_WATCHDOG
+
+
+def test_corrupt_params_file_falls_back_to_defaults(fresh_node):
+    node, link = fresh_node
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_TEST_VALUE, 12)
+    link.send_and_assert_command(ids.CMD_PARAM_SAVE)
+    path = node.state_dir / "params.bin"
+    data = bytearray(path.read_bytes())
+    data[6] ^= 0xFF
+    path.write_bytes(bytes(data))
+    mark = link.mark()
+    node.power_cut()
+    link.await_boot(mark=mark)
+    link.assert_event(ids.EV_PARAMS_DEFAULTED, mark, lambda a: a == [2])  # corrupt
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_EVENT_RATE_LIMIT, 100)
+    assert link.send_and_assert_command(ids.CMD_PARAM_GET, ids.PARAM_TEST_VALUE) == 0
+    link.assert_failed(ids.CMD_PARAM_LOAD, code=M.STORAGE_ERROR)
+    path.unlink()
+    link.assert_failed(ids.CMD_PARAM_LOAD, code=M.NOT_FOUND)
+
+
+def test_torn_event_log_slot_is_skipped(fresh_node):
+    node, link = fresh_node
+    before = event_log(link)
+    mark = link.mark()
+    node.power_cut()
+    link.await_boot(mark=mark)
+    # Spoil the slot of the first record, as a write cut short would.
+    path = node.state_dir / "events.log"
+    data = bytearray(path.read_bytes())
+    data[before[0][0] % 256 * 48 + 20] ^= 0x55
+    path.write_bytes(bytes(data))
+    mark = link.mark()
+    node.power_cut()
+    link.await_boot(mark=mark)
+    after = event_log(link)
+    seqs = [r[0] for r in after]
+    assert before[0][0] not in seqs and before[1][0] in seqs
