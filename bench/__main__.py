@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = all(r["ok"] for rows in results.values() for r in rows)
     report = {
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "quick": args.quick,

@@ -47,6 +47,9 @@ def main():
     if board.reset_cause() == _RESET_MAINTENANCE:
         print("ILRS node: maintenance, REPL kept")
         return
+    import node
+
+    node.preload()
     from node.app import run
 
     run(board)

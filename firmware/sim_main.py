@@ -16,6 +16,9 @@ if ".frozen" not in sys.path:  # MICROPYPATH replaces the default path, frozen a
 
 def main():
     try:
+        import node
+
+        node.preload()
         from board.sim import Board
         from node.app import run
 

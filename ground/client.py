@@ -25,17 +25,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-import cbor2
-
-from ground import codec, validate, values
-from ground.downlink import BULK, EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
+from ground import bulk, codec, validate, values
+from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
     CommandRejected,
@@ -55,8 +52,6 @@ from protocol.node_dictionary import DICT_HASH
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_RETRY_S: Final = 1.0
 DEFAULT_RETRIES: Final = 3
-BULK_EVENT_LOG: Final = 1
-BULK_DICTIONARY: Final = 2
 
 
 class Verification(NamedTuple):
@@ -135,11 +130,8 @@ class Client:
         self._lock = threading.Lock()
         self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
         self._pending: dict[int, _Pending] = {}
-        self._bulk: dict[tuple[int, int], list[bytes]] = {}
-        self._bulk_done: dict[tuple[int, int], bytes] = {}
-        self._bulk_cond = threading.Condition()
+        self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
-        self.downlink.listen(BULK, self._on_bulk)
 
     @property
     def log_path(self) -> str | None:
@@ -165,15 +157,8 @@ class Client:
 
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         try:
-            res = self._command("status", {}, timeout, check=False)
+            res = self._command("status", {}, timeout)
         except VerificationTimeout as exc:
-            sim = self.transport.sim
-            if sim is not None and not getattr(sim, "running", True):
-                raise LinkLost(
-                    self.port,
-                    f"the simulated node exited (code {getattr(sim, 'returncode', '?')}); "
-                    f"its log: {getattr(sim, 'log_path', '?')}",
-                ) from None
             if self.downlink.messages == 0:
                 raise LinkLost(
                     self.port,
@@ -196,6 +181,17 @@ class Client:
         if self.check_dictionary and node_hash != self.expected_hash:
             raise DictionaryMismatch(self.expected_hash, node_hash & 0xFFFFFFFF)
         return self.status
+
+    def _check_sim(self) -> None:
+        """A simulated node that exited for good will not answer: say so at once."""
+        sim = self.transport.sim
+        code = getattr(sim, "returncode", None) if sim is not None else None
+        if code is not None:
+            raise LinkLost(
+                self.port,
+                f"the simulated node exited (code {code}); its log: "
+                f"{getattr(sim, 'log_path', '?')}",
+            )
 
     def close(self) -> None:
         self.transport.close()
@@ -249,11 +245,9 @@ class Client:
         **kwargs: Any,
     ) -> CommandResult:
         """Send a command and wait for its final verification (see the module docstring)."""
-        return self._command(name, kwargs, timeout, check=True)
+        return self._command(name, kwargs, timeout)
 
-    def _command(
-        self, name: str, kwargs: dict[str, Any], timeout: float, check: bool
-    ) -> CommandResult:
+    def _command(self, name: str, kwargs: dict[str, Any], timeout: float) -> CommandResult:
         cmd, args = validate.prepare(name, kwargs)
         seq = self._next_seq()
         frame = encode_frame(codec.encode_command(seq, cmd.id, args))
@@ -273,6 +267,7 @@ class Client:
                     wait = deadline - now
                 if pending.done.wait(max(0.0, wait)):
                     break
+                self._check_sim()
                 if time.monotonic() >= deadline:
                     raise VerificationTimeout(
                         name,
@@ -307,51 +302,16 @@ class Client:
 
     # --- bulk downlinks ----------------------------------------------------------------
 
-    def _on_bulk(self, msg: codec.Message) -> None:
-        transfer, index, last, payload = msg.body
-        key = (msg.id, transfer)
-        with self._bulk_cond:
-            parts = self._bulk.setdefault(key, [])
-            if index != len(parts):
-                if index < len(parts):
-                    return  # a repeat after a retry
-                self._bulk.pop(key, None)  # a part was lost: the caller will retry
-                return
-            parts.append(payload)
-            if last:
-                self._bulk_done[key] = b"".join(self._bulk.pop(key))
-                self._bulk_cond.notify_all()
-
     def _bulk_transfer(self, name: str, bulk_type: int, timeout: float, **kwargs: Any) -> bytes:
-        res = self._command(name, kwargs, timeout, check=True)
-        key = (bulk_type, res.seq)
-        deadline = time.monotonic() + timeout
-        with self._bulk_cond:
-            if not self._bulk_cond.wait_for(
-                lambda: key in self._bulk_done, max(0.0, deadline - time.monotonic())
-            ):
-                got = len(self._bulk.pop(key, []))
-                raise WaitTimeout(
-                    f"complete bulk transfer for {name}",
-                    timeout,
-                    f"{got} part(s) arrived",
-                    self.log_path,
-                )
-            return self._bulk_done.pop(key)
-
-    @staticmethod
-    def _cbor(name: str, payload: bytes) -> Any:
-        try:
-            return cbor2.loads(payload)
-        except Exception as exc:
-            raise codec.DecodeFailure(f"{name}: bulk payload is not CBOR: {exc}") from None
+        res = self._command(name, kwargs, timeout)
+        return self._bulk.wait(bulk_type, res.seq, timeout, name, self.log_path)
 
     def fetch_dictionary(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeDictionary:
         """The node's compact dictionary (bulk type 2), decoded, with its hash checked."""
-        payload = self._bulk_transfer("dict_downlink", BULK_DICTIONARY, timeout)
-        node_hash = int.from_bytes(hashlib.sha256(payload).digest()[:4], "big")
+        payload = self._bulk_transfer("dict_downlink", bulk.DICTIONARY, timeout)
+        node_hash = bulk.dictionary_hash(payload)
         return NodeDictionary(
-            self._cbor("dict_downlink", payload),
+            bulk.decode_payload("dict_downlink", payload),
             len(payload),
             node_hash,
             node_hash == self.expected_hash,
@@ -360,9 +320,9 @@ class Client:
     def event_log(self, from_seq: int = 0, timeout: float = DEFAULT_TIMEOUT_S) -> list[Any]:
         """The node's persistent event log from ``from_seq``, as EventRecords."""
         payload = self._bulk_transfer(
-            "event_log_downlink", BULK_EVENT_LOG, timeout, from_seq=from_seq
+            "event_log_downlink", bulk.EVENT_LOG, timeout, from_seq=from_seq
         )
-        records = self._cbor("event_log_downlink", payload)
+        records = bulk.decode_payload("event_log_downlink", payload)
         out = []
         for rec in records if isinstance(records, list) else []:
             event_seq, t_ms, event_id, severity, args = rec

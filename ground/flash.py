@@ -31,7 +31,7 @@ from typing import Any, Final, NamedTuple
 
 from rich.progress import Progress
 
-from ground.errors import FlashError, GroundError, UsageError
+from ground.errors import FlashError, GroundError, LinkLost, UsageError, VerificationTimeout
 from ground.micropython import REPO_ROOT
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
@@ -198,7 +198,10 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> b
             if reply.strip().lower() not in ("y", "yes"):
                 raise UsageError("flash: not confirmed; nothing was changed")
         client.command("set_mode", mode="SAFE")
-        client.command("maintenance")
+        try:
+            client.command("maintenance", timeout=3.0)
+        except (VerificationTimeout, LinkLost):
+            pass  # the node may reset before its `completed` gets out: that is the point
     finally:
         client.close()
     time.sleep(_MAINTENANCE_WAIT_S)

@@ -1,18 +1,24 @@
 """Host side of the simulated node: a pty, the MicroPython Unix port, a simulated watchdog.
 
     python -m ground.simnode [--seed N] [--time-factor X] [--state-dir DIR] [--heap 192K]
-                             [--verbose]
+                             [--verbose] [--source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
 then supervises the node until SIGINT/SIGTERM, or until the node exits for a reason other than
 a reboot. Any serial program (pyserial, miniterm, the ground tool) can open that path.
 
-What runs: ``micropython -X heapsize=192K firmware/sim_main.py`` (a Pico-sized heap: a Pico
-leaves about 192 KB free after MicroPython boots) with ``MICROPYPATH=firmware:<repo root>``,
-the pty master as stdin and stdout (set O_NONBLOCK, so the node reads what is there and a
-full pty makes its writes return instead of blocking), stderr appended to ``node.log`` in the
-state directory (or passed through with ``--verbose``). The host keeps the slave open, raw, so
-the node never sees a hangup when a ground program closes the port; it never reads the slave.
+What runs: ``micropython -X heapsize=192K firmware/sim_main.py``, a Pico-sized heap (a Pico
+leaves about 192 KB free after MicroPython boots), with the node's modules precompiled by
+mpy-cross into ``build/simnode-mpy`` (``build_mpy()``, rebuilt when a source is newer;
+``MICROPYPATH=build/simnode-mpy:.frozen``), as they would be deployed. ``--source`` runs the
+.py files instead (``MICROPYPATH=firmware:<repo>``), which needs a bigger heap: compiling
+inside 192K fragments it. On the 64-bit Unix port the loaded modules themselves take about
+135 KB of that heap (a Pico runs them frozen, outside the heap), so the simulated node has
+about 27 KB free after boot: tighter than a Pico, never looser. The pty master is the node's
+stdin and stdout (set O_NONBLOCK, so the node reads what is there and a full pty makes its
+writes return instead of blocking); stderr is appended to ``node.log`` in the state directory
+(or passed through with ``--verbose``). The host keeps the slave open, raw, so the node never
+sees a hangup when a ground program closes the port; it never reads the slave.
 
 Supervision (the node's board/sim.py is the other half):
 - watchdog: the node writes ``S<timeout_ms>\\n`` when it starts its watchdog and ``F`` per
@@ -52,7 +58,7 @@ import threading
 import time
 import tty
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from ground.micropython import (
     FIRMWARE_DIR,
@@ -159,7 +165,7 @@ class SimNode:
         self._exited = threading.Event()
         self._booted = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -176,6 +182,11 @@ class SimNode:
     @property
     def running(self) -> bool:
         return self.node_pid is not None
+
+    @property
+    def exited(self) -> bool:
+        """True once the node has exited for good (an exit that is not a restart)."""
+        return self._exited.is_set()
 
     def start(self) -> SimNode:
         if self._thread is not None:
@@ -394,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     print(node.port, flush=True)
     print(f"simnode: state {node.state_dir}, log {node.log_path}", file=sys.stderr, flush=True)
     try:
-        while not stop.is_set() and not node._exited.is_set():
+        while not stop.is_set() and not node.exited:
             stop.wait(0.2)
     finally:
         node.stop()

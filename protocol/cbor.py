@@ -22,6 +22,7 @@ floats in their preferred serialization. Decoding is strict and bounded and rais
   ``pos``. Reading integers below 2**30 and container headers allocates nothing.
 """
 
+import array
 import struct
 
 from protocol.compat import MICROPYTHON, const, micropython
@@ -580,8 +581,16 @@ class Decoder:
             return (buf[pos + 1] << 8) | buf[pos + 2]
         return _unpack_from(">I" if size == 4 else ">Q", buf, pos + 1)[0]
 
+    @micropython.native
     def array(self) -> int:
         """Read an array head; return its length (the caller reads the items)."""
+        pos = self.pos
+        if pos < self.end:  # fast path: a short array
+            ib = self.buf[pos]
+            if 0x80 <= ib < 0x98 and self._items > 0:
+                self._items -= 1
+                self.pos = pos + 1
+                return ib - 0x80
         n = self._arg(4)
         if n > MAX_ARRAY:
             raise DecodeError("array too long")
@@ -594,7 +603,15 @@ class Decoder:
             raise DecodeError("map too long")
         return n
 
+    @micropython.native
     def uint(self) -> int:
+        pos = self.pos
+        if pos < self.end:  # fast path: a small integer
+            ib = self.buf[pos]
+            if ib < 0x18 and self._items > 0:
+                self._items -= 1
+                self.pos = pos + 1
+                return ib
         return self._arg(0)
 
     def null(self) -> None:
@@ -807,7 +824,111 @@ class Decoder:
         return self._string(self._arg(2))
 
 
-_LOADS = Decoder() if MICROPYTHON else None  # reused on the node: loads is not reentrant
+def _new_list(n: int) -> list:
+    return [None] * n
+
+
+_BAIL = object()  # _loads_fast: not an array at the root, use the general path
+
+if MICROPYTHON:
+
+    @micropython.viper
+    def _loads_fast(dec, data, objs, st: ptr32):  # noqa: F821
+        # loads() of an array on the node, without a Python call per nested array: open
+        # arrays are kept on an explicit stack (objs: the lists, st: [index, count] pairs).
+        # Small integers, bools, null and short arrays are read here; any other element is
+        # read by dec._item (same limits), so the result and every error are the general
+        # decoder's. A root that is not an array of fewer than 24 items returns _BAIL.
+        buf = ptr8(data)  # noqa: F821
+        end = int(len(data))  # noqa: RUF046 - viper: an object to a machine int
+        if end == 0:
+            return _BAIL
+        ib = int(buf[0])
+        if ib < 0x80 or ib > 0x97:
+            return _BAIL
+        n = ib - 0x80
+        pos = 1
+        need = n  # slots still to fill in every open array: each takes at least a byte
+        if need > end - pos:
+            raise DecodeError(_E_TRUNC)
+        items = 1 + n
+        root = _new_list(n)
+        cur = root
+        i = 0
+        top = 0
+        while True:
+            if i == n:
+                if top == 0:
+                    break
+                top -= 1
+                cur = objs[top]
+                objs[top] = None
+                i = int(st[2 * top])
+                n = int(st[2 * top + 1])
+                continue
+            if pos >= end:
+                raise DecodeError(_E_TRUNC)
+            need -= 1
+            ib = int(buf[pos])
+            if ib < 0x18:
+                cur[i] = ib
+                pos += 1
+            elif ib == 0x18 and pos + 1 < end:
+                cur[i] = int(buf[pos + 1])
+                pos += 2
+            elif ib == 0x19 and pos + 2 < end:
+                cur[i] = (int(buf[pos + 1]) << 8) | int(buf[pos + 2])
+                pos += 3
+            elif ib >= 0x20 and ib < 0x38:
+                cur[i] = 0x1F - ib
+                pos += 1
+            elif ib >= 0xF9 and ib <= 0xFB:
+                dec.pos = pos
+                cur[i] = dec._float(ib & 0x1F)
+                pos = int(dec.pos)
+            elif ib == 0xF6:
+                pos += 1
+            elif ib == 0xF5:
+                cur[i] = True
+                pos += 1
+            elif ib == 0xF4:
+                cur[i] = False
+                pos += 1
+            elif ib >= 0x80 and ib <= 0x97 and top < MAX_DEPTH - 2:
+                m = ib - 0x80
+                pos += 1
+                if need + m > end - pos:
+                    raise DecodeError(_E_TRUNC)
+                items += m
+                if items > MAX_ITEMS:
+                    raise DecodeError("too many data items")
+                need += m
+                child = _new_list(m)
+                cur[i] = child
+                objs[top] = cur
+                st[2 * top] = i + 1
+                st[2 * top + 1] = n
+                top += 1
+                cur = child
+                n = m
+                i = 0
+                continue
+            else:  # anything else, including a nesting too deep, by the general decoder
+                dec.pos = pos
+                dec._items = MAX_ITEMS - items
+                cur[i] = dec._item(MAX_DEPTH - 1 - top, need)
+                pos = int(dec.pos)
+                items = MAX_ITEMS - int(dec._items)
+            i += 1
+        if pos < end:
+            raise DecodeError("trailing bytes after the data item")
+        return root
+
+
+# Reused on the node (loads is not reentrant): the decoder and _loads_fast's stack.
+_LOADS = Decoder() if MICROPYTHON else None
+_STACK_OBJS = [None] * MAX_DEPTH
+_STACK_ST = array.array("i", bytes(8 * MAX_DEPTH))
 
 
 def loads(
@@ -820,6 +941,13 @@ def loads(
     dec = _LOADS
     if dec is None or max_depth != MAX_DEPTH or max_items != MAX_ITEMS or max_string != MAX_STRING:
         dec = Decoder(max_depth, max_items, max_string)
+    elif MICROPYTHON:
+        dec.buf = data
+        dec.end = len(data)
+        obj = _loads_fast(dec, data, _STACK_OBJS, _STACK_ST)  # pyright: ignore[reportArgumentType]
+        if obj is not _BAIL:
+            dec.buf = b""
+            return obj
     dec.buf = data
     dec.pos = 0
     dec.end = len(data)

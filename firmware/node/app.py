@@ -34,6 +34,7 @@ from node.commands import Commands
 from node.dispatcher import Dispatcher
 from node.eventlog import EventLog
 from node.events import Events
+from node.fdir import Fdir
 from node.housekeeping import Housekeeping
 from node.link import Link
 from node.modes import REASON_TASK_CRASH, Modes
@@ -59,8 +60,6 @@ _PARAM_PLANT_SEED = const(11)
 _PARAM_TIME_FACTOR = const(1)
 _RESET_MAINTENANCE = const(3)
 _RESET_WATCHDOG = const(1)
-
-from node.fdir import Fdir
 
 
 def _forget_module(name):

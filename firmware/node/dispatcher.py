@@ -20,6 +20,8 @@ No allocation for a command with integer/bool arguments whose handler does not a
 (a noop ping): the history and argument lists are preallocated.
 """
 
+import struct
+
 from micropython import const
 
 from protocol import messages as M
@@ -34,6 +36,8 @@ _CH_CMDS_REJECTED = const(28)
 _EV_CMD_FAILED = const(23)
 _EV_CMD_REJECTED = const(22)
 _EXECUTION_ERROR = const(16)
+_MALFORMED = const(6)
+_OK = const(0)
 _STAGE_ACCEPTED = const(0)
 _STAGE_COMPLETED = const(2)
 _STAGE_FAILED = const(3)
@@ -45,6 +49,25 @@ PENDING = const(-1)
 _HISTORY = const(32)
 _MAX_ARGS = const(4)
 _NO_STAGE = const(-1)
+
+
+def _put_uint(buf, pos, n):
+    # CBOR unsigned integer head (shortest form) for 0 <= n < 2**32; returns the new end.
+    if n < 24:
+        buf[pos] = n
+        return pos + 1
+    if n < 0x100:
+        buf[pos] = 0x18
+        buf[pos + 1] = n
+        return pos + 2
+    if n < 0x10000:
+        buf[pos] = 0x19
+        buf[pos + 1] = n >> 8
+        buf[pos + 2] = n & 0xFF
+        return pos + 3
+    buf[pos] = 0x1A
+    struct.pack_into(">I", buf, pos + 1, n)
+    return pos + 5
 
 
 class Dispatcher:
@@ -84,8 +107,10 @@ class Dispatcher:
         head = self._head
         dec = self._dec
         try:
-            dec.reset(buf, 0, n)
-            nargs = M.read_command_head(dec, head)
+            nargs = self._fast_head(buf, n)
+            if nargs < 0:  # not the common shape: the protocol's full reader decides
+                dec.reset(buf, 0, n)
+                nargs = M.read_command_head(dec, head)
         except MessageError as e:
             if head[1] >= 0:
                 self._reject(head[0], head[1], e.code)
@@ -116,7 +141,10 @@ class Dispatcher:
             self._resend(slot)
             return
         args = self.args
-        code = M.read_args(dec, nargs, spec[2], args)
+        if nargs or spec[2]:
+            code = M.read_args(dec, nargs, spec[2], args)
+        else:  # no arguments, none expected: only trailing bytes can be wrong
+            code = _MALFORMED if dec.pos < dec.end else _OK
         if code:
             self._reject(seq, cmd_id, code)
             return
@@ -149,13 +177,71 @@ class Dispatcher:
         self._complete(slot, seq, cmd_id, code, self.result)
         self.result = None
 
+    def _fast_head(self, buf, n):
+        """The envelope of a well-formed v1 command in shortest form, read without the
+        general decoder: [1, 0, seq, 0, id, [args...]] with id < 256. Returns the number of
+        arguments (the decoder then starts at them) or -1: anything else, including every
+        malformed message, goes to protocol.messages.read_command_head."""
+        if n < 7 or buf[0] != 0x86 or buf[1] != 0x01 or buf[2] != 0x00:
+            return -1
+        b = buf[3]
+        if b < 24:
+            seq = b
+            p = 4
+        elif b == 0x18 and buf[4] >= 24:
+            seq = buf[4]
+            p = 5
+        elif b == 0x19 and buf[4]:
+            seq = (buf[4] << 8) | buf[5]
+            p = 6
+        else:
+            return -1
+        if p + 2 >= n or buf[p] != 0x00:  # time 0
+            return -1
+        b = buf[p + 1]
+        if b < 24:
+            cmd_id = b
+            p += 2
+        elif b == 0x18 and buf[p + 2] >= 24:
+            cmd_id = buf[p + 2]
+            p += 3
+        else:
+            return -1
+        if p >= n:
+            return -1
+        b = buf[p]
+        if b < 0x80 or b > 0x97:
+            return -1
+        head = self._head
+        head[0] = seq
+        head[1] = cmd_id
+        self._dec.reset(buf, p + 1, n)
+        return b - 0x80
+
     # --- verification -------------------------------------------------------------------
 
     def _verify(self, cmd_seq, cmd_id, stage, code, result):
         link = self.link
         link.busy = True
-        M.write_verification(link.enc, link.seq, link._now_ms(), cmd_id, cmd_seq, stage, code,
-                             result)
+        now = link._now_ms()
+        if result is None and code < 24 and now < 0x100000000:
+            # The common case written directly (same bytes as M.write_verification).
+            enc = link.enc
+            buf = enc.buf
+            buf[0] = 0x86  # array(6)
+            buf[1] = 0x01  # version
+            buf[2] = 0x01  # kind: verification
+            pos = _put_uint(buf, 3, link.seq)
+            pos = _put_uint(buf, pos, now)
+            pos = _put_uint(buf, pos, cmd_id)
+            buf[pos] = 0x84  # body: array(4)
+            pos = _put_uint(buf, pos + 1, cmd_seq)
+            buf[pos] = stage
+            buf[pos + 1] = code
+            buf[pos + 2] = 0xF6  # null
+            enc.pos = pos + 3
+        else:
+            M.write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
         link.end()
 
     def _reject(self, seq, cmd_id, code):

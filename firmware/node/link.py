@@ -4,7 +4,9 @@ Receive: the board's bytes go into a preallocated buffer and through the protoco
 allocation-free core; each verified message is handed to ``on_message(buf, n)``.
 Transmit: one preallocated CBOR Encoder. A sender calls ``enc = begin(kind, id)``, writes
 the body, then ``end()``: the message gets the next downlink seq (SPEC §5, +1 per message,
-wrapping at 65536) and the node time, and is framed into a preallocated buffer and written.
+wrapping at 65536) and the node time, and is framed (CRC appended in place, COBS into the tx
+buffer) and written; while ``holding`` (a command being handled), frames collect in the tx
+buffer and leave together at ``flush()``.
 begin/end must not be interleaved (``busy`` is True in between); the node is single
 threaded and nothing in between awaits.
 
@@ -21,7 +23,9 @@ from micropython import const
 
 from protocol import messages as M
 from protocol.cbor import Encoder
-from protocol.framing import MAX_MESSAGE, Deframer, FrameWriter
+from protocol.cobs import encode_into
+from protocol.crc import crc32_append
+from protocol.framing import MAX_MESSAGE, Deframer
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -33,13 +37,15 @@ _CH_FRAME_ERRORS = const(32)
 _CH_TX_DROPPED = const(30)
 
 _RX_CHUNK = const(256)
+_TX_SIZE = const(1040)  # one frame of MAX_MESSAGE: 2 delimiters + COBS of 1024 bytes (1029)
+_FRAME_OVERHEAD = const(11)  # delimiters, CRC, COBS overhead of a message up to 1020 bytes
+
+
+_SEQ_MASK = const(0xFFFF)
 
 
 def _ignore(buf, n):
     pass
-
-
-_SEQ_MASK = const(0xFFFF)
 
 
 class Link:
@@ -49,8 +55,10 @@ class Link:
         self.tlm = tlm
         self.deframer = Deframer()
         self.rx = bytearray(_RX_CHUNK)
-        self.enc = Encoder(MAX_MESSAGE)
-        self.fw = FrameWriter(MAX_MESSAGE)
+        self.enc = Encoder(MAX_MESSAGE + 4)  # + 4: room for the CRC, appended in place
+        self.tx = bytearray(_TX_SIZE)
+        self._tx_len = 0
+        self.holding = False  # True while receive() handles commands: frames wait for flush
         self.seq = 0  # downlink seq of the next message
         self.frames_out = 0
         self.tx_dropped = 0  # frames the encoder could not take (too big)
@@ -64,13 +72,20 @@ class Link:
     # --- receive ------------------------------------------------------------------------
 
     def receive(self, data, end):
-        """Feed data[0:end] (bytes read from the board) through the deframer. No allocation."""
+        """Feed data[0:end] (bytes read from the board) through the deframer. No allocation.
+
+        What the commands in data make the node send is written together at the end."""
         d = self.deframer
         handle = self.on_message
-        n = d.push(data, 0, end)
-        while n:
-            handle(d.buf, n)
-            n = d.push(data, d.pos, end)
+        self.holding = True
+        try:
+            n = d.push(data, 0, end)
+            while n:
+                handle(d.buf, n)
+                n = d.push(data, d.pos, end)
+        finally:
+            self.holding = False
+            self.flush()
 
     def poll_once(self):
         """Take what the board has now and process it; return the number of bytes read."""
@@ -119,18 +134,37 @@ class Link:
         return self.enc
 
     def end(self):
-        """Frame and write the message begun with begin(). No allocation."""
+        """Frame the message begun with begin() into the tx buffer (00 COBS(msg+crc) 00, the
+        CRC appended in place in the encoder's spare bytes) and write it, unless ``holding``:
+        then it waits for flush(), so a command's verifications leave in one write. No
+        allocation."""
         enc = self.enc
-        try:
-            n = self.fw.frame(enc.buf, enc.pos)
-        except ValueError:  # FrameError: too long for a frame (a bug; counted, not raised)
-            self.tx_dropped += 1
-            self.busy = False
-            return
-        self.seq = (self.seq + 1) & _SEQ_MASK
-        self.board.write(self.fw.buf, n)
-        self.frames_out += 1
+        n = enc.pos
         self.busy = False
+        if n > MAX_MESSAGE:  # cannot happen with the node's messages; counted, not raised
+            self.tx_dropped += 1
+            return
+        crc32_append(enc.buf, 0, n)
+        tx = self.tx
+        start = self._tx_len
+        if start + n + _FRAME_OVERHEAD > len(tx):
+            self.flush()
+            start = 0
+        tx[start] = 0
+        end = encode_into(enc.buf, tx, start + 1, 0, n + 4)
+        tx[end] = 0
+        self._tx_len = end + 1
+        self.seq = (self.seq + 1) & _SEQ_MASK
+        self.frames_out += 1
+        if not self.holding:
+            self.flush()
+
+    def flush(self):
+        """Write the frames waiting in the tx buffer."""
+        n = self._tx_len
+        if n:
+            self._tx_len = 0
+            self.board.write(self.tx, n)
 
     def abort(self):
         """Forget a message begun with begin() (an encoding error)."""

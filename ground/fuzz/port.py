@@ -92,6 +92,7 @@ class NodePort:
         self.transport.open()
 
     def close(self) -> None:
+        self.deframer = Deframer()
         if self.transport is not None:
             self.transport.close()
             self.transport = None

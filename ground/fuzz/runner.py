@@ -71,7 +71,8 @@ class Campaign:
     def __init__(self, port: NodePort, *, seed: int, batch_size: int = 100,
                  corpus: Path | None = None, reduce: bool = True,
                  categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
-                 max_findings: int = 20, settle_s: float = 9.0) -> None:
+                 max_findings: int = 20, settle_s: float = 9.0,
+                 reduce_budget_s: float = 300.0) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -81,6 +82,7 @@ class Campaign:
         self.ping_timeout_s = ping_timeout_s
         self.max_findings = max_findings
         self.settle_s = settle_s  # longer than the longest watchdog timeout (8 s)
+        self.reduce_budget_s = reduce_budget_s  # per finding
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -272,7 +274,12 @@ class Campaign:
     def _recover(self) -> None:
         self.port.restart()
         if self.port.wait_answering() is None:
-            raise RuntimeError(f"node on {self.port.url} did not come back after a restart")
+            if not self.port.is_sim:
+                raise RuntimeError(f"node on {self.port.url} did not come back after a reset")
+            self.port.close()  # a fresh simulated node, then
+            self.port.open()
+            if self.port.wait_answering() is None:
+                raise RuntimeError("a fresh simulated node does not answer")
         self._configure()
         self._rebaseline()
 
@@ -300,7 +307,11 @@ class Campaign:
             # a reboot found one batch late may come from the watchdog: give it time
             settle = self.settle_s if finding.kind == "reboot" else 0.0
 
+            deadline = started + self.reduce_budget_s
+
             def fails(cases: list[fc.Case]) -> bool:
+                if time.monotonic() > deadline:
+                    return False  # out of time: keep what we have
                 return self.reproduces(cases, settle)
 
             if self.reduce and fails(finding.cases):

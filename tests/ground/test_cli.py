@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from fakenode import FakeNode
 
-from ground import cli
+from ground import cli, codec
+from ground.link import decode_wire
+from ground.log import LogReader
 from ground.micropython import REPO_ROOT
 
 GROUND = [sys.executable, "-m", "ground"]
@@ -58,12 +60,26 @@ def test_cmd_noop_and_set_mode(capsys: pytest.CaptureFixture[str], sim_port: str
     assert code == 0
 
 
-def test_rejected_and_failed_exit_1(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
+def test_rejected_and_failed_exit_1(
+    capsys: pytest.CaptureFixture[str], sim_port: str, tmp_path: Path
+) -> None:
     assert run(capsys, "cmd", "set_mode", "mode=SAFE", "--port", sim_port)[0] == 0
-    code, _, err = run(capsys, "cmd", "load_switch", "channel=1", "on=1", "--port", sim_port)
+    log = tmp_path / "rejected.jsonl"
+    code, _, err = run(
+        capsys, "cmd", "load_switch", "channel=1", "on=1", "--port", sim_port, "--log", str(log)
+    )
     assert code == 1 and "rejected: WRONG_MODE (4)" in err and err.count("\n") == 1
-    code, _, err = run(capsys, "cmd", "set_mode", "mode=SCIENCE", "--port", sim_port)
-    assert code == 1 and "failed: INVALID_TRANSITION (18)" in err
+    # Nothing is lost from the log: the command and its rejection are both there.
+    from ground.replay import Replay
+
+    lines = [str(i.value) for i in Replay(log).run() if i.topic == "command"]
+    assert any(line.startswith("command load_switch") for line in lines)
+    downlink = [
+        codec.decode(decode_wire(r.data).message)  # type: ignore[union-attr]
+        for r in LogReader(log)
+        if r.type == "down"
+    ]
+    assert any(m.kind == 1 and m.body[1:3] == [1, 4] for m in downlink)  # rejected, WRONG_MODE
 
 
 @pytest.mark.parametrize(

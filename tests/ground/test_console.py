@@ -137,3 +137,15 @@ def test_history_is_kept_across_sessions(client: Client) -> None:
     # Up arrow twice: past the previous session's `quit`, to its `noop`.
     lines, _ = drive(client, ["\x1b[A", "\x1b[A", "\r"])
     assert any(line.startswith("noop seq") for line in lines), lines
+
+
+def test_console_against_the_simulated_node(sim_port: str) -> None:
+    c = Client(sim_port)
+    c.connect()
+    try:
+        lines, screen = drive(c, ["set_mode mode=NOMINAL\r", "watch battery_soc\r", "tlm\r"])
+    finally:
+        c.close()
+    assert any(line.startswith("set_mode seq") and "completed" in line for line in lines)
+    assert any(line.startswith("battery_soc = ") for line in lines)
+    assert "link up" in screen.text and "mode NOMINAL" in screen.text

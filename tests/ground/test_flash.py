@@ -121,3 +121,17 @@ def test_flash_a_real_board() -> None:
     from ground import cli
 
     assert cli.main(["flash", "--port", os.environ["ILRS_BOARD"], "--yes"]) == 0
+
+
+def test_to_repl_sends_a_running_node_to_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakenode import FakeNode
+
+    from ground.errors import UsageError
+
+    monkeypatch.setattr(flash, "_MAINTENANCE_WAIT_S", 0.0)
+    with FakeNode() as node:
+        with pytest.raises(UsageError, match="not confirmed"):
+            flash.to_repl(node.port, assume_yes=False, ask=lambda prompt: "no")
+        assert node.executed[19] == 0
+        assert flash.to_repl(node.port, assume_yes=False, ask=lambda prompt: "yes") is True
+        assert node.executed[2] == 1 and node.executed[19] == 1  # set_mode SAFE, maintenance

@@ -393,6 +393,45 @@ def _fuzz_corpus() -> list[dict[str, Any]]:
     return reqs
 
 
+def _random_value(rng: random.Random, depth: int, budget: list[int]) -> Any:
+    # budget[0]: items left to create, so the values stay small however deep they go
+    budget[0] -= 1
+    roll = rng.random()
+    if budget[0] > 0 and depth < 17 and roll < 0.4:
+        width = min(budget[0], rng.choice([0, 1, 2, 5, 23, 24, 30]))
+        return [_random_value(rng, depth + 1, budget) for _ in range(width)]
+    if budget[0] > 3 and depth < 17 and roll < 0.45:
+        return {rng.randrange(-30, 300): _random_value(rng, depth + 1, budget) for _ in range(3)}
+    return rng.choice([
+        rng.randrange(24), rng.randrange(256), rng.randrange(65536), rng.randrange(2**33),
+        -rng.randrange(1, 30), -rng.randrange(1, 2**40), True, False, None, 1.5, 3.3, -0.0,
+        65504.0, "t\u00fc", b"\x00\x01", 2.0**-149,
+    ])
+
+
+def _structured_corpus() -> list[dict[str, Any]]:
+    # Valid nested arrays (the node's fast loads path on MicroPython), deep and wide ones
+    # at the limits, and every one cut short or extended.
+    rng = random.Random(1616)
+    reqs = []
+    for i in range(150):
+        value = [_random_value(rng, 1 if i % 3 else 12, [rng.randrange(1, 80)])]
+        data = cbor2.dumps(value, canonical=True)
+        cut = data[: rng.randrange(len(data))]
+        for sample in (data, cut, data + b"\x01"):
+            reqs.append({"op": "loads", "hex": sample.hex()})
+    for depth in (15, 16, 17):
+        reqs.append({"op": "loads", "hex": (b"\x81" * (depth - 1) + b"\x81\x01").hex()})
+    return reqs
+
+
+def test_structured_corpus_agrees_on_both(on_both: Any) -> None:
+    cpython, micropython = on_both(_structured_corpus())
+    assert micropython == cpython
+    assert sum("ok" in a for a in cpython) > 100
+    assert all("ok" in a or a.get("error") == "DecodeError" for a in cpython)
+
+
 def test_fuzz_corpus_agrees_on_both(on_both: Any) -> None:
     cpython, micropython = on_both(_fuzz_corpus())
     assert micropython == cpython

@@ -1,0 +1,354 @@
+"""The handlers of the ``ground`` subcommands, and the options each adds (see ``ground.cli``).
+
+Each subcommand is a pair: ``NAME_args(parser)`` adds its options, ``NAME(args) -> int`` runs
+it and returns the exit code; errors are raised as ``GroundError`` and turned into one line
+and an exit code by ``ground.cli.main``. Heavy modules (console, plot, flash) are imported by
+their handler only, so ``ground cmd`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from rich.console import Console
+from rich.live import Live
+
+from ground import display, validate, values
+from ground.errors import EXIT_OK, UsageError
+
+PORT_ENV: Final = "ILRS_PORT"
+
+
+def port_of(args: argparse.Namespace) -> str:
+    return str(args.port or os.environ.get(PORT_ENV) or "sim")
+
+
+@contextlib.contextmanager
+def connect(args: argparse.Namespace, check: bool = True) -> Iterator[Any]:
+    from ground.client import Client
+
+    client = Client(port_of(args), log=args.log, check_dictionary=check)
+    try:
+        client.connect(timeout=args.timeout)
+        yield client
+    finally:
+        client.close()
+
+
+def new_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+# --- subcommands ---------------------------------------------------------------------------
+
+
+def sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, help="plant-model seed")
+    p.add_argument("--time-factor", type=float, help="model seconds per real second")
+    p.add_argument("--state-dir", help="the node's flash directory (default: a temp dir)")
+    p.add_argument("--verbose", action="store_true", help="show the node's stderr")
+
+
+def do_sim(args: argparse.Namespace) -> int:
+    from ground import simnode
+
+    argv = []
+    for flag, value in (
+        ("--seed", args.seed),
+        ("--time-factor", args.time_factor),
+        ("--state-dir", args.state_dir),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    return int(simnode.main(argv + (["--verbose"] if args.verbose else [])))
+
+
+def console_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="do not ask before hazardous commands")
+
+
+def do_console(args: argparse.Namespace) -> int:
+    from ground import console
+
+    return console.main(port_of(args), log=args.log, timeout=args.timeout, assume_yes=args.yes)
+
+
+def cmd_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="command name (see `ground dict`)")
+    p.add_argument("arguments", nargs="*", metavar="key=value", help="e.g. mode=NOMINAL")
+    p.add_argument("--no-wait", action="store_true", help="send and return the seq")
+    p.add_argument("--yes", action="store_true", help="confirm a hazardous command")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def do_cmd(args: argparse.Namespace) -> int:
+    kwargs = validate.parse_assignments(args.name, args.arguments)
+    cmd, _ = validate.prepare(args.name, kwargs)  # before connecting: bad input costs nothing
+    if cmd.hazardous and not args.yes:
+        raise UsageError(f"{cmd.name} is hazardous ({cmd.help.split('.')[0]}): add --yes")
+    out = new_console()
+    with connect(args) as node:
+        if args.no_wait:
+            out.print(f"{cmd.name} seq {node.send(args.name, **kwargs)} sent")
+            return EXIT_OK
+        started = time.monotonic()
+        res = node.command(args.name, timeout=args.timeout, **kwargs)
+        ms = (time.monotonic() - started) * 1000
+        if args.json:
+            out.print_json(
+                json.dumps(
+                    {
+                        "command": res.command,
+                        "seq": res.seq,
+                        "result": res.result,
+                        "attempts": res.attempts,
+                        "stages": [v.stage for v in res.verifications],
+                    }
+                )
+            )
+        else:
+            stages = ", ".join(v.stage for v in res.verifications)
+            result = "" if res.result is None else f" -> {res.result!r}"
+            out.print(f"{res.command} seq {res.seq}: {stages} ({ms:.0f} ms){result}")
+    return EXIT_OK
+
+
+def stream_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    p.add_argument("--format", choices=formats, default=formats[0])
+    p.add_argument("--count", type=int, help="stop after this many packets/events")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--channels", help="comma-separated channel names (default: all)")
+
+
+def channel_list(args: argparse.Namespace) -> list[str] | None:
+    if not getattr(args, "channels", None):
+        return None
+    names = [c.strip() for c in args.channels.split(",") if c.strip()]
+    for name in names:
+        validate.channel(name)
+    return names
+
+
+def do_tlm(args: argparse.Namespace) -> int:
+    channels = channel_list(args)
+    with connect(args) as node:
+        items = node.telemetry(count=args.count, duration=args.duration)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends an open-ended stream
+            show_telemetry(args.format, items, channels, lambda: node.channels)
+    return EXIT_OK
+
+
+def show_telemetry(
+    fmt: str,
+    items: Iterator[Any],
+    channels: list[str] | None,
+    latest: Callable[[], dict[str, Any]],
+) -> None:
+    if fmt == "jsonl":
+        writer: Any = display.JsonlWriter(sys.stdout, channels)
+    elif fmt == "csv":
+        writer = display.CsvWriter(sys.stdout, channels)
+    else:
+        out = new_console()
+        if out.is_terminal:
+            with Live(display.channel_table(latest(), channels), console=out) as live:
+                for _hk in items:
+                    live.update(display.channel_table(latest(), channels))
+        else:
+            for _hk in items:
+                pass
+            out.print(display.channel_table(latest(), channels))
+        return
+    for hk in items:
+        writer.housekeeping(hk)
+
+
+def events_args(p: argparse.ArgumentParser) -> None:
+    stream_args(p, ("text", "jsonl"))
+    p.add_argument(
+        "--history",
+        type=int,
+        metavar="FROM_SEQ",
+        help="first downlink the persistent event log from this event number",
+    )
+
+
+def do_events(args: argparse.Namespace) -> int:
+    out = new_console()
+    writer: Any = (
+        display.JsonlWriter(sys.stdout) if args.format == "jsonl" else display.TextWriter(out)
+    )
+    with connect(args) as node:
+        if args.history is not None:
+            for ev in node.event_log(args.history, timeout=args.timeout):
+                writer.event(ev)
+        if args.count != 0 and (args.history is None or args.count or args.duration):
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends an open-ended stream
+                for ev in node.events(count=args.count, duration=args.duration):
+                    writer.event(ev)
+    return EXIT_OK
+
+
+def params_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("get", "set", "save", "load", "reset"))
+    p.add_argument(
+        "words", nargs="*", metavar="NAME [VALUE]", help="get: names (none: all); set: NAME VALUE"
+    )
+
+
+def do_params(args: argparse.Namespace) -> int:
+    out = new_console()
+    if args.action == "set" and len(args.words) != 2:
+        raise UsageError("params set takes NAME VALUE, e.g. params set battery_setpoint 4.5")
+    names = [validate.param(w).name for w in args.words[: 1 if args.action == "set" else None]]
+    if args.action == "set":
+        validate.prepare("param_set", {"param": names[0], "value": args.words[1]})
+    elif args.action != "get" and args.words:
+        raise UsageError(f"params {args.action} takes no names")
+    with connect(args) as node:
+        if args.action == "get":
+            for name in names or [p.name for p in validate.PARAMS_BY_ID.values()]:
+                value = node.param_get(name, timeout=args.timeout)
+                par = validate.param(name)
+                out.print(f"{name} = {values.format_value(value)} {par.unit}".rstrip())
+        elif args.action == "set":
+            node.param_set(names[0], args.words[1], timeout=args.timeout)
+            out.print(f"{names[0]} set (param_save to persist)")
+        else:
+            node.command(f"param_{args.action}", timeout=args.timeout)
+            out.print(f"param_{args.action}: completed")
+    return EXIT_OK
+
+
+def dict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument(
+        "--node",
+        action="store_true",
+        help="also fetch the node's compact dictionary and check its hash",
+    )
+
+
+def do_dict(args: argparse.Namespace) -> int:
+    from protocol import dictionary_lookup as lookup
+
+    if args.node:
+        with connect(args, check=False) as node:
+            fetched = node.fetch_dictionary(timeout=args.timeout)
+            print(
+                f"node dictionary: {fetched.size} bytes, hash 0x{fetched.hash:08x}, "
+                f"{'matches' if fetched.matches else 'DIFFERS FROM'} the ground's "
+                f"0x{node.expected_hash:08x}",
+                file=sys.stderr,
+            )
+    describe: Callable[[], Any] = lookup.describe
+    describe_markdown: Callable[[], str] = lookup.describe_markdown
+    if args.format == "json":
+        print(json.dumps(describe(), indent=1))
+    else:
+        sys.stdout.write(describe_markdown())
+    return EXIT_OK
+
+
+def record_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--count", type=int, help="stop after this many housekeeping packets")
+
+
+def do_record(args: argparse.Namespace) -> int:
+    out = new_console()
+    with connect(args) as node:
+        out.print(f"recording to {node.log_path} (Ctrl-C ends it)", style="dim")
+        n = 0
+        with contextlib.suppress(KeyboardInterrupt):  # the normal end of an open recording
+            for _ in node.telemetry(count=args.count, duration=args.duration):
+                n += 1
+        out.print(
+            f"{n} housekeeping packets, {node.downlink.messages} messages recorded "
+            f"in {node.log_path}"
+        )
+    return EXIT_OK
+
+
+def replay_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logfile", metavar="LOG", help="a session log (.jsonl)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="1 = as recorded, 10 = ten times faster, 0 = at once (default)",
+    )
+    p.add_argument("--format", choices=("table", "jsonl", "text"), default="table")
+    p.add_argument("--channels", help="comma-separated channel names (default: all)")
+
+
+def do_replay(args: argparse.Namespace) -> int:
+    from ground.replay import Replay
+
+    channels = channel_list(args)
+    rp = Replay(args.logfile)
+    out = new_console()
+    writer: Any = (
+        display.JsonlWriter(sys.stdout, channels)
+        if args.format == "jsonl"
+        else display.TextWriter(out, channels)
+    )
+    for item in rp.run(args.speed):
+        if item.topic == "housekeeping":
+            if args.format != "table":
+                writer.housekeeping(item.value)
+        elif item.topic == "event":
+            writer.event(item.value)
+        elif args.format != "jsonl":
+            out.print(f"{display.stamp_ns(item.t_ns)} {item.topic}: {item.value}", style="dim")
+    if args.format == "table":
+        out.print(
+            display.channel_table(
+                rp.downlink.latest, channels, title=f"{args.logfile} (last values)"
+            )
+        )
+    for warning in rp.reader.warnings:
+        print(f"ground: warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def plot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logfile", metavar="LOG", help="a session log (.jsonl)")
+    p.add_argument("--channels", required=True, help="comma-separated channel names")
+    p.add_argument("--out", required=True, help="the PNG to write")
+
+
+def do_plot(args: argparse.Namespace) -> int:
+    from ground import plot
+
+    result = plot.plot_log(args.logfile, channel_list(args) or [], args.out)
+    print(
+        f"{args.out}: {len(result.series)} series, {len(result.limit_lines)} limit lines, "
+        f"{len(result.mode_changes)} mode changes"
+    )
+    return EXIT_OK
+
+
+def flash_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--yes", action="store_true", help="do not ask before sending the node to maintenance"
+    )
+    p.add_argument("--build-only", action="store_true", help="only precompile into build/")
+    p.add_argument(
+        "--no-maintenance",
+        action="store_true",
+        help="the board is already at the REPL (fresh MicroPython)",
+    )
+
+
+def do_flash(args: argparse.Namespace) -> int:
+    from ground import flash
+
+    return flash.main(args)
