@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade --no-compile --target typings micropython-rp2-rpi_pico-stubs
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv and install the project with everything it needs

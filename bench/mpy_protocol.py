@@ -146,7 +146,7 @@ def timed(*fns, n=N):
     # minus the best empty loop.
     best = [None] * (len(fns) + 1)
     for _ in range(ROUNDS):
-        for i, fn in enumerate((empty,) + fns):  # (MicroPython has no *-unpacking here)
+        for i, fn in enumerate((empty,) + fns):
             t = _loop_us(fn, n)
             if best[i] is None or t < best[i]:
                 best[i] = t

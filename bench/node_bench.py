@@ -186,13 +186,25 @@ class Echo:
 
 
 def node_rtt(link: RawLink, seq: int) -> float:
+    """One noop round trip: the clock stops when both verification frames (two pairs of
+    delimiters) are in, as the echo's stops at its last byte; decoding and checking them
+    happen after, outside the timed part."""
     frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, []))
+    data = b""
     t0 = time.perf_counter()
     os.write(link.fd, frame)
-    while True:
-        for m in link.read(2.0):
-            if m.kind == M.KIND_VERIFICATION and m.body[0] == seq and m.body[1] == 2:
-                return time.perf_counter() - t0
+    while data.count(0) < 4:
+        select.select([link.fd], [], [], 2.0)
+        try:
+            data += os.read(link.fd, 4096)
+        except BlockingIOError:
+            pass
+    elapsed = time.perf_counter() - t0
+    got = [Message(*cbor2.loads(raw)) for raw in link.deframer.feed(data)]
+    if not any(m.kind == M.KIND_VERIFICATION and m.body[:2] == [seq, M.STAGE_COMPLETED]
+               for m in got):
+        raise RuntimeError(f"noop {seq}: no completed verification in {got!r}")
+    return elapsed
 
 
 def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:

@@ -8,7 +8,8 @@ floats in their preferred serialization. Decoding is strict and bounded and rais
 - ``dumps(obj, single=False) -> bytes``, ``loads(data, ...) -> obj``: whole values.
 - ``Encoder(size=MAX_MESSAGE, single=True, grow=False)``: a writer into a preallocated
   buffer. ``reset()``, ``array(n)``, ``map(n)``, ``uint(n)``, ``int(n)``, ``bool(b)``, ``null()``,
-  ``float32(x)``, ``float(x)``, ``bytes(b)``, ``text(s)``, ``raw(b)``, ``item(obj)``; the
+  ``float32(x)``, ``float(x)``, ``bytes(b)``, ``text(s)``, ``raw(b)``, ``item(obj)``,
+  ``extend(values)`` (each element as an item, no array head); the
   encoding is ``buf[0:length]`` (``length`` is ``pos``), ``view()`` (allocates a memoryview),
   ``getvalue()`` (allocates bytes). Integers, bools, null and ``float32`` allocate nothing
   (a float argument is the caller's object), nor does ``item()`` of a list of those.
@@ -20,6 +21,11 @@ floats in their preferred serialization. Decoding is strict and bounded and rais
   ``bool()``, ``null()``, ``float()``, ``bytes()``, ``text()``, ``item()``, ``peek() -> int``
   (next initial byte, -1 at the end), ``at_end``, ``done()`` (DecodeError on trailing bytes),
   ``pos``. Reading integers below 2**30 and container headers allocates nothing.
+
+On MicroPython, ``loads`` of an array (a whole message) runs a viper loop that reads small
+integers, bools, null and short arrays itself and hands every other element to the general
+decoder, so both give the same values and errors (the tests compare them on corpora).
+Needs a port with the native emitter (see protocol.compat).
 """
 
 import array
@@ -84,7 +90,7 @@ def _f32_finish_py(buf, pos: int) -> int:
 if MICROPYTHON:
 
     @micropython.viper
-    def _f32_finish(buf: ptr8, pos: int) -> int:  # noqa: F821
+    def _f32_finish(buf: ptr8, pos: int) -> int:
         b1 = int(buf[pos + 1])
         b2 = int(buf[pos + 2])
         b3 = int(buf[pos + 3])
@@ -824,8 +830,7 @@ class Decoder:
         return self._string(self._arg(2))
 
 
-def _new_list(n: int) -> list:
-    return [None] * n
+_NONES: tuple = tuple((None,) * n for n in range(24))  # list(_NONES[n]): a list of n Nones
 
 
 _BAIL = object()  # _loads_fast: not an array at the root, use the general path
@@ -833,13 +838,13 @@ _BAIL = object()  # _loads_fast: not an array at the root, use the general path
 if MICROPYTHON:
 
     @micropython.viper
-    def _loads_fast(dec, data, objs, st: ptr32):  # noqa: F821
+    def _loads_fast(dec, data, objs, st: ptr32):
         # loads() of an array on the node, without a Python call per nested array: open
         # arrays are kept on an explicit stack (objs: the lists, st: [index, count] pairs).
         # Small integers, bools, null and short arrays are read here; any other element is
         # read by dec._item (same limits), so the result and every error are the general
         # decoder's. A root that is not an array of fewer than 24 items returns _BAIL.
-        buf = ptr8(data)  # noqa: F821
+        buf = ptr8(data)
         end = int(len(data))  # noqa: RUF046 - viper: an object to a machine int
         if end == 0:
             return _BAIL
@@ -852,7 +857,7 @@ if MICROPYTHON:
         if need > end - pos:
             raise DecodeError(_E_TRUNC)
         items = 1 + n
-        root = _new_list(n)
+        root = list(_NONES[n])
         cur = root
         i = 0
         top = 0
@@ -883,6 +888,8 @@ if MICROPYTHON:
                 cur[i] = 0x1F - ib
                 pos += 1
             elif ib >= 0xF9 and ib <= 0xFB:
+                dec.buf = data
+                dec.end = end
                 dec.pos = pos
                 cur[i] = dec._float(ib & 0x1F)
                 pos = int(dec.pos)
@@ -903,7 +910,7 @@ if MICROPYTHON:
                 if items > MAX_ITEMS:
                     raise DecodeError("too many data items")
                 need += m
-                child = _new_list(m)
+                child = list(_NONES[m])
                 cur[i] = child
                 objs[top] = cur
                 st[2 * top] = i + 1
@@ -914,6 +921,8 @@ if MICROPYTHON:
                 i = 0
                 continue
             else:  # anything else, including a nesting too deep, by the general decoder
+                dec.buf = data
+                dec.end = end
                 dec.pos = pos
                 dec._items = MAX_ITEMS - items
                 cur[i] = dec._item(MAX_DEPTH - 1 - top, need)
@@ -941,9 +950,7 @@ def loads(
     dec = _LOADS
     if dec is None or max_depth != MAX_DEPTH or max_items != MAX_ITEMS or max_string != MAX_STRING:
         dec = Decoder(max_depth, max_items, max_string)
-    elif MICROPYTHON:
-        dec.buf = data
-        dec.end = len(data)
+    else:  # MicroPython, default limits
         obj = _loads_fast(dec, data, _STACK_OBJS, _STACK_ST)  # pyright: ignore[reportArgumentType]
         if obj is not _BAIL:
             dec.buf = b""

@@ -50,7 +50,7 @@ if MICROPYTHON:
     import micropython
 
     @micropython.viper
-    def _encode_v(src: ptr8, s: int, e: int, dst: ptr8, d: int) -> int:  # noqa: F821
+    def _encode_v(src: ptr8, s: int, e: int, dst: ptr8, d: int) -> int:
         code_pos = d
         d += 1
         code = 1

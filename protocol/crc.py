@@ -51,13 +51,13 @@ if MICROPYTHON:
     _SCRATCH = bytearray(CRC32_SIZE)
 
     @micropython.viper
-    def _crc_into(table: ptr32, buf: ptr8, start: int, end: int, dst: ptr8, d: int):  # noqa: F821
+    def _crc_into(table: ptr32, buf: ptr8, start: int, end: int, dst: ptr8, d: int):
         # uint: logical shifts on a 32-bit port; ptr8 stores keep the low byte.
-        init = uint(table[256])  # noqa: F821
+        init = uint(table[256])
         c = init
         i = start
         while i < end:
-            c = uint(table[(c ^ buf[i]) & 0xFF]) ^ (c >> 8)  # noqa: F821
+            c = uint(table[(c ^ buf[i]) & 0xFF]) ^ (c >> 8)
             i += 1
         c ^= init
         dst[d] = c

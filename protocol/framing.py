@@ -117,7 +117,7 @@ if MICROPYTHON:
     import micropython
 
     @micropython.viper
-    def _deframe_v(st: ptr32, out: ptr8, src: ptr8, pos: int, end: int) -> int:  # noqa: F821
+    def _deframe_v(st: ptr32, out: ptr8, src: ptr8, pos: int, end: int) -> int:
         mode = int(st[_MODE])
         left = int(st[_LEFT])
         code = int(st[_CODE])
@@ -169,7 +169,7 @@ if MICROPYTHON:
         return pos
 
     @micropython.viper
-    def _copy(dst: ptr8, src: ptr8, n: int):  # noqa: F821
+    def _copy(dst: ptr8, src: ptr8, n: int):
         i = 0
         while i < n:
             dst[i] = src[i]

@@ -50,9 +50,11 @@ def test_power_cut_keeps_params_boot_count_and_event_log(fresh_node):
     assert boot.body[0] > before[-1][0]
 
 
-def test_commanded_reboot(fresh_node):
+def test_commanded_reboot_with_saved_hk_mask(fresh_node):
     node, link = fresh_node
     boot_count = status(link)[1]
+    link.send_and_assert_command(ids.CMD_PARAM_SET, ids.PARAM_HK_ENABLED_MASK, 0x01)
+    link.send_and_assert_command(ids.CMD_PARAM_SAVE)
     mark = link.mark()
     link.send_and_assert_command(ids.CMD_REBOOT)
     link.assert_event(ids.EV_REBOOT, mark)
@@ -61,6 +63,12 @@ def test_commanded_reboot(fresh_node):
     assert status(link)[1:3] == [boot_count + 1, ids.RESET_COMMANDED]
     link.await_telemetry(ids.PKT_POWER, lambda b: b[RESET_CAUSE] == ids.RESET_COMMANDED
                          and b[BOOT_COUNT] == boot_count + 1)
+    # Only the power packet is enabled at this boot (hk_enabled_mask = 0x01)
+    mark = link.mark()
+    link.await_telemetry(ids.PKT_POWER, mark=mark)
+    link.await_telemetry(ids.PKT_POWER, mark=link.mark())
+    assert not [m for m in link.since(mark) if m.kind == M.KIND_HOUSEKEEPING
+                and m.id != ids.PKT_POWER]
 
 
 def test_maintenance_only_in_safe_then_restarts(fresh_node):
