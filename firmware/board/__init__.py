@@ -9,14 +9,16 @@ Interface (every board):
                             would block until buf is full: the link then reads one byte)
     read_into(buf) -> int   bytes available now, copied into buf; never blocks
     poll_ms(ms) -> bool     wait up to ms for input (blocking; only outside asyncio)
-    write(buf, n) -> int    write buf[0:n], one whole frame, without allocating; waits
-                            briefly for room, then drops it and counts tx_dropped
-    tx_dropped              frames dropped by write
+    write(buf, n) -> int    write buf[0:n] (whole frames) without allocating; waits
+                            briefly for room, then drops the rest and counts tx_dropped
+    tx_dropped              writes cut short because the link stayed blocked
     ticks_ms()              free-running ms counter (time.ticks_ms semantics: wraps)
     wdt_start(timeout_ms), wdt_feed()
     reset_cause() -> int    RESET_* of protocol.ids, for this boot
     reset(cause)            does not return: reboot the node, reporting cause at next boot
-    enter_maintenance()     leave the protocol for the REPL (rp2) or exit (sim)
+    enter_maintenance()     leave the protocol for the REPL: rp2 resets with a MAINTENANCE
+                            marker and main.py then stays in the REPL (a started WDT cannot
+                            be stopped); sim exits and the host restarts it
     link_open(), link_close()  the protocol takes / gives back the serial link
     fs_root                 directory for persistent files (the flash)
     set_led(mode), led_tick(now_ms), set_load_pin(ch, on)
@@ -25,4 +27,7 @@ Interface (every board):
     log_exc(exc), log(text) diagnostics off the link (sim: stderr; rp2: kept, not printed)
     config                  dict of host overrides: 'seed', 'time_factor' (absent: params)
     name                    'rp2' or 'sim'
+
+(docs/ARCHITECTURE.md lists ``write(mv)``; the boards take ``write(buf, n)`` instead, so the
+link can write part of a preallocated buffer without making a memoryview.)
 """

@@ -35,6 +35,7 @@ _CH_CMDS_ACCEPTED = const(27)
 _CH_CMDS_REJECTED = const(28)
 _EV_CMD_FAILED = const(23)
 _EV_CMD_REJECTED = const(22)
+_BAD_ARGUMENTS = const(2)
 _EXECUTION_ERROR = const(16)
 _MALFORMED = const(6)
 _OK = const(0)
@@ -126,9 +127,11 @@ class Dispatcher:
         cmd_id = head[1]
         try:
             self._command(dec, seq, cmd_id, nargs)
-        except Exception as e:  # a bug in the dispatcher path itself: fail, do not crash
+        except Exception as e:  # a bug in the dispatcher path itself: count it, do not crash
             self.link.abort()
             self._log_exc(e)
+            self.cmds_rejected += 1
+            self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
 
     def _command(self, dec, seq, cmd_id, nargs):
         spec = COMMANDS[cmd_id] if cmd_id < len(COMMANDS) else None
@@ -142,7 +145,10 @@ class Dispatcher:
             return
         args = self.args
         if nargs or spec[2]:
-            code = M.read_args(dec, nargs, spec[2], args)
+            try:
+                code = M.read_args(dec, nargs, spec[2], args)
+            except Exception:  # MemoryError: an argument too big for the heap left now
+                code = _BAD_ARGUMENTS
         else:  # no arguments, none expected: only trailing bytes can be wrong
             code = _MALFORMED if dec.pos < dec.end else _OK
         if code:
@@ -153,7 +159,11 @@ class Dispatcher:
             return
         check = self._checks[cmd_id]
         if check is not None:
-            code = check(self)
+            try:
+                code = check(self)
+            except Exception as e:  # a checker bug: the command cannot be judged, reject it
+                self._log_exc(e)
+                code = _BAD_ARGUMENTS
             if code:
                 self._reject(seq, cmd_id, code)
                 return
