@@ -40,7 +40,7 @@ _WDT_MAX_MS = const(8388)
 _LED_CYCLE_MS = const(2000)
 _LOAD_PIN0 = const(2)
 _LOADS = const(10)
-_MARKER = "/data/reset_marker"
+_MARKER = "/reset_marker"  # in fs_root
 
 _RESET_POWER_ON = const(0)
 _RESET_WATCHDOG = const(1)
@@ -52,8 +52,9 @@ class Board:
     name = "rp2"
     fs_sync = True  # littlefs commits on flush/close
 
-    def __init__(self, uart_baud=0):
-        self.fs_root = "/data"
+    def __init__(self, uart_baud=0, fs_root="/data"):
+        self.fs_root = fs_root
+        self._marker = fs_root + _MARKER
         try:
             os.mkdir(self.fs_root)
         except OSError:
@@ -63,7 +64,7 @@ class Board:
         self._uart = None
         if uart_baud:
             self._uart = machine.UART(0, baudrate=uart_baud, tx=machine.Pin(0),
-                                      rx=machine.Pin(1), rxbuf=2048, txbuf=2048)
+                                      rx=machine.Pin(1), rxbuf=2048, txbuf=2048, timeout=0)
             self.rx_stream = self._uart
             self.rx_chunks = True  # UART readinto returns what is there
             self._in = self._uart
@@ -88,16 +89,21 @@ class Board:
         self._adc = machine.ADC(4)
 
     def _read_cause(self):
-        cause = machine.reset_cause()
-        if cause != machine.WDT_RESET:
-            return _RESET_POWER_ON if cause == machine.PWRON_RESET else _RESET_SOFT
+        # The marker is read and removed whatever the cause, so a stale one (a reset that
+        # turned out to be a power cut) never names a later watchdog reset.
+        intended = -1
         try:
-            with open(_MARKER, "rb") as f:
-                intended = f.read(1)[0]
-            os.remove(_MARKER)
-            return intended
-        except (OSError, IndexError):
-            return _RESET_WATCHDOG
+            with open(self._marker, "rb") as f:
+                data = f.read(1)
+            os.remove(self._marker)
+            if data:
+                intended = data[0]
+        except OSError:
+            pass
+        cause = machine.reset_cause()
+        if cause == machine.WDT_RESET:
+            return intended if intended >= 0 else _RESET_WATCHDOG
+        return _RESET_POWER_ON if cause == machine.PWRON_RESET else _RESET_SOFT
 
     # --- link ---------------------------------------------------------------------------
 
@@ -117,17 +123,24 @@ class Board:
         n = 0
         size = len(buf)
         one = self._one
-        poll = self._pin.poll
         read = self._in.readinto
-        while n < size and poll(0):
+        while n < size and self._ready():
             if not read(one):
                 break
             buf[n] = one[0]
             n += 1
         return n
 
+    def _ready(self):
+        # ipoll, not poll: poll() returns a new list on every call
+        for _ in self._pin.ipoll(0):
+            return True
+        return False
+
     def poll_ms(self, ms):
-        return bool(self._pin.poll(ms))
+        for _ in self._pin.ipoll(ms):
+            return True
+        return False
 
     def write(self, buf, n):
         # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
@@ -174,7 +187,7 @@ class Board:
 
     def reset(self, cause):
         try:
-            with open(_MARKER, "wb") as f:
+            with open(self._marker, "wb") as f:
                 f.write(bytes((cause,)))
         except OSError:
             pass  # the next boot then reports WATCHDOG

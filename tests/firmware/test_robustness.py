@@ -105,3 +105,18 @@ def test_random_garbage_never_kills_the_node(link, node):
     link.write(b"\x00")
     link.send_and_assert_command(ids.CMD_NOOP)
     assert node.running and node.boots == 1
+
+
+def test_largest_message_is_answered(link):
+    # A command that fills the 1020-byte message limit with one byte-string argument: the
+    # node must answer (here BAD_ARGUMENTS: param_set takes no bytes), whether or not its
+    # heap has a kilobyte in one piece to decode it into.
+    seq = link.next_seq()
+    message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
+                             [ids.PARAM_TEST_VALUE, bytes(1007)])
+    assert len(message) == 1020
+    mark = link.mark()
+    link.write(encode_frame(message))
+    v = link.verification(seq, ids.CMD_PARAM_SET, [M.STAGE_REJECTED], mark=mark)
+    assert v.body[2] == M.BAD_ARGUMENTS
+    link.send_and_assert_command(ids.CMD_NOOP)
