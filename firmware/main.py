@@ -2,8 +2,10 @@
 
 Escape to the REPL (for mpremote / re-flashing), checked during the first _ESCAPE_MS after
 boot, before the protocol (and the watchdog) start:
-- Ctrl-C on the USB serial interrupts this script (the keyboard interrupt is still on);
-- a '!' byte on the USB serial;
+- Ctrl-C on the USB serial interrupts this script (the keyboard interrupt is still on), which
+  is what `mpremote connect` sends first;
+- the word REPL typed on the USB serial (a word, not one byte: a single byte such as '!' can
+  occur inside a ground frame sent right after a reboot);
 - GP22 held low (jumper to GND);
 - the previous reset was the maintenance command (reset cause MAINTENANCE).
 In each case main.py ends and the REPL stays on the USB serial.
@@ -21,6 +23,7 @@ import machine
 UART_BAUD = 0  # 0: USB CDC stdio; else UART0 at this baud
 _ESCAPE_MS = 2000
 _ESCAPE_PIN = 22
+_ESCAPE_WORD = b"REPL"
 _RESET_MAINTENANCE = 3
 
 
@@ -28,12 +31,20 @@ def _escape_requested():
     pin = machine.Pin(_ESCAPE_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
+    stdin = sys.stdin.buffer
+    matched = 0
     start = time.ticks_ms()
     while time.ticks_diff(time.ticks_ms(), start) < _ESCAPE_MS:
         if pin.value() == 0:
             return True
-        if poll.poll(10) and sys.stdin.read(1) == "!":
-            return True
+        if poll.poll(10):
+            byte = stdin.read(1)[0]
+            if byte == _ESCAPE_WORD[matched]:
+                matched += 1
+                if matched == len(_ESCAPE_WORD):
+                    return True
+            else:
+                matched = 1 if byte == _ESCAPE_WORD[0] else 0
     return False
 
 

@@ -3,7 +3,7 @@
 1. If the node answers on the port (firmware running), send it to the REPL: ``set_mode SAFE``
    then the hazardous ``maintenance`` command (asks first unless ``--yes``), and wait for it to
    reboot with the REPL kept. A fresh board (plain MicroPython) does not answer: skip this.
-   (The other way back is the boot escape: a ``!`` on the USB serial, Ctrl-C, or GP22 held
+   (The other way back is the boot escape: the word ``REPL`` on the USB serial, Ctrl-C, or GP22 held
    low during the first 2 s after reset; see firmware/main.py.)
 2. Precompile ``protocol/`` (the modules the node imports) and ``firmware/`` (without the
    simulation's ``board/sim.py`` and ``sim_main.py``) to ``.mpy`` with ``mpy-cross
@@ -175,7 +175,8 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
                 raise FlashError(
                     step.title,
                     f"mpremote: {why} (is the board at the REPL? "
-                    "try the boot escape: '!' or GP22 low during boot)",
+                    "try the boot escape: type REPL, or hold GP22 low, in the first 2 s "
+                    "after reset)",
                 )
             progress.advance(task, step.files + 1)
 

@@ -52,7 +52,11 @@ def find_micropython() -> str:
 
 
 def micropython_path_env() -> dict[str, str]:
-    """Environment for running firmware or protocol code: MICROPYPATH = firmware/ and the repo."""
+    """Environment for running firmware or protocol code from source.
+
+    MICROPYPATH = firmware/, the repo, and ``.frozen`` (the Unix port's frozen modules, asyncio
+    among them, which an explicit MICROPYPATH would otherwise hide).
+    """
     env = dict(os.environ)
-    env["MICROPYPATH"] = f"{FIRMWARE_DIR}{os.pathsep}{REPO_ROOT}"
+    env["MICROPYPATH"] = os.pathsep.join((str(FIRMWARE_DIR), str(REPO_ROOT), ".frozen"))
     return env

@@ -1,0 +1,1 @@
+"""The HIL suite: runs unchanged on a Pico or the simulated node (make hil [PORT=...])."""
