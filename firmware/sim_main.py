@@ -1,15 +1,46 @@
 """Entry point of the simulated node on the MicroPython Unix port.
 
-Run by ground/simnode.py (which provides the pty, the state directory, the reset cause and
-the watchdog pipe through the environment; see board/sim.py):
+Run by ground/simnode.py, which provides the pty, the state directory, the reset cause and the
+watchdog pipe through the environment (see board/sim.py), and chooses the deployment:
 
-    MICROPYPATH=firmware:. micropython -X heapsize=192K firmware/sim_main.py
+- ROMFS (the default, as on a Pico with a ROMFS partition): ``ILRS_ROMFS`` names the image
+  (``build/simnode.romfs``, built by ``mpremote.romfs.make_romfs`` from the precompiled .mpy
+  tree) and ``MICROPYPATH=.frozen``. The very first thing this script does, before importing
+  anything that is not built in, is read the image into one bytearray, mount it at /rom
+  (``vfs.VfsRom``) and put /rom first on sys.path. Imports then execute the .mpy bytecode in
+  place, as a Pico does from its flash. On a Pico the image is in flash, outside the heap;
+  here it has to be in the heap, so the host gives this process a heap of exactly 192K plus
+  the image's allocation (``ground.simnode.romfs_heap_bytes``): what is left once the image
+  is allocated is a Pico's 192K, the heap the node really has (gc.mem_free() counts it).
+- filesystem .mpy (``--no-romfs``, as ``mpremote cp``): ``MICROPYPATH=build/simnode-mpy:
+  .frozen``; each import copies its bytecode into the heap.
+- source (``--source``): ``MICROPYPATH=firmware:<repo>:.frozen``, compiled at import.
+
+    ILRS_ROMFS=build/simnode.romfs MICROPYPATH=.frozen micropython -X heapsize=<192K + image> \\
+        firmware/sim_main.py
+
+The Unix port puts this script's directory (firmware/) first on sys.path; it is replaced (or
+removed), so the node never imports the sources by accident in the precompiled modes.
 
 stdout is the link: nothing may print to it. Diagnostics go to stderr (the host's node.log).
 """
 
+import gc
+import os
 import sys
 
+_romfs = os.getenv("ILRS_ROMFS")
+if _romfs:
+    import vfs
+
+    gc.collect()  # the image goes low in the heap, below everything the node allocates
+    _image = bytearray(os.stat(_romfs)[6])
+    with open(_romfs, "rb") as _f:
+        _f.readinto(_image)
+    vfs.mount(vfs.VfsRom(_image), "/rom")
+    sys.path[0] = "/rom"
+else:
+    sys.path.pop(0)
 if ".frozen" not in sys.path:  # MICROPYPATH replaces the default path, frozen asyncio too
     sys.path.append(".frozen")
 

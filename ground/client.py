@@ -11,6 +11,8 @@
 
 * ``send(name, **args)`` validates against the dictionary first (``ground.validate``) and
   returns the sequence number; nothing is sent for an unknown name or a bad argument.
+  ``send_raw(cmd_id, args)`` skips those checks (tests of the node's own checking), and
+  ``next_seq()`` hands out a sequence number for a message built by other means.
 * ``command(name, timeout=, **args)`` also waits: ``accepted`` then ``completed`` returns a
   ``CommandResult``; ``rejected`` raises ``CommandRejected``, ``failed`` raises
   ``CommandFailed`` (with the node's reason code and name); no final stage in time raises
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -217,7 +219,8 @@ class Client:
 
     # --- commanding --------------------------------------------------------------------
 
-    def _next_seq(self) -> int:
+    def next_seq(self) -> int:
+        """Take the next command sequence number (for a command sent by other means)."""
         with self._lock:
             self._seq = (self._seq + 1) & 0xFFFF
             return self._seq
@@ -225,8 +228,13 @@ class Client:
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""
         cmd, args = validate.prepare(name, kwargs)
-        seq = self._next_seq()
-        self._transmit(encode_frame(codec.encode_command(seq, cmd.id, args)))
+        return self.send_raw(cmd.id, args)
+
+    def send_raw(self, cmd_id: int, args: Sequence[Any] = ()) -> int:
+        """Send command ``cmd_id`` with ``args`` exactly as given, unchecked, without waiting;
+        returns its sequence number. For tests that want the node to do the checking."""
+        seq = self.next_seq()
+        self._transmit(encode_frame(codec.encode_command(seq, cmd_id, list(args))))
         return seq
 
     def _transmit(self, frame: bytes) -> None:
@@ -249,7 +257,7 @@ class Client:
 
     def _command(self, name: str, kwargs: dict[str, Any], timeout: float) -> CommandResult:
         cmd, args = validate.prepare(name, kwargs)
-        seq = self._next_seq()
+        seq = self.next_seq()
         frame = encode_frame(codec.encode_command(seq, cmd.id, args))
         pending = _Pending(name, cmd.id)
         with self._lock:

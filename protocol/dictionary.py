@@ -55,6 +55,10 @@ HEATERS = {0: "battery", 1: "electronics"}
 HEATER_MODES = {0: "OFF", 1: "AUTO", 2: "ON"}
 
 RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 4: "SOFT"}
+# Why the node forced SAFE: the argument of the safe_mode event (modes.force_safe).
+# LOW_CHARGE: FDIR, battery charge below shed_soc_pct or in red; TASK_CRASH: a node task
+# raised (the task_crashed event names it).
+SAFE_REASONS = {1: "LOW_CHARGE", 2: "TASK_CRASH"}
 
 # Sensors that fault injection can fail or stick.
 SENSORS = {0: "battery_voltage", 1: "battery_temp", 2: "electronics_temp", 3: "solar_current",
@@ -106,11 +110,11 @@ COMMANDS = (
     Command(11, "param_reset", (), IN_ANY,
             "Reset every parameter to its default in RAM (param_save persists it)."),
     Command(12, "hk_rate",
-            (Arg("packet", U8, 1, 4, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
              Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
             IN_ANY, "Set a housekeeping packet's rate."),
     Command(13, "hk_enable",
-            (Arg("packet", U8, 1, 4, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
              Arg("enabled", BOOL, help="true to send the packet")),
             IN_ANY, "Enable or disable a housekeeping packet."),
     Command(14, "time_correlate",
@@ -213,6 +217,22 @@ PACKETS = (
         0.2, "link and software health"),
     Packet(4, "loads", _HEADER + tuple("current_" + load[0] for load in LOADS), 0.5,
            "per-channel load currents"),
+    Packet(5, "thermal", _HEADER + (
+        "battery_temp", "electronics_temp", "surface_temp", "heaters_on", "mcu_temp"), 0.5,
+        "temperatures and heaters: the thermal control loop"),
+    Packet(6, "battery", _HEADER + (
+        "battery_soc", "battery_voltage", "battery_current", "battery_temp", "bus_current"),
+        0.5, "battery state of charge, voltage, current and temperature; bus load"),
+    Packet(7, "solar", _HEADER + (
+        "sun_elevation", "lunar_day", "solar_current", "dust_factor"), 0.2,
+        "sun and solar array"),
+    Packet(8, "load_status", _HEADER + ("loads_on", "loads_tripped", "bus_current"), 0.5,
+           "load switch states and over-current trips"),
+    Packet(9, "commanding", _HEADER + (
+        "cmds_accepted", "cmds_rejected", "event_seq", "events_suppressed"), 0.2,
+        "command and event counters"),
+    Packet(10, "time", _HEADER + ("uptime_s", "event_seq", "reset_cause"), 0.1,
+           "uptime, newest event, last reset cause"),
 )
 
 # --- Events -------------------------------------------------------------------------------
@@ -231,7 +251,7 @@ EVENTS = (
           ("channel", "current")),
     Event(8, "heater_switched", INFO, "heater {heater} {on} at {temp} degC",
           ("heater", "on", "temp")),
-    Event(9, "safe_mode", ERROR, "safe mode forced: {reason}", ("reason",)),
+    Event(9, "safe_mode", ERROR, "safe mode forced: {reason}", ("reason",)),  # SAFE_REASONS
     Event(10, "params_defaulted", WARNING, "parameters defaulted: {reason}", ("reason",)),
     Event(11, "params_saved", INFO, "parameters saved ({count})", ("count",)),
     Event(12, "param_changed", INFO, "parameter {param} changed", ("param",)),
@@ -286,7 +306,7 @@ PARAMS = (
           "plant-model random seed (solar particle events, sensor noise)"),
     Param(12, "dust_rate", F32, 0.02, 0.0, 1.0, "1/lunar day",
           "fraction of array output lost to dust per lunar day"),
-    Param(13, "hk_enabled_mask", U8, 0x0F, 0, 0x0F, "",
+    Param(13, "hk_enabled_mask", U16, 0x3FF, 0, 0x3FF, "",
           "housekeeping packets enabled at boot, bit (packet id - 1)"),
     Param(14, "test_value", I32, 0, -1000, 1000, "", "scratch parameter for tests",
           persisted=True),

@@ -87,6 +87,7 @@ EVENT_ARG_NAMES = {
     ("cmd_failed", "command"): {c.id: c.name for c in D.COMMANDS},
     ("cmd_failed", "code"): M.REASON_NAMES,
     ("sensor_fault", "sensor"): D.SENSORS,
+    ("safe_mode", "reason"): D.SAFE_REASONS,
 }
 
 
@@ -328,7 +329,8 @@ def describe() -> "dict[str, Any]":
                     "persisted": p.persisted} for p in PARAMS],
         "values": {"modes": _names(D.MODES), "loads": _names(D.LOAD_NAMES),
                    "heaters": _names(D.HEATERS), "heater_modes": _names(D.HEATER_MODES),
-                   "reset_causes": _names(D.RESET_CAUSES), "sensors": _names(D.SENSORS),
+                   "reset_causes": _names(D.RESET_CAUSES),
+                   "safe_reasons": _names(D.SAFE_REASONS), "sensors": _names(D.SENSORS),
                    "faults": _names(D.FAULTS), "tasks": _names(D.TASKS),
                    "bulk_types": _names(D.BULK_TYPES)},
     }

@@ -17,9 +17,9 @@ if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
     from protocol.cbor import Encoder
 
 FORMAT = const(1)
-DICT_HASH = 0xA08C4832
-DESCRIPTION_SIZE = const(941)  # bytes of the CBOR description (bulk type 2)
-DESCRIPTION_BUFFER = const(957)  # an Encoder size that holds it
+DICT_HASH = 0x9A72490F
+DESCRIPTION_SIZE = const(1022)  # bytes of the CBOR description (bulk type 2)
+DESCRIPTION_BUFFER = const(1038)  # an Encoder size that holds it
 FLAG_HAZARDOUS = const(1)
 FLAG_TEST_ONLY = const(2)
 NO_CHANNEL = const(255)  # CHANNEL_TYPES entry of an unused channel id
@@ -38,8 +38,8 @@ COMMANDS = (
     (14, 0, ()),  # 9 param_save
     (14, 0, ()),  # 10 param_load
     (14, 0, ()),  # 11 param_reset
-    (14, 0, ((1, 1, 4), (5, 0.10000000149011612, 50.0))),  # 12 hk_rate
-    (14, 0, ((1, 1, 4), (0, None, None))),  # 13 hk_enable
+    (14, 0, ((1, 1, 10), (5, 0.10000000149011612, 50.0))),  # 12 hk_rate
+    (14, 0, ((1, 1, 10), (0, None, None))),  # 13 hk_enable
     (14, 0, ((6, None, None),)),  # 14 time_correlate
     (14, 0, ()),  # 15 status
     (14, 0, ((3, 0, 4294967295),)),  # 16 event_log_downlink
@@ -130,6 +130,12 @@ PACKETS = (
     (5000, (1, 2, 3, 17, 18, 10, 22, 31)),  # 2 environment
     (5000, (1, 2, 3, 4, 6, 23, 24, 25, 26, 32, 27, 28, 29, 30)),  # 3 link
     (2000, (1, 2, 3, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49)),  # 4 loads
+    (2000, (1, 2, 3, 14, 16, 17, 21, 22)),  # 5 thermal
+    (2000, (1, 2, 3, 11, 12, 13, 14, 15)),  # 6 battery
+    (5000, (1, 2, 3, 7, 8, 9, 10)),  # 7 solar
+    (2000, (1, 2, 3, 19, 20, 15)),  # 8 load_status
+    (5000, (1, 2, 3, 27, 28, 31, 29)),  # 9 commanding
+    (10000, (1, 2, 3, 4, 31, 5)),  # 10 time
 )
 
 # event id: (severity, number of arguments)
@@ -182,7 +188,7 @@ PARAMS = (
     (1, 5, 1, 100, True),  # 10 event_rate_limit
     (3, 1, 0, 4294967295, True),  # 11 plant_seed
     (5, 0.019999999552965164, 0.0, 1.0, True),  # 12 dust_rate
-    (1, 15, 0, 15, True),  # 13 hk_enabled_mask
+    (2, 1023, 0, 1023, True),  # 13 hk_enabled_mask
     (4, 0, -1000, 1000, True),  # 14 test_value
     (4, 0, -1000, 1000, False),  # 15 volatile_value
 )

@@ -293,6 +293,8 @@ def render_ids(d: ModuleType | Any = DICTIONARY) -> str:
             for i, name in d.HEATERS.items()]
     out += _section("Heater modes", "HEATER_MODE_", d.HEATER_MODES.items())
     out += _section("Reset causes", "RESET_", d.RESET_CAUSES.items())
+    out += _section("Safe-mode reasons (the safe_mode event's argument)", "SAFE_",
+                    d.SAFE_REASONS.items())
     out += _section("Sensors (fault injection targets)", "SENSOR_", d.SENSORS.items())
     out += _section("Faults", "FAULT_", d.FAULTS.items())
     out += _section("Tasks", "TASK_", d.TASKS.items())

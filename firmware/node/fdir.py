@@ -25,7 +25,8 @@ reading is plausible and moving again.
 Responses, only while param fdir_enabled is true:
 - Low charge: battery_soc below param shed_soc_pct, or battery_soc in red: shed every
   non-essential load (plant.shed(plant.nonessential_mask)), raise loads_shed (mask shed, soc),
-  and force SAFE with reason SAFE_LOW_CHARGE. Latched until the charge is back at
+  and force SAFE with reason SAFE_LOW_CHARGE (protocol.ids, the dictionary's
+  SAFE_REASONS). Latched until the charge is back at
   shed_soc_pct + 5 % and out of red; while latched, any non-essential load switched on again is
   shed again (another loads_shed) and any mode other than SAFE is forced back to SAFE.
   modes.force_safe raises safe_mode; FDIR does not.
@@ -54,12 +55,10 @@ from protocol.ids import (
     PARAM_BATTERY_COLD_C,
     PARAM_FDIR_ENABLED,
     PARAM_SHED_SOC_PCT,
+    SAFE_LOW_CHARGE,
     SENSOR_BATTERY_TEMP,
 )
 from protocol.node_dictionary import LIMITS
-
-# modes.force_safe reasons: the id of the telemetry channel whose state caused it.
-SAFE_LOW_CHARGE = CH_BATTERY_SOC
 
 NOMINAL = const(0)
 YELLOW = const(1)

@@ -8,7 +8,8 @@ legal, the node's state forbids it now).
 Every change updates the mode channel and the LED and emits mode_changed(old, new). Leaving
 SCIENCE switches the payloads off (they may only run in SCIENCE). ``force_safe(reason)`` (FDIR,
 task crashes) emits safe_mode(reason) and enters SAFE, once: nothing happens when already SAFE.
-Safe-mode reasons used by the node itself: REASON_TASK_CRASH (a task crashed).
+The reason is a code of the dictionary's SAFE_REASONS (protocol.ids SAFE_*): FDIR gives
+SAFE_LOW_CHARGE, the task supervisor SAFE_TASK_CRASH.
 """
 
 from micropython import const
@@ -30,8 +31,10 @@ _MODE_SAFE = const(1)
 _MODE_SCIENCE = const(3)
 _OK = const(0)
 _PARAM_SCIENCE_MIN_SOC_PCT = const(7)
+_SAFE_TASK_CRASH = const(2)
 
-REASON_TASK_CRASH = const(100)  # FDIR's own reasons are below 100
+# Kept for node.app, which imports it: new code uses protocol.ids.SAFE_TASK_CRASH.
+REASON_TASK_CRASH = const(_SAFE_TASK_CRASH)
 
 
 class Modes:

@@ -23,7 +23,7 @@ def test_battery_drain_sheds_loads_and_forces_safe(fresh_node: NodeApi) -> None:
     shed = node.assert_event("loads_shed", timeout=30)
     node.send_and_assert_command("fault_inject", fault="CLEAR", target=0, value=0.0)
     assert shed.args[0] & (1 << 1) and shed.args[0] & (1 << 3)  # seismometer, dust camera
-    safe = node.assert_event("safe_mode", timeout=5)
+    safe = node.assert_event("safe_mode", reason="LOW_CHARGE", timeout=5)
     hk = values_of(node.await_housekeeping("power", newer_than_ms=safe.node_time_ms, timeout=5))
     assert hk["mode"] == 1 and not hk["loads_on"] & 0b1010, hk
     assert hk["loads_on"] & 1, f"the comms relay (essential) was shed too: {hk}"

@@ -4,6 +4,8 @@ event; a task that raises becomes a task_crashed event, SAFE, and a restart."""
 
 import pytest
 
+from protocol import ids
+
 pytestmark = pytest.mark.micropython
 
 PRELUDE = """
@@ -68,7 +70,7 @@ print('mode', app.modes.current, 'calls', calls[0] >= 2)
 """)
     events = [line.split(" ", 2)[1] + " " + line.split(", ", 1)[1] for line in lines[:-1]]
     assert "13 4, [3, 3]]" in events  # task_crashed(task 3 = fdir, ERROR_LOOKUP), fatal
-    assert "9 3, [100]]" in events  # safe_mode(REASON_TASK_CRASH)
+    assert f"9 3, [{ids.SAFE_TASK_CRASH}]]" in events  # safe_mode(TASK_CRASH)
     assert "2 1, [2, 1]]" in events  # mode_changed NOMINAL -> SAFE
     assert lines[-1] == "mode 1 calls True"
 

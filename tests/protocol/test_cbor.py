@@ -160,6 +160,8 @@ REJECT = {
     "truncated-string": "4301",
     "array-header-only": "8301",
     "depth-17": _nested(17).hex(),
+    "map-depth-17": ("a100" * 17) + "00",  # maps count towards the nesting limit too
+    "mixed-depth-17": ("81a100" * 8) + "8100",
     "items-513": "82" + "98ff" + "00" * 255 + "98ff" + "00" * 255,
     "array-257": "990101" + "00" * 257,
     "map-65": "b841" + "".join(f"18{i:02x}00" for i in range(65)),

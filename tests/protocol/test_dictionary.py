@@ -203,6 +203,9 @@ def test_format_event_shows_names() -> None:
     assert L.format_event(1, [3, 1]) == "boot 3, reset cause WATCHDOG"
     assert L.format_event(4, [11, M.f32(12.3)]) == "channel battery_soc red: 12.3"
     assert L.format_event(22, [2, 7, 4]) == "command set_mode seq 7 rejected: WRONG_MODE"
+    assert L.format_event(9, [1]) == "safe mode forced: LOW_CHARGE"
+    assert L.format_event(9, [2]) == "safe mode forced: TASK_CRASH"
+    assert L.format_event(9, [99]) == "safe mode forced: 99"  # reserved: shown by number
     assert L.format_event(1, [3]) == "event boot [3]"
     assert L.format_event(999, []) == "event 999 []"
 

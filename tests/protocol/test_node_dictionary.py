@@ -169,7 +169,8 @@ def test_ids_name_every_record_and_named_value() -> None:
             assert getattr(ids, prefix + r.name.upper()) == r.id
     for prefix, values in (("MODE_", D.MODES), ("LOAD_", D.LOAD_NAMES), ("RESET_", D.RESET_CAUSES),
                            ("FAULT_", D.FAULTS), ("TASK_", D.TASKS), ("SENSOR_", D.SENSORS),
-                           ("HEATER_MODE_", D.HEATER_MODES), ("BULK_", D.BULK_TYPES)):
+                           ("HEATER_MODE_", D.HEATER_MODES), ("BULK_", D.BULK_TYPES),
+                           ("SAFE_", D.SAFE_REASONS)):
         for value, name in values.items():
             assert getattr(ids, prefix + name.upper()) == value
     assert ids.LOADS_ESSENTIAL_MASK == sum(1 << i for i, x in enumerate(D.LOADS) if x[3])
