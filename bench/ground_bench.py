@@ -30,6 +30,7 @@ from typing import Any, Final
 from ground import codec, values
 from ground.link import Deframer, Frame, decode_wire
 from ground.log import DOWN, LogReader
+from protocol import dictionary
 
 SECTION: Final = "ground decode"
 TARGET_FPS: Final = 50_000
@@ -43,8 +44,8 @@ def record_log(path: Path, seconds: float = 2.0) -> Path:
     from ground.client import Client
 
     with Client("sim://?time_factor=600", log=path) as node:
-        for packet in (1, 2, 3, 4):
-            node.command("hk_rate", packet=packet, rate=50.0)
+        for packet in dictionary.PACKETS:
+            node.command("hk_rate", packet=packet.id, rate=50.0)
         for _ in node.telemetry(duration=seconds):
             pass
     return path

@@ -7,16 +7,20 @@ Against a fresh simulated node (ground.simnode: MicroPython Unix port, 192K heap
   readinto what is there, write it back) on the same kind of pty with a frame of the same
   size, and with the same echo written on asyncio (StreamReader, five idle tasks: what the
   node's link task pays just to wake up). Target: median within 3x of the bare echo.
-- housekeeping: all four packets at the dictionary's maximum of 50 Hz for 60 s (10 s with
-  --quick); packets/s received and messages lost (downlink seq gaps, tx_dropped). Target
-  >= 500 packets/s with nothing lost; the dictionary caps hk_rate at 50 Hz per packet, so
-  4 x 50 = 200/s is the most the node can be asked for (reported, see the row's unit).
-  Beside it, the downlink's capacity: the same housekeeping plus a flood of noop commands,
-  counting every downlink message.
-- heap: heap_free after boot (target >= 120 KB of the 192K heap), the heap the loaded modules
-  take on the Unix port (a Pico runs them frozen or from ROMFS, outside the heap), and the
-  heap_free trend over 5 minutes (30 s with --quick) at 50 Hz with commands flowing (target: no
-  growth). heap_free is sampled by the node once a second right after a garbage collection.
+- housekeeping: every housekeeping packet of the dictionary (protocol.dictionary.PACKETS)
+  at hk_rate's maximum (the dictionary's upper limit of its rate argument, 50 Hz) for 60 s
+  (10 s with --quick); packets/s received and messages lost (downlink seq gaps, tx_dropped).
+  Target >= 500 packets/s with nothing lost (10 packets x 50 Hz). Beside it, the downlink's
+  capacity: the same housekeeping plus a flood of noop commands, counting every downlink
+  message.
+- heap: heap_free after boot of the node deployed as on a Pico with a ROMFS partition (the
+  default simulation: bytecode runs in place from the image; the process heap is 192K plus
+  the image, so the node has a Pico's 192K; target >= 120 KB), and for comparison deployed as
+  .mpy files on the filesystem (each import copies its bytecode into the heap; no target);
+  the heap the node's modules take when imported, in both deployments; and the heap_free trend
+  over 5 minutes (30 s with --quick) at 50 Hz with commands flowing (target: no growth).
+  heap_free is sampled by the node once a second right after a garbage collection. The Unix
+  port is 64-bit: its objects are about twice a Pico's, so these figures are pessimistic.
 
     python -m bench.node_bench [--quick] [--json]
 """
@@ -40,7 +44,8 @@ import cbor2
 
 from bench import Row, row
 from ground.micropython import PICO_HEAP, find_micropython
-from ground.simnode import MPY_DIR, SimNode, build_mpy
+from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap_bytes
+from protocol import dictionary_lookup as D
 from protocol import ids
 from protocol import messages as M
 from protocol.framing import Deframer, encode_frame
@@ -50,9 +55,14 @@ SECTION: Final = "node (simulated)"
 RTT_RATIO_TARGET: Final = 3.0
 HK_TARGET: Final = 500.0
 HEAP_TARGET: Final = 120_000
-_HK_MAX_HZ: Final = 50.0
-_PACKETS: Final = (ids.PKT_POWER, ids.PKT_ENVIRONMENT, ids.PKT_LINK, ids.PKT_LOADS)
-_HEAP_FREE: Final = 4  # index of heap_free in the link packet
+# From the dictionary, so the rows follow it: every housekeeping packet, hk_rate's maximum.
+_PACKETS: Final = tuple(packet.id for packet in D.PACKETS)
+_HK_RATE: Final = D.COMMANDS["hk_rate"]
+_HK_ENABLE: Final = D.COMMANDS["hk_enable"]
+_HK_MAX_HZ: Final = float(next(arg.hi for arg in _HK_RATE.args if arg.name == "rate"))
+_LINK: Final = D.PACKETS["link"]
+_HEAP_FREE: Final = _LINK.channels.index("heap_free")  # indexes into the link packet's body
+_TX_DROPPED: Final = _LINK.channels.index("tx_dropped")
 
 ASYNCIO_ECHO_SCRIPT: Final = """
 import sys, asyncio, micropython
@@ -226,24 +236,36 @@ def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:
 
 
 def _hk_all(link: RawLink, rate_hz: float | None, seq: int) -> int:
+    """Every packet of the dictionary off (rate_hz None), or on at rate_hz."""
     for pid in _PACKETS:
         if rate_hz is None:
-            link.command(ids.CMD_HK_ENABLE, pid, False, seq=seq)
+            link.command(_HK_ENABLE.id, pid, False, seq=seq)
         else:
-            link.command(ids.CMD_HK_ENABLE, pid, True, seq=seq)
+            link.command(_HK_ENABLE.id, pid, True, seq=seq)
             seq += 1
-            link.command(ids.CMD_HK_RATE, pid, rate_hz, seq=seq)
+            link.command(_HK_RATE.id, pid, rate_hz, seq=seq)
         seq += 1
     return seq
 
 
-def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int) -> dict[str, Any]:
-    """Receive for `seconds`; with flood, keep 8 noop commands in flight all along."""
+def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int,
+               rate_hz: float = _HK_MAX_HZ) -> dict[str, Any]:
+    """Receive for `seconds`; with flood, keep 8 noop commands in flight all along.
+
+    hk_per_s is what the node sent at, from the packets' own time tags: per packet id, the
+    commanded rate times the share of its scheduled packets that arrived (scheduled: one per
+    period between its first and last time tag). Nothing skipped or lost: exactly the
+    commanded total. It does not depend on where the host's window cuts the streams, which
+    alone moves a count over 10 s by up to one packet per stream: rx_per_s, the plain count
+    over the host's window, is reported beside it. period_ratio: the mean period seen in the
+    time tags over the commanded one.
+    """
     link.read(0.2)
     link.lost = 0
     link.last_seq = None
     start_count = link.count
     hk = 0
+    spans: dict[int, list[int]] = {}  # packet id -> [count, first time, last time]
     tx_dropped = 0
     inflight = 0
     t0 = time.monotonic()
@@ -255,12 +277,26 @@ def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int) -> dict[str
         for m in link.read(0.01):
             if m.kind == M.KIND_HOUSEKEEPING:
                 hk += 1
-                if m.id == ids.PKT_LINK:
-                    tx_dropped = m.body[-1]
+                span = spans.setdefault(m.id, [0, m.time, m.time])
+                span[0] += 1
+                span[2] = m.time
+                if m.id == _LINK.id:
+                    tx_dropped = m.body[_TX_DROPPED]
             elif m.kind == M.KIND_VERIFICATION and m.body[1] == M.STAGE_COMPLETED:
                 inflight -= 1
     elapsed = time.monotonic() - t0
-    return {"hk_per_s": hk / elapsed, "msgs_per_s": (link.count - start_count) / elapsed,
+    period_ms = round(1000.0 / rate_hz)  # as the node rounds it (node.housekeeping)
+    sent = scheduled = 0
+    span_ms = 0
+    for n, first, last in spans.values():
+        sent += n
+        scheduled += round((last - first) / period_ms) + 1
+        span_ms += last - first
+    intervals = sent - len(spans)
+    return {"hk_per_s": rate_hz * len(spans) * sent / scheduled if scheduled else 0.0,
+            "period_ratio": span_ms / intervals / period_ms if intervals else 0.0,
+            "rx_per_s": hk / elapsed, "packets": len(spans),
+            "msgs_per_s": (link.count - start_count) / elapsed,
             "lost": link.lost, "tx_dropped": tx_dropped, "seq": seq}
 
 
@@ -276,7 +312,7 @@ def heap_trend(link: RawLink, seconds: float, seq: int) -> dict[str, Any]:
             os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [])))
             inflight += 1
         for m in link.read(0.01):
-            if m.kind == M.KIND_HOUSEKEEPING and m.id == ids.PKT_LINK:
+            if m.kind == M.KIND_HOUSEKEEPING and m.id == _LINK.id:
                 now = time.monotonic() - t0
                 if now - last >= 0.5:  # the node samples once a second
                     samples.append((now, m.body[_HEAP_FREE]))
@@ -290,14 +326,71 @@ def heap_trend(link: RawLink, seconds: float, seq: int) -> dict[str, Any]:
             "samples": len(samples), "seq": seq}
 
 
-def module_heap() -> int:
-    """Heap the node's modules take when imported on the Unix port (precompiled)."""
-    script = ("import sys, gc\nsys.path.append('.frozen')\ngc.collect()\nf = gc.mem_free()\n"
-              "import node.app\ngc.collect()\nprint(f - gc.mem_free())\n")
-    env = dict(os.environ, MICROPYPATH=f"{MPY_DIR}{os.pathsep}.frozen")
-    done = subprocess.run([find_micropython(), "-X", "heapsize=1M", "-c", script], env=env,
-                          capture_output=True, text=True, check=True)
+_MODULE_HEAP_SCRIPT: Final = """
+import gc, os, sys
+image = os.getenv("ILRS_ROMFS")
+if image:  # as sim_main.py: the image first, then /rom first on sys.path
+    import vfs
+    gc.collect()
+    buf = bytearray(os.stat(image)[6])
+    with open(image, "rb") as f:
+        f.readinto(buf)
+    vfs.mount(vfs.VfsRom(buf), "/rom")
+    sys.path[0] = "/rom"
+else:
+    sys.path.pop(0)
+sys.path.append(".frozen")
+gc.collect()
+before = gc.mem_free()
+import node
+node.preload()
+import board.sim, node.app
+gc.collect()
+print(before - gc.mem_free())
+"""
+
+
+def module_heap(deployment: str) -> int:
+    """Heap the node's modules take when imported (sim_main.py's imports) on the Unix port:
+    from the ROMFS image (bytecode in place) or from .mpy files (bytecode copied in)."""
+    env = dict(os.environ, MICROPYPATH=".frozen")
+    heap = PICO_HEAP
+    if deployment == ROMFS:
+        image = build_romfs()
+        env["ILRS_ROMFS"] = str(image)
+        heap = str(romfs_heap_bytes(image.stat().st_size))
+    else:
+        env["MICROPYPATH"] = f"{MPY_DIR}{os.pathsep}.frozen"
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(_MODULE_HEAP_SCRIPT)
+    try:
+        done = subprocess.run([find_micropython(), "-X", f"heapsize={heap}", f.name], env=env,
+                              capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(f.name)
     return int(done.stdout.split()[-1])
+
+
+def boot_heap(link: RawLink, seq: int) -> tuple[int, int]:
+    """heap_free from the link packet (the node's post-collection sample); returns it and seq."""
+    link.command(_HK_RATE.id, _LINK.id, 2.0, seq=seq)
+    seq += 1
+    while True:
+        for m in link.read(1.0):
+            if m.kind == M.KIND_HOUSEKEEPING and m.id == _LINK.id:
+                return m.body[_HEAP_FREE], seq
+
+
+def filesystem_boot_heap(tmp: Path) -> int:
+    """heap_free after boot of a node deployed as .mpy files on its filesystem (--no-romfs)."""
+    with SimNode(seed=1, state_dir=tmp / "state-mpy", deployment=MPY) as node:
+        time.sleep(0.5)
+        link = RawLink(node.port)
+        try:
+            link.command(ids.CMD_STATUS, seq=1)
+            return boot_heap(link, 2)[0]
+        finally:
+            link.close()
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -305,67 +398,84 @@ def run(quick: bool = False) -> list[Row]:
     hk_s = 10.0 if quick else 60.0
     heap_s = 30.0 if quick else 300.0
     rows: list[Row] = []
-    build_mpy()
-    with tempfile.TemporaryDirectory(prefix="node-bench-") as tmp, \
-            SimNode(seed=1, state_dir=Path(tmp) / "state") as node:
-        time.sleep(0.5)
-        link = RawLink(node.port)
+    build_romfs()
+    with tempfile.TemporaryDirectory(prefix="node-bench-") as tmp:
+        fs_heap = filesystem_boot_heap(Path(tmp))
+        node = SimNode(seed=1, state_dir=Path(tmp) / "state").start()
         try:
-            seq = 1
-            link.command(ids.CMD_STATUS, seq=seq)
-            seq += 1
-            link.command(ids.CMD_HK_RATE, ids.PKT_LINK, 2.0, seq=seq)
-            seq += 1
-            boot_heap: int | None = None
-            while boot_heap is None:
-                for m in link.read(1.0):
-                    if m.kind == M.KIND_HOUSEKEEPING and m.id == ids.PKT_LINK:
-                        boot_heap = m.body[_HEAP_FREE]
-            rows.append(row("heap free after boot (192K heap, modules in RAM)", boot_heap,
-                            "B", f">= {HEAP_TARGET:,}", boot_heap >= HEAP_TARGET))
-            rows.append(row("heap taken by the loaded modules (Unix port; frozen on a Pico)",
-                            module_heap(), "B"))
-
-            seq = _hk_all(link, None, seq)
-            link.read(0.3)
-            seq = max(seq, 1000)  # seqs 1000.. all encode in 2 bytes: one frame size
-            rtt = round_trips(link, n_rtt, seq)
-            seq = (seq + n_rtt) & 0xFFFF
-            for name in ("node", "echo", "asyncio echo"):
-                what = "noop → completed" if name == "node" else f"{name} loop, same frame size"
-                rows.append(row(f"round trip median, {what} ({n_rtt})",
-                                statistics.median(rtt[name]) * 1000, "ms"))
-                rows.append(row(f"round trip p99, {what}", _percentile(rtt[name], 99) * 1000,
-                                "ms"))
-            ratio = statistics.median(rtt["node"]) / statistics.median(rtt["echo"])
-            rows.append(row("noop median / echo median", ratio, "x",
-                            f"<= {RTT_RATIO_TARGET}", ratio <= RTT_RATIO_TARGET))
-
-            seq = _hk_all(link, _HK_MAX_HZ, seq)
-            hk = measure_hk(link, hk_s, flood=False, seq=seq)
-            seq = hk["seq"]
-            clean = hk["lost"] == 0 and hk["tx_dropped"] == 0
-            rows.append(row(f"housekeeping sustained {hk_s:.0f} s (4 packets x 50 Hz = "
-                            "dictionary max)", hk["hk_per_s"], "packets/s",
-                            f">= {HK_TARGET:.0f}, none lost",
-                            hk["hk_per_s"] >= HK_TARGET and clean))
-            rows.append(row("housekeeping messages lost (seq gaps + tx_dropped)",
-                            hk["lost"] + hk["tx_dropped"], "msgs", "0", clean))
-            flood = measure_hk(link, min(hk_s, 10.0), flood=True, seq=seq)
-            seq = flood["seq"]
-            rows.append(row("downlink capacity: hk 200/s + noop flood, all messages",
-                            flood["msgs_per_s"], "msgs/s", "", True))
-            rows.append(row("downlink messages lost during the flood", flood["lost"], "msgs",
-                            "0", flood["lost"] == 0))
-
-            trend = heap_trend(link, heap_s, seq)
-            rows.append(row(f"heap_free growth over {heap_s:.0f} s at 50 Hz, commands flowing",
-                            trend["growth"], "B", "<= 0 (1 KB noise)", trend["growth"] <= 1024))
-            rows.append(row("heap_free minimum during that run", trend["min"], "B"))
+            rows += _run_node(node, n_rtt, hk_s, heap_s, fs_heap)
         finally:
-            link.close()
-        if node.boots != 1:
-            rows.append(row("node restarts during the bench", node.boots - 1, "", "0", False))
+            node.stop()
+    return rows
+
+
+def _run_node(node: SimNode, n_rtt: int, hk_s: float, heap_s: float,
+              fs_heap: int) -> list[Row]:
+    """The rows measured on the running ROMFS node (fs_heap: the filesystem node's)."""
+    rows: list[Row] = []
+    time.sleep(0.5)
+    link = RawLink(node.port)
+    try:
+        seq = 1
+        link.command(ids.CMD_STATUS, seq=seq)
+        seq += 1
+        heap, seq = boot_heap(link, seq)
+        rows.append(row("heap free after boot, ROMFS deployment (target >= 120 KB)", heap,
+                        "B", f">= {HEAP_TARGET:,}", heap >= HEAP_TARGET))
+        rows.append(row("heap free after boot, filesystem .mpy deployment (no target, "
+                        "for comparison)", fs_heap, "B"))
+        rows.append(row("heap the node's modules take, ROMFS (bytecode in place)",
+                        module_heap(ROMFS), "B"))
+        rows.append(row("heap the node's modules take, filesystem .mpy (bytecode copied)",
+                        module_heap(MPY), "B"))
+
+        seq = _hk_all(link, None, seq)
+        link.read(0.3)
+        seq = max(seq, 1000)  # seqs 1000.. all encode in 2 bytes: one frame size
+        rtt = round_trips(link, n_rtt, seq)
+        seq = (seq + n_rtt) & 0xFFFF
+        for name in ("node", "echo", "asyncio echo"):
+            what = "noop → completed" if name == "node" else f"{name} loop, same frame size"
+            rows.append(row(f"round trip median, {what} ({n_rtt})",
+                            statistics.median(rtt[name]) * 1000, "ms"))
+            rows.append(row(f"round trip p99, {what}", _percentile(rtt[name], 99) * 1000,
+                            "ms"))
+        ratio = statistics.median(rtt["node"]) / statistics.median(rtt["echo"])
+        rows.append(row("noop median / echo median", ratio, "x",
+                        f"<= {RTT_RATIO_TARGET}", ratio <= RTT_RATIO_TARGET))
+
+        seq = _hk_all(link, _HK_MAX_HZ, seq)
+        hk = measure_hk(link, hk_s, flood=False, seq=seq)
+        seq = hk["seq"]
+        clean = hk["lost"] == 0 and hk["tx_dropped"] == 0 and hk["packets"] == len(_PACKETS)
+        rows.append(row(f"housekeeping sustained {hk_s:.0f} s ({len(_PACKETS)} packets x "
+                        f"{_HK_MAX_HZ:.0f} Hz = dictionary max; node time tags)",
+                        hk["hk_per_s"], "packets/s", f">= {HK_TARGET:.0f}, none lost",
+                        hk["hk_per_s"] >= HK_TARGET and clean))
+        rows.append(row("housekeeping mean period / commanded period (node time tags)",
+                        hk["period_ratio"], "x", "0.99..1.01",
+                        0.99 <= hk["period_ratio"] <= 1.01))
+        rows.append(row("housekeeping received per second of host time (window edges count)",
+                        hk["rx_per_s"], "packets/s"))
+        rows.append(row("housekeeping messages lost (seq gaps + tx_dropped)",
+                        hk["lost"] + hk["tx_dropped"], "msgs", "0", clean))
+        flood = measure_hk(link, min(hk_s, 10.0), flood=True, seq=seq)
+        seq = flood["seq"]
+        rows.append(row(f"downlink capacity: hk {len(_PACKETS) * _HK_MAX_HZ:.0f}/s + noop "
+                        "flood, all messages",
+                        flood["msgs_per_s"], "msgs/s", "", True))
+        rows.append(row("downlink messages lost during the flood", flood["lost"], "msgs",
+                        "0", flood["lost"] == 0))
+
+        trend = heap_trend(link, heap_s, seq)
+        rows.append(row(f"heap_free growth over {heap_s:.0f} s, hk at {_HK_MAX_HZ:.0f} Hz, "
+                        "commands flowing", trend["growth"], "B", "<= 0 (1 KB noise)",
+                        trend["growth"] <= 1024))
+        rows.append(row("heap_free minimum during that run", trend["min"], "B"))
+    finally:
+        link.close()
+    if node.boots != 1:
+        rows.append(row("node restarts during the bench", node.boots - 1, "", "0", False))
     return rows
 
 

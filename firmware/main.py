@@ -12,8 +12,14 @@ In each case main.py ends and the REPL stays on the USB serial.
 
 Link: USB CDC by default; set UART_BAUD to a rate (e.g. 115200) to run the protocol on UART0
 (GP0 TX, GP1 RX) and leave the USB REPL free.
+
+Modules: from the ROMFS image at /rom when the board has one (``ground flash`` deploys it
+there; MicroPython mounts it at boot and puts /rom on sys.path, and this script moves /rom to
+the front, so a module left on the filesystem can never shadow it). Imports from /rom run the
+bytecode in place from flash. Without ROMFS, the .mpy files on the filesystem are imported.
 """
 
+import gc
 import select
 import sys
 import time
@@ -48,7 +54,14 @@ def _escape_requested():
     return False
 
 
+def _rom_first():
+    if "/rom" in sys.path:
+        sys.path.remove("/rom")
+        sys.path.insert(0, "/rom")
+
+
 def main():
+    _rom_first()
     if _escape_requested():
         print("ILRS node: escape at boot, REPL kept")
         return
@@ -63,6 +76,7 @@ def main():
     node.preload()
     from node.app import run
 
+    gc.collect()  # the imports' temporaries: the node's buffers then find room in one piece
     run(board)
 
 

@@ -37,7 +37,7 @@ if _romfs:
     _image = bytearray(os.stat(_romfs)[6])
     with open(_romfs, "rb") as _f:
         _f.readinto(_image)
-    vfs.mount(vfs.VfsRom(_image), "/rom")
+    vfs.mount(vfs.VfsRom(_image), "/rom")  # pyright: ignore[reportAttributeAccessIssue]
     sys.path[0] = "/rom"
 else:
     sys.path.pop(0)
@@ -53,6 +53,7 @@ def main():
         from board.sim import Board
         from node.app import run
 
+        gc.collect()  # the imports' temporaries: the node's buffers then find room in one piece
         run(Board())
     except Exception as e:  # the Unix port would print it on stdout: the link
         sys.print_exception(e, sys.stderr)  # type: ignore[arg-type]

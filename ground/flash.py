@@ -1,26 +1,40 @@
-"""``ground flash --port /dev/ttyACM0``: precompile, copy to a Pico with mpremote, reset, ping.
+"""``ground flash --port /dev/ttyACM0``: precompile, deploy to a Pico with mpremote, reset, ping.
 
 1. If the node answers on the port (firmware running), send it to the REPL: ``set_mode SAFE``
    then the hazardous ``maintenance`` command (asks first unless ``--yes``), and wait for it to
    reboot with the REPL kept. A fresh board (plain MicroPython) does not answer: skip this.
-   (The other way back is the boot escape: the word ``REPL`` on the USB serial, Ctrl-C, or GP22 held
-   low during the first 2 s after reset; see firmware/main.py.)
-2. Precompile ``protocol/`` (the modules the node imports) and ``firmware/`` (without the
-   simulation's ``board/sim.py`` and ``sim_main.py``) to ``.mpy`` with ``mpy-cross
-   -march=armv6m`` into ``build/pico/`` (gitignored). ``main.py`` stays source: the board runs
-   it at boot.
-3. With mpremote: remove the old ``/protocol``, ``/board``, ``/node`` trees (a stale ``.py``
-   would shadow its new ``.mpy``) and make them again, copy each directory's files, then
-   ``main.py``, then ``reset``. The node's state (parameters, event log) is not touched.
+   (The other way back is the boot escape: the word ``REPL`` on the USB serial, Ctrl-C, or GP22
+   held low during the first 2 s after reset; see firmware/main.py.)
+2. Precompile ``protocol/`` (without the ground's dictionary modules) and ``firmware/``
+   (without the simulation's ``board/sim.py`` and ``sim_main.py``) to ``.mpy`` with ``mpy-cross
+   -march=armv6m`` into ``build/pico/modules/`` (gitignored), and make the ROMFS image of that
+   tree, ``build/pico/node.romfs`` (``mpremote.romfs.make_romfs``). ``main.py`` stays source:
+   the board runs it at boot, from its filesystem.
+3. Ask the board whether it has a ROMFS partition (``mpremote romfs query``: MicroPython 1.25
+   or newer built with ``MICROPY_VFS_ROM``; such a build mounts the partition at /rom at boot
+   and puts /rom on sys.path).
+   - ROMFS (the intended deployment): remove the old ``/protocol``, ``/board``, ``/node`` trees
+     from the filesystem (so nothing stale can shadow the image), ``mpremote romfs deploy`` the
+     image into partition 0, copy ``main.py``, ``reset``. Imports then run the bytecode in
+     place from flash: only the modules' objects take RAM.
+   - otherwise (no ROMFS, a partition too small, or ``--no-romfs``): warn, then copy the .mpy
+     files to the filesystem as before (remove and remake the trees, copy each directory's
+     files, ``main.py``, ``reset``). Each import then copies its bytecode into RAM: the node
+     has less heap.
+   The node's state (parameters, event log) is not touched either way.
 4. Wait out the boot escape window, connect with the ground client and ping (``status``, which
    also checks the dictionary hash, then ``noop``).
 
-``plan()`` returns the exact mpremote command lines, so they are tested without a board.
+``plan()`` (filesystem) and ``plan_romfs()`` return the exact mpremote command lines and
+``choose()`` makes the decision from the query's answer, so all of it is tested without a board.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shutil
 import subprocess
 import sys
@@ -32,15 +46,14 @@ from typing import Any, Final, NamedTuple
 from rich.progress import Progress
 
 from ground.errors import FlashError, GroundError, LinkLost, UsageError, VerificationTimeout
-from ground.micropython import REPO_ROOT
+from ground.micropython import GROUND_ONLY, REPO_ROOT
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
+MODULES_DIR: Final = "modules"  # under the build dir: the .mpy tree, the image's contents
+ROMFS_IMAGE: Final = "node.romfs"  # under the build dir
 MPY_ARCH: Final = "armv6m"  # RP2040: Cortex-M0+
-GROUND_ONLY: Final = (
-    "protocol/dictionary.py",
-    "protocol/dictionary_types.py",
-    "protocol/dictionary_lookup.py",
-)
+ROMFS: Final = "romfs"  # deployments
+FILES: Final = "files"
 SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
@@ -58,6 +71,11 @@ class Step(NamedTuple):
     title: str
     argv: list[str]
     files: int  # files this step copies (for the progress bar)
+
+
+class Decision(NamedTuple):
+    deployment: str  # ROMFS or FILES
+    warning: str  # why not ROMFS ("" for ROMFS)
 
 
 def _mpy_cross() -> str:
@@ -86,14 +104,15 @@ def sources(root: Path = REPO_ROOT) -> list[tuple[Path, str]]:
 def build(
     root: Path = REPO_ROOT, out: Path | None = None, mpy_cross: str | None = None
 ) -> list[Built]:
-    """Compile every node module to .mpy under ``out`` (build/pico/); main.py stays source."""
+    """Compile every node module to .mpy under ``out/modules`` (out: build/pico/), copy
+    ``main.py`` to ``out``, and make the ROMFS image ``out/node.romfs`` of the .mpy tree."""
     tool = mpy_cross or _mpy_cross()
     out = BUILD_DIR if out is None else out
     if out.exists():
         shutil.rmtree(out)
     built: list[Built] = []
     for src, remote in sources(root):
-        target = out / f"{remote}.mpy"
+        target = out / MODULES_DIR / f"{remote}.mpy"
         target.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [tool, f"-march={MPY_ARCH}", "-s", f"{remote}.py", "-o", str(target), str(src)],
@@ -111,7 +130,22 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(main_py, out / "main.py")
     built.append(Built(out / "main.py", "main.py"))
+    build_romfs(out)
     return built
+
+
+def build_romfs(out: Path) -> Path:
+    """The ROMFS image of ``out/modules`` (the .mpy files as they are), as ``out/node.romfs``."""
+    from mpremote.romfs import make_romfs
+
+    modules = out / MODULES_DIR
+    if not modules.is_dir():
+        raise FlashError("build", f"no compiled modules in {modules}")
+    with contextlib.redirect_stdout(io.StringIO()):  # make_romfs lists the tree on stdout
+        image = make_romfs(str(modules), mpy_cross=False)
+    path = out / ROMFS_IMAGE
+    path.write_bytes(image)
+    return path
 
 
 def _clean_script(dirs: Sequence[str]) -> str:
@@ -134,9 +168,13 @@ def _clean_script(dirs: Sequence[str]) -> str:
     )
 
 
+def _base(port: str, mpremote: Sequence[str] | None) -> list[str]:
+    return [*(mpremote or [sys.executable, "-m", "mpremote"]), "connect", port]
+
+
 def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = None) -> list[Step]:
-    """The mpremote command lines that install ``built`` on the board at ``port``."""
-    base = [*(mpremote or [sys.executable, "-m", "mpremote"]), "connect", port]
+    """The mpremote command lines that copy ``built`` to the board's filesystem at ``port``."""
+    base = _base(port, mpremote)
     by_dir: dict[str, list[Built]] = {}
     for b in built:
         by_dir.setdefault(str(Path(b.remote).parent.as_posix()), []).append(b)
@@ -155,6 +193,62 @@ def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = Non
         steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"], 1))
     steps.append(Step("reset", [*base, "reset"], 0))
     return steps
+
+
+def plan_romfs(
+    port: str, built: Sequence[Built], image: Path, mpremote: Sequence[str] | None = None
+) -> list[Step]:
+    """The mpremote command lines that deploy ``image`` to ROMFS partition 0 and main.py to
+    the filesystem; the old module trees are removed from the filesystem first."""
+    base = _base(port, mpremote)
+    top = [b for b in built if "/" not in b.remote]  # main.py
+    steps = [
+        Step("remove the old modules", [*base, "exec", _clean_script(())], 0),
+        Step(f"deploy the ROMFS image ({image.stat().st_size} bytes)",
+             [*base, "romfs", "deploy", str(image)], len(built) - len(top)),
+    ]
+    for b in top:
+        steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"], 1))
+    steps.append(Step("reset", [*base, "reset"], 0))
+    return steps
+
+
+_PARTITION = re.compile(r"ROMFS0 partition has size (\d+) bytes")
+
+
+def romfs_size(query_output: str) -> int | None:
+    """Partition 0's size from ``mpremote romfs query`` output; None when there is none
+    ("ROMFS is not enabled on this device", "No ROMFS partitions available")."""
+    found = _PARTITION.search(query_output)
+    return int(found.group(1)) if found else None
+
+
+def query_romfs(
+    port: str, runner: Runner | None = None, mpremote: Sequence[str] | None = None
+) -> int | None:
+    """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
+    proc = (runner or _run)([*_base(port, mpremote), "romfs", "query"])
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise FlashError("romfs query", f"mpremote: {why} (is the board at the REPL?)")
+    return romfs_size(proc.stdout or "")
+
+
+def choose(partition_size: int | None, image_size: int, romfs: bool = True) -> Decision:
+    """ROMFS when the board has a partition the image fits in, else the filesystem, with the
+    reason for the warning."""
+    tighter = ("copying .mpy files to the filesystem instead: each import copies its bytecode "
+               "into RAM, so the node will have less heap")
+    if not romfs:
+        return Decision(FILES, f"--no-romfs: {tighter}")
+    if partition_size is None:
+        return Decision(FILES, "the board has no ROMFS partition (MicroPython 1.25 or newer "
+                               f"built with MICROPY_VFS_ROM has one); {tighter}")
+    if image_size > partition_size:
+        return Decision(FILES, f"the ROMFS image ({image_size} bytes) is larger than the "
+                               f"board's partition ({partition_size} bytes); {tighter}")
+    return Decision(ROMFS, "")
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -235,7 +329,8 @@ def ping(port: str, attempts: int = 5) -> str:
 
 def main(args: argparse.Namespace) -> int:
     built = build()
-    print(f"built {len(built)} files in {BUILD_DIR}")
+    image = BUILD_DIR / ROMFS_IMAGE
+    print(f"built {len(built)} files in {BUILD_DIR}, ROMFS image {image.stat().st_size} bytes")
     if args.build_only:
         return 0
     if not args.port:
@@ -244,7 +339,16 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("flash: the simulated node runs firmware/ directly; give a board port")
     if not args.no_maintenance and to_repl(args.port, args.yes):
         print("node sent to maintenance: REPL on the USB serial")
-    install(plan(args.port, built))
+    use_romfs = not getattr(args, "no_romfs", False)
+    size = query_romfs(args.port) if use_romfs else None
+    decision = choose(size, image.stat().st_size, use_romfs)
+    if decision.deployment == ROMFS:
+        print(f"ROMFS partition of {size} bytes: deploying the image")
+        steps = plan_romfs(args.port, built, image)
+    else:
+        print(f"warning: {decision.warning}", file=sys.stderr)
+        steps = plan(args.port, built)
+    install(steps)
     time.sleep(_BOOT_WAIT_S)
     print(ping(args.port))
     return 0

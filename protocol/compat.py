@@ -23,13 +23,6 @@ def _identity(obj):
     return obj
 
 
-class _Emitters:
-    """CPython stand-in for the module's emitter decorators: they return the function."""
-
-    native = staticmethod(_identity)
-    viper = staticmethod(_identity)
-
-
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -38,4 +31,11 @@ except ImportError:  # CPython
 if MICROPYTHON:
     import micropython
 else:
+
+    class _Emitters:
+        """CPython stand-in for the module's emitter decorators: they return the function."""
+
+        native = staticmethod(_identity)
+        viper = staticmethod(_identity)
+
     micropython = _Emitters()

@@ -1,63 +1,43 @@
 """Messages (SPEC §5, §6): the envelope [version, kind, seq, time, id, body] and its kinds.
 
-Constants for kinds, verification stages, reason codes, severities and argument type codes,
-with names for display; ``encode_message`` and ``decode_message`` with full validation of
-each kind's body shape; and the node's allocation-free helpers around protocol.cbor's
-Encoder and Decoder.
+Everything of protocol.envelope (the node-facing half: the codes for kinds, verification
+stages, reasons, severities and argument types, and the node's allocation-free helpers
+``begin``, ``write_verification``, ``write_event_head``, ``read_command_head``, ``check_arg``,
+``read_args``, ``f32``), re-exported, plus what only the ground and the tests need: names for
+display, ``validate``, ``encode_message`` and ``decode_message`` with full validation of each
+kind's body shape, and ``Message``. The node imports protocol.envelope, never this module.
 
-Allocation: ``encode_message``, ``decode_message``, ``Message``, ``validate`` and ``f32``
-allocate (ground, tests, and rare node paths). ``begin``, ``write_verification``
-(with a null result), ``write_event_head``, ``read_command_head`` and ``check_arg`` do not,
-for ints below 2**30, except when they raise. ``read_args`` allocates only for float and
-large-int arguments.
+Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate`` allocate
+(ground, tests); see protocol.envelope for the node's helpers.
 """
 
-from array import array
-
 from protocol import cbor
-from protocol.compat import const
+from protocol.envelope import *  # noqa: F403  (re-exported: the node-facing half)
+from protocol.envelope import (
+    KIND_BULK,
+    KIND_COMMAND,
+    MALFORMED,
+    MAX_MESSAGE,
+    MAX_SEQ,
+    OK,
+    SEV_FATAL,
+    STAGE_ACCEPTED,
+    STAGE_COMPLETED,
+    STAGE_FAILED,
+    STAGE_REJECTED,
+    UNSUPPORTED_VERSION,
+    VERSION,
+    f32,
+)
 from protocol.errors import MessageError, ProtocolError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
     from typing import Any
 
-    from protocol.cbor import Decoder, Encoder
-
-VERSION = const(1)
-MAX_SEQ = const(0xFFFF)  # seq and cmd_seq wrap at 65536
-MAX_MESSAGE = const(1020)  # bytes (§2), the same as protocol.framing.MAX_MESSAGE
-
-KIND_COMMAND = const(0)
-KIND_VERIFICATION = const(1)
-KIND_HOUSEKEEPING = const(2)
-KIND_EVENT = const(3)
-KIND_PARAMETER = const(4)
-KIND_TIME = const(5)
-KIND_BULK = const(6)
 KIND_NAMES = ("command", "verification", "housekeeping", "event", "parameter",
               "time_correlation", "bulk")
-
-STAGE_ACCEPTED = const(0)
-STAGE_REJECTED = const(1)
-STAGE_COMPLETED = const(2)
-STAGE_FAILED = const(3)
 STAGE_NAMES = ("accepted", "rejected", "completed", "failed")
-
-# Reason codes (§6): rejections 1..15, failures 16..31; 0 in accepted/completed.
-OK = const(0)
-UNKNOWN_COMMAND = const(1)
-BAD_ARGUMENTS = const(2)
-OUT_OF_RANGE = const(3)
-WRONG_MODE = const(4)
-BUSY = const(5)
-MALFORMED = const(6)
-UNSUPPORTED_VERSION = const(7)
-EXECUTION_ERROR = const(16)
-STORAGE_ERROR = const(17)
-INVALID_TRANSITION = const(18)
-NOT_FOUND = const(19)
-INHIBITED = const(20)
 REJECTION_CODES = (1, 15)  # inclusive range a rejected verification's code lies in
 FAILURE_CODES = (16, 31)
 REASON_NAMES = {
@@ -65,25 +45,8 @@ REASON_NAMES = {
     5: "BUSY", 6: "MALFORMED", 7: "UNSUPPORTED_VERSION", 16: "EXECUTION_ERROR",
     17: "STORAGE_ERROR", 18: "INVALID_TRANSITION", 19: "NOT_FOUND", 20: "INHIBITED",
 }
-
-SEV_DEBUG = const(0)
-SEV_INFO = const(1)
-SEV_WARNING = const(2)
-SEV_ERROR = const(3)
-SEV_FATAL = const(4)
 SEVERITY_NAMES = ("debug", "info", "warning", "error", "fatal")
-
-# Argument, channel and parameter type codes (§5.1, §7): index into TYPE_NAMES.
-TYPE_BOOL = const(0)
-TYPE_U8 = const(1)
-TYPE_U16 = const(2)
-TYPE_U32 = const(3)
-TYPE_I32 = const(4)
-TYPE_F32 = const(5)
-TYPE_ANY = const(6)
 TYPE_NAMES = ("bool", "u8", "u16", "u32", "i32", "f32", "any")
-_TYPE_LO = (0, 0, 0, 0, -0x80000000)  # integer width of TYPE_U8..TYPE_I32 (index = code)
-_TYPE_HI = (1, 0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF)
 
 
 def name(names: "Any", value: "Any") -> str:
@@ -200,17 +163,6 @@ def validate(kind: "Any", seq: "Any", time: "Any", id: "Any", body: "Any") -> No
 
 # --- encoding and decoding (ground, tests) ------------------------------------------------
 
-_F32 = array("f", [0.0])
-
-
-def f32(x: "Any") -> "Any":
-    """x rounded to single precision (§4.1), the value a Pico holds; an int stays an int."""
-    if type(x) is not float:
-        return x
-    _F32[0] = x
-    return _F32[0]
-
-
 def _single(obj: "Any") -> "Any":
     # A copy of obj with every float rounded to single precision, tuples made lists.
     t = type(obj)
@@ -293,133 +245,3 @@ class Message:
         kind = name(KIND_NAMES, self.kind)
         return (f"Message(v{self.version} {kind} seq={self.seq} time={self.time} id={self.id} "
                 f"body={self.body!r})")
-
-
-# --- node side: preallocated encoder and pull decoder -------------------------------------
-
-def begin(enc: "Encoder", kind: int, seq: int, time: int, id: int) -> None:
-    """Reset enc (a protocol.cbor.Encoder) and write the envelope up to the body.
-
-    The caller then writes the body, one array: ``enc.array(n)`` and its items.
-    """
-    enc.reset()
-    enc.array(6)
-    enc.uint(VERSION)
-    enc.uint(kind)
-    enc.uint(seq)
-    enc.uint(time)
-    enc.uint(id)
-
-
-def write_verification(enc: "Encoder", seq: int, time: int, cmd_id: int, cmd_seq: int,
-                       stage: int, code: int, result: "Any" = None) -> None:
-    """Write a whole verification message (§5.2) into enc; result is written with item()."""
-    begin(enc, KIND_VERIFICATION, seq, time, cmd_id)
-    enc.array(4)
-    enc.uint(cmd_seq)
-    enc.uint(stage)
-    enc.uint(code)
-    if result is None:
-        enc.null()
-    else:
-        enc.item(result)
-
-
-def write_event_head(enc: "Encoder", seq: int, time: int, event_id: int, event_seq: int,
-                     severity: int, nargs: int) -> None:
-    """Write an event message (§5.4) up to its args: the caller then writes nargs items."""
-    begin(enc, KIND_EVENT, seq, time, event_id)
-    enc.array(3)
-    enc.uint(event_seq)
-    enc.uint(severity)
-    enc.array(nargs)
-
-
-def read_command_head(dec: "Decoder", head: "list[int]") -> int:
-    """Read a command's envelope with dec (a protocol.cbor.Decoder already reset on it).
-
-    head is a caller-owned list of two items; it receives [seq, cmd_id] as soon as both are
-    read, and [-1, -1] until then. Returns the number of arguments; the caller reads them (see
-    read_args) and then calls dec.done(). Raises MessageError UNSUPPORTED_VERSION or
-    MALFORMED; when it does and head[1] >= 0, the node answers `rejected` with that code (§5),
-    otherwise it only counts the message.
-    """
-    head[0] = -1
-    head[1] = -1
-    version = -1
-    try:
-        n = dec.array()
-        version = dec.uint()
-        kind = dec.uint()
-        seq = dec.uint()
-        time = dec.uint()
-        cmd_id = dec.uint()
-        if seq <= MAX_SEQ:
-            head[0] = seq
-            head[1] = cmd_id
-        if version != VERSION:
-            raise MessageError(UNSUPPORTED_VERSION, "version is not 1")
-        if n != 6 or kind != KIND_COMMAND or time != 0 or seq > MAX_SEQ:
-            raise MessageError(MALFORMED, "not a version 1 command envelope")
-        return dec.array()
-    except MessageError:
-        raise
-    except ProtocolError:
-        if version != VERSION and version != -1:
-            raise MessageError(UNSUPPORTED_VERSION, "version is not 1") from None
-        raise MessageError(MALFORMED, "not a version 1 command envelope") from None
-
-
-def check_arg(value: "Any", type_code: int, lo: "Any", hi: "Any") -> int:
-    """0 if value is a valid argument of that type within [lo, hi] (None: open), else a code.
-
-    BAD_ARGUMENTS for the wrong CBOR type (a negative value for an unsigned type is the wrong
-    major type), OUT_OF_RANGE outside the type's width or lo..hi (§5.1). An f32 argument must
-    already be a float (read_args converts integers and rounds).
-    """
-    t = type(value)
-    if type_code == TYPE_ANY:
-        return OK
-    if type_code == TYPE_BOOL:
-        return OK if t is bool else BAD_ARGUMENTS
-    if type_code == TYPE_F32:
-        if t is not float:
-            return BAD_ARGUMENTS
-        if value - value != 0:
-            return OUT_OF_RANGE
-    elif type_code <= TYPE_I32:
-        if t is not int or (value < 0 and type_code != TYPE_I32):
-            return BAD_ARGUMENTS
-        if value < _TYPE_LO[type_code] or value > _TYPE_HI[type_code]:
-            return OUT_OF_RANGE
-    else:
-        return BAD_ARGUMENTS
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        return OUT_OF_RANGE
-    return OK
-
-
-def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int:
-    """Read and check a command's arguments after read_command_head; return 0 or a code.
-
-    specs is the command's ((type, lo, hi), ...) from node_dictionary.COMMANDS; out a
-    caller-owned list with room for them, receiving the values (f32 arguments rounded to
-    single precision, integers accepted as floats). Ends with dec.done(): trailing bytes are
-    MALFORMED.
-    """
-    if nargs != len(specs) or nargs > len(out):
-        return BAD_ARGUMENTS
-    try:
-        for i in range(nargs):
-            value = dec.item()
-            type_code, lo, hi = specs[i]
-            if type_code == TYPE_F32 and (type(value) is int or type(value) is float):
-                value = f32(float(value))
-            code = check_arg(value, type_code, lo, hi)
-            if code:
-                return code
-            out[i] = value
-        dec.done()
-    except ProtocolError:
-        return MALFORMED
-    return OK

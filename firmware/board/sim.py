@@ -1,6 +1,7 @@
 """Simulated board for the MicroPython Unix port, run by ground/simnode.py.
 
-The host (ground.simnode) starts `micropython -X heapsize=192K firmware/sim_main.py` with
+The host (ground.simnode) starts `micropython -X heapsize=<192K + ROMFS image> firmware/
+sim_main.py` (see sim_main.py for the deployments) with
 the master side of a pty as stdin and stdout (O_NONBLOCK set by the host, so readinto
 returns what is there and write returns None when the pty is full) and passes, in the
 environment:
@@ -35,7 +36,7 @@ EXIT_MAINTENANCE = const(43)
 _RESET_POWER_ON = const(0)
 _RESET_MAINTENANCE = const(3)
 
-_FEED = b"F"
+_FEED = const(b"F")
 
 
 def _env_int(name, default):

@@ -24,7 +24,6 @@ and FDIR, and asyncio's poll bookkeeping.
 """
 
 import asyncio
-import sys
 
 from micropython import const
 
@@ -62,17 +61,6 @@ _RESET_MAINTENANCE = const(3)
 _RESET_WATCHDOG = const(1)
 
 
-def _forget_module(name):
-    # Free a module whose names every user has already bound (protocol.ids: the plant and
-    # FDIR import its constants by name; the node's own modules inline them). ~4 KB of heap.
-    parent, _, child = name.rpartition(".")
-    sys.modules.pop(name, None)
-    if parent in sys.modules and hasattr(sys.modules[parent], child):
-        delattr(sys.modules[parent], child)
-
-
-_forget_module("protocol.ids")
-
 _PLANT_PERIOD_MS = const(100)
 _FDIR_PERIOD_MS = const(1000)
 _SLICE_MS = const(100)  # the longest a task sleeps without showing progress
@@ -82,32 +70,32 @@ _MAX_CRASHES = const(5)
 _TASK_OTHER = const(255)
 
 # task_crashed error codes
-ERROR_OTHER = const(0)
-ERROR_VALUE = const(1)
-ERROR_TYPE = const(2)
-ERROR_LOOKUP = const(3)
-ERROR_ATTRIBUTE = const(4)
-ERROR_OS = const(5)
-ERROR_MEMORY = const(6)
-ERROR_ZERO_DIVISION = const(7)
+_ERROR_OTHER = const(0)
+_ERROR_VALUE = const(1)
+_ERROR_TYPE = const(2)
+_ERROR_LOOKUP = const(3)
+_ERROR_ATTRIBUTE = const(4)
+_ERROR_OS = const(5)
+_ERROR_MEMORY = const(6)
+_ERROR_ZERO_DIVISION = const(7)
 
 
 def error_code(exc):
     if isinstance(exc, MemoryError):
-        return ERROR_MEMORY
+        return _ERROR_MEMORY
     if isinstance(exc, OSError):
-        return ERROR_OS
+        return _ERROR_OS
     if isinstance(exc, ZeroDivisionError):
-        return ERROR_ZERO_DIVISION
+        return _ERROR_ZERO_DIVISION
     if isinstance(exc, (IndexError, KeyError)):
-        return ERROR_LOOKUP
+        return _ERROR_LOOKUP
     if isinstance(exc, AttributeError):
-        return ERROR_ATTRIBUTE
+        return _ERROR_ATTRIBUTE
     if isinstance(exc, TypeError):
-        return ERROR_TYPE
+        return _ERROR_TYPE
     if isinstance(exc, ValueError):
-        return ERROR_VALUE
-    return ERROR_OTHER
+        return _ERROR_VALUE
+    return _ERROR_OTHER
 
 
 class _Task:

@@ -2,15 +2,21 @@
 
 event_log_downlink(from_seq) and dict_downlink start a transfer and answer accepted at once;
 the parts follow, interleaved with the other traffic (the transfer task yields between parts),
-then the completed verification. The event log goes in parts of up to _PART payload bytes; the
-dictionary description (DESCRIPTION_SIZE bytes) in one part, encoded in place.
-One transfer at a time: a second request while one runs is rejected BUSY.
+then the completed verification. Both go in parts of up to _PART payload bytes, through one
+part buffer made at boot. One transfer at a time: a second request while one runs is rejected
+BUSY.
 
 Event log payload: one CBOR array of records [event_seq, time, event_id, severity, [args]],
 oldest first, from from_seq (or the oldest kept) to the newest; an empty array when the log
 has nothing from from_seq, up to the newest event when the command arrived. It is encoded
 record by record into a part buffer made at boot, never whole. The log is read from the flash
 (that allocates); the buffers do not.
+
+Dictionary payload: the description (SPEC §7.2, DESCRIPTION_SIZE bytes: more than one message
+holds). protocol.node_dictionary.describe() writes it item by item into _Parts, an Encoder
+look-alike that encodes each item into the record encoder and appends it to the part buffer,
+so no buffer of the description's size is needed. describe() does not yield: its parts go out
+back to back.
 """
 
 import asyncio
@@ -18,7 +24,7 @@ import asyncio
 from micropython import const
 
 from node.dispatcher import PENDING
-from protocol.cbor import Encoder
+from protocol.cbor_encoder import Encoder
 from protocol.node_dictionary import DESCRIPTION_SIZE, describe
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -33,10 +39,45 @@ _KIND_BULK = const(6)
 _OK = const(0)
 _STORAGE_ERROR = const(17)
 
-_PART = const(256)  # payload bytes per event-log bulk message
-# CBOR head of a byte string of DESCRIPTION_SIZE (256..65535) bytes
-_BYTES_HEAD = bytes((0x59, DESCRIPTION_SIZE >> 8, DESCRIPTION_SIZE & 0xFF))
-_RECORD_MAX = const(96)  # an encoded event-log record: 5 items, 3 args
+_PART = const(256)  # payload bytes per bulk message
+_RECORD_MAX = const(96)  # an encoded event-log record (5 items, 3 args), or one dictionary item
+
+
+class _Parts:
+    # What describe() writes to instead of an Encoder (the methods node_dictionary._put
+    # calls): each item goes through the record encoder into the bulk's part buffer.
+    def __init__(self, bulk, rec):
+        self._bulk = bulk
+        self._rec = rec
+
+    def _take(self):
+        rec = self._rec
+        self._bulk._add(rec.buf, rec.pos)
+        rec.reset()
+
+    def null(self):
+        self._rec.null()
+        self._take()
+
+    def bool(self, v):
+        self._rec.bool(v)
+        self._take()
+
+    def int(self, v):
+        self._rec.int(v)
+        self._take()
+
+    def float32(self, v):
+        self._rec.float32(v)
+        self._take()
+
+    def bytes(self, v):
+        self._rec.bytes(v)
+        self._take()
+
+    def array(self, n):
+        self._rec.array(n)
+        self._take()
 
 
 class Bulk:
@@ -51,8 +92,12 @@ class Bulk:
         self._part = bytearray(_PART)
         self._rec = Encoder(_RECORD_MAX)
         self._mv = memoryview(self._part)
-        self._n = 0  # bytes in the part being filled (event log)
+        self._parts = _Parts(self, self._rec)
+        self._type = _BULK_EVENT_LOG  # of the transfer running
+        self._transfer = 0
+        self._n = 0  # bytes in the part being filled
         self._index = 0
+        self._total = 0  # payload bytes so far
 
     def register(self, dispatcher):
         dispatcher.register(_CMD_EVENT_LOG_DOWNLINK, self._cmd_event_log, self._check_idle)
@@ -82,20 +127,39 @@ class Bulk:
         enc.bytes(payload)
         self.link.end()
 
-    async def _append(self, transfer, data, length):
-        # Add data[0:length] to the event-log part; a full part goes out once more follows.
+    def _begin(self, bulk_type, transfer):
+        self._type = bulk_type
+        self._transfer = transfer
+        self._n = 0
+        self._index = 0
+        self._total = 0
+
+    def _add(self, data, length):
+        # Add data[0:length] to the part; a full part goes out once more follows. Returns
+        # True if a part went out.
         mv = self._mv
         i = 0
+        sent = False
         while i < length:
             if self._n == _PART:
-                self._send(_BULK_EVENT_LOG, transfer, self._index, False, mv[0:_PART])
+                self._send(self._type, self._transfer, self._index, False, mv[0:_PART])
                 self._index += 1
                 self._n = 0
-                await asyncio.sleep_ms(0)
+                sent = True
             k = min(_PART - self._n, length - i)
             mv[self._n:self._n + k] = data[i:i + k]
             self._n += k
             i += k
+        self._total += length
+        return sent
+
+    def _last(self):
+        self._send(self._type, self._transfer, self._index, True, self._mv[0:self._n])
+
+    async def _append(self, data, length):
+        # _add, then let other traffic through if a part went out.
+        if self._add(data, length):
+            await asyncio.sleep_ms(0)
 
     async def _event_log(self, seq, cmd_id, from_seq):
         code = _EXECUTION_ERROR
@@ -106,25 +170,24 @@ class Bulk:
                 if r[0] > newest:
                     break
                 count += 1
-            self._n = 0
-            self._index = 0
+            self._begin(_BULK_EVENT_LOG, seq)
             rec = self._rec
             rec.reset()
             rec.array(count)
-            await self._append(seq, rec.buf, rec.pos)
+            await self._append(rec.buf, rec.pos)
             sent = 0
             for r in self.log.records(from_seq):
                 if sent == count or r[0] > newest:
                     break
                 rec.reset()
                 rec.item(r)
-                await self._append(seq, rec.buf, rec.pos)
+                await self._append(rec.buf, rec.pos)
                 sent += 1
             null = b"\xf6"
             while sent < count:  # records overwritten meanwhile: keep the array length
-                await self._append(seq, null, 1)
+                await self._append(null, 1)
                 sent += 1
-            self._send(_BULK_EVENT_LOG, seq, self._index, True, self._mv[0:self._n])
+            self._last()
             code = _OK
         except OSError:
             code = _STORAGE_ERROR
@@ -132,22 +195,15 @@ class Bulk:
             self._done(seq, cmd_id, code)
 
     async def _dictionary(self, seq, cmd_id):
-        # The description (DESCRIPTION_SIZE bytes) fits one bulk message: it is encoded
-        # straight into the link's encoder behind a byte-string head, no copy.
         code = _EXECUTION_ERROR
         try:
             await asyncio.sleep_ms(0)
-            enc = self.link.begin(_KIND_BULK, _BULK_DICTIONARY)
-            enc.array(4)
-            enc.uint(seq)
-            enc.uint(0)
-            enc.bool(True)
-            enc.raw(_BYTES_HEAD)
-            start = enc.pos
-            describe(enc)
-            if enc.pos - start != DESCRIPTION_SIZE:
+            self._begin(_BULK_DICTIONARY, seq)
+            self._rec.reset()
+            describe(self._parts)  # pyright: ignore[reportArgumentType]  # the methods it calls
+            if self._total != DESCRIPTION_SIZE:
                 raise ValueError("description size")
-            self.link.end()
+            self._last()
             code = _OK
         finally:
             self._done(seq, cmd_id, code)

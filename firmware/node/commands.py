@@ -54,7 +54,7 @@ _PARAM_ELECTRONICS_SETPOINT = const(3)
 _RESET_COMMANDED = const(2)
 _RESET_MAINTENANCE = const(3)
 
-FW_VERSION = "0.1.0"
+_FW_VERSION = const("0.1.0")
 
 
 class Commands:
@@ -76,7 +76,7 @@ class Commands:
     def _status(self, d):
         app = self.app
         d.result = [app.modes.current, app.boot_count, app.reset_cause, app.clock.now_ms(),
-                    DICT_HASH, app.events.seq - 1 if app.events.seq else 0, FW_VERSION]
+                    DICT_HASH, app.events.seq - 1 if app.events.seq else 0, _FW_VERSION]
         return _OK
 
     def _clear_counters(self, d):

@@ -21,11 +21,12 @@ No allocation for a command with integer/bool arguments whose handler does not a
 """
 
 import struct
+from array import array
 
 from micropython import const
 
-from protocol import messages as M
-from protocol.cbor import Decoder
+from protocol.cbor_decoder import Decoder
+from protocol.envelope import read_args, read_command_head, write_verification
 from protocol.errors import MessageError
 from protocol.node_dictionary import COMMANDS
 
@@ -87,10 +88,11 @@ class Dispatcher:
         self.cmd_id = 0
         self.result = None
         # idempotency ring
-        self._h_seq = [-1] * _HISTORY
-        self._h_id = [-1] * _HISTORY
-        self._h_stage = [_NO_STAGE] * _HISTORY  # final stage, or _NO_STAGE while pending
-        self._h_code = [0] * _HISTORY
+        # arrays, not lists: 1-4 bytes an entry instead of a pointer (small ints: no boxing)
+        self._h_seq = array("i", [-1] * _HISTORY)
+        self._h_id = array("h", [-1] * _HISTORY)
+        self._h_stage = array("b", [_NO_STAGE] * _HISTORY)  # final stage, or _NO_STAGE (pending)
+        self._h_code = array("B", bytes(_HISTORY))
         self._h_result = [None] * _HISTORY
         self._h_next = 0
         self.cmds_accepted = 0
@@ -111,7 +113,7 @@ class Dispatcher:
             nargs = self._fast_head(buf, n)
             if nargs < 0:  # not the common shape: the protocol's full reader decides
                 dec.reset(buf, 0, n)
-                nargs = M.read_command_head(dec, head)
+                nargs = read_command_head(dec, head)
         except MessageError as e:
             if head[1] >= 0:
                 self._reject(head[0], head[1], e.code)
@@ -146,7 +148,7 @@ class Dispatcher:
         args = self.args
         if nargs or spec[2]:
             try:
-                code = M.read_args(dec, nargs, spec[2], args)
+                code = read_args(dec, nargs, spec[2], args)
             except Exception:  # MemoryError: an argument too big for the heap left now
                 code = _BAD_ARGUMENTS
         else:  # no arguments, none expected: only trailing bytes can be wrong
@@ -251,7 +253,7 @@ class Dispatcher:
             buf[pos + 2] = 0xF6  # null
             enc.pos = pos + 3
         else:
-            M.write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
+            write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
         link.end()
 
     def _reject(self, seq, cmd_id, code):

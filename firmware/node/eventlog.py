@@ -25,8 +25,8 @@ from micropython import const
 from protocol.crc import crc32_append, crc32_check
 
 FILE = "events.log"
-SLOTS = const(256)
-SLOT_SIZE = const(48)
+_SLOTS = const(256)
+_SLOT_SIZE = const(48)
 _CRC_AT = const(40)
 _MAGIC = const(0xE5)
 _QUEUE = const(16)
@@ -43,7 +43,7 @@ class EventLog:
         self.path = root + "/" + FILE
         self._sync = fs_sync
         self._boot = boot_count
-        self._queue = bytearray(_QUEUE * SLOT_SIZE)
+        self._queue = bytearray(_QUEUE * _SLOT_SIZE)
         self._head = 0  # next queue slot to fill
         self._count = 0  # queued records
         self.lost = 0  # records dropped from the queue before reaching the flash
@@ -59,18 +59,18 @@ class EventLog:
         try:
             f = open(self.path, "r+b")
         except OSError:
-            zeros = bytes(SLOT_SIZE)
+            zeros = bytes(_SLOT_SIZE)
             with open(self.path, "wb") as f:
-                for _ in range(SLOTS):
+                for _ in range(_SLOTS):
                     f.write(zeros)
             f = open(self.path, "r+b")
         self._f = f
         newest = -1
         stored = 0
-        slot = bytearray(SLOT_SIZE)
+        slot = bytearray(_SLOT_SIZE)
         f.seek(0)
-        for _ in range(SLOTS):
-            if f.readinto(slot) != SLOT_SIZE:
+        for _ in range(_SLOTS):
+            if f.readinto(slot) != _SLOT_SIZE:
                 break
             seq = _valid_seq(slot)
             if seq >= 0:
@@ -92,7 +92,7 @@ class EventLog:
         self._head = (i + 1) % _QUEUE
         self._count += 1
         q = self._queue
-        off = i * SLOT_SIZE
+        off = i * _SLOT_SIZE
         q[off] = _MAGIC
         q[off + 1] = event_id
         q[off + 2] = severity
@@ -118,10 +118,10 @@ class EventLog:
         try:
             while self._count:
                 i = (self._head - self._count) % _QUEUE
-                off = i * SLOT_SIZE
+                off = i * _SLOT_SIZE
                 seq = struct.unpack_from("<I", q, off + 4)[0]
-                f.seek((seq % SLOTS) * SLOT_SIZE)
-                f.write(q[off:off + SLOT_SIZE])
+                f.seek((seq % _SLOTS) * _SLOT_SIZE)
+                f.write(q[off:off + _SLOT_SIZE])
                 self._count -= 1
                 written += 1
             if self._sync:
@@ -144,15 +144,15 @@ class EventLog:
         f = self._f
         if f is None or self.newest < 0:
             return
-        first = self.newest - SLOTS + 1
+        first = self.newest - _SLOTS + 1
         if first < from_seq:
             first = from_seq
         if first < 0:
             first = 0
-        slot = bytearray(SLOT_SIZE)
+        slot = bytearray(_SLOT_SIZE)
         for seq in range(first, self.newest + 1):
-            f.seek((seq % SLOTS) * SLOT_SIZE)
-            if f.readinto(slot) != SLOT_SIZE or _valid_seq(slot) != seq:
+            f.seek((seq % _SLOTS) * _SLOT_SIZE)
+            if f.readinto(slot) != _SLOT_SIZE or _valid_seq(slot) != seq:
                 continue  # overwritten, spoilt or never written (lost before a power cut)
             time_ms = struct.unpack_from("<I", slot, 8)[0]
             nargs = slot[3]

@@ -15,6 +15,8 @@ No allocation in emit()/pump() for int, bool and None arguments (a float argumen
 already an object; encoding it allocates nothing).
 """
 
+from array import array
+
 from micropython import const
 
 from protocol.node_dictionary import EVENTS
@@ -40,8 +42,8 @@ class Events:
         self.params = params
         self.seq = 0  # next event_seq (set from the log at boot)
         n = len(EVENTS)
-        self._count = [0] * n  # events of each id in the current window
-        self._suppressed = [0] * n  # suppressed in the current window
+        self._count = array("H", bytes(2 * n))  # events of each id in the current window
+        self._suppressed = array("H", bytes(2 * n))  # suppressed in the current window
         self.suppressed = 0  # total, the events_suppressed channel
         self._window_end = _WINDOW_MS
         self._q_id = bytearray(_QUEUE)

@@ -15,7 +15,7 @@ back to a milder state the value must also be inside the limit by 1 % of the lim
 (hysteresis, none for a zero limit). A direct jump (nominal to red) gives one event. A channel
 whose value is None, or whose sensor is flagged faulty, is not evaluated and keeps its state.
 
-Sensor checks (always on), on the six sensors of node.plant.faults.SENSOR_CHANNELS: a reading
+Sensor checks (always on), on the six sensors of node.plant.unit.SENSOR_CHANNELS: a reading
 outside the sensor's physical range (_PLAUSIBLE; NaN included), or a non-zero reading that has
 not changed by a single bit for _STUCK_CHECKS consecutive checks (every sensor carries noise,
 so only a frozen one repeats exactly; a sensor stuck at exactly 0 is not caught), flags the
@@ -39,47 +39,48 @@ Responses, only while param fdir_enabled is true:
 check() allocates nothing in steady state (no state change): proven by a heap_lock test.
 """
 
-from node.plant.faults import N_SENSORS, SENSOR_CHANNELS
+from node.plant.unit import N_SENSORS, SENSOR_CHANNELS
 from protocol.compat import const
-from protocol.ids import (
-    CH_BATTERY_SOC,
-    CH_BATTERY_TEMP,
-    EV_HEATER_ON_COLD,
-    EV_LIMIT_NOMINAL,
-    EV_LIMIT_RED,
-    EV_LIMIT_YELLOW,
-    EV_LOADS_SHED,
-    EV_SENSOR_FAULT,
-    HEATER_BATTERY,
-    MODE_SAFE,
-    PARAM_BATTERY_COLD_C,
-    PARAM_FDIR_ENABLED,
-    PARAM_SHED_SOC_PCT,
-    SAFE_LOW_CHARGE,
-    SENSOR_BATTERY_TEMP,
-)
 from protocol.node_dictionary import LIMITS
+
+# Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
+_CH_BATTERY_SOC = const(11)
+_CH_BATTERY_TEMP = const(14)
+_EV_HEATER_ON_COLD = const(27)
+_EV_LIMIT_NOMINAL = const(5)
+_EV_LIMIT_RED = const(4)
+_EV_LIMIT_YELLOW = const(3)
+_EV_LOADS_SHED = const(6)
+_EV_SENSOR_FAULT = const(25)
+_HEATER_BATTERY = const(0)
+_MODE_SAFE = const(1)
+_PARAM_BATTERY_COLD_C = const(8)
+_PARAM_FDIR_ENABLED = const(5)
+_PARAM_SHED_SOC_PCT = const(6)
+_SAFE_LOW_CHARGE = const(1)
+_SENSOR_BATTERY_TEMP = const(1)
 
 NOMINAL = const(0)
 YELLOW = const(1)
 RED = const(2)
-_EVENTS = (EV_LIMIT_NOMINAL, EV_LIMIT_YELLOW, EV_LIMIT_RED)
+_EVENTS = const((_EV_LIMIT_NOMINAL, _EV_LIMIT_YELLOW, _EV_LIMIT_RED))
 _PERSIST = const(3)  # consecutive checks a new limit state must hold
-_HYSTERESIS = 0.01  # of the limit's magnitude
+_HYSTERESIS = const(0.01)  # of the limit's magnitude
 _STUCK_CHECKS = const(30)
 _NO_SENSOR = const(255)
-_SHED_RELEASE_PCT = 5.0
-_COLD_RELEASE_C = 10.0
+_SHED_RELEASE_PCT = const(5.0)
+_COLD_RELEASE_C = const(10.0)
 _INF = float("inf")
-# Physical range of each sensor (node.plant.faults order): outside it, the sensor has failed.
-_PLAUSIBLE = (
+_NEG_INF = -_INF
+# Physical range of each sensor (in SENSOR_CHANNELS order): outside it, the sensor has failed.
+_PLAUSIBLE = const((
     (0.0, 40.0),  # battery_voltage, V
     (-150.0, 150.0),  # battery_temp, degC
     (-150.0, 150.0),  # electronics_temp, degC
     (-1.0, 50.0),  # solar_current, A
     (0.0, 1.0e6),  # radiation, uGy/h
     (-250.0, 200.0),  # surface_temp, degC
-)
+))
 
 
 class Fdir:
@@ -107,11 +108,11 @@ class Fdir:
             for s in range(N_SENSORS):
                 if SENSOR_CHANNELS[s] == ch:
                     self._sensor[i] = s
-            if ch == CH_BATTERY_SOC:
+            if ch == _CH_BATTERY_SOC:
                 self._soc_row = i
             for k, (lim, side) in enumerate(((ylo, -1), (yhi, 1), (rlo, -1), (rhi, 1))):
-                if lim is None:
-                    self._enter[4 * i + k] = self._leave[4 * i + k] = side * _INF
+                if lim is None:  # one shared object per sign: floats are boxed, on the heap
+                    self._enter[4 * i + k] = self._leave[4 * i + k] = _INF if side > 0 else _NEG_INF
                 else:
                     self._enter[4 * i + k] = lim
                     self._leave[4 * i + k] = lim - side * _HYSTERESIS * abs(lim)
@@ -135,7 +136,7 @@ class Fdir:
         self._check_sensors()
         for i in range(self._n):
             self._check_limit(i)
-        enabled = self._params.get(PARAM_FDIR_ENABLED)
+        enabled = self._params.get(_PARAM_FDIR_ENABLED)
         self._check_charge(enabled)
         self._check_cold(enabled)
 
@@ -161,7 +162,7 @@ class Fdir:
             if bad:
                 if not self.faulty & bit:
                     self.faulty |= bit
-                    self._emit(EV_SENSOR_FAULT, s)
+                    self._emit(_EV_SENSOR_FAULT, s)
             elif self.faulty & bit:
                 self.faulty &= ~bit
 
@@ -203,7 +204,7 @@ class Fdir:
     # --- responses -------------------------------------------------------------------------
 
     def _check_charge(self, enabled):
-        soc = self._tlm[CH_BATTERY_SOC]
+        soc = self._tlm[_CH_BATTERY_SOC]
         if soc is None:
             return
         red = self._soc_row >= 0 and self._state[self._soc_row] == RED
@@ -213,7 +214,7 @@ class Fdir:
             elif enabled:
                 self._hold_shed(soc, False)
         elif enabled:
-            shed_pct = self._params.get(PARAM_SHED_SOC_PCT)
+            shed_pct = self._params.get(_PARAM_SHED_SOC_PCT)
             if soc < shed_pct or red:
                 self.shedding = True
                 self._shed_release = shed_pct + _SHED_RELEASE_PCT
@@ -223,30 +224,30 @@ class Fdir:
         plant = self._plant
         if first or plant.loads_on & plant.nonessential_mask:
             shed = plant.shed(plant.nonessential_mask)
-            self._emit(EV_LOADS_SHED, shed, soc)
-        if self._modes.current != MODE_SAFE:
-            self._modes.force_safe(SAFE_LOW_CHARGE)
+            self._emit(_EV_LOADS_SHED, shed, soc)
+        if self._modes.current != _MODE_SAFE:
+            self._modes.force_safe(_SAFE_LOW_CHARGE)
 
     def _check_cold(self, enabled):
         if self.cold and not enabled:
             self._release_cold()
             return
-        if (self.faulty >> SENSOR_BATTERY_TEMP) & 1:
+        if (self.faulty >> _SENSOR_BATTERY_TEMP) & 1:
             return
-        t = self._tlm[CH_BATTERY_TEMP]
+        t = self._tlm[_CH_BATTERY_TEMP]
         if t is None:
             return
         if self.cold:
             if t >= self._cold_release:
                 self._release_cold()
         elif enabled:
-            cold_c = self._params.get(PARAM_BATTERY_COLD_C)
+            cold_c = self._params.get(_PARAM_BATTERY_COLD_C)
             if t < cold_c:
                 self.cold = True
                 self._cold_release = cold_c + _COLD_RELEASE_C
-                self._plant.force_heater(HEATER_BATTERY, True)
-                self._emit(EV_HEATER_ON_COLD, t)
+                self._plant.force_heater(_HEATER_BATTERY, True)
+                self._emit(_EV_HEATER_ON_COLD, t)
 
     def _release_cold(self):
         self.cold = False
-        self._plant.force_heater(HEATER_BATTERY, False)
+        self._plant.force_heater(_HEATER_BATTERY, False)

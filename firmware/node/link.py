@@ -21,10 +21,10 @@ import asyncio
 
 from micropython import const
 
-from protocol import messages as M
-from protocol.cbor import Encoder
+from protocol.cbor_encoder import Encoder
 from protocol.cobs import encode_into
 from protocol.crc import crc32_append
+from protocol.envelope import begin
 from protocol.framing import MAX_MESSAGE, Deframer
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -130,7 +130,7 @@ class Link:
     def begin(self, kind, id):
         """Start a downlink message; returns the encoder positioned at the body."""
         self.busy = True
-        M.begin(self.enc, kind, self.seq, self._now_ms(), id)
+        begin(self.enc, kind, self.seq, self._now_ms(), id)
         return self.enc
 
     def end(self):

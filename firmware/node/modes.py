@@ -33,7 +33,8 @@ _OK = const(0)
 _PARAM_SCIENCE_MIN_SOC_PCT = const(7)
 _SAFE_TASK_CRASH = const(2)
 
-# Kept for node.app, which imports it: new code uses protocol.ids.SAFE_TASK_CRASH.
+# Kept while node.app imports it; the dictionary's name is SAFE_TASK_CRASH (inline it as
+# _SAFE_TASK_CRASH = const(2), checked by tests/firmware/test_consts.py).
 REASON_TASK_CRASH = const(_SAFE_TASK_CRASH)
 
 

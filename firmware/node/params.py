@@ -25,7 +25,7 @@ import struct
 from micropython import const
 
 from node import storage
-from protocol import messages as M
+from protocol.envelope import check_arg, f32
 from protocol.node_dictionary import PARAMS
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -48,11 +48,11 @@ _TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
 
 FILE = "params.bin"
-_MAGIC = b"PRM1"
+_MAGIC = const(b"PRM1")
 _ENTRY = const(10)
-REASON_MISSING = const(1)
-REASON_CORRUPT = const(2)
-REASON_INVALID = const(3)
+_REASON_MISSING = const(1)
+_REASON_CORRUPT = const(2)
+_REASON_INVALID = const(3)
 
 
 def check(pid, value):
@@ -63,8 +63,8 @@ def check(pid, value):
     t = spec[0]
     if t == _TYPE_F32 and (type(value) is int or type(value) is float) \
             and type(value) is not bool:
-        value = M.f32(float(value))
-    return M.check_arg(value, t, spec[2], spec[3]), value
+        value = f32(float(value))
+    return check_arg(value, t, spec[2], spec[3]), value
 
 
 class Params:
@@ -176,12 +176,12 @@ class Params:
     def boot_events(self, events):
         status = self.load_status
         if status == storage.MISSING:
-            events.emit(_EV_PARAMS_DEFAULTED, REASON_MISSING)
+            events.emit(_EV_PARAMS_DEFAULTED, _REASON_MISSING)
         elif status == storage.CORRUPT:
-            events.emit(_EV_PARAMS_DEFAULTED, REASON_CORRUPT)
+            events.emit(_EV_PARAMS_DEFAULTED, _REASON_CORRUPT)
         else:
             if self.load_invalid:
-                events.emit(_EV_PARAMS_DEFAULTED, REASON_INVALID)
+                events.emit(_EV_PARAMS_DEFAULTED, _REASON_INVALID)
             events.emit(_EV_PARAMS_LOADED, self.load_count)
 
     def send(self, link, pid):

@@ -17,7 +17,7 @@ OK = const(0)
 MISSING = const(1)
 CORRUPT = const(2)
 
-_BOOT_FILE = "boot.bin"
+_BOOT_FILE = const("boot.bin")
 
 
 def path(root, name):

@@ -10,7 +10,6 @@ import gc
 
 from micropython import const
 
-from protocol.messages import TYPE_BOOL, TYPE_F32
 from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -22,18 +21,20 @@ _CH_MAX = const(49)
 _CH_MODE = const(1)
 _CH_RESET_CAUSE = const(5)
 _CH_UPTIME_S = const(4)
+_TYPE_BOOL = const(0)
+_TYPE_F32 = const(5)
 
-SIZE = const(50)  # channel ids 0..49 (plant/FDIR contract: size >= 50)
+_SIZE = const(50)  # channel ids 0..49 (plant/FDIR contract: size >= 50)
 
 
 def make_store():
     """A fresh store with a zero of the right type in every channel. Allocates (boot)."""
-    tlm: list = [0] * max(SIZE, _CH_MAX + 1)
+    tlm: list = [0] * max(_SIZE, _CH_MAX + 1)
     for ch in range(len(CHANNEL_TYPES)):
         t = CHANNEL_TYPES[ch]
-        if t == TYPE_F32:
+        if t == _TYPE_F32:
             tlm[ch] = 0.0
-        elif t == TYPE_BOOL:
+        elif t == _TYPE_BOOL:
             tlm[ch] = False
     tlm[_CH_DICT_HASH] = DICT_HASH
     return tlm

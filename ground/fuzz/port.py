@@ -195,7 +195,8 @@ class NodePort:
         self.transport.write(data, timeout_s=5.0)
 
     def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
-        from ground.fuzz.cases import command, frame_bytes
+        from ground.fuzz.case import frame_bytes
+        from ground.fuzz.encoding import command
 
         seq = self.next_seq() if seq is None else seq
         self.write(frame_bytes(command(seq, cmd_id, args)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ground.fuzz.cases import Case
+from ground.fuzz.case import Case
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import json
 import sys
 
 from node.plant import Plant
-from node.plant.faults import SENSOR_CHANNELS
+from node.plant.unit import SENSOR_CHANNELS
 
 from protocol.ids import (
     FAULT_BATTERY_DRAIN,

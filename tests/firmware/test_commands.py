@@ -63,7 +63,7 @@ def test_unknown_command_rejected(link):
     (ids.CMD_HEATER_SETPOINT, [0, "warm"], M.BAD_ARGUMENTS),
     (ids.CMD_HK_RATE, [1, 50.5], M.OUT_OF_RANGE),
     (ids.CMD_HK_RATE, [1, 0.05], M.OUT_OF_RANGE),
-    (ids.CMD_HK_RATE, [5, 1.0], M.OUT_OF_RANGE),
+    (ids.CMD_HK_RATE, [ids.PKT_MAX + 1, 1.0], M.OUT_OF_RANGE),  # no such packet
     (ids.CMD_HK_ENABLE, [1, 1], M.BAD_ARGUMENTS),  # bool wanted
     (ids.CMD_PARAM_SET, [ids.PARAM_TEST_VALUE, 1001], M.OUT_OF_RANGE),
     (ids.CMD_PARAM_SET, [ids.PARAM_TEST_VALUE, 1.5], M.BAD_ARGUMENTS),

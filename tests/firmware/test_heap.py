@@ -6,6 +6,8 @@ allocation inside heap_lock raises MemoryError, which the script reports.
 
 import pytest
 
+from protocol.dictionary import PACKETS
+
 pytestmark = pytest.mark.micropython
 
 PRELUDE = """
@@ -59,20 +61,24 @@ print(len(decode_all(board)))
 
 
 def test_housekeeping_encode_allocates_nothing(run_mp, tmp_path):
-    lines = run_checks(run_mp, tmp_path, """
+    pids = [p.id for p in PACKETS]
+    lines = run_checks(run_mp, tmp_path, f"""
 app.step_plant()
 board.now += 1000
 app.step_plant()
-for pid in (1, 2, 3, 4):
+for pid in {pids!r}:
     print(pid, locked(app.hk.send, pid))
 msgs = decode_all(board)
 print([m.id for m in msgs], [len(m.body) for m in msgs])
+# One tick with every packet due (all are enabled at boot): sent together, in one write.
 board.now += 20
+writes = board.writes
 print(locked(app.hk.tick))
+print(board.writes - writes, [m.id for m in decode_all(board)])
 """)
-    assert lines[:4] == ["1 None", "2 None", "3 None", "4 None"]
-    assert lines[4] == "[1, 2, 3, 4] [17, 8, 14, 13]"
-    assert lines[5] == "None"
+    assert lines[:len(pids)] == [f"{pid} None" for pid in pids]
+    assert lines[len(pids)] == f"{pids} {[len(p.channels) for p in PACKETS]}"
+    assert lines[len(pids) + 1:] == ["None", f"1 {pids}"]
 
 
 def test_rejection_and_event_allocate_nothing(run_mp, tmp_path):

@@ -12,6 +12,7 @@ from nodelink import NodeLink
 
 from ground.simnode import SimNode
 from protocol import ids
+from protocol.dictionary import PACKETS
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +65,9 @@ def test_unread_port_drops_frames_without_blocking(tmp_path):
     with SimNode(state_dir=tmp_path / "s") as node:
         time.sleep(0.3)
         with NodeLink(node.port, node.log_path) as link:
-            for pid in (1, 2, 3, 4):
-                link.send_and_assert_command(ids.CMD_HK_RATE, pid, 50.0, timeout=10)
-        time.sleep(3.0)  # 200 packets/s into a pty nobody reads
+            for packet in PACKETS:
+                link.send_and_assert_command(ids.CMD_HK_RATE, packet.id, 50.0, timeout=10)
+        time.sleep(3.0)  # 500 packets/s into a pty nobody reads
         with NodeLink(node.port, node.log_path) as link:
             link.send_and_assert_command(ids.CMD_HK_RATE, ids.PKT_LINK, 50.0, timeout=10)
             p = link.await_telemetry(ids.PKT_LINK, lambda b: b[-1] > 0, timeout=5)

@@ -5,12 +5,13 @@ import time
 import pytest
 from nodelink import field
 
-from protocol import ids
+from protocol import dictionary, ids
 from protocol.node_dictionary import DICT_HASH
 
 pytestmark = pytest.mark.slow
 
-PACKETS = (ids.PKT_POWER, ids.PKT_ENVIRONMENT, ids.PKT_LINK, ids.PKT_LOADS)
+PACKETS = tuple(p.id for p in dictionary.PACKETS)
+DEFAULT_RATES = tuple(p.rate_hz for p in dictionary.PACKETS)
 
 
 def test_default_rates_and_header(link):
@@ -25,6 +26,7 @@ def test_default_rates_and_header(link):
 
 
 def test_commanded_rates_all_packets_50hz_no_loss(link):
+    # every packet at the dictionary's maximum rate (10 x 50 Hz = 500 packets/s), nothing lost
     for pid in PACKETS:
         link.send_and_assert_command(ids.CMD_HK_RATE, pid, 50.0)
     link.await_telemetry(ids.PKT_LINK)
@@ -42,7 +44,7 @@ def test_commanded_rates_all_packets_50hz_no_loss(link):
     assert times == sorted(times)  # node time tags only grow
     span_ms = times[-1] - times[0]
     assert 1500 <= span_ms <= 2600
-    for pid, rate in zip(PACKETS, (1.0, 0.2, 0.2, 0.5), strict=True):
+    for pid, rate in zip(PACKETS, DEFAULT_RATES, strict=True):
         link.send_and_assert_command(ids.CMD_HK_RATE, pid, rate)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from protocol import dictionary
+
 sys.path.insert(0, str(Path(__file__).parent))  # fakenode, whatever pytest's import mode
 
 from fakenode import FakeNode
@@ -36,7 +38,7 @@ def sim_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with SimNode(seed=7, time_factor=600.0, state_dir=state) as node:
         client = Client(node.port, write_log=False)
         client.connect(timeout=10)
-        for packet in (1, 2, 3, 4):
-            client.command("hk_rate", packet=packet, rate=10.0)
+        for packet in dictionary.PACKETS:
+            client.command("hk_rate", packet=packet.id, rate=10.0)
         client.close()
         yield node.port

@@ -17,6 +17,7 @@ from ground import cli, codec
 from ground.link import decode_wire
 from ground.log import LogReader
 from ground.micropython import REPO_ROOT
+from protocol.node_dictionary import DICT_HASH
 
 GROUND = [sys.executable, "-m", "ground"]
 
@@ -122,7 +123,7 @@ def test_dictionary_mismatch_exit_4(
 
     monkeypatch.setattr(ground.client, "DICT_HASH", 0x12345678)
     code, _, err = run(capsys, "cmd", "noop", "--port", sim_port)
-    assert code == 4 and "node has 0xa08c4832, ground has 0x12345678" in err
+    assert code == 4 and f"node has 0x{DICT_HASH:08x}, ground has 0x12345678" in err
 
 
 def test_timeout_exit_5(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -204,7 +205,7 @@ def test_dict(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "dict")
     assert code == 0 and out.startswith("# Dictionary") and "| `battery_soc` |" in out
     code, _, err = run(capsys, "dict", "--node", "--port", "sim")  # a fresh node
-    assert code == 0 and "matches the ground's 0xa08c4832" in err, err
+    assert code == 0 and f"matches the ground's 0x{DICT_HASH:08x}" in err, err
 
 
 def test_record_then_replay(

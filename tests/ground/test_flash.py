@@ -1,7 +1,9 @@
-"""Flashing without a board: the build step for real, the mpremote command lines exactly."""
+"""Flashing without a board: the build step for real, the mpremote command lines exactly, and
+the choice between ROMFS and filesystem .mpy files from what ``mpremote romfs query`` says."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import pytest
 
 from ground import flash
 from ground.errors import FlashError
-from ground.micropython import REPO_ROOT
+from ground.micropython import REPO_ROOT, find_micropython
 
 MPY_HEADER = b"M"  # .mpy files start with 'M' and the format version
 
@@ -135,3 +137,138 @@ def test_to_repl_sends_a_running_node_to_maintenance(monkeypatch: pytest.MonkeyP
         assert node.executed[19] == 0
         assert flash.to_repl(node.port, assume_yes=False, ask=lambda prompt: "yes") is True
         assert node.executed[2] == 1 and node.executed[19] == 1  # set_mode SAFE, maintenance
+
+
+# --- ROMFS ----------------------------------------------------------------------------------
+
+QUERY_OK = """ROMFS0 partition has size 262144 bytes (64 blocks of 4096 bytes each)
+  Raw contents: d2:cd:31:83:b6:02:85:01:87:0b:80:02 ...
+  ROMFS image size: 56066
+"""
+QUERY_DISABLED = "ROMFS is not enabled on this device\n"
+QUERY_NONE = "No ROMFS partitions available\n"
+
+
+def test_build_makes_the_romfs_image_of_the_mpy_tree(built: list[flash.Built]) -> None:
+    out = built[-1].local.parent  # main.py sits at the top of the build dir
+    image = out / flash.ROMFS_IMAGE
+    assert image.read_bytes()[:3] == b"\xd2\xcd\x31"  # the ROMFS header
+    # Mounted by MicroPython's own VfsRom, it holds exactly the .mpy files, byte for byte.
+    script = (
+        "import vfs, os\n"
+        f"vfs.mount(vfs.VfsRom(open({str(image)!r}, 'rb').read()), '/rom')\n"
+        "def walk(p, rel):\n"
+        "    for name, kind, *_ in os.ilistdir(p):\n"
+        "        if kind == 0x4000:\n"
+        "            walk(p + '/' + name, rel + name + '/')\n"
+        "        else:\n"
+        "            data = open(p + '/' + name, 'rb').read()\n"
+        "            print(rel + name, len(data), sum(data))\n"
+        "walk('/rom', '')\n"
+    )
+    done = subprocess.run([find_micropython(), "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    listed = {line.split()[0]: (int(line.split()[1]), int(line.split()[2]))
+              for line in done.stdout.splitlines()}
+    mpys = {b.remote: b.local.read_bytes() for b in built if b.remote.endswith(".mpy")}
+    assert listed == {name: (len(data), sum(data)) for name, data in mpys.items()}
+
+
+@pytest.mark.parametrize(
+    ("output", "size"), [(QUERY_OK, 262144), (QUERY_DISABLED, None), (QUERY_NONE, None)]
+)
+def test_romfs_size_from_the_query(output: str, size: int | None) -> None:
+    assert flash.romfs_size(output) == size
+
+
+def test_query_romfs_runs_mpremote_and_reports_failures() -> None:
+    ran: list[Sequence[str]] = []
+
+    def board(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, QUERY_OK, "")
+
+    assert flash.query_romfs("/dev/ttyACM0", runner=board, mpremote=["mpremote"]) == 262144
+    assert ran == [["mpremote", "connect", "/dev/ttyACM0", "romfs", "query"]]
+
+    def busy(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 1, "", "could not enter raw repl\n")
+
+    with pytest.raises(FlashError, match="romfs query: mpremote: could not enter raw repl"):
+        flash.query_romfs("/dev/ttyACM0", runner=busy)
+
+
+def test_choose_romfs_only_when_the_image_fits() -> None:
+    assert flash.choose(262144, 60000) == (flash.ROMFS, "")
+    none = flash.choose(None, 60000)
+    assert none.deployment == flash.FILES and "no ROMFS partition" in none.warning
+    assert "less heap" in none.warning
+    small = flash.choose(32768, 60000)
+    assert small.deployment == flash.FILES and "larger than the board's partition" in small.warning
+    forced = flash.choose(262144, 60000, romfs=False)
+    assert forced.deployment == flash.FILES and "--no-romfs" in forced.warning
+
+
+def test_plan_romfs_is_the_exact_mpremote_sequence(built: list[flash.Built]) -> None:
+    image = built[-1].local.parent / flash.ROMFS_IMAGE
+    steps = flash.plan_romfs("/dev/ttyACM0", built, image, mpremote=["mpremote"])
+    argvs = [s.argv for s in steps]
+    assert all(a[:3] == ["mpremote", "connect", "/dev/ttyACM0"] for a in argvs)
+    clean = argvs[0][3:]
+    assert clean[0] == "exec" and "rm(d)" in clean[1] and "for d in ():" in clean[1]
+    assert argvs[1][3:] == ["romfs", "deploy", str(image)]
+    main_py = str(next(b.local for b in built if b.remote == "main.py"))
+    assert argvs[2][3:] == ["fs", "cp", main_py, ":main.py"]
+    assert argvs[3][3:] == ["reset"]
+    assert len(argvs) == 4
+    assert sum(s.files for s in steps) == len(built)
+
+
+@pytest.mark.parametrize(
+    ("query", "no_romfs", "deployment"),
+    [(QUERY_OK, False, "romfs"), (QUERY_DISABLED, False, "files"), (QUERY_OK, True, "files")],
+)
+def test_main_deploys_romfs_when_the_board_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    built: list[flash.Built],
+    query: str,
+    no_romfs: bool,
+    deployment: str,
+) -> None:
+    out = built[-1].local.parent
+    monkeypatch.setattr(flash, "BUILD_DIR", out)
+    monkeypatch.setattr(flash, "build", lambda: built)
+    monkeypatch.setattr(flash, "to_repl", lambda port, yes: False)
+    monkeypatch.setattr(flash, "_BOOT_WAIT_S", 0.0)
+    monkeypatch.setattr(flash, "ping", lambda port: "node up")
+    queried: list[str] = []
+
+    def fake_query(port: str) -> int | None:
+        queried.append(port)
+        return flash.romfs_size(query)
+
+    monkeypatch.setattr(flash, "query_romfs", fake_query)
+    installed: list[list[flash.Step]] = []
+    monkeypatch.setattr(flash, "install", lambda steps: installed.append(list(steps)))
+    args = argparse.Namespace(build_only=False, port="/dev/ttyACM0", no_maintenance=False,
+                              yes=True, no_romfs=no_romfs)
+    assert flash.main(args) == 0
+    assert queried == ([] if no_romfs else ["/dev/ttyACM0"])
+    (steps,) = installed
+    err = capsys.readouterr().err
+    if deployment == "romfs":
+        assert steps == flash.plan_romfs("/dev/ttyACM0", built, out / flash.ROMFS_IMAGE)
+        assert "warning" not in err
+    else:
+        assert steps == flash.plan("/dev/ttyACM0", built)
+        assert "warning:" in err and "less heap" in err
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ILRS_BOARD"),
+    reason="needs a Pico at the REPL: set ILRS_BOARD=/dev/ttyACM0 to query its ROMFS partition",
+)
+def test_query_a_real_board() -> None:
+    size = flash.query_romfs(os.environ["ILRS_BOARD"])
+    assert size is None or size > 0

@@ -11,6 +11,7 @@ import pytest
 
 from ground import run
 from ground.micropython import REPO_ROOT
+from protocol.node_dictionary import DICT_HASH
 
 
 def test_demo_as_make_run_runs_it(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_demo_as_make_run_runs_it(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "dictionary hash: node 0xa08c4832, ground 0xa08c4832: matches" in out
+    assert f"dictionary hash: node 0x{DICT_HASH:08x}, ground 0x{DICT_HASH:08x}: matches" in out
     for text in (
         "noop",
         "set_mode mode=NOMINAL",

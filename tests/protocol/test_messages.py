@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 import re
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 
 import cbor2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ground.micropython import MicroPythonNotFound, find_micropython, micropython_path_env
@@ -123,16 +124,56 @@ def test_decode_arbitrary_bytes_raises_only_message_error(data: bytes) -> None:
         assert e.args[0]
 
 
+def _floats(obj: Any) -> list[float]:
+    if type(obj) is float:
+        return [obj]
+    if isinstance(obj, list):
+        return [f for x in obj for f in _floats(x)]
+    if isinstance(obj, dict):
+        return [f for x in obj.values() for f in _floats(x)]
+    return []
+
+
+def _rounded(obj: Any) -> Any:
+    """obj with every float rounded to single precision (what encode_message sends)."""
+    if type(obj) is float:
+        return M.f32(obj)
+    if isinstance(obj, list):
+        return [_rounded(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return obj
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(anything, near_misses()))
+@example([1, 0, 0, 0, 0, [16777217.0]])  # a double: re-encoded as its single rounding
+@example([1, 0, 0, 0, 0, [3.4028235677973366e38]])  # rounds beyond the single range
+@example([1, 2, 5, 9, 1, [0.5, -0.0, 1.401298464324817e-45]])  # singles: the same bytes
 def test_decode_arbitrary_cbor_raises_only_message_error(obj: Any) -> None:
     data = cbor2.dumps(obj, canonical=True)
     try:
         msg = M.decode_message(data)
     except MessageError as e:
         assert e.code in (M.MALFORMED, M.UNSUPPORTED_VERSION) and e.args[0]
+        return
+    # SPEC §4.1: a decoder accepts doubles, but every float a message is encoded with is
+    # rounded to single precision first. So what is accepted re-encodes to the same bytes
+    # when its floats are single-precision values; otherwise it re-encodes to their rounding,
+    # which is then a fixed point, or (a double beyond the single range) not at all.
+    floats = _floats(msg.body)
+    single = all(M.f32(x) == x for x in floats)
+    if all(math.isfinite(M.f32(x)) for x in floats):
+        again = msg.encode()
+        if single:
+            assert again == data
+        else:
+            assert M.decode_message(again).encode() == again
+        assert strict_equal(M.decode_message(again).body, _rounded(msg.body))
     else:
-        assert msg.encode() == data  # what is accepted re-encodes to the same bytes
+        with pytest.raises(MessageError) as e:
+            msg.encode()
+        assert e.value.code == M.MALFORMED and "single-precision" in e.value.args[0]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,8 +1,10 @@
 """The plant model: the power and thermal control unit of a lunar station module, and its site.
 
-One small module per part: sun (clock, day/night, elevation), solar (array, dust), battery,
-loads (bus switches, trips), thermal (box and battery nodes, heaters), environment (surface,
-radiation), faults (injection), rng (seeded noise). This module wires them into `Plant`.
+The parts, in two modules (one module costs about 400 bytes of a Pico-sized heap): site (the
+sun's clock, day/night and elevation; the solar array and its dust; the surface and radiation
+environment; the seeded noise) and unit (the battery; the load bus's switches and trips; the
+box and battery thermal nodes and the heaters; injected faults). This module wires them into
+`Plant`.
 
 Contract with the node (node.app wires it):
 
@@ -32,7 +34,7 @@ Contract with the node (node.app wires it):
     plant.force_heater(h, on)      FDIR override: element on whatever the mode; False releases
     plant.hysteresis_c             thermostat hysteresis (param heater_hysteresis), degC
     plant.dust_rate                param dust_rate, 1/lunar day
-    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see faults.py
+    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see unit.py
     plant.mcu_temp_source          None, or a callable returning the RP2040 die temperature
     plant.spike_interval_s         mean model time between transient over-current spikes on
                                    the bus (default 360 days; 0 disables them): a spike hits a
@@ -56,60 +58,65 @@ about 65 per sub-step (measured: 4 KB per one-sub-step call on the 64-bit Unix p
 half that on a Pico; 34 us here). Nothing else is allocated in steady state.
 """
 
-from node.plant.battery import Battery
-from node.plant.environment import SPE_ENDED, SPE_STARTED, Radiation, Surface
-from node.plant.faults import Faults
-from node.plant.loads import HEATER_FIRST, N_LOADS, NOMINAL_A, NONESSENTIAL_MASK, TRIP_A, Bus
-from node.plant.rng import Rng
-from node.plant.solar import SolarArray
-from node.plant.sun import Sun
-from node.plant.thermal import Heaters, ThermalNode
-from protocol.compat import const
-from protocol.ids import (
-    CH_BATTERY_CURRENT,
-    CH_BATTERY_SOC,
-    CH_BATTERY_TEMP,
-    CH_BATTERY_VOLTAGE,
-    CH_BUS_CURRENT,
-    CH_DUST_FACTOR,
-    CH_ELECTRONICS_TEMP,
-    CH_HEATERS_ON,
-    CH_LOADS_ON,
-    CH_LOADS_TRIPPED,
-    CH_LUNAR_DAY,
-    CH_MCU_TEMP,
-    CH_RADIATION,
-    CH_SOLAR_CURRENT,
-    CH_SUN_ELEVATION,
-    CH_SURFACE_TEMP,
-    EV_HEATER_SWITCHED,
-    EV_LOAD_TRIPPED,
-    EV_LOADS_SHED,
-    EV_SPE_END,
-    EV_SPE_START,
-    EV_SUNRISE,
-    EV_SUNSET,
-    SENSOR_BATTERY_TEMP,
-    SENSOR_BATTERY_VOLTAGE,
-    SENSOR_ELECTRONICS_TEMP,
-    SENSOR_RADIATION,
-    SENSOR_SOLAR_CURRENT,
-    SENSOR_SURFACE_TEMP,
+from node.plant.site import SPE_ENDED, SPE_STARTED, Radiation, Rng, SolarArray, Sun, Surface
+from node.plant.unit import (
+    HEATER_FIRST,
+    N_LOADS,
+    NOMINAL_A,
+    NONESSENTIAL_MASK,
+    TRIP_A,
+    Battery,
+    Bus,
+    Faults,
+    Heaters,
+    ThermalNode,
 )
+from protocol.compat import const
+
+# Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
+_CH_BATTERY_CURRENT = const(13)
+_CH_BATTERY_SOC = const(11)
+_CH_BATTERY_TEMP = const(14)
+_CH_BATTERY_VOLTAGE = const(12)
+_CH_BUS_CURRENT = const(15)
+_CH_DUST_FACTOR = const(10)
+_CH_ELECTRONICS_TEMP = const(16)
+_CH_HEATERS_ON = const(21)
+_CH_LOADS_ON = const(19)
+_CH_LOADS_TRIPPED = const(20)
+_CH_LUNAR_DAY = const(8)
+_CH_MCU_TEMP = const(22)
+_CH_RADIATION = const(18)
+_CH_SOLAR_CURRENT = const(9)
+_CH_SUN_ELEVATION = const(7)
+_CH_SURFACE_TEMP = const(17)
+_EV_HEATER_SWITCHED = const(8)
+_EV_LOADS_SHED = const(6)
+_EV_LOAD_TRIPPED = const(7)
+_EV_SPE_END = const(17)
+_EV_SPE_START = const(16)
+_EV_SUNRISE = const(20)
+_EV_SUNSET = const(21)
+_SENSOR_BATTERY_TEMP = const(1)
+_SENSOR_BATTERY_VOLTAGE = const(0)
+_SENSOR_ELECTRONICS_TEMP = const(2)
+_SENSOR_RADIATION = const(4)
+_SENSOR_SOLAR_CURRENT = const(3)
+_SENSOR_SURFACE_TEMP = const(5)
 
 __all__ = ("Plant",)
 
-_MIN_STEP_S = 10.0
-_MAX_SUBSTEP_S = 150.0
-_DUST_STEP_S = 3600.0
+_MIN_STEP_S = const(10.0)
+_MAX_SUBSTEP_S = const(150.0)
+_DUST_STEP_S = const(3600.0)
 _MAX_SUBSTEPS = const(20)  # beyond 3000 s per call the sub-steps lengthen; all stay stable
 _BOOT_T_S = const(86400)  # model seconds after sunrise at boot
-_BOOT_SOC_PCT = 80.0
-_BUS_V = 28.8  # nominal bus voltage, for heat loads
-_DISSIPATED = 0.3  # share of non-heater load power dissipated inside the electronics box
+_BOOT_SOC_PCT = const(80.0)
+_BUS_V = const(28.8)  # nominal bus voltage, for heat loads
+_DISSIPATED = const(0.3)  # share of non-heater load power dissipated inside the electronics box
 _HEATER_W = (NOMINAL_A[HEATER_FIRST] * _BUS_V, NOMINAL_A[HEATER_FIRST + 1] * _BUS_V)
-_SPIKE_INTERVAL_S = 31104000.0  # 360 model days between bus spikes, on average
-_MCU_ABOVE_BOX_C = 6.0  # RP2040 die above the box air, when no real sensor is given
+_SPIKE_INTERVAL_S = const(31104000.0)  # 360 model days between bus spikes, on average
+_MCU_ABOVE_BOX_C = const(6.0)  # RP2040 die above the box air, when no real sensor is given
 
 
 class Plant:
@@ -214,7 +221,7 @@ class Plant:
         self._switched()
 
     def inject(self, fault, target, value):
-        """Inject a plant fault (see node.plant.faults); False if this model does not take it."""
+        """Inject a plant fault (see node.plant.unit); False if this model does not take it."""
         trip_a = TRIP_A[target] if 0 <= target < N_LOADS else 0.0
         return self._faults.inject(fault, target, value, trip_a)
 
@@ -259,7 +266,7 @@ class Plant:
         day = s > 0.0
         if day != self._day:
             self._day = day
-            self._emit(EV_SUNRISE if day else EV_SUNSET)
+            self._emit(_EV_SUNRISE if day else _EV_SUNSET)
         surface = self._surface
         surface.step(s, h)
         heating = self._thermostats()
@@ -285,7 +292,7 @@ class Plant:
         battery.integrate(i_bat, h, cell_c)
         if i_bat < 0.0 and battery.soc_pct <= 0.0 and bus.on:
             # Empty: the battery's under-voltage cut-off opens every channel.
-            self._emit(EV_LOADS_SHED, bus.cut_all(), 0.0)
+            self._emit(_EV_LOADS_SHED, bus.cut_all(), 0.0)
             self._switched()
         self._box.step(q_box, surface.temp_c, h)
         self._cell.step(q_cell, surface.temp_c, h)
@@ -295,31 +302,31 @@ class Plant:
         heaters = self._heaters
         read = self._faults.read
         hyst = self.hysteresis_c
-        heaters.update(0, read(SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
-        heaters.update(1, read(SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
+        heaters.update(0, read(_SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
+        heaters.update(1, read(_SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
         heating = heaters.demand & self._bus.heater_power()
         changed = heating ^ self._heating
         if changed:
             self._heating = heating
             if changed & 1:
-                self._emit(EV_HEATER_SWITCHED, 0, bool(heating & 1),
-                           read(SENSOR_BATTERY_TEMP, self._cell.temp_c))
+                self._emit(_EV_HEATER_SWITCHED, 0, bool(heating & 1),
+                           read(_SENSOR_BATTERY_TEMP, self._cell.temp_c))
             if changed & 2:
-                self._emit(EV_HEATER_SWITCHED, 1, bool(heating & 2),
-                           read(SENSOR_ELECTRONICS_TEMP, self._box.temp_c))
+                self._emit(_EV_HEATER_SWITCHED, 1, bool(heating & 2),
+                           read(_SENSOR_ELECTRONICS_TEMP, self._box.temp_c))
         return heating
 
     def _switched(self):
         """After a switch, trip, mode or force change: heaters follow, masks are published."""
         self._thermostats()
         tlm = self._tlm
-        tlm[CH_LOADS_ON] = self._bus.on
-        tlm[CH_LOADS_TRIPPED] = self._bus.tripped
-        tlm[CH_HEATERS_ON] = self._heating
+        tlm[_CH_LOADS_ON] = self._bus.on
+        tlm[_CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[_CH_HEATERS_ON] = self._heating
 
     def _trip(self, ch, current_a):
         if self._bus.trip(ch):
-            self._emit(EV_LOAD_TRIPPED, ch, current_a)
+            self._emit(_EV_LOAD_TRIPPED, ch, current_a)
             self._switched()
 
     def _occurrences(self, dt_s):
@@ -327,9 +334,9 @@ class Plant:
         rng = self._rng
         spe = self._radiation.advance(dt_s, rng)
         if spe == SPE_STARTED:
-            self._emit(EV_SPE_START, self._radiation.rate_ugy_h())
+            self._emit(_EV_SPE_START, self._radiation.rate_ugy_h())
         elif spe == SPE_ENDED:
-            self._emit(EV_SPE_END)
+            self._emit(_EV_SPE_END)
         faults = self._faults
         if faults.trips:
             trips = faults.trips
@@ -354,30 +361,30 @@ class Plant:
         battery = self._battery
         cell_c = self._cell.temp_c
         box_c = self._box.temp_c
-        tlm[CH_SUN_ELEVATION] = sun.elevation_deg()
-        tlm[CH_LUNAR_DAY] = self._day
+        tlm[_CH_SUN_ELEVATION] = sun.elevation_deg()
+        tlm[_CH_LUNAR_DAY] = self._day
         solar = self._array.current_a(sun.sin_elev)
         noise = rng.tri()  # drawn whatever the reading, so faults do not shift the sequence
         if solar > 0.0:
             solar += 0.01 * noise
-        tlm[CH_SOLAR_CURRENT] = read(SENSOR_SOLAR_CURRENT, solar)
-        tlm[CH_DUST_FACTOR] = self._array.dust_factor
-        tlm[CH_BATTERY_SOC] = battery.soc_pct
-        tlm[CH_BATTERY_VOLTAGE] = read(SENSOR_BATTERY_VOLTAGE,
+        tlm[_CH_SOLAR_CURRENT] = read(_SENSOR_SOLAR_CURRENT, solar)
+        tlm[_CH_DUST_FACTOR] = self._array.dust_factor
+        tlm[_CH_BATTERY_SOC] = battery.soc_pct
+        tlm[_CH_BATTERY_VOLTAGE] = read(_SENSOR_BATTERY_VOLTAGE,
                                        battery.voltage_v(cell_c) + 0.005 * rng.tri())
-        tlm[CH_BATTERY_CURRENT] = battery.current_a + 0.01 * rng.tri()
-        tlm[CH_BATTERY_TEMP] = read(SENSOR_BATTERY_TEMP, cell_c + 0.05 * rng.tri())
-        tlm[CH_BUS_CURRENT] = self._bus.sample(rng, tlm, self._heating)
-        tlm[CH_ELECTRONICS_TEMP] = read(SENSOR_ELECTRONICS_TEMP, box_c + 0.05 * rng.tri())
-        tlm[CH_SURFACE_TEMP] = read(SENSOR_SURFACE_TEMP,
+        tlm[_CH_BATTERY_CURRENT] = battery.current_a + 0.01 * rng.tri()
+        tlm[_CH_BATTERY_TEMP] = read(_SENSOR_BATTERY_TEMP, cell_c + 0.05 * rng.tri())
+        tlm[_CH_BUS_CURRENT] = self._bus.sample(rng, tlm, self._heating)
+        tlm[_CH_ELECTRONICS_TEMP] = read(_SENSOR_ELECTRONICS_TEMP, box_c + 0.05 * rng.tri())
+        tlm[_CH_SURFACE_TEMP] = read(_SENSOR_SURFACE_TEMP,
                                     self._surface.temp_c + 0.2 * rng.tri())
-        tlm[CH_RADIATION] = read(SENSOR_RADIATION,
+        tlm[_CH_RADIATION] = read(_SENSOR_RADIATION,
                                  self._radiation.rate_ugy_h() * (1.0 + 0.04 * rng.tri()))
-        tlm[CH_LOADS_ON] = self._bus.on
-        tlm[CH_LOADS_TRIPPED] = self._bus.tripped
-        tlm[CH_HEATERS_ON] = self._heating
+        tlm[_CH_LOADS_ON] = self._bus.on
+        tlm[_CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[_CH_HEATERS_ON] = self._heating
         source = self.mcu_temp_source
         if source is None:
-            tlm[CH_MCU_TEMP] = box_c + _MCU_ABOVE_BOX_C + 0.3 * rng.tri()
+            tlm[_CH_MCU_TEMP] = box_c + _MCU_ABOVE_BOX_C + 0.3 * rng.tri()
         else:
-            tlm[CH_MCU_TEMP] = source()
+            tlm[_CH_MCU_TEMP] = source()

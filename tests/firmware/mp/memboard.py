@@ -20,6 +20,7 @@ class MemBoard:
         self.tx = bytearray(tx_size)
         self.tx_len = 0
         self.tx_dropped = 0
+        self.writes = 0  # write() calls
         self.now = 0
         self.cause = cause
         self.led = 0
@@ -45,6 +46,7 @@ class MemBoard:
         return bool(self.rx)
 
     def write(self, buf, n):
+        self.writes += 1
         pos = self.tx_len
         if pos + n > len(self.tx):
             self.tx_dropped += 1
