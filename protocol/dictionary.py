@@ -59,6 +59,8 @@ RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 
 # LOW_CHARGE: FDIR, battery charge below shed_soc_pct or in red; TASK_CRASH: a node task
 # raised (the task_crashed event names it).
 SAFE_REASONS = {1: "LOW_CHARGE", 2: "TASK_CRASH"}
+# Why parameters fell back to their defaults at boot (params_defaulted event).
+PARAMS_DEFAULT_REASONS = {1: "MISSING", 2: "CORRUPT", 3: "INVALID"}
 
 # Sensors that fault injection can fail or stick.
 SENSORS = {0: "battery_voltage", 1: "battery_temp", 2: "electronics_temp", 3: "solar_current",
@@ -253,6 +255,7 @@ EVENTS = (
           ("heater", "on", "temp")),
     Event(9, "safe_mode", ERROR, "safe mode forced: {reason}", ("reason",)),  # SAFE_REASONS
     Event(10, "params_defaulted", WARNING, "parameters defaulted: {reason}", ("reason",)),
+    # reason: PARAMS_DEFAULT_REASONS
     Event(11, "params_saved", INFO, "parameters saved ({count})", ("count",)),
     Event(12, "param_changed", INFO, "parameter {param} changed", ("param",)),
     Event(13, "task_crashed", FATAL, "task {task} crashed: {error}", ("task", "error")),

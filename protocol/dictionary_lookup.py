@@ -88,6 +88,7 @@ EVENT_ARG_NAMES = {
     ("cmd_failed", "code"): M.REASON_NAMES,
     ("sensor_fault", "sensor"): D.SENSORS,
     ("safe_mode", "reason"): D.SAFE_REASONS,
+    ("params_defaulted", "reason"): D.PARAMS_DEFAULT_REASONS,
 }
 
 

@@ -36,7 +36,7 @@ from node.events import Events
 from node.fdir import Fdir
 from node.housekeeping import Housekeeping
 from node.link import Link
-from node.modes import REASON_TASK_CRASH, Modes
+from node.modes import Modes
 from node.params import ParamCommands, Params
 from node.plant import Plant
 from node.telemetry import Telemetry, make_store
@@ -50,6 +50,7 @@ _EV_BOOT = const(1)
 _EV_TASK_CRASHED = const(13)
 _EV_WATCHDOG_RESET = const(14)
 _LOAD_COUNT = const(10)
+_SAFE_TASK_CRASH = const(2)
 _MODE_SAFE = const(1)
 _PARAM_BATTERY_SETPOINT = const(2)
 _PARAM_DUST_RATE = const(12)
@@ -222,7 +223,7 @@ class App:
             self.board.log_exc(exc)
             self.link.abort()
             self.events.emit(_EV_TASK_CRASHED, task_id, error_code(exc))
-            self.modes.force_safe(REASON_TASK_CRASH)
+            self.modes.force_safe(_SAFE_TASK_CRASH)
         except Exception as e:  # reporting failed too: keep going, the watchdog decides
             self.board.log_exc(e)
 

@@ -31,11 +31,6 @@ _MODE_SAFE = const(1)
 _MODE_SCIENCE = const(3)
 _OK = const(0)
 _PARAM_SCIENCE_MIN_SOC_PCT = const(7)
-_SAFE_TASK_CRASH = const(2)
-
-# Kept while node.app imports it; the dictionary's name is SAFE_TASK_CRASH (inline it as
-# _SAFE_TASK_CRASH = const(2), checked by tests/firmware/test_consts.py).
-REASON_TASK_CRASH = const(_SAFE_TASK_CRASH)
 
 
 class Modes:

@@ -243,3 +243,11 @@ def test_describe_markdown_has_a_row_per_record() -> None:
     assert len(rows) == sum(len(records) for records in KINDS.values())
     assert "`noop`" in text and "**hazardous**" in text
 
+
+
+def test_params_defaulted_reason_is_shown_by_name() -> None:
+    from protocol import dictionary_lookup as lookup
+
+    event = lookup.EVENTS["params_defaulted"]
+    assert lookup.format_event(event.id, [1]).endswith("MISSING")
+    assert lookup.format_event(event.id, [2]).endswith("CORRUPT")
