@@ -33,9 +33,9 @@ import machine
 import micropython
 from micropython import const
 
+from board.stream_tx import StreamTx
+
 _POLLIN = const(1)
-_POLLOUT = const(4)
-_TX_WAIT_MS = const(20)
 _WDT_MAX_MS = const(8388)
 _LED_CYCLE_MS = const(2000)
 _LOAD_PIN0 = const(2)
@@ -48,7 +48,7 @@ _RESET_MAINTENANCE = const(3)
 _RESET_SOFT = const(4)
 
 
-class Board:
+class Board(StreamTx):
     name = "rp2"
     fs_sync = True  # littlefs commits on flush/close
 
@@ -68,19 +68,15 @@ class Board:
             self.rx_stream = self._uart
             self.rx_chunks = True  # UART readinto returns what is there
             self._in = self._uart
-            self._out = self._uart
+            self._tx_init(self._uart)
         else:
             self.rx_stream = sys.stdin.buffer
             self.rx_chunks = False  # USB CDC readinto blocks until the buffer is full
             self._in = sys.stdin.buffer
-            self._out = sys.stdout.buffer
+            self._tx_init(sys.stdout.buffer)
         self._pin = select.poll()
         self._pin.register(self.rx_stream, _POLLIN)
-        self._pout = select.poll()
-        self._pout.register(self._out, _POLLOUT)
         self._one = bytearray(1)
-        self._blocked = False
-        self.tx_dropped = 0
         self._wdt = None
         self._led = machine.Pin("LED", machine.Pin.OUT)
         self._mode = 0
@@ -141,34 +137,6 @@ class Board:
         for _ in self._pin.ipoll(ms):
             return True
         return False
-
-    def write(self, buf, n):
-        # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
-        out = self._out
-        try:
-            w = out.write(buf, 0, n)  # type: ignore[call-arg]  # stream write(buf, off, len)
-        except OSError:  # EIO/EPIPE: nobody on the other side
-            self.tx_dropped += 1
-            return 0
-        if w == n:
-            self._blocked = False
-            return n
-        pos = w or 0
-        while pos < n:
-            # Wait briefly for room; once the link has been blocked, do not wait at all
-            # until it drains, so a port nobody reads does not slow the node down.
-            if not self._pout.poll(0 if self._blocked else _TX_WAIT_MS):
-                self._blocked = True
-                self.tx_dropped += 1
-                return pos
-            try:
-                w = out.write(buf, pos, n - pos)  # type: ignore[call-arg]
-            except OSError:
-                w = 0
-            if w:
-                pos += w
-        self._blocked = False
-        return n
 
     # --- time and watchdog --------------------------------------------------------------
 

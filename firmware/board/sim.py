@@ -26,9 +26,9 @@ import time
 
 from micropython import const
 
+from board.stream_tx import StreamTx
+
 _POLLIN = const(1)
-_POLLOUT = const(4)
-_TX_WAIT_MS = const(20)  # how long a blocked link may hold one frame before it is dropped
 
 EXIT_REBOOT = const(42)  # keep in step with ground/simnode.py
 EXIT_MAINTENANCE = const(43)
@@ -44,7 +44,7 @@ def _env_int(name, default):
     return default if v is None or v == "" else int(v)
 
 
-class Board:
+class Board(StreamTx):
     name = "sim"
     fs_sync = False  # files reach the state dir on write; a SIGKILL keeps them
 
@@ -67,13 +67,9 @@ class Board:
         self.rx_stream = sys.stdin.buffer
         self.rx_chunks = True  # readinto returns what is there (O_NONBLOCK set by the host)
         self._in = sys.stdin.buffer
-        self._out = sys.stdout.buffer
+        self._tx_init(sys.stdout.buffer)
         self._pin = select.poll()
         self._pin.register(self._in, _POLLIN)
-        self._pout = select.poll()
-        self._pout.register(self._out, _POLLOUT)
-        self._blocked = False
-        self.tx_dropped = 0
         self.led = 0
         self.load_pins = 0
 
@@ -92,34 +88,6 @@ class Board:
 
     def poll_ms(self, ms):
         return bool(self._pin.poll(ms))
-
-    def write(self, buf, n):
-        # Writes buf[0:n] whole or drops it; allocation-free (stream write with offset).
-        out = self._out
-        try:
-            w = out.write(buf, 0, n)  # type: ignore[call-arg]  # stream write(buf, off, len)
-        except OSError:  # EIO/EPIPE: nobody on the other side
-            self.tx_dropped += 1
-            return 0
-        if w == n:
-            self._blocked = False
-            return n
-        pos = w or 0
-        while pos < n:
-            # Wait briefly for room; once the link has been blocked, do not wait at all
-            # until it drains, so a port nobody reads does not slow the node down.
-            if not self._pout.poll(0 if self._blocked else _TX_WAIT_MS):
-                self._blocked = True
-                self.tx_dropped += 1
-                return pos
-            try:
-                w = out.write(buf, pos, n - pos)  # type: ignore[call-arg]
-            except OSError:
-                w = 0
-            if w:
-                pos += w
-        self._blocked = False
-        return n
 
     # --- time and watchdog --------------------------------------------------------------
 
