@@ -186,7 +186,10 @@ class ConsoleApp:
         latest = c.downlink.latest
         mode = latest["mode"].text if "mode" in latest else (c.status.mode if c.status else "?")
         soc = latest.get("battery_soc")
-        soc_text = f"{soc.text} %" if soc else "?"
+        # one decimal in the status line; the telemetry views keep the full value
+        soc_text = f"{soc.value:.1f} %" if soc and isinstance(soc.value, float) else (
+            f"{soc.text} %" if soc else "?"
+        )
         if soc and soc.state in (values.YELLOW, values.RED):
             soc_text = (
                 f"<style bg='{'ansired' if soc.state == values.RED else 'ansiyellow'}'>"
