@@ -13,12 +13,7 @@ pytestmark = pytest.mark.micropython
 PRELUDE = """
 import os, gc
 from hotpath import build, frame, locked, decode_all
-root = {root!r}
-try:
-    os.mkdir(root)
-except OSError:
-    pass
-app, board = build(root)
+app, board = build({root!r})
 link = app.link
 """
 

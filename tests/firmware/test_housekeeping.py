@@ -13,12 +13,7 @@ PIDS = [p.id for p in dictionary.PACKETS]
 PRELUDE = """
 import os
 from hotpath import build, frame, decode_all
-root = {root!r}
-try:
-    os.mkdir(root)
-except OSError:
-    pass
-app, board = build(root)
+app, board = build({root!r})
 hk = app.hk
 seq = [100]
 

@@ -11,12 +11,7 @@ pytestmark = pytest.mark.micropython
 PRELUDE = """
 import os, asyncio
 from hotpath import build, frame, decode_all
-root = {root!r}
-try:
-    os.mkdir(root)
-except OSError:
-    pass
-app, board = build(root)
+app, board = build({root!r})
 def show():
     for m in decode_all(board):
         if m.kind in (1, 3):

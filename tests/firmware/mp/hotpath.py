@@ -4,6 +4,8 @@ build(root) makes an App on a MemBoard; locked(fn) runs fn with the heap locked 
 None or the MemoryError text. Frames are prepared before locking.
 """
 
+import os
+
 import micropython
 from memboard import MemBoard
 from node.app import App
@@ -13,6 +15,11 @@ from protocol.messages import decode_message, encode_message
 
 
 def build(root, tx_size=16384):
+    """A booted node on an in-memory board, its flash in directory root (created if absent)."""
+    try:
+        os.mkdir(root)
+    except OSError:  # exists
+        pass
     board = MemBoard(root, tx_size=tx_size)
     app = App(board)
     app.boot()
