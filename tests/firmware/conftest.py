@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -42,15 +43,22 @@ def ready(link: NodeLink, rate_limit: int = 100) -> NodeLink:
     return link
 
 
-@pytest.fixture(scope="module")
-def node_and_link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimNode, NodeLink]]:
-    node, link = start_node(tmp_path_factory.mktemp("node"))
+@contextlib.contextmanager
+def running_node(state_dir: Path) -> Iterator[tuple[SimNode, NodeLink]]:
+    """A simulated node on state_dir with a link that has seen it answer; both stopped after."""
+    node, link = start_node(state_dir)
     try:
         ready(link)
         yield node, link
     finally:
         link.close()
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def node_and_link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimNode, NodeLink]]:
+    with running_node(tmp_path_factory.mktemp("node")) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +73,8 @@ def link(node_and_link: tuple[SimNode, NodeLink]) -> NodeLink:
 
 @pytest.fixture
 def fresh_node(tmp_path: Path) -> Iterator[tuple[SimNode, NodeLink]]:
-    node, link = start_node(tmp_path / "state")
-    try:
-        ready(link)
-        yield node, link
-    finally:
-        link.close()
-        node.stop()
+    with running_node(tmp_path / "state") as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")
