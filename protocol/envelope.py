@@ -199,7 +199,7 @@ def check_arg(value: "Any", type_code: int, lo: "Any", hi: "Any") -> int:
 def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int:
     """Read and check a command's arguments after read_command_head; return 0 or a code.
 
-    specs is the command's ((type, lo, hi), ...) from node_dictionary.COMMANDS; out a
+    specs is the command's ((type, lo, hi), ...) from node_dictionary.command_args(); out a
     caller-owned list with room for them, receiving the values (f32 arguments rounded to
     single precision, integers accepted as floats). Ends with dec.done(): trailing bytes are
     MALFORMED.

@@ -2,97 +2,125 @@
 
 Regenerate with: .venv/bin/python tools/gen_node_dictionary.py
 
-The compact dictionary the node carries (SPEC §7). Tables are tuples indexed by id, None where
-no record has that id. Type codes are protocol.messages.TYPE_*; floats are written at single
-precision, exactly the value a Pico holds. DICT_HASH covers exactly these tables.
-Only describe() and description() allocate (description() about DESCRIPTION_SIZE bytes).
+The compact dictionary the node carries (SPEC §7), as byte strings: a bytes constant stays in
+flash when this module runs from ROMFS (or is frozen), where tuples would be built in the heap.
+
+DESCRIPTION is the description itself (SPEC §7.2: the canonical CBOR of the compact form),
+what dict_downlink sends and what DICT_HASH hashes. The tables below hold the same records,
+flat, for the node's own lookups: tables by id are indexed by id; a record's values (bounds,
+limits, defaults) are 4 bytes each, little-endian, f32, i32 or unsigned by the record's type,
+with a presence byte (bit k set: value k exists, else it is None). The accessors decode
+records and allocate: call them at boot or per command, never per packet; the byte tables
+themselves can be indexed without allocating.
 """
+
+from struct import unpack_from
 
 from protocol.compat import const
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
-    from typing import Any
-
-    from protocol.cbor import Encoder
-
 FORMAT = const(1)
 DICT_HASH = 0x9A72490F
-DESCRIPTION_SIZE = const(1022)  # bytes of the CBOR description (bulk type 2)
-DESCRIPTION_BUFFER = const(1038)  # an Encoder size that holds it
+DESCRIPTION_SIZE = const(1022)  # bytes of DESCRIPTION (bulk type 2)
 FLAG_HAZARDOUS = const(1)
 FLAG_TEST_ONLY = const(2)
 NO_CHANNEL = const(255)  # CHANNEL_TYPES entry of an unused channel id
+NO_RECORD = const(255)  # EVENT_SEVERITY, PARAM_TYPES entry of an unused id
+_TYPE_BOOL = const(0)
+_TYPE_I32 = const(4)
+_TYPE_F32 = const(5)
 
-# command id: (modes mask, flags, ((type, lo, hi), ...))
-COMMANDS = (
-    None,  # 0 -
-    (14, 0, ()),  # 1 noop
-    (14, 0, ((1, 1, 3),)),  # 2 set_mode
-    (12, 0, ((1, 0, 9), (0, None, None))),  # 3 load_switch
-    (14, 0, ((1, 0, 9),)),  # 4 load_reset_trip
-    (14, 0, ((1, 0, 1), (1, 0, 2))),  # 5 heater_mode
-    (14, 0, ((1, 0, 1), (5, -40.0, 40.0))),  # 6 heater_setpoint
-    (14, 0, ((2, 1, 65535),)),  # 7 param_get
-    (14, 0, ((2, 1, 65535), (6, None, None))),  # 8 param_set
-    (14, 0, ()),  # 9 param_save
-    (14, 0, ()),  # 10 param_load
-    (14, 0, ()),  # 11 param_reset
-    (14, 0, ((1, 1, 10), (5, 0.10000000149011612, 50.0))),  # 12 hk_rate
-    (14, 0, ((1, 1, 10), (0, None, None))),  # 13 hk_enable
-    (14, 0, ((6, None, None),)),  # 14 time_correlate
-    (14, 0, ()),  # 15 status
-    (14, 0, ((3, 0, 4294967295),)),  # 16 event_log_downlink
-    (14, 0, ()),  # 17 clear_counters
-    (14, 1, ()),  # 18 reboot
-    (2, 1, ()),  # 19 maintenance
-    (14, 0, ()),  # 20 dict_downlink
-    (14, 2, ((1, 0, 5), (1, 0, 15), (5, -1000.0, 1000.0))),  # 21 fault_inject
+# The description (SPEC §7.2)
+DESCRIPTION = (
+    b'\x88\x01\x96\xf6\x83\x0e\x00\x80\x83\x0e\x00\x81\x83\x01\x01\x03\x83\x0c\x00\x82\x83\x01\x00\t'
+    b'\x83\x00\xf6\xf6\x83\x0e\x00\x81\x83\x01\x00\t\x83\x0e\x00\x82\x83\x01\x00\x01\x83\x01\x00\x02'
+    b'\x83\x0e\x00\x82\x83\x01\x00\x01\x83\x05\xf9\xd1\x00\xf9Q\x00\x83\x0e\x00\x81\x83\x02\x01\x19'
+    b'\xff\xff\x83\x0e\x00\x82\x83\x02\x01\x19\xff\xff\x83\x06\xf6\xf6\x83\x0e\x00\x80\x83\x0e\x00\x80'
+    b'\x83\x0e\x00\x80\x83\x0e\x00\x82\x83\x01\x01\n\x83\x05\xfa=\xcc\xcc\xcd\xf9R@\x83\x0e'
+    b'\x00\x82\x83\x01\x01\n\x83\x00\xf6\xf6\x83\x0e\x00\x81\x83\x06\xf6\xf6\x83\x0e\x00\x80\x83\x0e'
+    b'\x00\x81\x83\x03\x00\x1a\xff\xff\xff\xff\x83\x0e\x00\x80\x83\x0e\x01\x80\x83\x02\x01\x80\x83\x0e'
+    b'\x00\x80\x83\x0e\x02\x83\x83\x01\x00\x05\x83\x01\x00\x0f\x83\x05\xf9\xe3\xd0\xf9c\xd0X2'
+    b'\xff\x01\x02\x03\x03\x01\x03\x05\x00\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x02\x02\x01\x05\x03'
+    b'\x03\x03\x03\x03\x03\x03\x03\x03\x03\xff\xff\xff\xff\xff\xff\xff\x05\x05\x05\x05\x05\x05\x05\x05'
+    b'\x05\x05\x93\x85\x06\x19]\xc0\xf6\x19.\xe0\xf6\x85\n\xfa?333\xf6\xf98\x00'
+    b'\xf6\x85\x0b\xf9O\x80\xf6\xf9K\x80\xf6\x85\x0c\xfaA\xcc\xcc\xcd\xfaB\x05\x99\x9a\xf9'
+    b'N\x00\xfaB\x0733\x85\x0e\xf9\x00\x00\xf9Q\x00\xf9\xc9\x00\xf9R@\x85\x0f\xf6'
+    b'\xf9I\x00\xf6\xf9K\x00\x85\x10\xf9\xcd\x00\xf9R@\xf9\xcf\x80\xf9S\x80\x85\x12\xf6'
+    b'\xf9V@\xf6\xf9c\xd0\x85\x14\xf6\x00\xf6\xf6\x85\x18(\xf6\xfa?\x99\x99\x9a\xf6\xf9'
+    b'>\x00\x85\x18)\xf6\xfa>\xcc\xcc\xcd\xf6\xf98\x00\x85\x18*\xf6\xfa>\xf5\xc2\x8f'
+    b'\xf6\xfa?\x19\x99\x9a\x85\x18+\xf6\xfa?u\xc2\x8f\xf6\xfa?\x99\x99\x9a\x85\x18,'
+    b'\xf6\xf9@\x00\xf6\xf9A\x00\x85\x18-\xf6\xfa?\xcc\xcc\xcd\xf6\xf9@\x00\x85\x18.'
+    b'\xf6\xfa@fff\xf6\xf9D\x80\x85\x18/\xf6\xfa@333\xf6\xf9C\x00\x85'
+    b'\x180\xf6\xfa@\x0f\\)\xf6\xfa@333\x85\x181\xf6\xfa?\xb8Q\xec\xf6'
+    b'\xfa?\xe6ff\x8b\xf6\x82\x19\x03\xe8\x91\x01\x02\x03\x04\x05\x07\x08\t\x0b\x0c\r\x0e'
+    b'\x0f\x10\x13\x14\x15\x82\x19\x13\x88\x88\x01\x02\x03\x11\x12\n\x16\x18\x1f\x82\x19\x13\x88\x8e'
+    b'\x01\x02\x03\x04\x06\x17\x18\x18\x18\x19\x18\x1a\x18 \x18\x1b\x18\x1c\x18\x1d\x18\x1e\x82\x19'
+    b'\x07\xd0\x8d\x01\x02\x03\x18(\x18)\x18*\x18+\x18,\x18-\x18.\x18/\x180'
+    b'\x181\x82\x19\x07\xd0\x88\x01\x02\x03\x0e\x10\x11\x15\x16\x82\x19\x07\xd0\x88\x01\x02\x03\x0b'
+    b'\x0c\r\x0e\x0f\x82\x19\x13\x88\x87\x01\x02\x03\x07\x08\t\n\x82\x19\x07\xd0\x86\x01\x02\x03'
+    b"\x13\x14\x0f\x82\x19\x13\x88\x87\x01\x02\x03\x18\x1b\x18\x1c\x18\x1f\x18\x1d\x82\x19'\x10\x86"
+    b'\x01\x02\x03\x04\x18\x1f\x05\x98\x1f\xf6\x82\x01\x02\x82\x01\x02\x82\x02\x02\x82\x03\x02\x82\x01'
+    b'\x02\x82\x02\x02\x82\x03\x02\x82\x01\x03\x82\x03\x01\x82\x02\x01\x82\x01\x01\x82\x01\x01\x82\x04'
+    b'\x02\x82\x03\x00\x82\x01\x02\x82\x02\x01\x82\x01\x00\x82\x02\x02\x82\x02\x02\x82\x01\x00\x82\x01'
+    b'\x00\x82\x00\x03\x82\x02\x03\x82\x02\x00\x82\x03\x01\x82\x01\x00\x82\x02\x01\x82\x01\x01\x82\x01'
+    b'\x00\x82\x02\x00\x90\xf6\x85\x05\xf9S\x80\xf9<\x00\xfaIt$\x00\xf5\x85\x05\xf9E'
+    b'\x00\xf9\xd1\x00\xf9Q\x00\xf5\x85\x05\xf9\xc9\x00\xf9\xd1\x00\xf9Q\x00\xf5\x85\x05\xf9@'
+    b'\x00\xf98\x00\xf9I\x00\xf5\x85\x00\xf5\xf6\xf6\xf5\x85\x05\xf9K\x80\xf9E\x00\xf9R'
+    b'@\xf5\x85\x05\xf9Q\x00\xf9I\x00\xf9U\xa0\xf5\x85\x05\xf9\xc5\x00\xf9\xd1\x00\xf9M'
+    b'\x00\xf5\x85\x02\x19\x13\x88\x19\x03\xe8\x19\x1f@\xf5\x85\x01\x05\x01\x18d\xf5\x85\x03\x01'
+    b'\x00\x1a\xff\xff\xff\xff\xf5\x85\x05\xfa<\xa3\xd7\n\xf9\x00\x00\xf9<\x00\xf5\x85\x02\x19'
+    b'\x03\xff\x00\x19\x03\xff\xf5\x85\x04\x009\x03\xe7\x19\x03\xe8\xf5\x85\x04\x009\x03\xe7\x19'
+    b'\x03\xe8\xf4\x8a\x83\xfa?\x19\x99\x9a\xf9>\x00\xf5\x83\xfa>\x19\x99\x9a\xf98\x00\xf4'
+    b'\x83\xfa>L\xcc\xcd\xfa?\x19\x99\x9a\xf4\x83\xfa>\xe6ff\xfa?\x99\x99\x9a\xf4'
+    b'\x83\xfa?\x99\x99\x9a\xf9A\x00\xf4\x83\xfa?fff\xf9@\x00\xf4\x83\xf9A\x00'
+    b'\xf9D\x80\xf4\x83\xfa?\xe6ff\xf9C\x00\xf4\x83\xfa?\xb333\xfa@33'
+    b'3\xf5\x83\xfa?L\xcc\xcd\xfa?\xe6ff\xf5'
+)
+
+# command id: modes mask (bit n: mode n allows it; 0: no such command)
+COMMAND_MODES = (
+    b'\x00\x0e\x0e\x0c\x0e\x0e\x0e\x0e\x0e\x0e\x0e\x0e\x0e\x0e\x0e\x0e'
+    b'\x0e\x0e\x0e\x02\x0e\x0e'
+)
+
+# command id: FLAG_HAZARDOUS | FLAG_TEST_ONLY
+COMMAND_FLAGS = (
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+    b'\x00\x00\x01\x01\x00\x02'
+)
+
+# command id: its first argument's index in ARG_*; then the end
+COMMAND_ARG0 = (
+    b'\x00\x00\x00\x01\x03\x04\x06\x08\t\x0b\x0b\x0b\x0b\r\x0f\x10'
+    b'\x10\x11\x11\x11\x11\x11\x14'
+)
+
+# argument: type code (protocol.messages.TYPE_*)
+ARG_TYPES = (
+    b'\x01\x01\x00\x01\x01\x01\x01\x05\x02\x02\x06\x01\x05\x01\x00\x06'
+    b'\x03\x01\x01\x05'
+)
+
+# argument: presence of lo (bit 0) and hi (bit 1)
+ARG_PRESENT = (
+    b'\x03\x03\x00\x03\x03\x03\x03\x03\x03\x03\x00\x03\x03\x03\x00\x00'
+    b'\x03\x03\x03\x03'
+)
+
+# argument: lo, hi
+ARG_VALUES = (
+    b'\x01\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\t\x00\x00\x00'
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\t\x00\x00\x00'
+    b'\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00'
+    b'\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00 \xc2\x00\x00 B'
+    b'\x01\x00\x00\x00\xff\xff\x00\x00\x01\x00\x00\x00\xff\xff\x00\x00'
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\n\x00\x00\x00'
+    b'\xcd\xcc\xcc=\x00\x00HB\x01\x00\x00\x00\n\x00\x00\x00'
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+    b'\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00\x05\x00\x00\x00'
+    b'\x00\x00\x00\x00\x0f\x00\x00\x00\x00\x00z\xc4\x00\x00zD'
 )
 
 # channel id: type code, NO_CHANNEL where unused
-#    1 mode: u8
-#    2 boot_count: u16
-#    3 dict_hash: u32
-#    4 uptime_s: u32
-#    5 reset_cause: u8
-#    6 heap_free: u32
-#    7 sun_elevation: f32
-#    8 lunar_day: bool
-#    9 solar_current: f32
-#   10 dust_factor: f32
-#   11 battery_soc: f32
-#   12 battery_voltage: f32
-#   13 battery_current: f32
-#   14 battery_temp: f32
-#   15 bus_current: f32
-#   16 electronics_temp: f32
-#   17 surface_temp: f32
-#   18 radiation: f32
-#   19 loads_on: u16
-#   20 loads_tripped: u16
-#   21 heaters_on: u8
-#   22 mcu_temp: f32
-#   23 frames_in: u32
-#   24 frames_out: u32
-#   25 crc_errors: u32
-#   26 discarded_bytes: u32
-#   27 cmds_accepted: u32
-#   28 cmds_rejected: u32
-#   29 events_suppressed: u32
-#   30 tx_dropped: u32
-#   31 event_seq: u32
-#   32 frame_errors: u32
-#   40 current_comms_relay: f32
-#   41 current_seismometer: f32
-#   42 current_radiation_monitor: f32
-#   43 current_dust_camera: f32
-#   44 current_payload_a: f32
-#   45 current_payload_b: f32
-#   46 current_rover_charger: f32
-#   47 current_isru_demo: f32
-#   48 current_heater_battery: f32
-#   49 current_heater_electronics: f32
 CHANNEL_TYPES = (
     b'\xff\x01\x02\x03\x03\x01\x03\x05\x00\x05\x05\x05\x05\x05\x05\x05'
     b'\x05\x05\x05\x02\x02\x01\x05\x03\x03\x03\x03\x03\x03\x03\x03\x03'
@@ -100,144 +128,182 @@ CHANNEL_TYPES = (
     b'\x05\x05'
 )
 
-# (channel id, yellow lo, yellow hi, red lo, red hi); None: no limit on that side
-LIMITS = (
-    (6, 24000, None, 12000, None),  # heap_free
-    (10, 0.699999988079071, None, 0.5, None),  # dust_factor
-    (11, 30.0, None, 15.0, None),  # battery_soc
-    (12, 25.600000381469727, 33.400001525878906, 24.0, 33.79999923706055),  # battery_voltage
-    (14, 0.0, 40.0, -10.0, 50.0),  # battery_temp
-    (15, None, 10.0, None, 14.0),  # bus_current
-    (16, -20.0, 50.0, -30.0, 60.0),  # electronics_temp
-    (18, None, 100.0, None, 1000.0),  # radiation
-    (20, None, 0, None, None),  # loads_tripped
-    (40, None, 1.2000000476837158, None, 1.5),  # current_comms_relay
-    (41, None, 0.4000000059604645, None, 0.5),  # current_seismometer
-    (42, None, 0.47999998927116394, None, 0.6000000238418579),  # current_radiation_monitor
-    (43, None, 0.9599999785423279, None, 1.2000000476837158),  # current_dust_camera
-    (44, None, 2.0, None, 2.5),  # current_payload_a
-    (45, None, 1.600000023841858, None, 2.0),  # current_payload_b
-    (46, None, 3.5999999046325684, None, 4.5),  # current_rover_charger
-    (47, None, 2.799999952316284, None, 3.5),  # current_isru_demo
-    (48, None, 2.240000009536743, None, 2.799999952316284),  # current_heater_battery
-    (49, None, 1.440000057220459, None, 1.7999999523162842),  # current_heater_electronics
+# limit row (channels with limits, in id order): channel id
+LIMIT_CHANNELS = (
+    b'\x06\n\x0b\x0c\x0e\x0f\x10\x12\x14()*+,-.'
+    b'/01'
 )
 
-# packet id: (default period ms, (channel id, ...))
-PACKETS = (
-    None,  # 0 -
-    (1000, (1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 14, 15, 16, 19, 20, 21)),  # 1 power
-    (5000, (1, 2, 3, 17, 18, 10, 22, 31)),  # 2 environment
-    (5000, (1, 2, 3, 4, 6, 23, 24, 25, 26, 32, 27, 28, 29, 30)),  # 3 link
-    (2000, (1, 2, 3, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49)),  # 4 loads
-    (2000, (1, 2, 3, 14, 16, 17, 21, 22)),  # 5 thermal
-    (2000, (1, 2, 3, 11, 12, 13, 14, 15)),  # 6 battery
-    (5000, (1, 2, 3, 7, 8, 9, 10)),  # 7 solar
-    (2000, (1, 2, 3, 19, 20, 15)),  # 8 load_status
-    (5000, (1, 2, 3, 27, 28, 31, 29)),  # 9 commanding
-    (10000, (1, 2, 3, 4, 31, 5)),  # 10 time
+# limit row: presence of yellow lo, yellow hi, red lo, red hi (bits 0-3)
+LIMIT_PRESENT = (
+    b'\x05\x05\x05\x0f\x0f\n\x0f\n\x02\n\n\n\n\n\n\n'
+    b'\n\n\n'
 )
 
-# event id: (severity, number of arguments)
-EVENTS = (
-    None,  # 0 -
-    (1, 2),  # 1 boot
-    (1, 2),  # 2 mode_changed
-    (2, 2),  # 3 limit_yellow
-    (3, 2),  # 4 limit_red
-    (1, 2),  # 5 limit_nominal
-    (2, 2),  # 6 loads_shed
-    (3, 2),  # 7 load_tripped
-    (1, 3),  # 8 heater_switched
-    (3, 1),  # 9 safe_mode
-    (2, 1),  # 10 params_defaulted
-    (1, 1),  # 11 params_saved
-    (1, 1),  # 12 param_changed
-    (4, 2),  # 13 task_crashed
-    (3, 0),  # 14 watchdog_reset
-    (1, 2),  # 15 time_correlated
-    (2, 1),  # 16 spe_start
-    (1, 0),  # 17 spe_end
-    (2, 2),  # 18 fault_injected
-    (2, 2),  # 19 events_suppressed
-    (1, 0),  # 20 sunrise
-    (1, 0),  # 21 sunset
-    (0, 3),  # 22 cmd_rejected
-    (2, 3),  # 23 cmd_failed
-    (2, 0),  # 24 maintenance
-    (3, 1),  # 25 sensor_fault
-    (1, 0),  # 26 counters_cleared
-    (2, 1),  # 27 heater_on_cold
-    (1, 1),  # 28 params_loaded
-    (1, 0),  # 29 param_reset
-    (2, 0),  # 30 reboot
+# limit row: yellow lo, yellow hi, red lo, red hi, in the channel's type
+LIMIT_VALUES = (
+    b'\xc0]\x00\x00\x00\x00\x00\x00\xe0.\x00\x00\x00\x00\x00\x00'
+    b'333?\x00\x00\x00\x00\x00\x00\x00?\x00\x00\x00\x00'
+    b'\x00\x00\xf0A\x00\x00\x00\x00\x00\x00pA\x00\x00\x00\x00'
+    b'\xcd\xcc\xccA\x9a\x99\x05B\x00\x00\xc0A33\x07B'
+    b'\x00\x00\x00\x00\x00\x00 B\x00\x00 \xc1\x00\x00HB'
+    b'\x00\x00\x00\x00\x00\x00 A\x00\x00\x00\x00\x00\x00`A'
+    b'\x00\x00\xa0\xc1\x00\x00HB\x00\x00\xf0\xc1\x00\x00pB'
+    b'\x00\x00\x00\x00\x00\x00\xc8B\x00\x00\x00\x00\x00\x00zD'
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+    b'\x00\x00\x00\x00\x9a\x99\x99?\x00\x00\x00\x00\x00\x00\xc0?'
+    b'\x00\x00\x00\x00\xcd\xcc\xcc>\x00\x00\x00\x00\x00\x00\x00?'
+    b'\x00\x00\x00\x00\x8f\xc2\xf5>\x00\x00\x00\x00\x9a\x99\x19?'
+    b'\x00\x00\x00\x00\x8f\xc2u?\x00\x00\x00\x00\x9a\x99\x99?'
+    b'\x00\x00\x00\x00\x00\x00\x00@\x00\x00\x00\x00\x00\x00 @'
+    b'\x00\x00\x00\x00\xcd\xcc\xcc?\x00\x00\x00\x00\x00\x00\x00@'
+    b'\x00\x00\x00\x00fff@\x00\x00\x00\x00\x00\x00\x90@'
+    b'\x00\x00\x00\x00333@\x00\x00\x00\x00\x00\x00`@'
+    b'\x00\x00\x00\x00)\\\x0f@\x00\x00\x00\x00333@'
+    b'\x00\x00\x00\x00\xecQ\xb8?\x00\x00\x00\x00ff\xe6?'
 )
 
-# parameter id: (type, default, lo, hi, persisted)
-PARAMS = (
-    None,  # 0 -
-    (5, 60.0, 1.0, 1000000.0, True),  # 1 time_factor
-    (5, 5.0, -40.0, 40.0, True),  # 2 battery_setpoint
-    (5, -10.0, -40.0, 40.0, True),  # 3 electronics_setpoint
-    (5, 2.0, 0.5, 10.0, True),  # 4 heater_hysteresis
-    (0, True, None, None, True),  # 5 fdir_enabled
-    (5, 15.0, 5.0, 50.0, True),  # 6 shed_soc_pct
-    (5, 40.0, 10.0, 90.0, True),  # 7 science_min_soc_pct
-    (5, -5.0, -40.0, 20.0, True),  # 8 battery_cold_c
-    (2, 5000, 1000, 8000, True),  # 9 watchdog_timeout_ms
-    (1, 5, 1, 100, True),  # 10 event_rate_limit
-    (3, 1, 0, 4294967295, True),  # 11 plant_seed
-    (5, 0.019999999552965164, 0.0, 1.0, True),  # 12 dust_rate
-    (2, 1023, 0, 1023, True),  # 13 hk_enabled_mask
-    (4, 0, -1000, 1000, True),  # 14 test_value
-    (4, 0, -1000, 1000, False),  # 15 volatile_value
+# packet id: default period ms, <H (0: no such packet)
+PACKET_PERIODS = (
+    b'\x00\x00\xe8\x03\x88\x13\x88\x13\xd0\x07\xd0\x07\xd0\x07\x88\x13'
+    b"\xd0\x07\x88\x13\x10'"
 )
 
-# load channel: (nominal current A, trip current A, essential)
-LOADS = (
-    (0.6000000238418579, 1.5, True),  # 0 comms_relay
-    (0.15000000596046448, 0.5, False),  # 1 seismometer
-    (0.20000000298023224, 0.6000000238418579, False),  # 2 radiation_monitor
-    (0.44999998807907104, 1.2000000476837158, False),  # 3 dust_camera
-    (1.2000000476837158, 2.5, False),  # 4 payload_a
-    (0.8999999761581421, 2.0, False),  # 5 payload_b
-    (2.5, 4.5, False),  # 6 rover_charger
-    (1.7999999523162842, 3.5, False),  # 7 isru_demo
-    (1.399999976158142, 2.799999952316284, True),  # 8 heater_battery
-    (0.800000011920929, 1.7999999523162842, True),  # 9 heater_electronics
+# packet id: its first channel's index in PACKET_CHANNELS; then the end
+PACKET_CHANNEL0 = b"\x00\x00\x11\x19'4<DKQX^"
+
+# channel ids of every packet, in wire order
+PACKET_CHANNELS = (
+    b'\x01\x02\x03\x04\x05\x07\x08\t\x0b\x0c\r\x0e\x0f\x10\x13\x14'
+    b'\x15\x01\x02\x03\x11\x12\n\x16\x1f\x01\x02\x03\x04\x06\x17\x18'
+    b'\x19\x1a \x1b\x1c\x1d\x1e\x01\x02\x03()*+,-'
+    b'./01\x01\x02\x03\x0e\x10\x11\x15\x16\x01\x02\x03\x0b'
+    b'\x0c\r\x0e\x0f\x01\x02\x03\x07\x08\t\n\x01\x02\x03\x13\x14'
+    b'\x0f\x01\x02\x03\x1b\x1c\x1f\x1d\x01\x02\x03\x04\x1f\x05'
 )
 
+# event id: severity, NO_RECORD where unused
+EVENT_SEVERITY = (
+    b'\xff\x01\x01\x02\x03\x01\x02\x03\x01\x03\x02\x01\x01\x04\x03\x01'
+    b'\x02\x01\x02\x02\x01\x01\x00\x02\x02\x03\x01\x02\x01\x01\x02'
+)
 
-def _put(enc: "Encoder", v: "Any") -> None:
-    # Floats go through float32 so the Unix port (doubles) writes what a Pico writes.
-    if v is None:
-        enc.null()
-    elif v is True or v is False:
-        enc.bool(v)
-    elif type(v) is int:
-        enc.int(v)
-    elif type(v) is float:
-        enc.float32(v)
-    elif type(v) is bytes:
-        enc.bytes(v)
-    else:
-        enc.array(len(v))
-        for x in v:
-            _put(enc, x)
+# event id: number of arguments
+EVENT_NARGS = (
+    b'\x00\x02\x02\x02\x02\x02\x02\x02\x03\x01\x01\x01\x01\x02\x00\x02'
+    b'\x01\x00\x02\x02\x00\x00\x03\x03\x00\x01\x00\x01\x01\x00\x00'
+)
+
+# parameter id: type code, NO_RECORD where unused
+PARAM_TYPES = b'\xff\x05\x05\x05\x05\x00\x05\x05\x05\x02\x01\x03\x05\x02\x04\x04'
+
+# parameter id: 1 if persisted
+PARAM_PERSISTED = b'\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00'
+
+# parameter id: presence of default, lo, hi (bits 0-2)
+PARAM_PRESENT = b'\x00\x07\x07\x07\x07\x01\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07'
+
+# parameter id: default, lo, hi, in its type
+PARAM_VALUES = (
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00pB'
+    b'\x00\x00\x80?\x00$tI\x00\x00\xa0@\x00\x00 \xc2'
+    b'\x00\x00 B\x00\x00 \xc1\x00\x00 \xc2\x00\x00 B'
+    b'\x00\x00\x00@\x00\x00\x00?\x00\x00 A\x01\x00\x00\x00'
+    b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00pA\x00\x00\xa0@'
+    b'\x00\x00HB\x00\x00 B\x00\x00 A\x00\x00\xb4B'
+    b'\x00\x00\xa0\xc0\x00\x00 \xc2\x00\x00\xa0A\x88\x13\x00\x00'
+    b'\xe8\x03\x00\x00@\x1f\x00\x00\x05\x00\x00\x00\x01\x00\x00\x00'
+    b'd\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff'
+    b'\n\xd7\xa3<\x00\x00\x00\x00\x00\x00\x80?\xff\x03\x00\x00'
+    b'\x00\x00\x00\x00\xff\x03\x00\x00\x00\x00\x00\x00\x18\xfc\xff\xff'
+    b'\xe8\x03\x00\x00\x00\x00\x00\x00\x18\xfc\xff\xff\xe8\x03\x00\x00'
+)
+
+# load channel: nominal and trip current A, <ff
+LOAD_CURRENTS = (
+    b'\x9a\x99\x19?\x00\x00\xc0?\x9a\x99\x19>\x00\x00\x00?'
+    b'\xcd\xccL>\x9a\x99\x19?ff\xe6>\x9a\x99\x99?'
+    b'\x9a\x99\x99?\x00\x00 @fff?\x00\x00\x00@'
+    b'\x00\x00 @\x00\x00\x90@ff\xe6?\x00\x00`@'
+    b'33\xb3?333@\xcd\xccL?ff\xe6?'
+)
+
+# Ids and names, for reading the tables:
+# commands: 1 noop, 2 set_mode, 3 load_switch, 4 load_reset_trip, 5 heater_mode, 6 heater_setpoint,
+#   7 param_get, 8 param_set, 9 param_save, 10 param_load, 11 param_reset, 12 hk_rate,
+#   13 hk_enable, 14 time_correlate, 15 status, 16 event_log_downlink, 17 clear_counters,
+#   18 reboot, 19 maintenance, 20 dict_downlink, 21 fault_inject
+# channels: 1 mode, 2 boot_count, 3 dict_hash, 4 uptime_s, 5 reset_cause, 6 heap_free,
+#   7 sun_elevation, 8 lunar_day, 9 solar_current, 10 dust_factor, 11 battery_soc,
+#   12 battery_voltage, 13 battery_current, 14 battery_temp, 15 bus_current, 16 electronics_temp,
+#   17 surface_temp, 18 radiation, 19 loads_on, 20 loads_tripped, 21 heaters_on, 22 mcu_temp,
+#   23 frames_in, 24 frames_out, 25 crc_errors, 26 discarded_bytes, 27 cmds_accepted,
+#   28 cmds_rejected, 29 events_suppressed, 30 tx_dropped, 31 event_seq, 32 frame_errors,
+#   40 current_comms_relay, 41 current_seismometer, 42 current_radiation_monitor,
+#   43 current_dust_camera, 44 current_payload_a, 45 current_payload_b, 46 current_rover_charger,
+#   47 current_isru_demo, 48 current_heater_battery, 49 current_heater_electronics
+# packets: 1 power, 2 environment, 3 link, 4 loads, 5 thermal, 6 battery, 7 solar, 8 load_status,
+#   9 commanding, 10 time
+# events: 1 boot, 2 mode_changed, 3 limit_yellow, 4 limit_red, 5 limit_nominal, 6 loads_shed,
+#   7 load_tripped, 8 heater_switched, 9 safe_mode, 10 params_defaulted, 11 params_saved,
+#   12 param_changed, 13 task_crashed, 14 watchdog_reset, 15 time_correlated, 16 spe_start,
+#   17 spe_end, 18 fault_injected, 19 events_suppressed, 20 sunrise, 21 sunset, 22 cmd_rejected,
+#   23 cmd_failed, 24 maintenance, 25 sensor_fault, 26 counters_cleared, 27 heater_on_cold,
+#   28 params_loaded, 29 param_reset, 30 reboot
+# parameters: 1 time_factor, 2 battery_setpoint, 3 electronics_setpoint, 4 heater_hysteresis,
+#   5 fdir_enabled, 6 shed_soc_pct, 7 science_min_soc_pct, 8 battery_cold_c, 9 watchdog_timeout_ms,
+#   10 event_rate_limit, 11 plant_seed, 12 dust_rate, 13 hk_enabled_mask, 14 test_value,
+#   15 volatile_value
+# loads: 0 comms_relay, 1 seismometer, 2 radiation_monitor, 3 dust_camera, 4 payload_a,
+#   5 payload_b, 6 rover_charger, 7 isru_demo, 8 heater_battery, 9 heater_electronics
 
 
-def describe(enc: "Encoder") -> None:
-    """Append the description (SPEC §7) to enc, a protocol.cbor.Encoder with room for it.
+def _value(type_code, table, i):
+    # Value i (4 bytes) of a table, in its type: f32, i32, bool, or another unsigned type.
+    if type_code == _TYPE_F32:
+        return unpack_from("<f", table, 4 * i)[0]
+    if type_code == _TYPE_I32:
+        return unpack_from("<i", table, 4 * i)[0]
+    v = unpack_from("<I", table, 4 * i)[0]
+    return v == 1 if type_code == _TYPE_BOOL else v
 
-    The encoder needs a little slack beyond DESCRIPTION_SIZE: Encoder(DESCRIPTION_BUFFER).
-    """
-    _put(enc, (FORMAT, COMMANDS, CHANNEL_TYPES, LIMITS, PACKETS, EVENTS, PARAMS, LOADS))
+
+def _values(type_code, table, record, n, present):
+    # The n values of a record, None where its presence bit is clear.
+    first = record * n
+    return tuple(_value(type_code, table, first + k) if present >> k & 1 else None
+                 for k in range(n))
 
 
-def description() -> bytes:
-    """The description as bytes, for dict_downlink. Allocates: call it on demand only."""
-    from protocol.cbor import Encoder
+def command_args(cmd_id):
+    """((type, lo, hi), ...): the argument records of a command (empty for an unused id)."""
+    return tuple((ARG_TYPES[i],) + _values(ARG_TYPES[i], ARG_VALUES, i, 2, ARG_PRESENT[i])
+                 for i in range(COMMAND_ARG0[cmd_id], COMMAND_ARG0[cmd_id + 1]))
 
-    enc = Encoder(DESCRIPTION_BUFFER)
-    describe(enc)
-    return bytes(enc.view())
+
+def limit(i):
+    """(channel id, yellow lo, yellow hi, red lo, red hi) of limit row i; None: no limit."""
+    ch = LIMIT_CHANNELS[i]
+    return (ch,) + _values(CHANNEL_TYPES[ch], LIMIT_VALUES, i, 4, LIMIT_PRESENT[i])
+
+
+def packet(pid):
+    """(default period ms, channel ids as bytes) of a packet, or None for an unused id."""
+    period_ms = unpack_from("<H", PACKET_PERIODS, 2 * pid)[0]
+    if not period_ms:
+        return None
+    return period_ms, PACKET_CHANNELS[PACKET_CHANNEL0[pid]:PACKET_CHANNEL0[pid + 1]]
+
+
+def param(pid):
+    """(type, default, lo, hi, persisted) of a parameter, or None for an unused id."""
+    t = PARAM_TYPES[pid]
+    if t == NO_RECORD:
+        return None
+    return (t,) + _values(t, PARAM_VALUES, pid, 3, PARAM_PRESENT[pid]) \
+        + (PARAM_PERSISTED[pid] == 1,)
+
+
+def load(ch):
+    """(nominal current A, trip current A) of load channel ch."""
+    return unpack_from("<ff", LOAD_CURRENTS, 8 * ch)

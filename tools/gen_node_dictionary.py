@@ -3,7 +3,7 @@
     .venv/bin/python tools/gen_node_dictionary.py           # rewrite both files
     .venv/bin/python tools/gen_node_dictionary.py --check   # exit 1 if either is stale
 
-Writes protocol/node_dictionary.py (the compact tables, DICT_HASH, describe()) and
+Writes protocol/node_dictionary.py (the description, DICT_HASH, the compact tables as bytes) and
 protocol/ids.py (``const`` ids by name). The compact form and the hash are defined in
 protocol/SPEC.md §7; this file is its reference implementation on the ground side.
 tests/protocol/test_node_dictionary.py fails when the committed files differ from what this
@@ -132,119 +132,231 @@ def dict_hash(form: tuple[Any, ...]) -> int:
 
 
 # --- node_dictionary.py -------------------------------------------------------------------
+#
+# On the node the compact form is flat byte strings, not tuples: a bytes constant of a
+# precompiled module stays in flash when the module runs from ROMFS (or is frozen), while
+# every tuple, and every float in it, is built in the heap at import (about 12 KB of the
+# Unix port's heap for these tables as tuples). The accessors of the generated module decode
+# records from them on demand; the description itself is a bytes constant too.
+
+NO_RECORD = 0xFF  # EVENT_SEVERITY / PARAM_TYPES entry of an unused id
+_F32_CODE = T.TYPE_CODES[T.F32]
+_I32_CODE = T.TYPE_CODES[T.I32]
+_BOOL_CODE = T.TYPE_CODES[T.BOOL]
+_ANY_CODE = T.TYPE_CODES[T.ANY]
+
+
+def pack_value(type_code: int, v: Any) -> bytes:
+    """One value of a record in 4 bytes, little-endian: f32, i32, or unsigned (u8, u16, u32,
+    bool); None (absent, its bit clear in the record's presence byte) as zeros."""
+    if v is None:
+        return bytes(4)
+    if type_code == _F32_CODE:
+        return struct.pack("<f", v)
+    if type_code == _I32_CODE:
+        return struct.pack("<i", v)
+    if type_code == _ANY_CODE:
+        raise ValueError(f"a value of type any cannot be a bound, limit or default: {v!r}")
+    return struct.pack("<I", int(v))
+
+
+def _packed(type_code: int, values: Any) -> tuple[bytes, int]:
+    """The values of one record and its presence byte (bit k: value k is not None)."""
+    present = sum(1 << k for k, v in enumerate(values) if v is not None)
+    return b"".join(pack_value(type_code, v) for v in values), present
+
+
+def _offsets(counts: list[int], what: str) -> bytes:
+    """Start of each record's run in a flat table, and the end: len(counts) + 1 bytes."""
+    starts = [0]
+    for n in counts:
+        starts.append(starts[-1] + n)
+    if starts[-1] > 0xFF:
+        raise ValueError(f"{starts[-1]} {what}: the node's offset table holds at most 255")
+    return bytes(starts)
+
+
+def node_tables(form: tuple[Any, ...]) -> dict[str, bytes]:
+    """The compact form as the node's byte tables (named as in node_dictionary.py)."""
+    _fmt, commands, types, limits, packets, events, params, loads = form
+    args = [a for c in commands if c is not None for a in c[2]]
+    arg_values = [_packed(t, (lo, hi)) for t, lo, hi in args]
+    limit_values = [_packed(types[lim[0]], lim[1:]) for lim in limits]
+    param_values = [_packed(p[0], p[1:4]) if p is not None else (bytes(12), 0) for p in params]
+    return {
+        "COMMAND_MODES": bytes(0 if c is None else c[0] for c in commands),
+        "COMMAND_FLAGS": bytes(0 if c is None else c[1] for c in commands),
+        "COMMAND_ARG0": _offsets([0 if c is None else len(c[2]) for c in commands], "arguments"),
+        "ARG_TYPES": bytes(t for t, _lo, _hi in args),
+        "ARG_PRESENT": bytes(present for _b, present in arg_values),
+        "ARG_VALUES": b"".join(b for b, _present in arg_values),
+        "CHANNEL_TYPES": types,
+        "LIMIT_CHANNELS": bytes(lim[0] for lim in limits),
+        "LIMIT_PRESENT": bytes(present for _b, present in limit_values),
+        "LIMIT_VALUES": b"".join(b for b, _present in limit_values),
+        "PACKET_PERIODS": b"".join(struct.pack("<H", 0 if p is None else p[0]) for p in packets),
+        "PACKET_CHANNEL0": _offsets([0 if p is None else len(p[1]) for p in packets],
+                                    "packet channels"),
+        "PACKET_CHANNELS": bytes(ch for p in packets if p is not None for ch in p[1]),
+        "EVENT_SEVERITY": bytes(NO_RECORD if e is None else e[0] for e in events),
+        "EVENT_NARGS": bytes(0 if e is None else e[1] for e in events),
+        "PARAM_TYPES": bytes(NO_RECORD if p is None else p[0] for p in params),
+        "PARAM_PERSISTED": bytes(0 if p is None else int(p[4]) for p in params),
+        "PARAM_PRESENT": bytes(present for _b, present in param_values),
+        "PARAM_VALUES": b"".join(b for b, _present in param_values),
+        "LOAD_CURRENTS": b"".join(struct.pack("<ff", nominal, trip)
+                                  for nominal, trip, _essential in loads),
+    }
+
 
 _HEADER = '''"""{generated}
 
 Regenerate with: {regenerate}
 
-The compact dictionary the node carries (SPEC §7). Tables are tuples indexed by id, None where
-no record has that id. Type codes are protocol.messages.TYPE_*; floats are written at single
-precision, exactly the value a Pico holds. DICT_HASH covers exactly these tables.
-Only describe() and description() allocate (description() about DESCRIPTION_SIZE bytes).
+The compact dictionary the node carries (SPEC §7), as byte strings: a bytes constant stays in
+flash when this module runs from ROMFS (or is frozen), where tuples would be built in the heap.
+
+DESCRIPTION is the description itself (SPEC §7.2: the canonical CBOR of the compact form),
+what dict_downlink sends and what DICT_HASH hashes. The tables below hold the same records,
+flat, for the node's own lookups: tables by id are indexed by id; a record's values (bounds,
+limits, defaults) are 4 bytes each, little-endian, f32, i32 or unsigned by the record's type,
+with a presence byte (bit k set: value k exists, else it is None). The accessors decode
+records and allocate: call them at boot or per command, never per packet; the byte tables
+themselves can be indexed without allocating.
 """
+
+from struct import unpack_from
 
 from protocol.compat import const
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
-    from typing import Any
-
-    from protocol.cbor import Encoder
-
 FORMAT = const({format})
 DICT_HASH = 0x{hash:08X}
-DESCRIPTION_SIZE = const({size})  # bytes of the CBOR description (bulk type 2)
-DESCRIPTION_BUFFER = const({buffer})  # an Encoder size that holds it
+DESCRIPTION_SIZE = const({size})  # bytes of DESCRIPTION (bulk type 2)
 FLAG_HAZARDOUS = const({hazardous})
 FLAG_TEST_ONLY = const({test_only})
 NO_CHANNEL = const({no_channel})  # CHANNEL_TYPES entry of an unused channel id
+NO_RECORD = const({no_record})  # EVENT_SEVERITY, PARAM_TYPES entry of an unused id
+_TYPE_BOOL = const({type_bool})
+_TYPE_I32 = const({type_i32})
+_TYPE_F32 = const({type_f32})
 '''
 
 _FOOTER = '''
 
-def _put(enc: "Encoder", v: "Any") -> None:
-    # Floats go through float32 so the Unix port (doubles) writes what a Pico writes.
-    if v is None:
-        enc.null()
-    elif v is True or v is False:
-        enc.bool(v)
-    elif type(v) is int:
-        enc.int(v)
-    elif type(v) is float:
-        enc.float32(v)
-    elif type(v) is bytes:
-        enc.bytes(v)
-    else:
-        enc.array(len(v))
-        for x in v:
-            _put(enc, x)
+def _value(type_code, table, i):
+    # Value i (4 bytes) of a table, in its type: f32, i32, bool, or another unsigned type.
+    if type_code == _TYPE_F32:
+        return unpack_from("<f", table, 4 * i)[0]
+    if type_code == _TYPE_I32:
+        return unpack_from("<i", table, 4 * i)[0]
+    v = unpack_from("<I", table, 4 * i)[0]
+    return v == 1 if type_code == _TYPE_BOOL else v
 
 
-def describe(enc: "Encoder") -> None:
-    """Append the description (SPEC §7) to enc, a protocol.cbor.Encoder with room for it.
+def _values(type_code, table, record, n, present):
+    # The n values of a record, None where its presence bit is clear.
+    first = record * n
+    return tuple(_value(type_code, table, first + k) if present >> k & 1 else None
+                 for k in range(n))
 
-    The encoder needs a little slack beyond DESCRIPTION_SIZE: Encoder(DESCRIPTION_BUFFER).
-    """
-    _put(enc, (FORMAT, COMMANDS, CHANNEL_TYPES, LIMITS, PACKETS, EVENTS, PARAMS, LOADS))
+
+def command_args(cmd_id):
+    """((type, lo, hi), ...): the argument records of a command (empty for an unused id)."""
+    return tuple((ARG_TYPES[i],) + _values(ARG_TYPES[i], ARG_VALUES, i, 2, ARG_PRESENT[i])
+                 for i in range(COMMAND_ARG0[cmd_id], COMMAND_ARG0[cmd_id + 1]))
 
 
-def description() -> bytes:
-    """The description as bytes, for dict_downlink. Allocates: call it on demand only."""
-    from protocol.cbor import Encoder
+def limit(i):
+    """(channel id, yellow lo, yellow hi, red lo, red hi) of limit row i; None: no limit."""
+    ch = LIMIT_CHANNELS[i]
+    return (ch,) + _values(CHANNEL_TYPES[ch], LIMIT_VALUES, i, 4, LIMIT_PRESENT[i])
 
-    enc = Encoder(DESCRIPTION_BUFFER)
-    describe(enc)
-    return bytes(enc.view())
+
+def packet(pid):
+    """(default period ms, channel ids as bytes) of a packet, or None for an unused id."""
+    period_ms = unpack_from("<H", PACKET_PERIODS, 2 * pid)[0]
+    if not period_ms:
+        return None
+    return period_ms, PACKET_CHANNELS[PACKET_CHANNEL0[pid]:PACKET_CHANNEL0[pid + 1]]
+
+
+def param(pid):
+    """(type, default, lo, hi, persisted) of a parameter, or None for an unused id."""
+    t = PARAM_TYPES[pid]
+    if t == NO_RECORD:
+        return None
+    return (t,) + _values(t, PARAM_VALUES, pid, 3, PARAM_PRESENT[pid]) \\
+        + (PARAM_PERSISTED[pid] == 1,)
+
+
+def load(ch):
+    """(nominal current A, trip current A) of load channel ch."""
+    return unpack_from("<ff", LOAD_CURRENTS, 8 * ch)
 '''
 
+_LEGENDS = {
+    "COMMAND_MODES": "command id: modes mask (bit n: mode n allows it; 0: no such command)",
+    "COMMAND_FLAGS": "command id: FLAG_HAZARDOUS | FLAG_TEST_ONLY",
+    "COMMAND_ARG0": "command id: its first argument's index in ARG_*; then the end",
+    "ARG_TYPES": "argument: type code (protocol.messages.TYPE_*)",
+    "ARG_PRESENT": "argument: presence of lo (bit 0) and hi (bit 1)",
+    "ARG_VALUES": "argument: lo, hi",
+    "CHANNEL_TYPES": "channel id: type code, NO_CHANNEL where unused",
+    "LIMIT_CHANNELS": "limit row (channels with limits, in id order): channel id",
+    "LIMIT_PRESENT": "limit row: presence of yellow lo, yellow hi, red lo, red hi (bits 0-3)",
+    "LIMIT_VALUES": "limit row: yellow lo, yellow hi, red lo, red hi, in the channel's type",
+    "PACKET_PERIODS": "packet id: default period ms, <H (0: no such packet)",
+    "PACKET_CHANNEL0": "packet id: its first channel's index in PACKET_CHANNELS; then the end",
+    "PACKET_CHANNELS": "channel ids of every packet, in wire order",
+    "EVENT_SEVERITY": "event id: severity, NO_RECORD where unused",
+    "EVENT_NARGS": "event id: number of arguments",
+    "PARAM_TYPES": "parameter id: type code, NO_RECORD where unused",
+    "PARAM_PERSISTED": "parameter id: 1 if persisted",
+    "PARAM_PRESENT": "parameter id: presence of default, lo, hi (bits 0-2)",
+    "PARAM_VALUES": "parameter id: default, lo, hi, in its type",
+    "LOAD_CURRENTS": "load channel: nominal and trip current A, <ff",
+}
 
-def _line(record: Any, comment: str) -> list[str]:
-    text = f"    {record!r},"
-    if len(text) + len(comment) + 4 <= 100:
-        return [f"{text}  # {comment}"]
-    return [f"    # {comment}", text]
+
+def _bytes_constant(name: str, data: bytes, width: int = 16) -> list[str]:
+    if len(data) <= width:
+        return [f"{name} = {data!r}"]
+    lines = [f"{name} = ("]
+    lines += [f"    {data[i:i + width]!r}" for i in range(0, len(data), width)]
+    return [*lines, ")"]
 
 
-def _table(name: str, legend: str, table: tuple[Any, ...], names: dict[int, str]) -> list[str]:
-    out = ["", f"# {legend}", f"{name} = ("]
-    for i, record in enumerate(table):
-        out += _line(record, f"{i} {names.get(i, '-')}")
-    out.append(")")
-    return out
+def _names(title: str, pairs: Any) -> list[str]:
+    """``# title: 1 a, 2 b, ...`` wrapped at 100 columns, never inside an "id name" pair."""
+    lines = [f"# {title}:"]
+    for i, name in pairs:
+        item = f" {i} {name},"
+        if len(lines[-1]) + len(item) > 99:
+            lines.append("#  ")
+        lines[-1] += item
+    lines[-1] = lines[-1].rstrip(",")
+    return lines
 
 
 def render_node_dictionary(d: ModuleType | Any = DICTIONARY) -> str:
     form = compact(d)
-    _fmt, commands, types, limits, packets, events, params, loads = form
     description = encode_compact(form)
     out = [_HEADER.format(
         generated=GENERATED, regenerate=REGENERATE, format=FORMAT, hash=dict_hash(form),
-        size=len(description), buffer=len(description) + 16, hazardous=FLAG_HAZARDOUS,
-        test_only=FLAG_TEST_ONLY, no_channel=NO_CHANNEL).rstrip()]
-    names = {c.id: c.name for c in d.COMMANDS}
-    out += _table("COMMANDS", "command id: (modes mask, flags, ((type, lo, hi), ...))",
-                  commands, names)
-    out += ["", "# channel id: type code, NO_CHANNEL where unused"]
-    for ch in d.CHANNELS:
-        out.append(f"#   {ch.id:2} {ch.name}: {ch.type}")
-    out.append("CHANNEL_TYPES = (")
-    for i in range(0, len(types), 16):
-        out.append(f"    {types[i:i + 16]!r}")
-    out.append(")")
-    out += ["", "# (channel id, yellow lo, yellow hi, red lo, red hi); None: no limit on that side",
-            "LIMITS = ("]
-    channel_names = {ch.id: ch.name for ch in d.CHANNELS}
-    for record in limits:
-        out += _line(record, channel_names[record[0]])
-    out.append(")")
-    out += _table("PACKETS", "packet id: (default period ms, (channel id, ...))", packets,
-                  {p.id: p.name for p in d.PACKETS})
-    out += _table("EVENTS", "event id: (severity, number of arguments)", events,
-                  {e.id: e.name for e in d.EVENTS})
-    out += _table("PARAMS", "parameter id: (type, default, lo, hi, persisted)", params,
-                  {p.id: p.name for p in d.PARAMS})
-    out += _table("LOADS", "load channel: (nominal current A, trip current A, essential)",
-                  loads, {i: load[0] for i, load in enumerate(d.LOADS)})
+        size=len(description), hazardous=FLAG_HAZARDOUS, test_only=FLAG_TEST_ONLY,
+        no_channel=NO_CHANNEL, no_record=NO_RECORD, type_bool=_BOOL_CODE, type_i32=_I32_CODE,
+        type_f32=_F32_CODE).rstrip()]
+    out += ["", "# The description (SPEC §7.2)"]
+    out += _bytes_constant("DESCRIPTION", description, 24)
+    for name, table in node_tables(form).items():
+        out += ["", f"# {_LEGENDS[name]}"]
+        out += _bytes_constant(name, table)
+    out += ["", "# Ids and names, for reading the tables:"]
+    for title, records in (("commands", d.COMMANDS), ("channels", d.CHANNELS),
+                           ("packets", d.PACKETS), ("events", d.EVENTS),
+                           ("parameters", d.PARAMS)):
+        out += _names(title, sorted((r.id, r.name) for r in records))
+    out += _names("loads", ((i, load[0]) for i, load in enumerate(d.LOADS)))
     return "\n".join(out) + "\n" + _FOOTER
 
 

@@ -12,11 +12,9 @@ has nothing from from_seq, up to the newest event when the command arrived. It i
 record by record into a part buffer made at boot, never whole. The log is read from the flash
 (that allocates); the buffers do not.
 
-Dictionary payload: the description (SPEC §7.2, DESCRIPTION_SIZE bytes: more than one message
-holds). protocol.node_dictionary.describe() writes it item by item into _Parts, an Encoder
-look-alike that encodes each item into the record encoder and appends it to the part buffer,
-so no buffer of the description's size is needed. describe() does not yield: its parts go out
-back to back.
+Dictionary payload: the description (SPEC §7.2), protocol.node_dictionary.DESCRIPTION, a
+bytes constant (in flash under ROMFS): DESCRIPTION_SIZE bytes, more than one message holds, so
+it goes out in parts like the log, read in place.
 """
 
 import asyncio
@@ -25,7 +23,7 @@ from micropython import const
 
 from node.dispatcher import PENDING
 from protocol.cbor_encoder import Encoder
-from protocol.node_dictionary import DESCRIPTION_SIZE, describe
+from protocol.node_dictionary import DESCRIPTION, DESCRIPTION_SIZE
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -40,44 +38,7 @@ _OK = const(0)
 _STORAGE_ERROR = const(17)
 
 _PART = const(256)  # payload bytes per bulk message
-_RECORD_MAX = const(96)  # an encoded event-log record (5 items, 3 args), or one dictionary item
-
-
-class _Parts:
-    # What describe() writes to instead of an Encoder (the methods node_dictionary._put
-    # calls): each item goes through the record encoder into the bulk's part buffer.
-    def __init__(self, bulk, rec):
-        self._bulk = bulk
-        self._rec = rec
-
-    def _take(self):
-        rec = self._rec
-        self._bulk._add(rec.buf, rec.pos)
-        rec.reset()
-
-    def null(self):
-        self._rec.null()
-        self._take()
-
-    def bool(self, v):
-        self._rec.bool(v)
-        self._take()
-
-    def int(self, v):
-        self._rec.int(v)
-        self._take()
-
-    def float32(self, v):
-        self._rec.float32(v)
-        self._take()
-
-    def bytes(self, v):
-        self._rec.bytes(v)
-        self._take()
-
-    def array(self, n):
-        self._rec.array(n)
-        self._take()
+_RECORD_MAX = const(96)  # an encoded event-log record (5 items, 3 args)
 
 
 class Bulk:
@@ -92,7 +53,6 @@ class Bulk:
         self._part = bytearray(_PART)
         self._rec = Encoder(_RECORD_MAX)
         self._mv = memoryview(self._part)
-        self._parts = _Parts(self, self._rec)
         self._type = _BULK_EVENT_LOG  # of the transfer running
         self._transfer = 0
         self._n = 0  # bytes in the part being filled
@@ -199,10 +159,9 @@ class Bulk:
         try:
             await asyncio.sleep_ms(0)
             self._begin(_BULK_DICTIONARY, seq)
-            self._rec.reset()
-            describe(self._parts)  # pyright: ignore[reportArgumentType]  # the methods it calls
-            if self._total != DESCRIPTION_SIZE:
-                raise ValueError("description size")
+            description = memoryview(DESCRIPTION)
+            for i in range(0, DESCRIPTION_SIZE, _PART):
+                await self._append(description[i:], min(_PART, DESCRIPTION_SIZE - i))
             self._last()
             code = _OK
         finally:

@@ -28,7 +28,7 @@ from micropython import const
 from protocol.cbor_decoder import Decoder
 from protocol.envelope import read_args, read_command_head, write_verification
 from protocol.errors import MessageError
-from protocol.node_dictionary import COMMANDS
+from protocol.node_dictionary import COMMAND_ARG0, COMMAND_MODES, command_args
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -78,7 +78,7 @@ class Dispatcher:
         self.modes = modes
         self.events = events
         self.tlm = tlm
-        n = len(COMMANDS)
+        n = len(COMMAND_MODES)
         self._handlers = [None] * n
         self._checks = [None] * n
         self._dec = Decoder()
@@ -136,9 +136,9 @@ class Dispatcher:
             self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
 
     def _command(self, dec, seq, cmd_id, nargs):
-        spec = COMMANDS[cmd_id] if cmd_id < len(COMMANDS) else None
-        handler = self._handlers[cmd_id] if spec is not None else None
-        if spec is None or handler is None:
+        modes = COMMAND_MODES[cmd_id] if cmd_id < len(COMMAND_MODES) else 0
+        handler = self._handlers[cmd_id] if modes else None
+        if handler is None:
             self._reject(seq, cmd_id, _UNKNOWN_COMMAND)
             return
         slot = self._find(seq, cmd_id)
@@ -146,9 +146,9 @@ class Dispatcher:
             self._resend(slot)
             return
         args = self.args
-        if nargs or spec[2]:
-            try:
-                code = read_args(dec, nargs, spec[2], args)
+        if nargs or COMMAND_ARG0[cmd_id + 1] > COMMAND_ARG0[cmd_id]:
+            try:  # command_args allocates: only commands that take arguments get here
+                code = read_args(dec, nargs, command_args(cmd_id), args)
             except Exception:  # MemoryError: an argument too big for the heap left now
                 code = _BAD_ARGUMENTS
         else:  # no arguments, none expected: only trailing bytes can be wrong
@@ -156,7 +156,7 @@ class Dispatcher:
         if code:
             self._reject(seq, cmd_id, code)
             return
-        if not spec[0] & (1 << self.modes.current):
+        if not modes & (1 << self.modes.current):
             self._reject(seq, cmd_id, _WRONG_MODE)
             return
         check = self._checks[cmd_id]

@@ -19,7 +19,7 @@ from array import array
 
 from micropython import const
 
-from protocol.node_dictionary import EVENTS
+from protocol.node_dictionary import EVENT_NARGS, EVENT_SEVERITY, NO_RECORD
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -41,7 +41,7 @@ class Events:
         self.log = log
         self.params = params
         self.seq = 0  # next event_seq (set from the log at boot)
-        n = len(EVENTS)
+        n = len(EVENT_SEVERITY)
         self._count = array("H", bytes(2 * n))  # events of each id in the current window
         self._suppressed = array("H", bytes(2 * n))  # suppressed in the current window
         self.suppressed = 0  # total, the events_suppressed channel
@@ -61,7 +61,7 @@ class Events:
         self.tlm[_CH_EVENT_SEQ] = next_seq - 1 if next_seq else 0
 
     def emit(self, event_id, a=None, b=None, c=None):
-        if event_id <= 0 or event_id >= len(EVENTS):
+        if event_id <= 0 or event_id >= len(EVENT_SEVERITY):
             return
         if event_id != _EV_EVENTS_SUPPRESSED:
             self.roll_window()
@@ -96,10 +96,10 @@ class Events:
             i = (self._q_head - self._q_count) % _QUEUE
             self._q_count -= 1
             event_id = self._q_id[i]
-            rec = EVENTS[event_id]
-            if rec is None:  # emit() let only known ids in
+            severity = EVENT_SEVERITY[event_id]
+            if severity == NO_RECORD:  # emit() let only known ids in
                 continue
-            severity, nargs = rec
+            nargs = EVENT_NARGS[event_id]
             seq = self._q_seq[i]
             a = self._q_a[i]
             b = self._q_b[i]

@@ -7,7 +7,7 @@ tlm: the telemetry store (list indexed by channel id); plant: node.plant.Plant; 
 `current` (int mode) and `force_safe(reason)`; emit(event_id, a=None, b=None, c=None);
 params: has `get(param_id)`.
 
-Limit monitoring (always on): every channel of protocol.node_dictionary.LIMITS. A channel's
+Limit monitoring (always on): every limit row of protocol.node_dictionary (limit()). A channel's
 state is nominal, yellow or red; a change is reported once, by limit_yellow, limit_red or
 limit_nominal (channel id, value), after the new state has held for _PERSIST consecutive
 checks (PUS-style repetition count, so a single noisy sample never raises an event). To fall
@@ -41,7 +41,7 @@ check() allocates nothing in steady state (no state change): proven by a heap_lo
 
 from node.plant.unit import N_SENSORS, SENSOR_CHANNELS
 from protocol.compat import const
-from protocol.node_dictionary import LIMITS
+from protocol.node_dictionary import LIMIT_CHANNELS, limit
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_BATTERY_SOC = const(11)
@@ -90,7 +90,7 @@ class Fdir:
         self._modes = modes
         self._emit = emit
         self._params = params
-        n = len(LIMITS)
+        n = len(LIMIT_CHANNELS)
         self._n = n
         self._channel = bytearray(n)
         self._sensor = bytearray(n)  # sensor index of the row's channel, or _NO_SENSOR
@@ -102,7 +102,8 @@ class Fdir:
         self._pending = bytearray(n)
         self._count = bytearray(n)
         self._soc_row = -1
-        for i, (ch, ylo, yhi, rlo, rhi) in enumerate(LIMITS):
+        for i in range(n):
+            ch, ylo, yhi, rlo, rhi = limit(i)
             self._channel[i] = ch
             self._sensor[i] = _NO_SENSOR
             for s in range(N_SENSORS):

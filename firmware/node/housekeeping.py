@@ -20,7 +20,7 @@ import asyncio
 
 from micropython import const
 
-from protocol.node_dictionary import CHANNEL_TYPES, PACKETS
+from protocol.node_dictionary import CHANNEL_TYPES, PACKET_PERIODS, packet
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -41,9 +41,9 @@ class Housekeeping:
         self.telemetry = telemetry
         self.tlm = telemetry.tlm
         self._now_ms = clock.now_ms
-        n = len(PACKETS)  # tables by packet id, 0 unused
+        n = len(PACKET_PERIODS) // 2  # tables by packet id, 0 unused
         self.count = n
-        self.channels: list = [()] * n
+        self.channels: list = [b""] * n  # channel ids, as bytes
         self.types: list = [b""] * n
         self.period_ms = [0] * n
         self.enabled = [False] * n
@@ -51,7 +51,7 @@ class Housekeeping:
         self.sent = [0] * n
         mask = params.get(_PARAM_HK_ENABLED_MASK)
         for pid in range(1, n):
-            rec = PACKETS[pid]
+            rec = packet(pid)
             if rec is None:
                 continue
             period_ms, channels = rec

@@ -1,7 +1,7 @@
 """Parameters: typed, range-checked values, persisted atomically (storage.write_atomic).
 
 Values live in a list indexed by parameter id (``get(pid)``). Types, ranges, defaults and
-which are persisted come from protocol.node_dictionary.PARAMS. ``set`` checks with the same
+which are persisted come from protocol.node_dictionary (param()). ``set`` checks with the same
 rule as a command argument (SPEC §5.1: an f32 takes an int or float, rounded to single
 precision). Services watch a parameter with ``watch(pid, fn)``: fn(value) runs after every
 change, at boot included.
@@ -26,7 +26,7 @@ from micropython import const
 
 from node import storage
 from protocol.envelope import check_arg, f32
-from protocol.node_dictionary import PARAMS
+from protocol.node_dictionary import NO_RECORD, PARAM_PERSISTED, PARAM_TYPES, param
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -57,7 +57,7 @@ _REASON_INVALID = const(3)
 
 def check(pid, value):
     """(code, value): code 0 with the value as stored (f32 rounded), or a reason code."""
-    spec = PARAMS[pid] if 0 < pid < len(PARAMS) else None
+    spec = param(pid) if 0 < pid < len(PARAM_TYPES) else None
     if spec is None:
         return _NOT_FOUND, None
     t = spec[0]
@@ -70,7 +70,7 @@ def check(pid, value):
 class Params:
     def __init__(self, root):
         self.root = root
-        n = len(PARAMS)
+        n = len(PARAM_TYPES)
         self.values: list = [None] * n
         self._watch: list = [None] * n
         self.load_status = storage.OK  # outcome of the boot load, for the boot events
@@ -89,11 +89,11 @@ class Params:
             fn(self.values[pid])
 
     def notify_all(self):
-        for pid in range(1, len(PARAMS)):
+        for pid in range(1, len(PARAM_TYPES)):
             self._notify(pid)
 
     def notify_changed(self, old):
-        for pid in range(1, len(PARAMS)):
+        for pid in range(1, len(PARAM_TYPES)):
             if old[pid] != self.values[pid]:
                 self._notify(pid)
 
@@ -107,8 +107,8 @@ class Params:
         return _OK
 
     def reset(self):
-        for pid in range(1, len(PARAMS)):
-            spec = PARAMS[pid]
+        for pid in range(1, len(PARAM_TYPES)):
+            spec = param(pid)
             if spec is not None:
                 self.values[pid] = spec[1]
 
@@ -118,15 +118,15 @@ class Params:
         """Persist the persisted parameters; return how many. Raises OSError."""
         out = bytearray(_MAGIC)
         count = 0
-        for pid in range(1, len(PARAMS)):
-            spec = PARAMS[pid]
-            if spec is None or not spec[4]:
+        for pid in range(1, len(PARAM_TYPES)):
+            t = PARAM_TYPES[pid]
+            if t == NO_RECORD or not PARAM_PERSISTED[pid]:
                 continue
             v = self.values[pid]
-            if spec[0] == _TYPE_F32:
-                out += struct.pack("<BBf4x", pid, spec[0], v)
+            if t == _TYPE_F32:
+                out += struct.pack("<BBf4x", pid, t, v)
             else:
-                out += struct.pack("<BBq", pid, spec[0], 1 if v is True else int(v or 0))
+                out += struct.pack("<BBq", pid, t, 1 if v is True else int(v or 0))
             count += 1
         storage.write_atomic(self.root, FILE, out)
         return count
@@ -140,8 +140,8 @@ class Params:
         count = invalid = 0
         for off in range(4, len(payload), _ENTRY):
             pid, t = payload[off], payload[off + 1]
-            spec = PARAMS[pid] if 0 < pid < len(PARAMS) else None
-            if spec is None or spec[0] != t or not spec[4]:
+            if not 0 < pid < len(PARAM_TYPES) or PARAM_TYPES[pid] != t \
+                    or not PARAM_PERSISTED[pid]:
                 invalid += 1
                 continue
             if t == _TYPE_F32:
@@ -187,10 +187,9 @@ class Params:
     def send(self, link, pid):
         """Send a parameter message (SPEC §5.5) with the current value."""
         v = self.values[pid]
-        spec = PARAMS[pid]
         enc = link.begin(_KIND_PARAMETER, pid)
         enc.array(1)
-        if spec is not None and spec[0] == _TYPE_F32:
+        if PARAM_TYPES[pid] == _TYPE_F32:
             enc.float32(v)
         else:
             enc.item(v)
@@ -214,7 +213,7 @@ class ParamCommands:
 
     def _get(self, d):
         pid = d.args[0]
-        if pid >= len(PARAMS) or PARAMS[pid] is None:
+        if pid >= len(PARAM_TYPES) or PARAM_TYPES[pid] == NO_RECORD:
             return _NOT_FOUND
         self.params.send(self.link, pid)
         d.result = self.params.get(pid)

@@ -11,7 +11,7 @@ import pytest
 from protocol import ids
 from protocol import messages as M
 from protocol.framing import encode_frame
-from protocol.node_dictionary import DICT_HASH, description
+from protocol.node_dictionary import DESCRIPTION, DICT_HASH
 
 pytestmark = pytest.mark.slow
 
@@ -216,7 +216,7 @@ def test_dict_downlink_and_busy(link):
                       for s in (s1, s2))
     link.write(frames)  # both in one chunk: the second finds the first transfer running
     payload = link.bulk(s1, ids.BULK_DICTIONARY, mark)
-    assert payload == description()
+    assert payload == DESCRIPTION
     link.verification(s1, ids.CMD_DICT_DOWNLINK, [M.STAGE_COMPLETED], mark=mark)
     v = link.verification(s2, ids.CMD_DICT_DOWNLINK, [M.STAGE_REJECTED, M.STAGE_COMPLETED],
                           mark=mark)

@@ -12,7 +12,8 @@ Requests and answers:
   encode_message -> ``{"code": 0, "hex": e}`` or ``{"code": c}``.
 - ``{"op": "command", "hex": h}``: the node's path (Decoder, read_command_head, read_args
   against node_dictionary) -> ``{"head": [seq, id], "code": c, "args": hex}``.
-- ``{"op": "describe"}``: ``{"hex": node_dictionary.description()}``.
+- ``{"op": "describe"}``: ``{"hex": d, "tables": t}``: d is node_dictionary.DESCRIPTION, t the
+  compact form rebuilt from the byte tables through the accessors (``compact()``), encoded.
 - ``{"op": "heap"}``: ``{"alloc": [names of node helpers that allocated under heap_lock]}``
   (MicroPython only; CPython answers ``{"alloc": null}``).
 Any other exception is answered ``{"crash": "<type>: <text>"}``.
@@ -22,7 +23,7 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
-from protocol import cbor, messages, node_dictionary
+from protocol import cbor, ids, messages, node_dictionary
 from protocol.errors import DecodeError, EncodeError, MessageError
 
 
@@ -62,13 +63,51 @@ def _command(data):
         nargs = messages.read_command_head(_DEC, _HEAD)
     except MessageError as e:
         return {"head": list(_HEAD), "code": e.code, "args": ""}
-    table = node_dictionary.COMMANDS
+    modes = node_dictionary.COMMAND_MODES
     cmd_id = _HEAD[1]
-    if cmd_id >= len(table) or table[cmd_id] is None:
+    if cmd_id >= len(modes) or not modes[cmd_id]:
         return {"head": list(_HEAD), "code": messages.UNKNOWN_COMMAND, "args": ""}
-    code = messages.read_args(_DEC, nargs, table[cmd_id][2], _ARGS)
+    code = messages.read_args(_DEC, nargs, node_dictionary.command_args(cmd_id), _ARGS)
     args = _hex(cbor.dumps(_ARGS[:nargs], True)) if code == 0 else ""
     return {"head": list(_HEAD), "code": code, "args": args}
+
+
+def compact():
+    """The compact form (SPEC §7.1) rebuilt from node_dictionary's byte tables, through its
+    accessors: encoded canonically, it must be DESCRIPTION byte for byte."""
+    nd = node_dictionary
+
+    def by_id(n, record):
+        return [None] + [record(i) for i in range(1, n)]
+
+    def command(c):
+        if not nd.COMMAND_MODES[c]:
+            return None
+        return [nd.COMMAND_MODES[c], nd.COMMAND_FLAGS[c], [list(a) for a in nd.command_args(c)]]
+
+    def packet(p):
+        rec = nd.packet(p)
+        return None if rec is None else [rec[0], list(rec[1])]
+
+    def event(e):
+        sev = nd.EVENT_SEVERITY[e]
+        return None if sev == nd.NO_RECORD else [sev, nd.EVENT_NARGS[e]]
+
+    def param(p):
+        rec = nd.param(p)
+        return None if rec is None else list(rec)
+
+    essential = ids.LOADS_ESSENTIAL_MASK
+    return [
+        nd.FORMAT,
+        by_id(len(nd.COMMAND_MODES), command),
+        nd.CHANNEL_TYPES,
+        [list(nd.limit(i)) for i in range(len(nd.LIMIT_CHANNELS))],
+        by_id(len(nd.PACKET_PERIODS) // 2, packet),
+        by_id(len(nd.EVENT_SEVERITY), event),
+        by_id(len(nd.PARAM_TYPES), param),
+        [list(nd.load(ch)) + [bool(essential >> ch & 1)] for ch in range(ids.LOAD_COUNT)],
+    ]
 
 
 def _heap():
@@ -81,7 +120,7 @@ def _heap():
     head = [-1, -1]
     out = [None] * 4
     command = unhexlify("86010019010000038209f5")  # load_switch seq 256: [9, true]
-    specs = node_dictionary.COMMANDS[3][2]
+    specs = node_dictionary.command_args(3)
     steps = ("begin", "write_verification", "write_event_head", "read_command_head",
              "read_args")
     allocated = []
@@ -125,7 +164,8 @@ def answer(request):
         if op == "command":
             return _command(unhexlify(request["hex"]))
         if op == "describe":
-            return {"hex": _hex(node_dictionary.description())}
+            return {"hex": _hex(node_dictionary.DESCRIPTION),
+                    "tables": _hex(cbor.dumps(compact(), True))}
         if op == "heap":
             return _heap()
         return {"crash": "unknown op " + op}

@@ -34,6 +34,18 @@ def _load_generator() -> ModuleType:
 gen = _load_generator()
 
 
+def _load_runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mpy_messages_runner",
+                                                  Path(__file__).with_name("mpy_messages_runner.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load_runner()  # its compact(): the form rebuilt through the node's accessors
+
+
 @pytest.mark.parametrize("path", ["protocol/node_dictionary.py", "protocol/ids.py"])
 def test_generated_files_are_fresh(path: str) -> None:
     expected = gen.generated()[REPO / path]
@@ -63,25 +75,48 @@ def test_hash_is_sha256_of_the_canonical_cbor_of_the_compact_form() -> None:
     assert node_dictionary.DESCRIPTION_SIZE == len(description)
 
 
-def test_describe_with_the_node_codec_gives_the_same_description() -> None:
-    description = cbor2.dumps(gen.compact(), canonical=True)
-    assert node_dictionary.description() == description
-    enc = cbor.Encoder(node_dictionary.DESCRIPTION_BUFFER)
-    node_dictionary.describe(enc)
-    assert bytes(enc.view()) == description
+def test_the_description_is_the_canonical_cbor_of_the_compact_form() -> None:
+    assert node_dictionary.DESCRIPTION == cbor2.dumps(gen.compact(), canonical=True)
+    assert len(node_dictionary.DESCRIPTION) == node_dictionary.DESCRIPTION_SIZE
+    assert cbor.loads(node_dictionary.DESCRIPTION, max_items=4096) == \
+        cbor2.loads(node_dictionary.DESCRIPTION)
 
 
-def test_the_description_decodes_to_the_tables() -> None:
-    description = node_dictionary.description()
-    big = cbor.loads(description, max_items=4096)
-    assert big == cbor2.loads(description)
-    fmt, commands, types, limits, packets, events, params, loads = big
+def test_the_byte_tables_hold_exactly_the_description() -> None:
+    """Rebuilt from the byte tables through the node's accessors, the compact form encodes to
+    the description byte for byte (tests/protocol/test_messages.py does it on MicroPython)."""
+    rebuilt = runner.compact()
+    assert cbor2.dumps(rebuilt, canonical=True) == node_dictionary.DESCRIPTION
+    fmt, commands, _types, _limits, packets, _events, params, loads = rebuilt
     assert fmt == node_dictionary.FORMAT == 1
-    assert types == node_dictionary.CHANNEL_TYPES
     assert commands[ids.CMD_LOAD_SWITCH] == [12, 0, [[1, 0, 9], [0, None, None]]]
     assert len(packets) == ids.PKT_MAX + 1 and packets[0] is None
-    assert len(events) == len(node_dictionary.EVENTS) and len(loads) == ids.LOAD_COUNT
-    assert len(params) == ids.PARAM_MAX + 1 and len(limits) == len(node_dictionary.LIMITS)
+    assert len(params) == ids.PARAM_MAX + 1 and len(loads) == ids.LOAD_COUNT
+
+
+def test_the_node_tables_are_byte_strings() -> None:
+    """What keeps them in flash under ROMFS: no tuple, list or float at module level."""
+    tables = {name: value for name, value in vars(node_dictionary).items()
+              if name.isupper() and not isinstance(value, int)}
+    assert set(tables) >= {"DESCRIPTION", "COMMAND_MODES", "PARAM_VALUES", "LOAD_CURRENTS"}
+    assert all(type(value) is bytes for value in tables.values()), tables
+
+
+def test_accessors_decode_absent_values_and_unused_ids() -> None:
+    nd = node_dictionary
+    assert nd.packet(0) is None and nd.param(0) is None and nd.command_args(0) == ()
+    assert nd.EVENT_SEVERITY[0] == nd.NO_RECORD and nd.COMMAND_MODES[0] == 0
+    fdir_enabled = nd.param(ids.PARAM_FDIR_ENABLED)
+    assert fdir_enabled == (messages.TYPE_BOOL, True, None, None, True)
+    assert nd.command_args(ids.CMD_EVENT_LOG_DOWNLINK) == ((messages.TYPE_U32, 0, 2**32 - 1),)
+    heap_row = nd.LIMIT_CHANNELS.index(ids.CH_HEAP_FREE)
+    assert nd.limit(heap_row) == (ids.CH_HEAP_FREE, 24000, None, 12000, None)
+
+
+def test_a_value_of_type_any_cannot_be_packed() -> None:
+    with pytest.raises(ValueError, match="type any"):
+        gen.pack_value(messages.TYPE_ANY, 1)
+    assert gen.pack_value(messages.TYPE_ANY, None) == bytes(4)
 
 
 def _changed(mutate: Any) -> int:
@@ -119,7 +154,7 @@ def test_hash_changes_with_what_the_node_checks_and_only_that() -> None:
 def test_tables_follow_the_dictionary() -> None:
     nd = node_dictionary
     for c in D.COMMANDS:
-        modes, flags, args = nd.COMMANDS[c.id]
+        modes, flags, args = nd.COMMAND_MODES[c.id], nd.COMMAND_FLAGS[c.id], nd.command_args(c.id)
         assert modes == c.modes and len(args) == len(c.args)
         assert bool(flags & nd.FLAG_HAZARDOUS) == c.hazardous
         assert bool(flags & nd.FLAG_TEST_ONLY) == c.test_only
@@ -132,23 +167,29 @@ def test_tables_follow_the_dictionary() -> None:
         assert messages.TYPE_NAMES[nd.CHANNEL_TYPES[ch.id]] == ch.type
     assert sum(t != nd.NO_CHANNEL for t in nd.CHANNEL_TYPES) == len(D.CHANNELS)
     for p in D.PACKETS:
-        period_ms, channels = nd.PACKETS[p.id]
+        period_ms, channels = nd.packet(p.id)
         assert period_ms == round(1000 / p.rate_hz)
         assert [getattr(ids, "CH_" + n.upper()) for n in p.channels] == list(channels)
     for e in D.EVENTS:
-        assert nd.EVENTS[e.id] == (e.severity, len(e.args))
+        assert (nd.EVENT_SEVERITY[e.id], nd.EVENT_NARGS[e.id]) == (e.severity, len(e.args))
     for p in D.PARAMS:
-        type_code, default, lo, hi, persisted = nd.PARAMS[p.id]
+        type_code, default, lo, hi, persisted = nd.param(p.id)
         assert messages.TYPE_NAMES[type_code] == p.type and persisted == p.persisted
         assert default == (messages.f32(p.default) if p.type == F32 else p.default)
-    for limit in nd.LIMITS:
-        ch = next(c for c in D.CHANNELS if c.id == limit[0])
+    for row, ch_id in enumerate(nd.LIMIT_CHANNELS):
+        ch = next(c for c in D.CHANNELS if c.id == ch_id)
         assert [messages.f32(v) if isinstance(v, float) else v for v in
-                (*(ch.yellow or (None, None)), *(ch.red or (None, None)))] == list(limit[1:])
-    assert len(nd.LOADS) == len(D.LOADS)
+                (*(ch.yellow or (None, None)), *(ch.red or (None, None)))] == \
+            list(nd.limit(row)[1:])
+    assert len(nd.LOAD_CURRENTS) == 8 * len(D.LOADS)
 
 
 def test_floats_are_exact_single_precision_values() -> None:
+    nd = node_dictionary
+    records = [*(nd.command_args(c.id) for c in D.COMMANDS),
+               *(nd.limit(i) for i in range(len(nd.LIMIT_CHANNELS))),
+               *(nd.param(p.id) for p in D.PARAMS), *(nd.load(i) for i in range(len(D.LOADS)))]
+
     def floats(obj: Any) -> list[float]:
         if isinstance(obj, float):
             return [obj]
@@ -156,9 +197,7 @@ def test_floats_are_exact_single_precision_values() -> None:
             return [f for x in obj for f in floats(x)]
         return []
 
-    tables = (node_dictionary.COMMANDS, node_dictionary.LIMITS, node_dictionary.PARAMS,
-              node_dictionary.LOADS)
-    values = floats(tables)
+    values = floats(tuple(records))
     assert values and all(messages.f32(v) == v for v in values)
 
 

@@ -20,7 +20,7 @@ Bus: the power bus's switched load channels: switching, over-current trips, meas
 currents.
 
 Channel numbers, nominal and trip currents and the essential flags come from the generated
-protocol.node_dictionary.LOADS and protocol.ids. Channels 8 and 9 power the
+protocol.node_dictionary (load()) and protocol.ids. Channels 8 and 9 power the
 battery and electronics heaters: for them the switch powers the heater circuit and the heater's
 mode or thermostat decides whether the element draws current (see Heaters).
 
@@ -58,7 +58,7 @@ Thermostats read the sensors, so a failed or stuck temperature sensor misleads i
 
 from node.plant.site import SURFACE_NIGHT_C, SURFACE_NOON_C
 from protocol.compat import const
-from protocol.node_dictionary import LOADS
+from protocol.node_dictionary import load
 
 # --- the battery --------------------------------------------------------------------------
 
@@ -135,8 +135,8 @@ _LOADS_ESSENTIAL_MASK = const(0x301)
 _LOAD_COUNT = const(10)
 
 N_LOADS = _LOAD_COUNT
-NOMINAL_A = tuple(load[0] for load in LOADS)
-TRIP_A = tuple(load[1] for load in LOADS)
+NOMINAL_A = tuple(load(ch)[0] for ch in range(_LOAD_COUNT))
+TRIP_A = tuple(load(ch)[1] for ch in range(_LOAD_COUNT))
 _ESSENTIAL_MASK = const(_LOADS_ESSENTIAL_MASK)  # comms relay and both heater circuits
 NONESSENTIAL_MASK = ((1 << _LOAD_COUNT) - 1) & ~_LOADS_ESSENTIAL_MASK
 HEATER_FIRST = _HEATER_LOAD_BATTERY  # heater h is on load channel HEATER_FIRST + h
