@@ -14,9 +14,11 @@ applies ``protocol.messages.validate``, the same shape rules the node uses. Any 
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Callable, Sequence
+from itertools import chain, repeat
 from math import isfinite
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import cbor2
 
@@ -122,6 +124,13 @@ _STRICT: Final[dict[str, Any]] = {
     "allow_duplicate_keys": False,
 }
 _READ_SIZE: Final = 64  # cbor2 reads ahead this much and seeks back after each item
+_ARRAY32: Final = b"\x9a"  # a definite array, its length in the next four bytes
+_UINT64: Final = b"\x1b"  # an unsigned integer in the next eight bytes
+_MARKER_BITS: Final = 2**63 | 1
+_ARRAY6_HEAD: Final = b"\x86"  # every message: an array of six items
+_HOUSEKEEPING_HEAD: Final = bytes((0x86, VERSION, KIND_HOUSEKEEPING))  # [1, 2, ...
+_LIST: Final = {list}
+_INT: Final = {int}
 
 
 def _length_error(used: int, size: int) -> str:
@@ -174,14 +183,57 @@ def decode(data: bytes) -> Message:
 
 def decode_batch(messages: Sequence[bytes]) -> list[Message | DecodeFailure]:
     """Decode and validate several messages (what one read from the port delivered): a
-    Message, or the DecodeFailure saying why not, for each.
+    Message, or the DecodeFailure saying why not, for each."""
+    decoded = decode_columns(messages)
+    if isinstance(decoded, Columns):
+        return cast(list[Message | DecodeFailure], decoded.messages())  # (lists are invariant)
+    return decoded
 
-    cbor2.loads would ignore trailing bytes (SPEC §4 makes them an error), so the messages
-    are read as one stream and each item's end is checked against its message's end. A
-    housekeeping message of finite numbers, the common case, is checked at C speed; it accepts
-    exactly what ``_message`` (the general path) accepts for such a message, which a property
-    test in tests/ground/test_codec.py checks.
+
+class Columns(NamedTuple):
+    """Valid housekeeping messages as columns: message i is ``[VERSION, KIND_HOUSEKEEPING,
+    seqs[i], times[i], ids[i], bodies[i]]``."""
+
+    seqs: list[int]
+    times: list[int]
+    ids: list[int]
+    bodies: list[list[Any]]
+
+    def messages(self) -> list[Message]:
+        rows = zip(repeat(VERSION), repeat(KIND_HOUSEKEEPING), *self, strict=False)
+        return list(map(_new, repeat(Message), rows))
+
+
+def decode_columns(messages: Sequence[bytes]) -> Columns | list[Message | DecodeFailure]:
+    """What ``decode_batch`` says, as Columns when every message (two or more) is a valid
+    housekeeping message of finite numbers, the common case, so that no Message need be made.
+
+    cbor2.loads would ignore trailing bytes (SPEC §4 makes them an error), so every message's
+    item must be shown to end where the message ends. Two or more messages are first decoded
+    in one cbor2 call (``_decode_together``): as housekeeping if they all begin as such,
+    checked a field at a time across the batch (``_housekeeping_columns``), else as arrays of
+    six, checked a message at a time (``_checked``). When that cannot vouch for every
+    boundary, or a message is not valid CBOR, each message is decoded on its own
+    (``_decode_each``), which says exactly what is wrong with which. The shortcuts accept
+    exactly what ``_message`` (the general path) accepts, which property tests in
+    tests/ground/test_codec.py check.
     """
+    if len(messages) < 2:
+        return _decode_each(messages)
+    fields = _decode_together(messages, _HOUSEKEEPING_HEAD, 4)
+    if fields is not None:
+        columns = _housekeeping_columns(*fields)
+        if columns is not None:
+            return columns
+        return [_checked([VERSION, KIND_HOUSEKEEPING, *row]) for row in zip(*fields, strict=True)]
+    fields = _decode_together(messages, _ARRAY6_HEAD, 6)
+    if fields is not None:
+        return [_checked(list(row)) for row in zip(*fields, strict=True)]
+    return _decode_each(messages)
+
+
+def _decode_each(messages: Sequence[bytes]) -> list[Message | DecodeFailure]:
+    """Each message's item decoded from one stream, its end checked against the message's."""
     out: list[Message | DecodeFailure] = []
     append = out.append
     fp = io.BytesIO(b"".join(messages))
@@ -203,32 +255,122 @@ def decode_batch(messages: Sequence[bytes]) -> list[Message | DecodeFailure]:
             )
             decode = None  # start afresh at the next message
             continue
-        if type(obj) is list and len(obj) == 6:
-            version, kind, seq, time, ident, body = obj
-            if (
-                kind == KIND_HOUSEKEEPING
-                and version == VERSION
-                and type(version) is type(kind) is type(seq) is type(time) is type(ident) is int
-                and 0 <= seq <= 0xFFFF
-                and time >= 0
-                and ident >= 0
-                and type(body) is list
-                and len(body) <= 256
-            ):
-                try:
-                    # sum() takes only int, float and bool (str, None, a list... raise
-                    # TypeError); a finite sum means no NaN or infinity; cbor2 integers are
-                    # within ±2**64 (tags, and so bignums, are refused).
-                    if isfinite(sum(body)):
-                        append(_new(Message, obj))
-                        continue
-                except TypeError:
-                    pass
-        try:
-            append(_message(obj))
-        except DecodeFailure as exc:
-            append(exc)
+        append(_checked(obj))
     return out
+
+
+def _new_marker() -> tuple[int, bytes]:
+    """A fresh marker for ``_decode_together``: an odd integer in [2**63, 2**64) and its
+    CBOR encoding, 0x1B and eight big-endian bytes none of which is 0x1B."""
+    while True:
+        marker = secrets.randbits(64) | _MARKER_BITS
+        encoded = _UINT64 + marker.to_bytes(8, "big")
+        if _UINT64 not in encoded[1:]:
+            return marker, encoded
+
+
+def _decode_together(messages: Sequence[bytes], head: bytes, width: int) -> list[list[Any]] | None:
+    """Messages that all begin with ``head`` (the start of an array of six, and perhaps its
+    first items) followed by ``width`` more items, decoded in one cbor2 call: those items as
+    ``width`` columns. None when some message begins otherwise, or when the call cannot
+    vouch that each message holds exactly one item (``_decode_each`` then finds out why).
+
+    With K a marker drawn afresh for each batch (``_new_marker``), the bytes decoded are a
+    definite array of the messages without their heads, each followed by K:
+    ``[rest1..., K, rest2..., K, ..., restN..., K]``. The heads come off with one
+    ``replace(K + head, K)``. The result is trusted only if the array is the whole input and
+    every (width + 1)-th item equals the marker. The marker is odd and at least 2**63, so no
+    float equals it (floats that large are even integers), nor does anything else cbor2
+    returns (tags are refused) but that integer, whose only encoding is K; so the markers
+    found are N occurrences of K, in order, the last ending the input. K begins with the
+    only 0x1B in it, so two occurrences cannot overlap, and one we did not insert would have
+    to lie within bytes the node sent, chosen before the marker was drawn: a chance below
+    2**-56 a position. Barring that, replace() took exactly the N - 1 heads after the first,
+    the markers found are those we inserted, and each message is its head and exactly
+    ``width`` items: one array, nothing after it. A message with trailing bytes, one cut
+    short and completed by the next, or one whose item swallows its neighbours leaves a
+    marker out of place, or input unread. The items are nested as deep as in the message
+    alone, so every limit applies as it would there.
+    """
+    n = len(messages)
+    stride = width + 1
+    if n * stride >= 2**32:  # the array's length must fit in four bytes
+        return None
+    marker, encoded = _new_marker()
+    joined = encoded.join(messages) + encoded
+    if not joined.startswith(head):
+        return None
+    rest = joined[len(head) :].replace(encoded + head, encoded)
+    if len(rest) != len(joined) - n * len(head):
+        return None  # a message begins otherwise
+    data = _ARRAY32 + (n * stride).to_bytes(4, "big") + rest
+    fp = io.BytesIO(data)
+    try:
+        items = cbor2.CBORDecoder(fp, read_size=len(data), **_STRICT).decode()
+    except Exception:  # a message that is not valid CBOR: _decode_each says which and why
+        return None
+    if (
+        fp.tell() != len(data)
+        or type(items) is not list
+        or len(items) != n * stride
+        or items[width::stride].count(marker) != n
+    ):
+        return None
+    return [items[i::stride] for i in range(width)]
+
+
+def _housekeeping_columns(
+    seqs: list[Any], times: list[Any], idents: list[Any], bodies: list[Any]
+) -> Columns | None:
+    """Columns for the fields of messages that begin ``[VERSION, KIND_HOUSEKEEPING, ...``
+    when all are valid housekeeping messages of finite numbers, each check of ``_checked``
+    made across the batch at once; None if any is something else."""
+    if (
+        set(map(type, chain(seqs, times, idents))) != _INT
+        or min(seqs) < 0
+        or max(seqs) > 0xFFFF
+        or min(times) < 0
+        or min(idents) < 0
+        or set(map(type, bodies)) != _LIST
+        or max(map(len, bodies)) > 256
+    ):
+        return None
+    try:
+        # As in _checked, summed over the batch: a NaN or infinity anywhere makes the total
+        # NaN or infinite (a total that overflows only sends the batch the slower way).
+        if not isfinite(sum(chain.from_iterable(bodies))):
+            return None
+    except TypeError:
+        return None
+    return Columns(seqs, times, idents, bodies)
+
+
+def _checked(obj: Any) -> Message | DecodeFailure:
+    """One decoded item: the housekeeping shortcut, else the general path."""
+    if type(obj) is list and len(obj) == 6:
+        version, kind, seq, time, ident, body = obj
+        if (
+            kind == KIND_HOUSEKEEPING
+            and version == VERSION
+            and type(version) is type(kind) is type(seq) is type(time) is type(ident) is int
+            and 0 <= seq <= 0xFFFF
+            and time >= 0
+            and ident >= 0
+            and type(body) is list
+            and len(body) <= 256
+        ):
+            try:
+                # sum() takes only int, float and bool (str, None, a list... raise
+                # TypeError); a finite sum means no NaN or infinity; cbor2 integers are
+                # within ±2**64 (tags, and so bignums, are refused).
+                if isfinite(sum(body)):
+                    return _new(Message, obj)
+            except TypeError:
+                pass
+    try:
+        return _message(obj)
+    except DecodeFailure as exc:
+        return exc
 
 
 def _message(obj: Any) -> Message:

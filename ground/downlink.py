@@ -1,7 +1,8 @@
 """Received bytes → frames → messages → named values, the same for a live link and a replay.
 
-``Downlink.feed(data, t_ns)`` deframes, writes every frame and every discarded byte to the
-session log, decodes, and hands each message to the listeners registered for its kind.
+``Downlink.feed(data, t_ns)`` deframes, decodes and looks housekeeping up in the dictionary
+(``receive``, all of a read at once), then writes every frame and every discarded byte to the
+session log and hands each message to the listeners registered for its kind.
 It keeps the latest value of every channel (with unit and limit state), counts what it saw,
 and notices gaps in the node's downlink sequence numbers (lost messages).
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from ground import codec, values
-from ground.link import Deframer, Discard, Frame
+from ground.link import Deframer, Discard
 from ground.log import DOWN, SessionLog
 
 T = TypeVar("T")
@@ -34,6 +35,19 @@ _KIND_TOPICS: Final = {
     codec.KIND_TIME: TIME,
     codec.KIND_BULK: BULK,
 }
+
+
+# A received frame, decoded: housekeeping with its names, any other message, or why not.
+Result = values.Housekeeping | codec.Message | codec.DecodeFailure
+
+
+class Received(NamedTuple):
+    """What one read delivered (``Downlink.receive``): the verified frames' COBS bytes and,
+    for each, its Result; and the discards, each after how many of those frames."""
+
+    wires: list[bytes]
+    results: Sequence[Result]
+    discards: list[tuple[int, Discard]]
 
 
 class Downlink:
@@ -92,16 +106,38 @@ class Downlink:
         self._last_seq = None
 
     def feed(self, data: bytes, t_ns: int) -> None:
-        items = self.deframer.feed(data)
-        frames = [item for item in items if type(item) is Frame]
-        decoded = iter(codec.decode_batch([f.message for f in frames]))  # in one go: faster
-        for item in items:
-            if type(item) is Frame:
-                if self.log is not None:
-                    self.log.frame(DOWN, item.wire, t_ns)
-                self._decoded(item.wire, next(decoded), t_ns)
-            else:
-                self._discard(item, t_ns)  # type: ignore[arg-type]
+        wires, results, discards = self.receive(data, t_ns)
+        done = 0
+        for before, discard in discards:
+            self._frames(wires, results, done, before, t_ns)
+            self._discard(discard, t_ns)
+            done = before
+        self._frames(wires, results, done, len(wires), t_ns)
+
+    def receive(self, data: bytes, t_ns: int) -> Received:
+        """What ``feed`` makes of ``data`` before it logs, counts and tells the listeners:
+        deframed, decoded and, for housekeeping, looked up in the dictionary."""
+        wires, messages, discards = self.deframer.deframe(data)
+        decoded = codec.decode_columns(messages)  # all at once: much faster
+        if isinstance(decoded, codec.Columns):
+            named = values.housekeeping_batch(
+                decoded.ids, decoded.seqs, decoded.times, t_ns, decoded.bodies
+            )
+            if named is not None:
+                return Received(wires, named, discards)
+            found: Sequence[codec.Message | codec.DecodeFailure] = decoded.messages()
+        else:
+            found = decoded
+        return Received(wires, [_named(msg, t_ns) for msg in found], discards)
+
+    def _frames(
+        self, wires: list[bytes], results: Sequence[Result], start: int, end: int, t_ns: int
+    ) -> None:
+        log = self.log
+        for i in range(start, end):
+            if log is not None:
+                log.frame(DOWN, wires[i], t_ns)
+            self._decoded(wires[i], results[i], t_ns)
 
     def _discard(self, item: Discard, t_ns: int) -> None:
         if self.log is not None:
@@ -110,47 +146,70 @@ class Downlink:
 
     def frame(self, wire: bytes, message: bytes, t_ns: int) -> codec.Message | None:
         """One verified frame (live, or from a log being replayed)."""
-        return self._decoded(wire, codec.decode_batch([message])[0], t_ns)
+        msg = codec.decode_batch([message])[0]
+        return msg if self._decoded(wire, msg, t_ns) and isinstance(msg, codec.Message) else None
 
-    def _decoded(
-        self, wire: bytes, msg: codec.Message | codec.DecodeFailure, t_ns: int
-    ) -> codec.Message | None:
+    def _decoded(self, wire: bytes, result: Result, t_ns: int) -> bool:
+        """Count, keep and hand on a decoded frame; False if it could not be decoded."""
         try:
-            if isinstance(msg, codec.DecodeFailure):
-                raise msg
-            self._dispatch(msg, t_ns)
+            if isinstance(result, codec.DecodeFailure):
+                raise result
+            if isinstance(result, values.Housekeeping):
+                self._count(result.seq)
+                self._housekeeping(result)
+            else:
+                self._dispatch(result, t_ns)
         except codec.DecodeFailure as exc:
             self.decode_errors += 1
             self.last_error = exc.reason
             if self.log is not None:
                 self.log.error(wire, exc.reason, t_ns)
             self._emit(ERROR, f"undecodable frame: {exc.reason}")
-            return None
-        return msg
+            return False
+        return True
 
-    def _dispatch(self, msg: codec.Message, t_ns: int) -> None:
+    def _count(self, seq: int) -> None:
         self.messages += 1
         if self._last_seq is not None:
-            gap = (msg.seq - self._last_seq - 1) & 0xFFFF
+            gap = (seq - self._last_seq - 1) & 0xFFFF
             if gap < 0x8000:  # a small backwards step is a node reboot, not a loss
                 self.lost_messages += gap
-        self._last_seq = msg.seq
+        self._last_seq = seq
+
+    def _dispatch(self, msg: codec.Message, t_ns: int) -> None:
+        self._count(msg.seq)
         kind = msg.kind
         if kind == codec.KIND_HOUSEKEEPING:
             try:
                 hk = values.housekeeping(msg.id, msg.seq, msg.time, t_ns, msg.body)
             except ValueError as exc:
                 raise codec.DecodeFailure(str(exc)) from None
-            self._packets[hk.packet_id] = hk
-            self._latest = None
-            self._emit(HOUSEKEEPING, hk)
+            self._housekeeping(hk)
         elif kind == codec.KIND_EVENT:
             event_seq, severity, args = msg.body
             ev = values.event(msg.id, event_seq, severity, args, msg.time, t_ns)
             self.last_event = ev
             self._emit(EVENT, ev)
-        else:
+        elif kind in _KIND_TOPICS:
             self._emit(_KIND_TOPICS[kind], msg)
+        else:  # a valid message of a kind only the ground sends (a command, from the node?)
+            raise codec.DecodeFailure(f"a {codec.kind_name(kind)} message is not downlink")
+
+    def _housekeeping(self, hk: values.Housekeeping) -> None:
+        self._packets[hk.packet_id] = hk
+        self._latest = None
+        self._emit(HOUSEKEEPING, hk)
+
+
+def _named(msg: codec.Message | codec.DecodeFailure, t_ns: int) -> Result:
+    """A housekeeping message looked up in the dictionary, if it can be; anything else as it
+    is (``Downlink._dispatch`` reports a failed lookup, once it has counted the message)."""
+    if isinstance(msg, codec.Message) and msg.kind == codec.KIND_HOUSEKEEPING:
+        try:
+            return values.housekeeping(msg.id, msg.seq, msg.time, t_ns, msg.body)
+        except ValueError:
+            pass
+    return msg
 
 
 class Stream(Generic[T]):

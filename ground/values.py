@@ -7,6 +7,7 @@ states are ``nominal``, ``yellow`` and ``red`` from the dictionary's (low, high)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
@@ -187,6 +188,44 @@ def housekeeping(
     if spec is None:
         raise ValueError(f"unknown housekeeping packet id {packet_id}")
     raise ValueError(f"packet {spec[0]} has {len(body)} values, the dictionary says {len(spec[1])}")
+
+
+_PACKET_NAMES: Final[dict[int, str]] = {pid: name for pid, (name, _) in _PACKET_SPECS.items()}
+_PACKET_CHANNELS: Final[dict[int, tuple[_Spec, ...]]] = {
+    pid: specs for pid, (_, specs) in _PACKET_SPECS.items()
+}
+_PACKET_LENGTHS: Final[dict[int, int]] = {
+    pid: len(specs) for pid, specs in _PACKET_CHANNELS.items()
+}
+
+
+def housekeeping_batch(
+    packet_ids: Sequence[int],
+    seqs: Sequence[int],
+    node_times_ms: Sequence[int],
+    ground_ns: int,
+    bodies: Sequence[Sequence[Any]],
+) -> list[Housekeeping] | None:
+    """``housekeeping`` for many packets at once, given as columns (``ground.codec.Columns``):
+    each lookup made across them all. None if any id is unknown or any body does not fit its
+    packet; ``housekeeping`` then says which, one packet at a time."""
+    try:
+        lengths = list(map(_PACKET_LENGTHS.__getitem__, packet_ids))
+    except KeyError:
+        return None
+    if lengths != list(map(len, bodies)):
+        return None
+    rows = zip(
+        map(_PACKET_NAMES.__getitem__, packet_ids),
+        packet_ids,
+        seqs,
+        node_times_ms,
+        repeat(ground_ns),
+        bodies,
+        map(_PACKET_CHANNELS.__getitem__, packet_ids),
+        strict=False,  # repeat() never ends
+    )
+    return list(map(Housekeeping, rows))
 
 
 def event(

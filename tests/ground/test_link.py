@@ -18,6 +18,7 @@ from ground.link import (
     Deframer,
     Discard,
     Frame,
+    decode_wire,
     encode_frame,
 )
 
@@ -82,3 +83,59 @@ def test_any_chunking_gives_the_same_frames(messages: list[bytes], chunk: int) -
         out += d.feed(stream[i : i + chunk])
     assert [f.message for f in out if isinstance(f, Frame)] == messages
     assert d.discarded_bytes == 0
+
+
+def test_deframe_gives_the_same_as_columns() -> None:
+    d = Deframer(synced=True)
+    good = [encode_frame(bytes([i]) * (i + 1)) for i in range(4)]
+    bad = bytearray(good[2])
+    bad[2] ^= 1
+    got = d.deframe(good[0] + good[1] + bytes(bad) + good[3] + b"\x07\x07")
+    assert got.messages == [b"\x00", b"\x01\x01", b"\x03" * 4]
+    assert got.wires == [good[0][1:-1], good[1][1:-1], good[3][1:-1]]
+    assert got.discards == [(2, Discard(bytes(bad[1:-1]), CRC))]
+    assert [type(x).__name__ for x in got.items()] == ["Frame", "Frame", "Discard", "Frame"]
+    assert d.frames == 3 and d.crc_errors == 1
+
+
+def _reference(stream: bytes) -> list[Frame | Discard]:
+    """What a fresh Deframer must return for ``stream``, frame by frame (no oversize runs)."""
+    first, *parts = stream.split(b"\x00")
+    out: list[Frame | Discard] = [Discard(first, SYNC)] if first and parts else []
+    return out + [decode_wire(part) for part in parts[:-1] if part]
+
+
+def _corrupt(kind: int, message: bytes) -> bytes:
+    wire = bytearray(encode_frame(message))
+    if kind == 1:  # a bit flipped: CRC
+        wire[1 + len(message) // 2] ^= 0x10 if wire[1 + len(message) // 2] != 0x10 else 0x20
+    elif kind == 2:  # the last COBS block claims more bytes than follow: truncated
+        wire[-2:] = b"\x09\x00"
+    elif kind == 3:  # too short to hold a CRC
+        wire = bytearray(b"\x00\x03\x01\x02\x00")
+    elif kind == 4:  # noise between frames
+        wire = bytearray(b"\x0d\x0a" + bytes(wire))
+    return bytes(wire)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.binary(min_size=1, max_size=60)), max_size=12),
+    st.lists(st.integers(1, 200), min_size=1, max_size=8),
+)
+def test_damaged_streams_in_any_chunks(frames: list[tuple[int, bytes]], sizes: list[int]) -> None:
+    """Good, damaged and empty frames and noise, fed in chunks of any size: the deframer
+    returns what checking each frame alone gives, in order, and counts it."""
+    stream = b"\x05\x05" + b"".join(_corrupt(kind, message) for kind, message in frames)
+    d = Deframer()
+    out: list[Frame | Discard] = []
+    i = 0
+    while i < len(stream):
+        size = sizes[i % len(sizes)]
+        out += d.feed(stream[i : i + size])
+        i += size
+    assert out == _reference(stream)
+    discards = [x for x in out if isinstance(x, Discard)]
+    assert d.frames == len(out) - len(discards)
+    assert d.discarded_bytes == sum(len(x.data) for x in discards)
+    assert d.crc_errors == sum(x.reason == CRC for x in discards)
+    assert d.truncated == sum(x.reason == TRUNCATED for x in discards)
