@@ -35,8 +35,8 @@ lint: $(STAMP)  ## ruff everywhere; type-check ground/hil (CPython) and protocol
 	$(PY) -m mypy ground hil
 	$(PY) -m pyright -p pyrightconfig.json
 
-bench: $(STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json
-	$(PY) -m bench $(ARGS)
+bench: $(STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
+	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
 hil: $(STAMP)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0
 	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target sim) $(ARGS)

@@ -5,7 +5,8 @@ A section is a module ``bench/<name>_bench.py`` that defines:
 
 - ``SECTION``: its title (``"protocol codec (MicroPython)"``);
 - ``run() -> list[dict]``: its rows. It may take a keyword ``quick: bool`` (fewer
-  iterations, for a smoke run); the runner passes it when it does.
+  iterations, for a smoke run), and a keyword ``port: str | None`` (a board's serial port, to
+  measure that node rather than the simulated one); the runner passes what it takes.
 
 A row is ``{"name": str, "value": number, "unit": str, "target": str, "ok": bool}``; make one
 with ``row()``. ``target`` is "" and ``ok`` True for a figure without a target. A section runs

@@ -1,7 +1,8 @@
-"""``python -m bench [SECTION ...] [--quick] [--list] [--json PATH]``: run the benchmark
-sections (all, or those whose module or title contains a given word), print a table per
-section and write the rows to bench/results/bench.json. Exit status 1 when a target is
-missed or a section fails."""
+"""``python -m bench [SECTION ...] [--quick] [--list] [--json PATH] [--port PORT]``: run the
+benchmark sections (all, or those whose module or title contains a given word), print a table
+per section and write the rows to bench/results/bench.json. ``--port``: sections that measure
+a node (``node``) measure the board at that serial port instead of the simulated node. Exit
+status 1 when a target is missed or a section fails."""
 
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ def _selected(modules: list[ModuleType], words: list[str]) -> list[ModuleType]:
     ]
 
 
-def _run(module: ModuleType, quick: bool) -> list[Row]:
-    kwargs = {"quick": quick} if "quick" in inspect.signature(module.run).parameters else {}
+def _run(module: ModuleType, quick: bool, port: str | None) -> list[Row]:
+    accepts = inspect.signature(module.run).parameters
+    kwargs: dict[str, object] = {"quick": quick} if "quick" in accepts else {}
+    if port and "port" in accepts:
+        kwargs["port"] = port
     try:
         return list(module.run(**kwargs))
     except Exception as e:  # a failing section is reported, the others still run
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sections", nargs="*", help="run only sections matching these words")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument("--port", help="a board's serial port: the node section measures the "
+                        "node on that board instead of the simulated node")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"output (default {RESULTS})")
     args = parser.parse_args(argv)
 
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Row]] = {}
     for module in modules:
         start = time.perf_counter()
-        rows = _run(module, args.quick)
+        rows = _run(module, args.quick, args.port)
         results[module.SECTION] = rows
         console.print(_table(module.SECTION, rows, time.perf_counter() - start))
 
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "quick": args.quick,
+        "port": args.port,
         "ok": ok,
         "sections": results,
     }
