@@ -497,8 +497,8 @@ def run_board(port: str, n_rtt: int, hk_s: float, heap_s: float) -> list[Row]:
     except OSError as e:
         raise RuntimeError(f"cannot open the board's port {port}: {e.strerror or e}") from e
     where = f"on {port}"
+    seq = 1
     try:
-        seq = 1
         link.command(ids.CMD_STATUS, seq=seq)
         seq += 1
         heap, seq = boot_heap(link, seq)
@@ -527,21 +527,24 @@ def run_board(port: str, n_rtt: int, hk_s: float, heap_s: float) -> list[Row]:
                         f"commands flowing ({where})", trend["growth"], "B",
                         "<= 0 (1 KB noise)", trend["growth"] <= 1024))
         rows.append(row(f"heap_free minimum during that run ({where})", trend["min"], "B"))
-        _hk_defaults(link, seq + 1)
     finally:
+        try:  # also after a failure: never leave a board at 50 Hz
+            _hk_defaults(link, seq + 0x1000)  # clear of any command still in flight
+        except (OSError, RuntimeError, TimeoutError) as e:
+            print(f"node bench: could not set {port}'s housekeeping back: {e}", file=sys.stderr)
         link.close()
     return rows
 
 
-def _hk_defaults(link: RawLink, seq: int) -> int:
+def _hk_defaults(link: RawLink, seq: int) -> None:
     """Every packet back at its dictionary rate, enabled as hk_enabled_mask says (as at boot)."""
-    mask = link.command(D.COMMANDS["param_get"].id, D.PARAMS["hk_enabled_mask"].id, seq=seq)
-    seq += 1
+    mask = link.command(D.COMMANDS["param_get"].id, D.PARAMS["hk_enabled_mask"].id,
+                        seq=seq & 0xFFFF)
     for packet in D.PACKETS:
-        link.command(_HK_RATE.id, packet.id, float(packet.rate_hz), seq=seq)
-        link.command(_HK_ENABLE.id, packet.id, bool(mask >> (packet.id - 1) & 1), seq=seq + 1)
         seq += 2
-    return seq
+        link.command(_HK_RATE.id, packet.id, float(packet.rate_hz), seq=(seq - 1) & 0xFFFF)
+        link.command(_HK_ENABLE.id, packet.id, bool(mask >> (packet.id - 1) & 1),
+                     seq=seq & 0xFFFF)
 
 
 def main(argv: list[str] | None = None) -> int:

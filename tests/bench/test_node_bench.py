@@ -70,3 +70,9 @@ def test_the_runner_gives_the_port_only_to_sections_that_take_one() -> None:
     bench_main._run(SimpleNamespace(run=with_port), True, "/dev/ttyACM0")  # type: ignore[arg-type]
     bench_main._run(SimpleNamespace(run=without), True, "/dev/ttyACM0")  # type: ignore[arg-type]
     assert seen == {"with": "/dev/ttyACM0", "without": True}
+
+
+def test_a_port_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "ttyACM9")
+    with pytest.raises(RuntimeError, match=f"cannot open the board's port {missing}"):
+        node_bench.run_board(missing, n_rtt=1, hk_s=0.1, heap_s=0.1)
