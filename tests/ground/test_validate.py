@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from ground import validate
 from ground.errors import EXIT_USAGE, BadArgument, OutOfRange, UnknownName
+from protocol import dictionary as d
+from protocol import dictionary_types as t
 
 
 def test_enum_names_and_strings_convert() -> None:
@@ -66,3 +70,120 @@ def test_usage_and_assignments() -> None:
     assert validate.parse_assignments("x", ["a=1", "b=c=d"]) == {"a": "1", "b": "c=d"}
     with pytest.raises(BadArgument, match="key=value"):
         validate.parse_assignments("x", ["oops"])
+
+
+def _f32_next(x: float, up: bool) -> float:
+    """The single-precision neighbour of ``x`` (an f32 value) above or below it."""
+    (bits,) = struct.unpack("<i", struct.pack("<f", x))
+    step = 1 if (x >= 0) == up else -1
+    if x == 0.0:
+        return 1.401298464324817e-45 if up else -1.401298464324817e-45
+    (out,) = struct.unpack("<f", struct.pack("<i", bits + step))
+    return float(out)
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def _bounded_values() -> list[tuple[str, str, str, object, object]]:
+    """(command, argument, type, lo, hi) for every range-checked argument and parameter, with
+    the type's width where the dictionary gives no bound."""
+    out: list[tuple[str, str, str, object, object]] = []
+    for cmd in d.COMMANDS:
+        for arg in cmd.args:
+            if arg.type in (t.BOOL, t.ANY) or arg.name == "param":
+                continue  # bool has no range; the param argument is looked up by name or id
+            lo, hi = arg.lo, arg.hi
+            if arg.type in t.TYPE_RANGES:
+                type_lo, type_hi = t.TYPE_RANGES[arg.type]
+                lo = type_lo if lo is None else lo
+                hi = type_hi if hi is None else hi
+            out.append((cmd.name, arg.name, arg.type, lo, hi))
+    for p in d.PARAMS:
+        if p.type != t.BOOL:
+            out.append(("param_set", p.name, p.type, p.lo, p.hi))
+    return out
+
+
+def _kwargs(cmd_name: str, arg_name: str, value: object) -> dict[str, object]:
+    """Valid arguments for ``cmd_name`` with ``arg_name`` (or, for param_set, the parameter
+    named ``arg_name``) set to ``value``."""
+    if cmd_name == "param_set":
+        return {"param": arg_name, "value": value}
+    cmd = validate.command(cmd_name)
+    kwargs: dict[str, object] = {}
+    for arg in cmd.args:
+        if arg.type == t.BOOL:
+            kwargs[arg.name] = True
+        elif arg.type == t.ANY:
+            kwargs[arg.name] = 1
+        else:
+            kwargs[arg.name] = arg.lo if arg.lo is not None else 0
+    kwargs[arg_name] = value
+    return kwargs
+
+
+def _wire_value(cmd_name: str, arg_name: str, args: list[object]) -> object:
+    if cmd_name == "param_set":
+        return args[1]
+    names = [a.name for a in validate.command(cmd_name).args]
+    return args[names.index(arg_name)]
+
+
+BOUNDED = _bounded_values()
+
+
+@pytest.mark.parametrize(("cmd_name", "arg_name", "type_", "lo", "hi"), BOUNDED,
+                         ids=[f"{c}.{a}" for c, a, *_ in BOUNDED])
+def test_both_range_ends_are_inside_and_one_step_beyond_is_out(
+        cmd_name: str, arg_name: str, type_: str, lo: object, hi: object) -> None:
+    """Exactly at each end is accepted; the next value the type holds beyond it is refused."""
+    assert lo is not None and hi is not None
+    if type_ == t.F32:
+        ends = [_f32(float(lo)), _f32(float(hi))]  # type: ignore[arg-type]
+        # an end that rounds inwards: the single-precision value just outside the real bound
+        below = _f32_next(ends[0], up=False) if ends[0] >= float(lo) else ends[0]  # type: ignore[arg-type]
+        above = _f32_next(ends[1], up=True) if ends[1] <= float(hi) else ends[1]  # type: ignore[arg-type]
+        if ends[0] < float(lo):  # type: ignore[arg-type]
+            ends[0] = _f32_next(ends[0], up=True)
+        if ends[1] > float(hi):  # type: ignore[arg-type]
+            ends[1] = _f32_next(ends[1], up=False)
+        outside: list[object] = [below, above]
+    else:
+        ends = [lo, hi]
+        outside = [int(lo) - 1, int(hi) + 1]  # type: ignore[call-overload]
+    for value in ends:
+        _, args = validate.prepare(cmd_name, _kwargs(cmd_name, arg_name, value))
+        assert _wire_value(cmd_name, arg_name, args) == value
+    for value in outside:
+        with pytest.raises(OutOfRange) as info:
+            validate.prepare(cmd_name, _kwargs(cmd_name, arg_name, value))
+        assert info.value.argument == ("value" if cmd_name == "param_set" else arg_name)
+
+
+@pytest.mark.parametrize(("cmd_name", "arg_name", "type_", "lo", "hi"), BOUNDED,
+                         ids=[f"{c}.{a}" for c, a, *_ in BOUNDED])
+def test_range_ends_typed_as_text_convert_the_same(
+        cmd_name: str, arg_name: str, type_: str, lo: object, hi: object) -> None:
+    if type_ == t.F32:
+        return  # text floats: rounding covered by test_enum_names_and_strings_convert
+    assert lo is not None and hi is not None
+    for value in (lo, hi):
+        _, args = validate.prepare(cmd_name, _kwargs(cmd_name, arg_name, str(value)))
+        assert _wire_value(cmd_name, arg_name, args) == value
+    for value in (int(lo) - 1, int(hi) + 1):  # type: ignore[call-overload]
+        with pytest.raises(OutOfRange):
+            validate.prepare(cmd_name, _kwargs(cmd_name, arg_name, str(value)))
+
+
+@pytest.mark.parametrize("raw", [True, False, "true", "ON", "yes", "1", "false", "off", "no", "0"])
+def test_bool_accepts_its_spellings(raw: object) -> None:
+    _, args = validate.prepare("load_switch", {"channel": 0, "on": raw})
+    assert args == [0, str(raw).lower() in ("true", "on", "yes", "1")]
+
+
+@pytest.mark.parametrize("raw", [2, "2", "maybe", None, 1.0])
+def test_bool_refuses_anything_else(raw: object) -> None:
+    with pytest.raises(BadArgument, match="not a boolean"):
+        validate.prepare("load_switch", {"channel": 0, "on": raw})
