@@ -18,6 +18,7 @@ from typing import Any, Final
 import cbor2
 
 from ground.errors import LinkLost
+from ground.fuzz import profile
 from ground.link import Deframer, Frame
 from ground.log import DOWN, UP, SessionLog
 from ground.transport import Transport, is_sim, sim_options
@@ -67,6 +68,14 @@ class NodePort:
         self.link_counters: dict[str, Any] = {}
         self.link_time_ms = -1
         self.decode_errors = 0
+        # every downlink message checked against SPEC §4 / §4.1 (canonical form, floats in
+        # single precision) and §5 (six items): what failed, a few examples kept
+        self.noncanonical = 0
+        self.noncanonical_examples: list[str] = []
+        # downlink sequence numbers: messages received, and numbers skipped (lost messages)
+        self.downlink_received = 0
+        self.downlink_gaps = 0
+        self._last_downlink_seq: int | None = None
         self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -134,6 +143,25 @@ class NodePort:
     def _on_state(self, state: str, detail: str) -> None:
         if state == "up":
             self.deframer.reset()
+            self._last_downlink_seq = None  # a new connection: no gap across it
+
+    def _note_bad(self, why: str, message: bytes) -> None:
+        self.noncanonical += 1
+        if len(self.noncanonical_examples) < 10:
+            self.noncanonical_examples.append(f"{why}: {bytes(message).hex()}")
+
+    def _note_seq(self, seq: object) -> None:
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return
+        last = self._last_downlink_seq
+        if last is not None:
+            self.downlink_gaps += (seq - last - 1) & 0xFFFF
+        self.downlink_received += 1
+        self._last_downlink_seq = seq
+
+    def reset_downlink_accounting(self) -> None:
+        """Forget the last downlink seq (after a restart of the node)."""
+        self._last_downlink_seq = None
 
     def _on_bytes(self, data: bytes, t_ns: int) -> None:
         for item in self.deframer.feed(data):
@@ -141,12 +169,17 @@ class NodePort:
                 continue
             if self.log is not None:
                 self.log.frame(DOWN, item.wire, t_ns)
+            why = profile.check(item.message, canonical=True, node_floats=True)
+            if why is not None:
+                self._note_bad(why, item.message)
             try:
                 msg = cbor2.loads(item.message)
-                _version, kind, _seq, t_ms, ident, body = msg
+                _version, kind, seq, t_ms, ident, body = msg
             except Exception:
                 self.decode_errors += 1
+                self._note_bad("not a six-item message", item.message)
                 continue
+            self._note_seq(seq)
             if kind == KIND_VERIFICATION:
                 with self._cond:
                     cmd_seq, stage, code, result = body
@@ -162,6 +195,15 @@ class NodePort:
     def clear_verifications(self) -> None:
         with self._cond:
             self.verifications.clear()
+
+    def stages(self, cmd_id: int, seq: int) -> list[int]:
+        """The stages received for (cmd_id, seq) since clear_verifications, in order."""
+        with self._cond:
+            return [s[0] for s in self.verifications.get((cmd_id, seq), ())]
+
+    def verification_keys(self) -> set[tuple[int, int]]:
+        with self._cond:
+            return set(self.verifications)
 
     def outcome(self, cmd_id: int, seq: int) -> str:
         """``none``, ``rej:N``, ``ok``, ``fail:N``, or ``accepted`` (no final stage yet)."""

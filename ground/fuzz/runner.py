@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground.fuzz import cases as fc
+from ground.fuzz import model
+from ground.fuzz.model import Expectation
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
@@ -37,6 +39,9 @@ from protocol.framing import Deframer
 
 LINK_HK_RATE_HZ: Final = 20.0
 CRASH_KINDS: Final = ("crash", "hang", "reboot")
+# Addresses (command id, seq) of the latest cases: one that comes again (a damaged seq equal
+# to an earlier one) may be a repeat the node answers from its record; it is not judged.
+RECENT_KEYS: Final = 4096
 _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
                     "cmds_accepted", "cmds_rejected", "tx_dropped")
 
@@ -90,6 +95,12 @@ class Campaign:
         self._status: Status | None = None
         self._saved_kinds: set[tuple[str, str]] = set()
         self._last_batch: list[fc.Case] = []
+        self._batch_status: Status | None = None
+        self._own_keys: set[tuple[int, int]] = set()  # pings of this batch
+        self._previous_keys: set[tuple[int, int]] = set()
+        self._recent_keys: dict[tuple[int, int], None] = {}
+        self._noncanonical_seen = 0
+        self._tally: Counter[str] = Counter()
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -149,6 +160,8 @@ class Campaign:
     def run_batch(self, batch: list[fc.Case], first_index: int = 0) -> list[Finding]:
         port = self.port
         port.clear_verifications()
+        self._batch_status = self._status
+        self._own_keys = set()
         wire = b"".join(case.wire for case in batch)
         for case in batch:
             self._reference.feed(case.wire)
@@ -166,7 +179,8 @@ class Campaign:
             self._handle_crash(crash)
             return [crash]
         self._last_batch = list(batch)
-        found = self._check_outcomes(batch) + self._check_counters(batch)
+        found = (self._check_outcomes(batch) + self._check_counters(batch)
+                 + self._check_downlink())
         for finding in found:
             finding.batch = first_index
             if finding.kind == "protocol" and self.corpus is not None:
@@ -189,6 +203,7 @@ class Campaign:
     def _ping(self) -> Status | None:
         seq = self.port.next_seq()
         ping = fc.frame_bytes(fc.command(seq, fc.COMMAND_IDS["status"], []))
+        self._own_keys.add((fc.COMMAND_IDS["status"], seq))
         self._reference.feed(ping)
         self.port.write(ping)
         final = self.port.wait_final(fc.COMMAND_IDS["status"], seq, self.ping_timeout_s)
@@ -213,23 +228,82 @@ class Campaign:
         return None
 
     def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
+        """Each case got exactly the answer the model gives, for exactly its seq and id; no
+        verification arrived that nobody asked for."""
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
+        status = self._batch_status
+        mode = status.mode if status is not None and isinstance(status.mode, int) else 1
+        boot = status.boot_count if status is not None else 0
+        seen_here: dict[tuple[int, int], int] = {}
+        tally = self._tally = Counter()
+        # the model's answer for each correctly framed message (mode as of the batch's start,
+        # then as this batch's own set_mode commands leave it)
+        expectations: list[Expectation | None] = []
+        start_mode = mode
         for case in batch:
-            if case.seq is None or case.cmd_id is None or case.framing != fc.FRAME:
+            exp = None
+            if case.framing == fc.FRAME and 0 < len(case.payload) <= fc.MAX_MESSAGE:
+                exp = model.expect(case.payload, mode=mode, boot=boot)
+            expectations.append(exp)
+            if exp is not None and exp.address is not None:
+                key = (exp.address[1], exp.address[0])
+                seen_here[key] = seen_here.get(key, 0) + 1
+        for case, exp in zip(batch, expectations, strict=True):
+            if exp is not None and exp.command is not None and mode != start_mode:
+                # a set_mode of this batch changed the mode this command meets
+                exp = model.expect(case.payload, mode=mode, boot=boot)
+            if exp is not None and exp.address is None:
+                tally["silent"] += 1
+            if exp is None or exp.address is None or not exp.answered:
                 continue
-            outcome = self.port.outcome(case.cmd_id, case.seq)
+            key = (exp.address[1], exp.address[0])
+            if seen_here[key] > 1 or key in self._recent_keys:
+                self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
+                tally["ambiguous"] += 1
+                continue
+            stages = self.port.stages(*key)
+            tally["accepted" if stages[:1] == [0] else "rejected" if stages[:1] == [1]
+                  else "unanswered"] += 1
+            outcome = self.port.outcome(*key)
             self.stats.outcomes[outcome] += 1
-            if outcome == "accepted" and case.allowed & fc.EXECUTES:
+            well_formed_stages = stages in ([1], [0], [0, 2], [0, 3])
+            if outcome == "accepted" and exp.outcomes & fc.EXECUTES and well_formed_stages:
                 continue  # still executing (a bulk transfer): fine
-            if not fc.outcome_allowed(outcome, case.allowed):
-                bad.append(f"{case.category}/{case.name} seq {case.seq}: got {outcome}, "
-                           f"allowed {sorted(case.allowed)}")
+            if not well_formed_stages or not fc.outcome_allowed(outcome, exp.outcomes):
+                bad.append(f"{case.category}/{case.name} seq {key[1]} id {key[0]}: got "
+                           f"{outcome} (stages {stages}), expected {sorted(exp.outcomes)} "
+                           f"({exp.reason})")
                 bad_cases.append(case)
+            if outcome == "ok" and exp.command is not None \
+                    and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
+                mode = int(exp.command[1][0])  # type: ignore[call-overload]
+        # verifications nobody asked for: not a case's address, not a ping of ours
+        asked = set(seen_here) | self._own_keys | self._previous_keys
+        for key in sorted(self.port.verification_keys() - asked):
+            bad.append(f"verification nobody asked for: id {key[0]} seq {key[1]} stages "
+                       f"{self.port.stages(*key)}")
+        self._previous_keys = set(seen_here)
+        for key in seen_here:
+            self._recent_keys[key] = None
+        while len(self._recent_keys) > RECENT_KEYS:
+            del self._recent_keys[next(iter(self._recent_keys))]
         if not bad:
             return []
         return [Finding("protocol", "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)"
-                                                           if len(bad) > 3 else ""), bad_cases)]
+                                                           if len(bad) > 3 else ""),
+                        bad_cases or list(batch))]
+
+    def _check_downlink(self) -> list[Finding]:
+        """Every message the node sent is canonical CBOR (§4, §4.1) of six items (§5)."""
+        port = self.port
+        new = port.noncanonical - self._noncanonical_seen
+        self._noncanonical_seen = port.noncanonical
+        if new <= 0:
+            return []
+        examples = port.noncanonical_examples[-min(new, 3):]
+        return [Finding("downlink", f"{new} message(s) not in the spec's canonical form: "
+                        + "; ".join(examples), [])]
 
     def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
         status = self._status
@@ -259,12 +333,18 @@ class Campaign:
         if commands != delta["frames_in"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
                             f"+{delta['frames_in']}")
-        keys = {(c.cmd_id, c.seq) for c in batch if c.cmd_id is not None and c.seq is not None
-                and c.framing == fc.FRAME}
-        seen = self.port.accepted_count(keys) + 1  # the ping
-        if delta["tx_dropped"] == 0 and delta["cmds_accepted"] < seen:
-            problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {seen} acceptances "
-                            "were seen")
+        tally = self._tally
+        if delta["tx_dropped"] == 0 and not tally["ambiguous"]:
+            # every verification arrived: the counters must match what was seen, exactly
+            accepted = tally["accepted"] + 1  # the ping
+            rejected = tally["rejected"] + tally["silent"]
+            if delta["cmds_accepted"] != accepted:
+                problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {accepted} "
+                                "acceptances were seen")
+            if delta["cmds_rejected"] != rejected:
+                problems.append(f"cmds_rejected +{delta['cmds_rejected']} but {tally['rejected']}"
+                                f" rejections were seen and {tally['silent']} messages had no "
+                                "seq and id to answer")
         if not problems:
             return []
         return [Finding("counters", "; ".join(problems), list(batch))]
