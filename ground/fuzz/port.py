@@ -67,6 +67,7 @@ class NodePort:
         self.verifications: dict[tuple[int, int], list[tuple[int, int, Any, int]]] = {}
         self.link_counters: dict[str, Any] = {}
         self.link_time_ms = -1
+        self.link_seq = -1
         self.decode_errors = 0
         # every downlink message checked against SPEC §4 / §4.1 (canonical form, floats in
         # single precision) and §5 (six items): what failed, a few examples kept
@@ -76,6 +77,9 @@ class NodePort:
         self.downlink_received = 0
         self.downlink_gaps = 0
         self._last_downlink_seq: int | None = None
+        self.downlink_discards = 0  # ground-side deframer: damaged or cut-short frames
+        self.downlink_log: list[tuple[int, int, int]] | None = []  # (seq, kind, id) in order
+        self.read_bytes_per_s = 0.0  # > 0: a slow reader (a loaded host, a slow UART)
         self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -164,8 +168,12 @@ class NodePort:
         self._last_downlink_seq = None
 
     def _on_bytes(self, data: bytes, t_ns: int) -> None:
+        rate = self.read_bytes_per_s
+        if rate > 0:  # the reader thread sleeps: the node's output backs up meanwhile
+            time.sleep(len(data) / rate)
         for item in self.deframer.feed(data):
             if not isinstance(item, Frame):
+                self.downlink_discards += 1
                 continue
             if self.log is not None:
                 self.log.frame(DOWN, item.wire, t_ns)
@@ -180,6 +188,10 @@ class NodePort:
                 self._note_bad("not a six-item message", item.message)
                 continue
             self._note_seq(seq)
+            log = self.downlink_log
+            if log is not None and isinstance(seq, int):
+                log.append((seq, kind if isinstance(kind, int) else -1,
+                            ident if isinstance(ident, int) else -1))
             if kind == KIND_VERIFICATION:
                 with self._cond:
                     cmd_seq, stage, code, result = body
@@ -190,6 +202,7 @@ class NodePort:
                 with self._cond:
                     self.link_counters = dict(zip(LINK_PACKET.channels, body, strict=False))
                     self.link_time_ms = t_ms
+                    self.link_seq = seq
                     self._cond.notify_all()
 
     def clear_verifications(self) -> None:
@@ -275,6 +288,18 @@ class NodePort:
         if final is None or final[0] != 2:
             return None
         return Status(final[2], final[3])
+
+    def link_after(self, node_time_ms: int,
+                   timeout_s: float = 2.0) -> tuple[int, dict[str, Any]] | None:
+        """(downlink seq, counters) of the first link packet stamped after ``node_time_ms``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.link_time_ms <= node_time_ms:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return self.link_seq, dict(self.link_counters)
 
     def counters_after(self, node_time_ms: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """The first link housekeeping packet stamped after ``node_time_ms``.

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from ground.fuzz import cases as fc
 from ground.fuzz import model
+from ground.fuzz.flood import flood
 from ground.fuzz.model import Expectation
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
 from ground.fuzz.reduce import reduce_cases
@@ -42,13 +43,15 @@ CRASH_KINDS: Final = ("crash", "hang", "reboot")
 # Addresses (command id, seq) of the latest cases: one that comes again (a damaged seq equal
 # to an earlier one) may be a repeat the node answers from its record; it is not judged.
 RECENT_KEYS: Final = 4096
+# Frames the node may have numbered but not yet written when a link packet reads its counters.
+IN_FLIGHT: Final = 4
 _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
-                    "cmds_accepted", "cmds_rejected", "tx_dropped")
+                    "cmds_accepted", "cmds_rejected", "tx_dropped", "frames_out")
 
 
 @dataclass
 class Finding:
-    kind: str  # crash | hang | reboot | protocol | counters
+    kind: str  # crash | hang | reboot | protocol | counters | downlink | flood
     detail: str
     cases: list[fc.Case] = field(default_factory=list)
     batch: int = -1
@@ -65,6 +68,9 @@ class Stats:
     reduce_s: float = 0.0
     min_heap_free: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    floods: int = 0
+    flood_lost_verifications: int = 0
+    flood_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -77,7 +83,8 @@ class Campaign:
                  corpus: Path | None = None, reduce: bool = True,
                  categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
                  max_findings: int = 20, settle_s: float = 9.0,
-                 reduce_budget_s: float = 300.0) -> None:
+                 reduce_budget_s: float = 300.0, flood_commands: int = 1000,
+                 flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -88,6 +95,9 @@ class Campaign:
         self.max_findings = max_findings
         self.settle_s = settle_s  # longer than the longest watchdog timeout (8 s)
         self.reduce_budget_s = reduce_budget_s  # per finding
+        self.flood_commands = flood_commands  # noops per flood; 0: no floods
+        self.flood_every = flood_every  # batches between floods (and one at the end)
+        self.flood_read_bytes_per_s = flood_read_bytes_per_s
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -101,6 +111,10 @@ class Campaign:
         self._recent_keys: dict[tuple[int, int], None] = {}
         self._noncanonical_seen = 0
         self._tally: Counter[str] = Counter()
+        self._link_seq = 0
+        self._ping_attempts = 0
+        self._drift: Counter[str] = Counter()
+        self._window: dict[str, Any] = {}
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -124,9 +138,12 @@ class Campaign:
         status = self.port.ping(self.ping_timeout_s)
         if status is None:
             raise RuntimeError(f"node on {self.port.url} stopped answering")
-        counters = self.port.counters_after(status.node_time_ms, 3.0)
-        if counters is None:
+        link = self.port.link_after(status.node_time_ms, 3.0)
+        if link is None:
             raise RuntimeError("no link housekeeping packet: is housekeeping enabled?")
+        self._link_seq, counters = link
+        self.port.downlink_log = [e for e in self.port.downlink_log or []
+                                  if (e[0] - self._link_seq) & 0xFFFF < 0x8000]
         self._status = status
         self._baseline = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
         self._reference = Deframer()
@@ -151,11 +168,39 @@ class Campaign:
                      for i in range(index, index + count)]
             found = self.run_batch(batch, index)
             index += count
+            if self.flood_commands and self.stats.batches % self.flood_every == 0:
+                self.run_flood(index)
             self.stats.elapsed_s = time.monotonic() - start
             if progress is not None:
                 progress(count, found[0] if found else None)
+        if self.flood_commands and self.stats.batches % self.flood_every \
+                and len(self.findings) < self.max_findings:
+            self.run_flood(index)
         self.stats.elapsed_s = time.monotonic() - start
         return self.findings
+
+    def run_flood(self, index: int) -> list[Finding]:
+        """A flood of noops with a slow reader, every frame accounted for (ground.fuzz.flood);
+        its time is not counted in the case rate."""
+        started = time.monotonic()
+        result = flood(self.port, self.flood_commands,
+                       read_bytes_per_s=self.flood_read_bytes_per_s)
+        self.stats.floods += 1
+        self.stats.flood_lost_verifications += result.lost_verifications
+        for k, v in result.deltas.items():
+            self.stats.flood_counters[k] = self.stats.flood_counters.get(k, 0) + v
+        found = []
+        if result.problems:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.received_by_kind.items()))
+            found.append(Finding("flood", f"{result.commands} noops, reader at "
+                                 f"{self.flood_read_bytes_per_s:g} B/s: "
+                                 + "; ".join(result.problems) + f" (received: {kinds}; "
+                                 f"verifications lost: {result.lost_verifications})", [],
+                                 index))
+            self.findings.extend(found)
+        self._rebaseline()
+        self.stats.reduce_s += time.monotonic() - started  # not fuzzing time
+        return found
 
     def run_batch(self, batch: list[fc.Case], first_index: int = 0) -> list[Finding]:
         port = self.port
@@ -179,6 +224,12 @@ class Campaign:
             self._handle_crash(crash)
             return [crash]
         self._last_batch = list(batch)
+        window = self._read_window()
+        if window is None:
+            found = [Finding("counters", "no link housekeeping packet after the ping", [],
+                             first_index)]
+            self.findings.extend(found)
+            return found
         found = (self._check_outcomes(batch) + self._check_counters(batch)
                  + self._check_downlink())
         for finding in found:
@@ -201,15 +252,21 @@ class Campaign:
     # --- checks ------------------------------------------------------------------------------
 
     def _ping(self) -> Status | None:
-        seq = self.port.next_seq()
-        ping = fc.frame_bytes(fc.command(seq, fc.COMMAND_IDS["status"], []))
-        self._own_keys.add((fc.COMMAND_IDS["status"], seq))
-        self._reference.feed(ping)
-        self.port.write(ping)
-        final = self.port.wait_final(fc.COMMAND_IDS["status"], seq, self.ping_timeout_s)
-        if final is None or final[0] != 2:
-            return None
-        return Status(final[2], final[3])
+        """`status`, up to three times, each with a new seq: an answer the node had to drop
+        (a congested downlink, counted in tx_dropped) is no hang."""
+        status_id = fc.COMMAND_IDS["status"]
+        self._ping_attempts = 0
+        for _ in range(3):
+            seq = self.port.next_seq()
+            ping = fc.frame_bytes(fc.command(seq, status_id, []))
+            self._own_keys.add((status_id, seq))
+            self._reference.feed(ping)
+            self._ping_attempts += 1
+            self.port.write(ping)
+            final = self.port.wait_final(status_id, seq, self.ping_timeout_s / 3)
+            if final is not None and final[0] == 2:
+                return Status(final[2], final[3])
+        return None
 
     def _health(self, batch: list[fc.Case]) -> Finding | None:
         status = self._ping()
@@ -233,26 +290,29 @@ class Campaign:
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
         status = self._batch_status
-        mode = status.mode if status is not None and isinstance(status.mode, int) else 1
+        mode: int | None = (status.mode if status is not None and isinstance(status.mode, int)
+                            else 1)
         boot = status.boot_count if status is not None else 0
         seen_here: dict[tuple[int, int], int] = {}
         tally = self._tally = Counter()
         # the model's answer for each correctly framed message (mode as of the batch's start,
         # then as this batch's own set_mode commands leave it)
         expectations: list[Expectation | None] = []
-        start_mode = mode
+        start_mode = mode if mode is not None else 1
         for case in batch:
             exp = None
             if case.framing == fc.FRAME and 0 < len(case.payload) <= fc.MAX_MESSAGE:
-                exp = model.expect(case.payload, mode=mode, boot=boot)
+                exp = model.expect(case.payload, mode=start_mode, boot=boot)
             expectations.append(exp)
             if exp is not None and exp.address is not None:
                 key = (exp.address[1], exp.address[0])
                 seen_here[key] = seen_here.get(key, 0) + 1
         for case, exp in zip(batch, expectations, strict=True):
             if exp is not None and exp.command is not None and mode != start_mode:
-                # a set_mode of this batch changed the mode this command meets
-                exp = model.expect(case.payload, mode=mode, boot=boot)
+                # a set_mode of this batch changed the mode this command meets (None: a
+                # set_mode whose outcome was lost; any mode's answer is allowed then)
+                exp = model.expect(case.payload, mode=mode, boot=boot) if mode is not None \
+                    else model.expect_any_mode(case.payload, boot=boot)
             if exp is not None and exp.address is None:
                 tally["silent"] += 1
             if exp is None or exp.address is None or not exp.answered:
@@ -268,6 +328,13 @@ class Campaign:
             outcome = self.port.outcome(*key)
             self.stats.outcomes[outcome] += 1
             well_formed_stages = stages in ([1], [0], [0, 2], [0, 3])
+            if self._window.get("lost") and stages in ([], [2], [3]):
+                # the node dropped downlink frames in this batch (counted, and checked
+                # against tx_dropped): a missing stage may be one of them
+                self.stats.outcomes["stage lost"] += 1
+                if exp.command is not None and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
+                    mode = None  # whether it ran is unknown: so is the mode from here on
+                continue
             if outcome == "accepted" and exp.outcomes & fc.EXECUTES and well_formed_stages:
                 continue  # still executing (a bulk transfer): fine
             if not well_formed_stages or not fc.outcome_allowed(outcome, exp.outcomes):
@@ -305,12 +372,30 @@ class Campaign:
         return [Finding("downlink", f"{new} message(s) not in the spec's canonical form: "
                         + "; ".join(examples), [])]
 
-    def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
+    def _read_window(self) -> dict[str, Any] | None:
+        """The link packet B after the batch's ping, and the downlink numbered since the last
+        one, A: ``span`` numbers in [sA, sB), ``received`` of them arrived (the rest were
+        dropped: every dropped frame must be counted once in tx_dropped)."""
         status = self._status
         assert status is not None
-        counters = self.port.counters_after(status.node_time_ms, 3.0)
-        if counters is None:
-            return [Finding("counters", "no link housekeeping packet after the ping", [])]
+        link = self.port.link_after(status.node_time_ms, 3.0)
+        if link is None:
+            return None
+        seq_b, counters = link
+        seq_a = self._link_seq
+        span = (seq_b - seq_a) & 0xFFFF
+        log = self.port.downlink_log or []
+        received = len({e[0] for e in log if (e[0] - seq_a) & 0xFFFF < span})
+        self.port.downlink_log = [e for e in log if (e[0] - seq_b) & 0xFFFF < 0x8000]
+        self._link_seq = seq_b
+        self._window = {"counters": counters, "span": span, "received": received,
+                        "lost": span - received, "from": seq_a, "to": seq_b}
+        self.stats.outcomes["downlink lost"] += span - received
+        return self._window
+
+    def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
+        window = self._window
+        counters = window["counters"]
         heap = counters.get("heap_free")
         if isinstance(heap, int):
             low = self.stats.min_heap_free
@@ -333,10 +418,24 @@ class Campaign:
         if commands != delta["frames_in"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
                             f"+{delta['frames_in']}")
+        # Every frame numbered was written (frames_out) or dropped and counted (tx_dropped),
+        # once: the received messages and the skipped numbers say which. A packet reads the
+        # counters when it is built, so frames numbered before it but still queued show in
+        # the next window: the running sums may differ by those (IN_FLIGHT), no more.
+        self._drift["frames_out"] += delta["frames_out"] - window["received"]
+        self._drift["tx_dropped"] += delta["tx_dropped"] - window["lost"]
+        for name, what in (("frames_out", "messages received"),
+                           ("tx_dropped", "downlink numbers skipped")):
+            if abs(self._drift[name]) > IN_FLIGHT:
+                problems.append(f"{name} is {self._drift[name]:+} from the {what} since the "
+                                f"campaign began (this batch: {name} +{delta[name]}, "
+                                f"{window['received']} received, {window['lost']} skipped in "
+                                f"{window['from']}..{window['to'] - 1})")
+                self._drift[name] = 0  # report once, then account afresh
         tally = self._tally
-        if delta["tx_dropped"] == 0 and not tally["ambiguous"]:
+        if not window["lost"] and not tally["ambiguous"]:
             # every verification arrived: the counters must match what was seen, exactly
-            accepted = tally["accepted"] + 1  # the ping
+            accepted = tally["accepted"] + self._ping_attempts
             rejected = tally["rejected"] + tally["silent"]
             if delta["cmds_accepted"] != accepted:
                 problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {accepted} "
