@@ -9,7 +9,7 @@ PORT   ?=
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench hil flash fuzz clean
+.PHONY: help venv run test lint bench hil flash fuzz mutate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
@@ -47,6 +47,10 @@ flash: $(STAMP)  ## flash a Pico: make flash PORT=/dev/ttyACM0
 
 fuzz: $(STAMP)  ## live protocol fuzzing: make fuzz [PORT=...] ARGS='--cases 100000'
 	$(PY) -m ground fuzz $(if $(PORT),--port $(PORT),) $(ARGS)
+
+mutate: $(STAMP)  ## mutation testing (slow, not in make test): make mutate [ARGS='protocol/crc.py --fresh']
+	$(PY) -m pip install --quiet -e '.[mutate]'
+	$(PY) tools/mutate.py $(ARGS)
 
 clean:  ## remove build output and caches (keeps .venv)
 	rm -rf build dist bench/results .pytest_cache .hypothesis .mypy_cache .ruff_cache
