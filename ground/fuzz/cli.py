@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batches between floods, and one at the end (default 100)")
     g.add_argument("--flood-read-rate", type=float, default=20_000.0, metavar="B/S",
                    help="how fast the ground reads during a flood (default 20000)")
+    g.add_argument("--power-every", type=int, default=100, metavar="B",
+                   help="batches between power cuts of the simulated node, and one at the "
+                        "end (default 100; 0: none)")
     g.add_argument("--uplink-rate", type=float, default=None, metavar="B/S",
                    help="pace uplink bytes (default: none for sim and USB; "
                         f"{DEFAULT_UPLINK_BYTES_PER_S:g} suits a 115200-baud UART)")
@@ -114,6 +117,8 @@ def _details(console: Console, campaign: Campaign, findings: list[Finding]) -> N
     counters = ", ".join(f"{k} +{v:,}" for k, v in stats.counters.items())
     console.print(f"node counters: {counters or '-'}; lowest heap_free "
                   f"{stats.min_heap_free if stats.min_heap_free is not None else '?'} B")
+    if stats.power_cuts:
+        console.print(f"power cuts: {stats.power_cuts}")
     if stats.floods:
         flooded = ", ".join(f"{k} +{v:,}" for k, v in stats.flood_counters.items())
         console.print(f"floods: {stats.floods} ({flooded}; verifications lost "
@@ -139,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
                             categories=categories, ping_timeout_s=min(args.timeout, 5.0),
                             max_findings=args.max_findings, flood_commands=max(0, args.flood),
                             flood_every=max(1, args.flood_every),
-                            flood_read_bytes_per_s=args.flood_read_rate)
+                            flood_read_bytes_per_s=args.flood_read_rate,
+                            power_every=max(0, args.power_every))
         campaign.start()
         findings: list[Finding] = []
         if args.corpus is not None and args.corpus.is_dir():

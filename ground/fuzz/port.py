@@ -26,6 +26,7 @@ from protocol import dictionary
 
 KIND_VERIFICATION: Final = 1
 KIND_HOUSEKEEPING: Final = 2
+KIND_EVENT: Final = 3
 STAGES: Final = ("accepted", "rejected", "completed", "failed")
 LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
 STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
@@ -77,6 +78,9 @@ class NodePort:
         self.downlink_received = 0
         self.downlink_gaps = 0
         self._last_downlink_seq: int | None = None
+        self.events_seen = 0  # live events (kind 3): how many, the latest and highest number
+        self.last_event_seq: int | None = None
+        self.max_event_seq: int | None = None
         self.downlink_discards = 0  # ground-side deframer: damaged or cut-short frames
         self.downlink_log: list[tuple[int, int, int]] | None = []  # (seq, kind, id) in order
         self.read_bytes_per_s = 0.0  # > 0: a slow reader (a loaded host, a slow UART)
@@ -198,6 +202,13 @@ class NodePort:
                     self.verifications.setdefault((ident, cmd_seq), []).append(
                         (stage, code, result, t_ms))
                     self._cond.notify_all()
+            elif kind == KIND_EVENT and isinstance(body, list) and body \
+                    and isinstance(body[0], int):
+                with self._cond:
+                    self.events_seen += 1
+                    self.last_event_seq = body[0]
+                    if self.max_event_seq is None or body[0] > self.max_event_seq:
+                        self.max_event_seq = body[0]
             elif kind == KIND_HOUSEKEEPING and ident == LINK_PACKET.id:
                 with self._cond:
                     self.link_counters = dict(zip(LINK_PACKET.channels, body, strict=False))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from ground.fuzz import model
 from ground.fuzz.flood import flood
 from ground.fuzz.model import Expectation
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
+from ground.fuzz.power import power_cycle
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
 from protocol.framing import Deframer
@@ -51,7 +53,7 @@ _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes"
 
 @dataclass
 class Finding:
-    kind: str  # crash | hang | reboot | protocol | counters | downlink | flood
+    kind: str  # crash | hang | reboot | protocol | counters | downlink | flood | power
     detail: str
     cases: list[fc.Case] = field(default_factory=list)
     batch: int = -1
@@ -69,6 +71,7 @@ class Stats:
     min_heap_free: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
     floods: int = 0
+    power_cuts: int = 0
     flood_lost_verifications: int = 0
     flood_counters: dict[str, int] = field(default_factory=dict)
 
@@ -84,7 +87,8 @@ class Campaign:
                  categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
                  max_findings: int = 20, settle_s: float = 9.0,
                  reduce_budget_s: float = 300.0, flood_commands: int = 1000,
-                 flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0) -> None:
+                 flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0,
+                 power_every: int = 100) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -98,6 +102,7 @@ class Campaign:
         self.flood_commands = flood_commands  # noops per flood; 0: no floods
         self.flood_every = flood_every  # batches between floods (and one at the end)
         self.flood_read_bytes_per_s = flood_read_bytes_per_s
+        self.power_every = power_every  # batches between power cuts (simulated node); 0: none
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -170,14 +175,39 @@ class Campaign:
             index += count
             if self.flood_commands and self.stats.batches % self.flood_every == 0:
                 self.run_flood(index)
+            if self.power_every and self.stats.batches % self.power_every == 0:
+                self.run_power_cut(index)
             self.stats.elapsed_s = time.monotonic() - start
             if progress is not None:
                 progress(count, found[0] if found else None)
         if self.flood_commands and self.stats.batches % self.flood_every \
                 and len(self.findings) < self.max_findings:
             self.run_flood(index)
+        if self.power_every and self.stats.batches % self.power_every \
+                and len(self.findings) < self.max_findings:
+            self.run_power_cut(index)
         self.stats.elapsed_s = time.monotonic() - start
         return self.findings
+
+    def run_power_cut(self, index: int) -> list[Finding]:
+        """A power cut at a random moment after a command ran (ground.fuzz.power): the node
+        comes back through commands sent during its boot, the command re-sent does not run
+        again, event numbers are not reused. Simulated node only."""
+        if not self.port.is_sim:
+            return []
+        started = time.monotonic()
+        result = power_cycle(self.port, random.Random(f"{self.seed}:power:{index}"))
+        self.stats.power_cuts += 1
+        found = []
+        if result.problems:
+            found.append(Finding("power", "; ".join(result.problems), [], index))
+            self.findings.extend(found)
+        self.port.reset_downlink_accounting()
+        self._configure()
+        self._rebaseline()
+        self._recent_keys.clear()
+        self.stats.reduce_s += time.monotonic() - started  # not fuzzing time
+        return found
 
     def run_flood(self, index: int) -> list[Finding]:
         """A flood of noops with a slow reader, every frame accounted for (ground.fuzz.flood);
