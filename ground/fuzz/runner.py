@@ -128,6 +128,7 @@ class Campaign:
         if status is None:
             raise RuntimeError(f"node on {self.port.url} does not answer a status request")
         self._status = status
+        self._noncanonical_seen = self.port.noncanonical  # a port used before: only new ones
         self._configure()
         self._rebaseline()
 
