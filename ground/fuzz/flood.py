@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from ground.fuzz import cases as fc
 from ground.fuzz.port import NodePort
@@ -55,6 +55,17 @@ def _quiet_link(port: NodePort, quiet_s: float, timeout_s: float) -> None:
             return
 
 
+def _settled_link(port: NodePort, node_time_ms: int,
+                  timeout_s: float = 10.0) -> tuple[int, dict[str, Any]] | None:
+    """The second link packet after ``node_time_ms``: on a quiet link everything made before
+    the first one has been written (or dropped) when the second reads the counters, so the
+    queue holds nothing older than that second packet (SPEC §5.8's empty-queue moments)."""
+    first = port.link_after(node_time_ms, timeout_s)
+    if first is None:
+        return None
+    return port.link_after(port.link_time_ms, timeout_s)
+
+
 def flood(port: NodePort, n: int, *, read_bytes_per_s: float = 20_000.0,
           chunk: int = 50, timeout_s: float = 60.0) -> FloodResult:
     """Send ``n`` noops with a slow reader and account for every frame (module doc)."""
@@ -67,7 +78,7 @@ def flood(port: NodePort, n: int, *, read_bytes_per_s: float = 20_000.0,
         port.downlink_log = []
         result.problems.append("no answer to status before the flood")
         return result
-    first = port.link_after(status.node_time_ms, 10.0)
+    first = _settled_link(port, status.node_time_ms)
     if first is None:
         port.downlink_log = []
         result.problems.append("no link housekeeping packet before the flood")
@@ -96,7 +107,7 @@ def flood(port: NodePort, n: int, *, read_bytes_per_s: float = 20_000.0,
         attempts += 1
         ping_seq = port.send_command(status_id, [])
         final = port.wait_final(status_id, ping_seq, 10.0)
-    last = port.link_after(final[3], 20.0) if final is not None else None
+    last = _settled_link(port, final[3], 20.0) if final is not None else None
     port.downlink_log = []
     if last is None:
         result.problems.append("no answer to status after the flood" if final is None
