@@ -16,6 +16,8 @@ Three tools, used by the simulated node's host (``ground.simnode``) and the CLI:
 - ``terminate_on_signals()``: while active, SIGTERM and SIGHUP raise ``Terminated`` in the main
   thread, so ``finally`` blocks and context managers run (the node is stopped, the temporary
   folder removed) as they do for Ctrl-C. The CLI turns it into exit code 128 + signal.
+- ``shielded()``: a clean-up that a Ctrl-C (or SIGTERM, SIGHUP) arriving meanwhile must not cut
+  short; the signal is delivered again once it is done.
 """
 
 from __future__ import annotations
@@ -168,3 +170,26 @@ def terminate_on_signals() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then deliver the first again
+    (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, *TERMINATING_SIGNALS)
+    previous = {s: signal.signal(s, hold) for s in held}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if pending:
+        signal.raise_signal(pending[0])

@@ -83,7 +83,7 @@ import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from ground.lifetime import OwnedDir, die_with_parent
+from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
     GROUND_ONLY,
@@ -288,7 +288,12 @@ class SimNode:
 
     def stop(self) -> None:
         """Kill the node (by pid) and close the pty. A state directory that was given is
-        kept; the temporary one made when none was given is removed."""
+        kept; the temporary one made when none was given is removed. A Ctrl-C meanwhile waits
+        until this is done."""
+        with shielded():
+            self._stop()
+
+    def _stop(self) -> None:
         self._stopping.set()
         with self._booted:
             self._booted.notify_all()
