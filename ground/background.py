@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import select
@@ -39,6 +38,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground.errors import EXIT_LINK, GroundError, UsageError
+
+if os.name == "posix":  # the simulated node needs a pty: POSIX only
+    import fcntl
 
 _START_TIMEOUT_S: Final = 120.0  # the first start precompiles the node (mpy-cross, ROMFS)
 _STOP_TIMEOUT_S: Final = 15.0
@@ -113,6 +115,8 @@ def _lock_is_held() -> bool:
 
 def find(wait_s: float = 2.0) -> BackgroundSim | None:
     """The running background node, or None. Waits up to wait_s for one that is starting."""
+    if os.name != "posix":
+        return None
     deadline = time.monotonic() + wait_s
     while _lock_is_held():
         try:
@@ -128,6 +132,8 @@ def find(wait_s: float = 2.0) -> BackgroundSim | None:
 def start(seed: int | None = None, time_factor: float | None = None,
           state_dir: str | None = None) -> tuple[BackgroundSim, bool]:
     """Start the daemon unless one runs; return (it, started_now)."""
+    if os.name != "posix":
+        raise UsageError("the simulated node needs a pty (Linux or macOS): on Windows, use WSL")
     running = find()
     if running is not None:
         if seed is not None or time_factor is not None or state_dir is not None:

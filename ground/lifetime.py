@@ -26,7 +26,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import fcntl
 import os
 import shutil
 import signal
@@ -37,6 +36,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Final
+
+if os.name == "posix":
+    import fcntl
+# (Windows has no simulated node, which needs a pty; the CLI only uses the signal tools there.)
 
 LOCK_NAME: Final = ".owner.lock"
 _PR_SET_PDEATHSIG: Final = 1
@@ -143,7 +146,9 @@ class Terminated(BaseException):
         super().__init__(signal.Signals(signum).name)
 
 
-TERMINATING_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
+TERMINATING_SIGNALS: Final = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 @contextlib.contextmanager
