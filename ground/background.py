@@ -45,6 +45,7 @@ if os.name == "posix":  # the simulated node needs a pty: POSIX only
 _START_TIMEOUT_S: Final = 120.0  # the first start precompiles the node (mpy-cross, ROMFS)
 _STOP_TIMEOUT_S: Final = 15.0
 _POLL_S: Final = 0.05
+_RACE: Final = "error: another background simulated node"
 
 
 class BackgroundSimError(GroundError, RuntimeError):
@@ -162,6 +163,10 @@ def start(seed: int | None = None, time_factor: float | None = None,
             line += chunk
     proc.stdout.close()
     text = line.decode(errors="replace").strip()
+    if text.startswith(_RACE):  # another `sim start` won the race: use its node
+        found = find(wait_s=_START_TIMEOUT_S)
+        if found is not None:
+            return found, False
     if not text.startswith("/"):
         if proc.poll() is None and not text:
             with contextlib.suppress(ProcessLookupError):
@@ -213,7 +218,7 @@ def _daemon(argv: list[str] | None = None) -> int:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        print("error: another background simulated node holds the lock", flush=True)
+        print(f"{_RACE} holds the lock", flush=True)
         return 1
     state_dir = Path(args.state_dir or default_state_dir()).absolute()
     node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=state_dir)

@@ -6,8 +6,9 @@
 
 Every subcommand that talks to a node takes ``--port URL``: a serial device
 (``/dev/ttyACM0``, ``COM3``), any pyserial URL (``socket://host:port``, ``rfc2217://``), or
-``sim`` / ``sim://?seed=7&time_factor=600&state_dir=DIR`` (start the simulated node). Without
-``--port``, ``$ILRS_PORT`` is used, else ``sim``. Every session writes a session log
+``sim`` / ``sim://?seed=7&time_factor=600&state_dir=DIR`` (start a simulated node for this
+command only). Without ``--port``: ``$ILRS_PORT``, else the background simulated node if one runs
+(``ground sim start``, see ``ground.background``), else ``sim``. Every session writes a session log
 (``--log PATH``; default ``logs/``, see ``ground.log``).
 
 Exit codes:
@@ -89,7 +90,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--port",
         metavar="URL",
         help=f"serial device or pyserial URL, or sim[://?seed=N&time_factor=X] "
-        f"(default: ${PORT_ENV}, else sim)",
+        f"(default: ${PORT_ENV}, else the background node of `ground sim start`, else sim)",
     )
     g.add_argument("--log", metavar="PATH", help="session log to write (default: logs/)")
     g.add_argument(

@@ -301,3 +301,18 @@ def test_find_ignores_a_stale_description(tmp_path: Path, monkeypatch: pytest.Mo
     (folder / "sim.json").write_text(json.dumps({"pid": 1, "port": "/dev/pts/999"}))
     assert background.find() is None
     assert not (folder / "sim.json").exists()
+
+
+def test_two_sim_starts_at_once_share_one_node(env: dict[str, str], tmp_path: Path) -> None:
+    starters = [
+        subprocess.Popen([*GROUND, "sim", "start"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=_WAIT_S) for p in starters]
+    assert [p.returncode for p in starters] == [0, 0], results
+    ports = {out.strip() for out, _err in results}
+    daemon = json.loads((tmp_path / "run" / "ilrs" / "sim.json").read_text())["pid"]
+    assert ports == {json.loads((tmp_path / "run" / "ilrs" / "sim.json").read_text())["port"]}
+    assert sorted("already running" in err for _out, err in results) == [False, True]
+    assert len([c for c in children(daemon) if alive(c)]) == 1  # one node
