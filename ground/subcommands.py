@@ -330,10 +330,10 @@ def record_args(p: argparse.ArgumentParser) -> None:
 def do_record(args: argparse.Namespace) -> int:
     out = new_console()
     with connect(args) as node:
-        out.print(f"recording to {node.log_path} (Ctrl-C ends it)", style="dim")
         n = 0
         stopped = False
         try:
+            out.print(f"recording to {node.log_path} (Ctrl-C ends it)", style="dim")
             for _ in node.telemetry(count=args.count, duration=args.duration):
                 n += 1
         except KeyboardInterrupt:  # the way to end an open recording: summary, then 130
