@@ -226,8 +226,12 @@ class SimNode:
         self.extra_env = dict(extra_env or {})
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
         self.romfs_image: Path | None = None
-        self._owned_dir = None if state_dir else OwnedDir(TEMP_PREFIX)
-        self.state_dir = Path(state_dir) if state_dir else self._owned_dir.path  # type: ignore[union-attr]
+        self._owned_dir: OwnedDir | None = None  # the temporary state dir stop() removes
+        if state_dir:
+            self.state_dir = Path(state_dir)
+        else:
+            self._owned_dir = OwnedDir(TEMP_PREFIX)
+            self.state_dir = self._owned_dir.path
         self.log_path = self.state_dir / "node.log"
         self.port: str = ""
         self.boots = 0  # node processes started by this SimNode
