@@ -44,11 +44,11 @@ class FloodResult:
 def _quiet_link(port: NodePort, quiet_s: float, timeout_s: float) -> None:
     """Wait until nothing but housekeeping has arrived for ``quiet_s``."""
     deadline = time.monotonic() + timeout_s
-    last = port.downlink_received
+    last = port.verifications_seen + port.events_seen
     last_change = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        now = port.downlink_received
+        now = port.verifications_seen + port.events_seen
         if now != last:
             last, last_change = now, time.monotonic()
         elif time.monotonic() - last_change >= quiet_s:

@@ -78,6 +78,7 @@ class NodePort:
         self.downlink_received = 0
         self.downlink_gaps = 0
         self._last_downlink_seq: int | None = None
+        self.verifications_seen = 0
         self.events_seen = 0  # live events (kind 3): how many, the latest and highest number
         self.last_event_seq: int | None = None
         self.max_event_seq: int | None = None
@@ -199,6 +200,7 @@ class NodePort:
             if kind == KIND_VERIFICATION:
                 with self._cond:
                     cmd_seq, stage, code, result = body
+                    self.verifications_seen += 1
                     self.verifications.setdefault((ident, cmd_seq), []).append(
                         (stage, code, result, t_ms))
                     self._cond.notify_all()
