@@ -82,6 +82,7 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         return result
     booted_with = _param(port)  # also binds the commands to the new boot, where they are
     # the kept command again, byte for byte: it ran before the cut and must not run again
+    port.clear_verifications()  # only the answer to the re-sent one counts
     port.write(wire)
     again = port.wait_final(param_set, seq, 5.0)
     after = _param(port)
