@@ -187,3 +187,67 @@ def test_bool_accepts_its_spellings(raw: object) -> None:
 def test_bool_refuses_anything_else(raw: object) -> None:
     with pytest.raises(BadArgument, match="not a boolean"):
         validate.prepare("load_switch", {"channel": 0, "on": raw})
+
+
+USAGE = {
+    'noop': 'noop',
+    'set_mode': 'set_mode mode=<SAFE|NOMINAL|SCIENCE>',
+    'load_switch': 'load_switch channel=<comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|rover_charger|isru_demo|heater_battery|heater_electronics> on=<true|false>',
+    'load_reset_trip': 'load_reset_trip channel=<comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|rover_charger|isru_demo|heater_battery|heater_electronics>',
+    'heater_mode': 'heater_mode heater=<battery|electronics> mode=<OFF|AUTO|ON>',
+    'heater_setpoint': 'heater_setpoint heater=<battery|electronics> setpoint=<f32 -40..40 degC>',
+    'param_get': 'param_get param=<parameter name or id>',
+    'param_set': 'param_set param=<parameter name or id> value=<any>',
+    'param_save': 'param_save',
+    'param_load': 'param_load',
+    'param_reset': 'param_reset',
+    'hk_rate': 'hk_rate packet=<u8 1..10> rate=<f32 0.1..50 Hz>',
+    'hk_enable': 'hk_enable packet=<u8 1..10> enabled=<true|false>',
+    'time_correlate': 'time_correlate utc_ms=<any ms>',
+    'status': 'status',
+    'event_log_downlink': 'event_log_downlink from_seq=<u32 0..4294967295>',
+    'clear_counters': 'clear_counters',
+    'reboot': 'reboot',
+    'maintenance': 'maintenance',
+    'dict_downlink': 'dict_downlink',
+    'fault_inject': 'fault_inject fault=<CLEAR|SENSOR_FAIL|SENSOR_STUCK|BATTERY_DRAIN|TRIP_CHANNEL|HANG_TASK> target=<u8 0..15> value=<f32 -1000..1000>',
+}
+
+
+@pytest.mark.parametrize("name", list(USAGE))
+def test_usage_of_every_command(name: str) -> None:
+    """What ``ground`` prints for a command's arguments: enum names, bool spellings, the
+    parameter lookup, integer ranges from the type's width where the dictionary has none,
+    float ranges with their unit, ``any`` with its unit."""
+    assert validate.usage(validate.command(name)) == USAGE[name]
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    ("true", True), (" FALSE ", False), ("12", 12), ("-3", -3), ("1.5", 1.5),
+    ("abc", "abc"), (" x y ", "x y"), (7, 7), (2.5, 2.5), (None, None),
+])
+def test_any_values_typed_as_text_become_what_they_say(raw: object, value: object) -> None:
+    got = validate.convert("time_correlate", "utc_ms", raw, t.ANY, None, None, "ms", None)
+    assert got == value and type(got) is type(value)
+
+
+def test_parameters_by_id_name_or_digits() -> None:
+    assert validate.param(2).name == "battery_setpoint"
+    assert validate.param(" 2 ").name == "battery_setpoint"
+    assert validate.param("battery_setpoint").id == 2
+    with pytest.raises(UnknownName, match="unknown parameter id '999'"):
+        validate.param(999)
+    with pytest.raises(UnknownName, match="unknown parameter 'batery_setpoint'"):
+        validate.param("batery_setpoint")
+
+
+def test_channels_by_name_and_the_closest_names() -> None:
+    assert validate.channel("battery_soc").name == "battery_soc"
+    with pytest.raises(UnknownName) as info:
+        validate.channel("battery_sco")
+    assert info.value.kind == "channel" and info.value.suggestions[0] == "battery_soc"
+    assert validate.closest("soc", validate.CHANNELS) == ["battery_soc"]
+    assert validate.closest("set", validate.COMMANDS) == ["set_mode", "param_set",
+                                                         "load_reset_trip"]
+    assert validate.closest("param", validate.COMMANDS, n=2) == ["param_set", "param_get"]
+    assert validate.closest("", validate.COMMANDS) == []
