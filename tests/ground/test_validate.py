@@ -189,11 +189,13 @@ def test_bool_refuses_anything_else(raw: object) -> None:
         validate.prepare("load_switch", {"channel": 0, "on": raw})
 
 
+_CHANNELS = ("comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|"
+             "rover_charger|isru_demo|heater_battery|heater_electronics")
 USAGE = {
     'noop': 'noop',
     'set_mode': 'set_mode mode=<SAFE|NOMINAL|SCIENCE>',
-    'load_switch': 'load_switch channel=<comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|rover_charger|isru_demo|heater_battery|heater_electronics> on=<true|false>',
-    'load_reset_trip': 'load_reset_trip channel=<comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|rover_charger|isru_demo|heater_battery|heater_electronics>',
+    'load_switch': f'load_switch channel=<{_CHANNELS}> on=<true|false>',
+    'load_reset_trip': f'load_reset_trip channel=<{_CHANNELS}>',
     'heater_mode': 'heater_mode heater=<battery|electronics> mode=<OFF|AUTO|ON>',
     'heater_setpoint': 'heater_setpoint heater=<battery|electronics> setpoint=<f32 -40..40 degC>',
     'param_get': 'param_get param=<parameter name or id>',
@@ -210,7 +212,8 @@ USAGE = {
     'reboot': 'reboot',
     'maintenance': 'maintenance',
     'dict_downlink': 'dict_downlink',
-    'fault_inject': 'fault_inject fault=<CLEAR|SENSOR_FAIL|SENSOR_STUCK|BATTERY_DRAIN|TRIP_CHANNEL|HANG_TASK> target=<u8 0..15> value=<f32 -1000..1000>',
+    'fault_inject': ('fault_inject fault=<CLEAR|SENSOR_FAIL|SENSOR_STUCK|BATTERY_DRAIN|'
+                     'TRIP_CHANNEL|HANG_TASK> target=<u8 0..15> value=<f32 -1000..1000>'),
 }
 
 
