@@ -139,6 +139,26 @@ def _load_equivalent() -> set[tuple[str, str, str]]:
     return out
 
 
+def _annotation_lines(path: Path) -> set[int]:
+    """Lines inside annotations: never evaluated (``from __future__ import annotations`` on
+    CPython, ignored by MicroPython), so a mutant there is equivalent."""
+    import ast
+
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        notes: list[ast.expr | None] = []
+        if isinstance(node, ast.arg):
+            notes.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            notes.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        for note in notes:
+            if note is not None:
+                lines.update(range(note.lineno, (note.end_lineno or note.lineno) + 1))
+    return lines
+
+
 def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
@@ -148,6 +168,7 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
     if not session.exists():
         return summary
     lines = (REPO_ROOT / module).read_text().splitlines()
+    annotations = _annotation_lines(REPO_ROOT / module)
     with use_db(str(session), WorkDB.Mode.open) as db:
         items: list[Any] = list(db.completed_work_items)
         summary.pending = sum(1 for _ in db.pending_work_items)
@@ -164,8 +185,11 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
             source = lines[line_no - 1].strip() if line_no <= len(lines) else "?"
             operator = str(mutation.operator_name).rsplit("/", 1)[-1]
             key = (module, operator, source)
-            mark = " (equivalent)" if key in equivalent else ""
-            summary.equivalent += key in equivalent
+            same = key in equivalent or (line_no in annotations
+                                         and operator.startswith("ReplaceBinaryOperator"))
+            mark = " (equivalent: annotation)" if same and key not in equivalent else \
+                " (equivalent)" if same else ""
+            summary.equivalent += same
             diff = " ".join(d for d in (result.diff or "").splitlines()
                             if d.startswith(("+", "-")) and not d.startswith(("+++", "---")))
             summary.survivors.append(f"  {module}:{line_no} {operator}{mark}: {diff[:160]}")
