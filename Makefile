@@ -7,9 +7,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?=
 ARGS   ?=
+# The 32-bit MicroPython VM the bench measures the node's heap on (npm; bench/heap32.py)
+WASM_DIR   := .wasm
+WASM_PKG   := @micropython/micropython-webassembly-pyscript@1.27.0
+WASM_STAMP := $(WASM_DIR)/.installed-1.27.0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench hil flash fuzz clean
+.PHONY: help venv wasm run test lint bench hil flash fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
@@ -23,10 +27,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install the project with everything it needs
 
+$(WASM_STAMP):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(WASM_DIR) --no-save --no-package-lock --no-audit --no-fund \
+			--loglevel=error $(WASM_PKG) && touch $@; \
+	else \
+		echo "make: no npm: the 32-bit heap rows of make bench need Node.js and npm" >&2; \
+	fi
+
+wasm: $(WASM_STAMP)  ## install the 32-bit MicroPython VM (WebAssembly, npm) into .wasm/ for the heap rows
+
 run: $(STAMP)  ## the main job: console against the simulated node (a scripted demo without a terminal)
 	$(PY) -m ground.run $(ARGS)
 
-test: $(STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node
+test: $(STAMP) $(WASM_STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
@@ -35,7 +49,7 @@ lint: $(STAMP)  ## ruff everywhere; type-check ground/hil (CPython) and protocol
 	$(PY) -m mypy ground hil
 	$(PY) -m pyright -p pyrightconfig.json
 
-bench: $(STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
+bench: $(STAMP) $(WASM_STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
 	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
 hil: $(STAMP)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0
