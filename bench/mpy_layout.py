@@ -84,9 +84,10 @@ class _Reader:
 
 def parse(data: bytes) -> Layout:
     """The layout of one .mpy file; raises MpyFormatError if it is not a v6 .mpy."""
-    r = _Reader(data)
-    if r.take(2) != b"M\x06":
+    if data[:2] != b"M\x06":
         raise MpyFormatError("not a .mpy file of format version 6")
+    r = _Reader(data)
+    r.skip(2)
     if r.byte() & 0x40:  # MPY_FEATURE_ARCH_FLAGS (RISC-V extensions): a uint follows
         r.byte()
         r.uint()
