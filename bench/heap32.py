@@ -47,6 +47,9 @@ from typing import Any, Final, NamedTuple
 from bench import mpy_layout
 from ground.flash import sources
 from ground.micropython import REPO_ROOT, find_micropython
+from protocol import ids
+from protocol.framing import Deframer
+from protocol.messages import KIND_EVENT, decode_message
 
 WASM_PACKAGE: Final = "@micropython/micropython-webassembly-pyscript"
 WASM_VERSION: Final = "1.27.0"  # the Makefile pins the same
@@ -154,7 +157,27 @@ def run_vm(tree: Path, timeout: float = 300) -> dict[str, int]:
                           f"{done.stderr.strip()[-800:]}") from None
     if "error" in result:
         raise Heap32Error(f"the node did not boot in the 32-bit VM: {result['error']}")
+    check_boot(bytes.fromhex(result["booted_output"]), bytes.fromhex(result["stepped_output"]))
     return result
+
+
+def _events(link_output: bytes) -> list[int]:
+    deframer = Deframer()
+    messages = [decode_message(raw) for raw in deframer.feed(link_output)]
+    if deframer.discarded_bytes or deframer.crc_errors:
+        raise Heap32Error(f"the node's link output in the VM is not clean frames: "
+                          f"{link_output[:64].hex()}")
+    return [m.id for m in messages if m.kind == KIND_EVENT]
+
+
+def check_boot(booted: bytes, stepped: bytes) -> None:
+    """The node really booted in the VM: it announced its boot on the link, and no task
+    crashed in the loop pass (each crash is a task_crashed event)."""
+    boot, loop = _events(booted), _events(stepped)
+    if ids.EV_BOOT not in boot:
+        raise Heap32Error(f"the node sent no boot event in the VM (events: {boot})")
+    if ids.EV_TASK_CRASHED in boot + loop:
+        raise Heap32Error(f"a node task crashed in the VM (events: boot {boot}, loop {loop})")
 
 
 def _layouts(tree: Path) -> dict[Path, mpy_layout.Layout]:

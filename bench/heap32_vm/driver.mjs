@@ -9,20 +9,24 @@
 // JavaScript, and then precisely (from its roots, not the C stack). gc.mem_alloc() is read
 // after each step (gc.mem_free() here counts 128 MiB of growable heap). The last line of
 // stdout is a JSON object: heap in use (bytes) and qstr text (n_str_data_bytes) after each
-// step, or {"error": "..."}.
+// step, the node's link output (hex: its boot announcement and events) or {"error": "..."}.
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const [mjs, tree, harness] = process.argv.slice(2);
 const result = {};
-let text = [];
+let out = []; // bytes the VM writes: the node's frames, or qstr_info's text
+const written = (bytes) => {
+  for (const b of bytes) out.push(b);
+};
 try {
   const { loadMicroPython } = await import(pathToFileURL(mjs).href);
   const mp = await loadMicroPython({
     heapsize: 1024 * 1024,
-    stdout: (line) => text.push(line), // the node's frames go here too: only qstr_info is read
-    stderr: (line) => text.push(line),
+    linebuffer: false,
+    stdout: written, // the board's link is stdout, as on a Pico's USB
+    stderr: written,
   });
   const copy = (from, to) => {
     mp.FS.mkdirTree(to);
@@ -39,14 +43,16 @@ try {
     return mp.globals.get("_heap32_alloc");
   };
   const qstrText = () => {
-    text = [];
+    out = [];
     mp.runPython("heap32_boot.qstr_info()");
-    const m = /n_str_data_bytes=(\d+)/.exec(text.join("\n"));
+    const m = /n_str_data_bytes=(\d+)/.exec(Buffer.from(out).toString("latin1"));
     if (!m) throw new Error("no n_str_data_bytes in micropython.qstr_info()");
     return Number(m[1]);
   };
   const step = (name, code) => {
+    out = [];
     mp.runPython(`${code}; gc.collect()`);
+    result[`${name}_output`] = Buffer.from(out).toString("hex");
     result[name] = inUse();
     result[`${name}_qstr_text`] = qstrText();
   };

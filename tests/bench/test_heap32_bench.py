@@ -20,6 +20,9 @@ from bench import __main__ as bench_main
 from bench import heap32, heap32_bench, mpy_layout
 from bench.mpy_layout import BYTECODE, NATIVE, VIPER, Code, Layout
 from ground.micropython import REPO_ROOT
+from protocol import ids
+from protocol.framing import encode_frame
+from protocol.messages import KIND_EVENT, KIND_HOUSEKEEPING, encode_message
 
 _SOURCE = '''
 import micropython
@@ -125,6 +128,21 @@ def test_the_rows_judge_the_target_on_the_stock_pico_s_free_heap_with_mpy_files(
     ]
     exactly = heap32_bench.rows(h._replace(files_use=121_472))[0]
     assert (exactly["value"], exactly["ok"]) == (120_000, True)
+
+
+def _event(seq: int, event_id: int) -> bytes:
+    return encode_frame(encode_message(KIND_EVENT, seq, 5, event_id, [seq, 1, []]))
+
+
+def test_the_boot_counts_only_if_the_node_announced_it_and_no_task_crashed() -> None:
+    hk = encode_frame(encode_message(KIND_HOUSEKEEPING, 3, 9, 1, [1, 2]))
+    heap32.check_boot(_event(0, ids.EV_BOOT) + _event(1, ids.EV_MODE_CHANGED), hk)
+    with pytest.raises(heap32.Heap32Error, match=r"no boot event in the VM \(events: \[2\]\)"):
+        heap32.check_boot(_event(0, ids.EV_MODE_CHANGED), hk)
+    with pytest.raises(heap32.Heap32Error, match="a node task crashed"):
+        heap32.check_boot(_event(0, ids.EV_BOOT), hk + _event(2, ids.EV_TASK_CRASHED))
+    with pytest.raises(heap32.Heap32Error, match="not clean frames"):
+        heap32.check_boot(_event(0, ids.EV_BOOT), b"noise" + hk)
 
 
 def test_without_the_vm_the_reason_names_make_wasm(monkeypatch: pytest.MonkeyPatch,
