@@ -14,7 +14,8 @@ Pico's. This measures the node in the MicroPython WebAssembly port from npm
   2. In the VM, from its filesystem as on a Pico: firmware/main.py from source, board/rp2.py on
      a ``machine`` stand-in, the boot, then one pass of the event loop (bench/heap32_vm/
      heap32_boot.py says what the harness changes, and that it never changes the node).
-     Measured: gc.mem_alloc() after the boot less the same before it.
+     Measured: gc.mem_alloc() after the boot less the same before it. The node's link output
+     (the VM's stdout) is decoded: it must announce its boot, and no task may crash.
   3. Plus the native code: on a Pico the machine code of every native and viper function is
      copied into the heap (from a file or from ROMFS alike); the VM holds those functions'
      bytecode instead. Both sizes come from the two builds' .mpy files (bench/mpy_layout.py).
