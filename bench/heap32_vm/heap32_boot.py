@@ -3,9 +3,10 @@
 Run by the driver in steps, each ending in JavaScript (where this VM collects garbage):
 
 - ``install()``: before the baseline. Imports what a Pico has built in and this VM has as
-  frozen Python (os, time, ...), the ``machine`` stand-in, and the harness's asyncio shims,
-  so none of it is counted as the node's.
-- ``modules()``: the node's imports, in main.py's order (board.rp2, node, its preload, node.app).
+  frozen Python (os, time, ...) and the ``machine`` stand-in, so none of it is counted as the
+  node's.
+- ``modules()``: asyncio (frozen in both: its objects count, as on a Pico) with the harness's
+  shims, then the node's imports in main.py's order (board.rp2, node, its preload, node.app).
 - ``boot()``: firmware/main.py itself, compiled from source as a Pico runs it, with two
   harness-only changes made here, never in the node: nobody types during the boot escape
   window (``_escape_requested`` returns False at once: this VM's stdin reads as always ready),
@@ -44,11 +45,16 @@ def _no_escape():
 
 
 def install():
-    global _input
     # Built in on a Pico, some of them frozen Python here: imported now, they are baseline.
     for name in ("array", "binascii", "errno", "gc", "io", "math", "micropython", "os",
                  "select", "struct", "time", "machine"):  # machine: the stand-in, from here
         __import__(name)
+
+
+def _asyncio_shims():
+    # After the baseline: asyncio's own objects count as the node's, as the Pico's frozen
+    # asyncio's do (its bytecode is in flash there, frozen here too).
+    global _input
     import asyncio
 
     sys.modules["asyncio.stream"] = sys.modules[__name__]
@@ -58,6 +64,7 @@ def install():
 
 
 def modules():
+    _asyncio_shims()
     import board.rp2  # noqa: F401
     import node
 
