@@ -7,8 +7,9 @@ finite floats, integers within ±2**64, ≤ 512 items, map keys integers or text
 applies ``protocol.messages.validate``, the same shape rules the node uses. Any failure is a
 ``DecodeFailure`` carrying the reason; nothing else escapes.
 
-``encode_command(seq, command_id, args)`` writes a command with cbor2's deterministic
-(``canonical=True``) encoding, which SPEC §4 requires.
+``encode_command(seq, command_id, args, boot)`` writes a command (seven items, bound to the
+node's boot ``boot``, SPEC §5.1) with cbor2's deterministic (``canonical=True``) encoding,
+which SPEC §4 requires.
 """
 
 from __future__ import annotations
@@ -395,6 +396,8 @@ def encode(kind: int, seq: int, time: int, ident: int, body: Sequence[Any]) -> b
     return cbor2.dumps([VERSION, kind, seq, time, ident, list(body)], canonical=True)
 
 
-def encode_command(seq: int, command_id: int, args: Sequence[Any]) -> bytes:
-    """A command message (SPEC §5.1): time 0, positional arguments."""
-    return encode(KIND_COMMAND, seq & 0xFFFF, 0, command_id, args)
+def encode_command(seq: int, command_id: int, args: Sequence[Any], boot: int) -> bytes:
+    """A command message (SPEC §5.1): time 0, positional arguments, bound to boot ``boot``
+    (0 when the node's boot is not known: the node answers STALE_BOOT with its boot)."""
+    return cbor2.dumps([VERSION, KIND_COMMAND, seq & 0xFFFF, 0, command_id, list(args), boot],
+                       canonical=True)
