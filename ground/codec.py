@@ -43,7 +43,8 @@ STAGE_FAILED: Final[int] = m.STAGE_FAILED
 STAGE_NAMES: Final[tuple[str, ...]] = tuple(m.STAGE_NAMES)
 
 # Typed views of the shared (unannotated) protocol helpers.
-_validate: Callable[[Any, Any, Any, Any, Any], None] = m.validate
+
+_validate_boot: Callable[[Any, Any, Any, Any, Any, Any], None] = m.validate
 _name: Callable[[Any, int], str] = m.name
 
 _new = tuple.__new__
@@ -382,11 +383,12 @@ def _message(obj: Any) -> Message:
     version = obj[0]
     if version != VERSION or type(version) is not int:
         raise DecodeFailure(f"protocol version {version!r}, expected {VERSION}")
-    if len(obj) != 6:
-        raise DecodeFailure(f"message must have 6 items, not {len(obj)}")
-    _, kind, seq, time, ident, body = obj
-    try:
-        _validate(kind, seq, time, ident, body)
+    n = 7 if len(obj) > 1 and obj[1] == KIND_COMMAND and type(obj[1]) is int else 6
+    if len(obj) != n:
+        raise DecodeFailure(f"message must have {n} items, not {len(obj)}")
+    _, kind, seq, time, ident, body = obj[:6]
+    try:  # a command (an uplink frame in a session log): its boot is checked, not kept
+        _validate_boot(kind, seq, time, ident, body, obj[6] if n == 7 else None)
     except MessageError as exc:
         raise DecodeFailure(exc.reason) from None
     return Message(version, kind, seq, time, ident, body)

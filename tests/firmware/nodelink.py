@@ -165,10 +165,14 @@ class NodeLink:
         return its seq."""
         seq = self.next_seq() if seq is None else seq
         if boot is None:
-            boot = self.learn_boot() if self.boot is None else self.boot
+            boot = self.current_boot()
         self.write(encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args),
                                                boot)))
         return seq
+
+    def current_boot(self) -> int:
+        """The boot commands are bound to: as last heard, else asked for."""
+        return self.learn_boot() if self.boot is None else self.boot
 
     def learn_boot(self, timeout: float = 5.0) -> int:
         """The node's boot count: a `status` bound to boot 0 is rejected STALE_BOOT with it."""
