@@ -197,6 +197,12 @@ class NodeLink:
         mark = self.mark()
         seq = self.send_command(cmd_id, *args, seq=seq)
         first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
+        if first.body[1] == REJECTED and first.body[2] == M.STALE_BOOT:
+            # bound to a boot the node has left (it rebooted since we heard from it): that
+            # attempt did not run, so send it again bound to the boot the answer names
+            mark = self.mark()
+            self.send_command(cmd_id, *args, seq=seq, boot=first.body[3])
+            first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
         if first.body[1] == REJECTED:
             return first, first
         final = self.verification(seq, cmd_id, (COMPLETED, FAILED), timeout, mark)
