@@ -2,6 +2,8 @@
 link cannot trigger. A handler that raises fails the command with EXECUTION_ERROR and an
 event; a task that raises becomes a task_crashed event, SAFE, and a restart."""
 
+import ast
+
 import pytest
 
 from protocol import ids
@@ -154,7 +156,7 @@ print("rejected", app.dispatcher.cmds_rejected, "accepted", app.dispatcher.cmds_
     boot = int(lines[0].split(" ", 1)[0])
     for (case, want), line in zip(ENVELOPE_CASES, lines, strict=False):
         want = [[i, [boot if x == "B" else x for x in body]] for i, body in want]
-        got = eval(line.split(" ", 1)[1])  # noqa: S307
+        got = ast.literal_eval(line.split(" ", 1)[1])
         assert [[i, body] for i, body, _ in got] == want, case
         assert all(canonical for _, _, canonical in got), case
     rejected = sum(1 for _, w in ENVELOPE_CASES if w and w[0][1][1] == 1) + 4  # 4 counted only
