@@ -113,8 +113,11 @@ def test_largest_message_is_answered(link):
     # node must answer (here BAD_ARGUMENTS: param_set takes no bytes), whether or not its
     # heap has a kilobyte in one piece to decode it into.
     seq = link.next_seq()
+    boot = link.current_boot()
+    pad = 1006 - len(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
+                                    [ids.PARAM_TEST_VALUE, bytes(1006)], boot)) + 1020
     message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
-                             [ids.PARAM_TEST_VALUE, bytes(1006)], link.current_boot())
+                             [ids.PARAM_TEST_VALUE, bytes(pad)], boot)
     assert len(message) == 1020
     mark = link.mark()
     link.write(encode_frame(message))
