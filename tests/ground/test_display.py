@@ -12,6 +12,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from fakenode import FakeNode
@@ -122,3 +123,62 @@ def test_tlm_on_a_real_terminal_fits_its_width(fake_node: FakeNode, columns: int
     shown = names_in(last)
     assert shown == sorted(expected, key=lambda n: display.CHANNEL_ORDER[n]), last
     assert "current_payload_a" in shown and "…" not in last
+
+
+def _plain(data: bytes) -> str:
+    return _ANSI.sub("", data.decode(errors="replace"))
+
+
+def test_console_on_a_real_terminal_80_columns(fake_node: FakeNode) -> None:
+    """The console on a pty 80 columns wide, answering cursor-position requests as a terminal
+    does: the status line is drawn, `tlm` fits with whole names, and the status line is
+    redrawn with no key pressed (the renderer sends only the cells that changed)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ground", "console", "--port", fake_node.port],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "TERM": "xterm"},
+    )
+    os.close(slave)
+    drawn = b""
+
+    def read_until(predicate: Callable[[bytes], bool], timeout_s: float = 30) -> None:
+        nonlocal drawn
+        deadline = time.monotonic() + timeout_s
+        while not predicate(drawn) and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    return
+                drawn += chunk
+                for _ in range(chunk.count(b"\x1b[6n")):  # where is the cursor? as a terminal
+                    os.write(master, b"\x1b[2;1R")  # answers: row 2, so the toolbar has room
+
+    try:
+        read_until(lambda b: "link up | mode SAFE | battery 12.5 %" in _plain(b))
+        os.write(master, b"tlm\r")
+        read_until(lambda b: "┘".encode() in b)
+        read_until(lambda b: False, timeout_s=0.5)  # the prompt after the table
+        mark = len(drawn)
+        read_until(lambda b: len(b) > mark, timeout_s=10)  # nothing typed: the uptime moves on
+        redrawn = len(drawn) > mark
+        os.write(master, b"quit\r")
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = _ANSI.sub("", drawn.decode(errors="replace"))
+    table = text[text.index("┏") : text.index("┘") + 1].splitlines()
+    assert code == 0 and max(len(line) for line in table) <= 80
+    power = next(p for p in dictionary.PACKETS if p.id == 1)
+    shown = names_in("\n".join(table))
+    assert shown == sorted(power.channels, key=lambda n: display.CHANNEL_ORDER[n])
+    assert redrawn
