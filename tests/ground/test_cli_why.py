@@ -11,8 +11,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fakenode import FakeNode
 
 from ground import cli, validate
 from protocol.node_dictionary import DICT_HASH
@@ -178,3 +180,28 @@ def test_hk_rate_takes_packet_names(capsys: pytest.CaptureFixture[str], sim_port
     assert code == 0 and "hk_rate seq" in out
     code, _, err = run(capsys, "cmd", "hk_rate", "packet=batery", "rate=1", "--port", sim_port)
     assert code == 2 and "unknown name 'batery': one of battery" in err
+
+
+
+class _DeafToNoop(FakeNode):
+    """A node whose verifications of noop never come back (status still answers)."""
+
+    def _emit(self, seq: int, cmd_id: int, stage: int, code: int, result: Any) -> None:
+        if cmd_id != 1:
+            super()._emit(seq, cmd_id, stage, code, result)
+
+
+def test_json_on_a_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    with _DeafToNoop() as node:
+        code, out, err = run(
+            capsys, "cmd", "noop", "--port", node.port, "--json", "--timeout", "0.6"
+        )
+    assert code == 5 and err.startswith("ground: error: noop (seq ") and err.count("\n") == 1
+    outcome = json.loads(out)
+    assert outcome == {
+        "command": "noop",
+        "seq": outcome["seq"],
+        "outcome": "timeout",
+        "stages": [],
+        "error": err.removeprefix("ground: error: ").rstrip("\n"),
+    }
