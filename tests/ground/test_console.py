@@ -208,8 +208,18 @@ def test_tlm_honours_its_channels_and_fits_80_columns(client: Client) -> None:
     ]  # one line: the terminal wraps it, not the console
 
 
-def test_watch_prints_each_sample_once_with_its_node_time(client: Client) -> None:
-    app, lines = app_for(client)
+def test_watch_prints_each_sample_once_with_its_node_time() -> None:
+    with FakeNode(hk_period_s=None) as quiet:  # only the packets below reach the console
+        c = Client(quiet.port, write_log=False)
+        c.connect()
+        try:
+            app, lines = app_for(c)
+            _watch_once(app, lines)
+        finally:
+            c.close()
+
+
+def _watch_once(app: ConsoleApp, lines: list[str]) -> None:
     app.handle("watch battery_soc")
     lines.clear()
 
