@@ -78,10 +78,10 @@ class PlotResult(NamedTuple):
     limit_lines: list[LimitLine]
     mode_changes: list[ModeChange]
     path: Path
-    axis: str = "wall"
-    kinds: dict[str, str] = {}  # channel -> line | steps | lanes
-    levels: dict[str, list[str]] = {}  # steps: level names bottom up; lanes: bit names top down
-    mode_spans: list[ModeSpan] = []
+    axis: str  # wall | node | model
+    kinds: dict[str, str]  # channel -> line | steps | lanes
+    levels: dict[str, list[str]]  # steps: level names bottom up; lanes: bit names top down
+    mode_spans: list[ModeSpan]
 
 
 def kind_of(ch: t.Channel) -> str:
