@@ -191,6 +191,7 @@ def test_bool_refuses_anything_else(raw: object) -> None:
 
 _CHANNELS = ("comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|"
              "rover_charger|isru_demo|heater_battery|heater_electronics")
+_PACKETS = "power|environment|link|loads|thermal|battery|solar|load_status|commanding|time"
 USAGE = {
     'noop': 'noop',
     'set_mode': 'set_mode mode=<SAFE|NOMINAL|SCIENCE>',
@@ -203,8 +204,8 @@ USAGE = {
     'param_save': 'param_save',
     'param_load': 'param_load',
     'param_reset': 'param_reset',
-    'hk_rate': 'hk_rate packet=<u8 1..10> rate=<f32 0.1..50 Hz>',
-    'hk_enable': 'hk_enable packet=<u8 1..10> enabled=<true|false>',
+    'hk_rate': f'hk_rate packet=<{_PACKETS}> rate=<f32 0.1..50 Hz>',
+    'hk_enable': f'hk_enable packet=<{_PACKETS}> enabled=<true|false>',
     'time_correlate': 'time_correlate utc_ms=<any ms>',
     'status': 'status',
     'event_log_downlink': 'event_log_downlink from_seq=<u32 0..4294967295>',
