@@ -332,8 +332,9 @@ class Campaign:
         start_mode = mode if mode is not None else 1
         for case in batch:
             exp = None
-            if case.framing == fc.FRAME and 0 < len(case.payload) <= fc.MAX_MESSAGE:
-                exp = model.expect(case.payload, mode=start_mode, boot=boot)
+            payload = case.bound_payload  # as sent: a stored case bound to the boot now
+            if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
+                exp = model.expect(payload, mode=start_mode, boot=boot)
             expectations.append(exp)
             if exp is not None and exp.address is not None:
                 key = (exp.address[1], exp.address[0])
@@ -342,8 +343,9 @@ class Campaign:
             if exp is not None and exp.command is not None and mode != start_mode:
                 # a set_mode of this batch changed the mode this command meets (None: a
                 # set_mode whose outcome was lost; any mode's answer is allowed then)
-                exp = model.expect(case.payload, mode=mode, boot=boot) if mode is not None \
-                    else model.expect_any_mode(case.payload, boot=boot)
+                payload = case.bound_payload
+                exp = model.expect(payload, mode=mode, boot=boot) if mode is not None \
+                    else model.expect_any_mode(payload, boot=boot)
             if exp is not None and exp.address is None:
                 tally["silent"] += 1
             if exp is None or exp.address is None or not exp.answered:
