@@ -255,3 +255,19 @@ def test_channels_by_name_and_the_closest_names() -> None:
                                                          "load_reset_trip"]
     assert validate.closest("param", validate.COMMANDS, n=2) == ["param_set", "param_get"]
     assert validate.closest("", validate.COMMANDS) == []
+
+
+def test_an_unknown_enum_name_suggests_the_closest_only() -> None:
+    with pytest.raises(BadArgument) as info:
+        validate.prepare("set_mode", {"mode": "NOMINL"})
+    assert str(info.value) == "set_mode: argument mode: unknown name 'NOMINL': one of NOMINAL"
+    with pytest.raises(BadArgument) as info:
+        validate.prepare("set_mode", {"mode": "zzz"})
+    assert str(info.value).endswith("unknown name 'zzz': one of SAFE, NOMINAL, SCIENCE")
+
+
+def test_an_unknown_parameter_id_lists_the_first_three() -> None:
+    with pytest.raises(UnknownName) as info:
+        validate.param(999)
+    assert info.value.suggestions == ("1 (time_factor)", "2 (battery_setpoint)",
+                                      "3 (electronics_setpoint)")
