@@ -182,7 +182,8 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
             summary.survived += 1
             mutation = item.mutations[0]
             line_no = mutation.start_pos[0]
-            source = lines[line_no - 1].strip() if line_no <= len(lines) else "?"
+            source = (lines[line_no - 1].split("  #", 1)[0].strip() if line_no <= len(lines)
+                      else "?")
             operator = str(mutation.operator_name).rsplit("/", 1)[-1]
             key = (module, operator, source)
             same = key in equivalent or (line_no in annotations

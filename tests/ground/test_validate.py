@@ -271,3 +271,13 @@ def test_an_unknown_parameter_id_lists_the_first_three() -> None:
         validate.param(999)
     assert info.value.suggestions == ("1 (time_factor)", "2 (battery_setpoint)",
                                       "3 (electronics_setpoint)")
+
+
+def test_an_unexpected_argument_names_the_closest_expected_one() -> None:
+    with pytest.raises(BadArgument) as info:
+        validate.prepare("set_mode", {"mdoe": 2})
+    assert str(info.value) == ("set_mode: argument mdoe: unexpected (did you mean mode?); "
+                               "set_mode takes: mode")
+    with pytest.raises(BadArgument) as info:
+        validate.prepare("set_mode", {"zzz": 2})
+    assert str(info.value) == "set_mode: argument zzz: unexpected; set_mode takes: mode"
