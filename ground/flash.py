@@ -45,7 +45,14 @@ from typing import Any, Final, NamedTuple
 
 from rich.progress import Progress
 
-from ground.errors import FlashError, GroundError, LinkLost, UsageError, VerificationTimeout
+from ground.errors import (
+    FlashError,
+    FlashTimeout,
+    GroundError,
+    LinkLost,
+    UsageError,
+    VerificationTimeout,
+)
 from ground.micropython import GROUND_ONLY, REPO_ROOT
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
@@ -58,6 +65,7 @@ SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
 _MAINTENANCE_WAIT_S: Final = 3.0
+MPREMOTE_TIMEOUT_S: Final = 120.0  # one mpremote step (copying the image takes the longest)
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -227,7 +235,7 @@ def query_romfs(
     port: str, runner: Runner | None = None, mpremote: Sequence[str] | None = None
 ) -> int | None:
     """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
-    proc = (runner or _run)([*_base(port, mpremote), "romfs", "query"])
+    proc = _invoke(runner or _run, [*_base(port, mpremote), "romfs", "query"], "romfs query")
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout or "").strip().splitlines()
         why = lines[-1] if lines else f"exit code {proc.returncode}"
@@ -252,7 +260,17 @@ def choose(partition_size: int | None, image_size: int, romfs: bool = True) -> D
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True,
+                          timeout=MPREMOTE_TIMEOUT_S, check=False)
+
+
+def _invoke(runner: Runner, argv: Sequence[str], step: str) -> subprocess.CompletedProcess[str]:
+    """runner(argv); an mpremote that does not finish in time is a FlashTimeout (a link
+    problem with its own message), not an internal error."""
+    try:
+        return runner(argv)
+    except subprocess.TimeoutExpired as exc:
+        raise FlashTimeout(step, float(exc.timeout)) from None
 
 
 def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> None:
@@ -262,7 +280,7 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
         task = progress.add_task("flashing", total=total)
         for step in steps:
             progress.update(task, description=step.title)
-            proc = runner(step.argv)
+            proc = _invoke(runner, step.argv, step.title)
             if proc.returncode != 0:
                 lines = (proc.stderr or proc.stdout or "").strip().splitlines()
                 why = lines[-1] if lines else f"exit code {proc.returncode}"
