@@ -19,7 +19,10 @@ Interface (every board):
     enter_maintenance()     leave the protocol for the REPL: rp2 resets with a MAINTENANCE
                             marker and main.py then stays in the REPL (a started WDT cannot
                             be stopped); sim exits and the host restarts it
-    link_open(), link_close()  the protocol takes / gives back the serial link
+    link_open(), link_close()  the protocol takes / gives back the serial link (USB: the
+                            keyboard interrupt off / on; frames carry 0x03)
+    boot_rx                 None, or the bytes the boot escape window read that were no
+                            escape (board/escape.py): the link takes them before reading
     fs_root                 directory for persistent files (the flash)
     set_led(mode), led_tick(now_ms), set_load_pin(ch, on)
     mcu_temp_c() -> float or None (None: no sensor, the plant models it)

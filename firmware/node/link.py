@@ -99,6 +99,10 @@ class Link:
         # then read what is there. A board whose stream returns what is available (sim:
         # O_NONBLOCK pty; UART) reads straight into rx; a USB CDC stdin would block until a
         # buffer is full, so there asyncio reads one byte and read_into takes the rest.
+        held = getattr(self.board, "boot_rx", None)
+        if held:  # what arrived during the boot escape window: a command sent then is answered
+            self.board.boot_rx = None
+            self.receive(held, len(held))
         reader = asyncio.StreamReader(self.board.rx_stream)
         chunk = self.board.rx_chunks
         one = bytearray(1)
