@@ -18,7 +18,9 @@ mark: no number at or above it has been used. Before an event takes a number at 
 mark, ``claim`` moves the mark _RESERVE further and persists it; the eventlog task tops the
 reservation up early (``flush``), so a burst rarely waits for the flash. At boot numbering
 continues at the larger of the mark and the newest stored record + 1: numbers given out
-before a power cut but not yet stored are skipped, never reused (a gap the ground reports).
+before a power cut but not yet stored are skipped, never reused (a gap the ground reports);
+a power cut or watchdog reset skips fewer than _RESERVE numbers, a commanded reset (close)
+none.
 
 Records reach the flash from a RAM queue (``add`` is allocation-free; it drops the oldest
 queued record, counted in ``lost``, when the flash falls behind) by ``flush`` from the
@@ -35,7 +37,7 @@ from protocol.crc import crc32_append, crc32_check
 
 FILE = "events.log"
 SEQ_FILE = "evseq.bin"
-_RESERVE = const(64)  # event numbers reserved per write of the high-water mark
+_RESERVE = const(32)  # event numbers reserved per write of the high-water mark
 _SLOTS = const(256)
 _SLOT_SIZE = const(48)
 _CRC_AT = const(40)
@@ -171,10 +173,17 @@ class EventLog:
         return written
 
     def close(self):
+        """Flush and close (a commanded reset): the mark becomes exactly the next number, so
+        a clean reboot skips none."""
         if self._f is not None:
             self.flush()
             self._f.close()
             self._f = None
+            try:
+                storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", self._claimed + 1))
+                self.reserved = self._claimed + 1
+            except OSError:
+                self.write_errors += 1
 
     # --- reading ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from protocol import messages as M
 
 pytestmark = pytest.mark.slow
 
-RESERVE = 64  # node.eventlog._RESERVE: event numbers reserved ahead on the flash
+RESERVE = 32  # node.eventlog._RESERVE: event numbers reserved ahead on the flash
 BOOT_COUNT = field(ids.PKT_POWER, "boot_count")
 RESET_CAUSE = field(ids.PKT_POWER, "reset_cause")
 
