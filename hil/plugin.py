@@ -74,8 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="plant seed of the simulated node (default 1)")
     group.addoption("--power-cuts", dest="hil_power_cuts", default=None, type=int,
                     metavar="N", help="power cuts at random moments in "
-                    "hil/tests/test_power_cuts.py (default %d; the acceptance run: 500)"
-                    % DEFAULT_POWER_CUTS)
+                    f"hil/tests/test_power_cuts.py (default {DEFAULT_POWER_CUTS}; the acceptance "
+                    "run: 500)")
     parser.addini("hil_target", "HIL: node under test (sim or a pyserial URL)", default=None)
     parser.addini("hil_log", "HIL: directory for session logs", default=None)
 

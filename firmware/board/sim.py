@@ -88,7 +88,8 @@ def _env_int(name, default):
 class Board(StreamTx):
     name = "sim"
     fs_sync = False  # files reach the state dir on write; a SIGKILL keeps them
-    boot_rx = None  # bytes the boot escape window read (sim_main.py): the link takes them first
+    # bytes the boot escape window read (sim_main.py): the link takes them first
+    boot_rx: "bytearray | None" = None
 
     def __init__(self):
         self.fs_root = os.getenv("ILRS_STATE_DIR") or "state"

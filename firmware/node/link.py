@@ -68,7 +68,7 @@ def _ignore(buf, n):
 
 
 @micropython.viper
-def _move_down(buf: ptr8, dst: int, src: int, n: int):  # noqa: F821  # viper's ptr8
+def _move_down(buf: ptr8, dst: int, src: int, n: int):
     # buf[dst:dst+n] = buf[src:src+n] for dst < src, without allocating
     i = 0
     while i < n:
@@ -224,7 +224,7 @@ class Link:
     def _compact(self):
         # Move the queue [_rd, _wr) to the start of the buffer.
         shift = self._rd
-        _move_down(self.tx, 0, shift, self._wr - shift)
+        _move_down(self.tx, 0, shift, self._wr - shift)  # pyright: ignore[reportArgumentType]
         self._wr -= shift
         self._rd = 0
         self._head_start -= shift
@@ -256,7 +256,7 @@ class Link:
         i = (head + k) % _TX_FRAMES
         start = self._head_start if k == 0 else f_end[(head + k - 1) % _TX_FRAMES]
         length = f_end[i] - start
-        _move_down(self.tx, start, start + length, self._wr - start - length)
+        _move_down(self.tx, start, start + length, self._wr - start - length)  # pyright: ignore[reportArgumentType]
         self._wr -= length
         n = self._f_n
         while k < n - 1:

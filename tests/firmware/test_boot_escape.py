@@ -155,7 +155,7 @@ def test_commands_sent_continuously_across_reboots_find_the_node_back(fresh_node
         after = link.mark()
         first = next(seqs)
         link.write(_noop_frame(first))
-        _flood_until(link, node, after, lambda m: m.kind == M.KIND_VERIFICATION
+        _flood_until(link, node, after, lambda m, first=first: m.kind == M.KIND_VERIFICATION
                      and m.body[0] >= first and m.body[1] == M.STAGE_COMPLETED,
                      f"a noop completed after {how} {n}", seqs)
         assert node.boots == boots + 1 and not node.exited

@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from protocol import ids
 from protocol import messages as M
 
 pytestmark = pytest.mark.micropython

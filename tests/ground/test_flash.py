@@ -288,7 +288,7 @@ def test_an_mpremote_timeout_is_a_link_error_naming_the_step(built: list[flash.B
         f"flash: {steps[0].title}: mpremote gave no answer within 120 s: the port is slow or "
         "the board is busy (check the cable, that no other program has the port open, and "
         "that the board is at the REPL; then flash again)")
-    with pytest.raises(FlashTimeout, match="^flash: romfs query: mpremote gave no answer"):
+    with pytest.raises(FlashTimeout, match=r"^flash: romfs query: mpremote gave no answer"):
         flash.query_romfs("/dev/ttyACM0", runner=_times_out)
 
 
