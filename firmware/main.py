@@ -22,11 +22,14 @@ the front, so a module left on the filesystem can never shadow it). Imports from
 bytecode in place from flash. Without ROMFS, the .mpy files on the filesystem are imported.
 """
 
-import gc
-import sys
-
-import machine
 import micropython
+
+micropython.kbd_intr(-1)  # before anything else: a 0x03 from a ground must not stop this script
+
+import gc  # noqa: E402
+import sys  # noqa: E402
+
+import machine  # noqa: E402
 
 UART_BAUD = 0  # 0: USB CDC stdio; else UART0 at this baud
 _ESCAPE_MS = 2000

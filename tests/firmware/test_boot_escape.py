@@ -155,8 +155,9 @@ def test_commands_sent_continuously_across_reboots_find_the_node_back(fresh_node
         after = link.mark()
         first = next(seqs)
         link.write(_noop_frame(first))
+        # any answer to a command sent after the boot: the link is alive (a command bound
+        # to an older boot is answered too, with a rejection)
         _flood_until(link, node, after, lambda m, first=first: m.kind == M.KIND_VERIFICATION
-                     and m.body[0] >= first and m.body[1] == M.STAGE_COMPLETED,
-                     f"a noop completed after {how} {n}", seqs)
+                     and m.body[0] >= first, f"an answer after {how} {n}", seqs)
         assert node.boots == boots + 1 and not node.exited
         assert boot.body[2][1] == (ids.RESET_COMMANDED if how == "reboot" else ids.RESET_POWER_ON)
