@@ -161,3 +161,29 @@ def test_commands_sent_continuously_across_reboots_find_the_node_back(fresh_node
                      and m.body[0] >= first, f"an answer after {how} {n}", seqs)
         assert node.boots == boots + 1 and not node.exited
         assert boot.body[2][1] == (ids.RESET_COMMANDED if how == "reboot" else ids.RESET_POWER_ON)
+
+
+@pytest.mark.slow
+def test_a_lone_ctrl_c_at_boot_escapes_and_a_power_cut_brings_the_node_back(tmp_path) -> None:
+    # mpremote's "\r\x03" in the window: the simulated node escapes (exit 44, nothing to
+    # restart it, as a Pico stays at the REPL); a power cut boots it again.
+    import serial
+
+    from ground.simnode import EXIT_ESCAPE, SimNode
+
+    with SimNode(seed=1, state_dir=tmp_path / "state", escape_ms=3000) as node:
+        port = serial.serial_for_url(node.port, timeout=0.1)
+        try:
+            port.write(b"\r\x03\r\x01")
+            assert node.wait_exit(20.0) == EXIT_ESCAPE
+            assert "escape at boot (Ctrl-C)" in node.log_path.read_text()
+        finally:
+            port.close()
+        node.escape_ms = 0
+        node.power_cut()
+        from nodelink import NodeLink
+
+        with NodeLink(node.port, node.log_path) as link:
+            status = link.send_and_assert_command(ids.CMD_STATUS, timeout=20)
+            assert status[2] == ids.RESET_POWER_ON
+            assert not node.exited and node.boots == 2
