@@ -54,7 +54,8 @@ Supervision (the node's board/sim.py is the other half):
 - any other exit: the supervisor stops (the CLI exits with the node's exit code).
 
 The state directory is the node's flash (parameters, boot count, event log); by default a
-fresh temporary directory. Nothing in it is removed by the host.
+fresh temporary directory, which ``stop()`` removes (``keep_state=True`` keeps it; the CLI
+does). A state directory that was given is never removed.
 
 Python API (tests, hil, bench): ``with SimNode(seed=1, time_factor=600.0, state_dir=path) as
 node:`` then ``node.port`` ("/dev/pts/N"), ``node.node_pid``, ``node.power_cut()``,
@@ -70,6 +71,7 @@ import fcntl
 import io
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,6 +215,7 @@ class SimNode:
         extra_env: dict[str, str] | None = None,
         deployment: str = ROMFS,
         escape_ms: int = ESCAPE_MS,
+        keep_state: bool = False,
     ) -> None:
         if deployment not in DEPLOYMENTS:
             raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
@@ -226,6 +229,9 @@ class SimNode:
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
         self.escape_ms = escape_ms  # boot escape window (board/escape.py); 0: none
         self.romfs_image: Path | None = None
+        # A temporary state directory (no state_dir given) is removed by stop() unless
+        # keep_state: a node started for one session (``sim://``) leaves nothing behind.
+        self._temp_state = state_dir is None and not keep_state
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="ilrs-simnode-"))
         self.log_path = self.state_dir / "node.log"
         self.port: str = ""
@@ -301,6 +307,8 @@ class SimNode:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._temp_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def power_cut(self, off_s: float = 0.0) -> None:
         """SIGKILL the node now; after off_s seconds start it again with cause POWER_ON."""
@@ -513,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
 
     deployment = SOURCE if args.source else MPY if args.no_romfs else ROMFS
     node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
-                   heap=args.heap, verbose=args.verbose, deployment=deployment)
+                   heap=args.heap, verbose=args.verbose, deployment=deployment,
+                   keep_state=True)  # the CLI names its state and log: they stay
     stop = threading.Event()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
