@@ -117,16 +117,12 @@ def test_main_py_escapes_and_leaves_the_rest_for_the_repl(sent: bytes, why: str,
 
 
 def _noop_frame(seq: int) -> bytes:
-    """A noop frame. Bound to boot 0 where commands carry their boot (a 7th item: the node
-    answers it with a STALE_BOOT rejection, an answer all the same)."""
+    """A noop frame bound to boot 0 (SPEC §5.1): the node answers it with a STALE_BOOT
+    rejection, whatever its boot, which is an answer all the same."""
     from protocol.framing import encode_frame
     from protocol.messages import encode_message
 
-    try:
-        message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], 0)  # type: ignore[call-arg]
-    except TypeError:  # commands not bound to a boot (protocol before SPEC 1.2)
-        message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [])
-    return encode_frame(message)
+    return encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], 0))
 
 
 def _flood_until(link, node, mark, pred, what: str, seqs, timeout_s: float = 20.0):

@@ -30,12 +30,9 @@ COMMANDS = 5000  # as in the issue
 
 
 def noop(seq: int) -> bytes:
-    """A noop, bound to boot 0 where commands carry their boot (rejected STALE_BOOT then: the
-    accounting is the same, every command is answered)."""
-    try:
-        return encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], 0)  # type: ignore[call-arg]
-    except TypeError:  # commands not bound to a boot (protocol before SPEC 1.2)
-        return encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [])
+    """A noop bound to boot 0 (SPEC §5.1): rejected STALE_BOOT, one verification each; the
+    accounting is the same, every command is answered."""
+    return encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], 0)
 
 
 class SlowGround:
