@@ -4,7 +4,9 @@
 (``receive``, all of a read at once), then writes every frame and every discarded byte to the
 session log and hands each message to the listeners registered for its kind.
 It keeps the latest value of every channel (with unit and limit state), counts what it saw,
-and notices gaps in the node's downlink sequence numbers (lost messages).
+and notices gaps in the node's downlink sequence numbers (lost messages) and in its event
+numbers (``lost_events``, each gap also reported on the ERROR topic: events lost on the link,
+or numbers the node skipped after a power cut, SPEC §5.4).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Downlink:
         self.lost_messages = 0  # from gaps in the downlink sequence
         self.last_error = ""
         self.last_event: values.EventRecord | None = None
+        self.lost_events = 0  # from gaps in event_seq
         self._last_seq: int | None = None
 
     @property
@@ -188,12 +191,23 @@ class Downlink:
         elif kind == codec.KIND_EVENT:
             event_seq, severity, args = msg.body
             ev = values.event(msg.id, event_seq, severity, args, msg.time, t_ns)
+            self._event_gap(event_seq)
             self.last_event = ev
             self._emit(EVENT, ev)
         elif kind in _KIND_TOPICS:
             self._emit(_KIND_TOPICS[kind], msg)
         else:  # a valid message of a kind only the ground sends (a command, from the node?)
             raise codec.DecodeFailure(f"a {codec.kind_name(kind)} message is not downlink")
+
+    def _event_gap(self, event_seq: int) -> None:
+        last = self.last_event
+        if last is None or event_seq <= last.event_seq + 1:
+            return  # the first event, the next one, or a node whose log was wiped
+        first, missed = last.event_seq + 1, event_seq - last.event_seq - 1
+        self.lost_events += missed
+        which = f"#{first}" if missed == 1 else f"#{first}..#{event_seq - 1}"
+        self._emit(ERROR, f"event gap: {which} not received ({missed} lost on the link or "
+                          "skipped by the node after a power cut)")
 
     def _housekeeping(self, hk: values.Housekeeping) -> None:
         self._packets[hk.packet_id] = hk

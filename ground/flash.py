@@ -47,6 +47,7 @@ from rich.progress import Progress
 
 from ground.errors import (
     FlashError,
+    FlashTimeout,
     GroundError,
     LinkLost,
     PortUnreachable,
@@ -65,6 +66,7 @@ SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
 _MAINTENANCE_WAIT_S: Final = 3.0
+MPREMOTE_TIMEOUT_S: Final = 120.0  # one mpremote step (copying the image takes the longest)
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -234,7 +236,7 @@ def query_romfs(
     port: str, runner: Runner | None = None, mpremote: Sequence[str] | None = None
 ) -> int | None:
     """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
-    proc = (runner or _run)([*_base(port, mpremote), "romfs", "query"])
+    proc = _invoke(runner or _run, [*_base(port, mpremote), "romfs", "query"], "romfs query")
     if proc.returncode != 0:
         raise FlashError("romfs query", f"mpremote: {_why(proc)} (is the board at the REPL?)")
     return romfs_size(proc.stdout or "")
@@ -287,7 +289,17 @@ def _ports_found() -> str:
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True,
+                          timeout=MPREMOTE_TIMEOUT_S, check=False)
+
+
+def _invoke(runner: Runner, argv: Sequence[str], step: str) -> subprocess.CompletedProcess[str]:
+    """runner(argv); an mpremote that does not finish in time is a FlashTimeout (a link
+    problem with its own message), not an internal error."""
+    try:
+        return runner(argv)
+    except subprocess.TimeoutExpired as exc:
+        raise FlashTimeout(step, float(exc.timeout)) from None
 
 
 def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> None:
@@ -297,7 +309,7 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
         task = progress.add_task("flashing", total=total)
         for step in steps:
             progress.update(task, description=step.title)
-            proc = runner(step.argv)
+            proc = _invoke(runner, step.argv, step.title)
             if proc.returncode != 0:
                 raise FlashError(
                     step.title,

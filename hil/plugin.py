@@ -14,6 +14,8 @@ environment, then the default:
     (``<test name>.jsonl``), the simulated node's own log, and ``hil.json`` (what each test
     used). ini ``hil_log``, env ``HIL_LOG``; default ``build/hil/<timestamp>``.
 ``--hil-seed N``      the simulated node's plant seed (default 1).
+``--power-cuts N``    power cuts at random moments in hil/tests/test_power_cuts.py (default
+    20 in the suite; the acceptance run is ``--power-cuts 500``). Fixture ``power_cuts``.
 
 Markers: ``hardware`` (needs a real Pico: skipped with the reason on ``sim``), ``sim_only``
 (needs the simulated node: power cuts by SIGKILL, its state directory; skipped on a board).
@@ -57,6 +59,7 @@ if TYPE_CHECKING:  # imported lazily at fixture time: keep the plugin cheap to l
 
 SIM = "sim"
 DEFAULT_SEED = 1
+DEFAULT_POWER_CUTS = 20
 _LOG_KEY = pytest.StashKey[str]()
 
 
@@ -69,6 +72,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="directory for the per-test session logs (default build/hil/<time>)")
     group.addoption("--hil-seed", dest="hil_seed", default=None, type=int, metavar="N",
                     help="plant seed of the simulated node (default 1)")
+    group.addoption("--power-cuts", dest="hil_power_cuts", default=None, type=int,
+                    metavar="N", help="power cuts at random moments in "
+                    f"hil/tests/test_power_cuts.py (default {DEFAULT_POWER_CUTS}; the acceptance "
+                    "run: 500)")
     parser.addini("hil_target", "HIL: node under test (sim or a pyserial URL)", default=None)
     parser.addini("hil_log", "HIL: directory for session logs", default=None)
 
@@ -145,6 +152,11 @@ def log_dir_of(config: pytest.Config) -> Path:
 def seed_of(config: pytest.Config) -> int:
     seed = config.getoption("hil_seed")
     return DEFAULT_SEED if seed is None else int(seed)
+
+
+def power_cuts_of(config: pytest.Config) -> int:
+    cuts = config.getoption("hil_power_cuts")
+    return DEFAULT_POWER_CUTS if cuts is None else int(cuts)
 
 
 def is_sim_target(target: str) -> bool:
@@ -246,6 +258,12 @@ def fresh_node(hil_link: HilLink, hil_log_path: Path) -> Iterator[NodeApi]:
 def power_cycle(hil_link: HilLink) -> Callable[..., None]:
     """``power_cycle(api=None, timeout_s=...)``: cut the power, wait for the node's boot."""
     return hil_link.power_cycle
+
+
+@pytest.fixture
+def power_cuts(request: pytest.FixtureRequest) -> int:
+    """How many power cuts --power-cuts asks for (default DEFAULT_POWER_CUTS)."""
+    return power_cuts_of(request.config)
 
 
 @pytest.fixture

@@ -215,6 +215,7 @@ class App:
         events.pump()
         events.roll_window()
         self.log.flush()
+        self.link.flush()  # frames queued while the link was blocked leave as it drains
 
     # --- supervision --------------------------------------------------------------------
 
