@@ -75,6 +75,7 @@ import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
 from ground.micropython import (
     FIRMWARE_DIR,
     GROUND_ONLY,
@@ -204,6 +205,7 @@ class SimNode:
         micropython: str | None = None,
         extra_env: dict[str, str] | None = None,
         deployment: str = ROMFS,
+        dev_key: bool = False,
     ) -> None:
         if deployment not in DEPLOYMENTS:
             raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
@@ -215,6 +217,9 @@ class SimNode:
         self.micropython = micropython or find_micropython()
         self.extra_env = dict(extra_env or {})
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
+        # provision ground.auth's development key into a state directory that has no key
+        # table yet (SPEC §10.7): the node then boots ENFORCED
+        self.dev_key = dev_key
         self.romfs_image: Path | None = None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="ilrs-simnode-"))
         self.log_path = self.state_dir / "node.log"
@@ -262,6 +267,9 @@ class SimNode:
         if self._thread is not None:
             raise SimNodeError("already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        keys = self.state_dir / "keys.bin"
+        if self.dev_key and not keys.exists():
+            keys.write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)]))
         if not self.verbose:
             self._log = open(self.log_path, "ab", buffering=0)
         self._prepare()

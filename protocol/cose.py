@@ -32,12 +32,18 @@ from binascii import hexlify
 
 from protocol.compat import const
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
+    from typing import Any
+
 TAG_MAC0 = const(17)
 ALG_HMAC_256_256 = const(5)  # COSE algorithm "HMAC 256/256"
 HDR_ALG = const(1)
 HDR_KID = const(4)
 HDR_COUNTER = const(-65537)  # private use (RFC 9052 §3.1: labels < -65536)
 HDR_ANSWERS = const(-65538)  # private use: the counter of the command a verification answers
+MAX_MESSAGE_BYTES = const(1020)  # the frame's message limit (§2), the whole object included
+WRAP_OVERHEAD = const(58)  # d1 84, protected (1 + 17), a0, payload head (<= 3), 58 20, tag
 KID_BYTES = const(2)  # [operator, generation]
 KEY_BYTES = const(32)
 TAG_BYTES = const(32)
@@ -59,7 +65,7 @@ BAD_FORM = const(1)  # not the fixed layout, a counter of 0 or above MAX_COUNTER
 BAD_TAG = const(2)  # the layout holds but the tag is not 32 bytes (truncated or longer)
 
 
-def _hmac(key, data):
+def _hmac(key: "Any", data: "Any") -> bytes:
     # HMAC-SHA-256 (RFC 2104) of bytes with a key of at most 64 bytes (allocates).
     k = bytes(key) + bytes(_BLOCK - len(key))
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
@@ -69,14 +75,14 @@ def _hmac(key, data):
     return outer.digest()
 
 
-def derive_key(master, kid):
+def derive_key(master: "Any", kid: "Any") -> bytes:
     """The 32-byte key of key id ``kid`` (2 bytes) under an operator's 32-byte master secret."""
     if len(master) != KEY_BYTES or len(kid) != KID_BYTES:
         raise ValueError("a master secret is 32 bytes and a key id 2")
     return _hmac(master, _DERIVE + bytes(kid))
 
 
-def equal(a, a_start, b, n):
+def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
     """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where they
     differ (every byte is compared). No allocation."""
     diff = 0
@@ -85,7 +91,7 @@ def equal(a, a_start, b, n):
     return diff == 0
 
 
-def _bstr_head(n):
+def _bstr_head(n: int) -> bytes:
     # A byte string head (shortest form) for n <= 65535.
     if n < 24:
         return bytes((0x40 | n,))
@@ -94,7 +100,7 @@ def _bstr_head(n):
     return bytes((0x59, n >> 8, n & 0xFF))
 
 
-def _uint(n):
+def _uint(n: int) -> bytes:
     if n < 24:
         return bytes((n,))
     if n < 0x100:
@@ -104,7 +110,7 @@ def _uint(n):
     return bytes((0x1A, n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
 
 
-def protected_header(kid, label, counter):
+def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
     """The protected header's bytes: {1: 5, 4: kid, label: counter} in canonical order."""
     if len(kid) != KID_BYTES:
         raise ValueError("a key id is 2 bytes")
@@ -116,7 +122,7 @@ def protected_header(kid, label, counter):
 class MacKey:
     """A key id and its key, with the HMAC pads computed once (64 bytes each)."""
 
-    def __init__(self, kid, key):
+    def __init__(self, kid: "Any", key: "Any") -> None:
         if len(kid) != KID_BYTES or len(key) != KEY_BYTES:
             raise ValueError("a key id is 2 bytes and a key 32")
         self.kid = bytes(kid)
@@ -124,10 +130,10 @@ class MacKey:
         self._ipad = bytes(b ^ 0x36 for b in k)
         self._opad = bytes(b ^ 0x5C for b in k)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "MacKey(kid=" + hexlify(self.kid).decode() + ")"
 
-    def tag(self, protected, aad, payload):
+    def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
         h = hashlib.sha256(self._ipad)
         h.update(_MAC0_HEAD)
@@ -141,7 +147,7 @@ class MacKey:
         o.update(h.digest())
         return o.digest()
 
-    def verify(self, r, aad_index):
+    def verify(self, r: "Mac0Reader", aad_index: int) -> bool:
         """True if the tag of the object Mac0Reader r has parsed is right for this key.
 
         aad_index: 0 a command, 1 a verification. The protected bstr and the payload bstr
@@ -158,7 +164,7 @@ class MacKey:
         return equal(buf, r.tag, o.digest(), TAG_BYTES)
 
 
-def encode_mac0(key, label, counter, payload, aad):
+def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
     protected = protected_header(key.kid, label, counter)
     tag = key.tag(protected, aad, payload)
@@ -166,7 +172,31 @@ def encode_mac0(key, label, counter, payload, aad):
             + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
 
 
-def is_mac0(buf, n):
+def wrap_into(buf: "Any", key: MacKey, counter: int, payload: "Any") -> int:
+    """Write the authenticated form of a verification (label -65538 = counter, aad h'01') of
+    payload into buf from 0; return its length. payload must not overlap buf. Allocates."""
+    prot = protected_header(key.kid, LABEL_ANSWERS, counter)
+    tag = key.tag(prot, AAD_VERIFICATION, payload)
+    n = len(payload)
+    np = len(prot)
+    buf[0] = 0xD1
+    buf[1] = 0x84
+    buf[2] = 0x40 | np
+    buf[3:3 + np] = prot
+    pos = 3 + np
+    buf[pos] = 0xA0
+    head = _bstr_head(n)
+    buf[pos + 1:pos + 1 + len(head)] = head
+    pos += 1 + len(head)
+    buf[pos:pos + n] = payload
+    pos += n
+    buf[pos] = 0x58
+    buf[pos + 1] = TAG_BYTES
+    buf[pos + 2:pos + 2 + TAG_BYTES] = tag
+    return pos + 2 + TAG_BYTES
+
+
+def is_mac0(buf: "Any", n: int) -> bool:
     """True if buf[0:n] starts like a COSE_Mac0 object (tag 17): the message is authenticated."""
     return n > 0 and buf[0] == 0xD1
 
@@ -178,8 +208,8 @@ class Mac0Reader:
     two bytes), ``counter``, ``payload``/``payload_end`` (the message's bytes in buf), and the
     offsets ``verify`` hashes."""
 
-    def __init__(self):
-        self.buf = b""
+    def __init__(self) -> None:
+        self.buf = bytearray(0)
         self.operator = -1
         self.generation = -1
         self.counter = 0
@@ -192,7 +222,7 @@ class Mac0Reader:
         self.tag = 0
         self._len = 0
 
-    def _bstr(self, pos, n):
+    def _bstr(self, pos: int, n: int) -> int:
         # Read a bstr head at pos; set self._len; return the content's start or -1.
         buf = self.buf
         if pos >= n:
@@ -209,7 +239,7 @@ class Mac0Reader:
             return pos + 3 if self._len >= 0x100 else -1
         return -1
 
-    def parse(self, buf, n, label):
+    def parse(self, buf: "Any", n: int, label: bytes) -> int:
         """OK, BAD_FORM or BAD_TAG for the object buf[0:n]; label: LABEL_COUNTER (a command)
         or LABEL_ANSWERS (a verification)."""
         if buf is not self.buf:
