@@ -145,6 +145,8 @@ class RawLink:
                 # cbor2 (C) rather than the validating pure-Python decode_message: the round
                 # trip should time the node, not this decoder (the tests validate messages).
                 msg = Message(*cbor2.loads(raw))
+                if msg.kind == M.KIND_HOUSEKEEPING and len(msg.body) > 1:
+                    self.boot = msg.body[1]  # every packet carries boot_count (SPEC §5.3)
                 if self.last_seq is not None and msg.seq != (self.last_seq + 1) & 0xFFFF:
                     self.lost += (msg.seq - self.last_seq - 1) & 0xFFFF
                 self.last_seq = msg.seq
@@ -287,7 +289,8 @@ def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int,
     while time.monotonic() - t0 < seconds:
         while flood and inflight < 8:
             seq = (seq + 1) & 0xFFFF
-            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_NOOP, [])))
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_NOOP, [],
+                                                          link.boot)))
             inflight += 1
         for m in link.read(0.01):
             if m.kind == M.KIND_HOUSEKEEPING:
@@ -324,7 +327,8 @@ def heap_trend(link: RawLink, seconds: float, seq: int) -> dict[str, Any]:
     while time.monotonic() - t0 < seconds:
         if inflight < 2:
             seq = (seq + 1) & 0xFFFF
-            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [])))
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [],
+                                                          link.boot)))
             inflight += 1
         for m in link.read(0.01):
             if m.kind == M.KIND_HOUSEKEEPING and m.id == _LINK.id:

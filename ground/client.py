@@ -371,8 +371,8 @@ class Client:
                     pending.unknown = result
                     pending.done.set()
                 pending = None
-        if stale:
-            self._learn_boot(result)
+            if stale:  # before the waiting thread rebinds: it reads self.boot
+                self._boot_is(result)
         if pending is None or pending.command_id != msg.id or pending.done.is_set():
             return  # an answer to another session, or a repeat after a retry
         v = Verification(codec.stage_name(stage), code, codec.reason_name(code), result, msg.time)
@@ -394,21 +394,25 @@ class Client:
     def _learn_boot(self, boot: int) -> None:
         """The node is in boot ``boot``: commands bound to another one cannot run now."""
         with self._lock:
-            if boot == self.boot or boot == self._left_boot:
-                return
-            self.boot = boot
-            self._left_boot = None
-            for pending in self._pending.values():
-                if pending.done.is_set() or pending.boot == boot:
-                    continue
-                if pending.boot == 0:
-                    pending.rebind = True  # nothing bound to boot 0 runs: send it bound now
-                elif pending.may_have_run():
-                    pending.unknown = boot
-                else:  # one attempt, unanswered: its STALE_BOOT answer may still come
-                    pending.suspect = boot
-                    continue
-                pending.done.set()
+            self._boot_is(boot)
+
+    def _boot_is(self, boot: int) -> None:
+        # _learn_boot with the lock held.
+        if boot == self.boot or boot == self._left_boot:
+            return
+        self.boot = boot
+        self._left_boot = None
+        for pending in self._pending.values():
+            if pending.done.is_set() or pending.boot == boot:
+                continue
+            if pending.boot == 0:
+                pending.rebind = True  # nothing bound to boot 0 runs: send it bound now
+            elif pending.may_have_run():
+                pending.unknown = boot
+            else:  # one attempt, unanswered: its STALE_BOOT answer may still come
+                pending.suspect = boot
+                continue
+            pending.done.set()
 
     # --- bulk downlinks ----------------------------------------------------------------
 

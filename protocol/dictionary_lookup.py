@@ -195,7 +195,9 @@ def format_message(msg: "M.Message") -> str:
     """One line describing a decoded Message, with names from the dictionary."""
     kind, body = msg.kind, msg.body
     if kind == M.KIND_COMMAND:
-        return f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)} boot {msg.boot}"
+        boot = getattr(msg, "boot", None)  # the ground's codec.Message does not keep it
+        text = f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)}"
+        return text if boot is None else f"{text} boot {boot}"
     if kind == M.KIND_VERIFICATION:
         cmd_seq, stage, code, result = body
         text = f"{COMMANDS.name(msg.id)} seq {cmd_seq} {M.name(M.STAGE_NAMES, stage)}"

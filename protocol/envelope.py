@@ -15,7 +15,8 @@ only the ground needs (names for display, validation, ``encode_message``/``decod
 
 Allocation: ``begin``, ``write_verification`` (with a null result), ``write_event_head``,
 ``read_address``, ``read_command_head`` and ``check_arg`` allocate nothing for ints below 2**30
-and messages without maps, except when they raise. ``read_args`` allocates only for float and large-int arguments; ``f32`` its float.
+and messages without maps, except when they raise. ``read_args`` allocates only for float
+and large-int arguments; ``f32`` its float.
 """
 
 from array import array

@@ -14,23 +14,24 @@ Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate``
 from protocol import cbor
 from protocol.envelope import *  # noqa: F403  (re-exported: the node-facing half)
 from protocol.envelope import (
+    COMMAND_ITEMS,
     KIND_BULK,
     KIND_COMMAND,
     MALFORMED,
     MAX_MESSAGE,
     MAX_SEQ,
+    MESSAGE_ITEMS,
     OK,
-    STALE_BOOT,
     SEV_FATAL,
     STAGE_ACCEPTED,
     STAGE_COMPLETED,
     STAGE_FAILED,
     STAGE_REJECTED,
+    STALE_BOOT,
     UNSUPPORTED_VERSION,
     VERSION,
     f32,
 )
-from protocol.envelope import COMMAND_ITEMS, MESSAGE_ITEMS
 from protocol.errors import MessageError, ProtocolError
 
 TYPE_CHECKING = False

@@ -182,7 +182,7 @@ class NodeLink:
         signed if there is a signer and not ``plain``; return its seq."""
         seq = self.next_seq() if seq is None else seq
         if boot is None:
-            boot = self.learn_boot() if self.boot is None else self.boot
+            boot = self.current_boot()
         message = encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args), boot)
         if self.signer is not None and not plain:
             self.signer.new_boot(boot)
@@ -190,6 +190,10 @@ class NodeLink:
             self.sent_counters.setdefault(seq, []).append(counter)
         self.write(encode_frame(message))
         return seq
+
+    def current_boot(self) -> int:
+        """The boot commands are bound to: as last heard, else asked for."""
+        return self.learn_boot() if self.boot is None else self.boot
 
     def learn_boot(self, timeout: float = 5.0) -> int:
         """The node's boot count: a `status` bound to boot 0 is rejected STALE_BOOT with it."""
@@ -214,6 +218,12 @@ class NodeLink:
         mark = self.mark()
         seq = self.send_command(cmd_id, *args, seq=seq)
         first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
+        if first.body[1] == REJECTED and first.body[2] == M.STALE_BOOT:
+            # bound to a boot the node has left (it rebooted since we heard from it): that
+            # attempt did not run, so send it again bound to the boot the answer names
+            mark = self.mark()
+            self.send_command(cmd_id, *args, seq=seq, boot=first.body[3])
+            first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
         if first.body[1] == REJECTED:
             return first, first
         final = self.verification(seq, cmd_id, (COMPLETED, FAILED), timeout, mark)
