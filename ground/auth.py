@@ -35,6 +35,11 @@ class AuthError(ProtocolError, ValueError):
     """An authenticated verification that does not check out (which check, never the key)."""
 
 
+def dev_signer() -> Signer:
+    """A Signer for the development key of the simulated node."""
+    return Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
+
+
 def node_key_table(entries: list[tuple[int, bytes, int]]) -> bytes:
     """The node's keys.bin blob: CBOR [[operator, master, generation], ...] || crc32 LE."""
     payload = cbor2.dumps([[op, bytes(master), gen] for op, master, gen in entries])
