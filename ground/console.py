@@ -319,9 +319,10 @@ def _rich_escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False) -> int:
-    """`ground console`: connect, then run until quit."""
-    client = Client(port, log=log)
+def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False,
+         signer: Any = None) -> int:
+    """`ground console`: connect, then run until quit (signing with signer, if any)."""
+    client = Client(port, log=log, signer=signer)
     try:
         client.connect(timeout=timeout)
         ConsoleApp(client, assume_yes=assume_yes, timeout=timeout).run()

@@ -2,10 +2,11 @@
 
     ground keys generate --operator 1          # a new 32-byte master secret in the key store
     ground keys list                           # operators, key ids, counters (never secrets)
-    ground keys provision --operator 1 --state-dir DIR   # a simulated node's key table
-    ground keys provision --operator 1 --board /dev/ttyACM0   # a Pico at the REPL, mpremote
+    ground keys provision --state-dir DIR      # a simulated node's key table (every operator)
+    ground keys provision --board /dev/ttyACM0 # a Pico at the REPL, through mpremote
+    ground cmd noop --operator 1               # commands signed with operator 1's key
 
-The key store (``--store``, default ``$ILRS_KEYS`` else ~/.config/ilrs/keys.json) is created
+The key store (``--key-store``, default ``$ILRS_KEYS`` else ~/.config/ilrs/keys.json) is created
 owner-only (0600) and refused when its group or others may read it. A key table reaches a
 board only through the maintenance path (``mpremote cp`` to /data/keys.bin, the board at its
 REPL), never over the protocol. ``KeyStore.signer(operator)`` gives the client a
@@ -127,18 +128,16 @@ class KeyStore:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("generate", "list", "provision"))
-    p.add_argument("--store", metavar="PATH", help=f"key store (default ${STORE_ENV}, else "
-                   "~/.config/ilrs/keys.json)")
-    p.add_argument("--operator", type=int, action="append", metavar="N",
-                   help="operator number 0..255 (provision: repeat for several)")
+    # --operator N and --key-store PATH are the common link options (ground.cli)
+    p.add_argument("action", choices=("generate", "list", "provision"),
+                   help="generate: --operator N; provision: --operator N, or every operator")
     p.add_argument("--state-dir", metavar="DIR", help="provision: a simulated node's state dir")
     p.add_argument("--board", metavar="PORT", help="provision: a Pico at its REPL (mpremote)")
 
 
 def run(args: argparse.Namespace) -> int:
-    store = KeyStore(args.store or default_store())
-    ops: list[int] = args.operator or []
+    store = KeyStore(args.key_store or default_store())
+    ops: list[int] = [] if args.operator is None else [args.operator]
     if args.action == "generate":
         if len(ops) != 1:
             raise UsageError("keys generate: give one --operator")

@@ -19,15 +19,15 @@ from ground.simnode import SimNode
 
 def test_generate_is_owner_only_and_list_shows_no_secret(tmp_path: Path, capsys) -> None:
     store = tmp_path / "cfg" / "keys.json"
-    assert main(["keys", "generate", "--operator", "3", "--store", str(store)]) == 0
+    assert main(["keys", "generate", "--operator", "3", "--key-store", str(store)]) == 0
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     master = json.loads(store.read_text())["operators"]["3"]["master"]
     capsys.readouterr()
-    assert main(["keys", "list", "--store", str(store)]) == 0
+    assert main(["keys", "list", "--key-store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "operator 3  key id 0300" in out and master not in out
     assert master not in repr(KeyStore(store))
-    assert main(["keys", "generate", "--operator", "3", "--store", str(store)]) == 2
+    assert main(["keys", "generate", "--operator", "3", "--key-store", str(store)]) == 2
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
@@ -37,7 +37,7 @@ def test_a_store_others_may_read_is_refused(tmp_path: Path, mode: int, capsys) -
     store.chmod(mode)
     with pytest.raises(KeyStoreError):
         KeyStore(store)
-    assert main(["keys", "list", "--store", str(store)]) == 2
+    assert main(["keys", "list", "--key-store", str(store)]) == 2
     err = capsys.readouterr().err
     assert "group or others" in err and json.loads(store.read_text())["operators"]["1"][
         "master"] not in err
@@ -48,7 +48,7 @@ def test_provisioned_node_takes_the_stores_key_across_sessions(tmp_path: Path) -
     store = KeyStore(path)
     store.generate(1)
     state = tmp_path / "state"
-    assert main(["keys", "provision", "--store", str(path), "--state-dir", str(state)]) == 0
+    assert main(["keys", "provision", "--key-store", str(path), "--state-dir", str(state)]) == 0
     node = SimNode(seed=1, state_dir=state).start()
     last = 0
     try:
