@@ -21,6 +21,7 @@ from ground.fuzz.case import (
     FAIL,
     OK,
     OUT_OF_RANGE,
+    UNAUTHENTICATED,
     UNKNOWN_COMMAND,
     WRONG_MODE,
     rej,
@@ -137,6 +138,8 @@ def command_outcomes(cmd_id: int, args: Sequence[object]) -> frozenset[str]:
         if code:  # arguments are checked in order; the first bad one gives the code
             return rej(code)
     mode = rej(WRONG_MODE) if cmd.modes != IN_ANY else frozenset()
+    if cmd.name == "auth_policy":  # taken only authenticated; the campaign sends plain ones
+        return rej(UNAUTHENTICATED) | mode
     if cmd.name == "param_set":
         return param_value_outcomes(args[0], args[1]) | mode
     if cmd.name == "time_correlate" and not (_is_int(args[0]) and args[0] >= 0):  # type: ignore[operator]
