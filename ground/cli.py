@@ -102,7 +102,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="key store (default: $ILRS_KEYS, else ~/.config/ilrs/keys.json)")
     g.add_argument(
         "--timeout",
-        type=float,
+        type=sc.positive_float,
         default=5.0,
         metavar="S",
         help="seconds to wait for verifications (default 5)",

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ground import bulk, codec, validate, values
+from ground import bulk, codec, explain, validate, values
 from ground.auth import Signer, dev_signer
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
@@ -377,10 +377,10 @@ class Client:
             raise OutcomeUnknown(name, seq, pending.boot, pending.unknown,
                                  [v.stage for v in pending.stages], self.log_path)
         final = pending.stages[-1]
-        if final.stage == "rejected":
-            raise CommandRejected(name, seq, final.code, final.reason)
-        if final.stage == "failed":
-            raise CommandFailed(name, seq, final.code, final.reason)
+        if final.stage in ("rejected", "failed"):
+            why = explain.why(name, args, final.code, final.reason, explain.node_state(self))
+            error = CommandRejected if final.stage == "rejected" else CommandFailed
+            raise error(name, seq, final.code, final.reason, why)
         return CommandResult(name, seq, final.result, tuple(pending.stages), attempts)
 
     def _on_verification(self, msg: codec.Message) -> None:

@@ -72,6 +72,10 @@ TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "ev
 BULK_TYPES = {1: "event_log", 2: "dictionary"}
 # Who may command the node (SPEC §10.6): the auth_state channel, the auth_open event.
 AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
+# Housekeeping packets by id, for the commands that name one (the same ids and names as
+# PACKETS below; a test checks they agree).
+PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
+                7: "solar", 8: "load_status", 9: "commanding", 10: "time"}
 
 # --- Commands -----------------------------------------------------------------------------
 
@@ -114,11 +118,11 @@ COMMANDS = (
     Command(11, "param_reset", (), IN_ANY,
             "Reset every parameter to its default in RAM (param_save persists it)."),
     Command(12, "hk_rate",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
              Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
             IN_ANY, "Set a housekeeping packet's rate."),
     Command(13, "hk_enable",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
              Arg("enabled", BOOL, help="true to send the packet")),
             IN_ANY, "Enable or disable a housekeeping packet."),
     Command(14, "time_correlate",
