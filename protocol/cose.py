@@ -30,7 +30,7 @@ hashlib's ``update`` takes no offset, so a part of the frame has to be a view.
 import hashlib
 from binascii import hexlify
 
-from protocol.compat import const
+from protocol.compat import MICROPYTHON, const, micropython
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
@@ -82,13 +82,31 @@ def derive_key(master: "Any", kid: "Any") -> bytes:
     return _hmac(master, _DERIVE + bytes(kid))
 
 
-def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
-    """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where they
-    differ (every byte is compared). No allocation."""
-    diff = 0
-    for i in range(n):
-        diff |= a[a_start + i] ^ b[i]
-    return diff == 0
+if MICROPYTHON:
+
+    @micropython.viper
+    def _diff(a: ptr8, a_start: int, b: ptr8, n: int) -> int:
+        d = 0
+        i = 0
+        while i < n:
+            d |= a[a_start + i] ^ b[i]
+            i += 1
+        return d
+
+    def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
+        """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where
+        they differ (every byte is compared; viper on the node). No allocation."""
+        return _diff(a, a_start, b, n) == 0
+
+else:
+
+    def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
+        """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where
+        they differ (every byte is compared). No allocation."""
+        diff = 0
+        for i in range(n):
+            diff |= a[a_start + i] ^ b[i]
+        return diff == 0
 
 
 def _bstr_head(n: int) -> bytes:

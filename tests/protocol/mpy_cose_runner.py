@@ -7,6 +7,7 @@ at the repository root (ground.micropython.micropython_path_env).
 - ``{"op": "make", "key": hex, "kid": hex, "counter": n, "payload": hex, "dir": 0|1}`` ->
   ``{"mac0": hex}``
 - ``{"op": "derive", "master": hex, "kid": hex}`` -> ``{"key": hex}``
+- ``{"op": "equal", "a": hex, "start": n, "b": hex, "n": n}`` -> ``{"equal": bool}``
 - ``{"op": "alloc", "mac0": hex, "key": hex, "kid": hex}`` -> ``{"parse": bytes allocated by
   parse, "verify": bytes allocated by verify}`` (averaged over 50 runs)
 """
@@ -28,6 +29,9 @@ def _hex(b):
 
 def handle(req):
     op = req["op"]
+    if op == "equal":
+        a = bytearray(unhexlify(req["a"]))
+        return {"equal": cose.equal(a, req["start"], unhexlify(req["b"]), req["n"])}
     if op == "derive":
         return {"key": _hex(cose.derive_key(unhexlify(req["master"]), unhexlify(req["kid"])))}
     key = cose.MacKey(unhexlify(req["kid"]), unhexlify(req["key"]))

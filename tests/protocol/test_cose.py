@@ -228,6 +228,18 @@ def test_equal_compares_every_byte() -> None:
     assert cose.equal(b"xx" + a, 2, a, 32)
 
 
+def test_equal_compares_every_byte_on_the_node() -> None:
+    a = bytes(range(40))
+    reqs = [{"op": "equal", "a": a.hex(), "start": 8, "b": a[8:].hex(), "n": 32}]
+    for i in range(32):
+        b = bytearray(a[8:])
+        b[i] ^= 0x01
+        reqs.append({"op": "equal", "a": a.hex(), "start": 8, "b": b.hex(), "n": 32})
+    answers = run_micropython(reqs)
+    assert answers[0] == {"equal": True}
+    assert all(x == {"equal": False} for x in answers[1:])
+
+
 def test_repr_never_shows_the_key() -> None:
     key = bytes.fromhex("5daa18054dbf5d6a6229b54b75fd4becf352a689ac8850f1fb37769226690 2b9"
                         .replace(" ", ""))
