@@ -51,7 +51,10 @@ def is_sim(url: str) -> bool:
 
 
 def sim_options(url: str) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR`` → SimNode keyword arguments."""
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+
+    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
+    directory that has none; ``key=none`` (the default) leaves the node open."""
     query = urlsplit(url).query if "://" in url else ""
     options: dict[str, Any] = {}
     for key, values in parse_qs(query, keep_blank_values=True).items():
@@ -66,8 +69,13 @@ def sim_options(url: str) -> dict[str, Any]:
                 )
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "key":
+            if value not in ("dev", "none"):
+                raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
+            options["dev_key"] = value == "dev"
         else:
-            raise UsageError(f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir)")
+            raise UsageError(
+                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, key)")
     return options
 
 

@@ -59,6 +59,16 @@ class HilTarget:
         self.is_sim = is_sim_target(target)
         self.sim: Any = None  # ground.simnode.SimNode while running
         self._fresh = itertools.count(1)
+        # --target 'sim://?key=dev': the node holds the development key and every client of
+        # the session signs with one Signer (one counter sequence: SPEC §10.4)
+        self.signer: Any = None
+        if self.is_sim:
+            from ground.transport import sim_options
+
+            if sim_options(target).get("dev_key"):
+                from ground.auth import dev_signer
+
+                self.signer = dev_signer()
 
     @property
     def url(self) -> str:
@@ -123,7 +133,8 @@ class HilLink:
 
     def connect(self, url: str, log_path: Path, timeout_s: float = 10.0) -> NodeApi:
         client = Client(url, log=log_path, retry_interval_s=self.target.retry_interval_s,
-                        retries=8, uplink_bytes_per_s=self.target.uplink_bytes_per_s)
+                        retries=8, uplink_bytes_per_s=self.target.uplink_bytes_per_s,
+                        signer=self.target.signer)
         client.connect(timeout=timeout_s)
         return NodeApi(client, self.target)
 

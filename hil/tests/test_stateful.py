@@ -94,7 +94,7 @@ class NodeMachine(RuleBasedStateMachine):
         stage, code = self._final("set_mode", args)
         assert stage == "rejected" and code in (2, 3), (args, stage, code)
 
-    @rule(cmd_id=st.integers(22, 65535))
+    @rule(cmd_id=st.integers(max(c.id for c in dictionary.COMMANDS) + 1, 65535))
     def unknown(self, cmd_id: int) -> None:
         seq = self.api.send_raw_id(cmd_id, [])
         msg = self.api.await_verification(cmd_id, seq)
