@@ -47,6 +47,7 @@ from rich.progress import Progress
 
 from ground.errors import FlashError, GroundError, LinkLost, UsageError, VerificationTimeout
 from ground.micropython import GROUND_ONLY, REPO_ROOT
+from ground.vpico import is_vpico
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
 MODULES_DIR: Final = "modules"  # under the build dir: the .mpy tree, the image's contents
@@ -58,6 +59,9 @@ SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
 _MAINTENANCE_WAIT_S: Final = 3.0
+# The virtual Pico's clock runs about 34x slower than wall time: its 2 s escape window and the
+# node's imports take minutes (measured: about 70 s on an idle machine, 220 s on a busy one).
+_VPICO_BOOT_WAIT_S: Final = 60.0
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -337,10 +341,36 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("flash: give the board's port, e.g. --port /dev/ttyACM0")
     if args.port.startswith("sim"):
         raise UsageError("flash: the simulated node runs firmware/ directly; give a board port")
+    if is_vpico(args.port):
+        return _flash_vpico(args, built, image)
+    return _flash_port(args, args.port, built, image)
+
+
+def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> int:
+    """The virtual Pico: boot it on its flash file, then exactly what a board gets."""
+    from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
+
+    options = vpico_options(args.port)
+    options["deploy"] = "no"  # this is the deployment
+    try:
+        board = VirtualPico(**options).start()
+    except VirtualPicoError as exc:
+        raise FlashError("virtual Pico", str(exc)) from None
+    try:
+        print(f"virtual Pico on {board.port}, flash {board.flash}")
+        return _flash_port(args, board.port, built, image, runner=_run_slow,
+                           boot_wait_s=_VPICO_BOOT_WAIT_S)
+    finally:
+        board.stop()
+
+
+def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
+                runner: Runner | None = None, boot_wait_s: float = _BOOT_WAIT_S) -> int:
+    args = argparse.Namespace(**{**vars(args), "port": port})
     if not args.no_maintenance and to_repl(args.port, args.yes):
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
-    size = query_romfs(args.port) if use_romfs else None
+    size = query_romfs(args.port, runner) if use_romfs else None
     decision = choose(size, image.stat().st_size, use_romfs)
     if decision.deployment == ROMFS:
         print(f"ROMFS partition of {size} bytes: deploying the image")
@@ -348,10 +378,15 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(f"warning: {decision.warning}", file=sys.stderr)
         steps = plan(args.port, built)
-    install(steps)
-    time.sleep(_BOOT_WAIT_S)
-    print(ping(args.port))
+    install(steps, runner or _run)
+    time.sleep(boot_wait_s)
+    print(ping(args.port, attempts=max(5, int(boot_wait_s))))
     return 0
+
+
+def _run_slow(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """mpremote against the emulated board: the same commands, more patience."""
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=1800, check=False)
 
 
 def describe(steps: Sequence[Step]) -> list[dict[str, Any]]:
