@@ -6,6 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?=
+TARGET ?=
 ARGS   ?=
 
 .DEFAULT_GOAL := help
@@ -38,8 +39,8 @@ lint: $(STAMP)  ## ruff everywhere; type-check ground/hil (CPython) and protocol
 bench: $(STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
 	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
-hil: $(STAMP)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0
-	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target sim) $(ARGS)
+hil: $(STAMP)  ## HIL suite: simulated node; a board: PORT=/dev/ttyACM0; virtual Pico: TARGET=vpico
+	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target $(or $(TARGET),sim)) $(ARGS)
 
 flash: $(STAMP)  ## flash a Pico: make flash PORT=/dev/ttyACM0
 	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0" >&2; exit 2; }

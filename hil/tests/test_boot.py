@@ -26,13 +26,13 @@ def test_fresh_node_boots_into_safe_with_power_on_cause(fresh_node: NodeApi) -> 
     status = fresh_node.status()
     assert (status.mode, status.boot_count, status.reset_cause) == ("SAFE", 1, "POWER_ON")
     # the boot event may have gone out before we listened: the persistent log has it
-    log = fresh_node.client.event_log(0)
+    log = fresh_node.client.event_log(0, timeout=fresh_node.seconds(5))
     boots = [e for e in log if e.name == "boot"]
     assert boots and boots[0].args[0] == 1
 
 
 def test_node_dictionary_downlink_matches_ours(node: NodeApi) -> None:
-    compact = node.client.fetch_dictionary()
+    compact = node.client.fetch_dictionary(timeout=node.seconds(5))
     assert compact, "empty dictionary description"
     ids = {c.id for c in dictionary.COMMANDS}
     # the compact form lists every command id the ground knows (its exact layout is §7's)
