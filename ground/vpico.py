@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,9 @@ DEPLOY_CHOICES: Final = ("auto", "romfs", "files", "no")
 # Emulated boot to USB enumeration is about 1.5 s of wall time; a loaded 2-core machine, a
 # first boot that formats littlefs, or a watchdog reboot take longer.
 _UP_TIMEOUT_S: Final = 120.0
-_SUPERVISE_TICK_S: Final = 0.1
+# From the boot to the node's first frame: the 2 s escape window and the imports of the
+# node's modules at a clock 34x slow (measured one to four minutes).
+_NODE_TIMEOUT_S: Final = 600.0
 
 
 class VirtualPicoError(RuntimeError):
@@ -184,6 +187,7 @@ class VirtualPico:
             self.wait_up(1)
             if self.deploy != "no":
                 self.deploy_node()
+                self.wait_node()
         except BaseException:
             self.stop()
             raise
@@ -227,6 +231,26 @@ class VirtualPico:
                                            f"{timeout_s:g} s; log: {self.log_path}")
                 self._up.wait(min(left, 0.5))
         return self.enumerations
+
+    def wait_node(self, timeout_s: float = _NODE_TIMEOUT_S) -> None:
+        """Wait until the node sends its first frame: its boot escape window is over.
+
+        Until then a byte 0x03 from the ground (every command frame has one) reaches a firmware
+        whose keyboard interrupt may still be on (issue 10), and the window lasts 2 s of
+        emulated time, about a minute of wall time. Reads the pty from the supervisor's side
+        before any client has opened it; what it reads (housekeeping) is dropped.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.returncode is not None:
+                raise VirtualPicoError(f"the emulator exited with code {self.returncode}; "
+                                       f"log: {self.log_path}")
+            ready, _, _ = select.select([self._slave], [], [], 0.5)
+            if ready and b"\x00" in os.read(self._slave, 4096):
+                self._note("the node is up: first frame received")
+                return
+        raise VirtualPicoError(f"the node sent nothing within {timeout_s:g} s of its boot; "
+                               f"log: {self.log_path}")
 
     def __enter__(self) -> VirtualPico:
         return self.start()

@@ -152,7 +152,8 @@ class HilTarget:
             with contextlib.suppress(Exception):
                 vpico.stop()
         self.vpico = self.start_vpico()
-        self.booting = True
+        # a VirtualPico that deployed (or kept) the node waited for its first frame
+        self.booting = self.vpico.deploy == "no"
         return self.vpico
 
     def start_vpico(self, flash: Path | None = None, deploy: str | None = None) -> Any:

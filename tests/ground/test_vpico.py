@@ -169,3 +169,74 @@ def test_ground_cmd_noop_against_the_virtual_pico(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=1800,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+# --- the supervisor, with a stand-in for the emulator ----------------------------------------
+
+FAKE_BOARD = '''#!{python}
+"""Stands in for `python -m ground.vpico_board`: says up, sends a frame, echoes the serial."""
+import os, select, sys
+args = sys.argv[sys.argv.index("--serial-fd") + 1:]
+fd = int(args[0])
+flash = sys.argv[sys.argv.index("--flash") + 1]
+with open(flash, "ab") as f:
+    f.write(b"B")  # one byte per power-on: the flash file survives a cut
+print("up", flush=True)
+os.write(fd, b"\\x00frame\\x00")
+if os.environ.get("FAKE_EXIT"):
+    sys.exit(int(os.environ["FAKE_EXIT"]))
+while True:
+    if select.select([fd], [], [], 1.0)[0]:
+        os.write(fd, os.read(fd, 4096))
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> str:
+    path = tmp_path / "fake-python"
+    path.write_text(FAKE_BOARD.replace("{python}", sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_port_survives_a_power_cut_and_flash_is_kept(
+        tmp_path: Path, uf2: Path, fake_python: str) -> None:
+    import serial
+
+    flash = tmp_path / "state" / "flash.img"
+    with VirtualPico(uf2, flash=flash, deploy="no", python=fake_python) as board:
+        assert board.enumerations == 1 and board.boots == 1
+        with serial.Serial(board.port, timeout=2) as port:
+            first = board.emulator_pid
+            board.power_cut()
+            board.wait_up(2, timeout_s=30)
+            assert board.boots == 2 and board.emulator_pid not in (None, first)
+            port.write(b"ping")  # the same open port reaches the new emulator
+            assert port.read_until(b"ping", 64).endswith(b"ping")
+        assert flash.read_bytes() == b"BB"
+        pid = board.emulator_pid
+    assert pid is not None and not _alive(pid)  # stopped by its pid
+    assert board.log_path.read_text().count("--- power on") == 2
+
+
+def test_wait_node_returns_on_the_first_frame(tmp_path: Path, uf2: Path,
+                                              fake_python: str) -> None:
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        b.wait_node(timeout_s=30)
+        assert "first frame received" in b.log_path.read_text()
+
+
+def test_an_emulator_that_exits_is_a_clear_error(tmp_path: Path, uf2: Path, fake_python: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_EXIT", "3")
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        with pytest.raises(VirtualPicoError, match="exited with code 3"):
+            b.wait_up(2, timeout_s=30)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
