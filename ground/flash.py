@@ -365,12 +365,13 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
 
 
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
-                runner: Runner | None = None, boot_wait_s: float = _BOOT_WAIT_S) -> int:
+                runner: Runner | None = None, boot_wait_s: float | None = None) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})
     if not args.no_maintenance and to_repl(args.port, args.yes):
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
-    size = query_romfs(args.port, runner) if use_romfs else None
+    size = (query_romfs(args.port) if runner is None else query_romfs(args.port, runner)) \
+        if use_romfs else None
     decision = choose(size, image.stat().st_size, use_romfs)
     if decision.deployment == ROMFS:
         print(f"ROMFS partition of {size} bytes: deploying the image")
@@ -378,9 +379,14 @@ def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: 
     else:
         print(f"warning: {decision.warning}", file=sys.stderr)
         steps = plan(args.port, built)
-    install(steps, runner or _run)
-    time.sleep(boot_wait_s)
-    print(ping(args.port, attempts=max(5, int(boot_wait_s))))
+    if runner is None:  # a board
+        install(steps)
+        time.sleep(_BOOT_WAIT_S)
+        print(ping(args.port))
+    else:
+        install(steps, runner)
+        time.sleep(boot_wait_s or 0.0)
+        print(ping(args.port, attempts=max(5, int(boot_wait_s or 0))))
     return 0
 
 
