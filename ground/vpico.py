@@ -57,7 +57,7 @@ DEPLOY_CHOICES: Final = ("auto", "romfs", "files", "no")
 # Emulated boot to USB enumeration is about 1.5 s of wall time; a loaded 2-core machine, a
 # first boot that formats littlefs, or a watchdog reboot take longer.
 _UP_TIMEOUT_S: Final = 120.0
-# From the boot to the node's first frame: the 2 s escape window and the imports of the
+# From the boot to the node's first housekeeping: the 2 s escape window and the imports of the
 # node's modules at a clock 34x slow (measured one to four minutes).
 _NODE_TIMEOUT_S: Final = 600.0
 
@@ -233,7 +233,9 @@ class VirtualPico:
         return self.enumerations
 
     def wait_node(self, timeout_s: float = _NODE_TIMEOUT_S) -> None:
-        """Wait until the node sends its first frame: its boot escape window is over.
+        """Wait until the node sends housekeeping: its boot escape window is over and its
+        tasks run (its first events come earlier, while it still starts up: a command then
+        waits many seconds at a clock 34x slow).
 
         Until then a byte 0x03 from the ground (every command frame has one) reaches a firmware
         whose keyboard interrupt may still be on (issue 10), and the window lasts 2 s of
@@ -241,15 +243,17 @@ class VirtualPico:
         before any client has opened it; what it reads (housekeeping) is dropped.
         """
         deadline = time.monotonic() + timeout_s
+        watch = NodeUp()
         while time.monotonic() < deadline:
             if self.returncode is not None:
                 raise VirtualPicoError(f"the emulator exited with code {self.returncode}; "
                                        f"log: {self.log_path}")
             ready, _, _ = select.select([self._slave], [], [], 0.5)
-            if ready and b"\x00" in os.read(self._slave, 4096):
-                self._note("the node is up: first frame received")
+            if ready and watch.feed(os.read(self._slave, 4096)):
+                self._note("the node is up: housekeeping received")
                 return
-        raise VirtualPicoError(f"the node sent nothing within {timeout_s:g} s of its boot; "
+        raise VirtualPicoError(f"the node sent nothing within {timeout_s:g} s of its boot "
+                               "(no housekeeping); "
                                f"log: {self.log_path}")
 
     def __enter__(self) -> VirtualPico:
@@ -347,6 +351,33 @@ class VirtualPico:
     def _note(self, text: str) -> None:
         if self._log is not None:
             self._log.write(f"[vpico {time.strftime('%H:%M:%S')}] {text}\n".encode())
+
+
+class NodeUp:
+    """Fed the bytes from a node, says when a housekeeping message has arrived."""
+
+    def __init__(self) -> None:
+        from ground.link import Deframer
+
+        self._deframer = Deframer()
+
+    def feed(self, data: bytes) -> bool:
+        import cbor2
+
+        from ground.link import Frame
+        from protocol.envelope import KIND_HOUSEKEEPING
+
+        for item in self._deframer.feed(data):
+            if not isinstance(item, Frame):
+                continue
+            try:
+                message = cbor2.loads(item.message)
+            except Exception:  # any undecodable frame is simply not it
+                continue
+            if isinstance(message, list) and len(message) > 1 and \
+                    message[1] == KIND_HOUSEKEEPING:
+                return True
+        return False
 
 
 def _run_slow(argv: Any) -> subprocess.CompletedProcess[str]:

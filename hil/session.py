@@ -77,19 +77,21 @@ def _await(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def await_first_frame(url: str, timeout_s: float) -> None:
-    """Listen until the node sends a frame, before sending it anything.
+    """Listen until the node sends housekeeping, before sending it anything.
 
     On the virtual Pico the boot escape window lasts 2 s of *emulated* time, about a minute of
     wall time, and a byte 0x03 in it (every command frame has one) is a Ctrl-C to a firmware
     that has not yet turned the keyboard interrupt off (issue 10). The node's housekeeping says
-    the window is over.
+    the window is over and its tasks run.
     """
     from ground.transport import Transport
+    from ground.vpico import NodeUp
 
     heard = threading.Event()
+    watch = NodeUp()
 
     def on_bytes(data: bytes, _t_ns: int) -> None:
-        if b"\x00" in data:
+        if watch.feed(data):
             heard.set()
 
     probe = Transport(url, on_bytes, uplink_bytes_per_s=None)
@@ -152,7 +154,7 @@ class HilTarget:
             with contextlib.suppress(Exception):
                 vpico.stop()
         self.vpico = self.start_vpico()
-        # a VirtualPico that deployed (or kept) the node waited for its first frame
+        # a VirtualPico that deployed (or kept) the node waited for its housekeeping
         self.booting = self.vpico.deploy == "no"
         return self.vpico
 
@@ -311,14 +313,14 @@ class HilLink:
         elif self.target.is_vpico:  # SIGKILL of the emulator, a boot from the flash file
             vpico = self.target._running_vpico()
             up = vpico.enumerations
-            heard = api.client.downlink.messages if api is not None else 0
+            heard = api.history.packets if api is not None else 0
             vpico.power_cut()
             vpico.wait_up(up + 1, wall_s)
             if api is None:
                 await_first_frame(vpico.port, wall_s)
             else:
-                _await(lambda: api.client.downlink.messages > heard, wall_s,
-                       f"the node's first frame after the power cut; node log: {vpico.log_path}")
+                _await(lambda: api.history.packets > heard, wall_s,
+                       f"the node's housekeeping after the power cut; log: {vpico.log_path}")
         elif api is not None:
             api.client.send("reboot")
         else:

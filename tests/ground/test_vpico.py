@@ -182,7 +182,7 @@ flash = sys.argv[sys.argv.index("--flash") + 1]
 with open(flash, "ab") as f:
     f.write(b"B")  # one byte per power-on: the flash file survives a cut
 print("up", flush=True)
-os.write(fd, b"\\x00frame\\x00")
+os.write(fd, bytes.fromhex(os.environ.get("FAKE_FRAME", "00")))
 if os.environ.get("FAKE_EXIT"):
     sys.exit(int(os.environ["FAKE_EXIT"]))
 while True:
@@ -219,11 +219,24 @@ def test_port_survives_a_power_cut_and_flash_is_kept(
     assert board.log_path.read_text().count("--- power on") == 2
 
 
-def test_wait_node_returns_on_the_first_frame(tmp_path: Path, uf2: Path,
-                                              fake_python: str) -> None:
+def _frame(kind: int) -> str:
+    import cbor2
+
+    from ground.link import encode_frame
+
+    return encode_frame(cbor2.dumps([1, kind, 7, 1234, 1, [0]])).hex()
+
+
+def test_wait_node_returns_on_housekeeping_not_on_an_event(
+        tmp_path: Path, uf2: Path, fake_python: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_FRAME", _frame(3) + "0d0a")  # an event, a stray CR LF
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        with pytest.raises(VirtualPicoError, match="sent nothing within 2 s"):
+            b.wait_node(timeout_s=2)
+    monkeypatch.setenv("FAKE_FRAME", _frame(3) + _frame(2))  # then housekeeping
     with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
         b.wait_node(timeout_s=30)
-        assert "first frame received" in b.log_path.read_text()
+        assert "the node is up: housekeeping received" in b.log_path.read_text()
 
 
 def test_an_emulator_that_exits_is_a_clear_error(tmp_path: Path, uf2: Path, fake_python: str,
