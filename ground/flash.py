@@ -279,13 +279,14 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             progress.advance(task, step.files + 1)
 
 
-def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> bool:
+def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
+            timeout_s: float = 1.5) -> bool:
     """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
     from ground.client import Client
 
     client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5)
     try:
-        client.connect(timeout=1.5)
+        client.connect(timeout=timeout_s)
     except GroundError:
         client.close()
         return False
@@ -354,20 +355,30 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
     options["deploy"] = "no"  # this is the deployment
     try:
         board = VirtualPico(**options).start()
+        if board.marker.exists():  # a node runs there: let it boot, so it can be asked
+            board.wait_node()
     except VirtualPicoError as exc:
         raise FlashError("virtual Pico", str(exc)) from None
     try:
         print(f"virtual Pico on {board.port}, flash {board.flash}")
-        return _flash_port(args, board.port, built, image, runner=_run_slow,
-                           boot_wait_s=_VPICO_BOOT_WAIT_S)
+        board.marker.unlink(missing_ok=True)
+        code = _flash_port(args, board.port, built, image, runner=_run_slow,
+                           boot_wait_s=_VPICO_BOOT_WAIT_S, connect_timeout_s=60.0)
+        board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
+        return code
     finally:
         board.stop()
 
 
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
-                runner: Runner | None = None, boot_wait_s: float | None = None) -> int:
+                runner: Runner | None = None, boot_wait_s: float | None = None,
+                connect_timeout_s: float | None = None) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})
-    if not args.no_maintenance and to_repl(args.port, args.yes):
+    running = False
+    if not args.no_maintenance:
+        running = (to_repl(args.port, args.yes) if connect_timeout_s is None
+                   else to_repl(args.port, args.yes, timeout_s=connect_timeout_s))
+    if running:
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
     size = (query_romfs(args.port) if runner is None else query_romfs(args.port, runner)) \

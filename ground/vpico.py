@@ -273,12 +273,20 @@ class VirtualPico:
         """The flash as deployed, before the node first ran (a brand-new node's flash)."""
         return self.flash.with_name(self.flash.name + ".pristine")
 
+    def digest(self, built: list[Any], deploy: str) -> str:
+        """What the deployment marker records: this UF2, this build, how it was deployed."""
+        return _digest([self.uf2, *sorted(b.local for b in built)]) + ":" + deploy
+
+    def record_deployment(self, built: list[Any], deploy: str) -> None:
+        """Say that the flash now holds this build (``ground flash`` deployed it)."""
+        self.marker.write_text(self.digest(built, deploy) + "\n")
+
     def deploy_node(self) -> str:
         """Deploy the node as ``ground flash`` does, unless the flash holds this build."""
         from ground import flash as flashing
 
         built = flashing.build()
-        digest = _digest([self.uf2, *sorted(b.local for b in built)]) + ":" + self.deploy
+        digest = self.digest(built, self.deploy)
         if self.marker.exists() and self.marker.read_text().strip() == digest:
             self.deployment = "kept"
             return self.deployment
@@ -295,7 +303,7 @@ class VirtualPico:
         before = self.enumerations
         flashing.install(steps[-1:], runner=_run_slow, show=False)  # `reset`
         self.wait_up(before + 1)
-        self.marker.write_text(digest + "\n")
+        self.record_deployment(built, self.deploy)
         self.deployment = decision.deployment
         self._note(f"deployed the node: {decision.deployment}"
                    + (f" ({decision.warning})" if decision.warning else ""))
