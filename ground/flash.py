@@ -25,6 +25,11 @@
 4. Wait out the boot escape window, connect with the ground client and ping (``status``, which
    also checks the dictionary hash, then ``noop``).
 
+``--port vpico://?uf2=PATH&flash=FILE`` flashes the virtual Pico (ground/vpico.py) the same
+way: it boots the emulated board on its flash file (letting a node already there boot, so step
+1 can ask it), runs these steps against its USB serial with more patience (its clock runs about
+34x slower), and records the deployment beside the flash file.
+
 ``plan()`` (filesystem) and ``plan_romfs()`` return the exact mpremote command lines and
 ``choose()`` makes the decision from the query's answer, so all of it is tested without a board.
 """
