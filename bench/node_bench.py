@@ -13,14 +13,15 @@ Against a fresh simulated node (ground.simnode: MicroPython Unix port, 192K heap
   Target >= 500 packets/s with nothing lost (10 packets x 50 Hz). Beside it, the downlink's
   capacity: the same housekeeping plus a flood of noop commands, counting every downlink
   message.
-- heap: heap_free after boot of the node deployed as on a Pico with a ROMFS partition (the
-  default simulation: bytecode runs in place from the image; the process heap is 192K plus
-  the image, so the node has a Pico's 192K; target >= 120 KB), and for comparison deployed as
-  .mpy files on the filesystem (each import copies its bytecode into the heap; no target);
-  the heap the node's modules take when imported, in both deployments; and the heap_free trend
-  over 5 minutes (30 s with --quick) at 50 Hz with commands flowing (target: no growth).
-  heap_free is sampled by the node once a second right after a garbage collection. The Unix
-  port is 64-bit: its objects are about twice a Pico's, so these figures are pessimistic.
+- heap (64-bit, no target): heap_free after boot of the node deployed as on a Pico with a
+  ROMFS partition (the default simulation: bytecode runs in place from the image; the process
+  heap is 192K plus the image, so the node has 192K), and deployed as .mpy files on the
+  filesystem (each import copies its bytecode into the heap); the heap the node's modules take
+  when imported, in both deployments; and the heap_free trend over 5 minutes (30 s with
+  --quick) at 50 Hz with commands flowing (target: no growth). heap_free is sampled by the
+  node once a second right after a garbage collection. The Unix port is 64-bit: its objects
+  and GC blocks are twice a Pico's, so these figures are not a Pico's: the heap target is
+  judged on 32 bits (bench/heap32_bench.py), or on a board (below).
 
 With a board's serial port (``--port``; ``make bench PORT=/dev/ttyACM0``) the same rows are
 measured on the node flashed to that board, over its USB CDC link, where the heap figure is a
@@ -430,14 +431,15 @@ def _run_node(node: SimNode, n_rtt: int, hk_s: float, heap_s: float,
         link.command(ids.CMD_STATUS, seq=seq)
         seq += 1
         heap, seq = boot_heap(link, seq)
-        rows.append(row("heap free after boot, ROMFS deployment (target >= 120 KB)", heap,
-                        "B", f">= {HEAP_TARGET:,}", heap >= HEAP_TARGET))
-        rows.append(row("heap free after boot, filesystem .mpy deployment (no target, "
-                        "for comparison)", fs_heap, "B"))
-        rows.append(row("heap the node's modules take, ROMFS (bytecode in place)",
+        # 64-bit figures: the heap target is judged on 32 bits (heap32_bench) or on a board
+        rows.append(row("64-bit sim: heap free after boot of its 192K, ROMFS (no target: "
+                        "objects twice a Pico's)", heap, "B"))
+        rows.append(row("64-bit sim: heap free after boot of its 192K, filesystem .mpy",
+                        fs_heap, "B"))
+        rows.append(row("64-bit sim: heap the node's modules take, ROMFS (bytecode in place)",
                         module_heap(ROMFS), "B"))
-        rows.append(row("heap the node's modules take, filesystem .mpy (bytecode copied)",
-                        module_heap(MPY), "B"))
+        rows.append(row("64-bit sim: heap the node's modules take, filesystem .mpy "
+                        "(bytecode copied)", module_heap(MPY), "B"))
 
         seq = _hk_all(link, None, seq)
         link.read(0.3)

@@ -6,8 +6,9 @@
 
 Every subcommand that talks to a node takes ``--port URL``: a serial device
 (``/dev/ttyACM0``, ``COM3``), any pyserial URL (``socket://host:port``, ``rfc2217://``), or
-``sim`` / ``sim://?seed=7&time_factor=600&state_dir=DIR`` (start the simulated node). Without
-``--port``, ``$ILRS_PORT`` is used, else ``sim``. Every session writes a session log
+``sim`` / ``sim://?seed=7&time_factor=600&state_dir=DIR`` (start a simulated node for this
+command only). Without ``--port``: ``$ILRS_PORT``, else the background simulated node if one runs
+(``ground sim start``, see ``ground.background``), else ``sim``. Every session writes a session log
 (``--log PATH``; default ``logs/``, see ``ground.log``).
 
 Exit codes:
@@ -21,7 +22,8 @@ Exit codes:
 5   timeout: no (final) verification, or nothing arrived in time
 6   corrupt or unreadable session log
 70  internal error (a bug: please report it with the session log)
-130 interrupted (Ctrl-C)
+130 interrupted (Ctrl-C): the subcommand stopped cleanly and printed its summary, if it has one
+129 SIGHUP, 143 SIGTERM: stopped cleanly as for Ctrl-C (simulated node stopped, folders removed)
 ==  ==========================================================================
 
 Errors are one line on stderr: ``ground: error: <what happened and what to do>``.
@@ -37,7 +39,8 @@ from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 from ground import subcommands as sc
-from ground.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, GroundError
+from ground.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GroundError
+from ground.lifetime import Terminated, terminate_on_signals
 from ground.subcommands import PORT_ENV
 
 Handler = Callable[[argparse.Namespace], int]
@@ -87,7 +90,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--port",
         metavar="URL",
         help=f"serial device or pyserial URL, or sim[://?seed=N&time_factor=X] "
-        f"(default: ${PORT_ENV}, else sim)",
+        f"(default: ${PORT_ENV}, else the background node of `ground sim start`, else sim)",
     )
     g.add_argument("--log", metavar="PATH", help="session log to write (default: logs/)")
     g.add_argument(
@@ -104,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ground",
         description="Ground tool for the ILRS station node.",
         epilog="Exit codes: 0 ok, 1 rejected/failed, 2 usage, 3 link, "
-        "4 dictionary mismatch, 5 timeout, 6 corrupt log.",
+        "4 dictionary mismatch, 5 timeout, 6 corrupt log, 130 Ctrl-C.",
     )
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", parser_class=_Parser)
     for name, (handler, add_arguments, text) in SUBCOMMANDS.items():
@@ -123,13 +126,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.handler(args))
+        with terminate_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C: nothing is left behind
+            return int(args.handler(args))
     except GroundError as exc:
         print(f"ground: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ground: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        print(f"ground: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:  # `ground tlm --format jsonl | head`
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")

@@ -18,6 +18,7 @@ EXIT_DICTIONARY: Final = 4  # the node's dictionary hash differs from ours
 EXIT_TIMEOUT: Final = 5  # no (final) verification in time
 EXIT_LOG: Final = 6  # corrupt or unreadable session log
 EXIT_INTERNAL: Final = 70  # a bug: please report it with the session log
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C: stopped cleanly (128 + SIGINT)
 
 
 class GroundError(Exception):
@@ -95,6 +96,19 @@ class PortUnreachable(LinkError):
         self.url = url
         self.reason = reason
         super().__init__(f"cannot open port {url}: {reason}")
+
+
+class PortBusy(PortUnreachable):
+    """Another program holds the port (its exclusive lock): two readers would split the stream."""
+
+    def __init__(self, url: str, device: str) -> None:
+        self.device = device
+        where = "" if device == url else f" ({device})"
+        super().__init__(
+            url,
+            f"in use by another program{where}, which would get part of every reply: "
+            "close it first (one program per port)",
+        )
 
 
 class LinkLost(LinkError):

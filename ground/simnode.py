@@ -4,8 +4,9 @@
                              [--verbose] [--no-romfs | --source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
-then supervises the node until SIGINT/SIGTERM, or until the node exits for a reason other than
-a reboot. Any serial program (pyserial, miniterm, the ground tool) can open that path.
+then supervises the node until SIGINT/SIGTERM/SIGHUP (a clean stop, exit 128 + the signal), or
+until the node exits for a reason other than a reboot. Any serial program (pyserial, miniterm,
+the ground tool) can open that path.
 
 What runs: ``firmware/sim_main.py`` on the MicroPython Unix port, with the node's modules
 precompiled by mpy-cross (``-march=host``: x64 here, for the native and viper code) into
@@ -49,7 +50,15 @@ Supervision (the node's board/sim.py is the other half):
 - any other exit: the supervisor stops (the CLI exits with the node's exit code).
 
 The state directory is the node's flash (parameters, boot count, event log); by default a
-fresh temporary directory. Nothing in it is removed by the host.
+fresh temporary directory (``ilrs-simnode-*``) that ``stop()`` removes, as does the next
+SimNode when its owner died without stopping (``ground.lifetime.OwnedDir``). A state directory
+that was given is never removed.
+
+Lifetime: the node dies with its host, however the host ends. Every node process is started by
+the supervisor thread, which lives exactly as long as there is a node to supervise, with
+``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux (``ground.lifetime.die_with_parent``): SIGKILL of
+the host kills the node too. On macOS a clean exit, SIGINT, SIGTERM and SIGHUP stop the node,
+a SIGKILL of the host does not.
 
 Python API (tests, hil, bench): ``with SimNode(seed=1, time_factor=600.0, state_dir=path) as
 node:`` then ``node.port`` ("/dev/pts/N"), ``node.node_pid``, ``node.power_cut()``,
@@ -68,13 +77,13 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
     GROUND_ONLY,
@@ -101,6 +110,7 @@ MPY: Final = "mpy"
 SOURCE: Final = "source"
 DEPLOYMENTS: Final = (ROMFS, MPY, SOURCE)
 _SUPERVISE_TICK_S: Final = 0.05
+TEMP_PREFIX: Final = "ilrs-simnode-"  # temporary state directories (removed by stop())
 SOURCE_HEAP: Final = "256K"  # compiling the sources inside the node needs this much
 _PICO_ONLY: Final = ("board/rp2.py",)
 # The Unix port's GC (64-bit): 32-byte blocks; per 4 blocks one allocation-table byte and half
@@ -216,7 +226,12 @@ class SimNode:
         self.extra_env = dict(extra_env or {})
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
         self.romfs_image: Path | None = None
-        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="ilrs-simnode-"))
+        self._owned_dir: OwnedDir | None = None  # the temporary state dir stop() removes
+        if state_dir:
+            self.state_dir = Path(state_dir)
+        else:
+            self._owned_dir = OwnedDir(TEMP_PREFIX)
+            self.state_dir = self._owned_dir.path
         self.log_path = self.state_dir / "node.log"
         self.port: str = ""
         self.boots = 0  # node processes started by this SimNode
@@ -236,6 +251,8 @@ class SimNode:
         self._booted = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._log: BinaryIO | None = None
+        self._spawn_cause: int | None = None  # a (re)start for the supervisor thread to do
+        self._spawn_error: SimNodeError | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -270,15 +287,20 @@ class SimNode:
         flags = fcntl.fcntl(self._master, fcntl.F_GETFL)
         fcntl.fcntl(self._master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
         self.port = os.ttyname(self._slave)
-        self._spawn(RESET_POWER_ON)
-        self._thread = threading.Thread(target=self._supervise, name="simnode-supervisor",
-                                        daemon=True)
-        self._thread.start()
+        self._request_spawn(RESET_POWER_ON)
         return self
 
     def stop(self) -> None:
-        """Kill the node (by pid) and close the pty. The state directory is kept."""
+        """Kill the node (by pid) and close the pty. A state directory that was given is
+        kept; the temporary one made when none was given is removed. A Ctrl-C meanwhile waits
+        until this is done."""
+        with shielded():
+            self._stop()
+
+    def _stop(self) -> None:
         self._stopping.set()
+        with self._booted:
+            self._booted.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
@@ -291,6 +313,8 @@ class SimNode:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._owned_dir is not None:
+            self._owned_dir.remove()
 
     def power_cut(self, off_s: float = 0.0) -> None:
         """SIGKILL the node now; after off_s seconds start it again with cause POWER_ON."""
@@ -298,9 +322,8 @@ class SimNode:
             self._kill()
         if off_s > 0:
             time.sleep(off_s)
-        with self._lock:
-            if not self._stopping.is_set():
-                self._spawn(RESET_POWER_ON)
+        if not self._stopping.is_set():
+            self._request_spawn(RESET_POWER_ON)
 
     def wait_boots(self, count: int, timeout_s: float = 10.0) -> int:
         """Wait until ``count`` node processes have been started; return ``boots``."""
@@ -326,6 +349,28 @@ class SimNode:
         self.stop()
 
     # --- process handling -------------------------------------------------------------------
+
+    def _request_spawn(self, cause: int) -> None:
+        """Have the supervisor thread start the node (see the docstring: the kernel ties a
+        PDEATHSIG child to the thread that forked it) and wait until it has."""
+        with self._booted:
+            want = self.boots + 1
+            self._spawn_cause = cause
+            self._spawn_error = None
+            if self._thread is None or not self._thread.is_alive():
+                self._exited.clear()
+                self.returncode = None
+                self._thread = threading.Thread(target=self._supervise,
+                                                name="simnode-supervisor", daemon=True)
+                self._thread.start()
+            self._booted.notify_all()
+            while self.boots < want and self._spawn_error is None:
+                if not self._thread.is_alive() or self._stopping.is_set():
+                    raise SimNodeError(f"the supervisor ended before the node started; "
+                                       f"log: {self.log_path}")
+                self._booted.wait(_SUPERVISE_TICK_S)
+            if self._spawn_error is not None:
+                raise self._spawn_error
 
     def _prepare(self) -> None:
         """Build what the deployment needs and size the process heap; fall back when the
@@ -378,7 +423,8 @@ class SimNode:
                 stdin=self._master, stdout=self._master,
                 stderr=None if self.verbose else self._log,
                 pass_fds=(wdt_w,), env=self._env(cause, wdt_w), close_fds=True,
-                start_new_session=True)  # Ctrl-C at the terminal reaches only the host
+                start_new_session=True,  # Ctrl-C at the terminal reaches only the host
+                preexec_fn=die_with_parent(os.getpid()))  # host killed: node killed
         except OSError as exc:
             os.close(wdt_r)
             raise SimNodeError(f"cannot start {self.micropython}: {exc}") from None
@@ -437,10 +483,18 @@ class SimNode:
     def _supervise(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
+                if self._spawn_cause is not None:
+                    cause, self._spawn_cause = self._spawn_cause, None
+                    try:
+                        self._spawn(cause)
+                    except SimNodeError as exc:
+                        self._spawn_error = exc
+                        self._booted.notify_all()
+                        return
                 proc, fd = self._proc, self._wdt_fd
-            if proc is None:
-                time.sleep(_SUPERVISE_TICK_S)
-                continue
+                if proc is None:
+                    self._booted.wait(_SUPERVISE_TICK_S)
+                    continue
             with contextlib.suppress(OSError, ValueError):
                 select.select([fd], [], [], _SUPERVISE_TICK_S)
             with self._lock:
@@ -491,9 +545,14 @@ def main(argv: list[str] | None = None) -> int:
     node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
                    heap=args.heap, verbose=args.verbose, deployment=deployment)
     stop = threading.Event()
+    stopped_by: list[int] = []
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda _signum, _frame: stop.set())
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         node.start()
     except SimNodeError as exc:
@@ -510,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simnode: node exited with code {node.returncode}; log {node.log_path}",
               file=sys.stderr)
         return node.returncode or 1
-    return 0
+    return 128 + stopped_by[0] if stopped_by else 0  # stopped cleanly by a signal
 
 
 if __name__ == "__main__":

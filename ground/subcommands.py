@@ -15,19 +15,27 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Final
 
 from rich.console import Console
 from rich.live import Live
 
 from ground import display, validate, values
-from ground.errors import EXIT_OK, UsageError
+from ground.errors import EXIT_INTERRUPTED, EXIT_LINK, EXIT_OK, UsageError
 
 PORT_ENV: Final = "ILRS_PORT"
 
 
 def port_of(args: argparse.Namespace) -> str:
-    return str(args.port or os.environ.get(PORT_ENV) or "sim")
+    """``--port``, else ``$ILRS_PORT``, else the background simulated node (``ground sim
+    start``) if one runs, else ``sim``: a simulated node for this command only."""
+    if args.port or os.environ.get(PORT_ENV):
+        return str(args.port or os.environ.get(PORT_ENV))
+    from ground import background
+
+    running = background.find()
+    return running.port if running is not None else "sim"
 
 
 @contextlib.contextmanager
@@ -50,15 +58,29 @@ def new_console() -> Console:
 
 
 def sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("start", "stop", "status"),
+        help="start: a node in the background that later commands use without --port (its "
+        "state kept across calls); stop; status (exit 3 when none runs). Without an action: "
+        "run in the foreground until Ctrl-C",
+    )
     p.add_argument("--seed", type=int, help="plant-model seed")
     p.add_argument("--time-factor", type=float, help="model seconds per real second")
-    p.add_argument("--state-dir", help="the node's flash directory (default: a temp dir)")
+    p.add_argument(
+        "--state-dir",
+        help="the node's flash directory (default: a temporary one; with start: "
+        "~/.local/state/ilrs/sim-node, kept)",
+    )
     p.add_argument("--verbose", action="store_true", help="show the node's stderr")
 
 
 def do_sim(args: argparse.Namespace) -> int:
     from ground import simnode
 
+    if args.action is not None:
+        return sim_background(args)
     argv = []
     for flag, value in (
         ("--seed", args.seed),
@@ -68,6 +90,37 @@ def do_sim(args: argparse.Namespace) -> int:
         if value is not None:
             argv += [flag, str(value)]
     return int(simnode.main(argv + (["--verbose"] if args.verbose else [])))
+
+
+def sim_background(args: argparse.Namespace) -> int:
+    from ground import background
+
+    if args.verbose:
+        raise UsageError("--verbose is for the foreground node; the background one logs to "
+                         "its state directory (see `ground sim status`)")
+    if args.action == "start":
+        state_dir = None if args.state_dir is None else str(Path(args.state_dir).absolute())
+        running, now = background.start(args.seed, args.time_factor, state_dir)
+        print(running.port)
+        verb = "started" if now else "already running:"
+        print(f"ground: {verb} {running.describe()}; `ground sim stop` ends it", file=sys.stderr)
+        return EXIT_OK
+    if args.seed is not None or args.time_factor is not None or args.state_dir is not None:
+        raise UsageError(f"sim {args.action} takes no options")
+    if args.action == "stop":
+        stopped = background.stop()
+        if stopped is None:
+            print("ground: no background simulated node was running", file=sys.stderr)
+        else:
+            print(f"ground: stopped the background simulated node (pid {stopped.pid}); "
+                  f"its state is kept in {stopped.state_dir}", file=sys.stderr)
+        return EXIT_OK
+    found = background.find()
+    if found is None:
+        print("no background simulated node (`ground sim start` starts one)")
+        return EXIT_LINK
+    print(found.describe())
+    return EXIT_OK
 
 
 def console_args(p: argparse.ArgumentParser) -> None:
@@ -136,12 +189,20 @@ def channel_list(args: argparse.Namespace) -> list[str] | None:
     return names
 
 
+def interrupted() -> int:
+    """Ctrl-C, one rule for every subcommand: stop cleanly, summarise, exit 130."""
+    print("ground: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def do_tlm(args: argparse.Namespace) -> int:
     channels = channel_list(args)
     with connect(args) as node:
         items = node.telemetry(count=args.count, duration=args.duration)
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends an open-ended stream
+        try:
             show_telemetry(args.format, items, channels, lambda: node.channels)
+        except KeyboardInterrupt:
+            return interrupted()
     return EXIT_OK
 
 
@@ -162,9 +223,11 @@ def show_telemetry(
                 for _hk in items:
                     live.update(display.channel_table(latest(), channels))
         else:
-            for _hk in items:
-                pass
-            out.print(display.channel_table(latest(), channels))
+            try:
+                for _hk in items:
+                    pass
+            finally:  # the table of the last values is the summary, Ctrl-C or not
+                out.print(display.channel_table(latest(), channels))
         return
     for hk in items:
         writer.housekeeping(hk)
@@ -190,9 +253,11 @@ def do_events(args: argparse.Namespace) -> int:
             for ev in node.event_log(args.history, timeout=args.timeout):
                 writer.event(ev)
         if args.count != 0 and (args.history is None or args.count or args.duration):
-            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends an open-ended stream
+            try:
                 for ev in node.events(count=args.count, duration=args.duration):
                     writer.event(ev)
+            except KeyboardInterrupt:
+                return interrupted()
     return EXIT_OK
 
 
@@ -265,16 +330,19 @@ def record_args(p: argparse.ArgumentParser) -> None:
 def do_record(args: argparse.Namespace) -> int:
     out = new_console()
     with connect(args) as node:
-        out.print(f"recording to {node.log_path} (Ctrl-C ends it)", style="dim")
         n = 0
-        with contextlib.suppress(KeyboardInterrupt):  # the normal end of an open recording
+        stopped = False
+        try:
+            out.print(f"recording to {node.log_path} (Ctrl-C ends it)", style="dim")
             for _ in node.telemetry(count=args.count, duration=args.duration):
                 n += 1
+        except KeyboardInterrupt:  # the way to end an open recording: summary, then 130
+            stopped = True
         out.print(
             f"{n} housekeeping packets, {node.downlink.messages} messages recorded "
             f"in {node.log_path}"
         )
-    return EXIT_OK
+    return interrupted() if stopped else EXIT_OK
 
 
 def replay_args(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,11 @@ serves a Pico's USB CDC (``/dev/ttyACM0``, ``COM3``), a UART adapter, a TCP brid
 (``ground.vpico.VirtualPico``: the real rp2 firmware on an emulated RP2040, the node deployed
 as ``ground flash`` does) and connects to its USB serial.
 
+Ports are opened exclusively (pyserial ``exclusive=True``: an ``flock`` on POSIX; Windows
+ports are exclusive anyway): two programs reading one port would each get part of the byte
+stream, so the second one is refused with one line saying so (``PortBusy``). ``flock`` is
+advisory: a program that does not ask for the lock (``screen``, ``cat``) is not detected.
+
 A named reader thread hands received bytes to ``on_bytes(data, t_ns)``. When the link is lost
 (cable pulled, the Pico rebooting and re-enumerating, a pty returning EIO) the thread reports
 ``on_state("lost", why)``, re-opens the port every ``reconnect_interval_s`` and reports
@@ -31,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import serial
 
-from ground.errors import GroundError, LinkLost, PortUnreachable, UsageError
+from ground.errors import GroundError, LinkLost, PortBusy, PortUnreachable, UsageError
 from ground.vpico import is_vpico
 
 SIM: Final = "sim"
@@ -169,8 +174,12 @@ class Transport:
             port.baudrate = self._baudrate
             port.timeout = _READ_TIMEOUT_S
             port.write_timeout = _WRITE_TIMEOUT_S
+            if hasattr(port, "exclusive"):  # URL handlers (socket://, loop://) ignore it
+                port.exclusive = True
             port.open()
         except (serial.SerialException, OSError, ValueError) as exc:
+            if getattr(exc, "errno", None) in _BUSY:
+                raise PortBusy(self.url, device) from None
             raise PortUnreachable(self.url, _reason(exc)) from None
         return port
 
@@ -285,6 +294,9 @@ class Transport:
         if backlog_s > slack_s:
             time.sleep(backlog_s - slack_s)
         self._next_tx = max(self._next_tx, now) + n / self._rate
+
+
+_BUSY: Final = (errno.EWOULDBLOCK, errno.EAGAIN)  # flock refused: another program has it
 
 
 _HINTS: Final = {

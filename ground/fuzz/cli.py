@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Final
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ground.errors import EXIT_INTERRUPTED
 from ground.fuzz import cases as fc
 from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, Finding, load_corpus
@@ -121,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     rate = args.uplink_rate
     out = Console()
     err = Console(stderr=True)
+    interrupted = False
     with NodePort(url, uplink_bytes_per_s=rate, log_path=args.log) as port:
         campaign = Campaign(port, seed=args.seed, batch_size=max(1, args.batch),
                             corpus=args.corpus, reduce=not args.no_reduce,
@@ -138,17 +141,44 @@ def run(args: argparse.Namespace) -> int:
                                      findings=len(findings))
 
             def advance(n: int, finding: Finding | None) -> None:
+                done[0] += n
                 progress.update(task, advance=n, rate=f"{campaign.stats.rate:,.0f}",
                                 findings=len(findings) + len(campaign.findings))
 
-            campaign.run(args.cases, advance, first_index=args.first)
+            done = [args.first]  # the first case not yet run to the end of its batch
+            try:
+                campaign.run(args.cases, advance, first_index=args.first)
+            except KeyboardInterrupt:  # Ctrl-C: stop cleanly, summarise, say how to resume
+                interrupted = True
         findings += campaign.findings
         campaign.finish()
     out.print(summary_table(campaign, findings))
     _details(out, campaign, findings)
     if findings and not is_sim(url):
         out.print("the board may need a power cycle before the next session")
+    if interrupted:
+        left = args.first + args.cases - done[0]
+        out.print(f"interrupted before case {done[0]} (seed {args.seed}, {left:,} cases left); "
+                  f"resume with:\n  {resume_command(args, done[0], left)}", highlight=False)
+        return EXIT_INTERRUPTED
     return EXIT_FINDINGS if findings else 0
+
+
+def resume_command(args: argparse.Namespace, first: int, cases: int) -> str:
+    """The command line that runs the rest of an interrupted campaign."""
+    words = ["ground", "fuzz"]
+    if args.port:
+        words += ["--port", args.port]
+    words += ["--seed", str(args.seed), "--first", str(first), "--cases", str(cases)]
+    defaults = {"batch": 100, "max_findings": 20, "categories": ",".join(fc.CATEGORIES),
+                "corpus": DEFAULT_CORPUS, "uplink_rate": None}
+    for name, default in defaults.items():
+        value = getattr(args, name)
+        if value != default:
+            words += ["--" + name.replace("_", "-"), str(value)]
+    if args.no_reduce:
+        words.append("--no-reduce")
+    return shlex.join(words)
 
 
 def main(argv: list[str] | None = None) -> int:  # python -m ground.fuzz.cli

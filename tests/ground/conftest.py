@@ -17,8 +17,12 @@ from fakenode import FakeNode
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Session logs and console history go to the test's tmp dir, never to logs/ or ~."""
+    """Session logs, console history and the background simulated node's files go to the
+    test's tmp dir, never to logs/ or ~ (a background node the user runs is not found)."""
     monkeypatch.setenv("ILRS_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("ILRS_PORT", raising=False)
     monkeypatch.setenv("ILRS_CONSOLE_HISTORY", str(tmp_path / "history"))
 
 
