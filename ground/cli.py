@@ -95,7 +95,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log", metavar="PATH", help="session log to write (default: logs/)")
     g.add_argument(
         "--timeout",
-        type=float,
+        type=sc.positive_float,
         default=5.0,
         metavar="S",
         help="seconds to wait for verifications (default 5)",

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ground import bulk, codec, validate, values
+from ground import bulk, codec, explain, validate, values
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
@@ -289,10 +289,10 @@ class Client:
             with self._lock:
                 self._pending.pop(seq, None)
         final = pending.stages[-1]
-        if final.stage == "rejected":
-            raise CommandRejected(name, seq, final.code, final.reason)
-        if final.stage == "failed":
-            raise CommandFailed(name, seq, final.code, final.reason)
+        if final.stage in ("rejected", "failed"):
+            why = explain.why(name, args, final.code, final.reason, explain.node_state(self))
+            error = CommandRejected if final.stage == "rejected" else CommandFailed
+            raise error(name, seq, final.code, final.reason, why)
         return CommandResult(name, seq, final.result, tuple(pending.stages), attempts)
 
     def _on_verification(self, msg: codec.Message) -> None:

@@ -150,12 +150,14 @@ class CommandError(GroundError, RuntimeError):
     exit_code = EXIT_COMMAND
     stage_name = "?"
 
-    def __init__(self, command: str, seq: int, code: int, reason: str) -> None:
+    def __init__(self, command: str, seq: int, code: int, reason: str, why: str = "") -> None:
         self.command = command
         self.seq = seq
         self.code = code
         self.reason = reason
-        super().__init__(f"{command} (seq {seq}) {self.stage_name}: {reason} ({code})")
+        self.why = why  # the reason in words a person can act on (ground.explain)
+        because = f": {why}" if why else ""
+        super().__init__(f"{command} (seq {seq}) {self.stage_name}: {reason} ({code}){because}")
 
 
 class CommandRejected(CommandError):

@@ -353,14 +353,29 @@ def _span(lo: "Any", hi: "Any", sep: str) -> str:
     return "" if lo is None else _plain(lo) + sep + _plain(hi)
 
 
+def _arg_values(arg: "Any") -> str:
+    # The names a person types (SAFE|NOMINAL|SCIENCE), else the range.
+    if arg.enum:
+        return "|".join(arg.enum.values())
+    return _span(arg.lo, arg.hi, "…")
+
+
+def _channel_type(ch: "Any") -> str:
+    # u8 BOOT|SAFE|NOMINAL|SCIENCE; u16 mask of comms_relay, ...; else the type alone.
+    if ch.enum:
+        return ch.type + " " + "|".join(ch.enum.values())
+    if ch.name in MASK_CHANNELS:
+        return ch.type + " mask of " + ", ".join(MASK_CHANNELS[ch.name].values())
+    return ch.type
+
+
 def describe_markdown() -> str:
     """The whole dictionary as Markdown: one table per kind of record."""
     out = ["# Dictionary", "", f"Dictionary hash `0x{DICT_HASH:08X}`, protocol version "
            f"{M.VERSION}.", "", "## Commands", "",
         "| id | name | arguments | modes | help |", "|---|---|---|---|---|"]
     for c in COMMANDS:
-        args = ", ".join(f"{a.name}: {a.type} {_span(a.lo, a.hi, '…')}".rstrip()
-                         for a in c.args)
+        args = ", ".join(f"{a.name}: {a.type} {_arg_values(a)}".rstrip() for a in c.args)
         flags = (" **hazardous**" if c.hazardous else "") + (" *test only*" if c.test_only
                                                              else "")
         modes = " ".join(_modes(c.modes))
@@ -369,7 +384,8 @@ def describe_markdown() -> str:
             "| id | name | type | unit | yellow | red | description |",
             "|---|---|---|---|---|---|---|"]
     for ch in CHANNELS:
-        out.append(f"| {ch.id} | `{ch.name}` | {ch.type} | {ch.unit} | {_limit(ch.yellow)} | "
+        out.append(f"| {ch.id} | `{ch.name}` | {_cell(_channel_type(ch))} | {ch.unit} | "
+                   f"{_limit(ch.yellow)} | "
                    f"{_limit(ch.red)} | {_cell(ch.description)} |")
     out += ["", "## Housekeeping packets", "", "| id | name | rate | channels |",
             "|---|---|---|---|"]

@@ -60,8 +60,16 @@ def test_rejected_and_failed_carry_the_reason(client: Client) -> None:
         client.command("set_mode", mode="SCIENCE")  # SAFE -> SCIENCE is not allowed
     assert failed.value.code == 18 and failed.value.reason == "INVALID_TRANSITION"
     assert "set_mode" in str(failed.value) and failed.value.exit_code == 1
-    with pytest.raises(CommandFailed, match="INHIBITED"):
+    assert str(failed.value).endswith(
+        "failed: INVALID_TRANSITION (18): the node cannot go from SAFE to SCIENCE directly; "
+        "allowed: SAFE to NOMINAL, NOMINAL and SCIENCE either way, any mode to SAFE"
+    )
+    with pytest.raises(CommandFailed, match="INHIBITED") as inhibited:
         client.command("load_switch", channel="seismometer", on=True)
+    assert inhibited.value.why == (
+        "seismometer cannot switch now: payloads switch on only in SCIENCE, and a tripped "
+        "channel must be reset first (load_reset_trip)"
+    )
 
 
 def test_rejection(client: Client, fake_node: FakeNode) -> None:
@@ -69,7 +77,12 @@ def test_rejection(client: Client, fake_node: FakeNode) -> None:
     with pytest.raises(CommandRejected) as info:
         client.command("noop")
     assert info.value.reason == "WRONG_MODE" and info.value.code == 4
-    assert str(info.value).endswith("rejected: WRONG_MODE (4)")
+    # noop is allowed in every mode: the explanation says the node differs from the dictionary
+    assert str(info.value) == (
+        f"noop (seq {info.value.seq}) rejected: WRONG_MODE (4): noop is allowed in SAFE, "
+        "NOMINAL or SCIENCE and the node (in SAFE) still refused it: its firmware may differ "
+        "from this dictionary"
+    )
 
 
 def test_nothing_is_sent_for_bad_input(client: Client, fake_node: FakeNode) -> None:

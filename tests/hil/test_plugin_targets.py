@@ -66,17 +66,17 @@ def test_markers_on_sim_and_on_a_board(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(MARKED)
     result = pytester.runpytest("--target", "sim", "-rs")
     result.assert_outcomes(passed=5, skipped=1)  # only the hardware test
-    result = pytester.runpytest("--target", "/dev/ttyACM0", "-rs")
+    result = pytester.runpytest("--target", "loop://", "-rs")
     result.assert_outcomes(passed=5, skipped=1)  # no power cut on a board
     result.stdout.fnmatch_lines(["*needs a power cut (the sim or the virtual Pico)*"])
 
 
 def test_a_large_time_scale_skips_slow_tests_anywhere(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(MARKED)
-    result = pytester.runpytest("--target", "/dev/ttyACM0", "--time-scale", "12", "-rs")
+    result = pytester.runpytest("--target", "loop://", "--time-scale", "12", "-rs")
     result.assert_outcomes(passed=4, skipped=2)
     result.stdout.fnmatch_lines(["*too slow*(time scale 12)*"])
-    result = pytester.runpytest("--target", "/dev/ttyACM0", "--time-scale", "3")
+    result = pytester.runpytest("--target", "loop://", "--time-scale", "3")
     result.assert_outcomes(passed=5, skipped=1)
 
 
@@ -113,6 +113,14 @@ def test_pytest_timeout_follows_the_scale(pytester: pytest.Pytester) -> None:
         def test_unit(request):
             assert request.node.get_closest_marker("timeout") is None
     """)
-    result = pytester.runpytest("-s", "--target", "/dev/ttyACM0", "--time-scale", "3")
+    result = pytester.runpytest("-s", "--target", "loop://", "--time-scale", "3")
     result.stdout.fnmatch_lines(["*LIMIT=900.0*"])
     result.assert_outcomes(passed=2)
+
+
+def test_a_bad_vpico_option_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--target", "vpico://?uf2=/x.uf2&speed=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--target vpico://?uf2=/x.uf2&speed=3: *unknown vpico "
+                                 "option 'speed' (uf2, flash, deploy)*"])
