@@ -71,9 +71,6 @@ SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
 _MAINTENANCE_WAIT_S: Final = 3.0
-# The virtual Pico's clock runs about 34x slower than wall time: its 2 s escape window and the
-# node's imports take minutes (measured: about 70 s on an idle machine, 220 s on a busy one).
-_VPICO_BOOT_WAIT_S: Final = 60.0
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -399,7 +396,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
         print(f"virtual Pico on {board.port}, flash {board.flash}")
         board.marker.unlink(missing_ok=True)
         code = _flash_port(args, board.port, built, image, runner=_run_slow,
-                           boot_wait_s=_VPICO_BOOT_WAIT_S, connect_timeout_s=60.0)
+                           booted=board.wait_node, connect_timeout_s=60.0)
         board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
         return code
     finally:
@@ -407,7 +404,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
 
 
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
-                runner: Runner | None = None, boot_wait_s: float | None = None,
+                runner: Runner | None = None, booted: Callable[[], None] | None = None,
                 connect_timeout_s: float | None = None) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})
     running = False
@@ -432,8 +429,9 @@ def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: 
         print(ping(args.port))
     else:
         install(steps, runner)
-        time.sleep(boot_wait_s or 0.0)
-        print(ping(args.port, attempts=max(5, int(boot_wait_s or 0))))
+        if booted is not None:  # not a fixed sleep: until the node sends housekeeping
+            booted()
+        print(ping(args.port))
     return 0
 
 
