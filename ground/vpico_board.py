@@ -17,7 +17,8 @@ not at all, so SIGKILL of this process at any instant is a power cut: the next b
 flash exactly as the chip had it (real littlefs on real firmware recovers from that, or not).
 
 The watchdog is the chip's: rp2040py resets the RP2040 when ``machine.WDT`` is not fed, and
-``machine.reset_cause()`` reports it. SIGTERM stops cleanly (exit 0).
+``machine.reset_cause()`` reports it. SIGTERM stops cleanly (exit 0), and so does the death
+of the supervisor (this process is in its own session, so nothing else would stop it).
 
 rp2040py is imported here only: nothing else in the ground needs it.
 """
@@ -131,8 +132,11 @@ async def run(uf2: Path, flash_path: Path, serial_fd: int) -> int:
         announce()
         # later enumerations (a watchdog or machine.reset() reboot) announce themselves too
         device.cdc.on_device_connected = announce
+        parent = os.getppid()
         while device.simulator.executing:
             if device.simulator.shutdown_request.event.is_set():
+                break
+            if os.getppid() != parent:  # the supervisor died (killed test run): no orphan
                 break
             await asyncio.sleep(0.1)
         if device.simulator.engine_room_error is not None:
