@@ -120,6 +120,7 @@ class RawLink:
         self.last_seq: int | None = None
         self.lost = 0
         self.count = 0
+        self.boot = 0  # the node's boot (SPEC §5.1), learned from a STALE_BOOT answer
         self.drain()
 
     def close(self) -> None:
@@ -145,6 +146,8 @@ class RawLink:
                 # cbor2 (C) rather than the validating pure-Python decode_message: the round
                 # trip should time the node, not this decoder (the tests validate messages).
                 msg = Message(*cbor2.loads(raw))
+                if msg.kind == M.KIND_HOUSEKEEPING and len(msg.body) > 1:
+                    self.boot = msg.body[1]  # every packet carries boot_count (SPEC §5.3)
                 if self.last_seq is not None and msg.seq != (self.last_seq + 1) & 0xFFFF:
                     self.lost += (msg.seq - self.last_seq - 1) & 0xFFFF
                 self.last_seq = msg.seq
@@ -153,11 +156,15 @@ class RawLink:
         return out
 
     def command(self, cmd_id: int, *args: Any, seq: int, timeout: float = 5.0) -> Any:
-        os.write(self.fd, encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args))))
+        os.write(self.fd, encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args),
+                                                      self.boot)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for m in self.read(0.05):
                 if m.kind == M.KIND_VERIFICATION and m.body[0] == seq and m.body[1] in (1, 2, 3):
+                    if m.body[1] == M.STAGE_REJECTED and m.body[2] == M.STALE_BOOT:
+                        self.boot = m.body[3]  # bound to another boot: send it bound to this
+                        return self.command(cmd_id, *args, seq=seq, timeout=timeout)
                     if m.body[1] != M.STAGE_COMPLETED:
                         raise RuntimeError(f"command {cmd_id}: {m!r}")
                     return m.body[3]
@@ -208,7 +215,7 @@ def node_rtt(link: RawLink, seq: int) -> float:
     """One noop round trip: the clock stops when both verification frames (two pairs of
     delimiters) are in, as the echo's stops at its last byte; decoding and checking them
     happen after, outside the timed part."""
-    frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, []))
+    frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], link.boot))
     data = b""
     t0 = time.perf_counter()
     os.write(link.fd, frame)
@@ -229,7 +236,9 @@ def node_rtt(link: RawLink, seq: int) -> float:
 def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:
     """n noop round trips, each followed by one echo and one asyncio-echo round trip of a
     frame of the same size: interleaved, so all three see the same machine load."""
-    size = len(encode_frame(encode_message(0, seq0, 0, ids.CMD_NOOP, [])))
+    if link.boot == 0:  # learn the boot the noops are bound to
+        link.command(ids.CMD_NOOP, seq=(seq0 - 1) & 0xFFFF)
+    size = len(encode_frame(encode_message(0, seq0, 0, ids.CMD_NOOP, [], link.boot)))
     frame = bytes(range(1, size + 1))
     echo, aecho = Echo(ECHO_SCRIPT), Echo(ASYNCIO_ECHO_SCRIPT)
     out: dict[str, list[float]] = {"node": [], "echo": [], "asyncio echo": []}
@@ -281,7 +290,8 @@ def measure_hk(link: RawLink, seconds: float, flood: bool, seq: int,
     while time.monotonic() - t0 < seconds:
         while flood and inflight < 8:
             seq = (seq + 1) & 0xFFFF
-            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_NOOP, [])))
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_NOOP, [],
+                                                          link.boot)))
             inflight += 1
         for m in link.read(0.01):
             if m.kind == M.KIND_HOUSEKEEPING:
@@ -318,7 +328,8 @@ def heap_trend(link: RawLink, seconds: float, seq: int) -> dict[str, Any]:
     while time.monotonic() - t0 < seconds:
         if inflight < 2:
             seq = (seq + 1) & 0xFFFF
-            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [])))
+            os.write(link.fd, encode_frame(encode_message(0, seq, 0, ids.CMD_STATUS, [],
+                                                          link.boot)))
             inflight += 1
         for m in link.read(0.01):
             if m.kind == M.KIND_HOUSEKEEPING and m.id == _LINK.id:

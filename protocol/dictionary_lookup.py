@@ -195,7 +195,9 @@ def format_message(msg: "M.Message") -> str:
     """One line describing a decoded Message, with names from the dictionary."""
     kind, body = msg.kind, msg.body
     if kind == M.KIND_COMMAND:
-        return f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)}"
+        boot = getattr(msg, "boot", None)  # the ground's codec.Message does not keep it
+        text = f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)}"
+        return text if boot is None else f"{text} boot {boot}"
     if kind == M.KIND_VERIFICATION:
         cmd_seq, stage, code, result = body
         text = f"{COMMANDS.name(msg.id)} seq {cmd_seq} {M.name(M.STAGE_NAMES, stage)}"
@@ -264,13 +266,17 @@ def command_args(command: "Any", args: "Any") -> "list[Any]":
     return [_arg_value(arg, args[i]) for i, arg in enumerate(command.args)]
 
 
-def encode_command(seq: int, command: "Any", args: "Any" = ()) -> bytes:
-    """The encoded command message: command_args checks, then encode_message."""
+def encode_command(seq: int, command: "Any", args: "Any" = (), boot: int = 0) -> bytes:
+    """The encoded command message: command_args checks, then encode_message.
+
+    boot: the node boot count the command is bound to (SPEC §5.1); 0 (no boot) is rejected
+    STALE_BOOT by every node, which answers with its boot count."""
     if not hasattr(command, "args"):
         if command not in COMMANDS:
             raise MessageError(M.UNKNOWN_COMMAND, f"no command {command!r} in the dictionary")
         command = COMMANDS[command]
-    return M.encode_message(M.KIND_COMMAND, seq, 0, command.id, command_args(command, args))
+    return M.encode_message(M.KIND_COMMAND, seq, 0, command.id, command_args(command, args),
+                            boot)
 
 
 def check_message(msg: "M.Message") -> None:

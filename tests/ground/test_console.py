@@ -247,7 +247,7 @@ def test_tab_never_breaks_a_command(client: Client, fake_node: FakeNode) -> None
     lines, screen = drive(client, ["load_switch channel=seismometer o", "\t", "\t", "\r"])
     assert "ilrs> load_switch channel=seismometer on=true" in screen.text
     assert any(re.match(r"load_switch seq \d+: accepted, completed", line) for line in lines)
-    assert fake_node.received[-1][4:] == [3, [1, True]]
+    assert fake_node.received[-1][4:6] == [3, [1, True]]
     assert not any(line.startswith("error") for line in lines)
     comp = DictionaryCompleter()
     assert [c.text for c in comp.get_completions(Document("tlm batt"), CompleteEvent())][:1] == [
