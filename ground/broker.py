@@ -69,7 +69,8 @@ def which_broker() -> str:
     if _mosquitto_binary() is not None:
         return MOSQUITTO
     if wanted == MOSQUITTO:
-        raise BrokerError("ILRS_BROKER=mosquitto but no mosquitto binary (apt-get install mosquitto)")
+        raise BrokerError("ILRS_BROKER=mosquitto, but mosquitto is not installed "
+                          "(apt-get install mosquitto)")
     return AMQTT
 
 

@@ -73,7 +73,7 @@ def _add_external(sub: Any) -> None:
     """Subcommands other modules provide: ``add_arguments(parser)`` and ``run(args)``."""
     import importlib
 
-    for name, module in (("fuzz", "ground.fuzz.cli"),):
+    for name, module in (("fuzz", "ground.fuzz.cli"), ("gateway", "ground.gateway_cli")):
         try:
             mod = importlib.import_module(module)
         except ImportError:

@@ -48,7 +48,7 @@ from ground.errors import (
 )
 from ground.link import encode_frame
 from ground.log import UP, SessionLog, default_log_path
-from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, Transport
+from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, Transport, seq_range
 from protocol.node_dictionary import DICT_HASH
 
 DEFAULT_TIMEOUT_S: Final = 5.0
@@ -130,7 +130,9 @@ class Client:
         self.link_state = "closed"
         self.status: NodeStatus | None = None
         self._lock = threading.Lock()
-        self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
+        # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
+        self._seq_first, self._seq_count = seq_range(port)
+        self._seq = (time.time_ns() // 1_000_000) % self._seq_count
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
@@ -222,8 +224,8 @@ class Client:
     def next_seq(self) -> int:
         """Take the next command sequence number (for a command sent by other means)."""
         with self._lock:
-            self._seq = (self._seq + 1) & 0xFFFF
-            return self._seq
+            self._seq = (self._seq + 1) % self._seq_count
+            return self._seq_first + self._seq
 
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""
