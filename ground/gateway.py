@@ -191,6 +191,8 @@ class NodeBridge:
         self._mqtt.publish(self._topic[topics.DICT], json.dumps(body), qos=1, retain=True)
 
     def _on_command(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic != self._topic[topics.CMD]:
+            return  # amqtt 0.12 also sends a new client other clients' retained messages
         payload = bytes(msg.payload)
         with self._lock:
             link, detail = self.link, self.detail

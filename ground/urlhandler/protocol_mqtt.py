@@ -103,6 +103,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._topic = {k: topics.topic(station, node, k) for k in
                        (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD)}
         self._node = node
+        self._downlink = {self._topic[k] for k in topics.DOWNLINK}
         who = broker.username or "anonymous"
         client = broker.client(f"ilrs-op-{who}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         client.on_connect = self._on_connect
@@ -173,8 +174,10 @@ class Serial(SerialBase):  # type: ignore[misc]
                 except (ValueError, AttributeError):
                     why = repr(payload[:60])
                 self._problem = f"the gateway refused a command: {why}"
-            else:
+            elif topic in self._downlink:
                 self._rx += encode_frame(payload)
+            else:
+                return  # amqtt 0.12 also sends a new client other clients' retained messages
             self._cond.notify_all()
 
     # --- the byte stream -----------------------------------------------------------------
