@@ -123,6 +123,15 @@ class Broker:
         self.stop()
 
     def start(self) -> None:
+        with socket.socket() as probe:  # a port someone else answers on is not our broker
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker does
+            try:
+                probe.bind((HOST, self.port))
+            except OSError as exc:
+                raise BrokerError(
+                    f"{self.kind} cannot start on {HOST}:{self.port}: {exc.strerror} "
+                    "(another broker there? choose another port)"
+                ) from None
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="ilrs-broker-"))
         argv = self._configure(self._dir)
@@ -144,7 +153,8 @@ class Broker:
             if self._proc.poll() is not None:
                 break
             with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.2):
-                return
+                if self._proc.poll() is None:
+                    return
             time.sleep(0.05)
         why = self.log_tail()
         self.stop(keep_dir=True)

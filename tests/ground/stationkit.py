@@ -28,9 +28,14 @@ class Watcher:
         if user is not None:
             self.client.username_pw_set(user, password)
         self._filters = filters
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda c, *_: c.subscribe([(f, 1) for f in self._filters])
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
         address.connect(self.client)
+        if not self.subscribed.wait(20):
+            self.close()
+            raise AssertionError(f"{broker_url}: no subscription acknowledged in 20 s")
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
