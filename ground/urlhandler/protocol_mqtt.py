@@ -16,7 +16,8 @@ gateway, makes ``read`` raise, which the Transport reports as a lost link (with 
 and re-opens until the node is ``up`` again. Writes while the link is not up are refused here
 first: no command is sent to a node whose link state is unknown without the operator being
 told. The broker connection itself reconnects by itself (paho); a publish made while it is
-away waits in paho's queue and goes out on reconnection.
+away waits in paho's queue and goes out on reconnection, and the commands still unanswered are
+published again once the node is reported ``up`` after that (``ground.unanswered``).
 
 Several operators: each names a distinct ``operator=N`` (0..15): its client's command
 sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
@@ -42,6 +43,7 @@ from ground import topics
 from ground.errors import GroundError
 from ground.gateway import BrokerAddress
 from ground.link import Deframer, encode_frame
+from ground.unanswered import Unanswered
 
 OPERATORS = 16
 SEQ_SPAN = 65536 // OPERATORS
@@ -86,6 +88,9 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._status: dict[str, Any] = {}
         self._client: mqtt.Client | None = None
         self._uplink = Deframer(synced=True)
+        self._unanswered = Unanswered()
+        self._connections = 0
+        self._resend_on_up = False
         self.is_open: bool = False
         super().__init__(*args, **kwargs)
 
@@ -155,6 +160,10 @@ class Serial(SerialBase):  # type: ignore[misc]
             return
         subs = [(self._topic[k], 1) for k in (*topics.DOWNLINK, topics.STATUS, topics.REFUSED)]
         client.subscribe(subs)
+        with self._cond:
+            self._connections += 1
+            # back after an outage: what was published meanwhile may have reached nobody
+            self._resend_on_up = self._connections > 1
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic
@@ -165,6 +174,10 @@ class Serial(SerialBase):  # type: ignore[misc]
                 link = self._status["link"]
                 if link == topics.UP:
                     self._problem = ""
+                    if self._resend_on_up and self._client is not None:
+                        self._resend_on_up = False
+                        for message in self._unanswered.due():
+                            self._client.publish(self._topic[topics.CMD], message, qos=1)
                 elif self.is_open:
                     detail = self._status.get("detail")
                     self._problem = f"node {self._node} link is {link}: {detail}"
@@ -176,6 +189,7 @@ class Serial(SerialBase):  # type: ignore[misc]
                 self._problem = f"the gateway refused a command: {why}"
             elif topic in self._downlink:
                 self._rx += encode_frame(payload)
+                self._unanswered.answered(payload)
             else:
                 return  # amqtt 0.12 also sends a new client other clients' retained messages
             self._cond.notify_all()
@@ -211,6 +225,7 @@ class Serial(SerialBase):  # type: ignore[misc]
             if self._problem:
                 raise SerialException(self._problem)
         for message in self._uplink.deframe(bytes(data)).messages:
+            self._unanswered.sent(message)
             self._client.publish(self._topic[topics.CMD], message, qos=1)
         return len(data)
 

@@ -184,17 +184,22 @@ def test_operators_own_disjoint_sequence_ranges(
     with pytest.raises(UsageError, match=r"operator='16': give a number 0\.\.15"):
         seq_range(url(broker, "n1", "operator=16"))
     results: dict[int, list[int]] = {0: [], 1: []}
+    errors: list[BaseException] = []
 
     def operate(n: int) -> None:
-        with Client(url(broker, "n1", f"operator={n}"), write_log=False) as client:
-            for _ in range(10):
-                results[n].append(client.command("noop", timeout=10).seq)
+        try:
+            with Client(url(broker, "n1", f"operator={n}"), write_log=False) as client:
+                for _ in range(10):
+                    results[n].append(client.command("noop", timeout=10).seq)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=operate, args=(n,)) for n in results]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not errors, errors
     assert all(0 <= s < 4096 for s in results[0]) and all(4096 <= s < 8192 for s in results[1])
     assert len(results[0]) == len(results[1]) == 10
     assert fake.executed[NOOP] == 20
