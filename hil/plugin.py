@@ -15,8 +15,11 @@ environment, then the default:
     used). ini ``hil_log``, env ``HIL_LOG``; default ``build/hil/<timestamp>``.
 ``--hil-seed N``      the simulated node's plant seed (default 1).
 
-Markers: ``hardware`` (needs a real Pico: skipped with the reason on ``sim``), ``sim_only``
-(needs the simulated node: power cuts by SIGKILL, its state directory; skipped on a board).
+Markers: ``hardware`` (needs a real Pico: skipped with the reason on ``sim`` and through a
+broker), ``sim_only`` (needs the simulated node: power cuts by SIGKILL, its state directory;
+skipped on a board), ``byte_link`` (needs the node's byte link itself: raw or damaged frames;
+skipped through a broker, ``mqtt://...``, which carries whole messages and drops bytes that
+are not a verified frame before they could reach the node).
 
 Fixtures (see hil/session.py for what each does):
 
@@ -79,6 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "skipped on the simulated node")
     config.addinivalue_line(
         "markers", "sim_only(reason): needs the simulated node; skipped on a board")
+    config.addinivalue_line(
+        "markers", "byte_link(reason): needs the node's byte link (raw or damaged frames); "
+        "skipped through a broker")
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> str | None:
@@ -118,10 +124,19 @@ def is_sim_target(target: str) -> bool:
     return target == SIM or target.startswith(SIM + "://")
 
 
+def is_broker_target(target: str) -> bool:
+    return target.startswith("mqtt://")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     target = target_of(item.config)
+    byte_link = item.get_closest_marker("byte_link")
+    if byte_link is not None and is_broker_target(target):
+        why = byte_link.kwargs.get("reason") or (byte_link.args[0] if byte_link.args else "")
+        pytest.skip("needs the node's byte link" + (f" ({why})" if why else "")
+                    + f"; a broker carries whole messages: target is {target}")
     hardware = item.get_closest_marker("hardware")
-    if hardware is not None and is_sim_target(target):
+    if hardware is not None and (is_sim_target(target) or is_broker_target(target)):
         why = hardware.kwargs.get("reason") or (hardware.args[0] if hardware.args else "")
         pytest.skip("needs a real Pico" + (f" ({why})" if why else "")
                     + f"; target is {target}: run with --target /dev/ttyACM0")

@@ -16,6 +16,8 @@ from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, load_corpus
 from hil.session import HilTarget
 
+pytestmark = pytest.mark.byte_link(reason="raw and malformed frames")
+
 CI_CASES: Final = 2000
 CI_SEED: Final = 2026
 

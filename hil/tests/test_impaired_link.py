@@ -17,6 +17,8 @@ import pytest
 from hil.vocabulary import NodeApi, values_of
 from protocol import dictionary
 
+pytestmark = pytest.mark.byte_link(reason="damaged bytes counted by the node")
+
 N_COMMANDS: Final = 1000
 TEST_VALUE: Final = next(p for p in dictionary.PARAMS if p.name == "test_value")
 
