@@ -9,9 +9,13 @@ BASE   := $(VENV)/.installed-base
 DEV    := $(VENV)/.installed-dev
 PORT   ?=
 ARGS   ?=
+# The 32-bit MicroPython VM the bench measures the node's heap on (npm; bench/heap32.py)
+WASM_DIR   := .wasm
+WASM_PKG   := @micropython/micropython-webassembly-pyscript@1.27.0
+WASM_STAMP := $(WASM_DIR)/.installed-1.27.0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench hil flash fuzz clean
+.PHONY: help venv wasm run test lint bench hil flash fuzz clean
 
 # Python 3.11 or newer, checked before anything is made.
 PYCHECK := import sys; sys.exit(sys.version_info < (3, 11))
@@ -44,10 +48,24 @@ $(DEV): $(BASE)
 
 venv: $(DEV)  ## create .venv with everything: what running needs and the development tools
 
+# Never fatal: without Node.js/npm (or offline) the heap rows fail with the reason and their
+# test skips; make test and the rest of make bench go on.
+$(WASM_STAMP):
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make: no npm: the 32-bit heap rows of make bench need Node.js and npm" >&2; \
+	elif npm install --prefix $(WASM_DIR) --no-save --no-package-lock --no-audit --no-fund \
+			--loglevel=error $(WASM_PKG); then \
+		touch $@; \
+	else \
+		echo "make: could not install $(WASM_PKG): no 32-bit heap rows" >&2; \
+	fi
+
+wasm: $(WASM_STAMP)  ## install the 32-bit MicroPython VM (WebAssembly, npm) into .wasm/ for the heap rows
+
 run: $(BASE)  ## the main job: console against the simulated node (a scripted demo without a terminal)
 	$(PY) -m ground.run $(ARGS)
 
-test: $(DEV)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node
+test: $(DEV) $(WASM_STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
@@ -56,7 +74,7 @@ lint: $(DEV)  ## ruff everywhere; type-check ground/hil (CPython) and protocol/f
 	$(PY) -m mypy ground hil
 	$(PY) -m pyright -p pyrightconfig.json
 
-bench: $(BASE)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
+bench: $(BASE) $(WASM_STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
 	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
 hil: $(DEV)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0

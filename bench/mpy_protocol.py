@@ -26,7 +26,7 @@ ROUNDS = 5 if QUICK else 25
 BODY = [2, 7, 0x9A3F12C4, 87.25, 3.712, -12.5, 0.245, 28.125, 1, 0, 1, 1, 0, 13.875, -171.0,
         0.0312, 1024]
 HK = [1, 2, 4711, 123456789, 1, BODY]
-CMD = [1, 0, 42, 0, 2, [2]]  # a command: set_mode(2)
+CMD = [1, 0, 42, 0, 2, [2], 3]  # a command: set_mode(2), bound to boot 3
 SEP = (",", ":")
 
 ENC = cbor.Encoder()
@@ -115,6 +115,7 @@ def cmd_pull(n):
             head[i] = dec.uint()
         dec.array()
         head[5] = dec.uint()
+        dec.uint()  # the boot
         dec.done()
 
 

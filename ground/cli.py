@@ -21,6 +21,7 @@ Exit codes:
 4   dictionary mismatch: the node was built from another dictionary
 5   timeout: no (final) verification, or nothing arrived in time
 6   corrupt or unreadable session log
+7   outcome unknown: the node rebooted before the command's final verification (SPEC §5.1)
 70  internal error (a bug: please report it with the session log)
 130 interrupted (Ctrl-C): the subcommand stopped cleanly and printed its summary, if it has one
 129 SIGHUP, 143 SIGTERM: stopped cleanly as for Ctrl-C (simulated node stopped, folders removed)
@@ -95,7 +96,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log", metavar="PATH", help="session log to write (default: logs/)")
     g.add_argument(
         "--timeout",
-        type=float,
+        type=sc.positive_float,
         default=5.0,
         metavar="S",
         help="seconds to wait for verifications (default 5)",

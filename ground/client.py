@@ -20,6 +20,14 @@
   is recovered by re-sending the command with the SAME sequence number: the node remembers the
   last 32 (seq, id) pairs and answers a repeat with the recorded verifications instead of
   executing it again (SPEC §5.2).
+* Every command is bound to the node's boot (SPEC §5.1): ``boot`` is the node's boot count as
+  last learned (from ``status``, any housekeeping packet, or a STALE_BOOT rejection, which
+  carries it), None when not known; a command is then bound to boot 0, which no node runs,
+  and its STALE_BOOT answer teaches the boot, so it is re-sent bound to it. When the node
+  reboots while a command that may have run has no final verification (more than one attempt
+  reached out, or it was accepted), ``command`` stops retrying and raises ``OutcomeUnknown``:
+  the command ran once or not at all, and only the node's state can tell. After ``reboot`` or
+  ``maintenance`` completes, the boot is forgotten until the node is heard from again.
 * Sequence numbers start from the millisecond clock, not from 1, so two sessions in a row do
   not reuse a pair the node still remembers.
 * Every session writes a session log (``ground.log``); ``log_path`` says where.
@@ -33,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ground import bulk, codec, validate, values
+from ground import bulk, codec, explain, validate, values
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
@@ -42,6 +50,7 @@ from ground.errors import (
     GroundError,
     LinkLost,
     NotConnected,
+    OutcomeUnknown,
     UnknownName,
     VerificationTimeout,
     WaitTimeout,
@@ -89,12 +98,26 @@ class NodeDictionary(NamedTuple):
     matches: bool  # equal to the ground's hash
 
 
+STALE_BOOT: Final = 8  # SPEC §6: the command was bound to another boot (result: the node's)
+_REBOOTING: Final = frozenset({"reboot", "maintenance"})
+_MAX_REBINDS: Final = 3
+
+
 class _Pending:
-    def __init__(self, name: str, command_id: int) -> None:
+    def __init__(self, name: str, command_id: int, boot: int) -> None:
         self.name = name
         self.command_id = command_id
+        self.boot = boot  # the boot the frame being sent is bound to (0: none, never runs)
+        self.sent = 0  # attempts sent bound to self.boot
+        self.rebind = False  # send again, bound to the client's current boot
+        self.unknown: int | None = None  # the node's new boot: the outcome is unknown
+        self.suspect: int | None = None  # the node's new boot, seen before our one answer
         self.stages: list[Verification] = []
         self.done = threading.Event()
+
+    def may_have_run(self) -> bool:
+        """Whether an attempt of this command may have run in boot self.boot."""
+        return self.boot != 0 and (self.sent > 1 or bool(self.stages))
 
 
 class Client:
@@ -129,6 +152,8 @@ class Client:
         )
         self.link_state = "closed"
         self.status: NodeStatus | None = None
+        self.boot: int | None = None  # the node's boot count as last learned (SPEC §5.1)
+        self._left_boot: int | None = None  # a boot the node is leaving (reboot completed)
         self._lock = threading.Lock()
         # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
         self._seq_first, self._seq_count = seq_range(port)
@@ -136,6 +161,7 @@ class Client:
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
+        self.downlink.listen(HOUSEKEEPING, self._on_housekeeping)
 
     @property
     def log_path(self) -> str | None:
@@ -161,7 +187,10 @@ class Client:
 
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         try:
-            res = self._command("status", {}, timeout)
+            try:
+                res = self._command("status", {}, timeout)
+            except OutcomeUnknown:  # status changes nothing: ask the new boot
+                res = self._command("status", {}, timeout)
         except VerificationTimeout as exc:
             if self.downlink.messages == 0:
                 raise LinkLost(
@@ -182,6 +211,8 @@ class Client:
             r[5] if isinstance(r[5], int) else 0,
             r[6],
         )
+        if isinstance(r[1], int):
+            self._learn_boot(r[1])
         if self.check_dictionary and node_hash != self.expected_hash:
             raise DictionaryMismatch(self.expected_hash, node_hash & 0xFFFFFFFF)
         return self.status
@@ -232,11 +263,14 @@ class Client:
         cmd, args = validate.prepare(name, kwargs)
         return self.send_raw(cmd.id, args)
 
-    def send_raw(self, cmd_id: int, args: Sequence[Any] = ()) -> int:
+    def send_raw(self, cmd_id: int, args: Sequence[Any] = (), boot: int | None = None) -> int:
         """Send command ``cmd_id`` with ``args`` exactly as given, unchecked, without waiting;
-        returns its sequence number. For tests that want the node to do the checking."""
+        returns its sequence number. For tests that want the node to do the checking. Bound
+        to ``boot``, by default the node's boot as known (0 when not known)."""
         seq = self.next_seq()
-        self._transmit(encode_frame(codec.encode_command(seq, cmd_id, list(args))))
+        if boot is None:
+            boot = self.boot or 0
+        self._transmit(encode_frame(codec.encode_command(seq, cmd_id, list(args), boot)))
         return seq
 
     def _transmit(self, frame: bytes) -> None:
@@ -260,24 +294,44 @@ class Client:
     def _command(self, name: str, kwargs: dict[str, Any], timeout: float) -> CommandResult:
         cmd, args = validate.prepare(name, kwargs)
         seq = self.next_seq()
-        frame = encode_frame(codec.encode_command(seq, cmd.id, args))
-        pending = _Pending(name, cmd.id)
         with self._lock:
+            pending = _Pending(name, cmd.id, self.boot or 0)
             self._pending[seq] = pending
+        frame = encode_frame(codec.encode_command(seq, cmd.id, args, pending.boot))
         attempts = 0
+        tries = 0  # attempts bound to the current boot
+        rebinds = 0
         deadline = time.monotonic() + timeout
         try:
             while True:
                 now = time.monotonic()
-                if attempts <= self.retries:
+                if pending.rebind and rebinds < _MAX_REBINDS:
+                    # Nothing sent so far can have run (SPEC §5.1): bind to the boot learned.
+                    rebinds += 1
+                    with self._lock:
+                        pending.rebind = False
+                        pending.boot = self.boot or 0
+                        pending.sent = 0
+                        pending.done.clear()
+                    frame = encode_frame(codec.encode_command(seq, cmd.id, args, pending.boot))
+                    tries = 0
+                if tries <= self.retries and pending.suspect is None:
+                    with self._lock:
+                        pending.sent += 1
                     self._transmit(frame)  # a re-send keeps the seq: never executed twice
                     attempts += 1
+                    tries += 1
                     wait = min(self.retry_interval_s, deadline - now)
                 else:
                     wait = deadline - now
                 if pending.done.wait(max(0.0, wait)):
+                    if pending.rebind and rebinds < _MAX_REBINDS:
+                        continue
                     break
                 self._check_sim()
+                if time.monotonic() >= deadline and pending.suspect is not None:
+                    pending.unknown = pending.suspect  # our one attempt was never answered
+                    break
                 if time.monotonic() >= deadline:
                     raise VerificationTimeout(
                         name,
@@ -290,17 +344,37 @@ class Client:
         finally:
             with self._lock:
                 self._pending.pop(seq, None)
+        if not pending.stages and pending.unknown is None:  # rebinds exhausted: rebooting
+            raise VerificationTimeout(name, seq, timeout, [], self.log_path, attempts)
+        if pending.unknown is not None:
+            raise OutcomeUnknown(name, seq, pending.boot, pending.unknown,
+                                 [v.stage for v in pending.stages], self.log_path)
         final = pending.stages[-1]
-        if final.stage == "rejected":
-            raise CommandRejected(name, seq, final.code, final.reason)
-        if final.stage == "failed":
-            raise CommandFailed(name, seq, final.code, final.reason)
+        if final.stage in ("rejected", "failed"):
+            why = explain.why(name, args, final.code, final.reason, explain.node_state(self))
+            error = CommandRejected if final.stage == "rejected" else CommandFailed
+            raise error(name, seq, final.code, final.reason, why)
         return CommandResult(name, seq, final.result, tuple(pending.stages), attempts)
 
     def _on_verification(self, msg: codec.Message) -> None:
         cmd_seq, stage, code, result = msg.body
+        stale = stage == codec.STAGE_REJECTED and code == STALE_BOOT and type(result) is int
         with self._lock:
             pending = self._pending.get(cmd_seq)
+            if (stale and pending is not None and pending.command_id == msg.id
+                    and not pending.done.is_set()):
+                if pending.boot == result:
+                    pass  # an answer to an attempt bound to an older boot: ours is current
+                elif pending.boot == 0 or (pending.sent == 1 and not pending.stages):
+                    pending.rebind = True  # the one attempt that could run was refused
+                    pending.suspect = None
+                    pending.done.set()
+                else:
+                    pending.unknown = result
+                    pending.done.set()
+                pending = None
+            if stale:  # before the waiting thread rebinds: it reads self.boot
+                self._boot_is(result)
         if pending is None or pending.command_id != msg.id or pending.done.is_set():
             return  # an answer to another session, or a repeat after a retry
         v = Verification(codec.stage_name(stage), code, codec.reason_name(code), result, msg.time)
@@ -308,6 +382,38 @@ class Client:
             return  # the node repeats `accepted` when a retry reaches it
         pending.stages.append(v)
         if stage != codec.STAGE_ACCEPTED:
+            if stage == codec.STAGE_COMPLETED and pending.name in _REBOOTING:
+                with self._lock:  # the node is leaving this boot: do not bind to it again
+                    self._left_boot = pending.boot
+                    self.boot = None
+            pending.done.set()
+
+    def _on_housekeeping(self, hk: values.Housekeeping) -> None:
+        body = hk.body
+        if len(body) > 1 and type(body[1]) is int:  # every packet's 2nd value: boot_count
+            self._learn_boot(body[1])
+
+    def _learn_boot(self, boot: int) -> None:
+        """The node is in boot ``boot``: commands bound to another one cannot run now."""
+        with self._lock:
+            self._boot_is(boot)
+
+    def _boot_is(self, boot: int) -> None:
+        # _learn_boot with the lock held.
+        if boot == self.boot or boot == self._left_boot:
+            return
+        self.boot = boot
+        self._left_boot = None
+        for pending in self._pending.values():
+            if pending.done.is_set() or pending.boot == boot:
+                continue
+            if pending.boot == 0:
+                pending.rebind = True  # nothing bound to boot 0 runs: send it bound now
+            elif pending.may_have_run():
+                pending.unknown = boot
+            else:  # one attempt, unanswered: its STALE_BOOT answer may still come
+                pending.suspect = boot
+                continue
             pending.done.set()
 
     # --- bulk downlinks ----------------------------------------------------------------

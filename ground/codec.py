@@ -7,8 +7,9 @@ finite floats, integers within ±2**64, ≤ 512 items, map keys integers or text
 applies ``protocol.messages.validate``, the same shape rules the node uses. Any failure is a
 ``DecodeFailure`` carrying the reason; nothing else escapes.
 
-``encode_command(seq, command_id, args)`` writes a command with cbor2's deterministic
-(``canonical=True``) encoding, which SPEC §4 requires.
+``encode_command(seq, command_id, args, boot)`` writes a command (seven items, bound to the
+node's boot ``boot``, SPEC §5.1) with cbor2's deterministic (``canonical=True``) encoding,
+which SPEC §4 requires.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ STAGE_FAILED: Final[int] = m.STAGE_FAILED
 STAGE_NAMES: Final[tuple[str, ...]] = tuple(m.STAGE_NAMES)
 
 # Typed views of the shared (unannotated) protocol helpers.
-_validate: Callable[[Any, Any, Any, Any, Any], None] = m.validate
+
+_validate_boot: Callable[[Any, Any, Any, Any, Any, Any], None] = m.validate
 _name: Callable[[Any, int], str] = m.name
 
 _new = tuple.__new__
@@ -127,7 +129,7 @@ _READ_SIZE: Final = 64  # cbor2 reads ahead this much and seeks back after each 
 _ARRAY32: Final = b"\x9a"  # a definite array, its length in the next four bytes
 _UINT64: Final = b"\x1b"  # an unsigned integer in the next eight bytes
 _MARKER_BITS: Final = 2**63 | 1
-_ARRAY6_HEAD: Final = b"\x86"  # every message: an array of six items
+_ARRAY6_HEAD: Final = b"\x86"  # every downlink message: an array of six items
 _HOUSEKEEPING_HEAD: Final = bytes((0x86, VERSION, KIND_HOUSEKEEPING))  # [1, 2, ...
 _LIST: Final = {list}
 _INT: Final = {int}
@@ -381,11 +383,12 @@ def _message(obj: Any) -> Message:
     version = obj[0]
     if version != VERSION or type(version) is not int:
         raise DecodeFailure(f"protocol version {version!r}, expected {VERSION}")
-    if len(obj) != 6:
-        raise DecodeFailure(f"message must have 6 items, not {len(obj)}")
-    _, kind, seq, time, ident, body = obj
-    try:
-        _validate(kind, seq, time, ident, body)
+    n = 7 if len(obj) > 1 and obj[1] == KIND_COMMAND and type(obj[1]) is int else 6
+    if len(obj) != n:
+        raise DecodeFailure(f"message must have {n} items, not {len(obj)}")
+    _, kind, seq, time, ident, body = obj[:6]
+    try:  # a command (an uplink frame in a session log): its boot is checked, not kept
+        _validate_boot(kind, seq, time, ident, body, obj[6] if n == 7 else None)
     except MessageError as exc:
         raise DecodeFailure(exc.reason) from None
     return Message(version, kind, seq, time, ident, body)
@@ -395,6 +398,8 @@ def encode(kind: int, seq: int, time: int, ident: int, body: Sequence[Any]) -> b
     return cbor2.dumps([VERSION, kind, seq, time, ident, list(body)], canonical=True)
 
 
-def encode_command(seq: int, command_id: int, args: Sequence[Any]) -> bytes:
-    """A command message (SPEC §5.1): time 0, positional arguments."""
-    return encode(KIND_COMMAND, seq & 0xFFFF, 0, command_id, args)
+def encode_command(seq: int, command_id: int, args: Sequence[Any], boot: int) -> bytes:
+    """A command message (SPEC §5.1): time 0, positional arguments, bound to boot ``boot``
+    (0 when the node's boot is not known: the node answers STALE_BOOT with its boot)."""
+    return cbor2.dumps([VERSION, KIND_COMMAND, seq & 0xFFFF, 0, command_id, list(args), boot],
+                       canonical=True)

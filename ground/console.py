@@ -3,28 +3,36 @@
 Type a node command as ``name key=value ...`` (``set_mode mode=NOMINAL``). Tab completes
 command names, argument names and enum values from the dictionary; the bottom toolbar shows
 the link state, mode, battery charge, uptime and last event, and the arguments of the command
-being typed. Hazardous commands ask for confirmation. Console commands:
+being typed; it redraws itself four times a second, and a node that stops answering shows as
+``link LOST`` within a second or two (``ground.heartbeat``: a ``noop`` when the node is quiet).
+Hazardous commands ask for confirmation. Console commands:
 
-    help [NAME]        commands, or one command's arguments and help
-    watch CHANNEL ...  print these channels as they arrive (unwatch [CHANNEL ...] stops)
-    tlm                the latest value of every channel
+    help [NAME]        commands, or one command's (or console command's) arguments and help
+    watch CHANNEL ...  print each new value of these channels, with its node time
+    unwatch [CHANNEL]  stop watching (all, without names)
+    tlm [CHANNEL ...]  the latest value of every channel (or of these)
     status             ask the node for its status
     log                where the session log is
     quit               leave (also exit, Ctrl-D)
 
 Events print as they arrive, coloured by severity; a channel that crosses a yellow or red
-limit prints in that colour. History is kept across sessions in ``$ILRS_CONSOLE_HISTORY``,
-else ``$XDG_STATE_HOME/ilrs/console_history``, else ``~/.local/state/ilrs/console_history``.
+limit prints in that colour. Tables fit the terminal's width. With standard input not a
+terminal (``ground console < script``) the console reads one command per line and prints
+plain text: no prompt, no status line, no escape codes. History is kept across sessions in
+``$ILRS_CONSOLE_HISTORY``, else ``$XDG_STATE_HOME/ilrs/console_history``, else
+``~/.local/state/ilrs/console_history``.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -32,27 +40,35 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console as RichConsole
 from rich.text import Text
 
-from ground import display, validate, values
+from ground import display, explain, validate, values
 from ground.client import Client
-from ground.errors import GroundError
+from ground.errors import GroundError, UsageError
+from ground.heartbeat import LOST, LinkWatch
 
 HISTORY_ENV: Final = "ILRS_CONSOLE_HISTORY"
+# name -> (usage, help): every console command answers `help NAME`.
 CONSOLE_COMMANDS: Final = {
-    "help": "commands, or `help NAME` for one command",
-    "watch": "print channels as they arrive: watch CHANNEL ...",
-    "unwatch": "stop printing channels: unwatch [CHANNEL ...]",
-    "tlm": "the latest value of every channel",
-    "status": "ask the node for its status",
-    "log": "where the session log is",
-    "quit": "leave the console",
-    "exit": "leave the console",
+    "help": ("help [NAME]", "the commands, or one command's arguments and help"),
+    "watch": (
+        "watch CHANNEL ...",
+        "print each new value of these channels as it arrives, with its node time",
+    ),
+    "unwatch": ("unwatch [CHANNEL ...]", "stop watching these channels (all, without names)"),
+    "tlm": ("tlm [CHANNEL ...]", "the latest value of every channel, or of these channels"),
+    "status": ("status", "ask the node for its status (mode, boot, uptime, dictionary)"),
+    "log": ("log", "where the session log is"),
+    "quit": ("quit", "leave the console (also exit, Ctrl-D)"),
+    "exit": ("exit", "leave the console (also quit, Ctrl-D)"),
 }
+REFRESH_S: Final = 0.25  # the status line redraws itself this often
 _ARG_VALUES: Final = {"bool": ("true", "false")}
+_REPEAT_MS: Final = 1000  # an unchanged value within this node time is the same sample
 
 
 def history_path() -> Path:
@@ -63,12 +79,17 @@ def history_path() -> Path:
     return Path(state) / "ilrs" / "console_history"
 
 
-def ansi(renderable: Any, width: int = 120) -> str:
-    """A rich renderable as a string with ANSI colours (printed above the prompt)."""
+def ansi(renderable: Any, width: int = 120, colour: bool = True) -> str:
+    """A rich renderable as a string, with ANSI colours unless ``colour`` is False."""
     buf = io.StringIO()
     RichConsole(
-        file=buf, force_terminal=True, color_system="standard", width=width, highlight=False
-    ).print(renderable, end="")
+        file=buf,
+        force_terminal=colour,
+        color_system="standard" if colour else None,
+        no_color=not colour,
+        width=width,
+        highlight=False,
+    ).print(renderable, end="", soft_wrap=True)  # the terminal wraps lines, not rich
     return buf.getvalue()
 
 
@@ -82,17 +103,21 @@ class DictionaryCompleter(Completer):
         if len(words) == 0 or (len(words) == 1 and not text.endswith(" ")):
             for name in list(validate.COMMANDS) + list(CONSOLE_COMMANDS):
                 if name.startswith(current):
-                    meta = (CONSOLE_COMMANDS.get(name) or validate.COMMANDS[name].help)[:60]
+                    meta = (
+                        CONSOLE_COMMANDS[name][1]
+                        if name in CONSOLE_COMMANDS
+                        else validate.COMMANDS[name].help
+                    )[:60]
                     yield Completion(name, -len(current), display_meta=meta)
             return
         head = words[0]
-        if head in ("watch", "unwatch"):
+        if head in ("watch", "unwatch", "tlm"):
             for name in validate.CHANNELS:
                 if name.startswith(current):
                     yield Completion(name, -len(current), display_meta=validate.CHANNELS[name].unit)
             return
         if head == "help":
-            for name in validate.COMMANDS:
+            for name in list(validate.COMMANDS) + list(CONSOLE_COMMANDS):
                 if name.startswith(current):
                     yield Completion(name, -len(current))
             return
@@ -118,11 +143,31 @@ class DictionaryCompleter(Completer):
         arg = next((a for a in cmd.args if a.name == key), None)
         if arg is None:
             return []
-        if arg.name == "param":
-            return list(validate.PARAMS)
-        if arg.enum:
-            return list(arg.enum.values())
+        names = validate.arg_names(arg)
+        if names:
+            return names
         return list(_ARG_VALUES.get(arg.type, ()))
+
+
+def tab_bindings() -> KeyBindings:
+    """Tab that only ever moves forward: a single completion is applied and the next word's
+    completions open (``o`` Tab → ``on=``, Tab → ``on=true``); several are cycled through."""
+    kb = KeyBindings()
+
+    @kb.add("tab")
+    def _tab(event: KeyPressEvent) -> None:
+        buf = event.current_buffer
+        state = buf.complete_state
+        if state is None or not state.completions:
+            buf.start_completion(insert_common_part=True)
+            return
+        if len(state.completions) == 1:
+            buf.apply_completion(state.completions[0])
+            buf.start_completion(select_first=False)
+            return
+        buf.complete_next()
+
+    return kb
 
 
 class ConsoleApp:
@@ -137,23 +182,35 @@ class ConsoleApp:
         echo: Callable[[str], None] | None = None,
         assume_yes: bool = False,
         timeout: float = 5.0,
+        plain: bool = False,
+        link: LinkWatch | None = None,
+        refresh_s: float = REFRESH_S,
     ) -> None:
         self.client = client
         self.assume_yes = assume_yes
         self.timeout = timeout
+        self.plain = plain  # no terminal: plain text, no prompt, no status line
         self.watched: set[str] = set()
+        self.redraws = 0  # status line draws (the refresh rate, for tests)
+        self.status_line = ""  # the last one drawn
+        self.link = link or LinkWatch(client)
         self._states: dict[str, str] = {}
+        self._printed: dict[str, tuple[int, Any]] = {}  # channel -> (node ms, value) printed
         self._echo = echo
-        path = history_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(path)),
-            completer=DictionaryCompleter(),
-            complete_while_typing=True,
-            bottom_toolbar=self.toolbar,
-            input=input,
-            output=output,
-        )
+        self.session: PromptSession[str] | None = None
+        if not plain:
+            path = history_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.session = PromptSession(
+                history=FileHistory(str(path)),
+                completer=DictionaryCompleter(),
+                complete_while_typing=True,
+                bottom_toolbar=self.toolbar,
+                key_bindings=tab_bindings(),
+                refresh_interval=refresh_s,
+                input=input,
+                output=output,
+            )
         self._unsubscribe = [
             client.on_telemetry(self._on_housekeeping),
             client.on_event(self._on_event),
@@ -167,21 +224,54 @@ class ConsoleApp:
         else:
             print(text, flush=True)  # above the prompt, through patch_stdout
 
+    def width(self) -> int:
+        if self.session is not None:
+            return max(20, self.session.output.get_size().columns)
+        return shutil.get_terminal_size((100, 24)).columns
+
+    def render(self, renderable: Any) -> str:
+        return ansi(renderable, self.width(), colour=not self.plain)
+
     def _on_event(self, ev: values.EventRecord) -> None:
-        self.echo(ansi(display.event_text(ev)))
+        self.echo(self.render(display.event_text(ev)))
 
     def _on_housekeeping(self, hk: values.Housekeeping) -> None:
         for v in hk.values:
             before = self._states.get(v.name)
             self._states[v.name] = v.state
             crossed = before is not None and v.state != before and v.state
-            if v.name in self.watched or crossed:
-                note = f" ({v.state})" if v.state and v.state != values.NOMINAL else ""
-                line = f"{v.name} = {v.text} {v.unit}".rstrip() + note
-                self.echo(ansi(Text(line, style=display.STATE_STYLES.get(v.state, ""))))
+            if not (v.name in self.watched or crossed) or self._repeated(v):
+                continue
+            self._printed[v.name] = (v.node_time_ms, v.value)
+            note = f" ({v.state})" if v.state and v.state != values.NOMINAL else ""
+            line = f"{v.node_time_ms / 1000:10.3f} {v.name} = {v.text} {v.unit}".rstrip() + note
+            self.echo(self.render(Text(line, style=display.STATE_STYLES.get(v.state, ""))))
+
+    def _repeated(self, v: values.ChannelValue) -> bool:
+        """The same sample again: a channel is in several packets (battery_soc in `power`
+        and `battery`), and an unchanged value soon after is the same reading."""
+        last = self._printed.get(v.name)
+        if last is None:
+            return False
+        t_ms, value = last
+        return v.node_time_ms == t_ms or (
+            v.value == value and 0 <= v.node_time_ms - t_ms < _REPEAT_MS
+        )
+
+    def link_text(self) -> str:
+        state = self.link.state()
+        if state == LOST:
+            return (
+                f"<style bg='ansired' fg='ansiwhite'>link LOST ({self.link.silent_s():.1f} s "
+                "without an answer)</style>"
+            )
+        if state != "up":
+            return f"<style bg='ansiyellow'>link {_escape(state)}</style>"
+        return "link <b>up</b>"
 
     def toolbar(self, typed: str | None = None) -> HTML:
         """Status line, and the arguments of the command being typed (``typed``: for tests)."""
+        self.redraws += 1
         c = self.client
         latest = c.downlink.latest
         mode = latest["mode"].text if "mode" in latest else (c.status.mode if c.status else "?")
@@ -200,11 +290,12 @@ class ConsoleApp:
         ev = c.downlink.last_event
         last = _escape(f"{ev.name}: {ev.text}"[:50]) if ev else "-"
         line = (
-            f" link <b>{c.link_state}</b> | mode <b>{mode}</b> | battery {soc_text} | "
+            f" {self.link_text()} | mode <b>{mode}</b> | battery {soc_text} | "
             f"uptime {uptime} | last event {last}"
         )
+        self.status_line = line
         if typed is None:
-            typed = self.session.default_buffer.text if hasattr(self, "session") else ""
+            typed = self.session.default_buffer.text if self.session is not None else ""
         words = typed.split()
         cmd = validate.COMMANDS.get(words[0]) if words else None
         if cmd is not None:
@@ -214,7 +305,20 @@ class ConsoleApp:
 
     # --- input -------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, lines: IO[str] | None = None) -> None:
+        """Until quit: from the terminal, or (plain) one command per line of ``lines``."""
+        self.link.start()
+        try:
+            if self.session is None:
+                self._run_plain(lines if lines is not None else sys.stdin)
+            else:
+                self._run_prompt(self.session)
+        finally:
+            self.link.stop()
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+
+    def _run_prompt(self, session: PromptSession[str]) -> None:
         with patch_stdout(raw=True):
             self.echo(
                 f"connected to {self.client.port} ({self.client.transport.device}); "
@@ -222,15 +326,18 @@ class ConsoleApp:
             )
             while True:
                 try:
-                    line = self.session.prompt("ilrs> ")
+                    line = session.prompt("ilrs> ")
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
                     break
                 if not self.handle(line):
                     break
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
+
+    def _run_plain(self, lines: IO[str]) -> None:
+        for line in lines:
+            if not self.handle(line):
+                break
 
     def handle(self, line: str) -> bool:
         """Run one line; False to leave."""
@@ -247,13 +354,17 @@ class ConsoleApp:
             else:
                 self._command(head, rest)
         except GroundError as exc:
-            self.echo(ansi(f"[bold red]error:[/] {_rich_escape(str(exc))}"))
+            self.echo(self.render(Text.assemble(("error:", "bold red"), f" {exc}")))
         return True
 
     def _command(self, name: str, words: list[str]) -> None:
         kwargs = validate.parse_assignments(name, words)
         cmd, _ = validate.prepare(name, kwargs)
         if cmd.hazardous and not self.assume_yes:
+            if self.session is None:
+                raise UsageError(
+                    f"{cmd.name} is hazardous: start the console with --yes to send it"
+                )
             answer = PromptSession[str](input=self.session.input, output=self.session.output)
             reply = answer.prompt(f"{cmd.name} is hazardous: {cmd.help} Type yes to send: ")
             if reply.strip().lower() != "yes":
@@ -262,17 +373,24 @@ class ConsoleApp:
         started = time.monotonic()
         res = self.client.command(name, timeout=self.timeout, **kwargs)
         ms = (time.monotonic() - started) * 1000
-        result = "" if res.result is None else f" -> {res.result!r}"
+        fields = explain.result_text(cmd.name, res.result)
+        result = "" if res.result is None else f" -> {fields}"
         stages = ", ".join(v.stage for v in res.verifications)
         retry = f", {res.attempts} attempts" if res.attempts > 1 else ""
         self.echo(
-            ansi(
-                f"[green]{cmd.name} seq {res.seq}: {stages}[/] ({ms:.0f} ms{retry})"
-                f"{_rich_escape(result)}"
+            self.render(
+                Text.assemble(
+                    (f"{cmd.name} seq {res.seq}: {stages}", "green"),
+                    f" ({ms:.0f} ms{retry}){result}",
+                )
             )
         )
 
     def _do_help(self, words: list[str]) -> None:
+        if words and words[0] in CONSOLE_COMMANDS:
+            usage, text = CONSOLE_COMMANDS[words[0]]
+            self.echo(f"{usage}\n  {text} (a console command: nothing is sent to the node)")
+            return
         if words:
             cmd = validate.command(words[0])
             lines = [validate.usage(cmd), f"  {cmd.help}"]
@@ -287,17 +405,23 @@ class ConsoleApp:
         )
 
     def _do_watch(self, words: list[str]) -> None:
+        if not words:
+            raise UsageError("watch: name the channels, e.g. watch battery_soc battery_voltage")
         for name in words:
             validate.channel(name)
         self.watched.update(words)
         self.echo(f"watching {', '.join(sorted(self.watched)) or 'nothing'}")
 
     def _do_unwatch(self, words: list[str]) -> None:
+        for name in words:
+            validate.channel(name)
         self.watched.difference_update(words or set(self.watched))
         self.echo(f"watching {', '.join(sorted(self.watched)) or 'nothing'}")
 
     def _do_tlm(self, words: list[str]) -> None:
-        self.echo(ansi(display.channel_table(self.client.channels)))
+        channels = [validate.channel(name).name for name in words] or None
+        table = display.channel_table(self.client.channels, channels, width=self.width())
+        self.echo(self.render(table))
 
     def _do_status(self, words: list[str]) -> None:
         st = self.client.refresh_status(self.timeout)
@@ -315,16 +439,13 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _rich_escape(text: str) -> str:
-    return text.replace("[", r"\[")
-
-
 def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False) -> int:
-    """`ground console`: connect, then run until quit."""
+    """`ground console`: connect, then run until quit (plain text when stdin is no terminal)."""
     client = Client(port, log=log)
     try:
         client.connect(timeout=timeout)
-        ConsoleApp(client, assume_yes=assume_yes, timeout=timeout).run()
+        plain = not (sys.stdin.isatty() and sys.stdout.isatty())
+        ConsoleApp(client, assume_yes=assume_yes, timeout=timeout, plain=plain).run()
     finally:
         client.close()
     return 0

@@ -32,34 +32,42 @@ CSV_FIELDS: Final = ("ground_ns", "node_time_ms", "packet", "channel", "value", 
 
 
 def channel_table(
-    latest: dict[str, values.ChannelValue], channels: list[str] | None = None, title: str = ""
+    latest: dict[str, values.ChannelValue],
+    channels: list[str] | None = None,
+    title: str = "",
+    width: int | None = None,
 ) -> Table:
-    """The latest value of every channel (or of ``channels``), coloured by limit state."""
-    table = Table(title=title or None, expand=False)
-    for col, justify in (
-        ("channel", "left"),
-        ("value", "right"),
-        ("unit", "left"),
-        ("state", "left"),
-        ("packet", "left"),
-        ("node time", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    """The latest value of every channel (or of ``channels``), coloured by limit state.
+
+    Channel names are never shortened: on a terminal ``width`` columns wide the table leaves
+    out the packet column (under 100 columns), the node time (under 80), then the state
+    (under 60: the value's colour still shows it), instead.
+    """
     names = channels or sorted(latest, key=lambda n: CHANNEL_ORDER.get(n, 999))
+    table = Table(title=title or None, expand=False)
+    longest = max((len(n) for n in names), default=7)
+    table.add_column("channel", no_wrap=True, min_width=max(7, longest))
+    table.add_column("value", justify="right", overflow="fold", min_width=8)
+    table.add_column("unit", no_wrap=True)
+    extra = [
+        col
+        for col, narrowest in (("state", 60), ("packet", 100), ("node time", 80))
+        if width is None or width >= narrowest
+    ]
+    for col in extra:
+        table.add_column(col, justify="right" if col == "node time" else "left", no_wrap=True)
     for name in names:
         v = latest.get(name)
         if v is None:
-            table.add_row(name, "-", "", "", "", "")
+            table.add_row(name, "-", "", *[""] * len(extra))
             continue
         style = STATE_STYLES.get(v.state, "")
-        table.add_row(
-            name,
-            Text(v.text, style=style),
-            v.unit,
-            Text(v.state, style=style),
-            v.packet,
-            f"{v.node_time_ms / 1000:.1f} s",
-        )
+        more: dict[str, Any] = {
+            "state": Text(v.state, style=style),
+            "packet": v.packet,
+            "node time": f"{v.node_time_ms / 1000:.1f} s",
+        }
+        table.add_row(name, Text(v.text, style=style), v.unit, *[more[col] for col in extra])
     return table
 
 

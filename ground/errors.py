@@ -17,6 +17,7 @@ EXIT_LINK: Final = 3  # port unreachable, link lost, node not answering
 EXIT_DICTIONARY: Final = 4  # the node's dictionary hash differs from ours
 EXIT_TIMEOUT: Final = 5  # no (final) verification in time
 EXIT_LOG: Final = 6  # corrupt or unreadable session log
+EXIT_UNKNOWN: Final = 7  # the node rebooted before a command's outcome was known
 EXIT_INTERNAL: Final = 70  # a bug: please report it with the session log
 EXIT_INTERRUPTED: Final = 130  # Ctrl-C: stopped cleanly (128 + SIGINT)
 
@@ -150,12 +151,14 @@ class CommandError(GroundError, RuntimeError):
     exit_code = EXIT_COMMAND
     stage_name = "?"
 
-    def __init__(self, command: str, seq: int, code: int, reason: str) -> None:
+    def __init__(self, command: str, seq: int, code: int, reason: str, why: str = "") -> None:
         self.command = command
         self.seq = seq
         self.code = code
         self.reason = reason
-        super().__init__(f"{command} (seq {seq}) {self.stage_name}: {reason} ({code})")
+        self.why = why  # the reason in words a person can act on (ground.explain)
+        because = f": {why}" if why else ""
+        super().__init__(f"{command} (seq {seq}) {self.stage_name}: {reason} ({code}){because}")
 
 
 class CommandRejected(CommandError):
@@ -195,6 +198,34 @@ class VerificationTimeout(GroundError, TimeoutError):
         super().__init__(
             f"{command} (seq {seq}): no final verification after {timeout_s:g} s and "
             f"{attempts} attempt(s); got {got}{where}"
+        )
+
+
+class OutcomeUnknown(GroundError, RuntimeError):
+    """The node rebooted while a command it may have executed had no final verification.
+
+    Commands are bound to the boot they were sent to (SPEC §5.1): a re-send after the reboot
+    is rejected STALE_BOOT and never executed, so whether the command ran before the reboot
+    cannot be known. Check the node's state (or its event log) before sending it again.
+    """
+
+    exit_code = EXIT_UNKNOWN
+
+    def __init__(self, command: str, seq: int, boot: int, new_boot: int | None,
+                 arrived: Sequence[str], log_path: str | None) -> None:
+        self.command = command
+        self.seq = seq
+        self.boot = boot
+        self.new_boot = new_boot
+        self.arrived = tuple(arrived)
+        self.log_path = log_path
+        got = ", ".join(self.arrived) if self.arrived else "no verification"
+        now = f"boot {new_boot}" if new_boot is not None else "a new boot"
+        where = f"; log: {log_path}" if log_path else ""
+        super().__init__(
+            f"{command} (seq {seq}): outcome UNKNOWN: the node went from boot {boot} to {now} "
+            f"before a final verification (got {got}); it may or may not have run: check the "
+            f"node's state before sending it again{where}"
         )
 
 

@@ -45,7 +45,14 @@ from typing import Any, Final, NamedTuple
 
 from rich.progress import Progress
 
-from ground.errors import FlashError, GroundError, LinkLost, UsageError, VerificationTimeout
+from ground.errors import (
+    FlashError,
+    GroundError,
+    LinkLost,
+    PortUnreachable,
+    UsageError,
+    VerificationTimeout,
+)
 from ground.micropython import GROUND_ONLY, REPO_ROOT
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
@@ -229,9 +236,7 @@ def query_romfs(
     """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
     proc = (runner or _run)([*_base(port, mpremote), "romfs", "query"])
     if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        why = lines[-1] if lines else f"exit code {proc.returncode}"
-        raise FlashError("romfs query", f"mpremote: {why} (is the board at the REPL?)")
+        raise FlashError("romfs query", f"mpremote: {_why(proc)} (is the board at the REPL?)")
     return romfs_size(proc.stdout or "")
 
 
@@ -251,6 +256,36 @@ def choose(partition_size: int | None, image_size: int, romfs: bool = True) -> D
     return Decision(ROMFS, "")
 
 
+def _why(proc: subprocess.CompletedProcess[str]) -> str:
+    """mpremote's last line, without its own ``mpremote:`` prefix (we add ours)."""
+    lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+    why = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+    while why.startswith("mpremote:"):
+        why = why[len("mpremote:") :].strip()
+    return why
+
+
+def check_port(port: str | None) -> str:
+    """The board's port, checked before anything is built: given, not the simulation, and for
+    a device path, present (else one line naming the serial ports there are)."""
+    if not port:
+        raise UsageError(f"flash: give the board's port, e.g. --port /dev/ttyACM0{_ports_found()}")
+    if port.startswith("sim"):
+        raise UsageError("flash: the simulated node runs firmware/ directly; give a board port")
+    if "://" not in port and port.startswith("/") and not Path(port).exists():
+        raise PortUnreachable(
+            port, f"no such device: is the board plugged in, with a data cable?{_ports_found()}"
+        )
+    return port
+
+
+def _ports_found() -> str:
+    from serial.tools import list_ports
+
+    found = sorted(p.device for p in list_ports.comports())
+    return f" (serial ports here: {', '.join(found)})" if found else " (no serial ports found)"
+
+
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
 
@@ -264,11 +299,9 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             progress.update(task, description=step.title)
             proc = runner(step.argv)
             if proc.returncode != 0:
-                lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-                why = lines[-1] if lines else f"exit code {proc.returncode}"
                 raise FlashError(
                     step.title,
-                    f"mpremote: {why} (is the board at the REPL? "
+                    f"mpremote: {_why(proc)} (is the board at the REPL? "
                     "try the boot escape: type REPL, or hold GP22 low, in the first 2 s "
                     "after reset)",
                 )
@@ -328,15 +361,13 @@ def ping(port: str, attempts: int = 5) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not args.build_only:
+        check_port(args.port)  # before building: a wrong port costs nothing
     built = build()
     image = BUILD_DIR / ROMFS_IMAGE
     print(f"built {len(built)} files in {BUILD_DIR}, ROMFS image {image.stat().st_size} bytes")
     if args.build_only:
         return 0
-    if not args.port:
-        raise UsageError("flash: give the board's port, e.g. --port /dev/ttyACM0")
-    if args.port.startswith("sim"):
-        raise UsageError("flash: the simulated node runs firmware/ directly; give a board port")
     if not args.no_maintenance and to_repl(args.port, args.yes):
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)

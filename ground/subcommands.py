@@ -21,8 +21,16 @@ from typing import Any, Final
 from rich.console import Console
 from rich.live import Live
 
-from ground import display, validate, values
-from ground.errors import EXIT_INTERRUPTED, EXIT_LINK, EXIT_OK, UsageError
+from ground import display, explain, validate, values
+from ground.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_LINK,
+    EXIT_OK,
+    CommandError,
+    GroundError,
+    UsageError,
+    VerificationTimeout,
+)
 
 PORT_ENV: Final = "ILRS_PORT"
 
@@ -38,20 +46,58 @@ def port_of(args: argparse.Namespace) -> str:
     return running.port if running is not None else "sim"
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a count of at least 1 (0 or less is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: seconds (or a factor) above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
 @contextlib.contextmanager
-def connect(args: argparse.Namespace, check: bool = True) -> Iterator[Any]:
+def connect(
+    args: argparse.Namespace, check: bool = True, before: Callable[[Any], None] | None = None
+) -> Iterator[Any]:
+    """A connected Client; ``before(client)`` runs before connecting (to subscribe early)."""
     from ground.client import Client
 
     client = Client(port_of(args), log=args.log, check_dictionary=check)
     try:
+        if before is not None:
+            before(client)
         client.connect(timeout=args.timeout)
         yield client
     finally:
         client.close()
 
 
+class _Console(Console):
+    """rich's Console, except that a closed stdout (``ground replay log | head``) is not an
+    error: rich would exit 1, the code of a rejected command; ``ground.cli`` exits 0."""
+
+    def on_broken_pipe(self) -> None:
+        with contextlib.suppress(OSError):  # nothing more reaches the reader, nor the flush
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        raise BrokenPipeError("stdout closed by its reader")
+
+
 def new_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return _Console(highlight=False, soft_wrap=True)
 
 
 # --- subcommands ---------------------------------------------------------------------------
@@ -67,7 +113,9 @@ def sim_args(p: argparse.ArgumentParser) -> None:
         "run in the foreground until Ctrl-C",
     )
     p.add_argument("--seed", type=int, help="plant-model seed")
-    p.add_argument("--time-factor", type=float, help="model seconds per real second")
+    p.add_argument(
+        "--time-factor", type=positive_float, help="model seconds per real second (above 0)"
+    )
     p.add_argument(
         "--state-dir",
         help="the node's flash directory (default: a temporary one; with start: "
@@ -152,31 +200,65 @@ def do_cmd(args: argparse.Namespace) -> int:
             out.print(f"{cmd.name} seq {node.send(args.name, **kwargs)} sent")
             return EXIT_OK
         started = time.monotonic()
-        res = node.command(args.name, timeout=args.timeout, **kwargs)
+        try:
+            res = node.command(args.name, timeout=args.timeout, **kwargs)
+        except (CommandError, VerificationTimeout) as exc:
+            if args.json:  # a script reads the outcome from stdout whatever it was
+                print(json.dumps(_outcome_json(cmd.name, exc)), flush=True)
+            raise
         ms = (time.monotonic() - started) * 1000
+        fields = explain.result_fields(res.command, res.result)
         if args.json:
-            out.print_json(
+            print(
                 json.dumps(
                     {
                         "command": res.command,
                         "seq": res.seq,
+                        "outcome": "completed",
                         "result": res.result,
+                        "fields": dict(fields) if fields else None,
                         "attempts": res.attempts,
                         "stages": [v.stage for v in res.verifications],
                     }
-                )
+                ),
+                flush=True,
             )
         else:
             stages = ", ".join(v.stage for v in res.verifications)
-            result = "" if res.result is None else f" -> {res.result!r}"
+            if fields:
+                result = "".join(f"\n  {label}: {text}" for label, text in fields)
+            else:
+                result = "" if res.result is None else f" -> {values.format_value(res.result)}"
             out.print(f"{res.command} seq {res.seq}: {stages} ({ms:.0f} ms){result}")
     return EXIT_OK
 
 
+def _outcome_json(command: str, exc: GroundError) -> dict[str, Any]:
+    """A failed command as the JSON object ``cmd --json`` prints for it."""
+    if isinstance(exc, CommandError):
+        return {
+            "command": command,
+            "seq": exc.seq,
+            "outcome": exc.stage_name,
+            "code": exc.code,
+            "reason": exc.reason,
+            "why": exc.why,
+            "error": str(exc),
+        }
+    assert isinstance(exc, VerificationTimeout)
+    return {
+        "command": command,
+        "seq": exc.seq,
+        "outcome": "timeout",
+        "stages": list(exc.arrived),
+        "error": str(exc),
+    }
+
+
 def stream_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
     p.add_argument("--format", choices=formats, default=formats[0])
-    p.add_argument("--count", type=int, help="stop after this many packets/events")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--count", type=positive_int, help="stop after this many packets/events")
+    p.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     p.add_argument("--channels", help="comma-separated channel names (default: all)")
 
 
@@ -218,16 +300,20 @@ def show_telemetry(
         writer = display.CsvWriter(sys.stdout, channels)
     else:
         out = new_console()
+
+        def table() -> Any:  # as wide as the terminal is now (it may have been resized)
+            return display.channel_table(latest(), channels, width=out.width)
+
         if out.is_terminal:
-            with Live(display.channel_table(latest(), channels), console=out) as live:
+            with Live(table(), console=out) as live:
                 for _hk in items:
-                    live.update(display.channel_table(latest(), channels))
+                    live.update(table())
         else:
             try:
                 for _hk in items:
                     pass
             finally:  # the table of the last values is the summary, Ctrl-C or not
-                out.print(display.channel_table(latest(), channels))
+                out.print(table())
         return
     for hk in items:
         writer.housekeeping(hk)
@@ -239,25 +325,52 @@ def events_args(p: argparse.ArgumentParser) -> None:
         "--history",
         type=int,
         metavar="FROM_SEQ",
-        help="first downlink the persistent event log from this event number",
+        help="first downlink the persistent event log from this event number "
+        "(its events count towards --count)",
     )
 
 
 def do_events(args: argparse.Namespace) -> int:
+    """The stored log (``--history``), then live events; ``--count`` counts both. Live events
+    are subscribed to before connecting, so a node's boot events are not missed."""
+    from ground.downlink import EVENT
+
     out = new_console()
     writer: Any = (
         display.JsonlWriter(sys.stdout) if args.format == "jsonl" else display.TextWriter(out)
     )
-    with connect(args) as node:
-        if args.history is not None:
-            for ev in node.event_log(args.history, timeout=args.timeout):
-                writer.event(ev)
-        if args.count != 0 and (args.history is None or args.count or args.duration):
-            try:
-                for ev in node.events(count=args.count, duration=args.duration):
-                    writer.event(ev)
-            except KeyboardInterrupt:
-                return interrupted()
+    streams: list[Any] = []
+    shown: set[int] = set()  # event_seq already printed: history and live overlap
+
+    def done() -> bool:
+        return args.count is not None and len(shown) >= args.count
+
+    def show(ev: values.EventRecord) -> None:
+        if ev.event_seq not in shown and not done():
+            shown.add(ev.event_seq)
+            writer.event(ev)
+
+    with connect(args, before=lambda c: streams.append(c.subscribe(EVENT, maxlen=10000))) as node:
+        live = streams[0]
+        try:
+            if args.history is not None:
+                for ev in node.event_log(args.history, timeout=args.timeout):
+                    show(ev)
+            if args.history is None or args.count or args.duration:
+                end = None if args.duration is None else time.monotonic() + args.duration
+                try:
+                    while not done():
+                        left = None if end is None else end - time.monotonic()
+                        if left is not None and left <= 0:
+                            break
+                        ev = live.get(left)
+                        if ev is None:
+                            break
+                        show(ev)
+                except KeyboardInterrupt:
+                    return interrupted()
+        finally:
+            live.close()
     return EXIT_OK
 
 
@@ -323,8 +436,10 @@ def do_dict(args: argparse.Namespace) -> int:
 
 
 def record_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
-    p.add_argument("--count", type=int, help="stop after this many housekeeping packets")
+    p.add_argument(
+        "--duration", type=positive_float, help="seconds to record (default: until Ctrl-C)"
+    )
+    p.add_argument("--count", type=positive_int, help="stop after this many housekeeping packets")
 
 
 def do_record(args: argparse.Namespace) -> int:
@@ -391,12 +506,30 @@ def plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("logfile", metavar="LOG", help="a session log (.jsonl)")
     p.add_argument("--channels", required=True, help="comma-separated channel names")
     p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument(
+        "--time-axis",
+        choices=("wall", "node", "model"),
+        default="wall",
+        help="x axis: wall (ground clock, default), node (node time since boot) or model "
+        "(plant-model hours)",
+    )
+    p.add_argument(
+        "--time-factor",
+        type=positive_float,
+        help="model seconds per real second, for --time-axis model (default: from the log)",
+    )
 
 
 def do_plot(args: argparse.Namespace) -> int:
     from ground import plot
 
-    result = plot.plot_log(args.logfile, channel_list(args) or [], args.out)
+    result = plot.plot_log(
+        args.logfile,
+        channel_list(args) or [],
+        args.out,
+        axis=args.time_axis,
+        time_factor=args.time_factor,
+    )
     print(
         f"{args.out}: {len(result.series)} series, {len(result.limit_lines)} limit lines, "
         f"{len(result.mode_changes)} mode changes"

@@ -83,6 +83,10 @@ def sim_options(url: str) -> dict[str, Any]:
             options["seed"] = _number(url, key, value, int)
         elif key == "time_factor":
             options["time_factor"] = _number(url, key, value, float)
+            if not 0 < options["time_factor"] < float("inf"):
+                raise UsageError(
+                    f"{url}: time_factor={value} must be above 0 (model seconds per real second)"
+                )
         elif key == "state_dir":
             options["state_dir"] = value
         else:

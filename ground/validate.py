@@ -221,6 +221,13 @@ def usage(cmd: t.Command) -> str:
     return " ".join([cmd.name] + [f"{a.name}=<{describe_arg(a)}>" for a in cmd.args])
 
 
+def arg_names(arg: t.Arg) -> list[str]:
+    """The names a person may type for an argument (enum names, parameter names), or []."""
+    if arg.name == "param":
+        return list(PARAMS)
+    return list(arg.enum.values()) if arg.enum else []
+
+
 def describe_arg(arg: t.Arg) -> str:
     if arg.enum:
         return "|".join(arg.enum.values())

@@ -77,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    target = _setting(config, "hil_target", "HIL_TARGET")
+    if target is not None:  # a wrong target is one line here, not a traceback per test
+        check_target(target)
     config.addinivalue_line(
         "markers", "hardware(reason): needs a real Pico (GPIO, RP2040 sensor, USB); "
         "skipped on the simulated node")
@@ -95,6 +98,36 @@ def _setting(config: pytest.Config, name: str, env: str) -> str | None:
     if value is None:
         value = os.environ.get(env) or None
     return None if value is None else str(value)
+
+
+def check_target(target: str) -> None:
+    """Raise pytest.UsageError, in one line, for a target no test could reach: a bad
+    ``sim://`` option, a pyserial URL scheme that does not exist, a device that is not there."""
+    import serial
+
+    from ground.errors import UsageError
+    from ground.transport import sim_options
+
+    where = f"--target {target}"
+    if is_sim_target(target):
+        try:
+            sim_options(target)
+        except UsageError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+        return
+    if "://" in target:
+        try:
+            serial.serial_for_url(target, do_not_open=True)
+        except (ValueError, serial.SerialException) as exc:
+            raise pytest.UsageError(
+                f"{where}: {exc} (use sim, a device such as /dev/ttyACM0, or a pyserial URL "
+                "such as socket://127.0.0.1:5000)"
+            ) from None
+        return
+    if os.name != "nt" and not Path(target).exists():
+        raise pytest.UsageError(
+            f"{where}: no such device (is the board plugged in? use sim for the simulated node)"
+        )
 
 
 def target_of(config: pytest.Config) -> str:

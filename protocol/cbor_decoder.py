@@ -6,15 +6,21 @@ never IndexError, UnicodeError, RecursionError...
 
 - ``Decoder(max_depth=16, max_items=512, max_string=1020)``: a pull decoder over a buffer.
   ``reset(buf, start=0, end=-1)``, ``array() -> n``, ``map() -> n``, ``uint()``, ``int()``,
-  ``bool()``, ``null()``, ``float()``, ``bytes()``, ``text()``, ``item()``, ``peek() -> int``
-  (next initial byte, -1 at the end), ``at_end``, ``done()`` (DecodeError on trailing bytes),
-  ``pos``. Reading integers below 2**30 and container headers allocates nothing.
+  ``bool()``, ``null()``, ``float()``, ``bytes()``, ``text()``, ``item()``, ``skip()`` (check
+  one whole item under the profile without building it), ``peek() -> int`` (next initial
+  byte, -1 at the end), ``at_end``, ``done()`` (DecodeError on trailing bytes), ``pos``.
+  Reading integers below 2**30 and container headers allocates nothing; nor does ``skip()``
+  except inside a map (built to find duplicate keys) and for heads of 4 or 8 bytes.
+
+Nesting (SPEC §4): at most ``max_depth`` arrays and maps open at once, the outermost counting
+as the first; an item inside the innermost allowed container is fine when it is no container.
 
 Whole values (``loads``) are protocol.cbor's: the node reads its commands with a Decoder.
 Needs a port with the native emitter (see protocol.compat).
 """
 
 import struct
+from array import array as _array
 
 from protocol.compat import const, micropython
 from protocol.errors import DecodeError
@@ -85,6 +91,7 @@ class Decoder:
         self.max_string = max_string
         self._items = 0  # items left: the budget of max_items
         self._scratch = bytearray(4)
+        self._left = _array("i", bytes(4 * (max_depth + 1)))  # skip(): items left per level
 
     def reset(self, buf, start: int = 0, end: int = -1) -> None:
         """Decode from ``buf[start:end]`` (the whole buffer by default)."""
@@ -346,6 +353,96 @@ class Decoder:
                 raise DecodeError("duplicate map key")
             out[k] = self._item(depth, left)
         return out
+
+    def skip(self) -> None:
+        """Check one whole data item under the profile (SPEC §4) and move past it.
+
+        The same errors as item() but nothing is built: no allocation except inside a map
+        (built to find duplicate keys) and for 4- or 8-byte heads (struct's tuple).
+        """
+        self._items -= 1
+        if self._items < 0:
+            raise DecodeError("too many data items")
+        buf = self.buf
+        end = self.end
+        stack = self._left
+        depth = 0  # containers open
+        left = 1  # items still to skip at this level
+        while True:
+            if left == 0:
+                if depth == 0:
+                    return
+                depth -= 1
+                left = stack[depth]
+                continue
+            left -= 1
+            pos = self.pos
+            if pos >= end:
+                raise DecodeError(_E_TRUNC)
+            ib = buf[pos]
+            major = ib >> 5
+            ai = ib & 0x1F
+            if major == 7:
+                if 20 <= ai <= 22:
+                    self.pos = pos + 1
+                elif 25 <= ai <= 27:
+                    self._float_skip(ai, pos)
+                else:
+                    self._simple(ai)  # raises: undefined, reserved, indefinite, other simple
+                continue
+            if ai < 24:
+                n = ai
+                self.pos = pos + 1
+            else:
+                n = self._long_arg(ai, pos)
+            if major <= 1:
+                continue
+            if major == 2 or major == 3:
+                if n > self.max_string:
+                    raise DecodeError("string too long")
+                p = self.pos
+                if p + n > end:
+                    raise DecodeError(_E_TRUNC)
+                if major == 3 and not _utf8_valid(buf, p, p + n):
+                    raise DecodeError(_E_UTF8)
+                self.pos = p + n
+                continue
+            if major == 6:
+                raise DecodeError("tags are not allowed")
+            if major == 4:
+                if n > MAX_ARRAY:
+                    raise DecodeError("array too long")
+                if depth >= self.max_depth:
+                    raise DecodeError("nesting too deep")
+                if n > end - self.pos:
+                    raise DecodeError(_E_TRUNC)
+                self._items -= n
+                if self._items < 0:
+                    raise DecodeError("too many data items")
+                stack[depth] = left
+                depth += 1
+                left = n
+                continue
+            # a map: built by the general decoder, which finds duplicate keys
+            self.pos = pos
+            self._item(self.max_depth - depth, left)
+
+    def _float_skip(self, ai: int, pos: int) -> None:
+        # Check the float head at pos (f9, fa, fb) is complete and finite; move past it.
+        size = 1 << (ai - 24)
+        if pos + 1 + size > self.end:
+            raise DecodeError(_E_TRUNC)
+        b1 = self.buf[pos + 1] & 0x7F
+        b2 = self.buf[pos + 2]
+        if ai == 25:
+            bad = b1 >> 2 == 0x1F
+        elif ai == 26:
+            bad = b1 == 0x7F and b2 & 0x80
+        else:
+            bad = b1 == 0x7F and b2 & 0xF0 == 0xF0
+        if bad:
+            raise DecodeError("NaN or infinity")
+        self.pos = pos + 1 + size
 
     def _simple(self, ai: int):
         if ai == 20 or ai == 21 or ai == 22:

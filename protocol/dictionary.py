@@ -70,6 +70,10 @@ FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
 # Node tasks, as numbered in watchdog and crash events and in fault injection.
 TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog"}
 BULK_TYPES = {1: "event_log", 2: "dictionary"}
+# Housekeeping packets by id, for the commands that name one (the same ids and names as
+# PACKETS below; a test checks they agree).
+PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
+                7: "solar", 8: "load_status", 9: "commanding", 10: "time"}
 
 # --- Commands -----------------------------------------------------------------------------
 
@@ -112,11 +116,11 @@ COMMANDS = (
     Command(11, "param_reset", (), IN_ANY,
             "Reset every parameter to its default in RAM (param_save persists it)."),
     Command(12, "hk_rate",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
              Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
             IN_ANY, "Set a housekeeping packet's rate."),
     Command(13, "hk_enable",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet id"),
+            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
              Arg("enabled", BOOL, help="true to send the packet")),
             IN_ANY, "Enable or disable a housekeeping packet."),
     Command(14, "time_correlate",

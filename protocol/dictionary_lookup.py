@@ -195,7 +195,9 @@ def format_message(msg: "M.Message") -> str:
     """One line describing a decoded Message, with names from the dictionary."""
     kind, body = msg.kind, msg.body
     if kind == M.KIND_COMMAND:
-        return f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)}"
+        boot = getattr(msg, "boot", None)  # the ground's codec.Message does not keep it
+        text = f"command {COMMANDS.name(msg.id)} seq {msg.seq} {diag(body)}"
+        return text if boot is None else f"{text} boot {boot}"
     if kind == M.KIND_VERIFICATION:
         cmd_seq, stage, code, result = body
         text = f"{COMMANDS.name(msg.id)} seq {cmd_seq} {M.name(M.STAGE_NAMES, stage)}"
@@ -264,13 +266,17 @@ def command_args(command: "Any", args: "Any") -> "list[Any]":
     return [_arg_value(arg, args[i]) for i, arg in enumerate(command.args)]
 
 
-def encode_command(seq: int, command: "Any", args: "Any" = ()) -> bytes:
-    """The encoded command message: command_args checks, then encode_message."""
+def encode_command(seq: int, command: "Any", args: "Any" = (), boot: int = 0) -> bytes:
+    """The encoded command message: command_args checks, then encode_message.
+
+    boot: the node boot count the command is bound to (SPEC §5.1); 0 (no boot) is rejected
+    STALE_BOOT by every node, which answers with its boot count."""
     if not hasattr(command, "args"):
         if command not in COMMANDS:
             raise MessageError(M.UNKNOWN_COMMAND, f"no command {command!r} in the dictionary")
         command = COMMANDS[command]
-    return M.encode_message(M.KIND_COMMAND, seq, 0, command.id, command_args(command, args))
+    return M.encode_message(M.KIND_COMMAND, seq, 0, command.id, command_args(command, args),
+                            boot)
 
 
 def check_message(msg: "M.Message") -> None:
@@ -353,14 +359,29 @@ def _span(lo: "Any", hi: "Any", sep: str) -> str:
     return "" if lo is None else _plain(lo) + sep + _plain(hi)
 
 
+def _arg_values(arg: "Any") -> str:
+    # The names a person types (SAFE|NOMINAL|SCIENCE), else the range.
+    if arg.enum:
+        return "|".join(arg.enum.values())
+    return _span(arg.lo, arg.hi, "…")
+
+
+def _channel_type(ch: "Any") -> str:
+    # u8 BOOT|SAFE|NOMINAL|SCIENCE; u16 mask of comms_relay, ...; else the type alone.
+    if ch.enum:
+        return ch.type + " " + "|".join(ch.enum.values())
+    if ch.name in MASK_CHANNELS:
+        return ch.type + " mask of " + ", ".join(MASK_CHANNELS[ch.name].values())
+    return ch.type
+
+
 def describe_markdown() -> str:
     """The whole dictionary as Markdown: one table per kind of record."""
     out = ["# Dictionary", "", f"Dictionary hash `0x{DICT_HASH:08X}`, protocol version "
            f"{M.VERSION}.", "", "## Commands", "",
         "| id | name | arguments | modes | help |", "|---|---|---|---|---|"]
     for c in COMMANDS:
-        args = ", ".join(f"{a.name}: {a.type} {_span(a.lo, a.hi, '…')}".rstrip()
-                         for a in c.args)
+        args = ", ".join(f"{a.name}: {a.type} {_arg_values(a)}".rstrip() for a in c.args)
         flags = (" **hazardous**" if c.hazardous else "") + (" *test only*" if c.test_only
                                                              else "")
         modes = " ".join(_modes(c.modes))
@@ -369,7 +390,8 @@ def describe_markdown() -> str:
             "| id | name | type | unit | yellow | red | description |",
             "|---|---|---|---|---|---|---|"]
     for ch in CHANNELS:
-        out.append(f"| {ch.id} | `{ch.name}` | {ch.type} | {ch.unit} | {_limit(ch.yellow)} | "
+        out.append(f"| {ch.id} | `{ch.name}` | {_cell(_channel_type(ch))} | {ch.unit} | "
+                   f"{_limit(ch.yellow)} | "
                    f"{_limit(ch.red)} | {_cell(ch.description)} |")
     out += ["", "## Housekeeping packets", "", "| id | name | rate | channels |",
             "|---|---|---|---|"]

@@ -9,13 +9,14 @@ only the ground needs (names for display, validation, ``encode_message``/``decod
 - ``begin(enc, kind, seq, time, id)``: write the envelope head into a protocol.cbor_encoder
   Encoder; ``write_verification`` and ``write_event_head``: whole verification messages and
   event heads.
-- ``read_command_head(dec, head)``, ``read_args(dec, nargs, specs, out)``, ``check_arg``: read
-  and check a command with a protocol.cbor_decoder Decoder.
+- ``read_address(dec, head)``, ``read_command_head(dec, head)``, ``read_args(dec, nargs, specs,
+  out)``, ``check_arg``: read and check a command with a protocol.cbor_decoder Decoder.
 - ``f32(x)``: x rounded to single precision.
 
 Allocation: ``begin``, ``write_verification`` (with a null result), ``write_event_head``,
-``read_command_head`` and ``check_arg`` allocate nothing for ints below 2**30, except when they
-raise. ``read_args`` allocates only for float and large-int arguments; ``f32`` its float.
+``read_address``, ``read_command_head`` and ``check_arg`` allocate nothing for ints below 2**30
+and messages without maps, except when they raise. ``read_args`` allocates only for float
+and large-int arguments; ``f32`` its float.
 """
 
 from array import array
@@ -33,6 +34,8 @@ if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
 VERSION = const(1)
 MAX_SEQ = const(0xFFFF)  # seq and cmd_seq wrap at 65536
 MAX_MESSAGE = const(1020)  # bytes (§2), the same as protocol.framing.MAX_MESSAGE
+MESSAGE_ITEMS = const(6)  # [version, kind, seq, time, id, body]: every message but a command
+COMMAND_ITEMS = const(7)  # [version, kind, seq, time, id, body, boot] (§5.1)
 
 KIND_COMMAND = const(0)
 KIND_VERIFICATION = const(1)
@@ -56,6 +59,7 @@ WRONG_MODE = const(4)
 BUSY = const(5)
 MALFORMED = const(6)
 UNSUPPORTED_VERSION = const(7)
+STALE_BOOT = const(8)
 EXECUTION_ERROR = const(16)
 STORAGE_ERROR = const(17)
 INVALID_TRANSITION = const(18)
@@ -132,39 +136,81 @@ def write_event_head(enc: "Encoder", seq: int, time: int, event_id: int, event_s
 
 # --- reading: a pull decoder over the received frame -------------------------------------
 
-def read_command_head(dec: "Decoder", head: "list[int]") -> int:
-    """Read a command's envelope with dec (a protocol.cbor_decoder.Decoder already reset on it).
+def read_address(dec: "Decoder", head: "list[Any]") -> None:
+    """Set head[0:2] to [seq, cmd_id] when the message can be answered, else [-1, -1] (§5).
 
-    head is a caller-owned list of two items; it receives [seq, cmd_id] as soon as both are
-    read, and [-1, -1] until then. Returns the number of arguments; the caller reads them (see
-    read_args) and then calls dec.done(). Raises MessageError UNSUPPORTED_VERSION or
-    MALFORMED; when it does and head[1] >= 0, the node answers `rejected` with that code (§5),
-    otherwise it only counts the message.
+    dec is reset on the whole message. Answerable: the bytes start with a definite array head
+    of 5 to 256 items followed by five uint heads (any length), the third (seq) at most 65535.
+    Nothing else is looked at: the rest may be anything. cmd_id is echoed exactly, up to
+    2**64 - 1 (a heap integer from 2**30 on a 32-bit port). Never raises.
     """
     head[0] = -1
     head[1] = -1
-    version = -1
+    try:
+        if dec.array() < 5:
+            return
+        dec.uint()
+        dec.uint()
+        seq = dec.uint()
+        dec.uint()
+        cmd_id = dec.uint()
+    except ProtocolError:
+        return
+    if seq <= MAX_SEQ:
+        head[0] = seq
+        head[1] = cmd_id
+
+
+def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
+    """Check a command message (§5) with dec (a protocol.cbor_decoder.Decoder) and read its head.
+
+    dec is reset on the whole message. head is a caller-owned list of three items: [seq,
+    cmd_id] as read_address gives them (the message's address, -1 when it has none), then
+    boot, the boot the command is bound to (-1 until read). Checks, in the order of §5: the
+    whole message is one well-formed item under §4, then the version, then the command's
+    shape ([1, 0, seq, 0, id, body, boot], seq <= 65535, all uints, body an array). Returns
+    the number of arguments and leaves dec at the first one (read them with read_args). Raises
+    MessageError MALFORMED or UNSUPPORTED_VERSION; when it does and head[1] >= 0 the node
+    answers `rejected` with that code (§5), otherwise it only counts the message.
+    """
+    buf = dec.buf
+    start = dec.pos
+    end = dec.end
+    head[2] = -1
+    read_address(dec, head)
+    dec.reset(buf, start, end)
+    try:
+        dec.skip()
+        dec.done()
+    except ProtocolError:
+        raise MessageError(MALFORMED, "not one CBOR item under the profile") from None
+    dec.reset(buf, start, end)
     try:
         n = dec.array()
+        if n == 0:
+            raise MessageError(MALFORMED, "empty array")
         version = dec.uint()
-        kind = dec.uint()
+    except ProtocolError:
+        raise MessageError(MALFORMED, "the first item is not a uint version") from None
+    if version != VERSION:
+        raise MessageError(UNSUPPORTED_VERSION, "version is not 1")
+    try:
+        if n != 7 or dec.uint() != KIND_COMMAND:
+            raise MessageError(MALFORMED, "not a command of seven items")
         seq = dec.uint()
         time = dec.uint()
-        cmd_id = dec.uint()
-        if seq <= MAX_SEQ:
-            head[0] = seq
-            head[1] = cmd_id
-        if version != VERSION:
-            raise MessageError(UNSUPPORTED_VERSION, "version is not 1")
-        if n != 6 or kind != KIND_COMMAND or time != 0 or seq > MAX_SEQ:
-            raise MessageError(MALFORMED, "not a version 1 command envelope")
-        return dec.array()
-    except MessageError:
-        raise
+        dec.uint()
+        if time != 0 or seq > MAX_SEQ:
+            raise MessageError(MALFORMED, "seq above 65535 or time not 0")
+        nargs = dec.array()
+        body = dec.pos
+        for _ in range(nargs):
+            dec.skip()
+        head[2] = dec.uint()
     except ProtocolError:
-        if version != VERSION and version != -1:
-            raise MessageError(UNSUPPORTED_VERSION, "version is not 1") from None
-        raise MessageError(MALFORMED, "not a version 1 command envelope") from None
+        raise MessageError(MALFORMED, "not a version 1 command") from None
+    dec.reset(buf, body, end)
+    return nargs
 
 
 def check_arg(value: "Any", type_code: int, lo: "Any", hi: "Any") -> int:
@@ -201,8 +247,8 @@ def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int
 
     specs is the command's ((type, lo, hi), ...) from node_dictionary.command_args(); out a
     caller-owned list with room for them, receiving the values (f32 arguments rounded to
-    single precision, integers accepted as floats). Ends with dec.done(): trailing bytes are
-    MALFORMED.
+    single precision, integers accepted as floats). read_command_head has checked the whole
+    message already; a decode error here (a caller that did not) is MALFORMED.
     """
     if nargs != len(specs) or nargs > len(out):
         return BAD_ARGUMENTS
@@ -216,7 +262,6 @@ def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int
             if code:
                 return code
             out[i] = value
-        dec.done()
     except ProtocolError:
         return MALFORMED
     return OK

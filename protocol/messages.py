@@ -14,17 +14,20 @@ Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate``
 from protocol import cbor
 from protocol.envelope import *  # noqa: F403  (re-exported: the node-facing half)
 from protocol.envelope import (
+    COMMAND_ITEMS,
     KIND_BULK,
     KIND_COMMAND,
     MALFORMED,
     MAX_MESSAGE,
     MAX_SEQ,
+    MESSAGE_ITEMS,
     OK,
     SEV_FATAL,
     STAGE_ACCEPTED,
     STAGE_COMPLETED,
     STAGE_FAILED,
     STAGE_REJECTED,
+    STALE_BOOT,
     UNSUPPORTED_VERSION,
     VERSION,
     f32,
@@ -42,7 +45,7 @@ REJECTION_CODES = (1, 15)  # inclusive range a rejected verification's code lies
 FAILURE_CODES = (16, 31)
 REASON_NAMES = {
     0: "OK", 1: "UNKNOWN_COMMAND", 2: "BAD_ARGUMENTS", 3: "OUT_OF_RANGE", 4: "WRONG_MODE",
-    5: "BUSY", 6: "MALFORMED", 7: "UNSUPPORTED_VERSION", 16: "EXECUTION_ERROR",
+    5: "BUSY", 6: "MALFORMED", 7: "UNSUPPORTED_VERSION", 8: "STALE_BOOT", 16: "EXECUTION_ERROR",
     17: "STORAGE_ERROR", 18: "INVALID_TRANSITION", 19: "NOT_FOUND", 20: "INHIBITED",
 }
 SEVERITY_NAMES = ("debug", "info", "warning", "error", "fatal")
@@ -90,8 +93,11 @@ def _verification(id: int, body: "list[Any]") -> "str | None":
         lo, hi = REJECTION_CODES if stage == STAGE_REJECTED else FAILURE_CODES
         if not lo <= code <= hi:
             return f"{STAGE_NAMES[stage]} code must be {lo}..{hi}"
-    if result is not None and stage != STAGE_COMPLETED:
-        return "verification result must be null unless completed"
+    if stage == STAGE_REJECTED and code == STALE_BOOT:
+        if not _uint(result):
+            return "a STALE_BOOT rejection's result must be the node's boot count, a uint"
+    elif result is not None and stage != STAGE_COMPLETED:
+        return "verification result must be null unless completed (or rejected STALE_BOOT)"
     return None
 
 
@@ -144,10 +150,18 @@ def _bulk(id: int, body: "list[Any]") -> "str | None":
 _BODY_CHECKS = (_command, _verification, _housekeeping, _event, _parameter, _time, _bulk)
 
 
-def validate(kind: "Any", seq: "Any", time: "Any", id: "Any", body: "Any") -> None:
-    """Raise MessageError(MALFORMED) unless the fields have the shape of a version 1 message."""
+def validate(kind: "Any", seq: "Any", time: "Any", id: "Any", body: "Any",
+             boot: "Any" = None) -> None:
+    """Raise MessageError(MALFORMED) unless the fields have the shape of a version 1 message.
+
+    boot: a command's seventh item (the boot it is bound to, a uint); None for other kinds.
+    """
     if not _uint(kind, KIND_BULK):
         raise MessageError(MALFORMED, f"unknown kind {kind}")
+    if kind == KIND_COMMAND and not _uint(boot):
+        raise MessageError(MALFORMED, "a command's boot (its seventh item) must be a uint")
+    if kind != KIND_COMMAND and boot is not None:
+        raise MessageError(MALFORMED, "only a command has a seventh item")
     if not _uint(seq, MAX_SEQ):
         raise MessageError(MALFORMED, "seq must be a uint 0..65535")
     if not _uint(time) or not _uint(id):
@@ -178,16 +192,22 @@ def _single(obj: "Any") -> "Any":
     return obj
 
 
-def encode_message(kind: int, seq: int, time: int, id: int, body: "Any") -> bytes:
+def encode_message(kind: int, seq: int, time: int, id: int, body: "Any",
+                   boot: "Any" = None) -> bytes:
     """The CBOR bytes of a message; floats rounded to single precision (§4.1). Allocates.
+
+    A command (kind 0) needs boot, the node boot count it is bound to (§5.1): seven items.
 
     Raises MessageError(MALFORMED) if the fields do not have a valid shape or the message
     would exceed MAX_MESSAGE bytes; lets the codec's EncodeError through for values CBOR
     cannot carry (integers beyond 64 bits, for example).
     """
     body = _single(body)
-    validate(kind, seq, time, id, body)
-    data = cbor.dumps([VERSION, kind, seq, time, id, body])
+    validate(kind, seq, time, id, body, boot)
+    fields = [VERSION, kind, seq, time, id, body]
+    if kind == KIND_COMMAND:
+        fields.append(boot)
+    data = cbor.dumps(fields)
     if len(data) > MAX_MESSAGE:
         raise MessageError(MALFORMED, f"message of {len(data)} bytes, more than {MAX_MESSAGE}")
     return data
@@ -211,37 +231,44 @@ def decode_message(data: "bytes | bytearray | memoryview") -> "Message":
         raise MessageError(MALFORMED, "version must be a uint")
     if obj[0] != VERSION:
         raise MessageError(UNSUPPORTED_VERSION, f"version {obj[0]} is not 1")
-    if len(obj) != 6:
-        raise MessageError(MALFORMED, f"message must have 6 items, not {len(obj)}")
-    validate(obj[1], obj[2], obj[3], obj[4], obj[5])
-    return Message(VERSION, obj[1], obj[2], obj[3], obj[4], obj[5])
+    n = COMMAND_ITEMS if len(obj) > 1 and obj[1] == KIND_COMMAND and type(obj[1]) is int \
+        else MESSAGE_ITEMS
+    if len(obj) != n:
+        raise MessageError(MALFORMED, f"message must have {n} items, not {len(obj)}")
+    boot = obj[6] if n == COMMAND_ITEMS else None
+    validate(obj[1], obj[2], obj[3], obj[4], obj[5], boot)
+    return Message(VERSION, obj[1], obj[2], obj[3], obj[4], obj[5], boot)
 
 
 class Message:
-    """A decoded message: version, kind, seq, time, id, body (a list)."""
+    """A decoded message: version, kind, seq, time, id, body (a list), boot (commands only)."""
 
     def __init__(self, version: int, kind: int, seq: int, time: int, id: int,
-                 body: "list[Any]") -> None:
+                 body: "list[Any]", boot: "Any" = None) -> None:
         self.version = version
         self.kind = kind
         self.seq = seq
         self.time = time
         self.id = id
         self.body = body
+        self.boot = boot
 
     def encode(self) -> bytes:
         if self.version != VERSION:
             raise MessageError(UNSUPPORTED_VERSION, f"cannot encode version {self.version}")
-        return encode_message(self.kind, self.seq, self.time, self.id, self.body)
+        return encode_message(self.kind, self.seq, self.time, self.id, self.body, self.boot)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Message) and self.fields() == other.fields()
 
     def fields(self) -> "list[Any]":
-        """The envelope as a list [version, kind, seq, time, id, body]."""
-        return [self.version, self.kind, self.seq, self.time, self.id, self.body]
+        """The message as a list [version, kind, seq, time, id, body] (+ boot: a command)."""
+        out = [self.version, self.kind, self.seq, self.time, self.id, self.body]
+        if self.kind == KIND_COMMAND:
+            out.append(self.boot)
+        return out
 
     def __repr__(self) -> str:
         kind = name(KIND_NAMES, self.kind)
         return (f"Message(v{self.version} {kind} seq={self.seq} time={self.time} id={self.id} "
-                f"body={self.body!r})")
+                f"body={self.body!r}" + ("" if self.boot is None else f" boot={self.boot}") + ")")

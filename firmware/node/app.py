@@ -143,7 +143,7 @@ class App:
         self.fdir = Fdir(tlm, plant, modes, events.emit, params)
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm)
+        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
         ParamCommands(params, link, events).register(d)

@@ -9,12 +9,17 @@ Services register their commands: ``register(cmd_id, handler, check=None)``.
   ``d.finish(cmd_seq, cmd_id, code, result)`` (bulk downlinks).
 - A handler that raises: failed EXECUTION_ERROR and a cmd_failed event; never a crash.
 
-Flow per command: envelope (read_command_head) → known id → duplicate? → arguments
-(read_args, then mode, then check) → accepted → handler → completed / failed. Rejections
-raise a cmd_rejected (debug) event; failures a cmd_failed event.
+Flow per command: envelope (read_command_head: the whole message well-formed, version,
+shape) → bound to this boot? → known id → duplicate? → arguments (read_args, then mode, then
+check) → accepted → handler → completed / failed. Rejections raise a cmd_rejected (debug)
+event; failures a cmd_failed event. A rejection names the seq and id received, exactly
+(read_address); a message without them is only counted.
 
 Idempotency: a ring of the last 32 accepted (seq, command id) pairs with their final stage,
 code and result. A repeat re-sends the recorded verifications and does not execute again.
+The ring lives in RAM and is per boot: a command carries the boot it is bound to (SPEC
+§5.1) and one for another boot is rejected STALE_BOOT (the result: this boot's count), so a
+command re-sent after a reboot or a power cut never runs twice.
 
 No allocation for a command with integer/bool arguments whose handler does not allocate
 (a noop ping): the history and argument lists are preallocated.
@@ -44,6 +49,7 @@ _STAGE_ACCEPTED = const(0)
 _STAGE_COMPLETED = const(2)
 _STAGE_FAILED = const(3)
 _STAGE_REJECTED = const(1)
+_STALE_BOOT = const(8)
 _UNKNOWN_COMMAND = const(1)
 _WRONG_MODE = const(4)
 
@@ -73,7 +79,7 @@ def _put_uint(buf, pos, n):
 
 
 class Dispatcher:
-    def __init__(self, link, modes, events, tlm):
+    def __init__(self, link, modes, events, tlm, boot_count):
         self.link = link
         self.modes = modes
         self.events = events
@@ -82,7 +88,8 @@ class Dispatcher:
         self._handlers = [None] * n
         self._checks = [None] * n
         self._dec = Decoder()
-        self._head = [-1, -1]
+        self._head = [-1, -1, -1]  # seq, command id, boot (protocol.envelope.read_command_head)
+        self.boot_count = boot_count  # a command bound to another boot is rejected STALE_BOOT
         self.args = [None] * _MAX_ARGS
         self.cmd_seq = 0
         self.cmd_id = 0
@@ -110,10 +117,8 @@ class Dispatcher:
         head = self._head
         dec = self._dec
         try:
-            nargs = self._fast_head(buf, n)
-            if nargs < 0:  # not the common shape: the protocol's full reader decides
-                dec.reset(buf, 0, n)
-                nargs = read_command_head(dec, head)
+            dec.reset(buf, 0, n)
+            nargs = read_command_head(dec, head)
         except MessageError as e:
             if head[1] >= 0:
                 self._reject(head[0], head[1], e.code)
@@ -128,6 +133,9 @@ class Dispatcher:
         seq = head[0]
         cmd_id = head[1]
         try:
+            if head[2] != self.boot_count:  # bound to another boot (SPEC §5.1): never run
+                self._reject(seq, cmd_id, _STALE_BOOT, self.boot_count)
+                return
             self._command(dec, seq, cmd_id, nargs)
         except Exception as e:  # a bug in the dispatcher path itself: count it, do not crash
             self.link.abort()
@@ -146,13 +154,12 @@ class Dispatcher:
             self._resend(slot)
             return
         args = self.args
+        code = _OK
         if nargs or COMMAND_ARG0[cmd_id + 1] > COMMAND_ARG0[cmd_id]:
             try:  # command_args allocates: only commands that take arguments get here
                 code = read_args(dec, nargs, command_args(cmd_id), args)
             except Exception:  # MemoryError: an argument too big for the heap left now
                 code = _BAD_ARGUMENTS
-        else:  # no arguments, none expected: only trailing bytes can be wrong
-            code = _MALFORMED if dec.pos < dec.end else _OK
         if code:
             self._reject(seq, cmd_id, code)
             return
@@ -189,54 +196,13 @@ class Dispatcher:
         self._complete(slot, seq, cmd_id, code, self.result)
         self.result = None
 
-    def _fast_head(self, buf, n):
-        """The envelope of a well-formed v1 command in shortest form, read without the
-        general decoder: [1, 0, seq, 0, id, [args...]] with id < 256. Returns the number of
-        arguments (the decoder then starts at them) or -1: anything else, including every
-        malformed message, goes to protocol.messages.read_command_head."""
-        if n < 7 or buf[0] != 0x86 or buf[1] != 0x01 or buf[2] != 0x00:
-            return -1
-        b = buf[3]
-        if b < 24:
-            seq = b
-            p = 4
-        elif b == 0x18 and buf[4] >= 24:
-            seq = buf[4]
-            p = 5
-        elif b == 0x19 and buf[4]:
-            seq = (buf[4] << 8) | buf[5]
-            p = 6
-        else:
-            return -1
-        if p + 2 >= n or buf[p] != 0x00:  # time 0
-            return -1
-        b = buf[p + 1]
-        if b < 24:
-            cmd_id = b
-            p += 2
-        elif b == 0x18 and buf[p + 2] >= 24:
-            cmd_id = buf[p + 2]
-            p += 3
-        else:
-            return -1
-        if p >= n:
-            return -1
-        b = buf[p]
-        if b < 0x80 or b > 0x97:
-            return -1
-        head = self._head
-        head[0] = seq
-        head[1] = cmd_id
-        self._dec.reset(buf, p + 1, n)
-        return b - 0x80
-
     # --- verification -------------------------------------------------------------------
 
     def _verify(self, cmd_seq, cmd_id, stage, code, result):
         link = self.link
         link.busy = True
         now = link._now_ms()
-        if result is None and code < 24 and now < 0x100000000:
+        if result is None and code < 24 and now < 0x100000000 and cmd_id < 0x100000000:
             # The common case written directly (same bytes as M.write_verification).
             enc = link.enc
             buf = enc.buf
@@ -256,10 +222,10 @@ class Dispatcher:
             write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
         link.end()
 
-    def _reject(self, seq, cmd_id, code):
+    def _reject(self, seq, cmd_id, code, result=None):
         self.cmds_rejected += 1
         self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
-        self._verify(seq, cmd_id, _STAGE_REJECTED, code, None)
+        self._verify(seq, cmd_id, _STAGE_REJECTED, code, result)
         self.events.emit(_EV_CMD_REJECTED, cmd_id, seq, code)
 
     def _complete(self, slot, seq, cmd_id, code, result):

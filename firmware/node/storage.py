@@ -57,11 +57,14 @@ def read_checked(root, name):
 
 
 def next_boot_count(root):
-    """Read the boot count, add one, persist it; return the new count (1 on first boot)."""
+    """Read the boot count, add one, persist it; return the new count (1 on first boot).
+
+    1..65535 (the boot_count channel is a u16), wrapping from 65535 to 1: 0 is never a boot,
+    so a ground that does not know the boot yet binds its command to 0 (SPEC §5.1)."""
     status, payload = read_checked(root, _BOOT_FILE)
     ok = status == OK and payload is not None and len(payload) == 4
     count = struct.unpack("<I", payload)[0] if ok else 0
-    count = (count + 1) & 0xFFFF  # the boot_count channel is a u16
+    count = count % 0xFFFF + 1  # 1..65535: the boot_count channel is a u16, 0 is no boot
     try:
         write_atomic(root, _BOOT_FILE, struct.pack("<I", count))
     except OSError:

@@ -57,10 +57,22 @@ class Case:
     cmd_id: int | None = None
     allowed: frozenset[str] = frozenset({NONE})
     prefix: bytes = b""
+    boot: int | None = None  # a stored payload whose last item is this boot: bound on sending
 
     @property
     def wire(self) -> bytes:
-        return self.prefix + frame_bytes(self.payload, self.framing)
+        return self.prefix + frame_bytes(self.bound_payload, self.framing)
+
+    @property
+    def bound_payload(self) -> bytes:
+        """The payload, its trailing boot item (if ``boot`` says it has one) replaced by the
+        boot the node is in now (SPEC §5.1), so a stored case still reaches the same checks."""
+        from ground.fuzz.encoding import bound_boot, dumps
+
+        old = dumps(self.boot) if self.boot is not None else b""
+        if not old or not self.payload.endswith(old):
+            return self.payload
+        return self.payload[: -len(old)] + dumps(bound_boot())
 
     def with_payload(self, payload: bytes, prefix: bytes | None = None) -> Case:
         return replace(self, payload=payload, prefix=self.prefix if prefix is None else prefix)
@@ -70,6 +82,7 @@ class Case:
             "category": self.category, "name": self.name, "payload": self.payload.hex(),
             "framing": self.framing, "seq": self.seq, "cmd_id": self.cmd_id,
             "allowed": sorted(self.allowed), "prefix": self.prefix.hex(),
+            **({} if self.boot is None else {"boot": self.boot}),
         }
 
     @classmethod
@@ -79,7 +92,7 @@ class Case:
             payload=bytes.fromhex(data["payload"]), framing=str(data.get("framing", FRAME)),
             seq=data.get("seq"), cmd_id=data.get("cmd_id"),
             allowed=frozenset(data.get("allowed", [NONE])),
-            prefix=bytes.fromhex(data.get("prefix", "")),
+            prefix=bytes.fromhex(data.get("prefix", "")), boot=data.get("boot"),
         )
 
 

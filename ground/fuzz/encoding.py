@@ -1,4 +1,8 @@
-"""Command messages built by hand from CBOR pieces, so that any part of them may be malformed."""
+"""Command messages built by hand from CBOR pieces, so that any part of them may be malformed.
+
+Commands are bound to the node's boot (SPEC §5.1, the seventh item): ``bind_boot(n)`` sets the
+boot that ``envelope`` and ``command`` write unless given one (0 until then: the node answers
+STALE_BOOT with its boot count, which NodePort.command binds)."""
 
 from __future__ import annotations
 
@@ -24,11 +28,24 @@ def head(major: int, value: int) -> bytes:
     raise ValueError(f"{value} does not fit a CBOR head")
 
 
+_BOOT = [0]
+
+
+def bind_boot(boot: int) -> None:
+    """Bind the commands built from now on to the node's boot ``boot``."""
+    _BOOT[0] = boot
+
+
+def bound_boot() -> int:
+    return _BOOT[0]
+
+
 def envelope(seq: int, cmd_id: int, body_raw: bytes, *, version: object = 1, kind: object = 0,
-             time: object = 0) -> bytes:
-    """A command envelope whose body is already encoded (so it may be malformed)."""
-    return (b"\x86" + dumps(version) + dumps(kind) + dumps(seq) + dumps(time) + dumps(cmd_id)
-            + body_raw)
+             time: object = 0, boot: object = None) -> bytes:
+    """A command envelope whose body is already encoded (so it may be malformed), bound to
+    ``boot`` (default: the one bind_boot set)."""
+    return (b"\x87" + dumps(version) + dumps(kind) + dumps(seq) + dumps(time) + dumps(cmd_id)
+            + body_raw + dumps(_BOOT[0] if boot is None else boot))
 
 
 def command(seq: int, cmd_id: int, args: Sequence[object]) -> bytes:

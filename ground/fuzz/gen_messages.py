@@ -18,7 +18,7 @@ from ground.fuzz.case import (
     Case,
     rej,
 )
-from ground.fuzz.encoding import args_raw, command, dumps, envelope
+from ground.fuzz.encoding import args_raw, bound_boot, command, dumps, envelope
 from ground.fuzz.oracle import COMMAND_IDS
 
 
@@ -33,7 +33,8 @@ def gen_envelope(rng: random.Random, seq: int) -> Case:
     variants: list[tuple[str, bytes, frozenset[str], int | None]] = [
         ("not_array", dumps(rng.choice([1, "cmd", b"\x86", {1: 2}, None, True, 1.5])), drop, None),
         ("short", dumps([1, 0, seq, 0, cmd_id][: rng.randrange(6)]), drop, None),
-        ("long", dumps([1, 0, seq, 0, cmd_id, [], *([0] * rng.randrange(1, 5))]), drop, seq),
+        ("long", dumps([1, 0, seq, 0, cmd_id, [], bound_boot(), *([0] * rng.randrange(1, 5))]),
+         drop, seq),
         ("version", envelope(seq, cmd_id, body, version=rng.choice([0, 2, 255, 65536])),
          rej(UNSUPPORTED_VERSION), seq),
         ("version_type", envelope(seq, cmd_id, body, version=rng.choice(["1", 1.0, None, -1])),

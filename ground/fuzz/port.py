@@ -28,6 +28,7 @@ KIND_HOUSEKEEPING: Final = 2
 STAGES: Final = ("accepted", "rejected", "completed", "failed")
 LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
 STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
+STALE_BOOT: Final = 8  # SPEC §6: a command bound to another boot; its result is the boot
 
 
 class Status:
@@ -218,13 +219,24 @@ class NodePort:
 
     def command(self, cmd_id: int, args: list[Any], timeout_s: float = 2.0,
                 retries: int = 2) -> tuple[int, int, Any, int] | None:
-        """Send (re-sending with the same seq) and wait for the final verification."""
-        seq = self.next_seq()
-        for _ in range(retries + 1):
-            self.send_command(cmd_id, args, seq)
-            final = self.wait_final(cmd_id, seq, timeout_s / (retries + 1))
-            if final is not None:
-                return final
+        """Send (re-sending with the same seq) and wait for the final verification. A
+        STALE_BOOT answer (SPEC §5.1) binds the commands to the boot it names, and the command
+        is sent again, bound to it, with a new seq."""
+        from ground.fuzz.encoding import bind_boot
+
+        for _bind in range(2):
+            seq = self.next_seq()
+            final = None
+            for _ in range(retries + 1):
+                self.send_command(cmd_id, args, seq)
+                final = self.wait_final(cmd_id, seq, timeout_s / (retries + 1))
+                if final is not None:
+                    break
+            if final is not None and final[0] == 1 and final[1] == STALE_BOOT \
+                    and isinstance(final[2], int):
+                bind_boot(final[2])
+                continue
+            return final
         return None
 
     def ping(self, timeout_s: float = 3.0) -> Status | None:

@@ -134,7 +134,7 @@ def test_repeated_seq_is_answered_but_not_executed_again(node: NodeApi) -> None:
     cmd_id = next(c.id for c in dictionary.COMMANDS if c.name == "param_set")
     from ground.link import encode_frame
 
-    frame = encode_frame(codec.encode_command(seq, cmd_id, frame_args))
+    frame = encode_frame(codec.encode_command(seq, cmd_id, frame_args, node.client.boot or 0))
     node.send_and_assert_command("hk_rate", packet=3, rate=10.0)  # counters come quickly
     mark = node.mark()
     for _ in range(3):

@@ -18,6 +18,7 @@ from typing import Any
 
 import serial
 
+from protocol import ids
 from protocol import messages as M
 from protocol.errors import MessageError
 from protocol.framing import Deframer, encode_frame
@@ -44,6 +45,7 @@ class NodeLink:
         self.seq_gaps = 0
         self.lost = 0  # downlink messages missing according to seq gaps
         self._last_seq: int | None = None
+        self.boot: int | None = None  # the node's boot as last heard (commands are bound to it)
         self._seq = random.randrange(0x10000) if seq is None else seq
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -84,11 +86,20 @@ class NodeLink:
                     continue
                 msg.rx_time = now  # type: ignore[attr-defined]
                 self._track_seq(msg.seq)
+                self._learn_boot(msg)
                 out.append(msg)
             if out:
                 with self._cond:
                     self.messages.extend(out)
                     self._cond.notify_all()
+
+    def _learn_boot(self, msg: Message) -> None:
+        # The node's boot (SPEC §5.1): every packet's boot_count, a STALE_BOOT rejection's result.
+        if msg.kind == M.KIND_HOUSEKEEPING and len(msg.body) > 1:
+            self.boot = msg.body[1]
+        elif (msg.kind == M.KIND_VERIFICATION and msg.body[1] == REJECTED
+              and msg.body[2] == M.STALE_BOOT):
+            self.boot = msg.body[3]
 
     def _track_seq(self, seq: int) -> None:
         last = self._last_seq
@@ -148,11 +159,28 @@ class NodeLink:
 
     # --- commands -------------------------------------------------------------------------
 
-    def send_command(self, cmd_id: int, *args: Any, seq: int | None = None) -> int:
-        """Send a command; return its seq."""
+    def send_command(self, cmd_id: int, *args: Any, seq: int | None = None,
+                     boot: int | None = None) -> int:
+        """Send a command bound to ``boot`` (default: the node's as last heard, else 0);
+        return its seq."""
         seq = self.next_seq() if seq is None else seq
-        self.write(encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args))))
+        if boot is None:
+            boot = self.current_boot()
+        self.write(encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args),
+                                               boot)))
         return seq
+
+    def current_boot(self) -> int:
+        """The boot commands are bound to: as last heard, else asked for."""
+        return self.learn_boot() if self.boot is None else self.boot
+
+    def learn_boot(self, timeout: float = 5.0) -> int:
+        """The node's boot count: a `status` bound to boot 0 is rejected STALE_BOOT with it."""
+        mark = self.mark()
+        seq = self.send_command(ids.CMD_STATUS, boot=0)
+        self.verification(seq, ids.CMD_STATUS, (REJECTED,), timeout, mark)
+        assert self.boot is not None
+        return self.boot
 
     def verification(self, seq: int, cmd_id: int, stages: Iterable[int], timeout: float = 5.0,
                      mark: int = 0) -> Message:
@@ -169,6 +197,12 @@ class NodeLink:
         mark = self.mark()
         seq = self.send_command(cmd_id, *args, seq=seq)
         first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
+        if first.body[1] == REJECTED and first.body[2] == M.STALE_BOOT:
+            # bound to a boot the node has left (it rebooted since we heard from it): that
+            # attempt did not run, so send it again bound to the boot the answer names
+            mark = self.mark()
+            self.send_command(cmd_id, *args, seq=seq, boot=first.body[3])
+            first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
         if first.body[1] == REJECTED:
             return first, first
         final = self.verification(seq, cmd_id, (COMPLETED, FAILED), timeout, mark)

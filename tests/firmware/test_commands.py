@@ -212,7 +212,8 @@ def test_event_log_downlink(link):
 def test_dict_downlink_and_busy(link):
     mark = link.mark()
     s1, s2 = link.next_seq(), link.next_seq()
-    frames = b"".join(encode_frame(M.encode_message(0, s, 0, ids.CMD_DICT_DOWNLINK, []))
+    boot = link.current_boot()
+    frames = b"".join(encode_frame(M.encode_message(0, s, 0, ids.CMD_DICT_DOWNLINK, [], boot))
                       for s in (s1, s2))
     link.write(frames)  # both in one chunk: the second finds the first transfer running
     payload = link.bulk(s1, ids.BULK_DICTIONARY, mark)

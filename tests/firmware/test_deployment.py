@@ -86,8 +86,11 @@ def test_node_runs_and_takes_a_largest_message(tmp_path, deployment):
             # A command that fills the 1020-byte message limit: decoded and answered.
             mark = link.mark()
             seq = link.next_seq()
+            boot = link.current_boot()
+            pad = 1006 - len(M.encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
+                                              [ids.PARAM_TEST_VALUE, bytes(1006)], boot)) + 1020
             message = M.encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
-                                       [ids.PARAM_TEST_VALUE, bytes(1007)])
+                                       [ids.PARAM_TEST_VALUE, bytes(pad)], boot)
             assert len(message) == 1020
             link.write(encode_frame(message))
             v = link.verification(seq, ids.CMD_PARAM_SET, [M.STAGE_REJECTED], mark=mark)

@@ -2,6 +2,8 @@
 link cannot trigger. A handler that raises fails the command with EXECUTION_ERROR and an
 event; a task that raises becomes a task_crashed event, SAFE, and a restart."""
 
+import ast
+
 import pytest
 
 from protocol import ids
@@ -99,48 +101,140 @@ print('mismatches', bad)
     assert lines == ["mismatches 0"]
 
 
-def test_fast_head_agrees_with_the_protocol_reader(run_mp, tmp_path):
+# SPEC §5, §5.1 on the node's own interpreter: (message hex with B for the node's boot count,
+# the verifications it answers: [id, body] each, the body's result B for the boot count).
+ENVELOPE_CASES = [
+    # bug 2: any id echoed exactly, in shortest form
+    ("870100 1903e9 00 1b0000000200000001 80 B", [[2**33 + 1, [1001, 1, 1, None]]]),
+    ("870100 09 00 1bffffffffffffffff 80 B", [[2**64 - 1, [9, 1, 1, None]]]),
+    ("870100 09 00 1a00010000 80 B", [[65536, [9, 1, 1, None]]]),
+    # bug 4: no seq or id beyond the end of the array: counted only
+    ("80 01 00 07 00 01 80", []),
+    ("82 01 00 07 00 01", []),
+    ("84 01 00 07 00 01", []),
+    # bug 3: the whole message is checked first (undefined, a tag, NaN, nesting 17 and 18)
+    ("87 01 00 07 00 18c8 81 f7 B", [[200, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 08 82 0e f7 B", [[8, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 08 82 0e c100 B", [[8, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 06 82 00 f97e00 B", [[6, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 01 80 f7", [[1, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 08 82 0e " + "81" * 15 + "00 B", [[8, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 08 82 0e " + "81" * 16 + "00 B", [[8, [7, 1, 6, None]]]),
+    ("87 01 00 07 00 08 82 0e " + "81" * 14 + "00 B", [[8, [7, 1, 2, None]]]),
+    # the version before the item count; six items are no command any more
+    ("81 02", []),
+    ("86 02 00 07 00 01 80", [[1, [7, 1, 7, None]]]),
+    ("86 01 00 07 00 01 80", [[1, [7, 1, 6, None]]]),
+    # bug 7: bound to another boot (or to none): STALE_BOOT with the node's boot
+    ("87 01 00 07 00 01 80 00", [[1, [7, 1, 8, "B"]]]),
+    ("87 01 00 07 00 01 80 B+1", [[1, [7, 1, 8, "B"]]]),
+    ("87 01 00 07 00 18c8 80 B+1", [[200, [7, 1, 8, "B"]]]),  # before UNKNOWN_COMMAND
+    ("87 01 00 07 00 01 80 B", [[1, [7, 0, 0, None]], [1, [7, 2, 0, None]]]),
+]
+
+
+def test_envelope_rules_on_the_node(run_mp, tmp_path):
+    cases = repr([c for c, _ in ENVELOPE_CASES])
     lines = run(run_mp, tmp_path, """
-import random
-from protocol.cbor import Decoder, dumps
-from protocol import messages as M
-d = app.dispatcher
-dec = Decoder()
-head = [0, 0]
-random.seed(3)
-msgs = []
-for seq in (0, 5, 23, 24, 255, 256, 65535):
-    for cmd_id in (0, 1, 23, 24, 255, 256):
-        for body in ([], [1], [True, 2.5], [1, 2, 3]):
-            msgs.append(dumps([1, 0, seq, 0, cmd_id, body]))
-msgs += [dumps(m) for m in ([2, 0, 1, 0, 1, []], [1, 1, 1, 0, 1, []], [1, 0, 1, 5, 1, []],
-                            [1, 0, 70000, 0, 1, []], [1, 0, 1, 0, 1, 7], [1, 0, 1, 0],
-                            [1, 0, -1, 0, 1, []])]
-# non-shortest forms and random corruption
-msgs += [bytes([0x86, 1, 0, 0x18, 5, 0, 1, 0x80]), bytes([0x86, 1, 0, 0x19, 0, 9, 0, 1, 0x80])]
-for m in list(msgs):
-    for _ in range(20):
-        b = bytearray(m)
-        b[random.randrange(len(b))] = random.randrange(256)
-        msgs.append(bytes(b[:random.randrange(1, len(b) + 1)]))
-disagree = 0
-fast_used = 0
-for m in msgs:
-    buf = bytearray(m)
-    n = d._fast_head(buf, len(buf))
-    if n < 0:
-        continue
-    fast_used += 1
-    fast = (d._head[0], d._head[1], n, d._dec.pos)
-    dec.reset(buf, 0, len(buf))
-    try:
-        slow_n = M.read_command_head(dec, head)
-        slow = (head[0], head[1], slow_n, dec.pos)
-    except Exception as e:
-        slow = repr(e)
-    if fast != slow:
-        disagree += 1
-        print(buf, fast, slow)
-print('fast', fast_used > 100, 'disagree', disagree)
+from binascii import unhexlify
+from protocol.framing import Deframer, encode_frame
+from protocol.messages import decode_message
+boot = app.boot_count
+for case in """ + cases + """:
+    text = case.replace("B+1", "%02x" % (boot + 1)).replace("B", "%02x" % boot)
+    f = encode_frame(unhexlify(text.replace(" ", "")))
+    buf = bytearray(f)
+    app.link.receive(buf, len(buf))
+    out = []
+    for raw in Deframer().feed(board.take_tx()):
+        m = decode_message(raw)
+        if m.kind == 1:  # the bytes sent are the canonical encoding (SPEC §4)
+            out.append([m.id, m.body, bytes(raw) == m.encode()])
+    print(boot, out)
+print("rejected", app.dispatcher.cmds_rejected, "accepted", app.dispatcher.cmds_accepted)
 """, heap="4M")
-    assert lines[-1] == "fast True disagree 0"
+    boot = int(lines[0].split(" ", 1)[0])
+    for (case, want), line in zip(ENVELOPE_CASES, lines, strict=False):
+        want = [[i, [boot if x == "B" else x for x in body]] for i, body in want]
+        got = ast.literal_eval(line.split(" ", 1)[1])
+        assert [[i, body] for i, body, _ in got] == want, case
+        assert all(canonical for _, _, canonical in got), case
+    rejected = sum(1 for _, w in ENVELOPE_CASES if w and w[0][1][1] == 1) + 4  # 4 counted only
+    assert lines[-1] == f"rejected {rejected} accepted 1"
+
+
+def _verifications(run_mp, tmp_path, body):
+    """Run body (sends with send(seq, cmd_id, args)), then print each verification."""
+    return run(run_mp, tmp_path, """
+from protocol.framing import Deframer
+from protocol.messages import decode_message
+def send(seq, cmd_id, args):
+    f = frame(0, seq, cmd_id, args)
+    app.link.receive(f, len(f))
+def answers():
+    out = [m.body[:3] for m in map(decode_message, Deframer().feed(board.take_tx()))
+           if m.kind == 1]
+    print(out, app.dispatcher.cmds_accepted)
+""" + body)
+
+
+def test_idempotency_ring_holds_exactly_32_commands(run_mp, tmp_path):
+    # SPEC §5.2: the last 32 accepted (seq, id) pairs. 32 noops, then the first again: from
+    # the record (not executed: cmds_accepted stays); a 33rd noop pushes the first out, and
+    # the first again then runs (accepted counts it).
+    lines = _verifications(run_mp, tmp_path, """
+for seq in range(100, 132):
+    send(seq, 1, [])
+board.take_tx()
+send(100, 1, [])
+answers()
+send(131, 1, [])
+answers()
+send(132, 1, [])
+board.take_tx()
+send(100, 1, [])
+answers()
+send(102, 1, [])
+answers()
+""")
+    assert lines == [
+        "[[100, 0, 0], [100, 2, 0]] 32",  # the oldest of 32: still remembered
+        "[[131, 0, 0], [131, 2, 0]] 32",
+        "[[100, 0, 0], [100, 2, 0]] 34",  # pushed out by the 33rd: runs again
+        "[[102, 0, 0], [102, 2, 0]] 34",  # held: 100's run pushed out only 101
+    ]
+
+
+def test_a_repeat_is_answered_before_its_arguments_and_mode_are_checked(run_mp, tmp_path):
+    # SPEC §5.1: a remembered (seq, id) is answered from the record as soon as the id is
+    # known: other arguments (out of range) or another mode change nothing.
+    lines = _verifications(run_mp, tmp_path, """
+app.modes.enter(2)  # NOMINAL
+board.take_tx()
+send(7, 12, [3, 1.0])   # hk_rate packet 3 at 1 Hz: runs
+send(8, 3, [0, True])   # load_switch seismometer on (NOMINAL only): runs
+board.take_tx()
+app.modes.enter(1)  # SAFE
+board.take_tx()
+send(7, 12, [3, 1000.0])  # the same (seq, id), out of range now: the record
+answers()
+send(8, 3, [0, True])  # the same (seq, id), in SAFE: the record
+answers()
+""")
+    assert lines == ["[[7, 0, 0], [7, 2, 0]] 2", "[[8, 0, 0], [8, 2, 0]] 2"]
+
+
+def test_arguments_are_checked_before_the_mode(run_mp, tmp_path):
+    # SPEC §5.1 order: BAD_ARGUMENTS / OUT_OF_RANGE, then WRONG_MODE. load_switch is not
+    # allowed in SAFE; with bad arguments it is rejected for them.
+    lines = _verifications(run_mp, tmp_path, """
+send(9, 3, [99, True])
+answers()
+send(10, 3, [1, 1])
+answers()
+send(11, 3, [1])
+answers()
+send(12, 3, [1, True])
+answers()
+""")
+    assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0"]

@@ -25,8 +25,8 @@ ACCEPTED = field(LINK, "cmds_accepted")
 REJECTED = field(LINK, "cmds_rejected")
 
 
-def ping_frame(seq):
-    return encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, []))
+def ping_frame(seq, boot):
+    return encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], boot))
 
 
 def link_counters(link):
@@ -71,8 +71,9 @@ def test_history_remembers_32_commands(link):
 def test_malformed_frames_counted_and_ignored(link):
     before = link_counters(link)
     seq1, seq2 = link.next_seq(), link.next_seq()
-    good = encode_frame(encode_message(M.KIND_COMMAND, seq1, 0, ids.CMD_NOOP, []))
-    bad_crc = b"\x00" + cobs.encode(encode_message(M.KIND_COMMAND, 1, 0, ids.CMD_NOOP, [])
+    good = ping_frame(seq1, link.current_boot())
+    bad_crc = b"\x00" + cobs.encode(encode_message(M.KIND_COMMAND, 1, 0, ids.CMD_NOOP, [],
+                                                   link.current_boot())
                                      + b"\x01\x02\x03\x04") + b"\x00"
     truncated = b"\x00\x09ab\x00"  # a COBS block pointing past the frame's end
     oversize = b"\x00" + b"\x01" * 1300 + b"\x00"
@@ -81,7 +82,7 @@ def test_malformed_frames_counted_and_ignored(link):
     noise = bytes(random.Random(7).randrange(1, 256) for _ in range(200))
     mark = link.mark()
     link.write(noise + good + bad_crc + truncated + oversize + not_cbor + not_command
-               + b"\x00\x00\x00" + ping_frame(seq2))
+               + b"\x00\x00\x00" + ping_frame(seq2, link.current_boot()))
     link.verification(seq1, ids.CMD_NOOP, [M.STAGE_COMPLETED], mark=mark)
     link.verification(seq2, ids.CMD_NOOP, [M.STAGE_COMPLETED], mark=mark)
     after = link_counters(link)
@@ -112,8 +113,11 @@ def test_largest_message_is_answered(link):
     # node must answer (here BAD_ARGUMENTS: param_set takes no bytes), whether or not its
     # heap has a kilobyte in one piece to decode it into.
     seq = link.next_seq()
+    boot = link.current_boot()
+    pad = 1006 - len(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
+                                    [ids.PARAM_TEST_VALUE, bytes(1006)], boot)) + 1020
     message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
-                             [ids.PARAM_TEST_VALUE, bytes(1007)])
+                             [ids.PARAM_TEST_VALUE, bytes(pad)], boot)
     assert len(message) == 1020
     mark = link.mark()
     link.write(encode_frame(message))

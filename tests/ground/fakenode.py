@@ -50,6 +50,7 @@ class FakeNode:
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.received: list[list[Any]] = []
         self.mode = 1
+        self.boot = 3  # boot count: a command bound to another is rejected STALE_BOOT (§5.1)
         self.params = {p.id: p.default for p in d.PARAMS}
         self._memory: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._seq = 0
@@ -105,7 +106,7 @@ class FakeNode:
     def housekeeping(self) -> None:
         values: dict[str, Any] = {
             "mode": self.mode,
-            "boot_count": 3,
+            "boot_count": self.boot,
             "dict_hash": self.dict_hash,
             "uptime_s": int(time.monotonic()) % 100000,
             "reset_cause": 0,
@@ -152,9 +153,18 @@ class FakeNode:
             self.received.append(msg)
             self._command(msg)
 
+    def reboot(self) -> None:
+        """A new boot: the idempotency memory is gone, the boot count one more."""
+        with self._lock:
+            self.boot += 1
+            self._memory.clear()
+
     def _command(self, msg: list[Any]) -> None:
-        _version, _kind, seq, _time, cmd_id, args = msg
+        _version, _kind, seq, _time, cmd_id, args, boot = msg
         key = (seq, cmd_id)
+        if boot != self.boot:  # not remembered: a repeat is rejected again
+            self._emit(seq, cmd_id, 1, 8, self.boot)
+            return
         if key in self._memory:  # a repeat: re-send what was recorded, do not execute
             for item in self._memory[key]:
                 self._emit(seq, *cbor2.loads(item))
@@ -194,7 +204,7 @@ class FakeNode:
         return 2, 0, None
 
     def _cmd_15(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # status
-        return 2, 0, [self.mode, 3, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1"]
+        return 2, 0, [self.mode, self.boot, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1"]
 
     def _cmd_16(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # event_log_downlink
         payload = cbor2.dumps([[1, 10, 1, 1, [3, 0]], [2, 20, 2, 1, [1, 2]]])

@@ -178,8 +178,8 @@ def test_tlm_formats(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
 
 def test_events_history(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
     code, out, _ = run(
-        capsys, "events", "--port", sim_port, "--history", "0", "--format", "jsonl", "--count", "0"
-    )
+        capsys, "events", "--port", sim_port, "--history", "0", "--format", "jsonl"
+    )  # the stored log only
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and events[0]["event"] == "boot"
     code, out, _ = run(capsys, "events", "--port", sim_port, "--duration", "0.3")

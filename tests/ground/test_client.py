@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from ground.client import Client
 from ground.errors import (
     EXIT_DICTIONARY,
     EXIT_TIMEOUT,
+    EXIT_UNKNOWN,
     CommandFailed,
     CommandRejected,
     DictionaryMismatch,
     LinkLost,
+    OutcomeUnknown,
     OutOfRange,
     UnknownName,
     VerificationTimeout,
@@ -55,13 +58,86 @@ def test_lost_verification_is_retried_with_the_same_seq(
     assert fake_node.executed[1] == 1  # executed once
 
 
+def test_connect_learns_the_boot_from_a_stale_boot_answer(tmp_path: Path) -> None:
+    # SPEC §5.1: not knowing the boot, the client binds status to 0; the node answers
+    # STALE_BOOT with its boot, and status goes again bound to it.
+    with FakeNode(hk_period_s=None) as node:
+        c = Client(node.port, log=tmp_path / "s.log")
+        try:
+            status = c.connect()
+            assert c.boot == status.boot_count == 3
+            assert [m[6] for m in node.received] == [0, 3]
+            assert node.executed[15] == 1
+        finally:
+            c.close()
+
+
+def test_a_command_after_an_unseen_reboot_is_sent_again_bound_to_the_new_boot(
+    tmp_path: Path,
+) -> None:
+    # The one attempt bound to the old boot was refused STALE_BOOT: it did not run, so the
+    # client binds it to the new boot and it runs once.
+    with FakeNode(hk_period_s=None) as node:
+        c = Client(node.port, log=tmp_path / "s.log", retry_interval_s=0.2)
+        try:
+            c.connect()
+            node.reboot()
+            res = c.command("noop")
+            assert c.boot == 4 and node.executed[1] == 1 and res.attempts == 2
+            noops = [m for m in node.received if m[4] == 1]
+            assert [(m[2], m[6]) for m in noops] == [(res.seq, 3), (res.seq, 4)]
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("hk_period_s", [None, 0.05])
+def test_a_reboot_before_the_final_verification_is_outcome_unknown(
+    tmp_path: Path, hk_period_s: float | None
+) -> None:
+    # The command ran in boot 3, its verifications were lost, then the node rebooted: the
+    # client learns it from a STALE_BOOT answer to a re-send or from housekeeping, and can
+    # only say it does not know (never success, never failure, never a second run).
+    with FakeNode(hk_period_s=hk_period_s) as node:
+        c = Client(node.port, log=tmp_path / "s.log", retry_interval_s=0.2)
+        try:
+            c.connect()
+            node.lose_verifications = 1000
+
+            def reboot_after_the_run() -> None:
+                while node.executed[8] == 0:
+                    time.sleep(0.01)
+                node.lose_verifications = 0
+                node.reboot()
+
+            t = threading.Thread(target=reboot_after_the_run, daemon=True)
+            t.start()
+            with pytest.raises(OutcomeUnknown) as info:
+                c.command("param_set", param="test_value", value=22, timeout=5)
+            t.join(5)
+            err = info.value
+            assert (err.boot, err.new_boot, err.exit_code, EXIT_UNKNOWN) == (3, 4, 7, 7)
+            assert "UNKNOWN" in str(err) and err.log_path == c.log_path
+            assert node.executed[8] == 1
+            assert c.boot == 4
+        finally:
+            c.close()
+
+
 def test_rejected_and_failed_carry_the_reason(client: Client) -> None:
     with pytest.raises(CommandFailed) as failed:
         client.command("set_mode", mode="SCIENCE")  # SAFE -> SCIENCE is not allowed
     assert failed.value.code == 18 and failed.value.reason == "INVALID_TRANSITION"
     assert "set_mode" in str(failed.value) and failed.value.exit_code == 1
-    with pytest.raises(CommandFailed, match="INHIBITED"):
+    assert str(failed.value).endswith(
+        "failed: INVALID_TRANSITION (18): the node cannot go from SAFE to SCIENCE directly; "
+        "allowed: SAFE to NOMINAL, NOMINAL and SCIENCE either way, any mode to SAFE"
+    )
+    with pytest.raises(CommandFailed, match="INHIBITED") as inhibited:
         client.command("load_switch", channel="seismometer", on=True)
+    assert inhibited.value.why == (
+        "seismometer cannot switch now: payloads switch on only in SCIENCE, and a tripped "
+        "channel must be reset first (load_reset_trip)"
+    )
 
 
 def test_rejection(client: Client, fake_node: FakeNode) -> None:
@@ -69,7 +145,12 @@ def test_rejection(client: Client, fake_node: FakeNode) -> None:
     with pytest.raises(CommandRejected) as info:
         client.command("noop")
     assert info.value.reason == "WRONG_MODE" and info.value.code == 4
-    assert str(info.value).endswith("rejected: WRONG_MODE (4)")
+    # noop is allowed in every mode: the explanation says the node differs from the dictionary
+    assert str(info.value) == (
+        f"noop (seq {info.value.seq}) rejected: WRONG_MODE (4): noop is allowed in SAFE, "
+        "NOMINAL or SCIENCE and the node (in SAFE) still refused it: its firmware may differ "
+        "from this dictionary"
+    )
 
 
 def test_nothing_is_sent_for_bad_input(client: Client, fake_node: FakeNode) -> None:
@@ -161,7 +242,7 @@ def test_session_log_holds_every_frame_both_ways(fake_node: FakeNode, tmp_path: 
     records = list(LogReader(path))
     types = [r.type for r in records]
     assert types[0] == "link" and types[-1] == "link"
-    assert types.count("up") == 2  # status and noop
+    assert types.count("up") == 3  # status bound to boot 0 (STALE_BOOT), status again, noop
     assert types.count("down") >= 5
 
 

@@ -20,9 +20,13 @@ def test_decode_housekeeping() -> None:
 
 
 def test_encode_command_matches_the_node_codec() -> None:
-    data = codec.encode_command(5, 2, [2])
-    assert data == node_cbor.dumps([1, 0, 5, 0, 2, [2]])
+    data = codec.encode_command(5, 2, [2], 3)
+    assert data == node_cbor.dumps([1, 0, 5, 0, 2, [2], 3])
     assert codec.decode(data).body == [2]
+    assert codec.encode_command(5, 2**33 + 1, [], 2**64 - 1) == bytes.fromhex(
+        "87010005001b0000000200000001801bffffffffffffffff")
+    with pytest.raises(codec.DecodeFailure, match="7 items"):
+        codec.decode(node_cbor.dumps([1, 0, 5, 0, 2, [2]]))
 
 
 @pytest.mark.parametrize(
@@ -287,7 +291,7 @@ def test_nesting_to_the_limit_in_a_batch() -> None:
         deep: Any = 1
         for _ in range(depth):
             deep = [deep]
-        batch = [_hk(1), codec.encode(codec.KIND_COMMAND, 1, 0, 2, [deep]), _hk(2)]
+        batch = [_hk(1), codec.encode(codec.KIND_EVENT, 1, 0, 2, [1, 1, [deep]]), _hk(2)]
         got = codec.decode_batch(batch)
         _assert_same(got, _each(batch))
         _assert_same(got[1:2], codec.decode_batch(batch[1:2]))  # as if alone

@@ -117,7 +117,7 @@ def test_receive_names_a_read_of_housekeeping_at_once() -> None:
 
 
 def test_a_command_from_the_node_is_an_undecodable_frame_not_a_crash() -> None:
-    command = encode_frame(codec.encode_command(3, 1, []))
+    command = encode_frame(codec.encode_command(3, 1, [], 1))
     downlink, log, seen = _run(b"\x00" + command + _hk(4), 4096)
     assert [topic for topic, _ in seen] == [ERROR, HOUSEKEEPING]
     assert "command message is not downlink" in seen[0][1]

@@ -239,6 +239,7 @@ def test_main_deploys_romfs_when_the_board_has_it(
     out = built[-1].local.parent
     monkeypatch.setattr(flash, "BUILD_DIR", out)
     monkeypatch.setattr(flash, "build", lambda: built)
+    monkeypatch.setattr(flash, "check_port", lambda port: port)  # no board here
     monkeypatch.setattr(flash, "to_repl", lambda port, yes: False)
     monkeypatch.setattr(flash, "_BOOT_WAIT_S", 0.0)
     monkeypatch.setattr(flash, "ping", lambda port: "node up")
@@ -272,3 +273,51 @@ def test_main_deploys_romfs_when_the_board_has_it(
 def test_query_a_real_board() -> None:
     size = flash.query_romfs(os.environ["ILRS_BOARD"])
     assert size is None or size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "text"),
+    [
+        (["flash"], 2, "ground: error: flash: give the board's port, e.g. --port /dev/ttyACM0 ("),
+        (
+            ["flash", "--port", "/dev/ttyNOPE9"],
+            3,
+            "ground: error: cannot open port /dev/ttyNOPE9: no such device: is the board "
+            "plugged in, with a data cable? (",
+        ),
+        (["flash", "--port", "sim"], 2, "ground: error: flash: the simulated node runs"),
+    ],
+)
+def test_flash_checks_the_port_before_building(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    code: int,
+    text: str,
+) -> None:
+    from ground import cli
+
+    builds: list[int] = []
+    monkeypatch.setattr(flash, "build", lambda: builds.append(1) or [])
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith(text) and err.count("\n") == 1, err
+    assert builds == []  # asked before building
+
+
+def test_mpremote_errors_are_named_once() -> None:
+    def in_use(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(
+            argv, 1, "", "mpremote: failed to access /dev/ttyACM0 (it may be in use by another "
+            "program)\n"
+        )
+
+    with pytest.raises(FlashError) as info:
+        flash.query_romfs("/dev/ttyACM0", runner=in_use)
+    assert str(info.value) == (
+        "flash: romfs query: mpremote: failed to access /dev/ttyACM0 (it may be in use by "
+        "another program) (is the board at the REPL?)"
+    )
+    with pytest.raises(FlashError) as info:
+        flash.install([flash.Step("copy", ["x"], 1)], runner=in_use, show=False)
+    assert str(info.value).count("mpremote:") == 1

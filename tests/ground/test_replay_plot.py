@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from pathlib import Path
@@ -130,3 +131,90 @@ def test_replay_jsonl_matches_live_values(
     socs = [r for r in rows if r.get("channel") == "battery_soc"]
     assert socs and all(r["unit"] == "%" for r in socs)
     assert any(r.get("event") == "mode_changed" for r in rows)
+
+
+def _blend(hex_colour: str, alpha: float) -> tuple[float, float, float]:
+    rgb = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    return tuple(alpha * c + (1 - alpha) for c in rgb)  # type: ignore[return-value]
+
+
+def test_plot_draws_enums_as_named_steps_masks_as_lanes_legends_outside(
+    recording: tuple[Path, int], tmp_path: Path
+) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from ground import plot
+    from protocol import dictionary
+
+    path, _ = recording
+    out = tmp_path / "kinds.png"
+    result = plot_log(path, ["battery_soc", "mode", "loads_on", "lunar_day"], out)
+    assert result.kinds == {
+        "battery_soc": "line", "mode": "steps", "loads_on": "lanes", "lunar_day": "steps"
+    }
+    soc_ax, mode_ax, loads_ax, day_ax = result.figure.axes
+    assert [t.get_text() for t in mode_ax.get_yticklabels()] == [
+        "BOOT", "SAFE", "NOMINAL", "SCIENCE"
+    ]
+    assert set(result.series["mode"][1]) == {1.0, 2.0}  # SAFE and NOMINAL, nothing between
+    assert [t.get_text() for t in day_ax.get_yticklabels()] == ["false", "true"]
+    load_names = [dictionary.LOAD_NAMES[i] for i in range(10)]
+    assert [t.get_text() for t in loads_ax.get_yticklabels()] == load_names
+    assert result.levels["loads_on"] == load_names
+    # One lane of bars per bit that was ever on; lane y centred on its tick.
+    on_bits = {b for m in result.series["loads_on"][1] for b in range(10) if int(m) >> b & 1}
+    lanes = {round(c.get_paths()[0].get_extents().y0 + 0.35) for c in loads_ax.collections
+             if c.get_paths()}
+    assert lanes == on_bits and 0 in on_bits  # comms_relay is on from boot
+    # Legends right of the panels, never over the data.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(result.figure)  # the figure was closed after saving
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = soc_ax.get_legend()
+    assert legend is not None
+    assert legend.get_window_extent(renderer).x0 >= soc_ax.get_window_extent(renderer).x1
+    # Mode names above the first panel, readable: black-grey, bold, medium type.
+    labels = [a for a in soc_ax.texts if a.get_text() in plot.MODE_SHADES]
+    assert [a.get_text() for a in labels] == ["SAFE", "NOMINAL", "SAFE"]
+    assert all(a.get_fontsize() >= 10 and a.get_color() == plot.MODE_COLOUR for a in labels)
+    assert [s.mode for s in result.mode_spans] == ["SAFE", "NOMINAL", "SAFE"]
+    assert all(s.end >= s.start for s in result.mode_spans)
+    spans = result.mode_spans
+    assert all(a.end == b.start for a, b in itertools.pairwise(spans))
+    # The PNG itself: the mode shades are there, and so are the lane bars' pixels.
+    image = mpimg.imread(out)[:, :, :3]
+    for mode in ("SAFE", "NOMINAL"):
+        shade = np.array(_blend(plot.MODE_SHADES[mode], 0.6))
+        assert (np.abs(image - shade).max(axis=2) < 0.02).sum() > 5000, mode
+    bar = np.array(_blend(plot.LANE_COLOUR, 1.0))
+    assert (np.abs(image - bar).max(axis=2) < 0.02).sum() > 2000
+
+
+def test_plot_time_axes(
+    recording: tuple[Path, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = recording
+    node_times = [
+        item.value.node_time_ms / 1000
+        for item in Replay(path).run()
+        if item.topic == "housekeeping"
+        and any(v.name == "battery_soc" for v in item.value.values)
+    ]
+    node = plot_log(path, ["battery_soc"], tmp_path / "node.png", axis="node")
+    assert node.series["battery_soc"][0] == node_times and node.axis == "node"
+    assert node.figure.axes[0].get_xlabel() == "node time (s since the node's boot)"
+    model = plot_log(path, ["battery_soc"], tmp_path / "m.png", axis="model", time_factor=600)
+    assert model.series["battery_soc"][0] == pytest.approx([t * 600 / 3600 for t in node_times])
+    assert [round(c.t_s, 9) for c in node.mode_changes] == [
+        round(c.t_s * 3600 / 600, 9) for c in model.mode_changes
+    ]
+    code = cli.main(["plot", str(path), "--channels", "mode", "--out", str(tmp_path / "x.png"),
+                     "--time-axis", "model"])  # the log's port is a pty: no time factor in it
+    err = capsys.readouterr().err
+    assert code == 2 and "a model time axis needs the time factor: give --time-factor X" in err
+    code = cli.main(["plot", str(path), "--channels", "mode", "--out", str(tmp_path / "y.png"),
+                     "--time-axis", "node"])
+    assert code == 0 and (tmp_path / "y.png").read_bytes().startswith(PNG_SIGNATURE)

@@ -7,8 +7,11 @@ see what a timeout says and where the log path goes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,17 @@ def test_options_are_in_the_hil_group(pytester: pytest.Pytester) -> None:
                                  "*--hil-seed=N*"])
 
 
+@contextlib.contextmanager
+def _serial_device() -> Iterator[str]:
+    """A pty: a serial device that exists, as a board's would."""
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_target_defaults_to_sim_and_follows_option_ini_env(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile("""
@@ -82,8 +96,9 @@ def test_target_defaults_to_sim_and_follows_option_ini_env(
     """)
     monkeypatch.delenv("HIL_TARGET", raising=False)
     pytester.runpytest("-s").stdout.fnmatch_lines(["*TARGET=sim*"])
-    pytester.runpytest("-s", "--target", "/dev/ttyACM0").stdout.fnmatch_lines(
-        ["*TARGET=/dev/ttyACM0*"])
+    with _serial_device() as device:  # a device that exists: a missing one is a usage error
+        pytester.runpytest("-s", "--target", device).stdout.fnmatch_lines(
+            [f"*TARGET={device}*"])
     monkeypatch.setenv("HIL_TARGET", "socket://127.0.0.1:5000")
     pytester.runpytest("-s").stdout.fnmatch_lines(["*TARGET=socket://127.0.0.1:5000*"])
     pytester.makeini("[pytest]\nhil_target = rfc2217://127.0.0.1:7000\n")
@@ -140,7 +155,8 @@ def test_hardware_marker_runs_and_sim_only_skips_on_a_board(
         def test_power_cut():
             pass
     """)
-    result = pytester.runpytest("-rs", "--target", "/dev/ttyACM0")
+    with _serial_device() as device:
+        result = pytester.runpytest("-rs", "--target", device)
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*needs the simulated node (SIGKILL power cut)*"])
 
@@ -230,3 +246,23 @@ def test_plugin_imports_cheaply() -> None:
     assert out.stdout.strip() == "[]"
     assert time.monotonic() - start < 5
     assert plugin.is_sim_target("sim://?seed=3") and not plugin.is_sim_target("/dev/ttyACM0")
+
+
+@pytest.mark.parametrize(
+    ("target", "text"),
+    [
+        ("/dev/ttyNOPE7", "--target /dev/ttyNOPE7: no such device (is the board plugged in?"),
+        ("bogus://x", "--target bogus://x: invalid URL, protocol 'bogus' not known"),
+        ("sim://?time_factor=0", "time_factor=0 must be above 0"),
+        ("sim://?speed=2", "unknown sim option 'speed'"),
+    ],
+)
+def test_a_wrong_target_is_one_line(pytester: pytest.Pytester, target: str, text: str) -> None:
+    pytester.makepyfile(
+        "\n".join(f"def test_{i}(node):\n    pass\n" for i in range(20))  # many tests, one line
+    )
+    result = pytester.runpytest_subprocess("--target", target)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = [line for line in result.errlines if line.strip()]
+    assert len(err) == 1 and err[0].startswith("ERROR: ") and text in err[0], err
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

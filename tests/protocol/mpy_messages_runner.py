@@ -8,10 +8,10 @@ with MICROPYPATH pointing at the repository root.
 Requests and answers:
 - ``{"op": "decode", "hex": h}``: decode_message(h) -> ``{"code": 0, "kind": k, "hex": e}``
   (e: the message re-encoded) or ``{"code": c}`` (the MessageError's code).
-- ``{"op": "encode", "hex": h}``: h is the CBOR of ``[kind, seq, time, id, body]``;
+- ``{"op": "encode", "hex": h}``: h is the CBOR of ``[kind, seq, time, id, body(, boot)]``;
   encode_message -> ``{"code": 0, "hex": e}`` or ``{"code": c}``.
 - ``{"op": "command", "hex": h}``: the node's path (Decoder, read_command_head, read_args
-  against node_dictionary) -> ``{"head": [seq, id], "code": c, "args": hex}``.
+  against node_dictionary) -> ``{"head": [seq, id, boot], "code": c, "args": hex}``.
 - ``{"op": "describe"}``: ``{"hex": d, "tables": t}``: d is node_dictionary.DESCRIPTION, t the
   compact form rebuilt from the byte tables through the accessors (``compact()``), encoded.
 - ``{"op": "heap"}``: ``{"alloc": [names of node helpers that allocated under heap_lock]}``
@@ -53,7 +53,7 @@ def _encode(data):
 
 
 _DEC = cbor.Decoder()
-_HEAD = [-1, -1]
+_HEAD = [-1, -1, -1]
 _ARGS = [None] * 8
 
 
@@ -117,9 +117,9 @@ def _heap():
         return {"alloc": None}
     enc = cbor.Encoder()
     dec = cbor.Decoder()
-    head = [-1, -1]
+    head = [-1, -1, -1]
     out = [None] * 4
-    command = unhexlify("86010019010000038209f5")  # load_switch seq 256: [9, true]
+    command = unhexlify("87010019010000038209f503")  # load_switch seq 256: [9, true], boot 3
     specs = node_dictionary.command_args(3)
     steps = ("begin", "write_verification", "write_event_head", "read_command_head",
              "read_args")

@@ -18,6 +18,7 @@ Requests (``op``) and answers:
 - ``cobs`` ``hex`` -> ``{"ok": encoded hex, "into": encode_into's hex, "back": decoded hex}``
 - ``cobs_decode`` ``hex`` -> ``{"ok": hex}``
 - ``crc`` ``hex`` -> ``{"ok": crc32, "check": crc32_check of hex || crc}``
+- ``crc_check`` ``hex`` -> ``{"check": crc32_check of hex}`` (hex: a message and a trailer)
 - ``frame`` ``hex`` -> ``{"ok": encode_frame hex, "writer": FrameWriter's hex}``
 - ``deframe`` ``hex``, ``chunk`` -> ``{"ok": [message hex, ...], "counters": [...]}``
 - ``heap`` -> ``{"ok": {check name: "ok" | "alloc" | "error: ..."}}`` (heap_lock checks;
@@ -170,6 +171,9 @@ def _answer(req):
         crc.crc32_append(buf, 0, len(data))
         return {"ok": value, "check": crc.crc32_check(buf, 0, len(buf)),
                 "le": _hex(buf[len(data):])}
+    if op == "crc_check":
+        data = bytearray(unhexlify(req["hex"]))
+        return {"check": crc.crc32_check(data, 0, len(data))}
     if op == "frame":
         data = unhexlify(req["hex"])
         writer = framing.FrameWriter()

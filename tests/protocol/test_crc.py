@@ -23,7 +23,8 @@ CHECK = [
     (b"123456789".hex(), 0xCBF43926),  # the catalogue's check value
     ("00", 0xD202EF8D),
     ("ff" * 32, zlib.crc32(b"\xff" * 32)),
-    ("86010007000180", 0xD48259CB),  # SPEC §2: noop, seq 7 -> trailer cb 59 82 d4
+    ("86010007000180", 0xD48259CB),  # SPEC 1.1's noop, seq 7 -> trailer cb 59 82 d4
+    ("8701000700018003", 0x8BC327C8),  # SPEC §2: noop, seq 7, boot 3 -> c8 27 c3 8b
 ]
 
 
@@ -33,6 +34,29 @@ CHECK = [
 def test_check_values(req: dict[str, Any], answer: AnswerFn) -> None:
     expected = dict(CHECK)[req["hex"]]
     assert answer(req) == {"ok": expected, "check": True, "le": struct.pack("<I", expected).hex()}
+
+
+# A frame (SPEC §2's noop, bound to boot 3) and damaged trailers that each CRC byte must catch,
+# on the node's viper check as on CPython's residue: every trailer byte compared, and the
+# residue on all 32 bits.
+CHECK_FRAMES = [
+    ("8701000700018003c827c38b", True),
+    ("8701000700018003c927c38b", False),  # first trailer byte off by one bit
+    ("8701000700018003c826c38b", False),
+    ("8701000700018003c827c28b", False),
+    ("8701000700018003c827c38a", False),  # only the 4th trailer byte differs
+    ("8701000700018003c827c30b", False),  # its top bit
+    # trailers whose residue differs from CRC32_RESIDUE only in its top 8 bits (0x2044df1c,
+    # 0xa144df1c): a check of 24 bits of the residue lets them through
+    ("87010007000180030a4ac0b4", False),
+    ("87010007000180031ba8f6d0", False),
+]
+
+
+@pytest.mark.parametrize("req", [{"op": "crc_check", "hex": h} for h, _ in CHECK_FRAMES],
+                         ids=[h[16:] for h, _ in CHECK_FRAMES])
+def test_check_compares_every_trailer_bit(req: dict[str, Any], answer: AnswerFn) -> None:
+    assert answer(req) == {"check": dict(CHECK_FRAMES)[req["hex"]]}
 
 
 def test_residue_constant() -> None:

@@ -159,6 +159,7 @@ def test_commands_with_packet_arguments_cover_the_packets() -> None:
     for name in ("hk_rate", "hk_enable"):
         arg = L.COMMANDS[name].args[0]
         assert (arg.lo, arg.hi) == (min(packets), max(packets))
+        assert arg.enum == D.PACKET_NAMES == {p.id: p.name for p in D.PACKETS}  # names typed
 
 
 # --- the index ----------------------------------------------------------------------------

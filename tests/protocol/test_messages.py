@@ -55,7 +55,9 @@ BODIES = {
     M.KIND_COMMAND: st.lists(items, max_size=5),
     M.KIND_VERIFICATION: st.one_of(
         st.tuples(seqs, st.just(0), st.just(0), st.none()),
-        st.tuples(seqs, st.just(1), st.integers(1, 15), st.none()),
+        st.tuples(seqs, st.just(1), st.integers(1, 15).filter(lambda c: c != M.STALE_BOOT),
+                  st.none()),
+        st.tuples(seqs, st.just(1), st.just(M.STALE_BOOT), uints),
         st.tuples(seqs, st.just(2), st.just(0), items),
         st.tuples(seqs, st.just(3), st.integers(16, 31), st.none())).map(list),
     M.KIND_HOUSEKEEPING: st.lists(numbers, max_size=20),
@@ -68,12 +70,15 @@ BODIES = {
 
 @st.composite
 def valid_fields(draw: Any, kind: int | None = None) -> list[Any]:
-    """[kind, seq, time, id, body] of a valid message."""
+    """[kind, seq, time, id, body] of a valid message, + boot for a command."""
     kind = draw(st.integers(0, 6)) if kind is None else kind
     time = 0 if kind == M.KIND_COMMAND else draw(uints)
     id = 0 if kind == M.KIND_TIME else draw(st.integers(1, 2**64 - 1) if kind == M.KIND_BULK
                                            else uints)
-    return [kind, draw(seqs), time, id, draw(BODIES[kind])]
+    fields = [kind, draw(seqs), time, id, draw(BODIES[kind])]
+    if kind == M.KIND_COMMAND:
+        fields.append(draw(uints))
+    return fields
 
 
 anything = st.recursive(
@@ -94,7 +99,7 @@ def near_misses(draw: Any) -> Any:
     if body and draw(st.booleans()):
         body[draw(st.integers(0, len(body) - 1))] = draw(anything)
     else:
-        fields[draw(st.integers(0, 5))] = draw(anything)
+        fields[draw(st.integers(0, len(fields) - 1))] = draw(anything)
     return fields
 
 
@@ -114,13 +119,28 @@ def test_every_kind_round_trips_and_agrees_with_cbor2(kind: int, data: Any) -> N
     assert msg.encode() == encoded and msg == M.decode_message(encoded)
 
 
+def _expected_code(data: bytes) -> int:
+    """The one code SPEC §5 gives a message that is not valid: MALFORMED unless it is one
+    well-formed item (step 1) that is an array whose first item is a uint other than 1 (step
+    2: the version is judged before anything else, item count included)."""
+    try:
+        obj = cbor.loads(data)
+    except ProtocolError:
+        return M.MALFORMED
+    if type(obj) is list and obj and type(obj[0]) is int and obj[0] >= 0 and obj[0] != 1:
+        return M.UNSUPPORTED_VERSION
+    return M.MALFORMED
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64))
+@example(bytes.fromhex("8102"))  # [2]: one item, version 2
+@example(bytes.fromhex("820200"))
 def test_decode_arbitrary_bytes_raises_only_message_error(data: bytes) -> None:
     try:
         M.decode_message(data)
     except MessageError as e:
-        assert isinstance(e, ProtocolError) and e.code in (M.MALFORMED, M.UNSUPPORTED_VERSION)
+        assert isinstance(e, ProtocolError) and e.code == _expected_code(data)
         assert e.args[0]
 
 
@@ -155,7 +175,7 @@ def test_decode_arbitrary_cbor_raises_only_message_error(obj: Any) -> None:
     try:
         msg = M.decode_message(data)
     except MessageError as e:
-        assert e.code in (M.MALFORMED, M.UNSUPPORTED_VERSION) and e.args[0]
+        assert e.code == _expected_code(data) and e.args[0]
         return
     # SPEC §4.1: a decoder accepts doubles, but every float a message is encoded with is
     # rounded to single precision first. So what is accepted re-encodes to the same bytes
@@ -185,9 +205,12 @@ def test_decode_mutated_messages_raises_only_message_error(fields: list[Any], da
     encoded[flip] ^= data.draw(st.integers(1, 255))
     for sample in (bytes(encoded), bytes(encoded[:cut])):
         try:
-            M.decode_message(sample)
-        except MessageError:
-            pass
+            msg = M.decode_message(sample)
+        except MessageError as e:
+            assert e.code == _expected_code(sample), (sample.hex(), e)
+            continue
+        # still valid after the change: it decodes to what cbor2 reads, and encodes back
+        assert strict_equal(msg.fields(), cbor2.loads(sample)), sample.hex()
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -199,7 +222,14 @@ def test_decode_mutated_messages_raises_only_message_error(fields: list[Any], da
     (["1", 0, 1, 0, 1, []], M.MALFORMED),
     ([], M.MALFORMED),
     ({}, M.MALFORMED),
-    ([1, 0, 1, 0, 1, [], 0], M.MALFORMED),
+    ([1, 0, 1, 0, 1, [], 0, 0], M.MALFORMED),
+    ([1, 0, 1, 0, 1, []], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 1, 8, None]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 1, 8, -1]], M.MALFORMED),
+    ([1, 1, 1, 1, 1, [1, 0, 0, None], 3], M.MALFORMED),
+    ([2], M.UNSUPPORTED_VERSION),
+    ([2, 0, 1, 0, 1, [], 1, 1, 1], M.UNSUPPORTED_VERSION),
+    ([65536, 0], M.UNSUPPORTED_VERSION),
     ([1, 0, 65536, 0, 1, []], M.MALFORMED),
     ([1, 0, -1, 0, 1, []], M.MALFORMED),
     ([1, 0, 1, 0, -1, []], M.MALFORMED),
@@ -284,56 +314,111 @@ def test_begin_and_writers_produce_what_encode_message_does() -> None:
     assert bytes(enc.view()) == M.encode_message(3, 12, 5003, 4, [99, 3, [11, 14.5]])
 
 
-def _command(fields: list[Any]) -> tuple[list[int], int, list[Any]]:
+def _command_bytes(data: bytes) -> tuple[list[Any], int, list[Any]]:
     dec = cbor.Decoder()
-    dec.reset(cbor2.dumps(fields, canonical=True))
-    head = [0, 0]
+    dec.reset(data)
+    head: list[Any] = [0, 0, 0]
     out: list[Any] = [None] * 4
     try:
         nargs = M.read_command_head(dec, head)
     except MessageError as e:
         return head, e.code, []
-    specs = node_dictionary.command_args(head[1])
+    specs = node_dictionary.command_args(head[1]) if head[1] < 256 else ()
     code = M.read_args(dec, nargs, specs, out)
     return head, code, out[:nargs] if code == 0 else []
 
 
+def _command(fields: Any) -> tuple[list[Any], int, list[Any]]:
+    return _command_bytes(cbor2.dumps(fields, canonical=True))
+
+
+_NO = [-1, -1, -1]  # no address: counted only
+
+
 @pytest.mark.parametrize(("fields", "expected"), [
-    ([1, 0, 7, 0, 1, []], ([7, 1], 0, [])),
-    ([1, 0, 8, 0, 3, [9, True]], ([8, 3], 0, [9, True])),
-    ([1, 0, 9, 0, 6, [1, -40]], ([9, 6], 0, [1, -40.0])),
-    ([1, 0, 9, 0, 12, [1, 0.1]], ([9, 12], 0, [1, M.f32(0.1)])),
-    ([1, 0, 9, 0, 12, [1, 0.09]], ([9, 12], M.OUT_OF_RANGE, [])),
-    ([1, 0, 9, 0, 6, [1, True]], ([9, 6], M.BAD_ARGUMENTS, [])),
-    ([1, 0, 9, 0, 3, [10, True]], ([9, 3], M.OUT_OF_RANGE, [])),
-    ([1, 0, 9, 0, 3, [-1, True]], ([9, 3], M.BAD_ARGUMENTS, [])),
-    ([1, 0, 9, 0, 3, [1, 1]], ([9, 3], M.BAD_ARGUMENTS, [])),
-    ([1, 0, 9, 0, 3, [1]], ([9, 3], M.BAD_ARGUMENTS, [])),
-    ([1, 0, 9, 0, 16, [2**32]], ([9, 16], M.OUT_OF_RANGE, [])),
-    ([1, 0, 9, 0, 8, [14, [1, "x"]]], ([9, 8], 0, [14, [1, "x"]])),
-    ([2, 0, 9, 0, 1, []], ([9, 1], M.UNSUPPORTED_VERSION, [])),
-    ([2, "new", "layout"], ([-1, -1], M.UNSUPPORTED_VERSION, [])),
-    ([1, 1, 9, 0, 1, []], ([9, 1], M.MALFORMED, [])),
-    ([1, 0, 9, 5, 1, []], ([9, 1], M.MALFORMED, [])),
-    ([1, 0, 70000, 0, 1, []], ([-1, -1], M.MALFORMED, [])),
-    ([1, 0, 9, 0, 1, {}], ([9, 1], M.MALFORMED, [])),
-    ([1, 0, 9, 0, 1], ([9, 1], M.MALFORMED, [])),
-    ([1, 0, 9], ([-1, -1], M.MALFORMED, [])),
-    ({1: 2}, ([-1, -1], M.MALFORMED, [])),
+    ([1, 0, 7, 0, 1, [], 3], ([7, 1, 3], 0, [])),
+    ([1, 0, 8, 0, 3, [9, True], 3], ([8, 3, 3], 0, [9, True])),
+    ([1, 0, 9, 0, 6, [1, -40], 0], ([9, 6, 0], 0, [1, -40.0])),
+    ([1, 0, 9, 0, 12, [1, 0.1], 2**64 - 1], ([9, 12, 2**64 - 1], 0, [1, M.f32(0.1)])),
+    ([1, 0, 9, 0, 12, [1, 0.09], 1], ([9, 12, 1], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 6, [1, True], 1], ([9, 6, 1], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [10, True], 1], ([9, 3, 1], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 3, [-1, True], 1], ([9, 3, 1], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [1, 1], 1], ([9, 3, 1], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 3, [1], 1], ([9, 3, 1], M.BAD_ARGUMENTS, [])),
+    ([1, 0, 9, 0, 16, [2**32], 1], ([9, 16, 1], M.OUT_OF_RANGE, [])),
+    ([1, 0, 9, 0, 8, [14, [1, "x"]], 1], ([9, 8, 1], 0, [14, [1, "x"]])),
+    # the id echoed exactly, whatever its size (SPEC §5, bug 2)
+    ([1, 0, 1001, 0, 2**33 + 1, [], 1], ([1001, 2**33 + 1, 1], 0, [])),
+    ([1, 0, 9, 0, 2**64 - 1, [3], 1], ([9, 2**64 - 1, 1], M.BAD_ARGUMENTS, [])),
+    # version first (§5 step 2), whatever the item count or the rest
+    ([2, 0, 9, 0, 1, [], 1], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([2, 0, 9, 0, 1, []], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([2, "new", "layout"], (_NO, M.UNSUPPORTED_VERSION, [])),
+    ([2], (_NO, M.UNSUPPORTED_VERSION, [])),
+    ([3, 0, 9, 0, 1, [], 1, 2, 3], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([1, 1, 9, 0, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 5, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 70000, 0, 1, [], 1], (_NO, M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1, {}, 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1, [], -1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1, [], None], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1, []], ([9, 1, -1], M.MALFORMED, [])),  # six items: no boot
+    ([1, 0, 9, 0, 1, [], 1, 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9], (_NO, M.MALFORMED, [])),
+    ([], (_NO, M.MALFORMED, [])),
+    ({1: 2}, (_NO, M.MALFORMED, [])),
+    # the whole message is checked before anything is interpreted (§5 step 1, bug 3)
+    ([1, 0, 9, 0, 200, [cbor2.undefined], 1], ([9, 200, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 8, [14, cbor2.undefined], 1], ([9, 8, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 3, [99, True], cbor2.undefined], ([9, 3, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 8, [14, cbor2.CBORTag(1, 0)], 1], ([9, 8, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 0, 8, [14, {1: 1, 2: float("nan")}], 1], ([9, 8, -1], M.MALFORMED, [])),
 ])
-def test_node_reads_commands(fields: list[Any], expected: tuple[Any, ...]) -> None:
+def test_node_reads_commands(fields: Any, expected: tuple[Any, ...]) -> None:
     assert _command(fields) == expected
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("depth", "code"), [(14, 0), (15, M.MALFORMED), (16, M.MALFORMED)])
+def test_node_nesting_limit_counts_the_whole_message(depth: int, code: int) -> None:
+    # [.., [14, arg], boot]: the message is level 1, the body 2, so an argument of `depth`
+    # nested arrays puts 2 + depth arrays in the message; 16 is the limit (SPEC §4).
+    head, got, _ = _command([1, 0, 9, 0, 8, [14, _nested(depth)], 1])
+    assert got == code and head[:2] == [9, 8]
+
+
+@pytest.mark.parametrize(("hex_", "expected"), [
+    # issue 10's reproducers (six-item commands as sent then: MALFORMED now, echoing exactly)
+    ("8601001903e9001b000000020000000180", ([1001, 2**33 + 1, -1], M.MALFORMED)),
+    ("86010019e81e0003820cf47a", ([59422, 3, -1], M.MALFORMED)),
+    ("860100190 7d70008830e07f7", ([2007, 8, -1], M.MALFORMED)),
+    ("86010019dbb7000082198 4fef9800046e61ffb75", ([56247, 0, -1], M.MALFORMED)),
+    ("86010019 07d1000e81818181818181818181818181818180", ([2001, 14, -1], M.MALFORMED)),
+    ("80010007000180", (_NO, M.MALFORMED)),  # bug 4: an empty array, then bytes
+    ("820100070001", (_NO, M.MALFORMED)),  # bug 4: two items, then bytes
+    # the same shapes as seven-item commands bound to boot 1
+    ("870100190 7d70008830e07f701", ([2007, 8, -1], M.MALFORMED)),  # `undefined` argument
+    ("87010019e81e0003820cf47a01", ([59422, 3, -1], M.MALFORMED)),  # f4 then a bad float head
+    ("8701001907d1000e81818181818181818181818181818180 01", ([2001, 14, -1], M.MALFORMED)),
+])
+def test_node_reproducers(hex_: str, expected: tuple[Any, ...]) -> None:
+    head, code, _ = _command_bytes(bytes.fromhex(hex_.replace(" ", "")))
+    assert (head, code) == expected
+
+
 def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
-    data = cbor2.dumps([1, 0, 9, 0, 3, [9, True]], canonical=True)
-    dec = cbor.Decoder()
-    head = [0, 0]
-    out: list[Any] = [None] * 2
-    specs = node_dictionary.command_args(3)
-    for sample in (data + b"\x00", data[:-1]):
-        dec.reset(sample)
-        assert M.read_args(dec, M.read_command_head(dec, head), specs, out) == M.MALFORMED
+    data = cbor2.dumps([1, 0, 9, 0, 3, [9, True], 1], canonical=True)
+    for sample in (data + b"\x00", data[:-1], data[:-2]):
+        head, code, _ = _command_bytes(sample)
+        assert code == M.MALFORMED and head == [9, 3, -1], sample.hex()
 
 
 @pytest.mark.parametrize(("value", "type_code", "lo", "hi", "code"), [
@@ -373,11 +458,14 @@ def _vectors() -> list[dict[str, Any]]:
             args = [_random_arg(rng, spec) for spec in node_dictionary.command_args(cmd_id)]
             if rng.random() < 0.3 and args:
                 args.pop()
-            data = cbor2.dumps([1, 0, rng.randrange(65536), 0, cmd_id, args], canonical=True)
+            data = cbor2.dumps([1, 0, rng.randrange(65536), 0, cmd_id, args, rng.randrange(4)],
+                               canonical=True)
             requests.append({"op": "command", "hex": data.hex()})
     for _ in range(60):
         fields = [rng.randrange(8), rng.randrange(70000), rng.choice((0, 5, 2**40)),
                   rng.randrange(3), [_random_item(rng) for _ in range(rng.randrange(5))]]
+        if fields[0] == 0 or rng.random() < 0.1:
+            fields.append(rng.choice((0, 1, 2**40, None)))
         requests.append({"op": "encode", "hex": cbor2.dumps(fields, canonical=True).hex()})
     requests += [{"op": "describe"}, {"op": "heap"}]
     return requests
@@ -407,7 +495,10 @@ def _random_message(rng: random.Random) -> bytes:
     if kind == M.KIND_VERIFICATION:
         stage = rng.randrange(4)
         code = (0, rng.randrange(1, 16), 0, rng.randrange(16, 32))[stage]
-        body = [rng.randrange(65536), stage, code, _random_item(rng) if stage == 2 else None]
+        result = _random_item(rng) if stage == 2 else None
+        if code == M.STALE_BOOT:
+            result = rng.randrange(65536)
+        body = [rng.randrange(65536), stage, code, result]
     elif kind == M.KIND_EVENT:
         body = [rng.randrange(2**32), rng.randrange(5), [_random_item(rng) for _ in range(3)]]
     elif kind == M.KIND_TIME:
@@ -421,7 +512,7 @@ def _random_message(rng: random.Random) -> bytes:
                 for _ in range(rng.randrange(12))]
     id = 0 if kind == M.KIND_TIME else rng.randrange(1, 60)
     return M.encode_message(kind, rng.randrange(65536), 0 if kind == 0 else rng.randrange(2**33),
-                            id, body)
+                            id, body, rng.randrange(2**17) if kind == 0 else None)
 
 
 def _micropython() -> str:

@@ -24,11 +24,18 @@ def build(root, tx_size=16384):
     app = App(board)
     app.boot()
     board.take_tx()
+    _BOOT[0] = app.boot_count
     return app, board
 
 
-def frame(kind, seq, id, body):
-    data = encode_frame(encode_message(kind, seq, 0, id, body))
+_BOOT = [0]  # the boot count of the node build() made last: frame() binds commands to it
+
+
+def frame(kind, seq, id, body, boot=-1):
+    """A framed message; a command (kind 0) bound to ``boot``, by default the node's."""
+    if kind == 0 and boot < 0:
+        boot = _BOOT[0]
+    data = encode_frame(encode_message(kind, seq, 0, id, body, boot if kind == 0 else None))
     buf = bytearray(len(data))
     buf[:] = data
     return buf
