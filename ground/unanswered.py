@@ -10,9 +10,10 @@ the unanswered ones of the last ``window_s`` seconds again when the node's link 
 node answers a repeated (seq, id) from its memory of the last 32 accepted commands instead
 of executing it again (SPEC §5.2).
 
-The command is never changed or decoded beyond its head: a plain command message (SPEC kind 0)
-gives (seq, id) directly; one wrapped in a CBOR tag or an array whose third item is the
-command message's bytes (as a COSE_Mac0 is) is looked into for it. A payload neither of these
+The command is never changed or decoded beyond its head: a plain command message (SPEC kind 0,
+six items or seven with the boot binding) gives (seq, id) directly; one wrapped in a CBOR tag
+or an array whose third item is the command message's bytes (as a COSE_Mac0 is) is looked
+into for it. A payload neither of these
 is not tracked (and so not re-sent).
 """
 
@@ -46,7 +47,7 @@ def _key(item: Any, depth: int) -> tuple[int, int] | None:
     if isinstance(item, cbor2.CBORTag):
         return _key(item.value, depth + 1)
     if isinstance(item, list):
-        if len(item) == 6 and item[1] == _COMMAND and isinstance(item[2], int) \
+        if len(item) in (6, 7) and item[1] == _COMMAND and isinstance(item[2], int) \
                 and isinstance(item[4], int):
             return item[2], item[4]
         if len(item) >= 3 and isinstance(item[2], bytes):

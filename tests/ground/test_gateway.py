@@ -74,7 +74,8 @@ def test_command_goes_through_once_and_unchanged(
     sent = watcher.payloads(topics.topic(STATION, "n1", topics.CMD))
     # what the operators published is what the node received: same messages, same order
     assert [cbor2.loads(p) for p in sent] == fake.received
-    assert gw.bridges[0].forwarded == len(sent) == 2  # status at connect, then noop
+    # status at connect (first unbound, boot 0, then bound to the node's boot), then noop
+    assert gw.bridges[0].forwarded == len(sent) == 3
 
 
 def test_late_subscriber_sees_retained_status_and_dictionary(
@@ -154,11 +155,11 @@ def test_link_lost_refuses_commands_and_recovers(broker: Broker, watcher: Watche
             assert lost["detail"]
             # a command published while the node's link is lost is not sent, and says so
             watcher.client.publish(topics.topic(STATION, "n4", topics.CMD),
-                                   cbor2.dumps([1, 0, 77, 0, NOOP, []]), qos=1)
+                                   cbor2.dumps([1, 0, 77, 0, NOOP, [], 1]), qos=1)
             _t, refused = watcher.wait("refused", lambda t, p: t.endswith("/n4/refused"))
             why = json.loads(refused)
             assert why["reason"].startswith("node n4 link is lost")
-            assert why["command"] == cbor2.dumps([1, 0, 77, 0, NOOP, []]).hex()
+            assert why["command"] == cbor2.dumps([1, 0, 77, 0, NOOP, [], 1]).hex()
             lost_reason = r"node n4 link is lost: read failed: socket disconnected"
             with pytest.raises(GroundError, match=lost_reason):
                 client.command("noop", timeout=3)

@@ -86,7 +86,9 @@ def test_operators_partner_and_a_broker_restart(station: tuple[Broker, Gateway])
         # the partner sees every node's telemetry, and its command is dropped by the broker
         for node in NODES:
             partner.wait(f"{node} telemetry", lambda t, p, n=node: t.endswith(f"/{n}/tm"))
-        noop = codec.encode_command(4000, 1, [])
+        boot = clients[("op1", "node1")].status
+        assert boot is not None
+        noop = codec.encode_command(4000, 1, [], boot.boot_count)  # a command node1 would run
         partner.client.publish(topics.topic(ST, "node1", topics.CMD), noop, qos=1)
 
         done: dict[tuple[str, str], list[int]] = {key: [] for key in clients}
