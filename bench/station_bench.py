@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from itertools import pairwise
 from typing import Any, Final
 
 import cbor2
@@ -81,7 +82,7 @@ def _cpu_s(pid: int) -> float:
 
 
 def _lost(seqs: list[int]) -> int:
-    return sum((b - a - 1) & 0xFFFF for a, b in zip(seqs, seqs[1:], strict=False))
+    return sum((b - a - 1) & 0xFFFF for a, b in pairwise(seqs))
 
 
 def run(quick: bool = False) -> list[Row]:
