@@ -250,3 +250,25 @@ def test_node_words_are_checked() -> None:
         parse_nodes(["a=sim", "a=sim"])
     with pytest.raises(UsageError, match="one MQTT topic level"):
         parse_nodes(["a/b=sim"])
+
+
+def test_gateway_restart_operator_recovers_by_itself(broker: Broker, watcher: Watcher) -> None:
+    with FakeNode(hk_period_s=0.1) as fake:
+        gw = Gateway(broker.url, STATION, {"n5": fake.port})
+        gw.start()
+        client = Client(url(broker, "n5"), write_log=False)
+        try:
+            client.connect()
+            client.command("noop")
+            gw.stop()
+            watcher.status(status_topic("n5"), topics.DOWN)
+            with pytest.raises(GroundError, match=r"node n5 link is down: the gateway stopped"):
+                client.command("noop", timeout=3)
+            gw = Gateway(broker.url, STATION, {"n5": fake.port})
+            gw.start()
+            assert client.transport.connected.wait(30)  # the port reopened by itself
+            client.command("noop", timeout=10)
+        finally:
+            client.close()
+            gw.stop()
+        assert fake.executed[NOOP] == 2
