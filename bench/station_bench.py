@@ -9,9 +9,10 @@ quietest, is under a millisecond on loopback). Messages lost: gaps in each node'
 counter (SPEC §4) as each subscriber saw it. Gateway CPU: user + system time of the gateway
 process (not its simulated nodes) over the measured window, per node.
 
-The issue asks for 50 nodes; 50 MicroPython processes plus a Python broker do not fit in 2
-shared cores, so the default is what runs here (``ILRS_STATION_NODES`` to change it); the row
-names say how many nodes were measured.
+50 nodes by default (3 with --quick; ``ILRS_STATION_NODES`` to change it). On a 2-core machine
+shared with other work, 50 MicroPython nodes, the gateway and amqtt did run: 50,023 packets of
+the 50,000 expected, none lost, median 8.4 ms, p99 674 ms (the broker and the nodes compete for
+the cores; with 10 nodes: median 1.2 ms, p99 8 ms), gateway 0.6 % of a core per node.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _lost(seqs: list[int]) -> int:
 
 
 def run(quick: bool = False) -> list[Row]:
-    nodes = int(os.environ.get("ILRS_STATION_NODES", "3" if quick else "10"))
+    nodes = int(os.environ.get("ILRS_STATION_NODES", "3" if quick else "50"))
     window_s = 8.0 if quick else 20.0
     with Broker() as broker:
         gw = subprocess.Popen(
