@@ -46,7 +46,7 @@ def _key(item: Any, depth: int) -> tuple[int, int] | None:
         return None
     if isinstance(item, cbor2.CBORTag):
         return _key(item.value, depth + 1)
-    if isinstance(item, list):
+    if isinstance(item, list | tuple):  # cbor2 makes arrays inside a tag tuples
         if len(item) in (6, 7) and item[1] == _COMMAND and isinstance(item[2], int) \
                 and isinstance(item[4], int):
             return item[2], item[4]
