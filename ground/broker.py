@@ -197,7 +197,13 @@ class Broker:
         return self._amqtt(folder)
 
     def _mosquitto(self, folder: Path) -> list[str]:
-        lines = [f"listener {self.port} {HOST}", "persistence false", "log_dest stdout"]
+        import pwd
+
+        # run as whoever started it (as root, mosquitto would switch to its own user, who
+        # cannot read this private folder)
+        me = pwd.getpwuid(os.getuid()).pw_name
+        lines = [f"listener {self.port} {HOST}", "persistence false", "log_dest stdout",
+                 f"user {me}"]
         if self.users:
             (folder / "passwd").write_text(
                 "".join(f"{u}:{_mosquitto_hash(p)}\n" for u, p in self.users.items())
@@ -209,7 +215,8 @@ class Broker:
                 acl += [f"topic read {t}" for t in access.subscribe]
                 acl.append("")
             (folder / "acl").write_text("\n".join(acl))
-            lines += ["allow_anonymous false", "password_file passwd", "acl_file acl"]
+            lines += ["allow_anonymous false", f"password_file {folder / 'passwd'}",
+                      f"acl_file {folder / 'acl'}"]
         else:
             lines.append("allow_anonymous true")
         (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
