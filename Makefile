@@ -8,6 +8,7 @@ PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.installed-base
 DEV    := $(VENV)/.installed-dev
 PORT   ?=
+TARGET ?=
 ARGS   ?=
 # The 32-bit MicroPython VM the bench measures the node's heap on (npm; bench/heap32.py)
 WASM_DIR   := .wasm
@@ -15,7 +16,7 @@ WASM_PKG   := @micropython/micropython-webassembly-pyscript@1.27.0
 WASM_STAMP := $(WASM_DIR)/.installed-1.27.0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm run test lint bench hil flash fuzz clean
+.PHONY: help venv wasm run test lint bench hil flash fuzz mutate clean
 
 # Python 3.11 or newer, checked before anything is made.
 PYCHECK := import sys; sys.exit(sys.version_info < (3, 11))
@@ -77,8 +78,8 @@ lint: $(DEV)  ## ruff everywhere; type-check ground/hil (CPython) and protocol/f
 bench: $(BASE) $(WASM_STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
 	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
-hil: $(DEV)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0
-	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target sim) $(ARGS)
+hil: $(DEV)  ## HIL suite: simulated node; a board: PORT=/dev/ttyACM0; virtual Pico: TARGET=vpico
+	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target $(or $(TARGET),sim)) $(ARGS)
 
 flash: $(BASE)  ## flash a Pico: make flash PORT=/dev/ttyACM0
 	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0" >&2; exit 2; }
@@ -86,6 +87,10 @@ flash: $(BASE)  ## flash a Pico: make flash PORT=/dev/ttyACM0
 
 fuzz: $(BASE)  ## live protocol fuzzing: make fuzz [PORT=...] ARGS='--cases 100000'
 	$(PY) -m ground fuzz $(if $(PORT),--port $(PORT),) $(ARGS)
+
+mutate: $(STAMP)  ## mutation testing (slow, not in make test): make mutate [ARGS='protocol/crc.py --fresh']
+	$(PY) -m pip install --quiet -e '.[mutate]'
+	$(PY) tools/mutate.py $(ARGS)
 
 clean:  ## remove build output and caches (keeps .venv)
 	rm -rf build dist bench/results .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -45,7 +45,25 @@ if ".frozen" not in sys.path:  # MICROPYPATH replaces the default path, frozen a
     sys.path.append(".frozen")
 
 
+def _escape_window():
+    # As main.py on a Pico (board/escape.py): the keyboard interrupt off first, then the
+    # escapes looked for in what arrives. The Unix port has no REPL to stay in: an escape
+    # exits with EXIT_ESCAPE and the host leaves the node down until its next power cut.
+    # A frame arriving while the interrupt is on raises KeyboardInterrupt (board/sim.py),
+    # which ends this script as it would end main.py on a Pico.
+    from board import escape
+    from board.sim import EXIT_ESCAPE, Console
+
+    window = escape.Window(Console(), int(os.getenv("ILRS_ESCAPE_MS") or 0))
+    how = window.run()
+    if how != escape.NONE:
+        sys.stderr.write("node: escape at boot (" + escape.NAMES[how] + ")\n")
+        sys.exit(EXIT_ESCAPE)
+    return window.rx
+
+
 def main():
+    rx = _escape_window()
     try:
         import node
 
@@ -54,7 +72,9 @@ def main():
         from node.app import run
 
         gc.collect()  # the imports' temporaries: the node's buffers then find room in one piece
-        run(Board())
+        board = Board()
+        board.boot_rx = rx
+        run(board)
     except Exception as e:  # the Unix port would print it on stdout: the link
         sys.print_exception(e, sys.stderr)  # type: ignore[arg-type]
         sys.exit(1)

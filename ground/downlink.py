@@ -4,7 +4,9 @@
 (``receive``, all of a read at once), then writes every frame and every discarded byte to the
 session log and hands each message to the listeners registered for its kind.
 It keeps the latest value of every channel (with unit and limit state), counts what it saw,
-and notices gaps in the node's downlink sequence numbers (lost messages).
+and notices gaps in the node's downlink sequence numbers (lost messages) and in its event
+numbers (``lost_events``, each gap also reported on the ERROR topic: events lost on the link,
+or numbers the node skipped after a power cut, SPEC §5.4).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from ground import codec, values
+from ground.auth import AuthError
 from ground.link import Deframer, Discard
 from ground.log import DOWN, SessionLog
 
 T = TypeVar("T")
+_MAC0: Final = b"\xd1"  # the first byte of a COSE_Mac0 object (tag 17)
 Listener = Callable[[Any], None]
 
 # What listeners receive, per kind.
@@ -63,7 +67,12 @@ class Downlink:
         self.lost_messages = 0  # from gaps in the downlink sequence
         self.last_error = ""
         self.last_event: values.EventRecord | None = None
+        self.lost_events = 0  # from gaps in event_seq
         self._last_seq: int | None = None
+        # SPEC §10.5: opens an authenticated message -> (payload, answered counter) or raises
+        # AuthError; set by the client that holds a key
+        self.opener: Callable[[bytes], tuple[bytes, int]] | None = None
+        self.auth_errors = 0  # authenticated messages that did not check out
 
     @property
     def latest(self) -> dict[str, values.ChannelValue]:
@@ -118,6 +127,30 @@ class Downlink:
         """What ``feed`` makes of ``data`` before it logs, counts and tells the listeners:
         deframed, decoded and, for housekeeping, looked up in the dictionary."""
         wires, messages, discards = self.deframer.deframe(data)
+        answers: dict[int, int] = {}
+        failures: dict[int, codec.DecodeFailure] = {}
+        for i, raw in enumerate(messages):
+            if raw[:1] == _MAC0:  # an authenticated verification (SPEC §10.5)
+                if self.opener is None:
+                    failures[i] = codec.DecodeFailure(
+                        "an authenticated message, and no key configured to check it")
+                    continue
+                try:
+                    messages[i], answers[i] = self.opener(raw)
+                except AuthError as exc:
+                    self.auth_errors += 1
+                    failures[i] = codec.DecodeFailure(f"authenticated message refused: {exc}")
+        if answers or failures:
+            each = codec.decode_batch(messages)
+            for i, counter in answers.items():
+                msg = each[i]
+                if isinstance(msg, codec.Message):
+                    auth = codec.AuthenticatedMessage(*msg)
+                    auth.answers = counter
+                    each[i] = auth
+            for i, failure in failures.items():
+                each[i] = failure
+            return Received(wires, [_named(msg, t_ns) for msg in each], discards)
         decoded = codec.decode_columns(messages)  # all at once: much faster
         if isinstance(decoded, codec.Columns):
             named = values.housekeeping_batch(
@@ -188,12 +221,23 @@ class Downlink:
         elif kind == codec.KIND_EVENT:
             event_seq, severity, args = msg.body
             ev = values.event(msg.id, event_seq, severity, args, msg.time, t_ns)
+            self._event_gap(event_seq)
             self.last_event = ev
             self._emit(EVENT, ev)
         elif kind in _KIND_TOPICS:
             self._emit(_KIND_TOPICS[kind], msg)
         else:  # a valid message of a kind only the ground sends (a command, from the node?)
             raise codec.DecodeFailure(f"a {codec.kind_name(kind)} message is not downlink")
+
+    def _event_gap(self, event_seq: int) -> None:
+        last = self.last_event
+        if last is None or event_seq <= last.event_seq + 1:
+            return  # the first event, the next one, or a node whose log was wiped
+        first, missed = last.event_seq + 1, event_seq - last.event_seq - 1
+        self.lost_events += missed
+        which = f"#{first}" if missed == 1 else f"#{first}..#{event_seq - 1}"
+        self._emit(ERROR, f"event gap: {which} not received ({missed} lost on the link or "
+                          "skipped by the node after a power cut)")
 
     def _housekeeping(self, hk: values.Housekeeping) -> None:
         self._packets[hk.packet_id] = hk

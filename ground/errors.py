@@ -274,3 +274,16 @@ class FlashError(GroundError, RuntimeError):
         self.step = step
         self.reason = reason
         super().__init__(f"flash: {step}: {reason}")
+
+
+class FlashTimeout(FlashError):
+    """mpremote gave no answer in time (a slow or busy port): a link problem, not a bug."""
+
+    def __init__(self, step: str, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(
+            step,
+            f"mpremote gave no answer within {timeout_s:g} s: the port is slow or the board is "
+            "busy (check the cable, that no other program has the port open, and that the "
+            "board is at the REPL; then flash again)",
+        )

@@ -25,6 +25,11 @@
 4. Wait out the boot escape window, connect with the ground client and ping (``status``, which
    also checks the dictionary hash, then ``noop``).
 
+``--port vpico://?uf2=PATH&flash=FILE`` flashes the virtual Pico (ground/vpico.py) the same
+way: it boots the emulated board on its flash file (letting a node already there boot, so step
+1 can ask it), runs these steps against its USB serial with more patience (its clock runs about
+34x slower), and records the deployment beside the flash file.
+
 ``plan()`` (filesystem) and ``plan_romfs()`` return the exact mpremote command lines and
 ``choose()`` makes the decision from the query's answer, so all of it is tested without a board.
 """
@@ -47,6 +52,7 @@ from rich.progress import Progress
 
 from ground.errors import (
     FlashError,
+    FlashTimeout,
     GroundError,
     LinkLost,
     PortUnreachable,
@@ -54,6 +60,7 @@ from ground.errors import (
     VerificationTimeout,
 )
 from ground.micropython import GROUND_ONLY, REPO_ROOT
+from ground.vpico import is_vpico
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
 MODULES_DIR: Final = "modules"  # under the build dir: the .mpy tree, the image's contents
@@ -65,6 +72,7 @@ SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
 _MAINTENANCE_WAIT_S: Final = 3.0
+MPREMOTE_TIMEOUT_S: Final = 120.0  # one mpremote step (copying the image takes the longest)
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -234,7 +242,7 @@ def query_romfs(
     port: str, runner: Runner | None = None, mpremote: Sequence[str] | None = None
 ) -> int | None:
     """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
-    proc = (runner or _run)([*_base(port, mpremote), "romfs", "query"])
+    proc = _invoke(runner or _run, [*_base(port, mpremote), "romfs", "query"], "romfs query")
     if proc.returncode != 0:
         raise FlashError("romfs query", f"mpremote: {_why(proc)} (is the board at the REPL?)")
     return romfs_size(proc.stdout or "")
@@ -287,7 +295,17 @@ def _ports_found() -> str:
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True,
+                          timeout=MPREMOTE_TIMEOUT_S, check=False)
+
+
+def _invoke(runner: Runner, argv: Sequence[str], step: str) -> subprocess.CompletedProcess[str]:
+    """runner(argv); an mpremote that does not finish in time is a FlashTimeout (a link
+    problem with its own message), not an internal error."""
+    try:
+        return runner(argv)
+    except subprocess.TimeoutExpired as exc:
+        raise FlashTimeout(step, float(exc.timeout)) from None
 
 
 def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> None:
@@ -297,7 +315,7 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
         task = progress.add_task("flashing", total=total)
         for step in steps:
             progress.update(task, description=step.title)
-            proc = runner(step.argv)
+            proc = _invoke(runner, step.argv, step.title)
             if proc.returncode != 0:
                 raise FlashError(
                     step.title,
@@ -308,13 +326,14 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             progress.advance(task, step.files + 1)
 
 
-def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> bool:
+def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
+            timeout_s: float = 1.5) -> bool:
     """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
     from ground.client import Client
 
     client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5)
     try:
-        client.connect(timeout=1.5)
+        client.connect(timeout=timeout_s)
     except GroundError:
         client.close()
         return False
@@ -368,10 +387,47 @@ def main(args: argparse.Namespace) -> int:
     print(f"built {len(built)} files in {BUILD_DIR}, ROMFS image {image.stat().st_size} bytes")
     if args.build_only:
         return 0
-    if not args.no_maintenance and to_repl(args.port, args.yes):
+    if is_vpico(args.port):
+        return _flash_vpico(args, built, image)
+    return _flash_port(args, args.port, built, image)
+
+
+def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> int:
+    """The virtual Pico: boot it on its flash file, then exactly what a board gets."""
+    from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
+
+    options = vpico_options(args.port)
+    options["deploy"] = "no"  # this is the deployment
+    try:
+        board = VirtualPico(**options).start()
+        if board.marker.exists():  # a node runs there: let it boot, so it can be asked
+            board.wait_node()
+    except VirtualPicoError as exc:
+        raise FlashError("virtual Pico", str(exc)) from None
+    try:
+        print(f"virtual Pico on {board.port}, flash {board.flash}")
+        board.marker.unlink(missing_ok=True)
+        code = _flash_port(args, board.port, built, image, runner=_run_slow,
+                           booted=board.wait_node, connect_timeout_s=60.0)
+        board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
+        return code
+    finally:
+        board.stop()
+
+
+def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
+                runner: Runner | None = None, booted: Callable[[], None] | None = None,
+                connect_timeout_s: float | None = None) -> int:
+    args = argparse.Namespace(**{**vars(args), "port": port})
+    running = False
+    if not args.no_maintenance:
+        running = (to_repl(args.port, args.yes) if connect_timeout_s is None
+                   else to_repl(args.port, args.yes, timeout_s=connect_timeout_s))
+    if running:
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
-    size = query_romfs(args.port) if use_romfs else None
+    size = (query_romfs(args.port) if runner is None else query_romfs(args.port, runner)) \
+        if use_romfs else None
     decision = choose(size, image.stat().st_size, use_romfs)
     if decision.deployment == ROMFS:
         print(f"ROMFS partition of {size} bytes: deploying the image")
@@ -379,10 +435,21 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(f"warning: {decision.warning}", file=sys.stderr)
         steps = plan(args.port, built)
-    install(steps)
-    time.sleep(_BOOT_WAIT_S)
-    print(ping(args.port))
+    if runner is None:  # a board
+        install(steps)
+        time.sleep(_BOOT_WAIT_S)
+        print(ping(args.port))
+    else:
+        install(steps, runner)
+        if booted is not None:  # not a fixed sleep: until the node sends housekeeping
+            booted()
+        print(ping(args.port))
     return 0
+
+
+def _run_slow(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """mpremote against the emulated board: the same commands, more patience."""
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=1800, check=False)
 
 
 def describe(steps: Sequence[Step]) -> list[dict[str, Any]]:

@@ -44,6 +44,11 @@ Supervision (the node's board/sim.py is the other half):
   again with reset cause WATCHDOG. Before ``S`` nothing is enforced, like machine.WDT.
 - reboot: exit code 42 restarts with reset cause COMMANDED; exit code 43 (maintenance: the
   Unix port has no REPL to hand the link to) restarts with reset cause MAINTENANCE.
+- boot escape window (``escape_ms``, 200 ms by default; a Pico's is 2 s): every boot first runs
+  board/escape.py, as main.py does on a Pico, with rp2's keyboard interrupt modelled (a 0x03
+  raises KeyboardInterrupt until the firmware turns it off). An escape exits with code 44.
+  Each start first flushes what the node had not read from the pty, as a Pico's reset drops
+  the USB link and the bytes in flight on it.
 - power cut (``SimNode.power_cut()``): SIGKILL now, start again with reset cause POWER_ON on
   the same pty, so an open ground link survives. What the node had not written to its state
   directory is lost, as on a Pico losing power.
@@ -77,12 +82,14 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
 from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
@@ -96,6 +103,8 @@ from ground.micropython import (
 
 EXIT_REBOOT: Final = 42  # board/sim.py
 EXIT_MAINTENANCE: Final = 43
+EXIT_ESCAPE: Final = 44  # the boot escape window saw an escape: the node stays down
+ESCAPE_MS: Final = 200  # the boot escape window (a Pico's is 2 s): every boot runs one
 RESET_POWER_ON: Final = 0
 RESET_WATCHDOG: Final = 1
 RESET_COMMANDED: Final = 2
@@ -214,6 +223,8 @@ class SimNode:
         micropython: str | None = None,
         extra_env: dict[str, str] | None = None,
         deployment: str = ROMFS,
+        escape_ms: int = ESCAPE_MS,
+        dev_key: bool = False,
     ) -> None:
         if deployment not in DEPLOYMENTS:
             raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
@@ -225,6 +236,10 @@ class SimNode:
         self.micropython = micropython or find_micropython()
         self.extra_env = dict(extra_env or {})
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
+        self.escape_ms = escape_ms  # boot escape window (board/escape.py); 0: none
+        # provision ground.auth's development key into a state directory that has no key
+        # table yet (SPEC §10.7): the node then boots ENFORCED
+        self.dev_key = dev_key
         self.romfs_image: Path | None = None
         self._owned_dir: OwnedDir | None = None  # the temporary state dir stop() removes
         if state_dir:
@@ -279,6 +294,9 @@ class SimNode:
         if self._thread is not None:
             raise SimNodeError("already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        keys = self.state_dir / "keys.bin"
+        if self.dev_key and not keys.exists():
+            keys.write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)]))
         if not self.verbose:
             self._log = open(self.log_path, "ab", buffering=0)
         self._prepare()
@@ -407,6 +425,7 @@ class SimNode:
         env["ILRS_STATE_DIR"] = str(self.state_dir)
         env["ILRS_RESET_CAUSE"] = str(cause)
         env["ILRS_WDT_FD"] = str(wdt_w)
+        env["ILRS_ESCAPE_MS"] = str(self.escape_ms)
         if self.seed is not None:
             env["ILRS_SEED"] = str(self.seed)
         if self.time_factor is not None:
@@ -414,6 +433,10 @@ class SimNode:
         return env
 
     def _spawn(self, cause: int) -> None:
+        # A Pico's reset drops the USB link and what was in flight on it: so do we, so the new
+        # boot never starts reading in the middle of a frame the last one had begun to read.
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcflush(self._master, termios.TCIFLUSH)
         wdt_r, wdt_w = os.pipe()
         os.set_blocking(wdt_r, False)
         self._note(f"--- boot {self.boots + 1}: reset cause {RESET_NAMES.get(cause, cause)}")
@@ -514,7 +537,10 @@ class SimNode:
                 elif code == EXIT_MAINTENANCE:
                     self._spawn(RESET_MAINTENANCE)
                 else:
-                    self._note(f"node exited with code {code}")
+                    why = ("escape at boot: the node stays down (a Pico would stay at the "
+                           "REPL) until a power cut" if code == EXIT_ESCAPE else
+                           "a Pico would now sit at the REPL, the link dead")
+                    self._note(f"node exited with code {code}: {why}")
                     self.returncode = code
                     self._proc = None
                     self._exited.set()

@@ -5,6 +5,9 @@ serves a Pico's USB CDC (``/dev/ttyACM0``, ``COM3``), a UART adapter, a TCP brid
 (``socket://host:port``, ``rfc2217://``), pyserial's ``loop://`` and the simulated node's pty.
 ``sim`` or ``sim://?seed=7&time_factor=600&state_dir=DIR`` first starts the simulated node
 (``ground.simnode.SimNode``) and connects to its pty; closing the transport stops it.
+``vpico`` or ``vpico://?uf2=PATH&flash=FILE`` likewise starts the virtual Pico
+(``ground.vpico.VirtualPico``: the real rp2 firmware on an emulated RP2040, the node deployed
+as ``ground flash`` does) and connects to its USB serial.
 ``mqtt://host:port/STATION/NODE`` reaches a node through an MQTT broker and a ``ground
 gateway`` (the ground's own pyserial URL handler, ``ground.urlhandler.protocol_mqtt``).
 
@@ -35,7 +38,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import serial
 
-from ground.errors import LinkLost, PortBusy, PortUnreachable, UsageError
+from ground.errors import GroundError, LinkLost, PortBusy, PortUnreachable, UsageError
+from ground.vpico import is_vpico
 
 if "ground.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("ground.urlhandler")  # mqtt://
@@ -74,7 +78,10 @@ def seq_range(url: str) -> tuple[int, int]:
 
 
 def sim_options(url: str) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR`` → SimNode keyword arguments."""
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+
+    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
+    directory that has none; ``key=none`` (the default) leaves the node open."""
     query = urlsplit(url).query if "://" in url else ""
     options: dict[str, Any] = {}
     for key, values in parse_qs(query, keep_blank_values=True).items():
@@ -89,8 +96,13 @@ def sim_options(url: str) -> dict[str, Any]:
                 )
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "key":
+            if value not in ("dev", "none"):
+                raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
+            options["dev_key"] = value == "dev"
         else:
-            raise UsageError(f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir)")
+            raise UsageError(
+                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, key)")
     return options
 
 
@@ -136,20 +148,22 @@ class Transport:
 
     @property
     def device(self) -> str:
-        """What was actually opened: the pty path for ``sim``, else the URL."""
+        """What was actually opened: the pty path for ``sim`` and ``vpico``, else the URL."""
         if self._sim is not None:
             return str(self._sim.port)
         return self.url
 
     @property
     def sim(self) -> Any:
-        """The SimNode behind a ``sim`` URL (for power cuts in tests), else None."""
+        """The SimNode (or VirtualPico) behind a ``sim`` (``vpico``) URL, else None."""
         return self._sim
 
     def open(self) -> None:
         """Open the port (starting the simulated node first for ``sim``) and start reading."""
         if is_sim(self.url):
             self._start_sim()
+        elif is_vpico(self.url):
+            self._start_vpico()
         try:
             self._serial = self._open_port()
         except PortUnreachable:
@@ -171,6 +185,16 @@ class Transport:
         except Exception as exc:  # a sim that cannot start is an unreachable port
             self._sim = None
             raise PortUnreachable(self.url, f"simulated node did not start: {exc}") from exc
+
+    def _start_vpico(self) -> None:
+        from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
+
+        options = vpico_options(self.url)  # a UsageError names what is missing
+        try:
+            self._sim = VirtualPico(**options).start()
+        except (VirtualPicoError, GroundError, OSError) as exc:
+            self._sim = None
+            raise PortUnreachable(self.url, f"virtual Pico did not start: {exc}") from exc
 
     def _stop_sim(self) -> None:
         sim, self._sim = self._sim, None

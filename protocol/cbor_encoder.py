@@ -139,6 +139,22 @@ def _float_kind(buf, pos: int) -> int:
     return 8
 
 
+_SCRATCH = bytearray(_HEAD_MAX)  # a float staged before it is copied to a buffer's end
+
+
+def _f32_at(buf, pos: int, x) -> int:
+    # x's preferred serialization (half or single) written at buf[pos:]; return its end.
+    # buf must have 5 bytes from pos.
+    try:
+        _pack_into(">f", buf, pos + 1, x)
+    except OverflowError:  # CPython: beyond the single-precision range
+        raise EncodeError("float out of the single-precision range") from None
+    end = _f32_finish(buf, pos)  # pyright: ignore[reportArgumentType]
+    if end < 0:
+        raise EncodeError("NaN or infinity")
+    return end
+
+
 class Encoder:
     """Deterministic CBOR writer into a preallocated buffer; see the module docstring."""
 
@@ -223,17 +239,26 @@ class Encoder:
     def float32(self, x) -> None:
         """Round x to single precision, write half if that is exact, else single (SPEC §4.1)."""
         pos = self.pos
-        if pos > self._limit:
-            self._room(5)
         buf = self.buf
-        try:
-            _pack_into(">f", buf, pos + 1, x)
-        except OverflowError:  # CPython: beyond the single-precision range
-            raise EncodeError("float out of the single-precision range") from None
-        end = _f32_finish(buf, pos)  # pyright: ignore[reportArgumentType]
-        if end < 0:
-            raise EncodeError("NaN or infinity")
+        if pos + 5 > len(buf):
+            if self._grow:
+                self._room(5)
+                buf = self.buf
+            else:  # near the end: a half may still fit where a single would not
+                self._tail(_f32_at(_SCRATCH, 0, x))
+                return
+        end = _f32_at(buf, pos, x)
         self.pos = end
+
+    def _tail(self, n: int) -> None:
+        # Copy the n-byte encoding built in _SCRATCH to the end of a buffer that cannot grow.
+        pos = self.pos
+        buf = self.buf
+        if pos + n > len(buf):
+            raise EncodeError(_E_FULL)
+        for i in range(n):
+            buf[pos + i] = _SCRATCH[i]
+        self.pos = pos + n
 
     def raw(self, data) -> None:
         """Append bytes that already are deterministic CBOR (not checked)."""
@@ -340,6 +365,11 @@ class Encoder:
                     self._int(x)
                     pos = self.pos
             elif t is _float and single:
+                if pos + 5 > len(buf):  # near the end: a half may fit where a single would not
+                    self.pos = pos
+                    self.float32(x)
+                    pos = self.pos
+                    continue
                 _pk(">f", buf, pos + 1, x)
                 pos = finish(buf, pos)  # pyright: ignore[reportArgumentType]
                 if pos < 0:
@@ -415,18 +445,26 @@ class Encoder:
     def float(self, x) -> None:
         """The shortest of half, single, double that holds x exactly (cbor2 canonical)."""
         pos = self.pos
-        if pos > self._limit:
-            self._room(_HEAD_MAX)  # room for the double, even when it ends up shorter
         buf = self.buf
+        if pos + _HEAD_MAX > len(buf):
+            if self._grow:
+                self._room(_HEAD_MAX)
+                buf = self.buf
+            else:  # staged: near the end a half or single may fit where a double would not
+                buf = _SCRATCH
+                pos = 0
         _pack_into(">d", buf, pos + 1, x)
         kind = _float_kind(buf, pos)
-        if kind == 8:
+        if kind == 0:
+            raise EncodeError("NaN or infinity")
+        if kind != 8:  # exact in single precision: its preferred serialization is half or single
+            self.float32(x)
+        elif buf is _SCRATCH:
+            buf[0] = 0xFB
+            self._tail(9)
+        else:
             buf[pos] = 0xFB
             self.pos = pos + 9
-        elif kind == 0:
-            raise EncodeError("NaN or infinity")
-        else:  # exact in single precision: its preferred serialization is half or single
-            self.float32(x)
 
     def bool(self, b) -> None:
         pos = self.pos

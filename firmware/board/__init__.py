@@ -9,9 +9,9 @@ Interface (every board):
                             would block until buf is full: the link then reads one byte)
     read_into(buf) -> int   bytes available now, copied into buf; never blocks
     poll_ms(ms) -> bool     wait up to ms for input (blocking; only outside asyncio)
-    write(buf, n) -> int    write buf[0:n] (whole frames) without allocating; waits
-                            briefly for room, then drops the rest and counts tx_dropped
-    tx_dropped              writes cut short because the link stayed blocked
+    write(buf, off, n) -> int  write what the link takes now of buf[off:off+n], without
+                            waiting or allocating; the bytes written (0: full or nobody there)
+    tx_wait(ms) -> bool     wait up to ms until write can take more
     ticks_ms()              free-running ms counter (time.ticks_ms semantics: wraps)
     wdt_start(timeout_ms), wdt_feed()
     reset_cause() -> int    RESET_* of protocol.ids, for this boot
@@ -19,7 +19,10 @@ Interface (every board):
     enter_maintenance()     leave the protocol for the REPL: rp2 resets with a MAINTENANCE
                             marker and main.py then stays in the REPL (a started WDT cannot
                             be stopped); sim exits and the host restarts it
-    link_open(), link_close()  the protocol takes / gives back the serial link
+    link_open(), link_close()  the protocol takes / gives back the serial link (USB: the
+                            keyboard interrupt off / on; frames carry 0x03)
+    boot_rx                 None, or the bytes the boot escape window read that were no
+                            escape (board/escape.py): the link takes them before reading
     fs_root                 directory for persistent files (the flash)
     set_led(mode), led_tick(now_ms), set_load_pin(ch, on)
     mcu_temp_c() -> float or None (None: no sensor, the plant models it)
@@ -28,6 +31,7 @@ Interface (every board):
     config                  dict of host overrides: 'seed', 'time_factor' (absent: params)
     name                    'rp2' or 'sim'
 
-(docs/ARCHITECTURE.md lists ``write(mv)``; the boards take ``write(buf, n)`` instead, so the
-link can write part of a preallocated buffer without making a memoryview.)
+(docs/ARCHITECTURE.md lists ``write(mv)``; the boards take ``write(buf, off, n)`` instead, so
+the link can write part of a preallocated buffer without making a memoryview. Whole frames,
+priorities and tx_dropped are the link's: node/link.py.)
 """

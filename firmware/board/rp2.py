@@ -51,6 +51,8 @@ _RESET_SOFT = const(4)
 class Board(StreamTx):
     name = "rp2"
     fs_sync = True  # littlefs commits on flush/close
+    # bytes the boot escape window read (main.py): the link takes them first
+    boot_rx: "bytearray | None" = None
 
     def __init__(self, uart_baud=0, fs_root="/data"):
         self.fs_root = fs_root

@@ -11,6 +11,13 @@ environment:
     ILRS_WDT_FD       inherited pipe fd of the simulated watchdog (absent: no watchdog)
     ILRS_SEED         plant seed override (absent: the plant_seed parameter)
     ILRS_TIME_FACTOR  time factor override (absent: the time_factor parameter)
+    ILRS_ESCAPE_MS    length of the boot escape window (board/escape.py; absent or 0: none)
+
+The keyboard interrupt is modelled on rp2's, which the Unix port does not have for data on
+stdin: until ``kbd_intr(-1)`` (this module's, called by the escape window and link_open), a
+0x03 read from the link raises KeyboardInterrupt, as a Pico's USB serial does. An entry point
+that lets a command frame (``00 03 ...``) arrive with it on dies as it would on a board: the
+process ends (exit 1) and the host does not restart it (the Pico would sit at the REPL).
 
 Simulated watchdog protocol on the pipe: b"S<timeout_ms>\\n" once at start, then b"F" per
 feed. The host SIGKILLs the node when no feed arrives within the timeout and starts it again
@@ -26,17 +33,51 @@ import time
 
 from micropython import const
 
+from board import escape
 from board.stream_tx import StreamTx
 
 _POLLIN = const(1)
 
 EXIT_REBOOT = const(42)  # keep in step with ground/simnode.py
 EXIT_MAINTENANCE = const(43)
+EXIT_ESCAPE = const(44)  # the boot escape window saw an escape (sim_main.py)
 
 _RESET_POWER_ON = const(0)
 _RESET_MAINTENANCE = const(3)
 
 _FEED = const(b"F")
+_CTRL_C = const(3)
+
+_kbd_char = _CTRL_C  # rp2 boots with the keyboard interrupt on
+
+
+def kbd_intr(c):
+    """micropython.kbd_intr as on rp2: c = 3 makes a 0x03 from the link raise
+    KeyboardInterrupt, -1 lets every byte through."""
+    global _kbd_char
+    _kbd_char = c
+
+
+def _interrupt(buf, n):
+    # rp2's USB serial: a 0x03 while the keyboard interrupt is on raises KeyboardInterrupt
+    if _kbd_char >= 0:
+        for i in range(n):
+            if buf[i] == _kbd_char:
+                raise KeyboardInterrupt
+
+
+class Console(escape.StreamConsole):
+    """The boot escape window's console on the simulated USB serial (no escape pin)."""
+
+    def __init__(self):
+        super().__init__(sys.stdin.buffer, kbd_intr)
+
+    def read_byte(self, timeout_ms):
+        b = super().read_byte(timeout_ms)
+        if b >= 0:
+            self._one[0] = b
+            _interrupt(self._one, 1)
+        return b
 
 
 def _env_int(name, default):
@@ -47,6 +88,8 @@ def _env_int(name, default):
 class Board(StreamTx):
     name = "sim"
     fs_sync = False  # files reach the state dir on write; a SIGKILL keeps them
+    # bytes the boot escape window read (sim_main.py): the link takes them first
+    boot_rx: "bytearray | None" = None
 
     def __init__(self):
         self.fs_root = os.getenv("ILRS_STATE_DIR") or "state"
@@ -76,15 +119,18 @@ class Board(StreamTx):
     # --- link ---------------------------------------------------------------------------
 
     def link_open(self):
-        pass
+        kbd_intr(-1)  # as rp2's USB link: frames carry 0x03
 
     def link_close(self):
-        pass
+        kbd_intr(_CTRL_C)
 
     def read_into(self, buf):
         # The host set O_NONBLOCK: readinto returns what is there, None when nothing is.
         n = self._in.readinto(buf)
-        return n if n else 0
+        if not n:
+            return 0
+        _interrupt(buf, n)
+        return n
 
     def poll_ms(self, ms):
         return bool(self._pin.poll(ms))

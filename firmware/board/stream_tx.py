@@ -1,9 +1,10 @@
 """Frame output to a non-blocking stream, shared by the rp2 and sim boards.
 
-A frame is written whole or cut short and counted (``tx_dropped``): the link waits briefly for
-room (``_TX_WAIT_MS``), and once it has been blocked does not wait at all until it drains, so a
-port nobody reads (USB with no host, a pty nobody opened) does not slow the node down.
-Allocation-free: stream ``write(buf, off, len)`` takes an offset, so no memoryview per frame.
+The board only moves bytes: ``write(buf, off, n)`` hands the stream what it takes now and
+returns how many bytes that was (0 when it is full, or nobody is on the other side);
+``tx_wait(ms)`` waits until it can take more. Whole frames, queueing, priorities and the
+drop count are the link's (node/link.py). Allocation-free: stream ``write(buf, off, len)``
+takes an offset, so no memoryview per write.
 """
 
 import select
@@ -11,7 +12,6 @@ import select
 from micropython import const
 
 _POLLOUT = const(4)  # select.POLLOUT
-_TX_WAIT_MS = const(20)  # how long a blocked link may hold one frame before it is dropped
 
 
 class StreamTx:
@@ -19,31 +19,15 @@ class StreamTx:
         self._out = out
         self._pout = select.poll()
         self._pout.register(out, _POLLOUT)
-        self._blocked = False
-        self.tx_dropped = 0
 
-    def write(self, buf, n):
-        """Write buf[0:n]; returns n, or fewer if the link stayed blocked (counted)."""
-        out = self._out
+    def write(self, buf, off, n):
+        """Write what the stream takes now of buf[off:off+n]; return the bytes written."""
         try:
-            w = out.write(buf, 0, n)  # type: ignore[call-arg]  # stream write(buf, off, len)
+            w = self._out.write(buf, off, n)  # type: ignore[call-arg]  # write(buf, off, len)
         except OSError:  # EIO/EPIPE: nobody on the other side
-            self.tx_dropped += 1
             return 0
-        if w == n:
-            self._blocked = False
-            return n
-        pos = w or 0
-        while pos < n:
-            if not self._pout.poll(0 if self._blocked else _TX_WAIT_MS):
-                self._blocked = True
-                self.tx_dropped += 1
-                return pos
-            try:
-                w = out.write(buf, pos, n - pos)  # type: ignore[call-arg]
-            except OSError:
-                w = 0
-            if w:
-                pos += w
-        self._blocked = False
-        return n
+        return w or 0
+
+    def tx_wait(self, ms):
+        """Wait up to ms until the stream can take more; True if it can."""
+        return bool(self._pout.poll(ms))

@@ -12,6 +12,16 @@ Writes are append-safe: each slot is written in place with its own CRC, so a pow
 during a write spoils at most that one slot, which the boot scan then ignores. At boot the
 scan finds the newest valid record; event numbering continues after it.
 
+Numbering survives any power cut without reuse (SPEC §5.4): event numbers are reserved in
+blocks ahead of use. ``evseq.bin`` (a storage blob, written atomically) holds a high-water
+mark: no number at or above it has been used. Before an event takes a number at or above the
+mark, ``claim`` moves the mark _RESERVE further and persists it; the eventlog task tops the
+reservation up early (``flush``), so a burst rarely waits for the flash. At boot numbering
+continues at the larger of the mark and the newest stored record + 1: numbers given out
+before a power cut but not yet stored are skipped, never reused (a gap the ground reports);
+a power cut or watchdog reset skips fewer than _RESERVE numbers, a commanded reset (close)
+none.
+
 Records reach the flash from a RAM queue (``add`` is allocation-free; it drops the oldest
 queued record, counted in ``lost``, when the flash falls behind) by ``flush`` from the
 eventlog task. ``records(from_seq)`` yields the stored records oldest first for the bulk
@@ -22,9 +32,12 @@ import struct
 
 from micropython import const
 
+from node import storage
 from protocol.crc import crc32_append, crc32_check
 
 FILE = "events.log"
+SEQ_FILE = "evseq.bin"
+_RESERVE = const(32)  # event numbers reserved per write of the high-water mark
 _SLOTS = const(256)
 _SLOT_SIZE = const(48)
 _CRC_AT = const(40)
@@ -40,6 +53,7 @@ _I64_MAX = const(0x7FFFFFFFFFFFFFFF)
 
 class EventLog:
     def __init__(self, root, fs_sync, boot_count):
+        self.root = root
         self.path = root + "/" + FILE
         self._sync = fs_sync
         self._boot = boot_count
@@ -50,6 +64,8 @@ class EventLog:
         self.write_errors = 0
         self.newest = -1  # newest event_seq on the flash or queued
         self.stored = 0  # valid records found at boot
+        self.reserved = 0  # event numbers below this may have been used (persisted mark)
+        self._claimed = -1  # the highest number claimed this boot
         self._f = None
 
     # --- boot ---------------------------------------------------------------------------
@@ -79,7 +95,30 @@ class EventLog:
                     newest = seq
         self.newest = newest
         self.stored = stored
-        return newest + 1
+        first = newest + 1
+        status, payload = storage.read_checked(self.root, SEQ_FILE)
+        if status == storage.OK and payload is not None and len(payload) == 4:
+            mark = struct.unpack("<I", payload)[0]
+            if mark > first:
+                first = mark
+        self._reserve(first)
+        return first
+
+    def _reserve(self, seq):
+        # Persist a high-water mark _RESERVE beyond seq (allocates: boot and rarely in claim).
+        mark = seq + _RESERVE
+        try:
+            storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", mark))
+        except OSError:
+            self.write_errors += 1  # numbering goes on; the flash fault shows in the counter
+        self.reserved = mark
+
+    def claim(self, seq):
+        """Event number seq is about to be used: make sure the flash mark is above it."""
+        if seq > self._claimed:
+            self._claimed = seq
+        if seq >= self.reserved:
+            self._reserve(seq)
 
     # --- writing ------------------------------------------------------------------------
 
@@ -109,7 +148,10 @@ class EventLog:
         return self._count
 
     def flush(self):
-        """Write the queued records into their slots. Returns how many were written."""
+        """Write the queued records into their slots and top the numbering reservation up
+        when half of it is used. Returns how many records were written."""
+        if self._claimed + _RESERVE // 2 >= self.reserved:
+            self._reserve(self._claimed + 1)
         f = self._f
         if f is None or not self._count:
             return 0
@@ -131,10 +173,17 @@ class EventLog:
         return written
 
     def close(self):
+        """Flush and close (a commanded reset): the mark becomes exactly the next number, so
+        a clean reboot skips none."""
         if self._f is not None:
             self.flush()
             self._f.close()
             self._f = None
+            try:
+                storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", self._claimed + 1))
+                self.reserved = self._claimed + 1
+            except OSError:
+                self.write_errors += 1
 
     # --- reading ------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Events (SPEC §5.4): numbered, sent live, kept in the persistent log, throttled per id.
 
 ``emit(event_id, a=None, b=None, c=None)`` is the one entry point (plant, FDIR, services).
-It numbers the event (event_seq continues the persistent log's numbering across reboots),
+It numbers the event (event_seq continues across reboots, never reused: see node.eventlog),
 queues it in a preallocated RAM ring, and sends the queue at once unless a message is being
 encoded (``link.busy``), in which case ``pump()`` sends it a moment later. Each sent event is
 also handed to the event log for the flash.
@@ -78,6 +78,7 @@ class Events:
         self._q_head = (i + 1) % _QUEUE
         self._q_count += 1
         seq = self.seq
+        self.log.claim(seq)  # never reused after a power cut (allocates once per reservation)
         self.seq = seq + 1
         self.tlm[_CH_EVENT_SEQ] = seq
         self._q_id[i] = event_id

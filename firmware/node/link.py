@@ -1,24 +1,38 @@
-"""The link: bytes in, verified messages to the dispatcher; messages out, framed.
+"""The link: bytes in, verified messages to the dispatcher; messages out, framed and queued.
 
 Receive: the board's bytes go into a preallocated buffer and through the protocol Deframer's
 allocation-free core; each verified message is handed to ``on_message(buf, n)``.
 Transmit: one preallocated CBOR Encoder. A sender calls ``enc = begin(kind, id)``, writes
 the body, then ``end()``: the message gets the next downlink seq (SPEC §5, +1 per message,
-wrapping at 65536) and the node time, and is framed (CRC appended in place, COBS into the tx
-buffer) and written; while ``holding`` (a command being handled), frames collect in the tx
-buffer and leave together at ``flush()``.
+wrapping at 65536) and the node time, and is framed (CRC appended in place, COBS) into the tx
+queue; ``pump()`` writes the queue to the board as far as the link takes it. While
+``holding`` (a command being handled, a housekeeping tick), frames wait in the queue and
+leave together at ``flush()``.
 begin/end must not be interleaved (``busy`` is True in between); the node is single
 threaded and nothing in between awaits.
 
-Counters (copied to the telemetry store by ``update_tlm``): frames_in, frames_out,
-crc_errors, discarded_bytes, frame_errors (oversize + truncated), tx_dropped.
+Congestion (SPEC §5.8): the tx queue (_TX_SIZE bytes, _TX_FRAMES frames) holds whole frames.
+A frame whose first byte has gone out is always finished before anything else, so no partial
+frame reaches the wire; the rest waits, however long the reader takes. When a new frame does
+not fit, frames not yet begun are dropped to make room, housekeeping first (the oldest of the
+lowest priority), never a verification or event while housekeeping is queued; if nothing of a
+priority at most the new frame's can go, the new frame is dropped. Every dropped frame counts
+once in ``tx_dropped`` and leaves a gap of exactly one in the downlink seq, so on a drained
+queue frames_out + tx_dropped is the number of messages made. A link that stays blocked is
+waited for once (_TX_WAIT_MS) and then not again until it drains, so a port nobody reads does
+not slow the node down.
 
-No allocation on these paths: receive, begin/end. ``run`` (the asyncio task) allocates a
-little per wait (asyncio's poll bookkeeping).
+Counters (copied to the telemetry store by ``update_tlm``): frames_in, frames_out (frames
+written whole), crc_errors, discarded_bytes, frame_errors (oversize + truncated), tx_dropped.
+
+No allocation on these paths: receive, begin/end, pump. ``run`` (the asyncio task)
+allocates a little per wait (asyncio's poll bookkeeping).
 """
 
 import asyncio
+from array import array
 
+import micropython
 from micropython import const
 
 from protocol.cbor_encoder import Encoder
@@ -37,8 +51,13 @@ _CH_FRAME_ERRORS = const(32)
 _CH_TX_DROPPED = const(30)
 
 _RX_CHUNK = const(256)
-_TX_SIZE = const(1040)  # one frame of MAX_MESSAGE: 2 delimiters + COBS of 1024 bytes (1029)
+_TX_SIZE = const(2080)  # two frames of MAX_MESSAGE (1031 each: delimiters, COBS, CRC) + spare
+_TX_FRAMES = const(48)  # frames the queue can hold
 _FRAME_OVERHEAD = const(11)  # delimiters, CRC, COBS overhead of a message up to 1020 bytes
+_TX_WAIT_MS = const(20)  # how long a blocked link is waited for before frames queue
+_KIND_HOUSEKEEPING = const(2)
+_LOW = const(0)  # housekeeping: dropped first
+_HIGH = const(1)  # verifications, events, everything else
 
 
 _SEQ_MASK = const(0xFFFF)
@@ -46,6 +65,15 @@ _SEQ_MASK = const(0xFFFF)
 
 def _ignore(buf, n):
     pass
+
+
+@micropython.viper
+def _move_down(buf: ptr8, dst: int, src: int, n: int):
+    # buf[dst:dst+n] = buf[src:src+n] for dst < src, without allocating
+    i = 0
+    while i < n:
+        buf[dst + i] = buf[src + i]
+        i += 1
 
 
 class Link:
@@ -56,13 +84,20 @@ class Link:
         self.deframer = Deframer()
         self.rx = bytearray(_RX_CHUNK)
         self.enc = Encoder(MAX_MESSAGE + 4)  # + 4: room for the CRC, appended in place
-        self.tx = bytearray(_TX_SIZE)
-        self._tx_len = 0
+        self.tx = bytearray(_TX_SIZE)  # the queue: whole frames, contiguous, from _rd to _wr
+        self._rd = 0  # next byte to write (inside the head frame once it has begun)
+        self._wr = 0  # end of the queued frames
+        self._head_start = 0  # where the head frame starts (it has begun if _rd > this)
+        self._f_end = array("H", bytes(2 * _TX_FRAMES))  # ring: each queued frame's end
+        self._f_pri = bytearray(_TX_FRAMES)  # ring: each queued frame's priority
+        self._f_head = 0
+        self._f_n = 0  # frames queued
+        self._pri = _HIGH  # priority of the message being encoded
+        self._blocked = False  # the link stayed blocked: no more waiting until it drains
         self.holding = False  # True while receive() handles commands: frames wait for flush
         self.seq = 0  # downlink seq of the next message
-        self.frames_out = 0
-        self.tx_dropped = 0  # frames the encoder could not take (too big)
-        self._tx_dropped_base = 0  # board.tx_dropped at clear_counters
+        self.frames_out = 0  # frames written whole
+        self.tx_dropped = 0  # frames made but never written (each a downlink seq gap)
         self.busy = False
         self.on_message = _ignore  # set by the dispatcher: on_message(buf, n)
         self.hung = False  # fault injection: stop taking input (TASK_LINK)
@@ -99,6 +134,10 @@ class Link:
         # then read what is there. A board whose stream returns what is available (sim:
         # O_NONBLOCK pty; UART) reads straight into rx; a USB CDC stdin would block until a
         # buffer is full, so there asyncio reads one byte and read_into takes the rest.
+        held = getattr(self.board, "boot_rx", None)
+        if held:  # what arrived during the boot escape window: a command sent then is answered
+            self.board.boot_rx = None
+            self.receive(held, len(held))
         reader = asyncio.StreamReader(self.board.rx_stream)
         chunk = self.board.rx_chunks
         one = bytearray(1)
@@ -130,41 +169,138 @@ class Link:
     def begin(self, kind, id):
         """Start a downlink message; returns the encoder positioned at the body."""
         self.busy = True
+        self._pri = _LOW if kind == _KIND_HOUSEKEEPING else _HIGH
         begin(self.enc, kind, self.seq, self._now_ms(), id)
         return self.enc
 
     def end(self):
-        """Frame the message begun with begin() into the tx buffer (00 COBS(msg+crc) 00, the
-        CRC appended in place in the encoder's spare bytes) and write it, unless ``holding``:
-        then it waits for flush(), so a command's verifications leave in one write. No
-        allocation."""
+        """Frame the message begun with begin() into the tx queue (00 COBS(msg+crc) 00, the
+        CRC appended in place in the encoder's spare bytes) and write what the link takes,
+        unless ``holding``: then it waits for flush(), so a command's verifications leave in
+        one write. A message that cannot be queued is dropped and counted; its seq is used
+        all the same (the gap tells the ground). No allocation."""
         enc = self.enc
         n = enc.pos
         self.busy = False
-        if n > MAX_MESSAGE:  # cannot happen with the node's messages; counted, not raised
-            self.tx_dropped += 1
+        self.seq = (self.seq + 1) & _SEQ_MASK
+        pri = self._pri
+        self._pri = _HIGH  # a message not begun with begin() (the dispatcher's) is high
+        if n > MAX_MESSAGE or not self._room(n + _FRAME_OVERHEAD, pri):
+            self.tx_dropped += 1  # (too big cannot happen with the node's messages)
+            if not self.holding:
+                self.pump()
             return
         crc32_append(enc.buf, 0, n)
         tx = self.tx
-        start = self._tx_len
-        if start + n + _FRAME_OVERHEAD > len(tx):
-            self.flush()
-            start = 0
+        start = self._wr
         tx[start] = 0
         end = encode_into(enc.buf, tx, start + 1, 0, n + 4)
         tx[end] = 0
-        self._tx_len = end + 1
-        self.seq = (self.seq + 1) & _SEQ_MASK
-        self.frames_out += 1
+        self._wr = end + 1
+        i = (self._f_head + self._f_n) % _TX_FRAMES
+        self._f_end[i] = end + 1
+        self._f_pri[i] = pri
+        self._f_n += 1
         if not self.holding:
-            self.flush()
+            self.pump()
+
+    def _room(self, need, pri):
+        # Make room for a frame of up to need bytes: compact the queue, then drop queued
+        # frames not yet begun, lowest priority and oldest first, of priority <= pri.
+        # False if that is not enough (the new frame is dropped).
+        while True:
+            if self._f_n < _TX_FRAMES:
+                if self._wr + need <= _TX_SIZE:
+                    return True
+                if self._wr - self._rd + need <= _TX_SIZE and self._rd > 0:
+                    self._compact()
+                    continue
+            victim = self._victim(pri)
+            if victim < 0:
+                return False
+            self._evict(victim)
+            self.tx_dropped += 1
+
+    def _compact(self):
+        # Move the queue [_rd, _wr) to the start of the buffer.
+        shift = self._rd
+        _move_down(self.tx, 0, shift, self._wr - shift)  # pyright: ignore[reportArgumentType]
+        self._wr -= shift
+        self._rd = 0
+        self._head_start -= shift
+        f_end = self._f_end
+        for k in range(self._f_n):
+            i = (self._f_head + k) % _TX_FRAMES
+            f_end[i] -= shift
+
+    def _victim(self, pri):
+        # The ring position (0 = head) of the oldest frame not yet begun with the lowest
+        # priority <= pri, or -1.
+        best = -1
+        best_pri = pri + 1
+        k = 1 if self._rd > self._head_start else 0  # a begun head frame is finished first
+        f_pri = self._f_pri
+        while k < self._f_n:
+            p = f_pri[(self._f_head + k) % _TX_FRAMES]
+            if p < best_pri:
+                best = k
+                best_pri = p
+            k += 1
+        return best
+
+    def _evict(self, k):
+        # Remove the k-th queued frame (not begun): close its bytes up, shift the ring.
+        f_end = self._f_end
+        f_pri = self._f_pri
+        head = self._f_head
+        i = (head + k) % _TX_FRAMES
+        start = self._head_start if k == 0 else f_end[(head + k - 1) % _TX_FRAMES]
+        length = f_end[i] - start
+        _move_down(self.tx, start, start + length, self._wr - start - length)  # pyright: ignore[reportArgumentType]
+        self._wr -= length
+        n = self._f_n
+        while k < n - 1:
+            j = (head + k) % _TX_FRAMES
+            nxt = (head + k + 1) % _TX_FRAMES
+            f_end[j] = f_end[nxt] - length
+            f_pri[j] = f_pri[nxt]
+            k += 1
+        self._f_n = n - 1
+
+    def pump(self):
+        """Write queued frames while the link takes them. A begun frame is always finished
+        before another starts. No allocation."""
+        board = self.board
+        tx = self.tx
+        stalled = False
+        f_end = self._f_end
+        while self._f_n:
+            rd = self._rd
+            w = board.write(tx, rd, self._wr - rd)  # every queued frame in one write
+            if w > 0:
+                stalled = False
+                rd += w
+                self._rd = rd
+                while self._f_n and f_end[self._f_head] <= rd:  # frames out, whole
+                    self._head_start = f_end[self._f_head]
+                    self._f_head = (self._f_head + 1) % _TX_FRAMES
+                    self._f_n -= 1
+                    self.frames_out += 1
+                continue
+            if stalled or self._blocked or not board.tx_wait(_TX_WAIT_MS):
+                self._blocked = True
+                return
+            stalled = True
+        self._blocked = False
+        self._rd = self._wr = self._head_start = 0
 
     def flush(self):
-        """Write the frames waiting in the tx buffer."""
-        n = self._tx_len
-        if n:
-            self._tx_len = 0
-            self.board.write(self.tx, n)
+        """Write the frames waiting in the queue (as far as the link takes them)."""
+        self.pump()
+
+    def queued(self):
+        """Frames waiting in the tx queue."""
+        return self._f_n
 
     def abort(self):
         """Forget a message begun with begin() (an encoding error)."""
@@ -180,12 +316,11 @@ class Link:
         tlm[_CH_CRC_ERRORS] = d.crc_errors
         tlm[_CH_DISCARDED_BYTES] = d.discarded_bytes
         tlm[_CH_FRAME_ERRORS] = d.oversize + d.truncated
-        tlm[_CH_TX_DROPPED] = self.board.tx_dropped - self._tx_dropped_base + self.tx_dropped
+        tlm[_CH_TX_DROPPED] = self.tx_dropped
 
     def clear_counters(self):
         d = self.deframer
         d.frames = d.crc_errors = d.discarded_bytes = d.oversize = d.truncated = 0
         self.frames_out = 0
         self.tx_dropped = 0
-        self._tx_dropped_base = self.board.tx_dropped
         self.update_tlm()

@@ -8,7 +8,11 @@ per category, picked by weight:
   nearly), with the outcomes of ``oracle``, the fuzzer's model of the node's checks;
 - ``gen_messages``: envelope, malformed_cbor (damaged messages, correctly framed), built from
   the hand-made CBOR of ``encoding``;
-- ``gen_link``: bad_crc, noise, frame_errors, burst (damage to the framing).
+- ``gen_link``: bad_crc, noise, frame_errors, burst (damage to the framing);
+- ``gen_mutate``: address, bytes, items, short (good commands damaged at random).
+
+What a case must get is not the generator's to say: the runner asks ``model`` (the spec's
+order of checks, from the bytes) for the one answer each correctly framed message must get.
 
 Cases are generated from ``(seed, index)`` alone, so a campaign is reproducible and any case
 can be regenerated from its number. The generators never produce a command that would reset
@@ -53,6 +57,7 @@ from ground.fuzz.encoding import args_raw, command, dumps, envelope, head
 from ground.fuzz.gen_commands import gen_bad_args, gen_boundary, gen_unknown_id, gen_valid
 from ground.fuzz.gen_link import gen_bad_crc, gen_burst, gen_frame_errors, gen_noise
 from ground.fuzz.gen_messages import gen_envelope, gen_malformed_cbor
+from ground.fuzz.gen_mutate import gen_address, gen_bytes, gen_items, gen_short
 from ground.fuzz.oracle import (
     COMMAND_IDS,
     COMMANDS,
@@ -92,6 +97,10 @@ GENERATORS: Final[dict[str, tuple[Gen, int]]] = {
     "noise": (gen_noise, 6),
     "frame_errors": (gen_frame_errors, 5),
     "burst": (gen_burst, 3),
+    "address": (gen_address, 6),
+    "bytes": (gen_bytes, 10),
+    "items": (gen_items, 10),
+    "short": (gen_short, 4),
 }
 CATEGORIES: Final = tuple(GENERATORS)
 

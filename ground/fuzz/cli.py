@@ -53,6 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after this many findings (default 20)")
     g.add_argument("--no-reduce", action="store_true",
                    help="save a crashing batch as it is, without reducing it")
+    g.add_argument("--flood", type=int, default=1000, metavar="N",
+                   help="noops per flood with a slow reader, every frame accounted for "
+                        "(default 1000; 0: no floods)")
+    g.add_argument("--flood-every", type=int, default=100, metavar="B",
+                   help="batches between floods, and one at the end (default 100)")
+    g.add_argument("--flood-read-rate", type=float, default=20_000.0, metavar="B/S",
+                   help="how fast the ground reads during a flood (default 20000)")
+    g.add_argument("--power-every", type=int, default=100, metavar="B",
+                   help="batches between power cuts of the simulated node, and one at the "
+                        "end (default 100; 0: none)")
     g.add_argument("--uplink-rate", type=float, default=None, metavar="B/S",
                    help="pace uplink bytes (default: none for sim and USB; "
                         f"{DEFAULT_UPLINK_BYTES_PER_S:g} suits a 115200-baud UART)")
@@ -109,7 +119,14 @@ def _details(console: Console, campaign: Campaign, findings: list[Finding]) -> N
     counters = ", ".join(f"{k} +{v:,}" for k, v in stats.counters.items())
     console.print(f"node counters: {counters or '-'}; lowest heap_free "
                   f"{stats.min_heap_free if stats.min_heap_free is not None else '?'} B")
-    console.print(f"time: {stats.elapsed_s:.1f} s ({stats.reduce_s:.1f} s reducing), "
+    if stats.power_cuts:
+        console.print(f"power cuts: {stats.power_cuts}")
+    if stats.floods:
+        flooded = ", ".join(f"{k} +{v:,}" for k, v in stats.flood_counters.items())
+        console.print(f"floods: {stats.floods} ({flooded}; verifications lost "
+                      f"{stats.flood_lost_verifications:,})")
+    console.print(f"time: {stats.elapsed_s:.1f} s ({stats.reduce_s:.1f} s reducing or "
+                  "flooding), "
                   f"{stats.batches} batches")
     for finding in findings:
         where = f" -> {finding.saved}" if finding.saved else ""
@@ -128,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         campaign = Campaign(port, seed=args.seed, batch_size=max(1, args.batch),
                             corpus=args.corpus, reduce=not args.no_reduce,
                             categories=categories, ping_timeout_s=min(args.timeout, 5.0),
-                            max_findings=args.max_findings)
+                            max_findings=args.max_findings, flood_commands=max(0, args.flood),
+                            flood_every=max(1, args.flood_every),
+                            flood_read_bytes_per_s=args.flood_read_rate,
+                            power_every=max(0, args.power_every))
         campaign.start()
         findings: list[Finding] = []
         if args.corpus is not None and args.corpus.is_dir():

@@ -21,12 +21,26 @@ from ground.fuzz.case import (
     FAIL,
     OK,
     OUT_OF_RANGE,
+    UNAUTHENTICATED,
     UNKNOWN_COMMAND,
     WRONG_MODE,
     rej,
 )
 from protocol import dictionary
-from protocol.dictionary_types import ANY, BOOL, F32, I32, IN_ANY, TYPE_RANGES, U8, U16, U32
+from protocol.dictionary_types import (
+    ANY,
+    BOOL,
+    F32,
+    I32,
+    IN_ANY,
+    MODE_NOMINAL,
+    MODE_SAFE,
+    MODE_SCIENCE,
+    TYPE_RANGES,
+    U8,
+    U16,
+    U32,
+)
 from protocol.messages import f32
 
 COMMANDS: Final = {cmd.id: cmd for cmd in dictionary.COMMANDS}
@@ -121,11 +135,29 @@ def param_value_outcomes(param_id: object, value: object) -> frozenset[str]:
     return rej(code) if code else frozenset({OK})
 
 
-def command_outcomes(cmd_id: int, args: Sequence[object]) -> frozenset[str]:
+BULK_COMMANDS: Final = frozenset(COMMAND_IDS[name] for name in ("event_log_downlink",
+                                                                  "dict_downlink"))
+SET_MODE: Final = COMMAND_IDS["set_mode"]
+
+
+def _set_mode_outcomes(old: int, new: int) -> frozenset[str]:
+    """SPEC §8: SAFE->NOMINAL, NOMINAL<->SCIENCE (SCIENCE needs charge: INHIBITED), any->SAFE."""
+    if new == MODE_SAFE or (old, new) in ((MODE_SAFE, MODE_NOMINAL),
+                                          (MODE_SCIENCE, MODE_NOMINAL)):
+        return frozenset({OK})
+    if (old, new) == (MODE_NOMINAL, MODE_SCIENCE):
+        return frozenset({OK, "fail:20"})
+    return frozenset({"fail:18"})
+
+
+def command_outcomes(cmd_id: int, args: Sequence[object],
+                     mode: int | None = None) -> frozenset[str]:
     """The outcomes the protocol allows for a well-formed command with these arguments.
 
-    The node's order (firmware dispatcher): unknown id, then the argument count, each
-    argument in turn, then the mode, then the command's own check, then execution.
+    SPEC §5.1's order: unknown id, then the argument count, each argument in turn, then the
+    mode, then the command's own check, then execution. With the node's ``mode`` every
+    rejection is exactly one code; without it (``None``: the generators asking whether a
+    command could run at all) WRONG_MODE is allowed as well wherever a mode could give it.
     """
     cmd = COMMANDS.get(cmd_id)
     if cmd is None:
@@ -136,12 +168,23 @@ def command_outcomes(cmd_id: int, args: Sequence[object]) -> frozenset[str]:
         code = check_value(arg.type, arg.lo, arg.hi, value)
         if code:  # arguments are checked in order; the first bad one gives the code
             return rej(code)
-    mode = rej(WRONG_MODE) if cmd.modes != IN_ANY else frozenset()
+    if mode is None:
+        extra = rej(WRONG_MODE) if cmd.modes != IN_ANY else frozenset()
+    elif not cmd.modes & (1 << mode):
+        return rej(WRONG_MODE)
+    else:
+        extra = frozenset()
+    if cmd.name == "auth_policy":  # taken only authenticated; the campaign sends plain ones
+        return rej(UNAUTHENTICATED) | extra
     if cmd.name == "param_set":
-        return param_value_outcomes(args[0], args[1]) | mode
+        return param_value_outcomes(args[0], args[1]) | extra
     if cmd.name == "time_correlate" and not (_is_int(args[0]) and args[0] >= 0):  # type: ignore[operator]
-        return rej(BAD_ARGUMENTS) | mode
-    return frozenset({OK, FAIL}) | mode | rej(BUSY)
+        return rej(BAD_ARGUMENTS) | extra
+    if cmd_id == SET_MODE and mode is not None:
+        return _set_mode_outcomes(mode, int(args[0]))  # type: ignore[call-overload]
+    if cmd_id in BULK_COMMANDS:  # a transfer of an earlier case may still be running
+        return frozenset({OK, FAIL}) | rej(BUSY) | extra
+    return frozenset({OK, FAIL}) | extra
 
 
 def is_hazard(cmd_id: int, args: Sequence[object]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Final
 import cbor2
 
 from ground.errors import LinkLost
+from ground.fuzz import profile
 from ground.link import Deframer, Frame
 from ground.log import DOWN, UP, SessionLog
 from ground.transport import Transport, is_sim, sim_options
@@ -25,6 +26,7 @@ from protocol import dictionary
 
 KIND_VERIFICATION: Final = 1
 KIND_HOUSEKEEPING: Final = 2
+KIND_EVENT: Final = 3
 STAGES: Final = ("accepted", "rejected", "completed", "failed")
 LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
 STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
@@ -67,7 +69,23 @@ class NodePort:
         self.verifications: dict[tuple[int, int], list[tuple[int, int, Any, int]]] = {}
         self.link_counters: dict[str, Any] = {}
         self.link_time_ms = -1
+        self.link_seq = -1
         self.decode_errors = 0
+        # every downlink message checked against SPEC §4 / §4.1 (canonical form, floats in
+        # single precision) and §5 (six items): what failed, a few examples kept
+        self.noncanonical = 0
+        self.noncanonical_examples: list[str] = []
+        # downlink sequence numbers: messages received, and numbers skipped (lost messages)
+        self.downlink_received = 0
+        self.downlink_gaps = 0
+        self._last_downlink_seq: int | None = None
+        self.verifications_seen = 0
+        self.events_seen = 0  # live events (kind 3): how many, the latest and highest number
+        self.last_event_seq: int | None = None
+        self.max_event_seq: int | None = None
+        self.downlink_discards = 0  # ground-side deframer: damaged or cut-short frames
+        self.downlink_log: list[tuple[int, int, int]] | None = []  # (seq, kind, id) in order
+        self.read_bytes_per_s = 0.0  # > 0: a slow reader (a loaded host, a slow UART)
         self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -135,34 +153,84 @@ class NodePort:
     def _on_state(self, state: str, detail: str) -> None:
         if state == "up":
             self.deframer.reset()
+            self._last_downlink_seq = None  # a new connection: no gap across it
+
+    def _note_bad(self, why: str, message: bytes) -> None:
+        self.noncanonical += 1
+        if len(self.noncanonical_examples) < 10:
+            self.noncanonical_examples.append(f"{why}: {bytes(message).hex()}")
+
+    def _note_seq(self, seq: object) -> None:
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return
+        last = self._last_downlink_seq
+        if last is not None:
+            self.downlink_gaps += (seq - last - 1) & 0xFFFF
+        self.downlink_received += 1
+        self._last_downlink_seq = seq
+
+    def reset_downlink_accounting(self) -> None:
+        """Forget the last downlink seq (after a restart of the node)."""
+        self._last_downlink_seq = None
 
     def _on_bytes(self, data: bytes, t_ns: int) -> None:
+        rate = self.read_bytes_per_s
+        if rate > 0:  # the reader thread sleeps: the node's output backs up meanwhile
+            time.sleep(len(data) / rate)
         for item in self.deframer.feed(data):
             if not isinstance(item, Frame):
+                self.downlink_discards += 1
                 continue
             if self.log is not None:
                 self.log.frame(DOWN, item.wire, t_ns)
+            why = profile.check(item.message, canonical=True, node_floats=True)
+            if why is not None:
+                self._note_bad(why, item.message)
             try:
                 msg = cbor2.loads(item.message)
-                _version, kind, _seq, t_ms, ident, body = msg
+                _version, kind, seq, t_ms, ident, body = msg
             except Exception:
                 self.decode_errors += 1
+                self._note_bad("not a six-item message", item.message)
                 continue
+            self._note_seq(seq)
+            log = self.downlink_log
+            if log is not None and isinstance(seq, int):
+                log.append((seq, kind if isinstance(kind, int) else -1,
+                            ident if isinstance(ident, int) else -1))
             if kind == KIND_VERIFICATION:
                 with self._cond:
                     cmd_seq, stage, code, result = body
+                    self.verifications_seen += 1
                     self.verifications.setdefault((ident, cmd_seq), []).append(
                         (stage, code, result, t_ms))
                     self._cond.notify_all()
+            elif kind == KIND_EVENT and isinstance(body, list) and body \
+                    and isinstance(body[0], int):
+                with self._cond:
+                    self.events_seen += 1
+                    self.last_event_seq = body[0]
+                    if self.max_event_seq is None or body[0] > self.max_event_seq:
+                        self.max_event_seq = body[0]
             elif kind == KIND_HOUSEKEEPING and ident == LINK_PACKET.id:
                 with self._cond:
                     self.link_counters = dict(zip(LINK_PACKET.channels, body, strict=False))
                     self.link_time_ms = t_ms
+                    self.link_seq = seq
                     self._cond.notify_all()
 
     def clear_verifications(self) -> None:
         with self._cond:
             self.verifications.clear()
+
+    def stages(self, cmd_id: int, seq: int) -> list[int]:
+        """The stages received for (cmd_id, seq) since clear_verifications, in order."""
+        with self._cond:
+            return [s[0] for s in self.verifications.get((cmd_id, seq), ())]
+
+    def verification_keys(self) -> set[tuple[int, int]]:
+        with self._cond:
+            return set(self.verifications)
 
     def outcome(self, cmd_id: int, seq: int) -> str:
         """``none``, ``rej:N``, ``ok``, ``fail:N``, or ``accepted`` (no final stage yet)."""
@@ -245,6 +313,18 @@ class NodePort:
         if final is None or final[0] != 2:
             return None
         return Status(final[2], final[3])
+
+    def link_after(self, node_time_ms: int,
+                   timeout_s: float = 2.0) -> tuple[int, dict[str, Any]] | None:
+        """(downlink seq, counters) of the first link packet stamped after ``node_time_ms``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.link_time_ms <= node_time_ms:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return self.link_seq, dict(self.link_counters)
 
     def counters_after(self, node_time_ms: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """The first link housekeeping packet stamped after ``node_time_ms``.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,20 +31,29 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground.fuzz import cases as fc
+from ground.fuzz import model
+from ground.fuzz.flood import flood
+from ground.fuzz.model import Expectation
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
+from ground.fuzz.power import power_cycle
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
 from protocol.framing import Deframer
 
 LINK_HK_RATE_HZ: Final = 20.0
 CRASH_KINDS: Final = ("crash", "hang", "reboot")
+# Addresses (command id, seq) of the latest cases: one that comes again (a damaged seq equal
+# to an earlier one) may be a repeat the node answers from its record; it is not judged.
+RECENT_KEYS: Final = 4096
+# Frames the node may have numbered but not yet written when a link packet reads its counters.
+IN_FLIGHT: Final = 4
 _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
-                    "cmds_accepted", "cmds_rejected", "tx_dropped")
+                    "cmds_accepted", "cmds_rejected", "tx_dropped", "frames_out")
 
 
 @dataclass
 class Finding:
-    kind: str  # crash | hang | reboot | protocol | counters
+    kind: str  # crash | hang | reboot | protocol | counters | downlink | flood | power
     detail: str
     cases: list[fc.Case] = field(default_factory=list)
     batch: int = -1
@@ -60,6 +70,10 @@ class Stats:
     reduce_s: float = 0.0
     min_heap_free: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    floods: int = 0
+    power_cuts: int = 0
+    flood_lost_verifications: int = 0
+    flood_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -72,7 +86,9 @@ class Campaign:
                  corpus: Path | None = None, reduce: bool = True,
                  categories: Sequence[str] = fc.CATEGORIES, ping_timeout_s: float = 3.0,
                  max_findings: int = 20, settle_s: float = 9.0,
-                 reduce_budget_s: float = 300.0) -> None:
+                 reduce_budget_s: float = 300.0, flood_commands: int = 1000,
+                 flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0,
+                 power_every: int = 100) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -83,6 +99,10 @@ class Campaign:
         self.max_findings = max_findings
         self.settle_s = settle_s  # longer than the longest watchdog timeout (8 s)
         self.reduce_budget_s = reduce_budget_s  # per finding
+        self.flood_commands = flood_commands  # noops per flood; 0: no floods
+        self.flood_every = flood_every  # batches between floods (and one at the end)
+        self.flood_read_bytes_per_s = flood_read_bytes_per_s
+        self.power_every = power_every  # batches between power cuts (simulated node); 0: none
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -90,6 +110,16 @@ class Campaign:
         self._status: Status | None = None
         self._saved_kinds: set[tuple[str, str]] = set()
         self._last_batch: list[fc.Case] = []
+        self._batch_status: Status | None = None
+        self._own_keys: set[tuple[int, int]] = set()  # pings of this batch
+        self._previous_keys: set[tuple[int, int]] = set()
+        self._recent_keys: dict[tuple[int, int], None] = {}
+        self._noncanonical_seen = 0
+        self._tally: Counter[str] = Counter()
+        self._link_seq = 0
+        self._ping_attempts = 0
+        self._drift: Counter[str] = Counter()
+        self._window: dict[str, Any] = {}
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -98,6 +128,7 @@ class Campaign:
         if status is None:
             raise RuntimeError(f"node on {self.port.url} does not answer a status request")
         self._status = status
+        self._noncanonical_seen = self.port.noncanonical  # a port used before: only new ones
         self._configure()
         self._rebaseline()
 
@@ -113,9 +144,12 @@ class Campaign:
         status = self.port.ping(self.ping_timeout_s)
         if status is None:
             raise RuntimeError(f"node on {self.port.url} stopped answering")
-        counters = self.port.counters_after(status.node_time_ms, 3.0)
-        if counters is None:
+        link = self.port.link_after(status.node_time_ms, 3.0)
+        if link is None:
             raise RuntimeError("no link housekeeping packet: is housekeeping enabled?")
+        self._link_seq, counters = link
+        self.port.downlink_log = [e for e in self.port.downlink_log or []
+                                  if (e[0] - self._link_seq) & 0xFFFF < 0x8000]
         self._status = status
         self._baseline = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
         self._reference = Deframer()
@@ -140,15 +174,70 @@ class Campaign:
                      for i in range(index, index + count)]
             found = self.run_batch(batch, index)
             index += count
+            if self.flood_commands and self.stats.batches % self.flood_every == 0:
+                self.run_flood(index)
+            if self.power_every and self.stats.batches % self.power_every == 0:
+                self.run_power_cut(index)
             self.stats.elapsed_s = time.monotonic() - start
             if progress is not None:
                 progress(count, found[0] if found else None)
+        if self.flood_commands and self.stats.batches % self.flood_every \
+                and len(self.findings) < self.max_findings:
+            self.run_flood(index)
+        if self.power_every and self.stats.batches % self.power_every \
+                and len(self.findings) < self.max_findings:
+            self.run_power_cut(index)
         self.stats.elapsed_s = time.monotonic() - start
         return self.findings
+
+    def run_power_cut(self, index: int) -> list[Finding]:
+        """A power cut at a random moment after a command ran (ground.fuzz.power): the node
+        comes back through commands sent during its boot, the command re-sent does not run
+        again, event numbers are not reused. Simulated node only."""
+        if not self.port.is_sim:
+            return []
+        started = time.monotonic()
+        result = power_cycle(self.port, random.Random(f"{self.seed}:power:{index}"))
+        self.stats.power_cuts += 1
+        found = []
+        if result.problems:
+            found.append(Finding("power", "; ".join(result.problems), [], index))
+            self.findings.extend(found)
+        self.port.reset_downlink_accounting()
+        self._configure()
+        self._rebaseline()
+        self._recent_keys.clear()
+        self.stats.reduce_s += time.monotonic() - started  # not fuzzing time
+        return found
+
+    def run_flood(self, index: int) -> list[Finding]:
+        """A flood of noops with a slow reader, every frame accounted for (ground.fuzz.flood);
+        its time is not counted in the case rate."""
+        started = time.monotonic()
+        result = flood(self.port, self.flood_commands,
+                       read_bytes_per_s=self.flood_read_bytes_per_s)
+        self.stats.floods += 1
+        self.stats.flood_lost_verifications += result.lost_verifications
+        for k, v in result.deltas.items():
+            self.stats.flood_counters[k] = self.stats.flood_counters.get(k, 0) + v
+        found = []
+        if result.problems:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.received_by_kind.items()))
+            found.append(Finding("flood", f"{result.commands} noops, reader at "
+                                 f"{self.flood_read_bytes_per_s:g} B/s: "
+                                 + "; ".join(result.problems) + f" (received: {kinds}; "
+                                 f"verifications lost: {result.lost_verifications})", [],
+                                 index))
+            self.findings.extend(found)
+        self._rebaseline()
+        self.stats.reduce_s += time.monotonic() - started  # not fuzzing time
+        return found
 
     def run_batch(self, batch: list[fc.Case], first_index: int = 0) -> list[Finding]:
         port = self.port
         port.clear_verifications()
+        self._batch_status = self._status
+        self._own_keys = set()
         wire = b"".join(case.wire for case in batch)
         for case in batch:
             self._reference.feed(case.wire)
@@ -166,7 +255,14 @@ class Campaign:
             self._handle_crash(crash)
             return [crash]
         self._last_batch = list(batch)
-        found = self._check_outcomes(batch) + self._check_counters(batch)
+        window = self._read_window()
+        if window is None:
+            found = [Finding("counters", "no link housekeeping packet after the ping", [],
+                             first_index)]
+            self.findings.extend(found)
+            return found
+        found = (self._check_outcomes(batch) + self._check_counters(batch)
+                 + self._check_downlink())
         for finding in found:
             finding.batch = first_index
             if finding.kind == "protocol" and self.corpus is not None:
@@ -187,14 +283,21 @@ class Campaign:
     # --- checks ------------------------------------------------------------------------------
 
     def _ping(self) -> Status | None:
-        seq = self.port.next_seq()
-        ping = fc.frame_bytes(fc.command(seq, fc.COMMAND_IDS["status"], []))
-        self._reference.feed(ping)
-        self.port.write(ping)
-        final = self.port.wait_final(fc.COMMAND_IDS["status"], seq, self.ping_timeout_s)
-        if final is None or final[0] != 2:
-            return None
-        return Status(final[2], final[3])
+        """`status`, up to three times, each with a new seq: an answer the node had to drop
+        (a congested downlink, counted in tx_dropped) is no hang."""
+        status_id = fc.COMMAND_IDS["status"]
+        self._ping_attempts = 0
+        for _ in range(3):
+            seq = self.port.next_seq()
+            ping = fc.frame_bytes(fc.command(seq, status_id, []))
+            self._own_keys.add((status_id, seq))
+            self._reference.feed(ping)
+            self._ping_attempts += 1
+            self.port.write(ping)
+            final = self.port.wait_final(status_id, seq, self.ping_timeout_s / 3)
+            if final is not None and final[0] == 2:
+                return Status(final[2], final[3])
+        return None
 
     def _health(self, batch: list[fc.Case]) -> Finding | None:
         status = self._ping()
@@ -213,30 +316,119 @@ class Campaign:
         return None
 
     def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
+        """Each case got exactly the answer the model gives, for exactly its seq and id; no
+        verification arrived that nobody asked for."""
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
+        status = self._batch_status
+        mode: int | None = (status.mode if status is not None and isinstance(status.mode, int)
+                            else 1)
+        boot = status.boot_count if status is not None else 0
+        seen_here: dict[tuple[int, int], int] = {}
+        tally = self._tally = Counter()
+        # the model's answer for each correctly framed message (mode as of the batch's start,
+        # then as this batch's own set_mode commands leave it)
+        expectations: list[Expectation | None] = []
+        start_mode = mode if mode is not None else 1
         for case in batch:
-            if case.seq is None or case.cmd_id is None or case.framing != fc.FRAME:
+            exp = None
+            payload = case.bound_payload  # as sent: a stored case bound to the boot now
+            if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
+                exp = model.expect(payload, mode=start_mode, boot=boot)
+            expectations.append(exp)
+            if exp is not None and exp.address is not None:
+                key = (exp.address[1], exp.address[0])
+                seen_here[key] = seen_here.get(key, 0) + 1
+        for case, exp in zip(batch, expectations, strict=True):
+            if exp is not None and exp.command is not None and mode != start_mode:
+                # a set_mode of this batch changed the mode this command meets (None: a
+                # set_mode whose outcome was lost; any mode's answer is allowed then)
+                payload = case.bound_payload
+                exp = model.expect(payload, mode=mode, boot=boot) if mode is not None \
+                    else model.expect_any_mode(payload, boot=boot)
+            if exp is not None and exp.address is None:
+                tally["silent"] += 1
+            if exp is None or exp.address is None or not exp.answered:
                 continue
-            outcome = self.port.outcome(case.cmd_id, case.seq)
+            key = (exp.address[1], exp.address[0])
+            if seen_here[key] > 1 or key in self._recent_keys:
+                self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
+                tally["ambiguous"] += 1
+                continue
+            stages = self.port.stages(*key)
+            tally["accepted" if stages[:1] == [0] else "rejected" if stages[:1] == [1]
+                  else "unanswered"] += 1
+            outcome = self.port.outcome(*key)
             self.stats.outcomes[outcome] += 1
-            if outcome == "accepted" and case.allowed & fc.EXECUTES:
+            well_formed_stages = stages in ([1], [0], [0, 2], [0, 3])
+            if self._window.get("lost") and stages in ([], [2], [3]):
+                # the node dropped downlink frames in this batch (counted, and checked
+                # against tx_dropped): a missing stage may be one of them
+                self.stats.outcomes["stage lost"] += 1
+                if exp.command is not None and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
+                    mode = None  # whether it ran is unknown: so is the mode from here on
+                continue
+            if outcome == "accepted" and exp.outcomes & fc.EXECUTES and well_formed_stages:
                 continue  # still executing (a bulk transfer): fine
-            if not fc.outcome_allowed(outcome, case.allowed):
-                bad.append(f"{case.category}/{case.name} seq {case.seq}: got {outcome}, "
-                           f"allowed {sorted(case.allowed)}")
+            if not well_formed_stages or not fc.outcome_allowed(outcome, exp.outcomes):
+                bad.append(f"{case.category}/{case.name} seq {key[1]} id {key[0]}: got "
+                           f"{outcome} (stages {stages}), expected {sorted(exp.outcomes)} "
+                           f"({exp.reason})")
                 bad_cases.append(case)
+            if outcome == "ok" and exp.command is not None \
+                    and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
+                mode = int(exp.command[1][0])  # type: ignore[call-overload]
+        # verifications nobody asked for: not a case's address, not a ping of ours
+        asked = set(seen_here) | self._own_keys | self._previous_keys
+        for key in sorted(self.port.verification_keys() - asked):
+            bad.append(f"verification nobody asked for: id {key[0]} seq {key[1]} stages "
+                       f"{self.port.stages(*key)}")
+        self._previous_keys = set(seen_here)
+        for key in seen_here:
+            self._recent_keys[key] = None
+        while len(self._recent_keys) > RECENT_KEYS:
+            del self._recent_keys[next(iter(self._recent_keys))]
         if not bad:
             return []
         return [Finding("protocol", "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)"
-                                                           if len(bad) > 3 else ""), bad_cases)]
+                                                           if len(bad) > 3 else ""),
+                        bad_cases or list(batch))]
 
-    def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
+    def _check_downlink(self) -> list[Finding]:
+        """Every message the node sent is canonical CBOR (§4, §4.1) of six items (§5)."""
+        port = self.port
+        new = port.noncanonical - self._noncanonical_seen
+        self._noncanonical_seen = port.noncanonical
+        if new <= 0:
+            return []
+        examples = port.noncanonical_examples[-min(new, 3):]
+        return [Finding("downlink", f"{new} message(s) not in the spec's canonical form: "
+                        + "; ".join(examples), [])]
+
+    def _read_window(self) -> dict[str, Any] | None:
+        """The link packet B after the batch's ping, and the downlink numbered since the last
+        one, A: ``span`` numbers in [sA, sB), ``received`` of them arrived (the rest were
+        dropped: every dropped frame must be counted once in tx_dropped)."""
         status = self._status
         assert status is not None
-        counters = self.port.counters_after(status.node_time_ms, 3.0)
-        if counters is None:
-            return [Finding("counters", "no link housekeeping packet after the ping", [])]
+        link = self.port.link_after(status.node_time_ms, 3.0)
+        if link is None:
+            return None
+        seq_b, counters = link
+        seq_a = self._link_seq
+        span = (seq_b - seq_a) & 0xFFFF
+        log = self.port.downlink_log or []
+        received = len({e[0] for e in log if (e[0] - seq_a) & 0xFFFF < span})
+        self.port.downlink_log = [e for e in log if (e[0] - seq_b) & 0xFFFF < 0x8000]
+        self._link_seq = seq_b
+        self._window = {"counters": counters, "span": span, "received": received,
+                        "lost": span - received, "from": seq_a, "to": seq_b}
+        self.stats.outcomes["downlink lost"] += span - received
+        return self._window
+
+    def _check_counters(self, batch: list[fc.Case]) -> list[Finding]:
+        window = self._window
+        counters = window["counters"]
         heap = counters.get("heap_free")
         if isinstance(heap, int):
             low = self.stats.min_heap_free
@@ -256,15 +448,38 @@ class Campaign:
         problems = [f"{k} +{delta[k]}, expected +{v}" for k, v in expected.items()
                     if delta[k] != v]
         commands = delta["cmds_accepted"] + delta["cmds_rejected"]
-        if commands != delta["frames_in"]:
+        # a repeat of a remembered (seq, id) is answered from the record, neither accepted
+        # nor rejected anew: only a case whose address came again (ambiguous) may be one
+        if not 0 <= delta["frames_in"] - commands <= self._tally["ambiguous"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
-                            f"+{delta['frames_in']}")
-        keys = {(c.cmd_id, c.seq) for c in batch if c.cmd_id is not None and c.seq is not None
-                and c.framing == fc.FRAME}
-        seen = self.port.accepted_count(keys) + 1  # the ping
-        if delta["tx_dropped"] == 0 and delta["cmds_accepted"] < seen:
-            problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {seen} acceptances "
-                            "were seen")
+                            f"+{delta['frames_in']} ({self._tally['ambiguous']} repeated "
+                            "addresses)")
+        # Every frame numbered was written (frames_out) or dropped and counted (tx_dropped),
+        # once: the received messages and the skipped numbers say which. A packet reads the
+        # counters when it is built, so frames numbered before it but still queued show in
+        # the next window: the running sums may differ by those (IN_FLIGHT), no more.
+        self._drift["frames_out"] += delta["frames_out"] - window["received"]
+        self._drift["tx_dropped"] += delta["tx_dropped"] - window["lost"]
+        for name, what in (("frames_out", "messages received"),
+                           ("tx_dropped", "downlink numbers skipped")):
+            if abs(self._drift[name]) > IN_FLIGHT:
+                problems.append(f"{name} is {self._drift[name]:+} from the {what} since the "
+                                f"campaign began (this batch: {name} +{delta[name]}, "
+                                f"{window['received']} received, {window['lost']} skipped in "
+                                f"{window['from']}..{window['to'] - 1})")
+                self._drift[name] = 0  # report once, then account afresh
+        tally = self._tally
+        if not window["lost"] and not tally["ambiguous"]:
+            # every verification arrived: the counters must match what was seen, exactly
+            accepted = tally["accepted"] + self._ping_attempts
+            rejected = tally["rejected"] + tally["silent"]
+            if delta["cmds_accepted"] != accepted:
+                problems.append(f"cmds_accepted +{delta['cmds_accepted']} but {accepted} "
+                                "acceptances were seen")
+            if delta["cmds_rejected"] != rejected:
+                problems.append(f"cmds_rejected +{delta['cmds_rejected']} but {tally['rejected']}"
+                                f" rejections were seen and {tally['silent']} messages had no "
+                                "seq and id to answer")
         if not problems:
             return []
         return [Finding("counters", "; ".join(problems), list(batch))]

@@ -52,7 +52,7 @@ buf = bytearray(8)
 print(b.rx_chunks, b.read_into(buf))
 b._uart.rx += b'abc'
 print(b.read_into(buf), bytes(buf[:3]))
-print(b.write(bytearray(b'xyz!'), 3), bytes(b._uart.tx))
+print(b.write(bytearray(b'xyz!'), 0, 3), bytes(b._uart.tx))
 b.wdt_start(10000)
 b.wdt_feed()
 print(machine.wdts[-1].timeout, machine.wdts[-1].feeds)

@@ -1,17 +1,31 @@
-"""FDIR scenarios through the link, with fault injection and an accelerated plant.
+"""FDIR: node.fdir on the real MicroPython interpreter (tests/firmware/fdir_runner.py), then
+scenarios through the link with fault injection and an accelerated plant.
 
-Battery drain: loads shed and SAFE forced. Over-current: the channel trips and stays off until
-reset. Cold battery: the heater is forced on. A failed sensor: sensor_fault.
+Runner scenarios (exact): limit persistence (_PERSIST checks), hysteresis, yellow/red/nominal
+events named and numbered exactly; every limit event's value lies in the zone the event names;
+sensor faults; battery drain sheds and forces SAFE; a cold battery forces its heater; check()
+allocates nothing.
+Link scenarios: battery drain sheds loads and forces SAFE; over-current trips the channel until
+reset; cold battery forces the heater on; a failed sensor raises sensor_fault.
 """
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 from nodelink import field
 
+from ground.micropython import PICO_HEAP, REPO_ROOT, find_micropython, micropython_path_env
 from protocol import ids
 from protocol import messages as M
+from protocol.node_dictionary import LIMIT_CHANNELS, limit
 
-pytestmark = pytest.mark.slow
-
+RUNNER = Path(__file__).with_name("fdir_runner.py")
 LOADS_ON = field(ids.PKT_POWER, "loads_on")
 TRIPPED = field(ids.PKT_POWER, "loads_tripped")
 HEATERS_ON = field(ids.PKT_POWER, "heaters_on")
@@ -24,6 +38,135 @@ def bit(ch):
     return 1 << ch
 
 
+# --- node.fdir on MicroPython (fdir_runner.py) ----------------------------------------------
+
+
+@functools.cache
+def run(scenario: str) -> dict[str, Any]:
+    """The runner's output: events (check, id, a, b, c), safe calls (check, reason), facts."""
+    proc = subprocess.run(
+        [find_micropython(), "-X", f"heapsize={PICO_HEAP}", str(RUNNER), scenario],
+        env=micropython_path_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        check=False)
+    assert proc.returncode == 0, f"{scenario} failed:\n{proc.stderr}"
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[-1] == ["end"], f"{scenario} did not finish"
+    out: dict[str, Any] = {"events": [], "safe": [], "facts": {}, "samples": 0}
+    for line in lines[:-1]:
+        if line[0] == "e":
+            out["events"].append(tuple(line[1:]))
+        elif line[0] == "safe":
+            out["safe"].append(tuple(line[1:]))
+        elif line[0] == "s":
+            out["samples"] += 1
+        else:
+            out["facts"][line[1]] = line[2]
+    return out
+
+
+LIMIT_EVENTS = (ids.EV_LIMIT_NOMINAL, ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED)
+LIMITS = {limit(i)[0]: limit(i)[1:] for i in range(len(LIMIT_CHANNELS))}
+
+
+def zone(ch: int, v: float) -> int:
+    """0 nominal, 1 yellow, 2 red: where v lies against the dictionary's limits of ch."""
+    ylo, yhi, rlo, rhi = LIMITS[ch]
+    if (rlo is not None and v < rlo) or (rhi is not None and v > rhi):
+        return 2
+    if (ylo is not None and v < ylo) or (yhi is not None and v > yhi):
+        return 1
+    return 0
+
+
+@pytest.mark.micropython
+def test_limit_events_after_exactly_three_checks_with_hysteresis() -> None:
+    # fdir_runner.limits drives electronics_temp (yellow -20..50, red -30..60) and the tripped
+    # mask (yellow above 0) by hand: a new state is reported on the 3rd consecutive check
+    # (PUS repetition), once; easing needs 1 % of the limit beyond it (49.9, 49.8 stay yellow,
+    # -19.5 clears -19.8); alternating 50.1 / 49.9 never persists; 55-55-65 back in red does
+    # not report yellow; a direct jump nominal -> red is one limit_red; -35 while red is still red.
+    ch_t, ch_trip = ids.CH_ELECTRONICS_TEMP, ids.CH_LOADS_TRIPPED
+    y, r, n = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED, ids.EV_LIMIT_NOMINAL
+    assert run("limits")["events"] == [
+        (8, y, ch_t, 55.0, None), (23, r, ch_t, 65.0, None), (32, y, ch_t, 55.0, None),
+        (42, n, ch_t, 20.0, None), (47, r, ch_t, 61.0, None), (57, n, ch_t, 20.0, None),
+        (82, y, ch_t, -25.0, None), (87, n, ch_t, -19.5, None),
+        (100, y, ch_trip, 4, None), (104, n, ch_trip, 0, None),
+    ]
+    assert run("limits")["safe"] == []
+    assert run("limits")["facts"] == {"electronics_done": 94, "state_16": 0}
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("scenario", ["limits", "drain", "drain_disabled", "cold",
+                                      "cold_disabled"])
+def test_each_limit_event_names_the_zone_its_value_is_in(scenario: str) -> None:
+    seen = 0
+    for _check, event_id, ch, v, _c in run(scenario)["events"]:
+        if event_id in LIMIT_EVENTS:
+            seen += 1
+            assert LIMIT_EVENTS[zone(ch, v)] == event_id, (event_id, ch, v)
+    assert seen >= 2
+
+
+@pytest.mark.micropython
+def test_drain_sheds_once_forces_safe_and_releases_at_sunrise() -> None:
+    out = run("drain")
+    shed = [e for e in out["events"] if e[1] == ids.EV_LOADS_SHED]
+    # shed when the charge fell below shed_soc_pct (15 %): payload A and the seismometer
+    first = shed[0]
+    assert first[2] == bit(ids.LOAD_PAYLOAD_A) | bit(ids.LOAD_SEISMOMETER) and first[3] < 15.0
+    assert out["safe"][0] == (first[0], ids.SAFE_LOW_CHARGE)
+    # switched on again while latched: shed again, SAFE forced again, same check
+    assert shed[-1][2] == bit(ids.LOAD_PAYLOAD_A) and (shed[-1][0], 1) in out["safe"]
+    assert out["facts"]["mode_after_drain"] == ids.MODE_SAFE
+    assert out["facts"]["mode_after_retry"] == ids.MODE_SAFE
+    released, soc = out["facts"]["released"]
+    assert released and soc >= 20.0  # shed_soc_pct + 5
+    assert out["samples"] == 62
+
+
+@pytest.mark.micropython
+def test_drain_with_fdir_disabled_sheds_nothing() -> None:
+    out = run("drain_disabled")
+    # only the plant's own brown-out at an empty battery (soc 0) sheds; FDIR does not
+    shed = [e for e in out["events"] if e[1] == ids.EV_LOADS_SHED]
+    assert [e[3] for e in shed] == [0.0]
+    assert [e for e in run("drain")["events"] if e[1] == ids.EV_LOADS_SHED and e[3] == 0.0]
+    assert out["safe"] == []
+    assert out["facts"]["mode_after_drain"] == ids.MODE_NOMINAL
+
+
+@pytest.mark.micropython
+def test_cold_battery_forces_its_heater_and_releases_it() -> None:
+    out = run("cold")
+    cold = [e for e in out["events"] if e[1] == ids.EV_HEATER_ON_COLD]
+    assert len(cold) == 3 and all(e[2] < -5.0 for e in cold)
+    for check, *_ in cold:  # forced on in the same check (battery heater 0 switched on)
+        assert (check, ids.EV_HEATER_SWITCHED, ids.HEATER_BATTERY, True) in [
+            e[:4] for e in out["events"]]
+    assert [e for e in run("cold_disabled")["events"] if e[1] == ids.EV_HEATER_ON_COLD] == []
+
+
+@pytest.mark.micropython
+def test_sensor_faults_flag_once_and_clear() -> None:
+    out = run("sensors")
+    assert [e for e in out["events"] if e[1] == ids.EV_SENSOR_FAULT] == [
+        (6, ids.EV_SENSOR_FAULT, ids.SENSOR_BATTERY_VOLTAGE, None, None),  # the first check
+        (51, ids.EV_SENSOR_FAULT, ids.SENSOR_ELECTRONICS_TEMP, None, None),  # 30 frozen checks
+        (62, ids.EV_SENSOR_FAULT, ids.SENSOR_BATTERY_TEMP, None, None),
+    ]
+    assert out["facts"] == {
+        "fail": True, "faulty_after_fail": 1, "faulty_after_clear": 0, "stuck": True,
+        "faulty_after_stuck": 4, "faulty_after_clear2": 0, "cold_with_failed_sensor": False}
+
+
+@pytest.mark.micropython
+def test_check_allocates_nothing_in_steady_state() -> None:
+    assert run("heap")["facts"] == {"alloc_free_plant": True, "alloc_free_fake": True}
+
+
+@pytest.mark.slow
 def test_battery_drain_sheds_loads_and_forces_safe(fresh_node):
     _node, link = fresh_node
     link.send_and_assert_command(ids.CMD_SET_MODE, ids.MODE_NOMINAL)
@@ -44,6 +187,7 @@ def test_battery_drain_sheds_loads_and_forces_safe(fresh_node):
     link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_CLEAR, 0, 0.0)
 
 
+@pytest.mark.slow
 def test_over_current_trip(link):
     link.send_and_assert_command(ids.CMD_SET_MODE, ids.MODE_NOMINAL)
     link.send_and_assert_command(ids.CMD_LOAD_SWITCH, ids.LOAD_SEISMOMETER, True)
@@ -63,6 +207,7 @@ def test_over_current_trip(link):
     link.send_and_assert_command(ids.CMD_SET_MODE, ids.MODE_SAFE)
 
 
+@pytest.mark.slow
 def test_cold_battery_forces_heater(link):
     link.send_and_assert_command(ids.CMD_HEATER_MODE, ids.HEATER_BATTERY, 0)  # OFF
     link.await_telemetry(ids.PKT_POWER, lambda b: not b[HEATERS_ON] & 1, timeout=8)
@@ -76,6 +221,7 @@ def test_cold_battery_forces_heater(link):
     link.send_and_assert_command(ids.CMD_HEATER_MODE, ids.HEATER_BATTERY, 1)  # AUTO
 
 
+@pytest.mark.slow
 def test_failed_sensor_detected(link):
     mark = link.mark()
     link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_SENSOR_FAIL,

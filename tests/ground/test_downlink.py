@@ -75,7 +75,7 @@ def test_any_split_into_reads_gives_the_same(stream: bytes, size: int) -> None:
     split, split_log, split_seen = _run(stream, size)
     assert split_seen == whole_seen
     assert split_log.records == whole_log.records
-    for name in ("messages", "decode_errors", "lost_messages", "last_error"):
+    for name in ("messages", "decode_errors", "lost_messages", "lost_events", "last_error"):
         assert getattr(split, name) == getattr(whole, name)
     assert split.latest == whole.latest
 
@@ -105,6 +105,26 @@ def test_what_the_mixed_stream_gives() -> None:
     assert downlink.lost_messages == 2  # seq 4 and seq 10
     assert [r[0] for r in log.records].count("frame") == 11
     assert [r[2] for r in log.records if r[0] == "discard"] == ["sync", "truncated"]
+
+
+def _event(seq: int, event_seq: int) -> bytes:
+    return encode_frame(codec.encode(codec.KIND_EVENT, seq, 10 * seq, 1, [event_seq, 1, [1, 0]]))
+
+
+def test_event_number_gaps_are_counted_and_reported() -> None:
+    # Events 3, 4, then 7 (5 and 6 lost, or skipped after a power cut), 8, then 20 after a
+    # reboot that skipped a reservation; then 2 (a node whose flash was wiped): no gap.
+    stream = b"".join(_event(i, n) for i, n in enumerate([3, 4, 7, 8, 20, 2]))
+    downlink, _log, seen = _run(stream, len(stream))
+    assert downlink.lost_events == 2 + 11
+    assert [item for topic, item in seen if topic == ERROR] == [
+        "event gap: #5..#6 not received (2 lost on the link or skipped by the node after a "
+        "power cut)",
+        "event gap: #9..#19 not received (11 lost on the link or skipped by the node after a "
+        "power cut)",
+    ]
+    assert [item.event_seq for topic, item in seen if topic == EVENT] == [3, 4, 7, 8, 20, 2]
+    assert downlink.lost_messages == 0
 
 
 def test_receive_names_a_read_of_housekeeping_at_once() -> None:

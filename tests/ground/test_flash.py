@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ground import flash
-from ground.errors import FlashError
+from ground.errors import EXIT_LINK, FlashError, FlashTimeout
 from ground.micropython import REPO_ROOT, find_micropython
 
 MPY_HEADER = b"M"  # .mpy files start with 'M' and the format version
@@ -273,6 +273,39 @@ def test_main_deploys_romfs_when_the_board_has_it(
 def test_query_a_real_board() -> None:
     size = flash.query_romfs(os.environ["ILRS_BOARD"])
     assert size is None or size > 0
+
+
+def _times_out(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    raise subprocess.TimeoutExpired(list(argv), flash.MPREMOTE_TIMEOUT_S)
+
+
+def test_an_mpremote_timeout_is_a_link_error_naming_the_step(built: list[flash.Built]) -> None:
+    steps = flash.plan("/dev/ttyACM0", built, mpremote=["mpremote"])
+    with pytest.raises(FlashTimeout) as caught:
+        flash.install(steps, runner=_times_out, show=False)
+    assert caught.value.exit_code == EXIT_LINK
+    assert caught.value.step == steps[0].title
+    assert str(caught.value) == (
+        f"flash: {steps[0].title}: mpremote gave no answer within 120 s: the port is slow or "
+        "the board is busy (check the cable, that no other program has the port open, and "
+        "that the board is at the REPL; then flash again)")
+    with pytest.raises(FlashTimeout, match=r"^flash: romfs query: mpremote gave no answer"):
+        flash.query_romfs("/dev/ttyACM0", runner=_times_out)
+
+
+def test_flash_through_a_slow_port_exits_with_the_link_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], built: list[flash.Built]
+) -> None:
+    from ground import cli
+
+    monkeypatch.setattr(flash, "BUILD_DIR", built[-1].local.parent)
+    monkeypatch.setattr(flash, "build", lambda: built)
+    monkeypatch.setattr(flash, "_run", _times_out)
+    monkeypatch.setattr(flash, "check_port", lambda port: port)  # no board here: say it is
+    assert cli.main(["flash", "--port", "/dev/ttyACM0", "--no-maintenance"]) == EXIT_LINK
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "TimeoutExpired" not in err
+    assert "flash: romfs query: mpremote gave no answer within 120 s" in err
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,10 @@ def _answer(req):
         enc.float32(untag(req["value"]))
         data = enc.getvalue()
         return {"ok": _hex(data), "back": tag(cbor.loads(data))}
+    if op == "fit":  # an Encoder of exactly `size` bytes: req["call"](value)
+        enc = cbor.Encoder(req["size"], req.get("single", True))
+        getattr(enc, req["call"])(untag(req["value"]))
+        return {"ok": _hex(enc.getvalue())}
     if op == "cobs":
         data = unhexlify(req["hex"])
         enc = cobs.encode(data)

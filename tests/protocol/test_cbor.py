@@ -284,6 +284,52 @@ def test_encode_errors(call: str, arg: Any) -> None:
     assert enc.pos == 0
 
 
+# Encodings that end in a float and fill the buffer exactly: the float's scratch bytes (a single
+# is packed before it may shrink to a half, a double before it may shrink) must not count.
+_FITS = [
+    ("float32", 1.5, True), ("float32", 3.3, True), ("float32", 1.5, False),
+    ("float", 1.5, False), ("float", 3.3, False), ("float", 1.1, False),
+    ("item", [1, 1.5], True), ("item", [1, 3.3], True), ("item", [1, 1.5], False),
+    ("item", [1, 1.1], False), ("item", [[1.5]], True),
+    # a bulk record of 94-96 bytes ending in a half float (Encoder(96) on the node)
+    *[("item", [b"x" * (n - 5), 1.5], True) for n in (94, 95, 96)],
+]
+
+
+def _fit_req(call: str, value: Any, single: bool, size: int) -> dict[str, Any]:
+    return {"op": "fit", "call": call, "value": tag(value), "single": single, "size": size}
+
+
+def _encoded(call: str, value: Any, single: bool) -> bytes:
+    enc = cbor.Encoder(64, single=single, grow=True)
+    getattr(enc, call)(value)
+    return enc.getvalue()
+
+
+@pytest.mark.parametrize(
+    "req",
+    [_fit_req(c, v, s, len(_encoded(c, v, s)) + extra) for c, v, s in _FITS for extra in (0, -1)],
+)
+def test_an_encoding_ending_in_a_float_fits_exactly(req: dict[str, Any], answer: AnswerFn) -> None:
+    from mpy_vectors import untag
+
+    want = _encoded(req["call"], untag(req["value"]), req["single"])
+    got = answer(req)
+    if req["size"] == len(want):  # it fits: written, the same bytes as with room to spare
+        assert got == {"ok": want.hex()}
+    else:  # one byte short: refused, nothing half written
+        assert got == {"error": "EncodeError", "reason": "encoder buffer full"}
+
+
+def test_a_float_that_fits_leaves_the_encoder_usable() -> None:
+    enc = cbor.Encoder(3)
+    enc.float32(1.5)
+    assert enc.getvalue().hex() == "f93e00"
+    with pytest.raises(EncodeError, match="full"):
+        enc.null()
+    assert enc.getvalue().hex() == "f93e00"
+
+
 def test_cyclic_list_is_an_encode_error() -> None:
     cyclic: list[Any] = [1]
     cyclic.append(cyclic)

@@ -27,7 +27,7 @@ class Pin:
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
-        self.v = value or 0
+        self.v = value if value is not None else 1 if pull == Pin.PULL_UP else 0
         Pin.pins[id] = self
 
     def value(self, v=None):

@@ -19,7 +19,7 @@ class MemBoard:
         self.rx_chunks = True
         self.tx = bytearray(tx_size)
         self.tx_len = 0
-        self.tx_dropped = 0
+        self.tx_room = -1  # bytes the "reader" takes before it stalls (-1: no limit)
         self.writes = 0  # write() calls
         self.now = 0
         self.cause = cause
@@ -45,17 +45,25 @@ class MemBoard:
     def poll_ms(self, ms):
         return bool(self.rx)
 
-    def write(self, buf, n):
+    def write(self, buf, off, n):
+        # What a slow reader takes: up to tx_room bytes (then 0 until the test gives more).
         self.writes += 1
         pos = self.tx_len
-        if pos + n > len(self.tx):
-            self.tx_dropped += 1
-            return 0
+        room = len(self.tx) - pos
+        if self.tx_room >= 0 and self.tx_room < room:
+            room = self.tx_room
+        if n > room:
+            n = room
         tx = self.tx
         for i in range(n):
-            tx[pos + i] = buf[i]
+            tx[pos + i] = buf[off + i]
         self.tx_len = pos + n
+        if self.tx_room >= 0:
+            self.tx_room -= n
         return n
+
+    def tx_wait(self, ms):
+        return self.tx_room != 0
 
     def take_tx(self):
         out = bytes(self.tx[0:self.tx_len])

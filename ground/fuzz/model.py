@@ -1,0 +1,93 @@
+"""The fuzzer's model of the node's receiver: for any message, the ONE answer the spec gives.
+
+``expect(payload, mode=..., boot=...)`` follows SPEC §5 and §5.1 step by step, from the bytes:
+
+1. not one CBOR item under §4 (ground.fuzz.profile) -> MALFORMED;
+2. not a non-empty array whose first item is a uint -> MALFORMED; version not 1 ->
+   UNSUPPORTED_VERSION;
+3. not a command of the right shape (COMMAND_ITEMS items, kind 0, seq a uint <= 65535, time
+   0, id a uint, body an array, and the boot a uint where commands carry one) -> MALFORMED;
+4. bound to another boot -> STALE_BOOT (where the protocol binds commands to a boot);
+5. the dictionary's checks (oracle.command_outcomes): UNKNOWN_COMMAND, BAD_ARGUMENTS,
+   OUT_OF_RANGE, in argument order, then WRONG_MODE for the node's mode, then the command's
+   own checks.
+
+A message the node cannot address (profile.address: no readable seq and id) gets no answer
+at all, whatever its failure; one it can address is answered with exactly that seq and id.
+The result is an ``Expectation``: the address, and the outcomes allowed. A rejection is
+always a single outcome; only what a command does once accepted may depend on state the
+fuzzer does not model (a bulk transfer still running: BUSY; the plant: a failure code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import cbor2
+
+from ground.fuzz import profile
+from ground.fuzz.case import MALFORMED, NONE, UNSUPPORTED_VERSION, rej
+from ground.fuzz.oracle import command_outcomes
+from protocol import envelope as _envelope
+from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
+
+# Commands carry the boot they are bound to (a seventh item) once the protocol says so.
+COMMAND_ITEMS: Final[int] = int(getattr(_envelope, "COMMAND_ITEMS", 6))
+STALE_BOOT: Final[int | None] = getattr(_envelope, "STALE_BOOT", None)
+BOUND_TO_BOOT: Final = COMMAND_ITEMS == 7
+
+
+@dataclass(frozen=True)
+class Expectation:
+    address: tuple[int, int] | None  # (seq, command id) the answer must name, exactly
+    outcomes: frozenset[str]  # what may come back for that address
+    reason: str = ""  # why, for findings
+    command: tuple[int, tuple[object, ...]] | None = None  # (id, args) of a well-formed command
+
+    @property
+    def answered(self) -> bool:
+        return self.address is not None and self.outcomes != frozenset({NONE})
+
+
+def _uint(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _reject(address: tuple[int, int] | None, code: int, why: str) -> Expectation:
+    if address is None:
+        return Expectation(None, frozenset({NONE}), f"{why}; no readable seq and id")
+    return Expectation(address, rej(code), why)
+
+
+def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectation:
+    """What the node must answer to a correctly framed message ``payload``."""
+    address = profile.address(payload)
+    why = profile.check(payload)
+    if why is not None:
+        return _reject(address, MALFORMED, f"not one item under the profile: {why}")
+    item = cbor2.loads(payload)
+    if not isinstance(item, list) or not item or not _uint(item[0]):
+        return _reject(address, MALFORMED, "not an array starting with a uint")
+    if item[0] != 1:
+        return _reject(address, UNSUPPORTED_VERSION, f"version {item[0]}")
+    shape_ok = (len(item) == COMMAND_ITEMS and item[1] == 0 and _uint(item[1])
+                and _uint(item[2]) and item[2] <= 0xFFFF and _uint(item[3]) and item[3] == 0
+                and _uint(item[4]) and isinstance(item[5], list)
+                and (not BOUND_TO_BOOT or _uint(item[6])))
+    if not shape_ok:
+        return _reject(address, MALFORMED, "not a command of the right shape")
+    assert address is not None and address == (item[2], item[4])
+    if BOUND_TO_BOOT and item[6] != boot and STALE_BOOT is not None:
+        return Expectation(address, rej(STALE_BOOT), f"bound to boot {item[6]}, not {boot}")
+    return Expectation(address, command_outcomes(item[4], item[5], mode), "well-formed",
+                       (item[4], tuple(item[5])))
+
+
+def expect_any_mode(payload: bytes, *, boot: int = 0) -> Expectation:
+    """``expect`` when the node's mode is not known: what any mode allows."""
+    answers = [expect(payload, mode=mode, boot=boot)
+               for mode in (MODE_SAFE, MODE_NOMINAL, MODE_SCIENCE)]
+    outcomes = frozenset().union(*(a.outcomes for a in answers))
+    return Expectation(answers[0].address, outcomes, answers[0].reason + " (mode unknown)",
+                       answers[0].command)
