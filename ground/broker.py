@@ -157,7 +157,7 @@ class Broker:
                     return
             time.sleep(0.05)
         why = self.log_tail()
-        self.stop(keep_dir=True)
+        self.stop()  # the folder too: a broker that did not start leaves nothing behind
         raise BrokerError(f"{self.kind} did not start on {HOST}:{self.port}: {why}")
 
     def log_tail(self) -> str:
