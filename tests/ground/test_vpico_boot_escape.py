@@ -9,6 +9,12 @@ any later boot) are written every 0.25 s from the moment the board is on, never 
 its first housekeeping (hil/session.py does wait, and would hide the bug), across a power-on
 and a power cut. Each boot must answer one of them and send nothing of a REPL.
 
+Seen on v1.28.0 RPI_PICO (2026-12-06): this build answered at power-on and after the cut in
+two runs (300 s and 289 s). The plant, main.py of 71bb816 copied onto the same deployment and
+flooded the same way from a power cut: KeyboardInterrupt on the link, then the frames' bytes
+driving the REPL (raw REPL, soft reboots), no message in 420 s for 1,677 noops; the same
+main.py with nothing sent in its window booted to housekeeping in 136 s.
+
 Needs a MicroPython RPI_PICO UF2 in $ILRS_VPICO_UF2 (skipped with that reason without one);
 minutes: a deployment (kept in build/vpico/ with the HIL target's flash), then two boots of
 one to four minutes each at the emulator's 34x slow clock.
