@@ -19,6 +19,9 @@ Requests (``op``) and answers:
 - ``cobs_decode`` ``hex`` -> ``{"ok": hex}``
 - ``crc`` ``hex`` -> ``{"ok": crc32, "check": crc32_check of hex || crc}``
 - ``crc_check`` ``hex`` -> ``{"check": crc32_check of hex}`` (hex: a message and a trailer)
+- ``crc_region`` ``size``, ``start``, ``end`` -> ``{"append": "ok" | "ValueError", "check":
+  crc32_check}`` on a buffer of ``size`` bytes whose CRC region is valid where appending is
+  (the region bounds, one past each edge)
 - ``frame`` ``hex`` -> ``{"ok": encode_frame hex, "writer": FrameWriter's hex}``
 - ``deframe`` ``hex``, ``chunk`` -> ``{"ok": [message hex, ...], "counters": [...]}``
 - ``heap`` -> ``{"ok": {check name: "ok" | "alloc" | "error: ..."}}`` (heap_lock checks;
@@ -67,6 +70,22 @@ def untag(v):
             return unhexlify(v["b"])
         return {untag(k): untag(x) for k, x in v["m"]}
     return v
+
+
+def _crc_region(size, start, end):
+    buf = bytearray(size)
+    try:
+        crc.crc32_append(buf, start, end)
+        appended = "ok"
+    except ValueError:
+        appended = "ValueError"
+    # a buffer that holds a message and its CRC wherever start..end could lie
+    framed = bytearray(size)
+    lo, hi = max(start, 0), min(end, size) - 4
+    if lo <= hi:
+        framed[lo:hi] = bytes(range(1, hi - lo + 1))
+        crc.crc32_append(framed, lo, hi)
+    return {"append": appended, "check": crc.crc32_check(framed, start, end)}
 
 
 def _deframe(data, chunk):
@@ -178,6 +197,8 @@ def _answer(req):
     if op == "crc_check":
         data = bytearray(unhexlify(req["hex"]))
         return {"check": crc.crc32_check(data, 0, len(data))}
+    if op == "crc_region":
+        return _crc_region(req["size"], req["start"], req["end"])
     if op == "frame":
         data = unhexlify(req["hex"])
         writer = framing.FrameWriter()

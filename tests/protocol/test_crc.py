@@ -50,6 +50,12 @@ CHECK_FRAMES = [
     # 0xa144df1c): a check of 24 bits of the residue lets them through
     ("87010007000180030a4ac0b4", False),
     ("87010007000180031ba8f6d0", False),
+    # each trailer byte one above and one below the CRC's: a check that compares a byte with
+    # <= or >= instead of == lets one of the two through
+    ("8701000700018003c727c38b", False),
+    ("8701000700018003c828c38b", False),
+    ("8701000700018003c827c48b", False),
+    ("8701000700018003c827c38c", False),
 ]
 
 
@@ -77,6 +83,35 @@ def test_append_and_check(data: bytes, offset: int) -> None:
     crc.crc32_append(buf, offset, offset + len(data))
     assert bytes(buf[offset + len(data) :]) == struct.pack("<I", zlib.crc32(data))
     assert crc.crc32_check(buf, offset, len(buf))
+
+
+# The region bounds, on both interpreters (each branch has its own checks): every edge and one
+# past it. A buffer of 8 bytes; "append" writes a CRC after start..end, "check" reads a message
+# and its CRC in start..end (the runner puts a valid one there where it fits in the buffer).
+REGIONS = [
+    # size, start, end, append, check
+    (8, 0, 4, "ok", True),  # append: the CRC ends exactly at the buffer's end
+    (8, 0, 5, "ValueError", True),  # one past it
+    (8, 4, 4, "ok", False),  # append: an empty region
+    (8, 4, 8, "ValueError", True),  # check: exactly a CRC, an empty message
+    (8, 5, 4, "ValueError", False),  # end before start
+    (8, 0, 0, "ok", False),  # start 0 is inside
+    (8, -1, 4, "ValueError", False),  # start -1 is not
+    (8, 0, 8, "ValueError", True),  # check: the message ends exactly at the buffer's end
+    (8, 0, 9, "ValueError", False),  # one past it, though the bytes up to the end are a frame
+    (8, 5, 8, "ValueError", False),  # 3 bytes: shorter than a CRC
+    (8, -1, 8, "ValueError", False),
+    (12, 1, 12, "ValueError", True),
+]
+
+
+@pytest.mark.parametrize(
+    "req", [{"op": "crc_region", "size": n, "start": a, "end": b} for n, a, b, _, _ in REGIONS],
+    ids=[f"{n}-{a}-{b}" for n, a, b, _, _ in REGIONS],
+)
+def test_region_bounds(req: dict[str, Any], answer: AnswerFn) -> None:
+    expected = {(n, a, b): {"append": ap, "check": ck} for n, a, b, ap, ck in REGIONS}
+    assert answer(req) == expected[req["size"], req["start"], req["end"]]
 
 
 def test_region_checks() -> None:
