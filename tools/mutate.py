@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD = REPO_ROOT / "build" / "mutate"
 PYTEST = f"{shlex.quote(sys.executable)} -m pytest -x -q -p no:cacheprovider --no-header"
 
-# module -> (tests that exercise it, seconds allowed per mutant)
+# module -> (pytest arguments: the tests that exercise it, seconds allowed per mutant)
 MODULES: dict[str, tuple[tuple[str, ...], int]] = {
     "protocol/crc.py": (("tests/protocol/test_crc.py", "tests/protocol/test_framing.py"), 60),
     "protocol/cobs.py": (("tests/protocol/test_cobs.py", "tests/protocol/test_framing.py"), 60),
@@ -55,18 +55,22 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                               "tests/protocol/test_spec_examples.py"), 120),
     "protocol/envelope.py": (("tests/protocol/test_messages.py",
                               "tests/protocol/test_spec_examples.py"), 120),
-    "firmware/node/dispatcher.py": (("tests/firmware/test_commands.py",
+    "firmware/node/dispatcher.py": (("tests/firmware/test_consts.py",
+                                     "tests/firmware/test_node_mp.py",
+                                     "tests/firmware/test_commands.py",
                                      "tests/firmware/test_robustness.py"), 180),
-    "firmware/node/storage.py": (("tests/firmware/test_persistence.py",), 120),
+    "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),
     "firmware/node/eventlog.py": (("tests/firmware/test_persistence.py",), 120),
-    "firmware/node/fdir.py": (("tests/firmware/test_fdir.py",), 120),
+    "firmware/node/fdir.py": (("tests/firmware/test_consts.py", "tests/firmware/test_fdir.py",
+                               "-m", "not slow"), 120),
     "firmware/node/modes.py": (("tests/firmware/test_modes.py",), 120),
     "firmware/node/housekeeping.py": (("tests/firmware/test_housekeeping.py",), 120),
     "firmware/node/link.py": (("tests/firmware/test_robustness.py",
                                "tests/firmware/test_node_mp.py"), 180),
     "ground/validate.py": (("tests/ground/test_validate.py",), 60),
+    "hil/impair.py": (("tests/hil/test_impair.py",), 60),
 }
 
 
@@ -123,7 +127,7 @@ def _keep_lines(session: Path, lines: set[int]) -> None:
 
 def _config(module: str) -> Path:
     tests, limit_s = MODULES[module]
-    command = f"{PYTEST} {' '.join(tests)}"
+    command = f"{PYTEST} {' '.join(shlex.quote(t) for t in tests)}"
     path = BUILD / (module.replace("/", "__").removesuffix(".py") + ".toml")
     path.write_text(
         "[cosmic-ray]\n"
