@@ -135,6 +135,45 @@ def limits():
     fact("state_16", rig.fdir.state(CH_ELECTRONICS_TEMP))
 
 
+def edges():
+    """Electronics temperature on every limit edge, its plausible range's edges, stuck."""
+    rig = Rig(real=False)
+
+    def hold(v, n=3):
+        for _ in range(n):
+            rig.tlm[CH_ELECTRONICS_TEMP] = v
+            rig.check()
+
+    # on a limit is inside it (yellow -20..50, red -30..60); easing needs 1 %: 49.5, -19.8
+    hold(50.0)
+    hold(-20.0)
+    hold(55.0)  # yellow
+    hold(60.0)
+    hold(49.6)
+    hold(49.5)  # nominal
+    hold(-25.0)  # yellow
+    hold(-30.0)
+    hold(-19.9)
+    hold(-19.7)  # nominal
+    fact("limits_done", rig.n)
+    # the plausible range -150..150 includes its edges (150 is red, -150 too)
+    hold(150.0)  # red
+    hold(150.5, 1)  # sensor_fault
+    hold(149.0, 1)  # plausible and moving: the flag clears
+    hold(-150.0, 1)
+    hold(-150.5, 1)  # sensor_fault again
+    hold(20.0, 1)
+    hold(21.0, 3)  # nominal (the state was held while the sensor was faulty)
+    fact("plausible_done", rig.n)
+    # stuck: a non-zero reading repeated 30 times after its first is a fault, once
+    hold(33.0, 300)
+    fact("faulty_stuck", rig.fdir.faulty)
+    hold(34.0, 1)
+    fact("faulty_moving", rig.fdir.faulty)
+    hold(0.0, 300)  # a sensor stuck at exactly 0 is not caught
+    fact("faulty_zero", rig.fdir.faulty)
+
+
 def drain(enabled=True):
     """Payload and seismometer on, a 60 A drain: FDIR sheds and forces SAFE."""
     rig = Rig(enabled=enabled)
@@ -234,7 +273,7 @@ def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
-SCENARIOS = {f.__name__: f for f in (limits, drain, drain_disabled, cold, cold_disabled,
+SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
                                       sensors, heap)}
 
 if __name__ == "__main__":
