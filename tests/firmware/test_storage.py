@@ -84,7 +84,8 @@ print(sorted(os.listdir(root)))
 
 
 def test_blob_edges_and_boot_count_wrap(run_mp, tmp_path: Path) -> None:
-    # An empty payload is a 4-byte file (its CRC only); 3 bytes are too short for a CRC; the
+    # An empty payload is a 4-byte file (its CRC only); 3 bytes are too short for a CRC; a
+    # stored CRC below or above the payload's is corrupt either way; the
     # boot count wraps from 65535 to 1 and restarts at 1 from a boot file of the wrong length.
     root = str(tmp_path / "flash")
     out = run_mp(f"""
@@ -97,6 +98,10 @@ print(storage.read_checked(root, "e.bin"))
 with open(root + "/t.bin", "wb") as f:
     f.write(b"abc")
 print(storage.read_checked(root, "t.bin"))
+for trailer in (b"\\x00" * 4, b"\\xff" * 4):  # a stored CRC below the real one, and above
+    with open(root + "/c.bin", "wb") as f:
+        f.write(b"abc" + trailer)
+    print(storage.read_checked(root, "c.bin"))
 storage.write_atomic(root, "boot.bin", struct.pack("<I", 65534))
 print([storage.next_boot_count(root) for _ in range(3)])
 storage.write_atomic(root, "boot.bin", b"\\x05\\x00\\x00\\x00\\x00")
@@ -104,7 +109,8 @@ print(storage.next_boot_count(root))
 storage.write_atomic(root, "boot.bin", b"\\x07\\x00\\x00")
 print(storage.next_boot_count(root))
 """)
-    assert out.splitlines() == ["(0, b'')", "(2, None)", "[65535, 1, 2]", "1", "1"]
+    assert out.splitlines() == ["(0, b'')", "(2, None)", "(2, None)", "(2, None)",
+                                "[65535, 1, 2]", "1", "1"]
 
 
 def test_a_flash_that_will_not_rename_over_a_file(run_mp, tmp_path: Path) -> None:
