@@ -17,11 +17,13 @@ from node.plant import Plant
 from protocol.ids import (
     CH_BATTERY_SOC,
     CH_BATTERY_TEMP,
+    CH_BATTERY_VOLTAGE,
     CH_ELECTRONICS_TEMP,
     CH_HEAP_FREE,
     CH_HEATERS_ON,
     CH_LOADS_ON,
     CH_LOADS_TRIPPED,
+    CH_SURFACE_TEMP,
     FAULT_BATTERY_DRAIN,
     FAULT_SENSOR_FAIL,
     FAULT_SENSOR_STUCK,
@@ -83,6 +85,7 @@ class Rig:
     def __init__(self, seed=1, enabled=True, real=True):
         self.n = 0  # checks so far
         self.tlm = [None] * 50
+        self.hand = [CH_ELECTRONICS_TEMP]  # channels the scenario sets, not check()
         self.params = Params(enabled)
         self.modes = Modes(self)
         if real:
@@ -104,7 +107,7 @@ class Rig:
             self.plant.step(dt)
         else:  # keep the fake sensors moving, as real ones do
             for ch, v in _NOMINAL:
-                if ch != CH_ELECTRONICS_TEMP:
+                if ch not in self.hand:
                     self.tlm[ch] = v + (self.n % 7) * 0.01
         self.n += 1
         self.fdir.check()
@@ -172,6 +175,19 @@ def edges():
     fact("faulty_moving", rig.fdir.faulty)
     hold(0.0, 300)  # a sensor stuck at exactly 0 is not caught
     fact("faulty_zero", rig.fdir.faulty)
+    hold(-33.0, 40)  # one stuck below 0 is
+    hold(20.0, 1)
+    fact("faulty_negative_cleared", rig.fdir.faulty)
+    # other sensors faulty: battery voltage (0, odd masks) and surface temperature (5, above
+    # electronics); electronics still gets its own limit events and its own sensor_fault
+    rig.hand += [CH_BATTERY_VOLTAGE, CH_SURFACE_TEMP]
+    rig.tlm[CH_BATTERY_VOLTAGE] = -1.0
+    rig.tlm[CH_SURFACE_TEMP] = 999.0
+    hold(20.5, 1)
+    fact("faulty_others", rig.fdir.faulty)
+    hold(55.0)  # yellow
+    hold(200.0, 1)  # sensor_fault for electronics too
+    fact("faulty_all", rig.fdir.faulty)
 
 
 def drain(enabled=True):
