@@ -272,3 +272,27 @@ def test_drop_everything_and_split_every_byte() -> None:
     imp = Impairer(split=1.0, seed=1)
     assert imp.process(data) == [bytes([b]) for b in data]
     assert imp.stats.splits == len(data) - 1
+
+
+def test_splits_are_exactly_the_seeded_draws() -> None:
+    # One draw per byte while the current piece holds a byte: a split before that byte when
+    # the draw is below the rate.
+    data = _frames(20)
+    rng = random.Random(5)
+    want: list[bytes] = []
+    cur = bytearray()
+    for byte in data:
+        if cur and rng.random() < 0.1:
+            want.append(bytes(cur))
+            cur.clear()
+        cur.append(byte)
+    want.append(bytes(cur))
+    assert Impairer(split=0.1, seed=5).process(data) == want
+
+
+def test_a_stream_that_starts_mid_frame_and_the_default_seed() -> None:
+    imp = Impairer(split=0.5)  # a rate set, nothing damaged: the first frame is whole
+    imp.process(b"\x05\x06\x00\x07\x00")
+    assert (imp.stats.frames_in, imp.stats.frames_damaged) == (2, 0)
+    data = _frames(50)
+    assert Impairer(corrupt=0.05).process(data) == Impairer(corrupt=0.05, seed=0).process(data)
