@@ -8,6 +8,7 @@ PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.installed-base
 DEV    := $(VENV)/.installed-dev
 PORT   ?=
+TARGET ?=
 ARGS   ?=
 # The 32-bit MicroPython VM the bench measures the node's heap on (npm; bench/heap32.py)
 WASM_DIR   := .wasm
@@ -77,8 +78,8 @@ lint: $(DEV)  ## ruff everywhere; type-check ground/hil (CPython) and protocol/f
 bench: $(BASE) $(WASM_STAMP)  ## benchmarks: prints a table, writes bench/results/bench.json (node rows on a board with PORT=)
 	$(PY) -m bench $(if $(PORT),--port $(PORT),) $(ARGS)
 
-hil: $(DEV)  ## HIL suite: on the simulated node, or on a board with PORT=/dev/ttyACM0
-	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target sim) $(ARGS)
+hil: $(DEV)  ## HIL suite: simulated node; a board: PORT=/dev/ttyACM0; virtual Pico: TARGET=vpico
+	$(PY) -m pytest hil/tests $(if $(PORT),--target $(PORT),--target $(or $(TARGET),sim)) $(ARGS)
 
 flash: $(BASE)  ## flash a Pico: make flash PORT=/dev/ttyACM0
 	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0" >&2; exit 2; }

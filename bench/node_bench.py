@@ -52,16 +52,19 @@ from typing import Any, Final
 import cbor2
 
 from bench import Row, row
-from ground.micropython import PICO_HEAP, find_micropython
+from ground.auth import Signer, dev_signer
+from ground.micropython import PICO_HEAP, find_micropython, micropython_path_env
 from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap_bytes
+from protocol import cose, ids
 from protocol import dictionary_lookup as D
-from protocol import ids
 from protocol import messages as M
 from protocol.framing import Deframer, encode_frame
 from protocol.messages import Message, encode_message
 
 SECTION: Final = "node (simulated, or a board with --port)"
 RTT_RATIO_TARGET: Final = 3.0
+AUTH_RATIO_TARGET: Final = 1.5  # authenticated / unauthenticated noop round trip (issue 13)
+ROOT_DIR: Final = Path(__file__).resolve().parents[1]
 HK_TARGET: Final = 500.0
 HEAP_TARGET: Final = 120_000
 # From the dictionary, so the rows follow it: every housekeeping packet, hk_rate's maximum.
@@ -231,6 +234,88 @@ def node_rtt(link: RawLink, seq: int) -> float:
                for m in got):
         raise RuntimeError(f"noop {seq}: no completed verification in {got!r}")
     return elapsed
+
+
+def signed_rtt(link: RawLink, signer: Signer, seq: int) -> float:
+    """node_rtt for an authenticated noop (SPEC §10): signing on the ground is timed too, as
+    it is part of sending a command; the answers are opened and checked after the clock."""
+    t0 = time.perf_counter()
+    message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], link.boot)
+    frame = encode_frame(signer.sign(message)[0])
+    os.write(link.fd, frame)
+    data = b""
+    while data.count(0) < 4:
+        select.select([link.fd], [], [], 2.0)
+        try:
+            data += os.read(link.fd, 4096)
+        except BlockingIOError:
+            pass
+    elapsed = time.perf_counter() - t0
+    got = [Message(*cbor2.loads(signer.open(raw)[0])) for raw in link.deframer.feed(data)]
+    if not any(m.kind == M.KIND_VERIFICATION and m.body[:2] == [seq, M.STAGE_COMPLETED]
+               for m in got):
+        raise RuntimeError(f"signed noop {seq}: no completed verification in {got!r}")
+    return elapsed
+
+
+def auth_round_trips(link: RawLink, n: int, seq0: int, tmp: Path) -> list[Row]:
+    """Authenticated noop round trips on a node with the development key against plain ones
+    on the open node (link), interleaved so both see the same load (SPEC §10)."""
+    keyed = SimNode(seed=1, state_dir=tmp / "keyed", dev_key=True).start()
+    try:
+        time.sleep(0.5)
+        klink = RawLink(keyed.port)
+        signer = dev_signer()
+        try:
+            klink.boot = keyed_boot(klink, signer)
+            plain, signed = [], []
+            for i in range(n):
+                plain.append(node_rtt(link, (seq0 + i) & 0xFFFF))
+                signed.append(signed_rtt(klink, signer, (seq0 + i) & 0xFFFF))
+        finally:
+            klink.close()
+    finally:
+        keyed.stop()
+    p, a = statistics.median(plain), statistics.median(signed)
+    return [
+        row(f"round trip median, noop unauthenticated (open node, {n})", p * 1000, "ms"),
+        row(f"round trip median, noop authenticated (keyed node, {n}, signing included)",
+            a * 1000, "ms"),
+        row("authenticated / unauthenticated noop median", a / p, "x",
+            f"<= {AUTH_RATIO_TARGET}", a / p <= AUTH_RATIO_TARGET),
+        row("round trip p99, noop authenticated", _percentile(signed, 99) * 1000, "ms"),
+    ]
+
+
+def keyed_boot(link: RawLink, signer: Signer) -> int:
+    """The keyed node's boot: a signed status bound to boot 0 is rejected STALE_BOOT."""
+    frame = encode_frame(signer.sign(encode_message(M.KIND_COMMAND, 1, 0, ids.CMD_STATUS, [],
+                                                    0))[0])
+    os.write(link.fd, frame)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if select.select([link.fd], [], [], 0.1)[0]:
+            for raw in link.deframer.feed(os.read(link.fd, 65536)):
+                if raw[:1] == b"\xd1":
+                    m = Message(*cbor2.loads(signer.open(raw)[0]))
+                    if m.kind == M.KIND_VERIFICATION and m.body[2] == M.STALE_BOOT:
+                        return int(m.body[3])
+    raise TimeoutError("the keyed node did not answer a signed status")
+
+
+def verify_allocation() -> int:
+    """Bytes the node's verify path (protocol.cose parse + verify) allocates beyond what
+    hashlib does for the same hashing, on the Unix port (64-bit: two 32-byte views)."""
+    script = ROOT_DIR / "tests" / "protocol" / "mpy_cose_runner.py"
+    key = bytes(range(32))
+    signed = cose.encode_mac0(cose.MacKey(b"\x01\x00", key), cose.LABEL_COUNTER, 300,
+                              bytes.fromhex("8701000700018003"), cose.AAD_COMMAND)
+    req = json.dumps({"op": "alloc", "mac0": signed.hex(), "key": key.hex(), "kid": "0100"})
+    done = subprocess.run([find_micropython(), str(script)], input=req + "\n", text=True,
+                          capture_output=True, env=micropython_path_env(), timeout=60,
+                          check=True)
+    a = json.loads(done.stdout)
+    return int(a["verify"] - a["hashlib"] + a["parse"])
 
 
 def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:
@@ -466,6 +551,13 @@ def _run_node(node: SimNode, n_rtt: int, hk_s: float, heap_s: float,
         ratio = statistics.median(rtt["node"]) / statistics.median(rtt["echo"])
         rows.append(row("noop median / echo median", ratio, "x",
                         f"<= {RTT_RATIO_TARGET}", ratio <= RTT_RATIO_TARGET))
+        n_auth = max(n_rtt // 5, 100)
+        with tempfile.TemporaryDirectory(prefix="node-bench-auth-") as atmp:
+            rows += auth_round_trips(link, n_auth, seq, Path(atmp))
+        seq = (seq + n_auth) & 0xFFFF
+        extra = verify_allocation()
+        rows.append(row("bytes the node's verify path allocates beyond hashlib (64-bit port)",
+                        extra, "B", "<= 64 (two memoryview slices)", extra <= 64))
 
         seq = _hk_all(link, _HK_MAX_HZ, seq)
         hk = measure_hk(link, hk_s, flood=False, seq=seq)

@@ -74,7 +74,8 @@ def _add_external(sub: Any) -> None:
     """Subcommands other modules provide: ``add_arguments(parser)`` and ``run(args)``."""
     import importlib
 
-    for name, module in (("fuzz", "ground.fuzz.cli"),):
+    for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys"),
+                         ("gateway", "ground.gateway_cli")):
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -94,6 +95,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         f"(default: ${PORT_ENV}, else the background node of `ground sim start`, else sim)",
     )
     g.add_argument("--log", metavar="PATH", help="session log to write (default: logs/)")
+    g.add_argument("--operator", type=int, metavar="N", default=None,
+                   help="sign commands with operator N's key from the key store "
+                   "(default: $ILRS_OPERATOR; none: unsigned, or the development key on "
+                   "sim://?key=dev)")
+    g.add_argument("--key-store", metavar="PATH",
+                   help="key store (default: $ILRS_KEYS, else ~/.config/ilrs/keys.json)")
     g.add_argument(
         "--timeout",
         type=sc.positive_float,

@@ -31,6 +31,11 @@
 * Sequence numbers start from the millisecond clock, not from 1, so two sessions in a row do
   not reuse a pair the node still remembers.
 * Every session writes a session log (``ground.log``); ``log_path`` says where.
+* Authentication (SPEC §10): with ``signer`` (a ``ground.auth.Signer``) every command
+  transmission is a COSE_Mac0 object with a new counter (a re-send too), and a command's
+  verifications count only if they are authenticated under that key and answer one of the
+  counters its transmissions used; a plain or wrongly tagged one is logged and ignored, so a
+  forged downlink cannot make ``command`` report an outcome.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from ground import bulk, codec, explain, validate, values
+from ground.auth import Signer, dev_signer
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
@@ -57,7 +63,13 @@ from ground.errors import (
 )
 from ground.link import encode_frame
 from ground.log import UP, SessionLog, default_log_path
-from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, Transport
+from ground.transport import (
+    DEFAULT_UPLINK_BYTES_PER_S,
+    Transport,
+    is_sim,
+    seq_range,
+    sim_options,
+)
 from protocol.node_dictionary import DICT_HASH
 
 DEFAULT_TIMEOUT_S: Final = 5.0
@@ -112,6 +124,7 @@ class _Pending:
         self.rebind = False  # send again, bound to the client's current boot
         self.unknown: int | None = None  # the node's new boot: the outcome is unknown
         self.suspect: int | None = None  # the node's new boot, seen before our one answer
+        self.counters: set[int] | None = None  # signed: the counters of its transmissions
         self.stages: list[Verification] = []
         self.done = threading.Event()
 
@@ -134,8 +147,12 @@ class Client:
         retries: int = DEFAULT_RETRIES,
         retry_interval_s: float = DEFAULT_RETRY_S,
         uplink_bytes_per_s: float | None = DEFAULT_UPLINK_BYTES_PER_S,
+        signer: Signer | None = None,
     ) -> None:
         self.port = port
+        if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
+            signer = dev_signer()  # sim://?key=dev: the node holds the development key
+        self.signer = signer
         self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
         self.check_dictionary = check_dictionary
         self.retries = retries
@@ -147,6 +164,8 @@ class Client:
         else:
             self.log = None
         self.downlink = Downlink(self.log)
+        if signer is not None:
+            self.downlink.opener = signer.open
         self.transport = Transport(
             port, self.downlink.feed, self._on_link, uplink_bytes_per_s=uplink_bytes_per_s
         )
@@ -155,7 +174,9 @@ class Client:
         self.boot: int | None = None  # the node's boot count as last learned (SPEC §5.1)
         self._left_boot: int | None = None  # a boot the node is leaving (reboot completed)
         self._lock = threading.Lock()
-        self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
+        # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
+        self._seq_first, self._seq_count = seq_range(port)
+        self._seq = (time.time_ns() // 1_000_000) % self._seq_count
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
@@ -253,8 +274,8 @@ class Client:
     def next_seq(self) -> int:
         """Take the next command sequence number (for a command sent by other means)."""
         with self._lock:
-            self._seq = (self._seq + 1) & 0xFFFF
-            return self._seq
+            self._seq = (self._seq + 1) % self._seq_count
+            return self._seq_first + self._seq
 
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""
@@ -268,8 +289,23 @@ class Client:
         seq = self.next_seq()
         if boot is None:
             boot = self.boot or 0
-        self._transmit(encode_frame(codec.encode_command(seq, cmd_id, list(args), boot)))
+        self._transmit(self._frame(codec.encode_command(seq, cmd_id, list(args), boot), boot))
         return seq
+
+    def _frame(self, message: bytes, boot: int, pending: _Pending | None = None) -> bytes:
+        """The frame of one transmission of a command message: signed with a new counter
+        when there is a signer (SPEC §10.4), the counter noted in pending."""
+        signer = self.signer
+        if signer is None:
+            return encode_frame(message)
+        with self._lock:
+            signer.new_boot(boot)
+            signed, counter = signer.sign(message)
+            if pending is not None:
+                if pending.counters is None:
+                    pending.counters = set()
+                pending.counters.add(counter)
+        return encode_frame(signed)
 
     def _transmit(self, frame: bytes) -> None:
         if self.link_state == "closed":
@@ -295,7 +331,7 @@ class Client:
         with self._lock:
             pending = _Pending(name, cmd.id, self.boot or 0)
             self._pending[seq] = pending
-        frame = encode_frame(codec.encode_command(seq, cmd.id, args, pending.boot))
+        message = codec.encode_command(seq, cmd.id, args, pending.boot)
         attempts = 0
         tries = 0  # attempts bound to the current boot
         rebinds = 0
@@ -311,12 +347,13 @@ class Client:
                         pending.boot = self.boot or 0
                         pending.sent = 0
                         pending.done.clear()
-                    frame = encode_frame(codec.encode_command(seq, cmd.id, args, pending.boot))
+                    message = codec.encode_command(seq, cmd.id, args, pending.boot)
                     tries = 0
                 if tries <= self.retries and pending.suspect is None:
                     with self._lock:
                         pending.sent += 1
-                    self._transmit(frame)  # a re-send keeps the seq: never executed twice
+                    # a re-send keeps the seq: never executed twice (signed: a new counter)
+                    self._transmit(self._frame(message, pending.boot, pending))
                     attempts += 1
                     tries += 1
                     wait = min(self.retry_interval_s, deadline - now)
@@ -359,6 +396,13 @@ class Client:
         stale = stage == codec.STAGE_REJECTED and code == STALE_BOOT and type(result) is int
         with self._lock:
             pending = self._pending.get(cmd_seq)
+            if pending is not None and pending.counters is not None and not (
+                    isinstance(msg, codec.AuthenticatedMessage)
+                    and msg.answers in pending.counters):
+                # signed, so only an authenticated answer to one of its transmissions counts
+                if self.log is not None:
+                    self.log.note(f"ignored an unauthenticated verification for seq {cmd_seq}")
+                return
             if (stale and pending is not None and pending.command_id == msg.id
                     and not pending.done.is_set()):
                 if pending.boot == result:

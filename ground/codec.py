@@ -71,6 +71,13 @@ class Message(NamedTuple):
     body: list[Any]
 
 
+class AuthenticatedMessage(Message):
+    """A message that arrived as a COSE_Mac0 object and checked out under the client's key
+    (SPEC §10.5); ``answers`` is the counter of the command transmission it answers."""
+
+    answers: int = 0
+
+
 def reason_name(code: int) -> str:
     return str(m.REASON_NAMES.get(code, f"code {code}"))
 

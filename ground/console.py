@@ -439,9 +439,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False) -> int:
-    """`ground console`: connect, then run until quit (plain text when stdin is no terminal)."""
-    client = Client(port, log=log)
+def main(port: str, log: str | None = None, timeout: float = 5.0, assume_yes: bool = False,
+         signer: Any = None) -> int:
+    """`ground console`: connect, then run until quit (plain text when stdin is no terminal;
+    commands signed with signer, if any)."""
+    client = Client(port, log=log, signer=signer)
     try:
         client.connect(timeout=timeout)
         plain = not (sys.stdin.isatty() and sys.stdout.isatty())

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from ground import codec, values
+from ground.auth import AuthError
 from ground.link import Deframer, Discard
 from ground.log import DOWN, SessionLog
 
 T = TypeVar("T")
+_MAC0: Final = b"\xd1"  # the first byte of a COSE_Mac0 object (tag 17)
 Listener = Callable[[Any], None]
 
 # What listeners receive, per kind.
@@ -67,6 +69,10 @@ class Downlink:
         self.last_event: values.EventRecord | None = None
         self.lost_events = 0  # from gaps in event_seq
         self._last_seq: int | None = None
+        # SPEC §10.5: opens an authenticated message -> (payload, answered counter) or raises
+        # AuthError; set by the client that holds a key
+        self.opener: Callable[[bytes], tuple[bytes, int]] | None = None
+        self.auth_errors = 0  # authenticated messages that did not check out
 
     @property
     def latest(self) -> dict[str, values.ChannelValue]:
@@ -121,6 +127,30 @@ class Downlink:
         """What ``feed`` makes of ``data`` before it logs, counts and tells the listeners:
         deframed, decoded and, for housekeeping, looked up in the dictionary."""
         wires, messages, discards = self.deframer.deframe(data)
+        answers: dict[int, int] = {}
+        failures: dict[int, codec.DecodeFailure] = {}
+        for i, raw in enumerate(messages):
+            if raw[:1] == _MAC0:  # an authenticated verification (SPEC §10.5)
+                if self.opener is None:
+                    failures[i] = codec.DecodeFailure(
+                        "an authenticated message, and no key configured to check it")
+                    continue
+                try:
+                    messages[i], answers[i] = self.opener(raw)
+                except AuthError as exc:
+                    self.auth_errors += 1
+                    failures[i] = codec.DecodeFailure(f"authenticated message refused: {exc}")
+        if answers or failures:
+            each = codec.decode_batch(messages)
+            for i, counter in answers.items():
+                msg = each[i]
+                if isinstance(msg, codec.Message):
+                    auth = codec.AuthenticatedMessage(*msg)
+                    auth.answers = counter
+                    each[i] = auth
+            for i, failure in failures.items():
+                each[i] = failure
+            return Received(wires, [_named(msg, t_ns) for msg in each], discards)
         decoded = codec.decode_columns(messages)  # all at once: much faster
         if isinstance(decoded, codec.Columns):
             named = values.housekeeping_batch(

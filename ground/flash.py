@@ -25,6 +25,11 @@
 4. Wait out the boot escape window, connect with the ground client and ping (``status``, which
    also checks the dictionary hash, then ``noop``).
 
+``--port vpico://?uf2=PATH&flash=FILE`` flashes the virtual Pico (ground/vpico.py) the same
+way: it boots the emulated board on its flash file (letting a node already there boot, so step
+1 can ask it), runs these steps against its USB serial with more patience (its clock runs about
+34x slower), and records the deployment beside the flash file.
+
 ``plan()`` (filesystem) and ``plan_romfs()`` return the exact mpremote command lines and
 ``choose()`` makes the decision from the query's answer, so all of it is tested without a board.
 """
@@ -55,6 +60,7 @@ from ground.errors import (
     VerificationTimeout,
 )
 from ground.micropython import GROUND_ONLY, REPO_ROOT
+from ground.vpico import is_vpico
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
 MODULES_DIR: Final = "modules"  # under the build dir: the .mpy tree, the image's contents
@@ -320,13 +326,14 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             progress.advance(task, step.files + 1)
 
 
-def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input) -> bool:
+def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
+            timeout_s: float = 1.5) -> bool:
     """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
     from ground.client import Client
 
     client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5)
     try:
-        client.connect(timeout=1.5)
+        client.connect(timeout=timeout_s)
     except GroundError:
         client.close()
         return False
@@ -380,10 +387,47 @@ def main(args: argparse.Namespace) -> int:
     print(f"built {len(built)} files in {BUILD_DIR}, ROMFS image {image.stat().st_size} bytes")
     if args.build_only:
         return 0
-    if not args.no_maintenance and to_repl(args.port, args.yes):
+    if is_vpico(args.port):
+        return _flash_vpico(args, built, image)
+    return _flash_port(args, args.port, built, image)
+
+
+def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> int:
+    """The virtual Pico: boot it on its flash file, then exactly what a board gets."""
+    from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
+
+    options = vpico_options(args.port)
+    options["deploy"] = "no"  # this is the deployment
+    try:
+        board = VirtualPico(**options).start()
+        if board.marker.exists():  # a node runs there: let it boot, so it can be asked
+            board.wait_node()
+    except VirtualPicoError as exc:
+        raise FlashError("virtual Pico", str(exc)) from None
+    try:
+        print(f"virtual Pico on {board.port}, flash {board.flash}")
+        board.marker.unlink(missing_ok=True)
+        code = _flash_port(args, board.port, built, image, runner=_run_slow,
+                           booted=board.wait_node, connect_timeout_s=60.0)
+        board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
+        return code
+    finally:
+        board.stop()
+
+
+def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
+                runner: Runner | None = None, booted: Callable[[], None] | None = None,
+                connect_timeout_s: float | None = None) -> int:
+    args = argparse.Namespace(**{**vars(args), "port": port})
+    running = False
+    if not args.no_maintenance:
+        running = (to_repl(args.port, args.yes) if connect_timeout_s is None
+                   else to_repl(args.port, args.yes, timeout_s=connect_timeout_s))
+    if running:
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
-    size = query_romfs(args.port) if use_romfs else None
+    size = (query_romfs(args.port) if runner is None else query_romfs(args.port, runner)) \
+        if use_romfs else None
     decision = choose(size, image.stat().st_size, use_romfs)
     if decision.deployment == ROMFS:
         print(f"ROMFS partition of {size} bytes: deploying the image")
@@ -391,10 +435,21 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(f"warning: {decision.warning}", file=sys.stderr)
         steps = plan(args.port, built)
-    install(steps)
-    time.sleep(_BOOT_WAIT_S)
-    print(ping(args.port))
+    if runner is None:  # a board
+        install(steps)
+        time.sleep(_BOOT_WAIT_S)
+        print(ping(args.port))
+    else:
+        install(steps, runner)
+        if booted is not None:  # not a fixed sleep: until the node sends housekeeping
+            booted()
+        print(ping(args.port))
     return 0
+
+
+def _run_slow(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """mpremote against the emulated board: the same commands, more patience."""
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=1800, check=False)
 
 
 def describe(steps: Sequence[Step]) -> list[dict[str, Any]]:

@@ -89,6 +89,7 @@ import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
 from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
@@ -223,6 +224,7 @@ class SimNode:
         extra_env: dict[str, str] | None = None,
         deployment: str = ROMFS,
         escape_ms: int = ESCAPE_MS,
+        dev_key: bool = False,
     ) -> None:
         if deployment not in DEPLOYMENTS:
             raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
@@ -235,6 +237,9 @@ class SimNode:
         self.extra_env = dict(extra_env or {})
         self.deployment = deployment  # ROMFS, MPY (build_mpy() output) or SOURCE
         self.escape_ms = escape_ms  # boot escape window (board/escape.py); 0: none
+        # provision ground.auth's development key into a state directory that has no key
+        # table yet (SPEC §10.7): the node then boots ENFORCED
+        self.dev_key = dev_key
         self.romfs_image: Path | None = None
         self._owned_dir: OwnedDir | None = None  # the temporary state dir stop() removes
         if state_dir:
@@ -289,6 +294,9 @@ class SimNode:
         if self._thread is not None:
             raise SimNodeError("already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        keys = self.state_dir / "keys.bin"
+        if self.dev_key and not keys.exists():
+            keys.write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)]))
         if not self.verbose:
             self._log = open(self.log_path, "ab", buffering=0)
         self._prepare()

@@ -46,6 +46,21 @@ def port_of(args: argparse.Namespace) -> str:
     return running.port if running is not None else "sim"
 
 
+def signer_of(args: argparse.Namespace) -> Any:
+    """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store, else None (a
+    ``sim://?key=dev`` port signs with the development key by itself)."""
+    import os
+
+    from ground.keys import KeyStore, default_store
+
+    operator = getattr(args, "operator", None)
+    if operator is None and os.environ.get("ILRS_OPERATOR"):
+        operator = int(os.environ["ILRS_OPERATOR"])
+    if operator is None:
+        return None
+    return KeyStore(getattr(args, "key_store", None) or default_store()).signer(operator)
+
+
 def positive_int(text: str) -> int:
     """argparse type: a count of at least 1 (0 or less is a usage error, exit 2)."""
     try:
@@ -75,7 +90,8 @@ def connect(
     """A connected Client; ``before(client)`` runs before connecting (to subscribe early)."""
     from ground.client import Client
 
-    client = Client(port_of(args), log=args.log, check_dictionary=check)
+    client = Client(port_of(args), log=args.log, check_dictionary=check,
+                    signer=signer_of(args))
     try:
         if before is not None:
             before(client)
@@ -178,7 +194,8 @@ def console_args(p: argparse.ArgumentParser) -> None:
 def do_console(args: argparse.Namespace) -> int:
     from ground import console
 
-    return console.main(port_of(args), log=args.log, timeout=args.timeout, assume_yes=args.yes)
+    return console.main(port_of(args), log=args.log, timeout=args.timeout, assume_yes=args.yes,
+                        signer=signer_of(args))
 
 
 def cmd_args(p: argparse.ArgumentParser) -> None:

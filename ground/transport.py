@@ -5,6 +5,11 @@ serves a Pico's USB CDC (``/dev/ttyACM0``, ``COM3``), a UART adapter, a TCP brid
 (``socket://host:port``, ``rfc2217://``), pyserial's ``loop://`` and the simulated node's pty.
 ``sim`` or ``sim://?seed=7&time_factor=600&state_dir=DIR`` first starts the simulated node
 (``ground.simnode.SimNode``) and connects to its pty; closing the transport stops it.
+``vpico`` or ``vpico://?uf2=PATH&flash=FILE`` likewise starts the virtual Pico
+(``ground.vpico.VirtualPico``: the real rp2 firmware on an emulated RP2040, the node deployed
+as ``ground flash`` does) and connects to its USB serial.
+``mqtt://host:port/STATION/NODE`` reaches a node through an MQTT broker and a ``ground
+gateway`` (the ground's own pyserial URL handler, ``ground.urlhandler.protocol_mqtt``).
 
 Ports are opened exclusively (pyserial ``exclusive=True``: an ``flock`` on POSIX; Windows
 ports are exclusive anyway): two programs reading one port would each get part of the byte
@@ -33,7 +38,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import serial
 
-from ground.errors import LinkLost, PortBusy, PortUnreachable, UsageError
+from ground.errors import GroundError, LinkLost, PortBusy, PortUnreachable, UsageError
+from ground.vpico import is_vpico
+
+if "ground.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("ground.urlhandler")  # mqtt://
 
 SIM: Final = "sim"
 DEFAULT_BAUDRATE: Final = 115200
@@ -50,8 +59,29 @@ def is_sim(url: str) -> bool:
     return url == SIM or url.startswith(SIM + "://")
 
 
+def seq_range(url: str) -> tuple[int, int]:
+    """The command sequence numbers a client on this port may use, as (first, count).
+
+    All 65536, except through a broker with ``operator=N``: the Nth of 16 disjoint ranges,
+    so operators sharing a node never send the same (seq, command id) pair."""
+    if not url.startswith("mqtt://"):
+        return 0, 0x10000
+    from ground.urlhandler.protocol_mqtt import SEQ_SPAN, parse_url
+
+    try:
+        operator = parse_url(url)[3].get("operator")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if operator is None:
+        return 0, 0x10000
+    return operator * SEQ_SPAN, SEQ_SPAN
+
+
 def sim_options(url: str) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR`` → SimNode keyword arguments."""
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+
+    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
+    directory that has none; ``key=none`` (the default) leaves the node open."""
     query = urlsplit(url).query if "://" in url else ""
     options: dict[str, Any] = {}
     for key, values in parse_qs(query, keep_blank_values=True).items():
@@ -66,8 +96,13 @@ def sim_options(url: str) -> dict[str, Any]:
                 )
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "key":
+            if value not in ("dev", "none"):
+                raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
+            options["dev_key"] = value == "dev"
         else:
-            raise UsageError(f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir)")
+            raise UsageError(
+                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, key)")
     return options
 
 
@@ -113,20 +148,22 @@ class Transport:
 
     @property
     def device(self) -> str:
-        """What was actually opened: the pty path for ``sim``, else the URL."""
+        """What was actually opened: the pty path for ``sim`` and ``vpico``, else the URL."""
         if self._sim is not None:
             return str(self._sim.port)
         return self.url
 
     @property
     def sim(self) -> Any:
-        """The SimNode behind a ``sim`` URL (for power cuts in tests), else None."""
+        """The SimNode (or VirtualPico) behind a ``sim`` (``vpico``) URL, else None."""
         return self._sim
 
     def open(self) -> None:
         """Open the port (starting the simulated node first for ``sim``) and start reading."""
         if is_sim(self.url):
             self._start_sim()
+        elif is_vpico(self.url):
+            self._start_vpico()
         try:
             self._serial = self._open_port()
         except PortUnreachable:
@@ -148,6 +185,16 @@ class Transport:
         except Exception as exc:  # a sim that cannot start is an unreachable port
             self._sim = None
             raise PortUnreachable(self.url, f"simulated node did not start: {exc}") from exc
+
+    def _start_vpico(self) -> None:
+        from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
+
+        options = vpico_options(self.url)  # a UsageError names what is missing
+        try:
+            self._sim = VirtualPico(**options).start()
+        except (VirtualPicoError, GroundError, OSError) as exc:
+            self._sim = None
+            raise PortUnreachable(self.url, f"virtual Pico did not start: {exc}") from exc
 
     def _stop_sim(self) -> None:
         sim, self._sim = self._sim, None

@@ -7,9 +7,14 @@ uses none of its fixtures or markers runs exactly as without it.
 Options (group ``hil``), each resolved from the command line, then the ini file, then the
 environment, then the default:
 
-``--target sim|URL``  ``sim`` (default) starts the simulated node; anything else is a pyserial
-    URL of a real board: ``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://``.
-    ini ``hil_target``, env ``HIL_TARGET``.
+``--target sim|vpico|URL``  ``sim`` (default) starts the simulated node; ``vpico`` (or
+    ``vpico://?uf2=PATH&flash=FILE``) the virtual Pico: the real rp2 firmware on an emulated
+    RP2040 (ground/vpico.py; the UF2 from ``uf2=`` or ``$ILRS_VPICO_UF2``, else every test is
+    skipped saying so); anything else is a pyserial URL of a real board: ``/dev/ttyACM0``,
+    ``COM3``, ``socket://host:port``, ``rfc2217://``. ini ``hil_target``, env ``HIL_TARGET``.
+``--time-scale X``    multiply every wait by X instead of the factor measured at the start of
+    the session (hil/timing.py: node clock against wall clock, round trip, link throughput).
+    ini ``hil_time_scale``, env ``HIL_TIME_SCALE``.
 ``--hil-log DIR``     where session logs go: one ground session log per test
     (``<test name>.jsonl``), the simulated node's own log, and ``hil.json`` (what each test
     used). ini ``hil_log``, env ``HIL_LOG``; default ``build/hil/<timestamp>``.
@@ -17,8 +22,16 @@ environment, then the default:
 ``--power-cuts N``    power cuts at random moments in hil/tests/test_power_cuts.py (default
     20 in the suite; the acceptance run is ``--power-cuts 500``). Fixture ``power_cuts``.
 
-Markers: ``hardware`` (needs a real Pico: skipped with the reason on ``sim``), ``sim_only``
-(needs the simulated node: power cuts by SIGKILL, its state directory; skipped on a board).
+Markers: ``hardware`` (needs a real Pico: skipped with the reason on ``sim``; on ``vpico`` too,
+each of them meets a limit of the emulator), ``sim_only`` (needs the simulated node: its state
+directory; skipped elsewhere), ``power_cut`` (needs a target whose power the rig can cut: the
+sim or the virtual Pico; skipped on a board), ``emulator_limit(reason)`` (depends on something
+rp2040py does not emulate: skipped on ``vpico`` with the reason), ``slow_target(reason)`` (too
+slow to be worth it on a target with a time scale of 10 or more, e.g. the virtual Pico:
+skipped there with the reason), ``byte_link(reason)`` (needs the node's
+byte link itself: raw or damaged frames; skipped through a broker, ``mqtt://...``, which
+carries whole messages and drops bytes that are not a verified frame before the node; the
+``hardware`` tests are skipped there too).
 
 Fixtures (see hil/session.py for what each does):
 
@@ -58,6 +71,9 @@ if TYPE_CHECKING:  # imported lazily at fixture time: keep the plugin cheap to l
     from hil.vocabulary import NodeApi
 
 SIM = "sim"
+VPICO = "vpico"
+SLOW_SCALE = 10.0  # slow_target tests are skipped from this time scale on
+VPICO_PRIOR_SCALE = 40.0  # the virtual Pico before it is measured (hil/session.py)
 DEFAULT_SEED = 1
 DEFAULT_POWER_CUTS = 20
 _LOG_KEY = pytest.StashKey[str]()
@@ -66,8 +82,9 @@ _LOG_KEY = pytest.StashKey[str]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "HIL rig (ILRS station node)")
     group.addoption("--target", dest="hil_target", default=None, metavar="sim|URL",
-                    help="node under test: sim (default) or a pyserial URL of a board, "
-                         "e.g. /dev/ttyACM0, socket://127.0.0.1:5000")
+                    help="node under test: sim (default), vpico (the virtual Pico: "
+                         "$ILRS_VPICO_UF2 or vpico://?uf2=PATH) or a pyserial URL of a "
+                         "board, e.g. /dev/ttyACM0, socket://127.0.0.1:5000")
     group.addoption("--hil-log", dest="hil_log", default=None, metavar="DIR",
                     help="directory for the per-test session logs (default build/hil/<time>)")
     group.addoption("--hil-seed", dest="hil_seed", default=None, type=int, metavar="N",
@@ -76,7 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="N", help="power cuts at random moments in "
                     f"hil/tests/test_power_cuts.py (default {DEFAULT_POWER_CUTS}; the acceptance "
                     "run: 500)")
-    parser.addini("hil_target", "HIL: node under test (sim or a pyserial URL)", default=None)
+    group.addoption("--time-scale", dest="hil_time_scale", default=None, type=float,
+                    metavar="X", help="multiply every wait by X (default: measured at the "
+                                      "start of the session)")
+    parser.addini("hil_target", "HIL: node under test (sim, vpico or a pyserial URL)",
+                  default=None)
+    parser.addini("hil_time_scale", "HIL: factor for every wait (default: measured)",
+                  default=None)
     parser.addini("hil_log", "HIL: directory for session logs", default=None)
 
 
@@ -89,6 +112,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "skipped on the simulated node")
     config.addinivalue_line(
         "markers", "sim_only(reason): needs the simulated node; skipped on a board")
+    config.addinivalue_line(
+        "markers", "power_cut(reason): needs a target the rig can cut the power of "
+        "(the sim, the virtual Pico); skipped on a board")
+    config.addinivalue_line(
+        "markers", "emulator_limit(reason): depends on what rp2040py does not emulate; "
+        "skipped on the virtual Pico")
+    config.addinivalue_line(
+        "markers", "slow_target(reason): too slow to be worth it on a target with a time "
+        "scale of 10 or more (the virtual Pico); skipped there")
+    config.addinivalue_line(
+        "markers", "byte_link(reason): needs the node's byte link (raw or damaged frames); "
+        "skipped through a broker")
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> str | None:
@@ -110,6 +145,19 @@ def check_target(target: str) -> None:
     from ground.transport import sim_options
 
     where = f"--target {target}"
+    if is_vpico_target(target):
+        from urllib.parse import parse_qsl, urlencode, urlsplit
+
+        from ground.vpico import UF2_ENV, vpico_options
+
+        # the UF2 itself is checked per test: without one, each is skipped saying so
+        query = urlsplit(target).query if "://" in target else ""
+        rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "uf2"]
+        try:
+            vpico_options(f"{VPICO}://?{urlencode(rest)}", {UF2_ENV: __file__})
+        except UsageError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+        return
     if is_sim_target(target):
         try:
             sim_options(target)
@@ -159,22 +207,100 @@ def power_cuts_of(config: pytest.Config) -> int:
     return DEFAULT_POWER_CUTS if cuts is None else int(cuts)
 
 
+def time_scale_of(config: pytest.Config) -> float | None:
+    """The resolved --time-scale (None: measure it)."""
+    value = _setting(config, "hil_time_scale", "HIL_TIME_SCALE")
+    if value is None:
+        return None
+    try:
+        scale = float(value)
+    except ValueError:
+        raise pytest.UsageError(f"--time-scale {value!r}: a number of at least 1") from None
+    if not scale >= 1.0:
+        raise pytest.UsageError(f"--time-scale {value!r}: a number of at least 1")
+    return scale
+
+
 def is_sim_target(target: str) -> bool:
     return target == SIM or target.startswith(SIM + "://")
 
 
+def is_vpico_target(target: str) -> bool:
+    return target == VPICO or target.startswith(VPICO + "://")
+
+
+def _why(marker: pytest.Mark) -> str:
+    return str(marker.kwargs.get("reason") or (marker.args[0] if marker.args else ""))
+
+
+def is_broker_target(target: str) -> bool:
+    return target.startswith("mqtt://")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     target = target_of(item.config)
+    byte_link = item.get_closest_marker("byte_link")
+    if byte_link is not None and is_broker_target(target):
+        why = _why(byte_link)
+        pytest.skip("needs the node's byte link" + (f" ({why})" if why else "")
+                    + f"; a broker carries whole messages: target is {target}")
+    vpico = is_vpico_target(target)
+    if vpico and "hil_target" in getattr(item, "fixturenames", ()):
+        _skip_without_uf2(target)
     hardware = item.get_closest_marker("hardware")
-    if hardware is not None and is_sim_target(target):
-        why = hardware.kwargs.get("reason") or (hardware.args[0] if hardware.args else "")
+    if hardware is not None and (is_sim_target(target) or vpico
+                                 or is_broker_target(target)):
+        why = _why(hardware)
         pytest.skip("needs a real Pico" + (f" ({why})" if why else "")
                     + f"; target is {target}: run with --target /dev/ttyACM0")
     sim_only = item.get_closest_marker("sim_only")
     if sim_only is not None and not is_sim_target(target):
-        why = sim_only.kwargs.get("reason") or (sim_only.args[0] if sim_only.args else "")
+        why = _why(sim_only)
         pytest.skip("needs the simulated node" + (f" ({why})" if why else "")
                     + f"; target is {target}")
+    power_cut = item.get_closest_marker("power_cut")
+    if power_cut is not None and not (is_sim_target(target) or vpico):
+        why = _why(power_cut)
+        pytest.skip("needs a power cut (the sim or the virtual Pico)"
+                    + (f" ({why})" if why else "") + f"; target is {target}")
+    limit = item.get_closest_marker("emulator_limit")
+    if limit is not None and vpico:
+        pytest.skip(f"emulator limit on the virtual Pico: {_why(limit)}")
+    slow = item.get_closest_marker("slow_target")
+    scale = time_scale_of(item.config)
+    if slow is not None and (vpico if scale is None else scale >= SLOW_SCALE):
+        pytest.skip(f"too slow to be worth it on {target} (time scale "
+                    f"{'about 34' if scale is None else f'{scale:g}'}): {_why(slow)}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a slow target, pytest-timeout's per-test limit (ini ``timeout``) follows the time
+    scale (the given one, or the virtual Pico's expected 40) like every other wait."""
+    target = target_of(config)
+    scale = time_scale_of(config) or (VPICO_PRIOR_SCALE if is_vpico_target(target) else 1.0)
+    try:
+        limit = float(config.getini("timeout") or 0)
+    except (ValueError, TypeError):  # pytest-timeout not installed: nothing to stretch
+        return
+    if scale <= 1.0 or limit <= 0:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None and "hil_target" in getattr(
+                item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(limit * scale))
+
+
+def _skip_without_uf2(target: str) -> None:
+    from ground.errors import UsageError
+    from ground.vpico import rp2040py_missing, vpico_options
+
+    missing = rp2040py_missing()
+    if missing:
+        pytest.skip(f"virtual Pico: {missing}")
+    try:
+        vpico_options(target)
+    except UsageError as exc:
+        pytest.skip(f"virtual Pico: {exc}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -209,7 +335,8 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[HilTarget]:
     from hil.session import HilTarget
 
     config = request.config
-    target = HilTarget(target_of(config), log_dir_of(config), seed=seed_of(config))
+    target = HilTarget(target_of(config), log_dir_of(config), seed=seed_of(config),
+                       time_scale=time_scale_of(config))
     try:
         yield target
     finally:

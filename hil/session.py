@@ -2,8 +2,15 @@
 
 `HilTarget` (session) is the node: for ``sim`` one `ground.simnode.SimNode` whose state
 directory and ``node.log`` live in the HIL log directory, restarted if a test killed it; for
-a board, its pyserial URL. `HilLink` (session) hands each test its own `ground.client.Client`
-(so each test has its own session log) wrapped in the vocabulary (`hil.vocabulary.NodeApi`).
+``vpico`` one `ground.vpico.VirtualPico` (the real rp2 firmware in the RP2040 emulator; its
+flash image is ``build/vpico/flash.img`` unless the URL says ``flash=``, so the node is
+deployed once and kept while the build is unchanged); for a board, its pyserial URL.
+
+Every wait here follows the target's time scale (hil/timing.py), measured on the first
+connection of the session or given with ``--time-scale``.
+
+`HilLink` (session) hands each test its own `ground.client.Client` (so each test has its own
+session log) wrapped in the vocabulary (`hil.vocabulary.NodeApi`).
 
 **The known state** a test starts from (`HilLink.reset`), reached with ordinary commands so it
 is the same on a board and on the simulated node, in well under a second:
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +41,7 @@ from typing import Any, Final
 from ground.client import Client
 from ground.errors import CommandFailed, CommandRejected, GroundError
 from ground.transport import DEFAULT_UPLINK_BYTES_PER_S
+from hil import timing
 from hil.impair import ImpairedLink
 from hil.vocabulary import NodeApi
 from protocol import dictionary
@@ -43,33 +52,138 @@ BOOT_TIMEOUT_S: Final = 20.0
 # USB answers in a few ms, through a UART at 115200 baud in tens of ms.
 SIM_RETRY_S: Final = 0.25
 BOARD_RETRY_S: Final = 1.0
+CONNECT_TIMEOUT_S: Final = 10.0
+# What the virtual Pico is expected to be before it is measured (its emulated clock runs
+# about 34x slower than wall time): the first connection's patience.
+VPICO_PRIOR_SCALE: Final = 40.0
+VPICO: Final = "vpico"
+VPICO_FLASH: Final = "build/vpico/flash.img"  # under the repository root
+
+
+def is_vpico_target(target: str) -> bool:
+    return target == VPICO or target.startswith(VPICO + "://")
 
 
 def is_sim_target(target: str) -> bool:
     return target == SIM or target.startswith(SIM + "://")
 
 
+def _await(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def await_first_frame(url: str, timeout_s: float) -> None:
+    """Listen until the node sends housekeeping, before sending it anything.
+
+    On the virtual Pico the boot escape window lasts 2 s of *emulated* time, about a minute of
+    wall time, and a byte 0x03 in it (every command frame has one) is a Ctrl-C to a firmware
+    that has not yet turned the keyboard interrupt off (issue 10). The node's housekeeping says
+    the window is over and its tasks run.
+    """
+    from ground.transport import Transport
+    from ground.vpico import NodeUp
+
+    heard = threading.Event()
+    watch = NodeUp()
+
+    def on_bytes(data: bytes, _t_ns: int) -> None:
+        if watch.feed(data):
+            heard.set()
+
+    probe = Transport(url, on_bytes, uplink_bytes_per_s=None)
+    probe.open()
+    try:
+        if not heard.wait(timeout_s):
+            raise AssertionError(f"the node on {url} sent nothing within {timeout_s:g} s")
+    finally:
+        probe.close()
+
+
 class HilTarget:
     """The node under test for a whole session."""
 
-    def __init__(self, target: str, log_dir: Path, seed: int = 1) -> None:
+    def __init__(self, target: str, log_dir: Path, seed: int = 1,
+                 time_scale: float | None = None) -> None:
         self.target = target
         self.log_dir = Path(log_dir)
         self.seed = seed
         self.is_sim = is_sim_target(target)
+        self.is_vpico = is_vpico_target(target)
         self.sim: Any = None  # ground.simnode.SimNode while running
+        self.vpico: Any = None  # ground.vpico.VirtualPico while running
+        self.booting = False  # the virtual Pico was powered on and has not been heard yet
+        self.scale: timing.TimeScale | None = (
+            None if time_scale is None else timing.given(time_scale))
         self._fresh = itertools.count(1)
+        # --target 'sim://?key=dev': the node holds the development key and every client of
+        # the session signs with one Signer (one counter sequence: SPEC §10.4)
+        self.signer: Any = None
+        if self.is_sim:
+            from ground.transport import sim_options
+
+            if sim_options(target).get("dev_key"):
+                from ground.auth import dev_signer
+
+                self.signer = dev_signer()
 
     @property
     def url(self) -> str:
-        """What a client opens: the simulated node's pty (started on first use), or the URL."""
+        """What a client opens: the simulated node's pty (started on first use), the virtual
+        Pico's, or the URL."""
+        if self.is_vpico:
+            return str(self._running_vpico().port)
         if not self.is_sim:
             return self.target
         return str(self._running_sim().port)
 
     @property
+    def time_scale(self) -> float:
+        """The factor every wait is multiplied by (the prior until measured)."""
+        if self.scale is not None:
+            return self.scale.factor
+        return VPICO_PRIOR_SCALE if self.is_vpico else 1.0
+
+    @property
     def retry_interval_s(self) -> float:
-        return SIM_RETRY_S if self.is_sim else BOARD_RETRY_S
+        return (SIM_RETRY_S if self.is_sim else BOARD_RETRY_S) * self.time_scale
+
+    @property
+    def power_cuts(self) -> bool:
+        """Whether the rig can cut this target's power (the sim and the virtual Pico)."""
+        return self.is_sim or self.is_vpico
+
+    def _running_vpico(self) -> Any:
+        vpico = self.vpico
+        if vpico is not None and vpico.returncode is None:
+            return vpico
+        if vpico is not None:
+            with contextlib.suppress(Exception):
+                vpico.stop()
+        self.vpico = self.start_vpico()
+        # a VirtualPico that deployed (or kept) the node waited for its housekeeping
+        self.booting = self.vpico.deploy == "no"
+        return self.vpico
+
+    def start_vpico(self, flash: Path | None = None, deploy: str | None = None) -> Any:
+        """A VirtualPico for ``--target vpico[://?uf2=...&flash=...]`` (its log in the HIL
+        log directory); ``flash``/``deploy`` override the URL's."""
+        from ground.micropython import REPO_ROOT
+        from ground.vpico import VirtualPico, vpico_options
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        options = vpico_options(self.target)
+        options.setdefault("flash", str(REPO_ROOT / VPICO_FLASH))
+        if flash is not None:
+            options["flash"] = str(flash)
+        if deploy is not None:
+            options["deploy"] = deploy
+        n = next(self._fresh)
+        vpico = VirtualPico(log_path=self.log_dir / f"vpico-{n}.log", **options)
+        return vpico.start()
 
     @property
     def uplink_bytes_per_s(self) -> float | None:
@@ -104,13 +218,17 @@ class HilTarget:
         return self.log_dir / f"fresh-node-{next(self._fresh)}"
 
     def node_log(self) -> Path | None:
-        """The simulated node's own log (its stderr), if there is one."""
-        return None if self.sim is None else Path(self.sim.log_path)
+        """The simulated node's own log (its stderr), or the virtual Pico's, if any."""
+        running = self.sim if self.sim is not None else self.vpico
+        return None if running is None else Path(running.log_path)
 
     def close(self) -> None:
         if self.sim is not None:
             self.sim.stop()
             self.sim = None
+        if self.vpico is not None:
+            self.vpico.stop()
+            self.vpico = None
 
 
 class HilLink:
@@ -121,11 +239,27 @@ class HilLink:
 
     # --- clients ---------------------------------------------------------------------------
 
-    def connect(self, url: str, log_path: Path, timeout_s: float = 10.0) -> NodeApi:
-        client = Client(url, log=log_path, retry_interval_s=self.target.retry_interval_s,
-                        retries=8, uplink_bytes_per_s=self.target.uplink_bytes_per_s)
-        client.connect(timeout=timeout_s)
-        return NodeApi(client, self.target)
+    def connect(self, url: str, log_path: Path, timeout_s: float = CONNECT_TIMEOUT_S) -> NodeApi:
+        target = self.target
+        if target.is_vpico and (target.booting or url != target.url):
+            # just powered on (or a fresh one): it may still be in its boot escape window
+            await_first_frame(url, timeout_s * target.time_scale)
+            if url == target.url:
+                target.booting = False
+        client = Client(url, log=log_path, retry_interval_s=target.retry_interval_s,
+                        retries=8, uplink_bytes_per_s=target.uplink_bytes_per_s,
+                        signer=target.signer)
+        client.connect(timeout=timeout_s * target.time_scale)
+        if target.scale is None:  # the first connection of the session measures the target
+            try:
+                target.scale = timing.measure(client, prior=target.time_scale)
+            except (GroundError, ValueError):
+                client.close()
+                raise
+            client.retry_interval_s = target.retry_interval_s
+        api = NodeApi(client, target, time_scale=target.time_scale)
+        api.note("hil: " + target.scale.describe())
+        return api
 
     def open(self, log_path: Path) -> NodeApi:
         return self.connect(self.target.url, log_path)
@@ -142,7 +276,11 @@ class HilLink:
     def reset(self, api: NodeApi) -> None:
         """Bring the node to the known state (module docstring)."""
         api.note("hil: reset to the known state")
-        cmd = api.client.command
+        timeout_s = api.seconds(api.command_timeout_s)
+
+        def cmd(name: str, **args: Any) -> Any:
+            return api.client.command(name, timeout=timeout_s, **args)
+
         cmd("fault_inject", fault="CLEAR", target=0, value=0.0)
         cmd("param_reset")
         cmd("param_save")
@@ -171,16 +309,29 @@ class HilLink:
     def power_cycle(self, api: NodeApi | None = None, timeout_s: float = BOOT_TIMEOUT_S) -> None:
         """Cut the power and wait for the node to boot and answer again.
 
-        Simulated node: SIGKILL and restart (unsaved state is lost). Board: the ``reboot``
+        Simulated node: SIGKILL and restart (unsaved state is lost). Virtual Pico: SIGKILL of
+        the emulator and a power-on from its flash as it was. Board: the ``reboot``
         command (the closest a rig without a relay gets to a power cut; USB re-enumerates and
         the transport reconnects). With ``api``, waits until it answers with a new boot count.
         """
         before = api.client.status.boot_count if api and api.client.status else None
+        wall_s = timeout_s * self.target.time_scale
         if self.target.is_sim:
             sim = self.target._running_sim()
             boots = sim.boots
             sim.power_cut()
-            sim.wait_boots(boots + 1, timeout_s)
+            sim.wait_boots(boots + 1, wall_s)
+        elif self.target.is_vpico:  # SIGKILL of the emulator, a boot from the flash file
+            vpico = self.target._running_vpico()
+            up = vpico.enumerations
+            heard = api.history.packets if api is not None else 0
+            vpico.power_cut()
+            vpico.wait_up(up + 1, wall_s)
+            if api is None:
+                await_first_frame(vpico.port, wall_s)
+            else:
+                _await(lambda: api.history.packets > heard, wall_s,
+                       f"the node's housekeeping after the power cut; log: {vpico.log_path}")
         elif api is not None:
             api.client.send("reboot")
         else:
@@ -190,12 +341,15 @@ class HilLink:
 
     def wait_answering(self, api: NodeApi, timeout_s: float = BOOT_TIMEOUT_S,
                        newer_than: int | None = None) -> Any:
-        """Ask for status until the node answers (with a boot count above ``newer_than``)."""
+        """Ask for status until the node answers (with a boot count above ``newer_than``);
+        ``timeout_s`` is in the simulated node's seconds (times the time scale)."""
+        timeout_s = api.seconds(timeout_s)
         deadline = time.monotonic() + timeout_s
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                status = api.client.refresh_status(min(2.0, deadline - time.monotonic()))
+                status = api.client.refresh_status(
+                    max(0.01, min(api.seconds(2.0), deadline - time.monotonic())))
             except GroundError as exc:
                 last = exc
                 time.sleep(0.05)
@@ -211,7 +365,12 @@ class HilLink:
 
     @contextlib.contextmanager
     def fresh(self, log_path: Path) -> Iterator[NodeApi]:
-        """A brand-new node (sim); on a board the known state plus a reboot."""
+        """A brand-new node (sim; virtual Pico: a new one on a copy of the flash as deployed,
+        before the node first ran); on a board the known state plus a reboot."""
+        if self.target.is_vpico:
+            with self._fresh_vpico(log_path) as api:
+                yield api
+            return
         if not self.target.is_sim:
             api = self.open(log_path)
             try:
@@ -231,6 +390,29 @@ class HilLink:
                 self.release(api)
         finally:
             sim.stop()
+
+    @contextlib.contextmanager
+    def _fresh_vpico(self, log_path: Path) -> Iterator[NodeApi]:
+        import shutil
+
+        session = self.target._running_vpico()  # deployed, with its pristine flash saved
+        pristine = session.pristine
+        if not pristine.exists():
+            raise AssertionError(f"no pristine flash image beside {session.flash}: delete "
+                                 f"{session.marker} so the next session deploys again")
+        flash = self.target.log_dir / f"fresh-vpico-{next(self.target._fresh)}" / "flash.img"
+        flash.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pristine, flash)
+        vpico = self.target.start_vpico(flash=flash, deploy="no")
+        try:
+            api = self.connect(vpico.port, log_path)
+            api.fresh_vpico = vpico  # type: ignore[attr-defined]
+            try:
+                yield api
+            finally:
+                self.release(api)
+        finally:
+            vpico.stop()
 
     # --- impaired links --------------------------------------------------------------------
 

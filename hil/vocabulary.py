@@ -12,6 +12,11 @@ still waiting for a verification::
 Every wait that ends without what it wanted raises `HilTimeout` (an AssertionError, so pytest
 shows it as a failed assertion) saying what was awaited, what did arrive, and where the
 session log is.
+
+Every timeout a test gives (and every default) is in the simulated node's seconds: the
+NodeApi multiplies it by the target's time scale (``time_scale``, see hil/timing.py), so the
+same test waits 10 s on the sim and about 340 s on the virtual Pico. ``node.seconds(s)`` and
+``node.sleep(s)`` do the same for a test's own waits.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ class History:
     mark" means "arrived after it".
     """
 
-    def __init__(self) -> None:
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.time_scale = time_scale  # every wait's timeout is multiplied by it
         self._cond = threading.Condition()
         self.position = 0
         self.samples: dict[str, deque[tuple[int, ChannelValue]]] = {}
@@ -102,8 +108,9 @@ class History:
             return self.position
 
     def wait(self, find: Callable[[], Any], timeout_s: float) -> Any:
-        """Call ``find()`` under the lock until it returns something other than None."""
-        deadline = time.monotonic() + timeout_s
+        """Call ``find()`` under the lock until it returns something other than None, for
+        up to ``timeout_s`` times the time scale."""
+        deadline = time.monotonic() + timeout_s * self.time_scale
         with self._cond:
             while True:
                 found = find()
@@ -162,11 +169,13 @@ class NodeApi:
     """The vocabulary over one connected client. ``client`` stays usable directly."""
 
     def __init__(self, client: Client, target: Any = None,
-                 command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> None:
+                 command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+                 time_scale: float = 1.0) -> None:
         self.client = client
         self.target = target
         self.command_timeout_s = command_timeout_s
-        self.history = History()
+        self.time_scale = time_scale
+        self.history = History(time_scale)
         self._unsubscribe = [
             client.on_telemetry(self.history.on_housekeeping),
             client.on_event(self.history.on_event),
@@ -181,6 +190,14 @@ class NodeApi:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+
+    def seconds(self, seconds: float) -> float:
+        """Wall seconds for a wait of ``seconds`` on the simulated node (times the scale)."""
+        return seconds * self.time_scale
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of the simulated node's time (times the scale)."""
+        time.sleep(self.seconds(seconds))
 
     def mark(self) -> int:
         """A point in the received history: ``since=node.mark()`` waits for newer items."""
@@ -248,7 +265,8 @@ class NodeApi:
         if found is None:
             got = [f"{codec.stage_name(m.body[1])} {codec.reason_name(m.body[2])}"
                    for m in self.verifications(name, seq)]
-            raise HilTimeout(f"{name} (seq {seq}) {'/'.join(sorted(wanted))}", timeout_s,
+            raise HilTimeout(f"{name} (seq {seq}) {'/'.join(sorted(wanted))}",
+                             self.seconds(timeout_s),
                              ", ".join(got) or "no verification for it", self.log_path)
         return found  # type: ignore[no-any-return]
 
@@ -258,7 +276,8 @@ class NodeApi:
         timeout_s = self.command_timeout_s if timeout is None else timeout
         if not raw:
             try:
-                res: CommandResult = self.client.command(name, timeout=timeout_s, **args)
+                res: CommandResult = self.client.command(name, timeout=self.seconds(timeout_s),
+                                                         **args)
             except (CommandRejected, CommandFailed) as exc:
                 raise HilAssertion(f"{name} was not completed: {exc}", self.log_path) from None
             except GroundError as exc:  # VerificationTimeout says what arrived and the log
@@ -326,7 +345,7 @@ class NodeApi:
             arrived = (f"{len(seen)} {channel} sample(s), last: "
                        + ", ".join(v.text for v in seen[-_SHOW:])) if seen else \
                 f"no {channel} sample ({self.history.packets} housekeeping packets in all)"
-            raise HilTimeout(f"{channel} {pred}", timeout, arrived, self.log_path)
+            raise HilTimeout(f"{channel} {pred}", self.seconds(timeout), arrived, self.log_path)
         return found  # type: ignore[no-any-return]
 
     def await_housekeeping(self, packet: str, *, newer_than_ms: int = -1,
@@ -341,7 +360,8 @@ class NodeApi:
         found = self.history.wait(find, timeout)
         if found is None:
             seen = [f"{hk.packet}@{hk.node_time_ms}" for _, hk in self.history.housekeeping]
-            raise HilTimeout(f"packet {packet} after node time {newer_than_ms} ms", timeout,
+            raise HilTimeout(f"packet {packet} after node time {newer_than_ms} ms",
+                             self.seconds(timeout),
                              ", ".join(seen[-_SHOW:]) or "no housekeeping", self.log_path)
         return found  # type: ignore[no-any-return]
 
@@ -373,7 +393,8 @@ class NodeApi:
         found = self.history.wait(find, timeout)
         if found is None:
             what = f"event {name}" + (f" with {pred}" if args else "")
-            raise HilTimeout(what, timeout, _describe_events(self.history.events_since(since)),
+            raise HilTimeout(what, self.seconds(timeout),
+                             _describe_events(self.history.events_since(since)),
                              self.log_path)
         return found  # type: ignore[no-any-return]
 
@@ -387,7 +408,7 @@ class NodeApi:
                                   timeout)
         got = matching()
         if found is None or len(got) != count:
-            raise HilTimeout(f"{count} event(s) {name}", timeout,
+            raise HilTimeout(f"{count} event(s) {name}", self.seconds(timeout),
                              f"{len(got)} of them; " + _describe_events(
                                  self.history.events_since(since)), self.log_path)
         return got
@@ -415,7 +436,7 @@ class NodeApi:
 
         found = self.history.wait(find, timeout)
         if found is None:
-            raise HilTimeout("event sequence " + " -> ".join(names), timeout,
+            raise HilTimeout("event sequence " + " -> ".join(names), self.seconds(timeout),
                              _describe_events(self.history.events_since(since)), self.log_path)
         return found  # type: ignore[no-any-return]
 
@@ -423,7 +444,7 @@ class NodeApi:
 
     def status(self) -> Any:
         """The node's `status`, refreshed now (a NodeStatus)."""
-        return self.client.refresh_status(self.command_timeout_s)
+        return self.client.refresh_status(self.seconds(self.command_timeout_s))
 
 
 def _reason_code(reason: str) -> int:

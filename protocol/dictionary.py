@@ -70,6 +70,8 @@ FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
 # Node tasks, as numbered in watchdog and crash events and in fault injection.
 TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog"}
 BULK_TYPES = {1: "event_log", 2: "dictionary"}
+# Who may command the node (SPEC §10.6): the auth_state channel, the auth_open event.
+AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
 # Housekeeping packets by id, for the commands that name one (the same ids and names as
 # PACKETS below; a test checks they agree).
 PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
@@ -149,6 +151,9 @@ COMMANDS = (
              Arg("value", F32, -1000.0, 1000.0, help="stuck value, or drain current in A")),
             IN_ANY, "Test only: inject a fault. CLEAR removes all injected faults; HANG_TASK "
             "stops a task so the watchdog resets the node.", test_only=True),
+    Command(22, "auth_policy", (Arg("enforce", BOOL, help="true: plain commands rejected"),),
+            IN_ANY, "Whether a node with keys rejects unauthenticated commands (SPEC §10.6). "
+            "Taken only authenticated; persisted."),
 )
 
 # --- Telemetry channels -------------------------------------------------------------------
@@ -197,6 +202,12 @@ CHANNELS = (
     Channel(30, "tx_dropped", U32, "", "frames dropped because the link could not take them"),
     Channel(31, "event_seq", U32, "", "sequence number of the newest event"),
     Channel(32, "frame_errors", U32, "", "frames dropped as oversize or truncated; " + _LINK),
+    Channel(33, "auth_state", U8, "", "who may command the node (SPEC §10.6)",
+            enum=AUTH_STATES),
+    Channel(34, "auth_forged", U32, "",
+            "authenticated commands refused as forged (SPEC §10.3); " + _LINK),
+    Channel(35, "auth_replayed", U32, "",
+            "authenticated commands refused as replays (SPEC §10.3); " + _LINK),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -235,7 +246,8 @@ PACKETS = (
     Packet(8, "load_status", _HEADER + ("loads_on", "loads_tripped", "bus_current"), 0.5,
            "load switch states and over-current trips"),
     Packet(9, "commanding", _HEADER + (
-        "cmds_accepted", "cmds_rejected", "event_seq", "events_suppressed"), 0.2,
+        "cmds_accepted", "cmds_rejected", "event_seq", "events_suppressed", "auth_state",
+        "auth_forged", "auth_replayed"), 0.2,
         "command and event counters"),
     Packet(10, "time", _HEADER + ("uptime_s", "event_seq", "reset_cause"), 0.1,
            "uptime, newest event, last reset cause"),
@@ -286,6 +298,11 @@ EVENTS = (
     Event(28, "params_loaded", INFO, "parameters loaded ({count})", ("count",)),
     Event(29, "param_reset", INFO, "parameters reset to defaults", ()),
     Event(30, "reboot", WARNING, "reboot commanded", ()),
+    Event(31, "auth_refused", WARNING,
+          "commands refused: {forged} forged, {replayed} replayed in all (SPEC §10.3)",
+          ("forged", "replayed")),
+    Event(32, "auth_open", WARNING, "commanding is open to anyone on the link: {state}",
+          ("state",)),  # state: AUTH_STATES
 )
 
 # --- Parameters ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import asyncio
 from micropython import const
 
 from node import storage
+from node.auth import Auth
 from node.bulk import Bulk
 from node.commands import Commands
 from node.dispatcher import Dispatcher
@@ -143,7 +144,9 @@ class App:
         self.fdir = Fdir(tlm, plant, modes, events.emit, params)
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count)
+        self.auth = auth = Auth(root, tlm, events, clock.now_ms)
+        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth)
+        auth.register(d)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
         ParamCommands(params, link, events).register(d)
@@ -182,6 +185,7 @@ class App:
         if self.reset_cause == _RESET_WATCHDOG:
             events.emit(_EV_WATCHDOG_RESET)
         self.params.boot_events(events)
+        self.auth.boot()
         self.modes.enter(_MODE_SAFE)
 
     # --- task bodies --------------------------------------------------------------------
@@ -207,6 +211,7 @@ class App:
 
     def check_fdir(self):
         self.telemetry.sample_heap()
+        self.auth.report()
         self.fdir.check()
         self.sync_load_pins()
 

@@ -83,6 +83,7 @@ class Commands:
         app = self.app
         app.link.clear_counters()
         app.dispatcher.clear_counters()
+        app.auth.clear_counters()
         app.events.emit(_EV_COUNTERS_CLEARED)
         return _OK
 

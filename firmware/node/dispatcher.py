@@ -21,8 +21,15 @@ The ring lives in RAM and is per boot: a command carries the boot it is bound to
 §5.1) and one for another boot is rejected STALE_BOOT (the result: this boot's count), so a
 command re-sent after a reboot or a power cut never runs twice.
 
+Authentication (SPEC §10, node.auth): a frame that starts with tag 17 is a COSE_Mac0 object;
+a refused one gets no answer (node.auth counts it); an accepted one's payload is the command,
+and every verification it gets is authenticated under its key, answering its counter (kept
+in the idempotency ring for commands that finish later). A plain command on an ENFORCED node
+is rejected UNAUTHENTICATED after the checks of §5.
+
 No allocation for a command with integer/bool arguments whose handler does not allocate
-(a noop ping): the history and argument lists are preallocated.
+(a noop ping): the history and argument lists are preallocated. An authenticated command
+adds what node.auth's check allocates (hashlib) and its authenticated answers.
 """
 
 import struct
@@ -50,6 +57,11 @@ _STAGE_COMPLETED = const(2)
 _STAGE_FAILED = const(3)
 _STAGE_REJECTED = const(1)
 _STALE_BOOT = const(8)
+_UNAUTHENTICATED = const(9)
+_COUNTER_STORE_FAILED = const(10)
+_AUTH_ACCEPT = const(0)  # node.auth check() verdicts
+_AUTH_STORE_FAILED = const(2)
+_ENFORCED = const(2)  # node.auth state
 _UNKNOWN_COMMAND = const(1)
 _WRONG_MODE = const(4)
 
@@ -79,7 +91,7 @@ def _put_uint(buf, pos, n):
 
 
 class Dispatcher:
-    def __init__(self, link, modes, events, tlm, boot_count):
+    def __init__(self, link, modes, events, tlm, boot_count, auth=None):
         self.link = link
         self.modes = modes
         self.events = events
@@ -102,6 +114,11 @@ class Dispatcher:
         self._h_code = array("B", bytes(_HISTORY))
         self._h_result = [None] * _HISTORY
         self._h_next = 0
+        self._h_slot = array("b", [-1] * _HISTORY)  # key slot of an authenticated command
+        self._h_ctr = array("i", [0] * _HISTORY)  # its counter (the answers' label)
+        self.auth = auth  # node.auth.Auth, or None: no authentication (tests)
+        self.sign_slot = -1  # while an authenticated command is handled: its key slot
+        self.sign_ctr = 0  # and counter
         self.cmds_accepted = 0
         self.cmds_rejected = 0
         link.on_message = self.on_message
@@ -114,10 +131,33 @@ class Dispatcher:
 
     def on_message(self, buf, n):
         """One verified message from the link: buf[0:n]. Never raises."""
+        auth = self.auth
+        start = 0
+        verdict = _AUTH_ACCEPT
+        if auth is not None and n and buf[0] == 0xD1:  # tag 17: COSE_Mac0 (SPEC §10)
+            try:
+                verdict = auth.check(buf, n)
+            except Exception as e:  # a bug in the checks: refuse, count, never crash
+                self._log_exc(e)
+                self.cmds_rejected += 1
+                self.tlm[_CH_CMDS_REJECTED] = self.cmds_rejected
+                return
+            if verdict != _AUTH_ACCEPT and verdict != _AUTH_STORE_FAILED:
+                return  # refused: counted by auth, never answered
+            start = auth.reader.payload
+            n = auth.reader.payload_end
+            self.sign_slot = auth.slot
+            self.sign_ctr = auth.counter
+        try:
+            self._message(buf, start, n, verdict)
+        finally:
+            self.sign_slot = -1
+
+    def _message(self, buf, start, n, verdict):
         head = self._head
         dec = self._dec
         try:
-            dec.reset(buf, 0, n)
+            dec.reset(buf, start, n)
             nargs = read_command_head(dec, head)
         except MessageError as e:
             if head[1] >= 0:
@@ -133,6 +173,12 @@ class Dispatcher:
         seq = head[0]
         cmd_id = head[1]
         try:
+            if verdict == _AUTH_STORE_FAILED:  # authenticated; the counter could not be kept
+                self._reject(seq, cmd_id, _COUNTER_STORE_FAILED)
+                return
+            if self.sign_slot < 0 and self.auth is not None and self.auth.state == _ENFORCED:
+                self._reject(seq, cmd_id, _UNAUTHENTICATED)
+                return
             if head[2] != self.boot_count:  # bound to another boot (SPEC §5.1): never run
                 self._reject(seq, cmd_id, _STALE_BOOT, self.boot_count)
                 return
@@ -149,8 +195,11 @@ class Dispatcher:
         if handler is None:
             self._reject(seq, cmd_id, _UNKNOWN_COMMAND)
             return
-        slot = self._find(seq, cmd_id)
+        slot = self._find(seq, cmd_id, self.sign_slot)
         if slot >= 0:  # a repeat (SPEC §5.2): answer again, do not execute
+            if self.sign_slot >= 0:  # later answers go to the newest transmission's counter
+                self._h_slot[slot] = self.sign_slot
+                self._h_ctr[slot] = self.sign_ctr
             self._resend(slot)
             return
         args = self.args
@@ -220,6 +269,12 @@ class Dispatcher:
             enc.pos = pos + 3
         else:
             write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
+        auth = self.auth
+        if self.sign_slot >= 0 and auth is not None and not auth.wrap(link.enc, self.sign_slot,
+                                                                       self.sign_ctr):
+            link.abort()  # too big once authenticated: counted as a dropped frame
+            link.tx_dropped += 1
+            return
         link.end()
 
     def _reject(self, seq, cmd_id, code, result=None):
@@ -249,18 +304,28 @@ class Dispatcher:
 
     def finish(self, cmd_seq, cmd_id, code, result=None):
         """Complete a command whose handler returned PENDING."""
-        slot = self._find(cmd_seq, cmd_id)
-        if slot >= 0 and self._h_stage[slot] == _NO_STAGE:
-            self._complete(slot, cmd_seq, cmd_id, code, result)
+        slot = self._find(cmd_seq, cmd_id, -2)
+        if slot >= 0:
+            self.sign_slot = self._h_slot[slot]  # answered as the command came: signed or not
+            self.sign_ctr = self._h_ctr[slot]
+            try:
+                self._complete(slot, cmd_seq, cmd_id, code, result)
+            finally:
+                self.sign_slot = -1
 
     # --- idempotency --------------------------------------------------------------------
 
-    def _find(self, seq, cmd_id):
+    def _find(self, seq, cmd_id, key_slot):
+        # The ring entry of (seq, cmd_id) from the sender of key_slot (-1: unauthenticated;
+        # operators choose their seqs independently), or with key_slot -2 the pending entry
+        # of (seq, cmd_id) whoever sent it (finish).
         hs = self._h_seq
         hi = self._h_id
+        hk = self._h_slot
         for i in range(_HISTORY):
             if hs[i] == seq and hi[i] == cmd_id:
-                return i
+                if hk[i] == key_slot or (key_slot == -2 and self._h_stage[i] == _NO_STAGE):
+                    return i
         return -1
 
     def _remember(self, seq, cmd_id):
@@ -271,6 +336,8 @@ class Dispatcher:
         self._h_stage[i] = _NO_STAGE
         self._h_code[i] = 0
         self._h_result[i] = None
+        self._h_slot[i] = self.sign_slot
+        self._h_ctr[i] = self.sign_ctr
         return i
 
     def _resend(self, slot):

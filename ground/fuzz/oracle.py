@@ -21,6 +21,7 @@ from ground.fuzz.case import (
     FAIL,
     OK,
     OUT_OF_RANGE,
+    UNAUTHENTICATED,
     UNKNOWN_COMMAND,
     WRONG_MODE,
     rej,
@@ -173,6 +174,8 @@ def command_outcomes(cmd_id: int, args: Sequence[object],
         return rej(WRONG_MODE)
     else:
         extra = frozenset()
+    if cmd.name == "auth_policy":  # taken only authenticated; the campaign sends plain ones
+        return rej(UNAUTHENTICATED) | extra
     if cmd.name == "param_set":
         return param_value_outcomes(args[0], args[1]) | extra
     if cmd.name == "time_correlate" and not (_is_int(args[0]) and args[0] >= 0):  # type: ignore[operator]

@@ -34,7 +34,7 @@ def test_fresh_node_boots_into_safe_with_power_on_cause(fresh_node: NodeApi) -> 
     status = fresh_node.status()
     assert (status.mode, status.boot_count, status.reset_cause) == ("SAFE", 1, "POWER_ON")
     # the boot event may have gone out before we listened: the persistent log has it
-    log = fresh_node.client.event_log(0)
+    log = fresh_node.client.event_log(0, timeout=fresh_node.seconds(5))
     boots = [e for e in log if e.name == "boot"]
     assert boots and boots[0].args[0] == 1
 
@@ -53,11 +53,11 @@ def _our_description() -> bytes:
 def test_node_dictionary_downlink_matches_ours(node: NodeApi) -> None:
     ours = _our_description()
     # the bytes the node sends as bulk type 2, joined: byte for byte our description (§7.2)
-    payload = node.client._bulk_transfer("dict_downlink", bulk.DICTIONARY, 10.0)
+    payload = node.client._bulk_transfer("dict_downlink", bulk.DICTIONARY, node.seconds(10.0))
     assert payload.hex() == ours.hex()
     # its hash is the first four bytes of the SHA-256, big-endian, and is DICT_HASH
     digest = hashlib.sha256(payload).digest()
     assert int.from_bytes(digest[:4], "big") == DICT_HASH
-    fetched = node.client.fetch_dictionary()
+    fetched = node.client.fetch_dictionary(timeout=node.seconds(5))
     assert (fetched.hash, fetched.matches, fetched.size) == (DICT_HASH, True, len(ours))
     assert fetched.description == cbor2.loads(ours)

@@ -37,7 +37,8 @@ COMPLETES_IN_SAFE: list[tuple[str, dict[str, Any]]] = [
 
 
 def test_the_table_covers_every_command() -> None:
-    covered = {name for name, _ in COMPLETES_IN_SAFE} | {"load_switch", "reboot", "maintenance"}
+    covered = {name for name, _ in COMPLETES_IN_SAFE} | {"load_switch", "reboot", "maintenance",
+                                                         "auth_policy"}
     assert covered == {c.name for c in dictionary.COMMANDS}
 
 
@@ -47,6 +48,15 @@ def test_command_is_accepted_then_completed(node: NodeApi, name: str, args: dict
     node.await_verification(name, seq, ("completed",))
     stages = [codec.stage_name(m.body[1]) for m in node.verifications(name, seq)]
     assert stages[:2] == ["accepted", "completed"]
+
+
+def test_auth_policy_is_taken_only_authenticated(node: NodeApi) -> None:
+    """The HIL node has no key (SPEC §10.6): auth_policy, sent plain, is rejected
+    UNAUTHENTICATED even on an open board (tests/firmware/test_auth.py covers a keyed one)."""
+    seq = node.send_command("auth_policy", enforce=True)
+    msg = node.await_verification("auth_policy", seq)
+    assert (codec.stage_name(msg.body[1]), codec.reason_name(msg.body[2])) == (
+        "rejected", "UNAUTHENTICATED")
 
 
 def test_unknown_command(node: NodeApi) -> None:

@@ -29,7 +29,7 @@ def test_battery_drain_sheds_loads_and_forces_safe(fresh_node: NodeApi) -> None:
     assert hk["loads_on"] & 1, f"the comms relay (essential) was shed too: {hk}"
     assert hk["battery_soc"] <= 15.5, hk  # at shed_soc_pct (15 %) or below
     # while latched, NOMINAL is not kept
-    node.client.command("set_mode", mode="NOMINAL")
+    node.client.command("set_mode", mode="NOMINAL", timeout=node.seconds(5))
     node.await_telemetry("mode", 1, timeout=5)
 
 

@@ -16,13 +16,19 @@ from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, load_corpus
 from hil.session import HilTarget
 
+pytestmark = [
+    pytest.mark.byte_link(reason="raw and malformed frames"),
+    pytest.mark.slow_target(
+        reason="2,000 cases and the corpus through a link of about 8 kB/s on a clock 34x slow"),
+]
+
 CI_CASES: Final = 2000
 CI_SEED: Final = 2026
 
 
 @pytest.fixture(scope="module")
 def fuzz_port(hil_target: HilTarget) -> Iterator[NodePort]:
-    url = "sim" if hil_target.is_sim else hil_target.target
+    url = "sim" if hil_target.is_sim else hil_target.url
     with NodePort(url, uplink_bytes_per_s=hil_target.uplink_bytes_per_s) as port:
         yield port
 

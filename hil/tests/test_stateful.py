@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -16,6 +17,9 @@ from ground import codec
 from hil.session import HilLink
 from hil.vocabulary import NodeApi, values_of
 from protocol import dictionary
+
+pytestmark = pytest.mark.slow_target(
+    reason="a few hundred random steps, each a round of commands and telemetry waits")
 
 MODES = {1: "SAFE", 2: "NOMINAL", 3: "SCIENCE"}
 ALLOWED = {(1, 2), (2, 3), (3, 2), (1, 1), (2, 1), (3, 1)}
@@ -94,7 +98,7 @@ class NodeMachine(RuleBasedStateMachine):
         stage, code = self._final("set_mode", args)
         assert stage == "rejected" and code in (2, 3), (args, stage, code)
 
-    @rule(cmd_id=st.integers(22, 65535))
+    @rule(cmd_id=st.integers(max(c.id for c in dictionary.COMMANDS) + 1, 65535))
     def unknown(self, cmd_id: int) -> None:
         seq = self.api.send_raw_id(cmd_id, [])
         msg = self.api.await_verification(cmd_id, seq)

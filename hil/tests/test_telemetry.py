@@ -32,6 +32,7 @@ def _collect(node: NodeApi, wanted: dict[str, int], timeout_s: float) -> dict[st
             if all(len(times[n]) >= k for n, k in wanted.items()):
                 done.set()
 
+    timeout_s = node.seconds(timeout_s)  # a slower target (vpico) takes longer to send them
     unsubscribe = node.client.on_telemetry(on_hk)
     try:
         done.wait(timeout_s)

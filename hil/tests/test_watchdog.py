@@ -17,6 +17,6 @@ def test_hung_task_resets_the_node_by_watchdog(node: NodeApi, task: str) -> None
     # default watchdog_timeout_ms 5000: the reset comes within about that
     status = HilLink(node.target).wait_answering(node, 20.0, newer_than=before.boot_count)
     assert status.reset_cause == "WATCHDOG"
-    log = node.client.event_log(before.event_seq)
+    log = node.client.event_log(before.event_seq, timeout=node.seconds(5))
     assert any(e.name == "watchdog_reset" for e in log) or any(
         e.name == "boot" and e.args[1] == 1 for e in log), [e.text for e in log]

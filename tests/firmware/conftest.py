@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,10 @@ def run_mp():
         return done.stdout
 
     return run
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> tuple[Any, Any]:
+    """(start_node, ready) for tests that start nodes of their own (conftest modules of other
+    test folders share the name, so a test module cannot import them)."""
+    return start_node, ready

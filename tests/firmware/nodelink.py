@@ -6,6 +6,11 @@ sends into ``messages`` (each with the host's receive time in ``.rx_time``), cou
 seq gaps and discarded bytes. Vocabulary: ``send_command``, ``send_and_assert_command``,
 ``assert_rejected``, ``assert_failed``, ``await_telemetry``, ``await_event``,
 ``assert_event``; every timeout says what arrived and where the node log is.
+
+Authentication (SPEC §10): with ``signer`` (a ground.auth.Signer) set, commands are sent as
+COSE_Mac0 objects and authenticated verifications are opened with it; each message gets
+``.auth``: the command counter an authenticated verification answers, or None (plain).
+Authenticated frames that do not check out are counted in ``auth_bad``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import serial
 
+from ground.auth import AuthError, Signer
 from protocol import ids
 from protocol import messages as M
 from protocol.errors import MessageError
@@ -46,6 +52,9 @@ class NodeLink:
         self.lost = 0  # downlink messages missing according to seq gaps
         self._last_seq: int | None = None
         self.boot: int | None = None  # the node's boot as last heard (commands are bound to it)
+        self.signer: Signer | None = None
+        self.auth_bad = 0  # authenticated frames the signer could not open
+        self.sent_counters: dict[int, list[int]] = {}  # seq -> counters it was sent with
         self._seq = random.randrange(0x10000) if seq is None else seq
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -79,11 +88,19 @@ class NodeLink:
             now = time.monotonic()
             out = []
             for raw in self.deframer.feed(data):
+                auth = None
+                if raw[:1] == b"\xd1" and self.signer is not None:
+                    try:
+                        raw, auth = self.signer.open(raw)
+                    except AuthError:
+                        self.auth_bad += 1
+                        continue
                 try:
                     msg = decode_message(raw)
                 except MessageError:
                     self.malformed += 1
                     continue
+                msg.auth = auth  # type: ignore[attr-defined]
                 msg.rx_time = now  # type: ignore[attr-defined]
                 self._track_seq(msg.seq)
                 self._learn_boot(msg)
@@ -160,14 +177,18 @@ class NodeLink:
     # --- commands -------------------------------------------------------------------------
 
     def send_command(self, cmd_id: int, *args: Any, seq: int | None = None,
-                     boot: int | None = None) -> int:
-        """Send a command bound to ``boot`` (default: the node's as last heard, else 0);
-        return its seq."""
+                     boot: int | None = None, plain: bool = False) -> int:
+        """Send a command bound to ``boot`` (default: the node's as last heard, else 0),
+        signed if there is a signer and not ``plain``; return its seq."""
         seq = self.next_seq() if seq is None else seq
         if boot is None:
             boot = self.current_boot()
-        self.write(encode_frame(encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args),
-                                               boot)))
+        message = encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args), boot)
+        if self.signer is not None and not plain:
+            self.signer.new_boot(boot)
+            message, counter = self.signer.sign(message)
+            self.sent_counters.setdefault(seq, []).append(counter)
+        self.write(encode_frame(message))
         return seq
 
     def current_boot(self) -> int:

@@ -18,7 +18,7 @@ from protocol.framing import encode_frame
 NODE_PROTOCOL = {
     "protocol", "protocol.compat", "protocol.errors", "protocol.crc", "protocol.cobs",
     "protocol.framing", "protocol.cbor_encoder", "protocol.cbor_decoder", "protocol.envelope",
-    "protocol.node_dictionary",
+    "protocol.node_dictionary", "protocol.cose",
 }
 _BLOCK = 32  # the Unix port's GC block (64-bit)
 

@@ -39,7 +39,9 @@ print(len(board.errors), type(board.errors[0]).__name__)
     assert lines == [
         "1 1 [9, 0, 0, None]",
         "1 1 [9, 3, 16, None]",
-        "3 23 [3, 2, [1, 9, 16]]",  # cmd_failed(command, seq, code)
+        # cmd_failed(command, seq, code); event_seq 4: the boot events include auth_open (a
+        # node without a key says so at boot, SPEC §10.6)
+        "3 23 [4, 2, [1, 9, 16]]",
         "1 ValueError",
     ]
 

@@ -1,0 +1,180 @@
+"""ground keys: operator master secrets for authenticated commanding (SPEC §10.7).
+
+    ground keys generate --operator 1          # a new 32-byte master secret in the key store
+    ground keys list                           # operators, key ids, counters (never secrets)
+    ground keys provision --state-dir DIR      # a simulated node's key table (every operator)
+    ground keys provision --board /dev/ttyACM0 # a Pico at the REPL, through mpremote
+    ground cmd noop --operator 1               # commands signed with operator 1's key
+
+The key store (``--key-store``, default ``$ILRS_KEYS`` else ~/.config/ilrs/keys.json) is created
+owner-only (0600) and refused when its group or others may read it. A key table reaches a
+board only through the maintenance path (``mpremote cp`` to /data/keys.bin, the board at its
+REPL), never over the protocol. ``KeyStore.signer(operator)`` gives the client a
+``ground.auth.Signer`` whose counter reservations are persisted in the store before use.
+Not done yet: ``rotate`` and ``revoke`` (they need node commands that derive or drop a
+generation; today a new generation or a removal is a re-provisioning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from ground.auth import Signer, node_key_table
+from ground.errors import EXIT_LINK, EXIT_USAGE, GroundError, UsageError
+
+STORE_ENV: Final = "ILRS_KEYS"
+BOARD_KEYS: Final = ":/data/keys.bin"  # node.auth's keys.bin under board/rp2.py's fs_root
+
+
+class KeyStoreError(GroundError):
+    """The key store cannot be used (permissions, format): says which file and why."""
+
+    exit_code = EXIT_USAGE
+
+
+class ProvisionError(GroundError):
+    """mpremote could not write the key table to the board."""
+
+    exit_code = EXIT_LINK
+
+
+def default_store() -> Path:
+    env = os.environ.get(STORE_ENV)
+    return Path(env) if env else Path.home() / ".config" / "ilrs" / "keys.json"
+
+
+class KeyStore:
+    """Operators' master secrets, generations and counter reservations, one JSON file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.operators: dict[int, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def __repr__(self) -> str:
+        return f"KeyStore({str(self.path)!r}, operators={sorted(self.operators)})"
+
+    def _load(self) -> None:
+        mode = self.path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyStoreError(
+                f"{self.path}: group or others may access it (mode {stat.S_IMODE(mode):o}); "
+                f"run `chmod 600 {self.path}` if it was not read by anyone else, else "
+                "generate new keys")
+        try:
+            data = json.loads(self.path.read_text())
+            self.operators = {int(k): v for k, v in data["operators"].items()}
+            for entry in self.operators.values():
+                if len(bytes.fromhex(entry["master"])) != 32:
+                    raise ValueError("a master secret is not 32 bytes")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyStoreError(f"{self.path}: not a key store ({type(exc).__name__})") from None
+
+    def save(self) -> None:
+        """Write atomically, owner-only from the first byte."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = json.dumps({"operators": {str(k): v for k, v in sorted(self.operators.items())}},
+                          indent=1)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def generate(self, operator: int) -> None:
+        if not 0 <= operator <= 255:
+            raise UsageError(f"operator {operator}: 0..255")
+        if operator in self.operators:
+            raise UsageError(f"operator {operator} already has a key in {self.path}")
+        self.operators[operator] = {"master": secrets.token_bytes(32).hex(), "generation": 0,
+                                    "counter": 0}
+        self.save()
+
+    def entry(self, operator: int) -> dict[str, Any]:
+        try:
+            return self.operators[operator]
+        except KeyError:
+            raise UsageError(f"operator {operator} has no key in {self.path} "
+                             "(ground keys generate)") from None
+
+    def signer(self, operator: int) -> Signer:
+        entry = self.entry(operator)
+
+        def store(reserved: int) -> None:
+            entry["counter"] = reserved
+            self.save()
+
+        return Signer(bytes.fromhex(entry["master"]), operator, entry["generation"],
+                      entry["counter"], store)
+
+    def node_table(self, operators: list[int]) -> bytes:
+        return node_key_table([(op, bytes.fromhex(self.entry(op)["master"]),
+                                self.entry(op)["generation"]) for op in operators])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    # --operator N and --key-store PATH are the common link options (ground.cli)
+    p.add_argument("action", choices=("generate", "list", "provision"),
+                   help="generate: --operator N; provision: --operator N, or every operator")
+    p.add_argument("--state-dir", metavar="DIR", help="provision: a simulated node's state dir")
+    p.add_argument("--board", metavar="PORT", help="provision: a Pico at its REPL (mpremote)")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = KeyStore(args.key_store or default_store())
+    ops: list[int] = [] if args.operator is None else [args.operator]
+    if args.action == "generate":
+        if len(ops) != 1:
+            raise UsageError("keys generate: give one --operator")
+        store.generate(ops[0])
+        print(f"operator {ops[0]}: new master secret in {store.path}")
+    elif args.action == "list":
+        for op, entry in sorted(store.operators.items()):
+            print(f"operator {op}  key id {op:02x}{entry['generation']:02x}  "
+                  f"generation {entry['generation']}  counters reserved to {entry['counter']}")
+    else:
+        ops = ops or sorted(store.operators)
+        if not ops:
+            raise UsageError(f"no keys in {store.path} (ground keys generate)")
+        table = store.node_table(ops)
+        if bool(args.state_dir) == bool(args.board):
+            raise UsageError("keys provision: give --state-dir or --board")
+        if args.state_dir:
+            path = Path(args.state_dir) / "keys.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(table)
+            print(f"wrote {path} ({len(ops)} keys); the node boots ENFORCED")
+        else:
+            _provision_board(args.board, table)
+            print(f"provisioned {args.board} ({len(ops)} keys): reset it to boot ENFORCED")
+    return 0
+
+
+def _provision_board(port: str, table: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "keys.bin"
+        src.write_bytes(table)
+        cmd = ["mpremote", "connect", port, "cp", str(src), BOARD_KEYS]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProvisionError(f"mpremote on {port}: {type(exc).__name__}") from None
+        if done.returncode != 0:
+            raise ProvisionError(f"mpremote on {port} failed (is the board at its REPL? "
+                              f"`ground cmd maintenance` first): "
+                              f"{done.stderr.strip().splitlines()[-1:]}")

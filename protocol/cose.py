@@ -1,0 +1,317 @@
+"""Authenticated messages (SPEC §10): COSE_Mac0 (RFC 9052, tag 17) with HMAC-SHA-256.
+
+Shared by the node and the ground (the MicroPython subset; only ``hashlib.sha256``, which the
+rp2 port has). The layout is fixed, so the node checks it byte by byte instead of decoding:
+
+    d1 84                                   tag 17, array(4)
+       <bstr protected>                     a3 01 05 04 42 <kid: 2 bytes> 3a 00 01 00 00 <ctr>
+                                            (verification: label 3a 00 01 00 01, the
+                                            counter of the command it answers)
+       a0                                   unprotected: empty map
+       <bstr payload>                       the message (§5), 1..1020 bytes
+       58 20 <tag: 32 bytes>                HMAC-SHA-256 over MAC_structure
+
+    MAC_structure = ["MAC0", protected, external_aad, payload],
+    external_aad = h'00' for a command (ground -> node), h'01' for a verification.
+
+- ``MacKey(kid, key)``: a key with its HMAC pads computed once; ``repr`` never shows the key.
+- ``derive_key(master, kid)``: an operator's key for one generation (§10.6).
+- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; ground, and
+  the node's downlink through ``wrap_into``).
+- ``Mac0Reader``: the node's check of a received object, no decoding into objects.
+- ``equal(a, a_start, b, n)``: constant-time comparison.
+
+Allocation (node verify path, ``Mac0Reader.parse`` then ``MacKey.verify``): ``parse``
+allocates nothing; ``verify`` allocates the two sha256 objects and their two 32-byte digests
+(hashlib's own) and two memoryview slices of the frame (16 bytes each on a 32-bit port):
+hashlib's ``update`` takes no offset, so a part of the frame has to be a view.
+"""
+
+import hashlib
+from binascii import hexlify
+
+from protocol.compat import MICROPYTHON, const, micropython
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
+    from typing import Any
+
+TAG_MAC0 = const(17)
+ALG_HMAC_256_256 = const(5)  # COSE algorithm "HMAC 256/256"
+HDR_ALG = const(1)
+HDR_KID = const(4)
+HDR_COUNTER = const(-65537)  # private use (RFC 9052 §3.1: labels < -65536)
+HDR_ANSWERS = const(-65538)  # private use: the counter of the command a verification answers
+MAX_MESSAGE_BYTES = const(1020)  # the frame's message limit (§2), the whole object included
+WRAP_OVERHEAD = const(58)  # d1 84, protected (1 + 17), a0, payload head (<= 3), 58 20, tag
+KID_BYTES = const(2)  # [operator, generation]
+KEY_BYTES = const(32)
+TAG_BYTES = const(32)
+MAX_COUNTER = const(0x3FFFFFFF)  # a small int on a 32-bit MicroPython: no heap integer
+AAD_COMMAND = b"\x00"
+AAD_VERIFICATION = b"\x01"
+LABEL_COUNTER = b"\x3a\x00\x01\x00\x00"  # HDR_COUNTER as CBOR
+LABEL_ANSWERS = b"\x3a\x00\x01\x00\x01"  # HDR_ANSWERS as CBOR
+
+_BLOCK = const(64)  # SHA-256 block size (HMAC pads)
+_MAC0_HEAD = b"\x84\x64MAC0"  # MAC_structure: array(4), "MAC0"
+_AAD_ITEM = (b"\x41\x00", b"\x41\x01")  # external_aad as a bstr item, by direction
+_PROT_FIXED = const(12)  # a3 01 05 04 42 k k + 5-byte label: the protected map before ctr
+_DERIVE = b"ILRS node key v1"
+
+# Mac0Reader.parse results (why a received object is refused; never told to the sender)
+OK = const(0)
+BAD_FORM = const(1)  # not the fixed layout, a counter of 0 or above MAX_COUNTER
+BAD_TAG = const(2)  # the layout holds but the tag is not 32 bytes (truncated or longer)
+
+
+def _hmac(key: "Any", data: "Any") -> bytes:
+    # HMAC-SHA-256 (RFC 2104) of bytes with a key of at most 64 bytes (allocates).
+    k = bytes(key) + bytes(_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
+    inner.update(data)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in k))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def derive_key(master: "Any", kid: "Any") -> bytes:
+    """The 32-byte key of key id ``kid`` (2 bytes) under an operator's 32-byte master secret."""
+    if len(master) != KEY_BYTES or len(kid) != KID_BYTES:
+        raise ValueError("a master secret is 32 bytes and a key id 2")
+    return _hmac(master, _DERIVE + bytes(kid))
+
+
+if MICROPYTHON:
+
+    @micropython.viper
+    def _diff(a: ptr8, a_start: int, b: ptr8, n: int) -> int:
+        d = 0
+        i = 0
+        while i < n:
+            d |= a[a_start + i] ^ b[i]
+            i += 1
+        return d
+
+    def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
+        """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where
+        they differ (every byte is compared; viper on the node). No allocation."""
+        return _diff(a, a_start, b, n) == 0
+
+else:
+
+    def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
+        """True if a[a_start:a_start + n] == b[0:n], in time that does not depend on where
+        they differ (every byte is compared). No allocation."""
+        diff = 0
+        for i in range(n):
+            diff |= a[a_start + i] ^ b[i]
+        return diff == 0
+
+
+def _bstr_head(n: int) -> bytes:
+    # A byte string head (shortest form) for n <= 65535.
+    if n < 24:
+        return bytes((0x40 | n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    return bytes((0x59, n >> 8, n & 0xFF))
+
+
+def _uint(n: int) -> bytes:
+    if n < 24:
+        return bytes((n,))
+    if n < 0x100:
+        return bytes((0x18, n))
+    if n < 0x10000:
+        return bytes((0x19, n >> 8, n & 0xFF))
+    return bytes((0x1A, n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+
+
+def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
+    """The protected header's bytes: {1: 5, 4: kid, label: counter} in canonical order."""
+    if len(kid) != KID_BYTES:
+        raise ValueError("a key id is 2 bytes")
+    if counter < 1 or counter > MAX_COUNTER:
+        raise ValueError("a counter is 1..1073741823")
+    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _uint(counter)
+
+
+class MacKey:
+    """A key id and its key, with the HMAC pads computed once (64 bytes each)."""
+
+    def __init__(self, kid: "Any", key: "Any") -> None:
+        if len(kid) != KID_BYTES or len(key) != KEY_BYTES:
+            raise ValueError("a key id is 2 bytes and a key 32")
+        self.kid = bytes(kid)
+        k = bytes(key) + bytes(_BLOCK - KEY_BYTES)
+        self._ipad = bytes(b ^ 0x36 for b in k)
+        self._opad = bytes(b ^ 0x5C for b in k)
+
+    def __repr__(self) -> str:
+        return "MacKey(kid=" + hexlify(self.kid).decode() + ")"
+
+    def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
+        """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
+        h = hashlib.sha256(self._ipad)
+        h.update(_MAC0_HEAD)
+        h.update(_bstr_head(len(protected)))
+        h.update(protected)
+        h.update(_bstr_head(len(aad)))
+        h.update(aad)
+        h.update(_bstr_head(len(payload)))
+        h.update(payload)
+        o = hashlib.sha256(self._opad)
+        o.update(h.digest())
+        return o.digest()
+
+    def verify(self, r: "Mac0Reader", aad_index: int) -> bool:
+        """True if the tag of the object Mac0Reader r has parsed is right for this key.
+
+        aad_index: 0 a command, 1 a verification. The protected bstr and the payload bstr
+        (heads included) are hashed straight from the frame, as MAC_structure holds them."""
+        buf = r.buf
+        mv = r.view
+        h = hashlib.sha256(self._ipad)
+        h.update(_MAC0_HEAD)
+        h.update(mv[r.prot_head:r.unprot])  # protected: head and bytes, as received
+        h.update(_AAD_ITEM[aad_index])
+        h.update(mv[r.payload_head:r.tag_head])  # payload: head and bytes
+        o = hashlib.sha256(self._opad)
+        o.update(h.digest())
+        return equal(buf, r.tag, o.digest(), TAG_BYTES)
+
+
+def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
+    """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
+    protected = protected_header(key.kid, label, counter)
+    tag = key.tag(protected, aad, payload)
+    return (b"\xd1\x84" + _bstr_head(len(protected)) + protected + b"\xa0"
+            + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
+
+
+def wrap_into(buf: "Any", key: MacKey, counter: int, payload: "Any") -> int:
+    """Write the authenticated form of a verification (label -65538 = counter, aad h'01') of
+    payload into buf from 0; return its length. payload must not overlap buf. Allocates."""
+    prot = protected_header(key.kid, LABEL_ANSWERS, counter)
+    tag = key.tag(prot, AAD_VERIFICATION, payload)
+    n = len(payload)
+    np = len(prot)
+    buf[0] = 0xD1
+    buf[1] = 0x84
+    buf[2] = 0x40 | np
+    buf[3:3 + np] = prot
+    pos = 3 + np
+    buf[pos] = 0xA0
+    head = _bstr_head(n)
+    buf[pos + 1:pos + 1 + len(head)] = head
+    pos += 1 + len(head)
+    buf[pos:pos + n] = payload
+    pos += n
+    buf[pos] = 0x58
+    buf[pos + 1] = TAG_BYTES
+    buf[pos + 2:pos + 2 + TAG_BYTES] = tag
+    return pos + 2 + TAG_BYTES
+
+
+def is_mac0(buf: "Any", n: int) -> bool:
+    """True if buf[0:n] starts like a COSE_Mac0 object (tag 17): the message is authenticated."""
+    return n > 0 and buf[0] == 0xD1
+
+
+class Mac0Reader:
+    """Checks the fixed layout of a received COSE_Mac0 object; no allocation.
+
+    After ``parse(buf, n, label)`` returned OK: ``operator``, ``generation`` (the key id's
+    two bytes), ``counter``, ``payload``/``payload_end`` (the message's bytes in buf), and the
+    offsets ``verify`` hashes."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(0)
+        self.operator = -1
+        self.generation = -1
+        self.counter = 0
+        self.prot_head = 0
+        self.unprot = 0
+        self.payload_head = 0
+        self.payload = 0
+        self.payload_end = 0
+        self.tag_head = 0
+        self.tag = 0
+        self._len = 0
+
+    def _bstr(self, pos: int, n: int) -> int:
+        # Read a bstr head at pos; set self._len; return the content's start or -1.
+        buf = self.buf
+        if pos >= n:
+            return -1
+        ib = buf[pos]
+        if 0x40 <= ib < 0x58:
+            self._len = ib - 0x40
+            return pos + 1
+        if ib == 0x58 and pos + 1 < n:
+            self._len = buf[pos + 1]
+            return pos + 2 if self._len >= 24 else -1  # shortest form only
+        if ib == 0x59 and pos + 2 < n:
+            self._len = (buf[pos + 1] << 8) | buf[pos + 2]
+            return pos + 3 if self._len >= 0x100 else -1
+        return -1
+
+    def parse(self, buf: "Any", n: int, label: bytes) -> int:
+        """OK, BAD_FORM or BAD_TAG for the object buf[0:n]; label: LABEL_COUNTER (a command)
+        or LABEL_ANSWERS (a verification)."""
+        if buf is not self.buf:
+            self.buf = buf
+            self.view = memoryview(buf)  # allocates when the buffer changes only
+        self.operator = -1
+        if n < 4 or buf[0] != 0xD1 or buf[1] != 0x84:
+            return BAD_FORM
+        self.prot_head = 2
+        self._len = 0
+        p = self._bstr(2, n)
+        plen = self._len
+        if p < 0 or plen < _PROT_FIXED + 1 or plen > _PROT_FIXED + 5 or p + plen > n:
+            return BAD_FORM
+        if (buf[p] != 0xA3 or buf[p + 1] != 0x01 or buf[p + 2] != ALG_HMAC_256_256
+                or buf[p + 3] != 0x04 or buf[p + 4] != 0x40 | KID_BYTES):
+            return BAD_FORM
+        for i in range(5):
+            if buf[p + 7 + i] != label[i]:
+                return BAD_FORM
+        c = p + _PROT_FIXED
+        ib = buf[c]
+        left = plen - _PROT_FIXED - 1  # bytes after the counter's initial byte
+        if ib < 24 and left == 0:
+            counter = ib
+        elif ib == 0x18 and left == 1 and buf[c + 1] >= 24:
+            counter = buf[c + 1]
+        elif ib == 0x19 and left == 2 and buf[c + 1]:
+            counter = (buf[c + 1] << 8) | buf[c + 2]
+        elif ib == 0x1A and left == 4 and (buf[c + 1] or buf[c + 2]) and buf[c + 1] < 0x40:
+            counter = (buf[c + 1] << 24) | (buf[c + 2] << 16) | (buf[c + 3] << 8) | buf[c + 4]
+        else:
+            return BAD_FORM
+        if counter < 1:
+            return BAD_FORM
+        u = p + plen
+        self.unprot = u
+        if u >= n or buf[u] != 0xA0:
+            return BAD_FORM
+        self.payload_head = u + 1
+        q = self._bstr(u + 1, n)
+        qlen = self._len
+        if q < 0 or qlen < 1 or q + qlen > n:
+            return BAD_FORM
+        t = q + qlen
+        self.tag_head = t
+        if t + 2 > n or buf[t] != 0x58:
+            return BAD_FORM
+        if buf[t + 1] != TAG_BYTES or t + 2 + TAG_BYTES != n:
+            return BAD_TAG
+        self.operator = buf[p + 5]
+        self.generation = buf[p + 6]
+        self.counter = counter
+        self.payload = q
+        self.payload_end = t
+        self.tag = t + 2
+        return OK

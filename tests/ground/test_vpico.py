@@ -1,0 +1,255 @@
+"""The virtual Pico's plumbing: its port form, the UF2 variable, write-through flash.
+
+The flash tests drive rp2040py's own SSI (the SPI NOR command state machine the firmware's
+littlefs writes through) with the commands a firmware sends, and compare the file with the
+chip. The end-to-end tests (a real UF2 booted, the node deployed, `ground cmd noop`) need a
+MicroPython RPI_PICO UF2 in $ILRS_VPICO_UF2 and are skipped with that reason without one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ground.errors import UsageError
+from ground.micropython import REPO_ROOT
+from ground.vpico import (
+    UF2_ENV,
+    VirtualPico,
+    VirtualPicoError,
+    is_vpico,
+    missing_uf2_reason,
+    rp2040py_missing,
+    vpico_options,
+)
+
+
+@pytest.fixture
+def uf2(tmp_path: Path) -> Path:
+    path = tmp_path / "RPI_PICO.uf2"
+    path.write_bytes(b"")  # only its existence is checked here
+    return path
+
+
+def test_is_vpico() -> None:
+    assert is_vpico("vpico") and is_vpico("vpico://?uf2=x")
+    assert not is_vpico("sim") and not is_vpico("/dev/ttyACM0") and not is_vpico("vpicox")
+
+
+def test_options_from_the_url_and_from_the_environment(uf2: Path) -> None:
+    assert vpico_options(f"vpico://?uf2={uf2}&flash=/f.img&deploy=files", {}) == {
+        "uf2": str(uf2), "flash": "/f.img", "deploy": "files"}
+    assert vpico_options("vpico", {UF2_ENV: str(uf2)}) == {"uf2": str(uf2)}
+    # the URL beats the variable
+    assert vpico_options(f"vpico://?uf2={uf2}", {UF2_ENV: "/elsewhere.uf2"})["uf2"] == str(uf2)
+
+
+def test_no_uf2_is_a_usage_error_naming_the_variable() -> None:
+    with pytest.raises(UsageError) as err:
+        vpico_options("vpico", {})
+    assert f"${UF2_ENV}" in str(err.value) and "vpico://?uf2=PATH" in str(err.value)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("vpico://?uf2=/no/such.uf2", "does not exist"),
+    ("vpico://?uf2=X&speed=2", "unknown vpico option 'speed'"),
+    ("vpico://?uf2=X&deploy=maybe", "deploy='maybe': one of auto, romfs, files, no"),
+])
+def test_bad_options_are_one_line_usage_errors(url: str, words: str) -> None:
+    with pytest.raises(UsageError) as err:
+        vpico_options(url, {})
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_uf2_reason(uf2: Path) -> None:
+    reason = missing_uf2_reason({})
+    assert reason is not None and f"${UF2_ENV}=PATH" in reason
+    missing = missing_uf2_reason({UF2_ENV: "/no/such.uf2"})
+    assert missing == f"${UF2_ENV}=/no/such.uf2 does not exist"
+    assert missing_uf2_reason({UF2_ENV: str(uf2)}) is None
+
+
+def test_a_virtual_pico_without_its_uf2_does_not_start(tmp_path: Path) -> None:
+    with pytest.raises(VirtualPicoError, match="does not exist"):
+        VirtualPico(tmp_path / "none.uf2", flash=tmp_path / "flash.img")
+    with pytest.raises(VirtualPicoError, match="deploy='x'"):
+        VirtualPico(tmp_path / "none.uf2", deploy="x")
+
+
+def test_ground_without_a_uf2_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != UF2_ENV}
+    env["ILRS_LOG_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "ground", "cmd", "noop", "--port", "vpico"],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ground: error: vpico: no MicroPython UF2")
+    assert f"${UF2_ENV}" in lines[0]
+
+
+# --- write-through flash ------------------------------------------------------------------
+
+needs_rp2040py = pytest.mark.skipif(rp2040py_missing() is not None,
+                                    reason=str(rp2040py_missing()))
+
+
+@needs_rp2040py
+class TestWriteThroughFlash:
+    @pytest.fixture
+    def chip(self, tmp_path: Path):  # type: ignore[no-untyped-def]
+        from rp2040py.rp2040 import RP2040
+
+        from ground.vpico_board import FLASH_BYTES, open_flash, persist_flash_writes
+
+        mcu = RP2040()
+        path = tmp_path / "flash.img"
+        fd = open_flash(path)
+        assert os.fstat(fd).st_size == FLASH_BYTES
+        assert os.pread(fd, 16, 0x1000) == b"\xff" * 16  # a new file is erased flash
+        mcu.flash[:FLASH_BYTES] = os.pread(fd, FLASH_BYTES, 0)
+        persist_flash_writes(mcu.ssi, mcu.flash, fd)
+        yield mcu, fd
+        os.close(fd)
+
+    @staticmethod
+    def command(mcu, data: bytes, enable: bool = True) -> None:  # type: ignore[no-untyped-def]
+        ssi = mcu.ssi
+        ssi._write_enabled = enable
+        ssi._tx_buffer = bytearray(data)
+        ssi._apply_command()
+
+    def test_program_and_erase_reach_the_file(self, chip) -> None:  # type: ignore[no-untyped-def]
+        mcu, fd = chip
+        page = bytes(range(256))
+        self.command(mcu, b"\x02\x0a\x10\x00" + page)  # PAGE_PROGRAM at 0x0A1000
+        assert bytes(mcu.flash[0xA1000:0xA1100]) == page
+        assert os.pread(fd, 256, 0xA1000) == page
+        # NOR programs only clear bits: the file says what the chip says
+        self.command(mcu, b"\x02\x0a\x10\x00" + b"\x0f" * 256)
+        assert os.pread(fd, 256, 0xA1000) == bytes(b & 0x0F for b in page)
+        self.command(mcu, b"\x20\x0a\x17\xff")  # SECTOR_ERASE: the whole 4 KiB sector
+        assert os.pread(fd, 4096, 0xA1000) == b"\xff" * 4096
+
+    def test_without_write_enable_nothing_changes(self, chip) -> None:  # type: ignore[no-untyped-def]
+        mcu, fd = chip
+        self.command(mcu, b"\x02\x0a\x10\x00" + b"\x00" * 256, enable=False)
+        assert bytes(mcu.flash[0xA1000:0xA1100]) == b"\xff" * 256
+        assert os.pread(fd, 256, 0xA1000) == b"\xff" * 256
+
+    def test_a_block_erase_reaches_the_file(self, chip) -> None:  # type: ignore[no-untyped-def]
+        mcu, fd = chip
+        for offset in (0xB0000, 0xBFF00):
+            self.command(mcu, bytes([0x02, offset >> 16, offset >> 8 & 0xFF, 0]) + b"\0" * 256)
+        assert os.pread(fd, 1, 0xBFF00) == b"\0"
+        self.command(mcu, b"\xd8\x0b\x12\x34")  # BLOCK_ERASE: 64 KiB from 0x0B0000
+        assert os.pread(fd, 0x10000, 0xB0000) == b"\xff" * 0x10000
+
+
+# --- with a real UF2 -----------------------------------------------------------------------
+
+needs_uf2 = pytest.mark.skipif(missing_uf2_reason() is not None,
+                               reason=str(missing_uf2_reason()))
+
+
+@needs_uf2
+@needs_rp2040py
+@pytest.mark.slow
+def test_ground_cmd_noop_against_the_virtual_pico(tmp_path: Path) -> None:
+    """Boots the UF2, deploys the node as `ground flash` does, pings it (minutes)."""
+    env = dict(os.environ, ILRS_LOG_DIR=str(tmp_path))
+    port = f"vpico://?flash={tmp_path / 'flash.img'}"
+    done = subprocess.run([sys.executable, "-m", "ground", "cmd", "noop", "--port", port,
+                           "--timeout", "600"],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=1800,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+
+
+# --- the supervisor, with a stand-in for the emulator ----------------------------------------
+
+FAKE_BOARD = '''#!{python}
+"""Stands in for `python -m ground.vpico_board`: says up, sends a frame, echoes the serial."""
+import os, select, sys
+args = sys.argv[sys.argv.index("--serial-fd") + 1:]
+fd = int(args[0])
+flash = sys.argv[sys.argv.index("--flash") + 1]
+with open(flash, "ab") as f:
+    f.write(b"B")  # one byte per power-on: the flash file survives a cut
+print("up", flush=True)
+os.write(fd, bytes.fromhex(os.environ.get("FAKE_FRAME", "00")))
+if os.environ.get("FAKE_EXIT"):
+    sys.exit(int(os.environ["FAKE_EXIT"]))
+while True:
+    if select.select([fd], [], [], 1.0)[0]:
+        os.write(fd, os.read(fd, 4096))
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> str:
+    path = tmp_path / "fake-python"
+    path.write_text(FAKE_BOARD.replace("{python}", sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_port_survives_a_power_cut_and_flash_is_kept(
+        tmp_path: Path, uf2: Path, fake_python: str) -> None:
+    import serial
+
+    flash = tmp_path / "state" / "flash.img"
+    with VirtualPico(uf2, flash=flash, deploy="no", python=fake_python) as board:
+        assert board.enumerations == 1 and board.boots == 1
+        with serial.Serial(board.port, timeout=2) as port:
+            first = board.emulator_pid
+            board.power_cut()
+            board.wait_up(2, timeout_s=30)
+            assert board.boots == 2 and board.emulator_pid not in (None, first)
+            port.write(b"ping")  # the same open port reaches the new emulator
+            assert port.read_until(b"ping", 64).endswith(b"ping")
+        assert flash.read_bytes() == b"BB"
+        pid = board.emulator_pid
+    assert pid is not None and not _alive(pid)  # stopped by its pid
+    assert board.log_path.read_text().count("--- power on") == 2
+
+
+def _frame(kind: int) -> str:
+    import cbor2
+
+    from ground.link import encode_frame
+
+    return encode_frame(cbor2.dumps([1, kind, 7, 1234, 1, [0]])).hex()
+
+
+def test_wait_node_returns_on_housekeeping_not_on_an_event(
+        tmp_path: Path, uf2: Path, fake_python: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_FRAME", _frame(3) + "0d0a")  # an event, a stray CR LF
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        with pytest.raises(VirtualPicoError, match="sent nothing within 2 s"):
+            b.wait_node(timeout_s=2)
+    monkeypatch.setenv("FAKE_FRAME", _frame(3) + _frame(2))  # then housekeeping
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        b.wait_node(timeout_s=30)
+        assert "the node is up: housekeeping received" in b.log_path.read_text()
+
+
+def test_an_emulator_that_exits_is_a_clear_error(tmp_path: Path, uf2: Path, fake_python: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_EXIT", "3")
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        with pytest.raises(VirtualPicoError, match="exited with code 3"):
+            b.wait_up(2, timeout_s=30)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
