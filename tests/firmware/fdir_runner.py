@@ -144,7 +144,7 @@ def edges():
 
     def hold(v, n=3):
         for _ in range(n):
-            rig.tlm[CH_ELECTRONICS_TEMP] = v
+            rig.tlm[CH_ELECTRONICS_TEMP] = v + 0.0  # a new float each time, as a sensor gives
             rig.check()
 
     # on a limit is inside it (yellow -20..50, red -30..60); easing needs 1 %: 49.5, -19.8
@@ -188,6 +188,7 @@ def edges():
     hold(55.0)  # yellow
     hold(200.0, 1)  # sensor_fault for electronics too
     fact("faulty_all", rig.fdir.faulty)
+    hold(200.0, 3)  # red, but its sensor is faulty: not evaluated, no limit event
 
 
 def drain(enabled=True):
