@@ -74,7 +74,8 @@ def _add_external(sub: Any) -> None:
     """Subcommands other modules provide: ``add_arguments(parser)`` and ``run(args)``."""
     import importlib
 
-    for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys")):
+    for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys"),
+                         ("gateway", "ground.gateway_cli")):
         try:
             mod = importlib.import_module(module)
         except ImportError:

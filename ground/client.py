@@ -63,7 +63,13 @@ from ground.errors import (
 )
 from ground.link import encode_frame
 from ground.log import UP, SessionLog, default_log_path
-from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, Transport, is_sim, sim_options
+from ground.transport import (
+    DEFAULT_UPLINK_BYTES_PER_S,
+    Transport,
+    is_sim,
+    seq_range,
+    sim_options,
+)
 from protocol.node_dictionary import DICT_HASH
 
 DEFAULT_TIMEOUT_S: Final = 5.0
@@ -168,7 +174,9 @@ class Client:
         self.boot: int | None = None  # the node's boot count as last learned (SPEC §5.1)
         self._left_boot: int | None = None  # a boot the node is leaving (reboot completed)
         self._lock = threading.Lock()
-        self._seq = (time.time_ns() // 1_000_000) & 0xFFFF
+        # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
+        self._seq_first, self._seq_count = seq_range(port)
+        self._seq = (time.time_ns() // 1_000_000) % self._seq_count
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
@@ -266,8 +274,8 @@ class Client:
     def next_seq(self) -> int:
         """Take the next command sequence number (for a command sent by other means)."""
         with self._lock:
-            self._seq = (self._seq + 1) & 0xFFFF
-            return self._seq
+            self._seq = (self._seq + 1) % self._seq_count
+            return self._seq_first + self._seq
 
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""

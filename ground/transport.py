@@ -8,6 +8,8 @@ serves a Pico's USB CDC (``/dev/ttyACM0``, ``COM3``), a UART adapter, a TCP brid
 ``vpico`` or ``vpico://?uf2=PATH&flash=FILE`` likewise starts the virtual Pico
 (``ground.vpico.VirtualPico``: the real rp2 firmware on an emulated RP2040, the node deployed
 as ``ground flash`` does) and connects to its USB serial.
+``mqtt://host:port/STATION/NODE`` reaches a node through an MQTT broker and a ``ground
+gateway`` (the ground's own pyserial URL handler, ``ground.urlhandler.protocol_mqtt``).
 
 Ports are opened exclusively (pyserial ``exclusive=True``: an ``flock`` on POSIX; Windows
 ports are exclusive anyway): two programs reading one port would each get part of the byte
@@ -39,6 +41,9 @@ import serial
 from ground.errors import GroundError, LinkLost, PortBusy, PortUnreachable, UsageError
 from ground.vpico import is_vpico
 
+if "ground.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("ground.urlhandler")  # mqtt://
+
 SIM: Final = "sim"
 DEFAULT_BAUDRATE: Final = 115200
 DEFAULT_UPLINK_BYTES_PER_S: Final = 11520.0  # what a 115200-baud UART carries
@@ -52,6 +57,24 @@ OnState = Callable[[str, str], None]
 
 def is_sim(url: str) -> bool:
     return url == SIM or url.startswith(SIM + "://")
+
+
+def seq_range(url: str) -> tuple[int, int]:
+    """The command sequence numbers a client on this port may use, as (first, count).
+
+    All 65536, except through a broker with ``operator=N``: the Nth of 16 disjoint ranges,
+    so operators sharing a node never send the same (seq, command id) pair."""
+    if not url.startswith("mqtt://"):
+        return 0, 0x10000
+    from ground.urlhandler.protocol_mqtt import SEQ_SPAN, parse_url
+
+    try:
+        operator = parse_url(url)[3].get("operator")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if operator is None:
+        return 0, 0x10000
+    return operator * SEQ_SPAN, SEQ_SPAN
 
 
 def sim_options(url: str) -> dict[str, Any]:

@@ -28,7 +28,10 @@ directory; skipped elsewhere), ``power_cut`` (needs a target whose power the rig
 sim or the virtual Pico; skipped on a board), ``emulator_limit(reason)`` (depends on something
 rp2040py does not emulate: skipped on ``vpico`` with the reason), ``slow_target(reason)`` (too
 slow to be worth it on a target with a time scale of 10 or more, e.g. the virtual Pico:
-skipped there with the reason).
+skipped there with the reason), ``byte_link(reason)`` (needs the node's
+byte link itself: raw or damaged frames; skipped through a broker, ``mqtt://...``, which
+carries whole messages and drops bytes that are not a verified frame before the node; the
+``hardware`` tests are skipped there too).
 
 Fixtures (see hil/session.py for what each does):
 
@@ -118,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow_target(reason): too slow to be worth it on a target with a time "
         "scale of 10 or more (the virtual Pico); skipped there")
+    config.addinivalue_line(
+        "markers", "byte_link(reason): needs the node's byte link (raw or damaged frames); "
+        "skipped through a broker")
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> str | None:
@@ -227,13 +233,23 @@ def _why(marker: pytest.Mark) -> str:
     return str(marker.kwargs.get("reason") or (marker.args[0] if marker.args else ""))
 
 
+def is_broker_target(target: str) -> bool:
+    return target.startswith("mqtt://")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     target = target_of(item.config)
+    byte_link = item.get_closest_marker("byte_link")
+    if byte_link is not None and is_broker_target(target):
+        why = _why(byte_link)
+        pytest.skip("needs the node's byte link" + (f" ({why})" if why else "")
+                    + f"; a broker carries whole messages: target is {target}")
     vpico = is_vpico_target(target)
     if vpico and "hil_target" in getattr(item, "fixturenames", ()):
         _skip_without_uf2(target)
     hardware = item.get_closest_marker("hardware")
-    if hardware is not None and (is_sim_target(target) or vpico):
+    if hardware is not None and (is_sim_target(target) or vpico
+                                 or is_broker_target(target)):
         why = _why(hardware)
         pytest.skip("needs a real Pico" + (f" ({why})" if why else "")
                     + f"; target is {target}: run with --target /dev/ttyACM0")

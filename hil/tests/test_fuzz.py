@@ -16,8 +16,11 @@ from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, load_corpus
 from hil.session import HilTarget
 
-pytestmark = pytest.mark.slow_target(
-    reason="2,000 cases and the corpus through a link of about 8 kB/s on a clock 34x slow")
+pytestmark = [
+    pytest.mark.byte_link(reason="raw and malformed frames"),
+    pytest.mark.slow_target(
+        reason="2,000 cases and the corpus through a link of about 8 kB/s on a clock 34x slow"),
+]
 
 CI_CASES: Final = 2000
 CI_SEED: Final = 2026

@@ -17,8 +17,11 @@ import pytest
 from hil.vocabulary import NodeApi, values_of
 from protocol import dictionary
 
-pytestmark = pytest.mark.slow_target(
-    reason="1,000 commands each way through a 1 % impaired link: hours at a 34x slower clock")
+pytestmark = [
+    pytest.mark.byte_link(reason="damaged bytes counted by the node"),
+    pytest.mark.slow_target(
+        reason="1,000 commands each way through a 1 % impaired link: hours at a 34x slower clock"),
+]
 
 N_COMMANDS: Final = 1000
 TEST_VALUE: Final = next(p for p in dictionary.PARAMS if p.name == "test_value")

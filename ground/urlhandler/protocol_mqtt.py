@@ -1,0 +1,240 @@
+"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N]``: a node through a broker.
+
+A pyserial URL handler, so ``Transport`` and everything above it (client, cmd, tlm, events,
+params, record, console, the HIL suite's ``--target``) work through the broker unchanged. The
+port subscribes to the node's downlink topics (ground.topics) and hands each message to the
+reader framed exactly as the node framed it (``encode_frame``: COBS of message + CRC-32), so
+the deframer, decoders and session log see the bytes a serial line would carry. ``write``
+deframes what the client sends and publishes each command message on ``cmd`` (QoS 1)
+unchanged.
+
+Link state: the port is open only while the node's retained ``status`` says ``up``. ``open``
+waits up to ``status_wait_s`` (default 3 s) for it and otherwise fails in one line saying
+what is known (no gateway has published one; ``lost``, ``down`` or ``gone`` with the
+gateway's words). A later ``status`` other than ``up``, or a ``refused`` notice from the
+gateway, makes ``read`` raise, which the Transport reports as a lost link (with that reason)
+and re-opens until the node is ``up`` again. Writes while the link is not up are refused here
+first: no command is sent to a node whose link state is unknown without the operator being
+told. The broker connection itself reconnects by itself (paho); a publish made while it is
+away waits in paho's queue and goes out on reconnection, and the commands still unanswered are
+published again once the node is reported ``up`` after that (``ground.unanswered``).
+
+Several operators: each names a distinct ``operator=N`` (0..15): its client's command
+sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
+operators never send the same (seq, command id) pair and the node never answers one
+operator's command with the other's recorded verifications. Every operator receives every
+verification; each client keeps only those for its own pending sequence numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+import paho.mqtt.client as mqtt
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from ground import topics
+from ground.errors import GroundError
+from ground.gateway import BrokerAddress
+from ground.link import Deframer, encode_frame
+from ground.unanswered import Unanswered
+
+OPERATORS = 16
+SEQ_SPAN = 65536 // OPERATORS
+_STATUS_WAIT_S = 3.0
+
+
+def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
+    """The broker, station, node and options of an ``mqtt://`` port URL (ValueError)."""
+    try:
+        broker = BrokerAddress(url)
+    except GroundError as exc:
+        raise ValueError(str(exc)) from None
+    levels = [p for p in broker.path.split("/") if p]
+    if len(levels) != 2:
+        raise ValueError(f"{url}: a node through a broker is mqtt://host:port/STATION/NODE")
+    station = topics.check_name("station", levels[0])
+    node = topics.check_name("node", levels[1])
+    options: dict[str, Any] = {}
+    for key, values in parse_qs(broker.query, keep_blank_values=True).items():
+        value = values[-1]
+        if key == "operator":
+            if not value.isdigit() or int(value) >= OPERATORS:
+                raise ValueError(f"{url}: operator={value!r}: give a number 0..{OPERATORS - 1}")
+            options["operator"] = int(value)
+        elif key == "status_wait_s":
+            try:
+                options["status_wait_s"] = float(value)
+            except ValueError:
+                raise ValueError(f"{url}: status_wait_s={value!r} is not a number") from None
+        else:
+            raise ValueError(f"{url}: unknown option {key!r} (operator, status_wait_s)")
+    return broker, station, node, options
+
+
+class Serial(SerialBase):  # type: ignore[misc]
+    """A node's byte stream, rebuilt from its topics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._rx = bytearray()
+        self._cond = threading.Condition()
+        self._problem = ""  # why the link is not usable, once it was up
+        self._status: dict[str, Any] = {}
+        self._client: mqtt.Client | None = None
+        self._uplink = Deframer(synced=True)
+        self._unanswered = Unanswered()
+        self._connections = 0
+        self._resend_on_up = False
+        self.is_open: bool = False
+        super().__init__(*args, **kwargs)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self.is_open:
+            raise SerialException("Port is already open.")
+        if self._port is None:
+            raise SerialException("Port must be configured before it can be used.")
+        try:
+            broker, station, node, options = parse_url(str(self._port))
+        except ValueError as exc:
+            raise SerialException(str(exc)) from None
+        self._topic = {k: topics.topic(station, node, k) for k in
+                       (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD)}
+        self._node = node
+        self._downlink = {self._topic[k] for k in topics.DOWNLINK}
+        who = broker.username or "anonymous"
+        client = broker.client(f"ilrs-op-{who}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        self._client = client
+        try:
+            broker.connect(client)
+        except GroundError as exc:
+            raise SerialException(str(exc)) from None
+        wait_s = options.get("status_wait_s", _STATUS_WAIT_S)
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._status), wait_s)
+            status = dict(self._status)
+        if status.get("link") != topics.UP:
+            self._shut()
+            if not status:
+                raise SerialException(
+                    f"no status for node {node} of station {station} on {broker.host}:"
+                    f"{broker.port} in {wait_s:g} s: no gateway serves it (is `ground gateway` "
+                    "running, and may this user read its topics?)"
+                )
+            raise SerialException(f"node {node} link is {status['link']}: {status.get('detail')}")
+        self.is_open = True
+
+    def _shut(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    def close(self) -> None:
+        self.is_open = False
+        self._shut()
+        with self._cond:
+            self._cond.notify_all()
+        super().close()
+
+    def _reconfigure_port(self) -> None:
+        pass  # no line settings on a broker
+
+    # --- MQTT ----------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, reason: Any,
+                    _props: Any = None) -> None:
+        if reason.is_failure:
+            with self._cond:
+                self._status = {"link": "unknown", "detail": f"broker refused: {reason}"}
+                self._cond.notify_all()
+            return
+        subs = [(self._topic[k], 1) for k in (*topics.DOWNLINK, topics.STATUS, topics.REFUSED)]
+        client.subscribe(subs)
+        with self._cond:
+            self._connections += 1
+            # back after an outage: what was published meanwhile may have reached nobody
+            self._resend_on_up = self._connections > 1
+
+    def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        topic = msg.topic
+        payload = bytes(msg.payload)
+        with self._cond:
+            if topic == self._topic[topics.STATUS]:
+                self._status = topics.read_status(payload)
+                link = self._status["link"]
+                if link == topics.UP:
+                    self._problem = ""
+                    if self._resend_on_up and self._client is not None:
+                        self._resend_on_up = False
+                        for message in self._unanswered.due():
+                            self._client.publish(self._topic[topics.CMD], message, qos=1)
+                elif self.is_open:
+                    detail = self._status.get("detail")
+                    self._problem = f"node {self._node} link is {link}: {detail}"
+            elif topic == self._topic[topics.REFUSED]:
+                try:
+                    why = str(json.loads(payload).get("reason"))
+                except (ValueError, AttributeError):
+                    why = repr(payload[:60])
+                self._problem = f"the gateway refused a command: {why}"
+            elif topic in self._downlink:
+                self._rx += encode_frame(payload)
+                self._unanswered.answered(payload)
+            else:
+                return  # amqtt 0.12 also sends a new client other clients' retained messages
+            self._cond.notify_all()
+
+    # --- the byte stream -----------------------------------------------------------------
+
+    @property
+    def in_waiting(self) -> int:
+        if not self.is_open:
+            raise PortNotOpenError()
+        return len(self._rx)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.is_open:
+            raise PortNotOpenError()
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        with self._cond:
+            while not self._rx and not self._problem and self.is_open:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left)
+            if self._problem:
+                raise SerialException(self._problem)
+            data = bytes(self._rx[:size])
+            del self._rx[:size]
+        return data
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if not self.is_open or self._client is None:
+            raise PortNotOpenError()
+        with self._cond:
+            if self._problem:
+                raise SerialException(self._problem)
+        for message in self._uplink.deframe(bytes(data)).messages:
+            self._unanswered.sent(message)
+            self._client.publish(self._topic[topics.CMD], message, qos=1)
+        return len(data)
+
+    def flush(self) -> None:
+        pass  # paho sends, or queues until the broker is back
+
+    def reset_input_buffer(self) -> None:
+        with self._cond:
+            self._rx.clear()
+
+    def reset_output_buffer(self) -> None:
+        pass
