@@ -349,7 +349,7 @@ class Campaign:
             if exp is not None and exp.address is None:
                 # a message that is a CBOR tag 17 (first byte 0xd1) goes to authentication
                 # (SPEC §10): refused, counted in auth_forged, neither answered nor rejected
-                tally["auth" if payload[:1] == b"\xd1" else "silent"] += 1
+                tally["auth" if case.bound_payload[:1] == b"\xd1" else "silent"] += 1
             if exp is None or exp.address is None or not exp.answered:
                 continue
             key = (exp.address[1], exp.address[0])
