@@ -4,6 +4,7 @@
     .venv/bin/python tools/mutate.py protocol/crc.py      # some of them
     .venv/bin/python tools/mutate.py --list               # the modules and their tests
     .venv/bin/python tools/mutate.py --report             # summarise the last sessions again
+    .venv/bin/python tools/mutate.py protocol/crc.py --lines 75,81-87   # only those lines
 
 Cosmic Ray (PyPI ``cosmic-ray``, the ``mutate`` extra) makes each mutant by rewriting the
 module's file ON DISK and puts it back after the test run, so the tests that run the code on
@@ -38,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD = REPO_ROOT / "build" / "mutate"
 PYTEST = f"{shlex.quote(sys.executable)} -m pytest -x -q -p no:cacheprovider --no-header"
 
-# module -> (tests that exercise it, seconds allowed per mutant)
+# module -> (pytest arguments: the tests that exercise it, seconds allowed per mutant)
 MODULES: dict[str, tuple[tuple[str, ...], int]] = {
     "protocol/crc.py": (("tests/protocol/test_crc.py", "tests/protocol/test_framing.py"), 60),
     "protocol/cobs.py": (("tests/protocol/test_cobs.py", "tests/protocol/test_framing.py"), 60),
@@ -54,18 +55,22 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                               "tests/protocol/test_spec_examples.py"), 120),
     "protocol/envelope.py": (("tests/protocol/test_messages.py",
                               "tests/protocol/test_spec_examples.py"), 120),
-    "firmware/node/dispatcher.py": (("tests/firmware/test_commands.py",
+    "firmware/node/dispatcher.py": (("tests/firmware/test_consts.py",
+                                     "tests/firmware/test_node_mp.py",
+                                     "tests/firmware/test_commands.py",
                                      "tests/firmware/test_robustness.py"), 180),
-    "firmware/node/storage.py": (("tests/firmware/test_persistence.py",), 120),
+    "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),
     "firmware/node/eventlog.py": (("tests/firmware/test_persistence.py",), 120),
-    "firmware/node/fdir.py": (("tests/firmware/test_fdir.py",), 120),
+    "firmware/node/fdir.py": (("tests/firmware/test_consts.py", "tests/firmware/test_fdir.py",
+                               "-m", "not slow"), 120),
     "firmware/node/modes.py": (("tests/firmware/test_modes.py",), 120),
     "firmware/node/housekeeping.py": (("tests/firmware/test_housekeeping.py",), 120),
     "firmware/node/link.py": (("tests/firmware/test_robustness.py",
                                "tests/firmware/test_node_mp.py"), 180),
     "ground/validate.py": (("tests/ground/test_validate.py",), 60),
+    "hil/impair.py": (("tests/hil/test_impair.py",), 60),
 }
 
 
@@ -89,13 +94,40 @@ class Summary:
         return (self.killed / total) if total > 0 else 1.0
 
 
-def _session(module: str) -> Path:
-    return BUILD / (module.replace("/", "__").removesuffix(".py") + ".sqlite")
+def _session(module: str, lines: set[int] | None = None) -> Path:
+    """The module's session; a run limited to some lines keeps its own, fresh each time."""
+    suffix = ".lines.sqlite" if lines else ".sqlite"
+    return BUILD / (module.replace("/", "__").removesuffix(".py") + suffix)
+
+
+def _parse_lines(text: str) -> set[int]:
+    """``75,81-87`` -> {75, 81, ..., 87}."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            out.update(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise SystemExit(f"mutate: --lines wants numbers and ranges like 75,81-87, not "
+                             f"{part!r}") from None
+    return out
+
+
+def _keep_lines(session: Path, lines: set[int]) -> None:
+    """Drop every mutant of the session whose mutation does not start on one of ``lines``."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = list(db.work_items)
+        kept = [w for w in items if w.mutations and w.mutations[0].start_pos[0] in lines]
+        db.clear()
+        db.add_work_items(kept)
+    print(f"mutate: {len(kept)} of {len(items)} mutants on lines {sorted(lines)}", flush=True)
 
 
 def _config(module: str) -> Path:
     tests, limit_s = MODULES[module]
-    command = f"{PYTEST} {' '.join(tests)}"
+    command = f"{PYTEST} {' '.join(shlex.quote(t) for t in tests)}"
     path = BUILD / (module.replace("/", "__").removesuffix(".py") + ".toml")
     path.write_text(
         "[cosmic-ray]\n"
@@ -159,12 +191,13 @@ def _annotation_lines(path: Path) -> set[int]:
     return lines
 
 
-def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
+def summarise(module: str, equivalent: set[tuple[str, str, str]],
+              only: set[int] | None = None) -> Summary:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
     summary = Summary(module)
-    session = _session(module)
+    session = _session(module, only)
     if not session.exists():
         return summary
     lines = (REPO_ROOT / module).read_text().splitlines()
@@ -197,15 +230,17 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]]) -> Summary:
     return summary
 
 
-def run_module(module: str, fresh: bool) -> None:
+def run_module(module: str, fresh: bool, lines: set[int] | None = None) -> None:
     BUILD.mkdir(parents=True, exist_ok=True)
-    session = _session(module)
+    session = _session(module, lines)
     config = _config(module)
-    if fresh and session.exists():
+    if (fresh or lines) and session.exists():
         session.unlink()
     _baseline(module)
     if not session.exists():
         _cosmic("init", str(config), str(session))
+        if lines:
+            _keep_lines(session, lines)
     _cosmic("exec", str(config), str(session))
 
 
@@ -228,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the modules and their tests")
     p.add_argument("--report", action="store_true", help="only summarise the kept sessions")
     p.add_argument("--fresh", action="store_true", help="start the modules' sessions anew")
+    p.add_argument("--lines", help="only the mutants on these lines (75,81-87), one module, "
+                   "in a session of their own: to check that new tests kill known survivors")
     args = p.parse_args(argv)
+    lines = _parse_lines(args.lines) if args.lines else None
+    if lines and len(args.modules) != 1:
+        p.error("--lines needs exactly one module")
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         p.error(f"not in MODULES: {', '.join(unknown)}; choose from {', '.join(MODULES)}")
@@ -242,10 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         for module in modules:
             started = time.monotonic()
             print(f"mutate: {module}", flush=True)
-            run_module(module, args.fresh)
+            run_module(module, args.fresh, lines)
             print(f"mutate: {module} done in {time.monotonic() - started:.0f} s", flush=True)
     equivalent = _load_equivalent()
-    print_table([summarise(m, equivalent) for m in modules])
+    print_table([summarise(m, equivalent, lines) for m in modules])
     return 0
 
 

@@ -11,6 +11,9 @@ the next multiple instead of going out in a burst, and packets whose periods div
 another fall due in the same tick: ten packets at 50 Hz cost 50 wake-ups, 50 refreshes of the
 software channels and 50 writes a second, not 500. The packets of one tick are framed into
 the link's tx buffer and written together (``link.holding``, as for a command's answers).
+The channels are refreshed once per tick, before its first packet, and the packets carrying
+the link's counters (frames_out, tx_dropped...) are made first in their tick: their counters
+then account for exactly the messages numbered before them (SPEC §5.8).
 At boot, and when hk_enable turns a packet on, it goes out at once, then on its grid.
 
 No allocation: send(), tick() and the scheduler loop (asyncio.sleep_ms does not allocate).
@@ -33,6 +36,7 @@ _TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
 
 _MAX_SLEEP_MS = const(100)
+_LINK_FIRST = (True, False)  # a tick's packets carrying the link counters, then the others
 
 
 class Housekeeping:
@@ -47,6 +51,7 @@ class Housekeeping:
         self.types: list = [b""] * n
         self.period_ms = [0] * n
         self.enabled = [False] * n
+        self.link_counters = [False] * n  # the packet carries the link's counters
         self.due = [0] * n
         self.sent = [0] * n
         mask = params.get(_PARAM_HK_ENABLED_MASK)
@@ -58,6 +63,7 @@ class Housekeeping:
             self.channels[pid] = channels
             self.types[pid] = bytes([CHANNEL_TYPES[ch] for ch in channels])
             self.period_ms[pid] = period_ms
+            self.link_counters[pid] = any(ch in link.COUNTER_CHANNELS for ch in channels)
             self.enabled[pid] = bool(mask & (1 << (pid - 1)))
         self.hung = False
         self.progress = 0
@@ -101,23 +107,28 @@ class Housekeeping:
         due = self.due
         period_ms = self.period_ms
         link = self.link
+        link_counters = self.link_counters
         held = link.holding
         fresh = False
         try:
-            for pid in range(1, self.count):
-                if not enabled[pid]:
-                    continue
-                if now >= due[pid]:
-                    if not fresh:  # once per tick: every packet of it carries the same values
-                        self.telemetry.update_software()
-                        link.holding = True
-                        fresh = True
-                    self._encode(pid)
-                    period = period_ms[pid]
-                    due[pid] = (now // period + 1) * period
-                left = due[pid] - now
-                if left < wait:
-                    wait = left
+            # SPEC §5.8: the link's counters are read once, at the start of the tick, so the
+            # packets carrying them go first: then they account for exactly the messages
+            # numbered before them (none of this tick's is made, or held unwritten, yet)
+            for first in _LINK_FIRST:
+                for pid in range(1, self.count):
+                    if not enabled[pid] or link_counters[pid] != first:
+                        continue
+                    if now >= due[pid]:
+                        if not fresh:  # once per tick: every packet of it has the same values
+                            self.telemetry.update_software()
+                            link.holding = True
+                            fresh = True
+                        self._encode(pid)
+                        period = period_ms[pid]
+                        due[pid] = (now // period + 1) * period
+                    left = due[pid] - now
+                    if left < wait:
+                        wait = left
         finally:
             if fresh and not held:
                 link.holding = False

@@ -77,6 +77,10 @@ def _move_down(buf: ptr8, dst: int, src: int, n: int):
 
 
 class Link:
+    # the channels update_tlm writes (housekeeping sends packets carrying them first, SPEC §5.8)
+    COUNTER_CHANNELS = bytes((_CH_FRAMES_IN, _CH_FRAMES_OUT, _CH_CRC_ERRORS,
+                              _CH_DISCARDED_BYTES, _CH_FRAME_ERRORS, _CH_TX_DROPPED))
+
     def __init__(self, board, clock, tlm):
         self.board = board
         self._now_ms = clock.now_ms

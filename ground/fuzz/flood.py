@@ -59,7 +59,9 @@ def _settled_link(port: NodePort, node_time_ms: int,
                   timeout_s: float = 10.0) -> tuple[int, dict[str, Any]] | None:
     """The second link packet after ``node_time_ms``: on a quiet link everything made before
     the first one has been written (or dropped) when the second reads the counters, so the
-    queue holds nothing older than that second packet (SPEC §5.8's empty-queue moments)."""
+    queue is empty then (SPEC §5.8). The link packet reads its counters just before it takes
+    its seq, ahead of every other packet of its tick, so they account for exactly the
+    messages numbered before it, and two such packets bound the seq range [sA, sB)."""
     first = port.link_after(node_time_ms, timeout_s)
     if first is None:
         return None

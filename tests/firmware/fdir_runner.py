@@ -17,11 +17,13 @@ from node.plant import Plant
 from protocol.ids import (
     CH_BATTERY_SOC,
     CH_BATTERY_TEMP,
+    CH_BATTERY_VOLTAGE,
     CH_ELECTRONICS_TEMP,
     CH_HEAP_FREE,
     CH_HEATERS_ON,
     CH_LOADS_ON,
     CH_LOADS_TRIPPED,
+    CH_SURFACE_TEMP,
     FAULT_BATTERY_DRAIN,
     FAULT_SENSOR_FAIL,
     FAULT_SENSOR_STUCK,
@@ -83,6 +85,7 @@ class Rig:
     def __init__(self, seed=1, enabled=True, real=True):
         self.n = 0  # checks so far
         self.tlm = [None] * 50
+        self.hand = [CH_ELECTRONICS_TEMP]  # channels the scenario sets, not check()
         self.params = Params(enabled)
         self.modes = Modes(self)
         if real:
@@ -104,7 +107,7 @@ class Rig:
             self.plant.step(dt)
         else:  # keep the fake sensors moving, as real ones do
             for ch, v in _NOMINAL:
-                if ch != CH_ELECTRONICS_TEMP:
+                if ch not in self.hand:
                     self.tlm[ch] = v + (self.n % 7) * 0.01
         self.n += 1
         self.fdir.check()
@@ -133,6 +136,59 @@ def limits():
         rig.tlm[CH_LOADS_TRIPPED] = v
         rig.check()
     fact("state_16", rig.fdir.state(CH_ELECTRONICS_TEMP))
+
+
+def edges():
+    """Electronics temperature on every limit edge, its plausible range's edges, stuck."""
+    rig = Rig(real=False)
+
+    def hold(v, n=3):
+        for _ in range(n):
+            rig.tlm[CH_ELECTRONICS_TEMP] = v + 0.0  # a new float each time, as a sensor gives
+            rig.check()
+
+    # on a limit is inside it (yellow -20..50, red -30..60); easing needs 1 %: 49.5, -19.8
+    hold(50.0)
+    hold(-20.0)
+    hold(55.0)  # yellow
+    hold(60.0)
+    hold(49.6)
+    hold(49.5)  # nominal
+    hold(-25.0)  # yellow
+    hold(-30.0)
+    hold(-19.9)
+    hold(-19.7)  # nominal
+    fact("limits_done", rig.n)
+    # the plausible range -150..150 includes its edges (150 is red, -150 too)
+    hold(150.0)  # red
+    hold(150.5, 1)  # sensor_fault
+    hold(149.0, 1)  # plausible and moving: the flag clears
+    hold(-150.0, 1)
+    hold(-150.5, 1)  # sensor_fault again
+    hold(20.0, 1)
+    hold(21.0, 3)  # nominal (the state was held while the sensor was faulty)
+    fact("plausible_done", rig.n)
+    # stuck: a non-zero reading repeated 30 times after its first is a fault, once
+    hold(33.0, 300)
+    fact("faulty_stuck", rig.fdir.faulty)
+    hold(34.0, 1)
+    fact("faulty_moving", rig.fdir.faulty)
+    hold(0.0, 300)  # a sensor stuck at exactly 0 is not caught
+    fact("faulty_zero", rig.fdir.faulty)
+    hold(-33.0, 40)  # one stuck below 0 is
+    hold(20.0, 1)
+    fact("faulty_negative_cleared", rig.fdir.faulty)
+    # other sensors faulty: battery voltage (0, odd masks) and surface temperature (5, above
+    # electronics); electronics still gets its own limit events and its own sensor_fault
+    rig.hand += [CH_BATTERY_VOLTAGE, CH_SURFACE_TEMP]
+    rig.tlm[CH_BATTERY_VOLTAGE] = -1.0
+    rig.tlm[CH_SURFACE_TEMP] = 999.0
+    hold(20.5, 1)
+    fact("faulty_others", rig.fdir.faulty)
+    hold(55.0)  # yellow
+    hold(200.0, 1)  # sensor_fault for electronics too
+    fact("faulty_all", rig.fdir.faulty)
+    hold(200.0, 3)  # red, but its sensor is faulty: not evaluated, no limit event
 
 
 def drain(enabled=True):
@@ -234,7 +290,7 @@ def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
-SCENARIOS = {f.__name__: f for f in (limits, drain, drain_disabled, cold, cold_disabled,
+SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
                                       sensors, heap)}
 
 if __name__ == "__main__":

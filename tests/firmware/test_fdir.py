@@ -98,7 +98,37 @@ def test_limit_events_after_exactly_three_checks_with_hysteresis() -> None:
 
 
 @pytest.mark.micropython
-@pytest.mark.parametrize("scenario", ["limits", "drain", "drain_disabled", "cold",
+def test_limit_and_sensor_edges() -> None:
+    # fdir_runner.edges, electronics_temp (yellow -20..50, red -30..60, plausible -150..150):
+    # a value on a limit is inside it (50, -20, 60, -30 change nothing), easing needs exactly
+    # 1 % (49.6 and -19.9 stay yellow, 49.5 and -19.7 clear); 150 and -150 are plausible,
+    # 150.5 and -150.5 not; a reading repeated 30 times after its first is stuck on exactly
+    # the 30th repeat, raised once however long it stays; one stuck at 0 is not, one below 0
+    # is; with battery voltage (sensor 0) and surface temperature (5) faulty, electronics
+    # still gets its limit events and its own sensor_fault.
+    ch_t = ids.CH_ELECTRONICS_TEMP
+    y, r, n, f = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED, ids.EV_LIMIT_NOMINAL, ids.EV_SENSOR_FAULT
+    s_t = ids.SENSOR_ELECTRONICS_TEMP
+    s_v, s_s = ids.SENSOR_BATTERY_VOLTAGE, ids.SENSOR_SURFACE_TEMP
+    assert run("edges")["events"] == [
+        (9, y, ch_t, 55.0, None), (18, n, ch_t, 49.5, None), (21, y, ch_t, -25.0, None),
+        (30, n, ch_t, -19.7, None),
+        (33, r, ch_t, 150.0, None), (34, f, s_t, None, None), (37, f, s_t, None, None),
+        (40, n, ch_t, 21.0, None),
+        (42 + 30, f, s_t, None, None),
+        (645, r, ch_t, -33.0, None), (643 + 30, f, s_t, None, None),
+        (684, f, s_v, None, None), (684, f, s_s, None, None),
+        (687, y, ch_t, 55.0, None), (688, f, s_t, None, None),
+    ]
+    assert run("edges")["facts"] == {
+        "limits_done": 30, "plausible_done": 41, "faulty_stuck": 1 << s_t,
+        "faulty_moving": 0, "faulty_zero": 0, "faulty_negative_cleared": 0,
+        "faulty_others": (1 << s_v) | (1 << s_s),
+        "faulty_all": (1 << s_v) | (1 << s_s) | (1 << s_t)}
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("scenario", ["limits", "edges", "drain", "drain_disabled", "cold",
                                       "cold_disabled"])
 def test_each_limit_event_names_the_zone_its_value_is_in(scenario: str) -> None:
     seen = 0

@@ -6,6 +6,7 @@ allocation inside heap_lock raises MemoryError, which the script reports.
 
 import pytest
 
+from protocol import ids
 from protocol.dictionary import PACKETS
 
 pytestmark = pytest.mark.micropython
@@ -73,7 +74,9 @@ print(board.writes - writes, [m.id for m in decode_all(board)])
 """)
     assert lines[:len(pids)] == [f"{pid} None" for pid in pids]
     assert lines[len(pids)] == f"{pids} {[len(p.channels) for p in PACKETS]}"
-    assert lines[len(pids) + 1:] == ["None", f"1 {pids}"]
+    # the link packet first (its counters are read at the start of the tick, SPEC §5.8)
+    tick_order = [ids.PKT_LINK] + [pid for pid in pids if pid != ids.PKT_LINK]
+    assert lines[len(pids) + 1:] == ["None", f"1 {tick_order}"]
 
 
 def test_rejection_and_event_allocate_nothing(run_mp, tmp_path):

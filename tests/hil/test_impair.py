@@ -200,3 +200,99 @@ def test_reset_accounting_starts_from_zero() -> None:
             proxy.drain()
             assert proxy.expected_node_counts().frames == 2
     os.close(master)
+
+
+def _reference_accounting(data: bytes, seed: int, rate: float) -> dict[str, int]:
+    """Frames and delimiters of the source stream that the reference draws damage: a frame is
+    a run of non-zero bytes ended by a 0x00; it is damaged if one of its bytes is."""
+    rng = random.Random(seed)
+    frames_in = frames_damaged = delimiters_damaged = 0
+    in_frame = frame_damaged = False
+    for byte in data:
+        damaged = rng.random() < rate  # drop
+        if not damaged:
+            if rng.random() < rate:  # corrupt
+                rng.randrange(1, 256)
+                damaged = True
+            damaged = (rng.random() < rate) or damaged  # duplicate
+        if byte == 0:
+            delimiters_damaged += damaged
+            frames_in += in_frame
+            frames_damaged += in_frame and frame_damaged
+            in_frame = frame_damaged = False
+        else:
+            in_frame = True
+            frame_damaged = frame_damaged or damaged
+    return {"frames_in": frames_in, "frames_damaged": frames_damaged,
+            "delimiters_damaged": delimiters_damaged}
+
+
+def test_frames_and_delimiters_damaged_are_counted_exactly() -> None:
+    # Chunks of 37 bytes (frames cross chunk boundaries), every kind of damage at 2 %: each
+    # count equals the reference draws', and some frames stay whole (a count of "all damaged"
+    # or "none" fails).
+    data = _frames(300)
+    imp = Impairer(drop=0.02, corrupt=0.02, duplicate=0.02, seed=9)
+    for i in range(0, len(data), 37):
+        imp.process(data[i : i + 37])
+    s = imp.stats
+    want = _reference_accounting(data, 9, 0.02)
+    got = {k: v for k, v in s.as_dict().items() if k in want}
+    assert got == want
+    assert 0 < want["frames_damaged"] < want["frames_in"] == 300
+    assert want["delimiters_damaged"] > 0
+    assert s.chunks == -(-len(data) // 37) and s.bytes_in == len(data)
+
+
+def test_disabled_or_clean_passes_through_and_counts_frames() -> None:
+    data = _frames(7)
+    imp = Impairer(corrupt=1.0, seed=1)
+    imp.enabled = False
+    assert imp.process(data) == [data] and imp.process(b"") == []
+    assert (imp.stats.frames_in, imp.stats.frames_damaged, imp.stats.corrupted) == (7, 0, 0)
+    assert imp.stats.chunks == 2 and imp.stats.bytes_out == len(data)
+    imp.enabled = True
+    assert imp.process(b"") == [] and imp.stats.bytes_out == len(data)
+
+
+@pytest.mark.parametrize("name", ["drop", "corrupt", "duplicate", "split"])
+def test_rates_at_the_ends_are_taken_and_beyond_refused(name: str) -> None:
+    for rate in (0.0, 1.0):
+        assert getattr(Impairer(**{name: rate}), name) == rate
+    for rate in (-1e-9, 1.0 + 1e-9):
+        with pytest.raises(ValueError, match=rf"^{name} rate {rate} is not within 0\.\.1$"):
+            Impairer(**{name: rate})
+
+
+def test_drop_everything_and_split_every_byte() -> None:
+    data = _frames(3)
+    imp = Impairer(drop=1.0, seed=1)
+    assert imp.process(data) == [] and imp.stats.dropped == len(data) == imp.stats.bytes_in
+    assert imp.stats.bytes_out == 0 and imp.stats.frames_damaged == 3
+    imp = Impairer(split=1.0, seed=1)
+    assert imp.process(data) == [bytes([b]) for b in data]
+    assert imp.stats.splits == len(data) - 1
+
+
+def test_splits_are_exactly_the_seeded_draws() -> None:
+    # One draw per byte while the current piece holds a byte: a split before that byte when
+    # the draw is below the rate.
+    data = _frames(20)
+    rng = random.Random(5)
+    want: list[bytes] = []
+    cur = bytearray()
+    for byte in data:
+        if cur and rng.random() < 0.1:
+            want.append(bytes(cur))
+            cur.clear()
+        cur.append(byte)
+    want.append(bytes(cur))
+    assert Impairer(split=0.1, seed=5).process(data) == want
+
+
+def test_a_stream_that_starts_mid_frame_and_the_default_seed() -> None:
+    imp = Impairer(split=0.5)  # a rate set, nothing damaged: the first frame is whole
+    imp.process(b"\x05\x06\x00\x07\x00")
+    assert (imp.stats.frames_in, imp.stats.frames_damaged) == (2, 0)
+    data = _frames(50)
+    assert Impairer(corrupt=0.05).process(data) == Impairer(corrupt=0.05, seed=0).process(data)

@@ -19,6 +19,11 @@ Requests (``op``) and answers:
 - ``cobs_decode`` ``hex`` -> ``{"ok": hex}``
 - ``crc`` ``hex`` -> ``{"ok": crc32, "check": crc32_check of hex || crc}``
 - ``crc_check`` ``hex`` -> ``{"check": crc32_check of hex}`` (hex: a message and a trailer)
+- ``crc_region`` ``size``, ``start``, ``end``, ``pre``, ``spare`` -> ``{"append": "ok" |
+  "ValueError", "check": crc32_check}``: append on a buffer of ``size`` bytes; check on a view
+  of ``size`` bytes over a buffer with ``pre`` bytes before it and ``spare`` after, which holds
+  a message and its CRC in start..end wherever they fit in the buffer: only the region checks
+  refuse a region outside the view
 - ``frame`` ``hex`` -> ``{"ok": encode_frame hex, "writer": FrameWriter's hex}``
 - ``deframe`` ``hex``, ``chunk`` -> ``{"ok": [message hex, ...], "counters": [...]}``
 - ``heap`` -> ``{"ok": {check name: "ok" | "alloc" | "error: ..."}}`` (heap_lock checks;
@@ -67,6 +72,24 @@ def untag(v):
             return unhexlify(v["b"])
         return {untag(k): untag(x) for k, x in v["m"]}
     return v
+
+
+def _crc_region(size, start, end, pre, spare):
+    buf = bytearray(size)
+    try:
+        crc.crc32_append(buf, start, end)
+        appended = "ok"
+    except ValueError:
+        appended = "ValueError"
+    # the view checked is framed[pre:pre + size]; a message and its CRC lie in start..end (view
+    # coordinates) as far as framed reaches
+    framed = bytearray(pre + size + spare)
+    lo, hi = max(pre + start, 0), min(pre + end, len(framed)) - 4
+    if lo <= hi:
+        framed[lo:hi] = bytes(range(1, hi - lo + 1))
+        crc.crc32_append(framed, lo, hi)
+    view = memoryview(framed)[pre : pre + size]
+    return {"append": appended, "check": crc.crc32_check(view, start, end)}
 
 
 def _deframe(data, chunk):
@@ -178,6 +201,9 @@ def _answer(req):
     if op == "crc_check":
         data = bytearray(unhexlify(req["hex"]))
         return {"check": crc.crc32_check(data, 0, len(data))}
+    if op == "crc_region":
+        return _crc_region(req["size"], req["start"], req["end"], req.get("pre", 0),
+                           req.get("spare", 0))
     if op == "frame":
         data = unhexlify(req["hex"])
         writer = framing.FrameWriter()

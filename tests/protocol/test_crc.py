@@ -50,6 +50,12 @@ CHECK_FRAMES = [
     # 0xa144df1c): a check of 24 bits of the residue lets them through
     ("87010007000180030a4ac0b4", False),
     ("87010007000180031ba8f6d0", False),
+    # each trailer byte one above and one below the CRC's: a check that compares a byte with
+    # <= or >= instead of == lets one of the two through
+    ("8701000700018003c727c38b", False),
+    ("8701000700018003c828c38b", False),
+    ("8701000700018003c827c48b", False),
+    ("8701000700018003c827c38c", False),
 ]
 
 
@@ -77,6 +83,45 @@ def test_append_and_check(data: bytes, offset: int) -> None:
     crc.crc32_append(buf, offset, offset + len(data))
     assert bytes(buf[offset + len(data) :]) == struct.pack("<I", zlib.crc32(data))
     assert crc.crc32_check(buf, offset, len(buf))
+
+
+# The region bounds, on both interpreters (each branch has its own checks): every edge and one
+# past it. "append" writes a CRC after start..end in a buffer of `size` bytes; "check" reads a
+# message and its CRC in start..end of a view of `size` bytes (the runner puts a valid one there
+# where it fits). With `pre`/`spare` bytes the view is a slice of a longer buffer, as a slice of
+# a receive buffer is, and the frame reaches past the view: the node's viper check would read
+# outside the view if a bound were not checked.
+REGIONS = [
+    # size, start, end, append, check, pre, spare
+    (8, 0, 4, "ok", True, 0, 0),  # append: the CRC ends exactly at the buffer's end
+    (8, 0, 5, "ValueError", True, 0, 0),  # one past it
+    (8, 4, 4, "ok", False, 0, 0),  # append: an empty region
+    (8, 4, 8, "ValueError", True, 0, 0),  # check: exactly a CRC, an empty message
+    (8, 5, 4, "ValueError", False, 0, 0),  # end before start
+    (8, 0, 0, "ok", False, 0, 0),  # start 0 is inside
+    (8, -1, 4, "ValueError", False, 0, 0),  # start -1 is not
+    (8, 0, 8, "ValueError", True, 0, 0),  # check: the message ends exactly at the view's end
+    (8, 0, 9, "ValueError", False, 0, 0),  # one past it, though the bytes up to the end are a frame
+    (8, 5, 8, "ValueError", False, 0, 0),  # 3 bytes: shorter than a CRC
+    (8, -1, 8, "ValueError", False, 0, 0),
+    (12, 1, 12, "ValueError", True, 0, 0),
+    (8, 0, 9, "ValueError", False, 0, 4),  # a frame in 0..9, one byte past the view's end
+    (8, 0, 8, "ValueError", True, 0, 4),
+    (8, -1, 8, "ValueError", False, 1, 0),  # a frame in -1..8, one byte before the view
+    (8, 0, 8, "ValueError", True, 1, 0),
+]
+
+
+@pytest.mark.parametrize(
+    "req",
+    [{"op": "crc_region", "size": n, "start": a, "end": b, "pre": p, "spare": x}
+     for n, a, b, _, _, p, x in REGIONS],
+    ids=[f"{n}-{a}-{b}-{p}-{x}" for n, a, b, _, _, p, x in REGIONS],
+)
+def test_region_bounds(req: dict[str, Any], answer: AnswerFn) -> None:
+    expected = {(n, a, b, p, x): {"append": ap, "check": ck} for n, a, b, ap, ck, p, x in REGIONS}
+    key = (req["size"], req["start"], req["end"], req["pre"], req["spare"])
+    assert answer(req) == expected[key]
 
 
 def test_region_checks() -> None:
