@@ -347,7 +347,9 @@ class Campaign:
                 exp = model.expect(payload, mode=mode, boot=boot) if mode is not None \
                     else model.expect_any_mode(payload, boot=boot)
             if exp is not None and exp.address is None:
-                tally["silent"] += 1
+                # a message that is a CBOR tag 17 (first byte 0xd1) goes to authentication
+                # (SPEC §10): refused, counted in auth_forged, neither answered nor rejected
+                tally["auth" if payload[:1] == b"\xd1" else "silent"] += 1
             if exp is None or exp.address is None or not exp.answered:
                 continue
             key = (exp.address[1], exp.address[0])
@@ -450,7 +452,8 @@ class Campaign:
         commands = delta["cmds_accepted"] + delta["cmds_rejected"]
         # a repeat of a remembered (seq, id) is answered from the record, neither accepted
         # nor rejected anew: only a case whose address came again (ambiguous) may be one
-        if not 0 <= delta["frames_in"] - commands <= self._tally["ambiguous"]:
+        if not 0 <= delta["frames_in"] - commands - self._tally["auth"] \
+                <= self._tally["ambiguous"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
                             f"+{delta['frames_in']} ({self._tally['ambiguous']} repeated "
                             "addresses)")

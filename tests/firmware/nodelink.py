@@ -117,6 +117,10 @@ class NodeLink:
         elif (msg.kind == M.KIND_VERIFICATION and msg.body[1] == REJECTED
               and msg.body[2] == M.STALE_BOOT):
             self.boot = msg.body[3]
+        elif msg.kind == M.KIND_EVENT and msg.id == ids.EV_BOOT:
+            # A new boot, announced before its first packet: the boot count is not known
+            # until a packet (or a STALE_BOOT answer, current_boot() asks) says it.
+            self.boot = None
 
     def _track_seq(self, seq: int) -> None:
         last = self._last_seq
