@@ -192,6 +192,8 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
         if n == 0:
             raise MessageError(MALFORMED, "empty array")
         version = dec.uint()
+    except MessageError:  # a ProtocolError too: keep its reason
+        raise
     except ProtocolError:
         raise MessageError(MALFORMED, "the first item is not a uint version") from None
     if version != VERSION:
@@ -209,6 +211,8 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
         for _ in range(nargs):
             dec.skip()
         head[2] = dec.uint()
+    except MessageError:  # the shape's own reasons, not the decoder's
+        raise
     except ProtocolError:
         raise MessageError(MALFORMED, "not a version 1 command") from None
     dec.reset(buf, body, end)

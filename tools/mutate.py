@@ -53,12 +53,14 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                                   "tests/protocol/test_cbor_rfc8949.py"), 120),
     "protocol/messages.py": (("tests/protocol/test_messages.py",
                               "tests/protocol/test_spec_examples.py"), 120),
-    "protocol/envelope.py": (("tests/protocol/test_messages.py",
+    # the node-facing readers: test_messages.py's node tests (-k) and the spec's examples
+    "protocol/envelope.py": (("tests/protocol/test_messages.py", "-k",
+                              "node or malformed or check_arg or writers",
                               "tests/protocol/test_spec_examples.py"), 120),
-    "firmware/node/dispatcher.py": (("tests/firmware/test_consts.py",
-                                     "tests/firmware/test_node_mp.py",
-                                     "tests/firmware/test_commands.py",
-                                     "tests/firmware/test_robustness.py"), 180),
+    # test_node_mp.py's runners carry the check order, the ring, STALE_BOOT and the address
+    # rule; test_commands.py, test_robustness.py and test_consts.py would add the services'
+    # checks at 4x the time per mutant
+    "firmware/node/dispatcher.py": (("tests/firmware/test_node_mp.py",), 120),
     "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),

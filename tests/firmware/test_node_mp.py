@@ -127,6 +127,7 @@ ENVELOPE_CASES = [
     ("81 02", []),
     ("86 02 00 07 00 01 80", [[1, [7, 1, 7, None]]]),
     ("86 01 00 07 00 01 80", [[1, [7, 1, 6, None]]]),
+    ("86 02 00 07 00 00 80", [[0, [7, 1, 7, None]]]),  # id 0 is an address too
     # bug 7: bound to another boot (or to none): STALE_BOOT with the node's boot
     ("87 01 00 07 00 01 80 00", [[1, [7, 1, 8, "B"]]]),
     ("87 01 00 07 00 01 80 B+1", [[1, [7, 1, 8, "B"]]]),
@@ -205,6 +206,21 @@ answers()
         "[[100, 0, 0], [100, 2, 0]] 34",  # pushed out by the 33rd: runs again
         "[[102, 0, 0], [102, 2, 0]] 34",  # held: 100's run pushed out only 101
     ]
+
+
+def test_a_repeat_is_the_same_seq_and_the_same_id(run_mp, tmp_path):
+    # SPEC §5.2: the ring holds (seq, id) pairs; the same seq for another command (a lower
+    # or a higher id) is a new command and runs.
+    lines = _verifications(run_mp, tmp_path, """
+send(50, 1, [])   # noop
+send(50, 15, [])  # status, same seq, higher id
+answers()
+send(51, 15, [])
+send(51, 1, [])   # same seq, lower id
+answers()
+""")
+    assert lines == ["[[50, 0, 0], [50, 2, 0], [50, 0, 0], [50, 2, 0]] 2",
+                     "[[51, 0, 0], [51, 2, 0], [51, 0, 0], [51, 2, 0]] 4"]
 
 
 def test_a_repeat_is_answered_before_its_arguments_and_mode_are_checked(run_mp, tmp_path):

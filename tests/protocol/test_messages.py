@@ -353,6 +353,7 @@ _NO = [-1, -1, -1]  # no address: counted only
     ([1, 0, 9, 0, 2**64 - 1, [3], 1], ([9, 2**64 - 1, 1], M.BAD_ARGUMENTS, [])),
     # version first (§5 step 2), whatever the item count or the rest
     ([2, 0, 9, 0, 1, [], 1], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([0, 0, 9, 0, 1, [], 1], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),  # below 1 too
     ([2, 0, 9, 0, 1, []], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
     ([2, "new", "layout"], (_NO, M.UNSUPPORTED_VERSION, [])),
     ([2], (_NO, M.UNSUPPORTED_VERSION, [])),
@@ -360,6 +361,10 @@ _NO = [-1, -1, -1]  # no address: counted only
     ([1, 1, 9, 0, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
     ([1, 0, 9, 5, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
     ([1, 0, 70000, 0, 1, [], 1], (_NO, M.MALFORMED, [])),
+    # seq 65535 is the last valid one (§5: seq <= 65535), 65536 the first invalid
+    ([1, 0, 65535, 0, 1, [], 1], ([65535, 1, 1], 0, [])),
+    ([2, 0, 65535, 0, 1, [], 1], ([65535, 1, -1], M.UNSUPPORTED_VERSION, [])),
+    ([1, 0, 65536, 0, 1, [], 1], (_NO, M.MALFORMED, [])),
     ([1, 0, 9, 0, 1, {}, 1], ([9, 1, -1], M.MALFORMED, [])),
     ([1, 0, 9, 0, 1, [], -1], ([9, 1, -1], M.MALFORMED, [])),
     ([1, 0, 9, 0, 1, [], None], ([9, 1, -1], M.MALFORMED, [])),
@@ -404,6 +409,7 @@ def test_node_nesting_limit_counts_the_whole_message(depth: int, code: int) -> N
     ("86010019 07d1000e81818181818181818181818181818180", ([2001, 14, -1], M.MALFORMED)),
     ("80010007000180", (_NO, M.MALFORMED)),  # bug 4: an empty array, then bytes
     ("820100070001", (_NO, M.MALFORMED)),  # bug 4: two items, then bytes
+    ("840100070001", (_NO, M.MALFORMED)),  # four items (one short of an id), then bytes
     # the same shapes as seven-item commands bound to boot 1
     ("870100190 7d70008830e07f701", ([2007, 8, -1], M.MALFORMED)),  # `undefined` argument
     ("87010019e81e0003820cf47a01", ([59422, 3, -1], M.MALFORMED)),  # f4 then a bad float head
@@ -412,6 +418,22 @@ def test_node_nesting_limit_counts_the_whole_message(depth: int, code: int) -> N
 def test_node_reproducers(hex_: str, expected: tuple[Any, ...]) -> None:
     head, code, _ = _command_bytes(bytes.fromhex(hex_.replace(" ", "")))
     assert (head, code) == expected
+
+
+@pytest.mark.parametrize(("hex_", "reason"), [
+    ("80", "empty array"),
+    ("8101", "not a command of seven items"),
+    ("860100090001 80", "not a command of seven items"),
+    ("8701010900018001", "not a command of seven items"),
+    ("8701000905018001", "seq above 65535 or time not 0"),
+])
+def test_node_malformed_reasons_name_the_rule_broken(hex_: str, reason: str) -> None:
+    # the reason text is the actionable part of a MALFORMED (a ground logs it)
+    dec = cbor.Decoder()
+    dec.reset(bytes.fromhex(hex_.replace(" ", "")))
+    with pytest.raises(MessageError) as info:
+        M.read_command_head(dec, [0, 0, 0])
+    assert info.value.code == M.MALFORMED and reason in str(info.value)
 
 
 def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
