@@ -331,14 +331,8 @@ class NodePort:
 
         Strictly after: a packet from the same millisecond may have been built before the
         command that was answered then (the counters are read when a packet is built)."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self.link_time_ms <= node_time_ms:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(left)
-            return dict(self.link_counters)
+        link = self.link_after(node_time_ms, timeout_s)
+        return None if link is None else link[1]
 
     def wait_answering(self, timeout_s: float = 15.0) -> Status | None:
         deadline = time.monotonic() + timeout_s
