@@ -60,7 +60,15 @@ from typing import Any, Final, NamedTuple
 
 from ground import bulk, codec, explain, validate, values
 from ground.auth import Signer, dev_signer
-from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
+from ground.downlink import (
+    EVENT,
+    HOUSEKEEPING,
+    PARAMETER,
+    TIME,
+    VERIFICATION,
+    Downlink,
+    Stream,
+)
 from ground.errors import (
     CommandFailed,
     CommandRejected,
@@ -209,6 +217,8 @@ class Client:
         self.downlink.listen(VERIFICATION, self._on_verification)
         self.downlink.listen(HOUSEKEEPING, self._on_housekeeping)
         self.downlink.listen(EVENT, self._on_tt_event)
+        self.correlation: tuple[int, int] | None = None  # the node's newest (node_ms, utc_ms)
+        self.downlink.listen(TIME, self._on_time)
 
     @property
     def log_path(self) -> str | None:
@@ -233,6 +243,7 @@ class Client:
             raise
         if self.correlate_clock:
             self.correlate(timeout)
+            self._correlate_now.clear()
             self._closing.clear()
             self._correlator = threading.Thread(target=self._keep_correlated,
                                                 name="ground-correlator", daemon=True)
@@ -241,16 +252,29 @@ class Client:
 
     # --- time (SPEC §11.1) -------------------------------------------------------------
 
-    def correlate(self, timeout: float = DEFAULT_TIMEOUT_S) -> bool:
-        """Send ``time_correlate`` with this machine's UTC now and wait for it; False (and a
-        note in the session log) when the node did not take it."""
+    def correlate(self, timeout: float = DEFAULT_TIMEOUT_S) -> int | None:
+        """Send ``time_correlate`` with this machine's UTC now and wait for it: the node's
+        clock drift then in use (ppb, SPEC §11.1), or None (and a note in the session log)
+        when the node did not take it. ``self.correlation`` is then the node's answer,
+        ``(node_ms, utc_ms)``."""
         try:
-            self._command("time_correlate", {"utc_ms": time.time_ns() // 1_000_000}, timeout)
-            return True
+            res = self._command("time_correlate", {"utc_ms": time.time_ns() // 1_000_000},
+                                timeout)
         except GroundError as exc:
             if self.log is not None:
                 self.log.note(f"time correlation not taken: {exc}")
-            return False
+            return None
+        return res.result if type(res.result) is int else 0
+
+    def set_correlate_period(self, period_s: float) -> None:
+        """Correlate every period_s from now on (the next one at once)."""
+        self.correlate_period_s = period_s
+        self._correlate_now.set()
+
+    def _on_time(self, msg: codec.Message) -> None:
+        body = msg.body
+        if len(body) == 2 and all(type(v) is int for v in body):
+            self.correlation = (body[0], body[1])
 
     def _keep_correlated(self) -> None:
         while not self._closing.is_set():
@@ -258,7 +282,7 @@ class Client:
             if self._closing.is_set():
                 return
             self._correlate_now.clear()
-            if self.link_state == "up":
+            if self.link_state == "up" and not self._closing.is_set():
                 self.correlate()
 
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
@@ -576,9 +600,10 @@ class Client:
         # _learn_boot with the lock held.
         if boot == self.boot or boot == self._left_boot:
             return
+        if self.boot is not None or self._left_boot is not None:
+            self._correlate_now.set()  # a new boot has lost its correlation: correlate again
         self.boot = boot
         self._left_boot = None
-        self._correlate_now.set()  # a new boot has lost its correlation: correlate again
         for pending in self._pending.values():
             if pending.done.is_set() or pending.boot == boot:
                 continue

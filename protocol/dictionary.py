@@ -132,7 +132,8 @@ COMMANDS = (
             (Arg("utc_ms", ANY, help="ground UTC now, ms since 1970 (uint)", unit="ms"),),
             IN_ANY, "Correlate node time with ground UTC. The node answers with a time "
             "correlation message and measures its clock drift from successive correlations "
-            "(SPEC §11.1).", immediate=True),
+            "(SPEC §11.1). Completed carries the drift now in use, ppb.",
+            immediate=True, result="drift_ppb"),
     Command(15, "status", (), IN_ANY,
             "Report the node's state; completed carries it.",
             result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "

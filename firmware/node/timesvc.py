@@ -136,6 +136,7 @@ class TimeService:
         self._events.emit(_EV_TIME_CORRELATED, node_ms, utc_ms)
         if self.on_correlate is not None:
             self.on_correlate()
+        d.result = self.drift_ppb  # the completed result: the drift now in use (SPEC §11.1)
         return _OK
 
 
