@@ -97,4 +97,5 @@ def run(quick: bool = False, port: str | None = None) -> list[Row]:
 
 if __name__ == "__main__":
     for r in run():
-        print(f"{r['name']}: {r['value']} {r['unit']} {r['target']} {'ok' if r['ok'] else 'MISSED'}")
+        verdict = "ok" if r["ok"] else "MISSED"
+        print(f"{r['name']}: {r['value']} {r['unit']} {r['target']} {verdict}")

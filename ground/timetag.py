@@ -44,8 +44,9 @@ def parse_in(text: str, now_ms: int) -> int:
     if m is None:
         raise UsageError(f"--in {text!r}: an offset like +00:05:00 (+HH:MM:SS, +MM:SS, +SS)")
     hours, minutes, seconds = m.group(1), m.group(2), m.group(3)
-    if (hours is not None or minutes is not None) and float(seconds) >= 60 or (
-            hours is not None and int(minutes) >= 60):
+    seconds_too_big = minutes is not None and float(seconds) >= 60
+    minutes_too_big = hours is not None and int(minutes) >= 60
+    if seconds_too_big or minutes_too_big:
         raise UsageError(f"--in {text!r}: minutes and seconds below 60")
     total_ms = round((int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)) * 1000)
     if total_ms <= 0:

@@ -1,4 +1,4 @@
-"""Manage the node's time-tagged command queue (SPEC §11): ``ground tt list|delete|clear|pause|resume``.
+"""Manage the node's time-tagged command queue (SPEC §11): list, delete, clear, pause, resume.
 
     ground tt list                 the queue in run order (entry, time, command, seq)
     ground tt delete ENTRY         delete one entry (tt_list's number); it fails NOT_RUN

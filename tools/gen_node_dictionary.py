@@ -346,7 +346,8 @@ def render_node_dictionary(d: ModuleType | Any = DICTIONARY) -> str:
     description = encode_compact(form)
     out = [_HEADER.format(
         generated=GENERATED, regenerate=REGENERATE, format=FORMAT, hash=dict_hash(form),
-        size=len(description), hazardous=FLAG_HAZARDOUS, test_only=FLAG_TEST_ONLY, immediate=FLAG_IMMEDIATE,
+        size=len(description), hazardous=FLAG_HAZARDOUS, test_only=FLAG_TEST_ONLY,
+        immediate=FLAG_IMMEDIATE,
         no_channel=NO_CHANNEL, no_record=NO_RECORD, type_bool=_BOOL_CODE, type_i32=_I32_CODE,
         type_f32=_F32_CODE).rstrip()]
     out += ["", "# The description (SPEC §7.2)"]

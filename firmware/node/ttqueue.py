@@ -91,11 +91,11 @@ _NO_DUE = const(0x3FFFFFFF)
 
 
 def entry_name(i):
-    return "tt%02d.bin" % i
+    return f"tt{i:02d}.bin"
 
 
 class TimeTagQueue:
-    def __init__(self, root, clock, dispatcher, events, log, params, tlm, bulk=None):
+    def __init__(self, root, clock, dispatcher, events, log, params, tlm, bulk):
         self.root = root
         self.clock = clock
         self.d = dispatcher
@@ -139,7 +139,7 @@ class TimeTagQueue:
             status, payload = storage.read_checked(self.root, entry_name(i))
             if status == storage.MISSING:
                 continue
-            if status != storage.OK or len(payload) <= _HDR:
+            if status != storage.OK or payload is None or len(payload) <= _HDR:
                 self._remove(i)  # unreadable (a flash fault, never a cut write): dropped
                 self.storage_errors += 1
                 continue
@@ -277,7 +277,7 @@ class TimeTagQueue:
         status, payload = storage.read_checked(self.root, entry_name(i))
         seq = self.seq[i]
         cmd = self.cmd[i]
-        if status != storage.OK:
+        if status != storage.OK or payload is None:
             self.storage_errors += 1
             self._report(i, _STORAGE_ERROR)
             self._durable_event(_EV_TT_EXECUTED, seq, cmd, _STORAGE_ERROR)
@@ -359,7 +359,7 @@ class TimeTagQueue:
     # --- commands -------------------------------------------------------------------------
 
     def _check_bulk(self, d):
-        return self.bulk.check_idle(d) if self.bulk is not None else _OK
+        return self.bulk.check_idle(d)
 
     def _cmd_list(self, d):
         # [[entry, seq, command, time_utc_ms, boot], ...] in entry order, as bulk type 4.

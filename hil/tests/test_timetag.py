@@ -161,9 +161,11 @@ def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi, hil_link: Hi
                                              value=first + k, at=base + 150 + 40 * k,
                                              timeout=2.0)
                         accepted[res.seq] = first + k
-                    except GroundError:
-                        pass
-                    sent.add(client._seq_first + client._seq)  # noqa: SLF001 the seq taken
+                        sent.add(res.seq)
+                    except GroundError as exc:  # cut: rejected, timed out, outcome unknown
+                        seq = getattr(exc, "seq", None)
+                        if isinstance(seq, int):
+                            sent.add(seq)
 
             t = threading.Thread(target=queue, args=(value,), name=f"tt-queue-{cut}")
             t.start()
