@@ -46,11 +46,9 @@ from array import array
 from micropython import const
 
 from node import storage
-from protocol.cbor_encoder import Encoder
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
-_BULK_TT_QUEUE = const(4)
 _CH_TT_EXECUTED = const(55)
 _CH_TT_PAUSED = const(54)
 _CH_TT_QUEUED = const(53)
@@ -62,7 +60,6 @@ _CMD_TT_PAUSE = const(30)
 _EV_TT_EXECUTED = const(37)
 _EV_TT_NOT_RUN = const(39)
 _EV_TT_PAUSED = const(40)
-_EV_TT_UNKNOWN = const(38)
 _NOT_ALLOWED_NOW = const(22)
 _NOT_FOUND = const(19)
 _NOT_RUN = const(23)
@@ -80,12 +77,11 @@ ENTRIES = const(64)
 _FREE = const(0)
 QUEUED = const(1)
 EXECUTING = const(2)
-_HDR = const(18)
+_HDR = 18  # not const: node.ttmanage imports it
 _REPEAT = const(-2)  # node.dispatcher
 _PENDING = const(-1)
 _SLICE_MS = const(100)  # the longest the task sleeps (watchdog progress, the tick)
 _PAUSE_FILE = const("ttpause.bin")
-_LIST_ITEM = const(24)  # an encoded tt_list item, at most
 
 _NO_DUE = const(0x3FFFFFFF)
 
@@ -131,64 +127,17 @@ class TimeTagQueue:
     # --- boot -----------------------------------------------------------------------------
 
     def boot(self):
-        """Load the queue from the flash; settle entries a reset cut mid-execution (their
-        events go out now: call after the boot event)."""
+        """Load the queue from the flash and settle entries a reset cut mid-execution (their
+        events go out now: call after the boot event). node.ttmanage does it, imported only
+        when the flash holds entries."""
         status, payload = storage.read_checked(self.root, _PAUSE_FILE)
         self.paused = status == storage.OK and payload == b"\x01"
-        for i in range(ENTRIES):
-            status, payload = storage.read_checked(self.root, entry_name(i))
-            if status == storage.MISSING:
-                continue
-            if status != storage.OK or payload is None or len(payload) <= _HDR:
-                self._remove(i)  # unreadable (a flash fault, never a cut write): dropped
-                self.storage_errors += 1
-                continue
-            if not self._load(i, payload):
-                self._remove(i)
-                continue
-            if payload[0] == EXECUTING:
-                self._settle_cut(i, payload)
+        if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
+            from node import ttmanage
+
+            ttmanage.load(self)
         self.plan()
         self._update_tlm()
-
-    def _load(self, i, payload):
-        d = self.d
-        if d.parse(payload, _HDR, len(payload)) in (6, 7):  # MALFORMED, UNSUPPORTED_VERSION
-            return False  # never accepted so (an unknown id or arguments fail when due)
-        self.state[i] = payload[0]
-        self.seq[i] = d.cmd_seq
-        self.cmd[i] = d.cmd_id
-        self.tag[i] = d.tag
-        k = payload[1]
-        self.key[i] = -1 if k == 0xFF else k
-        boot, _, _, order = struct.unpack_from("<HHII", payload, 2)
-        self.boot_of[i] = boot
-        self.order[i] = order
-        if order >= self.next_order:
-            self.next_order = order + 1
-        self.due[i] = _NO_DUE
-        if payload[0] == QUEUED:
-            self.count += 1
-        for k in range(d.nargs):
-            d.args[k] = None
-        return True
-
-    def _settle_cut(self, i, payload):
-        mark = struct.unpack_from("<I", payload, 14)[0]
-        seq = self.seq[i]
-        cmd = self.cmd[i]
-        found = False
-        try:
-            for r in self.log.records(mark):
-                a = r[4]
-                if r[2] == _EV_TT_EXECUTED and len(a) == 3 and a[0] == seq and a[1] == cmd:
-                    found = True
-                    break
-        except OSError:
-            pass
-        if not found:
-            self._durable_event(_EV_TT_UNKNOWN, seq, cmd)
-        self._free(i)
 
     # --- arrival --------------------------------------------------------------------------
 
@@ -358,28 +307,20 @@ class TimeTagQueue:
 
     # --- commands -------------------------------------------------------------------------
 
+    # The queue's commands (SPEC §11.4) live in node.ttmanage, imported at their first use.
+
     def _check_bulk(self, d):
         return self.bulk.check_idle(d)
 
     def _cmd_list(self, d):
-        # [[entry, seq, command, time_utc_ms, boot], ...] in entry order, as bulk type 4.
-        enc = Encoder(2 + self.count * _LIST_ITEM)
-        enc.array(self.count)
-        for i in range(ENTRIES):
-            if self.state[i] == QUEUED:
-                enc.array(5)
-                enc.uint(i)
-                enc.uint(self.seq[i])
-                enc.uint(self.cmd[i])
-                enc.uint(self.tag[i])
-                enc.uint(self.boot_of[i])
-        return self.bulk.send_bytes(_BULK_TT_QUEUE, d.cmd_seq, d.cmd_id, enc.getvalue())
+        from node import ttmanage
+
+        return ttmanage.cmd_list(self, d)
 
     def _cmd_delete(self, d):
-        i = d.args[0]
-        if self.state[i] != QUEUED:
+        if self.state[d.args[0]] != QUEUED:
             return _NOT_FOUND
-        self._end(i, _WHY_DELETED)
+        self._end(d.args[0], _WHY_DELETED)
         return _OK
 
     def _cmd_clear(self, d):

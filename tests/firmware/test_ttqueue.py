@@ -23,7 +23,7 @@ pytestmark = pytest.mark.micropython
 U0 = 1767225600000  # 2026-01-01T00:00:00Z
 
 PRELUDE = """
-import os, json
+import os, json, gc
 import cutfs
 from hotpath import build, decode_all
 from memboard import MemBoard
@@ -54,7 +54,7 @@ def tt_records(app, seq):
 
 def run(run_mp, tmp_path: Path, body: str) -> list:
     script = PRELUDE.format(u0=U0) + body
-    out = run_mp(script, timeout=120.0)
+    out = run_mp(script, heap="2M", timeout=180.0)  # the cut test builds a node per step
     return [json.loads(line) for line in out.splitlines() if line.startswith(("[", "{"))]
 
 
@@ -161,6 +161,8 @@ ttqueue.os = os
 print(json.dumps([steps]))
 for k in range(steps + 1):
     d = root + "/k%d" % k
+    app = board = None
+    gc.collect()
     app, board = build(d)
     board.now = 1000
     send(app, board, 1, 14, [U0])
