@@ -3,8 +3,9 @@
 A command whose time item is not 0 reaches ``admit`` (from the dispatcher, after its envelope,
 id and arguments are checked), which judges in this order: the clock must be correlated
 (CLOCK_UNCORRELATED), the time no further in the past than ``tt_tolerance_ms`` (TIME_PAST),
-the command's own check must pass, and an entry must be free and written (QUEUE_FULL). The entry is written atomically *before*
-the dispatcher answers accepted. The mode is judged when it runs.
+the command's own check must pass, and an entry must be free and written (QUEUE_FULL). The
+entry is written atomically *before* the dispatcher answers accepted. The mode is judged when
+it runs.
 
 One file per entry, ``ttNN.bin`` (NN the entry 00..63), a storage blob written atomically (a
 new file renamed over the old: a power cut leaves the old file or the new one, never half):
