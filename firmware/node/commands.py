@@ -16,12 +16,13 @@ housekeeping; time_correlate: timesvc; *_downlink: bulk.)
   the watchdog resets the node; the sensor, drain and trip faults go to plant.inject (NOT_FOUND
   when the plant does not take the target). Each raises a fault_injected event.
 
-noop allocates nothing; the others may.
+status, clear_counters, reboot, maintenance and fault_inject live in node.admin, imported for
+each command and let go afterwards. noop allocates nothing; the others may.
 """
 
 from micropython import const
 
-from protocol.node_dictionary import DICT_HASH
+import node
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -35,14 +36,8 @@ _CMD_MAINTENANCE = const(19)
 _CMD_NOOP = const(1)
 _CMD_REBOOT = const(18)
 _CMD_STATUS = const(15)
-_EV_COUNTERS_CLEARED = const(26)
-_EV_FAULT_INJECTED = const(18)
-_EV_MAINTENANCE = const(24)
 _EV_PARAM_CHANGED = const(12)
-_EV_REBOOT = const(30)
 _EXECUTION_ERROR = const(16)
-_FAULT_CLEAR = const(0)
-_FAULT_HANG_TASK = const(5)
 _INHIBITED = const(20)
 _LOAD_PAYLOAD_A = const(4)
 _LOAD_PAYLOAD_B = const(5)
@@ -51,10 +46,6 @@ _NOT_FOUND = const(19)
 _OK = const(0)
 _PARAM_BATTERY_SETPOINT = const(2)
 _PARAM_ELECTRONICS_SETPOINT = const(3)
-_RESET_COMMANDED = const(2)
-_RESET_MAINTENANCE = const(3)
-
-_FW_VERSION = const("0.1.0")
 
 
 class Commands:
@@ -63,56 +54,14 @@ class Commands:
 
     def register(self, d):
         d.register(_CMD_NOOP, _noop)
-        d.register(_CMD_STATUS, self._status)
-        d.register(_CMD_CLEAR_COUNTERS, self._clear_counters)
-        d.register(_CMD_REBOOT, self._reboot)
-        d.register(_CMD_MAINTENANCE, self._maintenance)
-        d.register(_CMD_FAULT_INJECT, self._fault_inject)
+        lazy = node.Lazy(self.app, "admin")  # the occasional ones, imported per command
+        for cmd_id in (_CMD_STATUS, _CMD_CLEAR_COUNTERS, _CMD_REBOOT, _CMD_MAINTENANCE,
+                       _CMD_FAULT_INJECT):
+            d.register(cmd_id, lazy)
         d.register(_CMD_LOAD_SWITCH, self._load_switch)
         d.register(_CMD_LOAD_RESET_TRIP, self._load_reset_trip)
         d.register(_CMD_HEATER_MODE, self._heater_mode)
         d.register(_CMD_HEATER_SETPOINT, self._heater_setpoint)
-
-    def _status(self, d):
-        app = self.app
-        d.result = [app.modes.current, app.boot_count, app.reset_cause, app.clock.now_ms(),
-                    DICT_HASH, app.events.seq - 1 if app.events.seq else 0, _FW_VERSION]
-        return _OK
-
-    def _clear_counters(self, d):
-        app = self.app
-        app.link.clear_counters()
-        app.dispatcher.clear_counters()
-        app.auth.clear_counters()
-        app.events.emit(_EV_COUNTERS_CLEARED)
-        return _OK
-
-    def _reboot(self, d):
-        self.app.events.emit(_EV_REBOOT)
-        self.app.request_reset(_RESET_COMMANDED)
-        return _OK
-
-    def _maintenance(self, d):
-        self.app.events.emit(_EV_MAINTENANCE)
-        self.app.request_reset(_RESET_MAINTENANCE)
-        return _OK
-
-    def _fault_inject(self, d):
-        app = self.app
-        fault = d.args[0]
-        target = d.args[1]
-        if fault == _FAULT_CLEAR:
-            app.plant.clear_faults()
-            for task in app.tasks:
-                task.hung = False
-        elif fault == _FAULT_HANG_TASK:
-            if target >= len(app.tasks):
-                return _NOT_FOUND
-            app.tasks[target].hung = True
-        elif not app.plant.inject(fault, target, d.args[2]):
-            return _NOT_FOUND
-        app.events.emit(_EV_FAULT_INJECTED, fault, target)
-        return _OK
 
     def _load_switch(self, d):
         app = self.app

@@ -20,13 +20,12 @@ NOT_FOUND for an unknown id; sends the new value and a param_changed event), par
 corrupt; RAM untouched then), param_reset. Allocates: boot and commands only; get() does not.
 """
 
-import struct
-
 from micropython import const
 
+import node
 from node import storage
 from protocol.envelope import check_arg, f32
-from protocol.node_dictionary import NO_RECORD, PARAM_PERSISTED, PARAM_TYPES, param
+from protocol.node_dictionary import NO_RECORD, PARAM_TYPES, param
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -37,19 +36,13 @@ _CMD_PARAM_SAVE = const(9)
 _CMD_PARAM_SET = const(8)
 _EV_PARAMS_DEFAULTED = const(10)
 _EV_PARAMS_LOADED = const(28)
-_EV_PARAMS_SAVED = const(11)
 _EV_PARAM_CHANGED = const(12)
-_EV_PARAM_RESET = const(29)
 _KIND_PARAMETER = const(4)
 _NOT_FOUND = const(19)
 _OK = const(0)
-_STORAGE_ERROR = const(17)
-_TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
 
 FILE = "params.bin"
-_MAGIC = const(b"PRM1")
-_ENTRY = const(10)
 _REASON_MISSING = const(1)
 _REASON_CORRUPT = const(2)
 _REASON_INVALID = const(3)
@@ -116,47 +109,11 @@ class Params:
 
     def save(self):
         """Persist the persisted parameters; return how many. Raises OSError."""
-        out = bytearray(_MAGIC)
-        count = 0
-        for pid in range(1, len(PARAM_TYPES)):
-            t = PARAM_TYPES[pid]
-            if t == NO_RECORD or not PARAM_PERSISTED[pid]:
-                continue
-            v = self.values[pid]
-            if t == _TYPE_F32:
-                out += struct.pack("<BBf4x", pid, t, v)
-            else:
-                out += struct.pack("<BBq", pid, t, 1 if v is True else int(v or 0))
-            count += 1
-        storage.write_atomic(self.root, FILE, out)
-        return count
+        return node.call("paramfile", "save", self)
 
     def load(self):
         """(status, count, invalid): status storage.OK/MISSING/CORRUPT; RAM changes only on OK."""
-        status, payload = storage.read_checked(self.root, FILE)
-        if payload is None or payload[:4] != _MAGIC or (len(payload) - 4) % _ENTRY:
-            return (status if status != storage.OK else storage.CORRUPT), 0, 0
-        self.reset()
-        count = invalid = 0
-        for off in range(4, len(payload), _ENTRY):
-            pid, t = payload[off], payload[off + 1]
-            if not 0 < pid < len(PARAM_TYPES) or PARAM_TYPES[pid] != t \
-                    or not PARAM_PERSISTED[pid]:
-                invalid += 1
-                continue
-            if t == _TYPE_F32:
-                v = struct.unpack_from("<f", payload, off + 2)[0]
-            else:
-                v = struct.unpack_from("<q", payload, off + 2)[0]
-                if t == _TYPE_BOOL:
-                    v = bool(v) if v in (0, 1) else None
-            code, v = check(pid, v)
-            if code:
-                invalid += 1
-                continue
-            self.values[pid] = v
-            count += 1
-        return status, count, invalid
+        return node.call("paramfile", "load", self)
 
     def boot(self, config):
         """Load at boot (defaults on failure), apply host overrides; watchers run later."""
@@ -207,9 +164,10 @@ class ParamCommands:
     def register(self, dispatcher):
         dispatcher.register(_CMD_PARAM_GET, self._get)
         dispatcher.register(_CMD_PARAM_SET, self._set, _check_set)
-        dispatcher.register(_CMD_PARAM_SAVE, self._save)
-        dispatcher.register(_CMD_PARAM_LOAD, self._load)
-        dispatcher.register(_CMD_PARAM_RESET, self._reset)
+        lazy = node.Lazy(self, "paramfile")  # the rarely sent ones
+        dispatcher.register(_CMD_PARAM_SAVE, lazy)
+        dispatcher.register(_CMD_PARAM_LOAD, lazy)
+        dispatcher.register(_CMD_PARAM_RESET, lazy)
 
     def _get(self, d):
         pid = d.args[0]
@@ -226,34 +184,6 @@ class ParamCommands:
             return code  # NOT_FOUND: the check let unknown ids through to fail here
         self.params.send(self.link, pid)
         self.events.emit(_EV_PARAM_CHANGED, pid)
-        return _OK
-
-    def _save(self, d):
-        try:
-            count = self.params.save()
-        except OSError:
-            return _STORAGE_ERROR
-        self.events.emit(_EV_PARAMS_SAVED, count)
-        return _OK
-
-    def _load(self, d):
-        params = self.params
-        old = list(params.values)
-        status, count, _invalid = params.load()
-        if status == storage.MISSING:
-            return _NOT_FOUND
-        if status != storage.OK:
-            return _STORAGE_ERROR
-        params.notify_changed(old)
-        self.events.emit(_EV_PARAMS_LOADED, count)
-        return _OK
-
-    def _reset(self, d):
-        params = self.params
-        old = list(params.values)
-        params.reset()
-        params.notify_changed(old)
-        self.events.emit(_EV_PARAM_RESET)
         return _OK
 
 

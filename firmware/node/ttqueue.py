@@ -46,6 +46,7 @@ from array import array
 
 from micropython import const
 
+import node
 from node import storage
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -134,9 +135,7 @@ class TimeTagQueue:
         status, payload = storage.read_checked(self.root, _PAUSE_FILE)
         self.paused = status == storage.OK and payload == b"\x01"
         if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
-            from node import ttmanage
-
-            ttmanage.load(self)
+            node.call("ttmanage", "load", self)
         self.plan()
         self._update_tlm()
 
@@ -312,15 +311,13 @@ class TimeTagQueue:
 
     # --- commands -------------------------------------------------------------------------
 
-    # The queue's commands (SPEC §11.4) live in node.ttmanage, imported at their first use.
+    # tt_list (SPEC §11.4) lives in node.ttmanage, imported for each use and let go after.
 
     def _check_bulk(self, d):
         return self.bulk.check_idle(d)
 
     def _cmd_list(self, d):
-        from node import ttmanage
-
-        return ttmanage.cmd_list(self, d)
+        return node.call("ttmanage", "cmd_list", self, d)
 
     def _cmd_delete(self, d):
         if self.state[d.args[0]] != QUEUED:
