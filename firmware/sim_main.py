@@ -12,7 +12,7 @@ watchdog pipe through the environment (see board/sim.py), and chooses the deploy
   here it has to be in the heap, so the host gives this process a heap of exactly 192K plus
   the image's allocation (``ground.simnode.romfs_heap_bytes``): what is left once the image
   is allocated is a Pico's 192K, the heap the node really has (gc.mem_free() counts it).
-- filesystem .mpy (``--no-romfs``, as ``mpremote cp``): ``MICROPYPATH=build/simnode-mpy:
+- filesystem .mpy (``--no-romfs``, as ``mpremote cp``): ``MICROPYPATH=build/simnode-mpy-O3:
   .frozen``; each import copies its bytecode into the heap.
 - source (``--source``): ``MICROPYPATH=firmware:<repo>:.frozen``, compiled at import.
 

