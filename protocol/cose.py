@@ -17,7 +17,7 @@ rp2 port has). The layout is fixed, so the node checks it byte by byte instead o
 - ``MacKey(kid, key)``: a key with its HMAC pads computed once; ``repr`` never shows the key.
 - ``derive_key(master, kid)``: an operator's key for one generation (§10.6).
 - ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; ground, and
-  the node's downlink through ``wrap_into``).
+  the node's downlink through ``wrap_in_place``).
 - ``Mac0Reader``: the node's check of a received object, no decoding into objects.
 - ``equal(a, a_start, b, n)``: constant-time comparison.
 
@@ -190,24 +190,30 @@ def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: by
             + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
 
 
-def wrap_into(buf: "Any", key: MacKey, counter: int, payload: "Any") -> int:
-    """Write the authenticated form of a verification (label -65538 = counter, aad h'01') of
-    payload into buf from 0; return its length. payload must not overlap buf. Allocates."""
+def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int) -> int:
+    """Turn the verification in buf[0:n] into its authenticated form (label -65538 = counter,
+    aad h'01') in place, with no second buffer; return its length. buf must hold it (n +
+    WRAP_OVERHEAD bytes). Allocates (the tag, the headers)."""
     prot = protected_header(key.kid, LABEL_ANSWERS, counter)
-    tag = key.tag(prot, AAD_VERIFICATION, payload)
-    n = len(payload)
+    mv = memoryview(buf)
+    tag = key.tag(prot, AAD_VERIFICATION, mv[0:n])
+    head = _bstr_head(n)
     np = len(prot)
+    h = 4 + np + len(head)  # d1 84 (40|np) prot a0 head: where the payload goes
+    # The payload moves up by h from its end down, in pieces of at most h bytes: no piece's
+    # source overlaps its destination (a slice copy is a plain memcpy on MicroPython).
+    end = n
+    while end > 0:
+        start = end - h if end > h else 0
+        mv[start + h:end + h] = mv[start:end]
+        end = start
     buf[0] = 0xD1
     buf[1] = 0x84
     buf[2] = 0x40 | np
     buf[3:3 + np] = prot
-    pos = 3 + np
-    buf[pos] = 0xA0
-    head = _bstr_head(n)
-    buf[pos + 1:pos + 1 + len(head)] = head
-    pos += 1 + len(head)
-    buf[pos:pos + n] = payload
-    pos += n
+    buf[3 + np] = 0xA0
+    buf[4 + np:h] = head
+    pos = h + n
     buf[pos] = 0x58
     buf[pos + 1] = TAG_BYTES
     buf[pos + 2:pos + 2 + TAG_BYTES] = tag

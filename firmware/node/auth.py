@@ -81,7 +81,6 @@ class Auth:
         self._reported = 0  # forged + replayed when the last auth_refused event went out
         self._refused_at = -_REFUSED_EVENT_MS
         self._open_at = 0
-        self._scratch = bytearray(cose.MAX_MESSAGE_BYTES)
         self._update_tlm()
 
     def _load_keys(self):
@@ -239,10 +238,7 @@ class Auth:
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
         under slot's key, answering counter (§10.5). Returns False if it would not fit."""
         n = enc.pos
-        scratch = self._scratch
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
-        mv = memoryview(scratch)
-        mv[0:n] = memoryview(enc.buf)[0:n]
-        enc.pos = cose.wrap_into(enc.buf, self.keys[slot], counter, mv[0:n])
+        enc.pos = cose.wrap_in_place(enc.buf, self.keys[slot], counter, n)
         return True

@@ -258,3 +258,15 @@ def test_node_verify_path_allocation() -> None:
     assert a["parse"] == 0
     slices = 2 * 32  # two memoryview objects of 32 bytes on the 64-bit port
     assert a["verify"] - a["hashlib"] <= slices, a
+
+
+@pytest.mark.parametrize("n", [0, 1, 23, 24, 25, 255, 256, 257, 500, 1020 - cose.WRAP_OVERHEAD])
+def test_wrap_in_place_is_encode_mac0_of_the_payload(n: int) -> None:
+    # The node's answers are wrapped in their own buffer, the payload moved up in pieces:
+    # the result is exactly the object encode_mac0 makes, for every length class of head.
+    key = cose.MacKey(b"\x07\x01", bytes(range(32)))
+    payload = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    buf = bytearray(payload) + bytes(1024 - n)
+    end = cose.wrap_in_place(buf, key, 12345, n)
+    assert bytes(buf[:end]) == cose.encode_mac0(key, cose.LABEL_ANSWERS, 12345, payload,
+                                                cose.AAD_VERIFICATION)
