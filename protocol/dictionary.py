@@ -58,7 +58,7 @@ RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 
 # Why the node forced SAFE: the argument of the safe_mode event (modes.force_safe).
 # LOW_CHARGE: FDIR, battery charge below shed_soc_pct or in red; TASK_CRASH: a node task
 # raised (the task_crashed event names it); SEQUENCE: a stored sequence's step failed with
-# on_fail SAFE (SPEC §11).
+# on_fail SAFE (SPEC §12).
 SAFE_REASONS = {1: "LOW_CHARGE", 2: "TASK_CRASH", 3: "SEQUENCE"}
 # Why parameters fell back to their defaults at boot (params_defaulted event).
 PARAMS_DEFAULT_REASONS = {1: "MISSING", 2: "CORRUPT", 3: "INVALID"}
@@ -77,7 +77,7 @@ AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
 # PACKETS below; a test checks they agree).
 PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
                 7: "solar", 8: "load_status", 9: "commanding", 10: "time", 12: "sequence"}
-# Stored sequences (SPEC §11).
+# Stored sequences (SPEC §12).
 SEQ_SLOTS = 4
 SEQ_STATES = {0: "EMPTY", 1: "IDLE", 2: "RUNNING", 3: "DONE", 4: "FAILED", 5: "STOPPED"}
 SEQ_TRIGGERS = {0: "NONE", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTERY_BELOW"}
@@ -85,7 +85,7 @@ SEQ_TRIGGERS = {0: "NONE", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTE
 SEQ_CAUSES = {0: "COMMAND", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTERY_BELOW"}
 SEQ_OPS = {0: "<", 1: "<=", 2: "==", 3: ">=", 4: ">", 5: "!="}
 SEQ_ON_FAIL = {0: "STOP", 1: "SKIP", 2: "SAFE"}
-# Why seq_upload_commit found an image invalid (seq_invalid event, SPEC §11.3).
+# Why seq_upload_commit found an image invalid (seq_invalid event, SPEC §12.3).
 SEQ_PROBLEMS = {1: "CBOR", 2: "FORMAT", 3: "DICT_HASH", 4: "NAME", 5: "STEPS", 6: "STEP_SHAPE",
                 7: "COMMAND", 8: "ARGUMENTS", 9: "CHANNEL", 10: "OP", 11: "VALUE",
                 12: "ON_FAIL", 13: "TIME"}
@@ -169,7 +169,7 @@ COMMANDS = (
     Command(22, "auth_policy", (Arg("enforce", BOOL, help="true: plain commands rejected"),),
             IN_ANY, "Whether a node with keys rejects unauthenticated commands (SPEC §10.6). "
             "Taken only authenticated; persisted."),
-    # Stored sequences (SPEC §11)
+    # Stored sequences (SPEC §12)
     Command(32, "seq_upload_begin",
             (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),
              Arg("size", U16, 1, SEQ_MAX_IMAGE, "B", "bytes of the sequence image"),
@@ -260,7 +260,7 @@ CHANNELS = (
             "authenticated commands refused as forged (SPEC §10.3); " + _LINK),
     Channel(35, "auth_replayed", U32, "",
             "authenticated commands refused as replays (SPEC §10.3); " + _LINK),
-    # Stored sequences (SPEC §11.5)
+    # Stored sequences (SPEC §12.6)
     Channel(56, "seq_states", U16, "", "state of each sequence slot, 4 bits a slot (slot n in "
             "bits 4n..4n+3): 0 EMPTY 1 IDLE 2 RUNNING 3 DONE 4 FAILED 5 STOPPED"),
     Channel(57, "seq_steps", U32, "", "step index of each sequence slot, 8 bits a slot (slot n "
@@ -369,7 +369,7 @@ EVENTS = (
           ("forged", "replayed")),
     Event(32, "auth_open", WARNING, "commanding is open to anyone on the link: {state}",
           ("state",)),  # state: AUTH_STATES
-    # Stored sequences (SPEC §11.6)
+    # Stored sequences (SPEC §12.6)
     Event(43, "seq_started", INFO, "sequence slot {slot} started by {cause}, hash {hash}",
           ("slot", "cause", "hash")),  # cause: SEQ_CAUSES
     Event(44, "seq_step", DEBUG, "sequence slot {slot} step {step} done", ("slot", "step")),
