@@ -1,10 +1,12 @@
 """Stored sequences in flash (SPEC §12): the slots, the upload staging, triggers, run marks.
 
 Files (in the board's flash root):
-- ``seq<n>.bin`` slot n, a storage blob (atomic, checksummed): header ``<4sHHI`` (b"SEQ1",
-  steps, image length, image hash), then ``steps + 1`` little-endian u16 offsets (where each
-  step's bytes begin in the image, then the end of the last step), then the image itself.
-  Written with storage.write_atomic: a power cut leaves the old file or the new one, whole.
+- ``seq<n>.bin`` slot n, a storage blob (atomic, checksummed): a 32-byte header
+  ``<4sHHIB16s`` (b"SEQ1", steps, image length, image hash, name length, name), 257
+  little-endian u16 offsets (where each step's bytes begin in the image, then the end of the
+  last step), then the image itself from byte IMAGE on. Written with storage.write_atomic: a
+  power cut leaves the old file or the new one, whole. The commit builds the whole file in one
+  buffer (``slot_payload``): the image is read, hashed and validated in place.
 - ``sequp.bin`` the upload in progress, a blob ``<BH32s`` (slot, size, digest), and
   ``sequp.dat`` the bytes held, appended part by part. A begin that restarts removes the
   data before it writes the new header, so a cut in between leaves the old header with no
@@ -24,9 +26,13 @@ import struct
 from micropython import const
 
 from node import storage
+from protocol.crc import crc32
 
 _SLOTS = const(4)
-_HEADER = const(12)  # <4sHHI
+HEADER = const(32)  # <4sHHIB16s, padded
+IMAGE = const(546)  # HEADER + 2 * (_MAX_STEPS + 1): where the image begins
+_MAX_STEPS = const(256)
+_CHUNK = const(128)
 _MAGIC = b"SEQ1"
 _UP_META = const("sequp.bin")
 _UP_DATA = const("sequp.dat")
@@ -36,6 +42,19 @@ _RUN_FILE = const("seqrun.bin")
 
 def slot_name(slot):
     return "seq%d.bin" % slot
+
+
+def slot_payload(size):
+    """A buffer for a slot file's payload with room for an image of size bytes."""
+    return bytearray(IMAGE + size)
+
+
+def seal_payload(payload, steps, h, name, offsets):
+    """Fill in the header and the offsets (steps + 1 of them) of a slot payload."""
+    struct.pack_into("<4sHHIB", payload, 0, _MAGIC, steps, len(payload) - IMAGE, h, len(name))
+    payload[13:13 + len(name)] = name
+    for i in range(steps + 1):
+        struct.pack_into("<H", payload, HEADER + 2 * i, offsets[i])
 
 
 class SeqStore:
@@ -51,25 +70,46 @@ class SeqStore:
 
     def load_slot(self, slot):
         """(steps, hash) of the sequence stored in slot, or (0, 0) when it is empty or its
-        file is corrupt (a corrupt slot is empty: never half a sequence)."""
-        status, payload = storage.read_checked(self.root, slot_name(slot))
-        if status != storage.OK or payload is None or len(payload) < _HEADER:
+        file is damaged (a damaged slot is empty: never half a sequence). Checks the file's
+        CRC in chunks: nothing of the size of the image is allocated."""
+        try:
+            with open(storage.path(self.root, slot_name(slot)), "rb") as f:
+                head = f.read(HEADER)
+                if len(head) != HEADER:
+                    return 0, 0
+                magic, steps, size, h = struct.unpack_from("<4sHHI", head, 0)
+                if magic != _MAGIC or steps < 1 or steps > _MAX_STEPS:
+                    return 0, 0
+                crc = crc32(head)
+                left = IMAGE - HEADER + size
+                chunk = bytearray(_CHUNK)
+                mv = memoryview(chunk)
+                while left > 0:
+                    n = f.readinto(mv[0:min(left, _CHUNK)])
+                    if not n:
+                        return 0, 0
+                    crc = crc32(mv[0:n], crc)
+                    left -= n
+                tail = f.read(5)
+                if len(tail) != 4 or struct.unpack("<I", tail)[0] != crc:
+                    return 0, 0
+                return steps, h
+        except (OSError, ValueError):
             return 0, 0
-        magic, steps, size, h = struct.unpack_from("<4sHHI", payload, 0)
-        if magic != _MAGIC or len(payload) != _HEADER + 2 * (steps + 1) + size:
-            return 0, 0
-        return steps, h
 
-    def store_slot(self, slot, steps, h, offsets, image, size):
-        """Write the slot atomically. offsets: steps + 1 offsets; image[0:size] the image.
+    def read_name(self, slot):
+        """The stored sequence's name (from the header), or ""."""
+        try:
+            with open(storage.path(self.root, slot_name(slot)), "rb") as f:
+                head = f.read(HEADER)
+            n = head[12]
+            return str(head[13:13 + n], "utf-8")
+        except (OSError, ValueError, IndexError):
+            return ""
+
+    def store_slot(self, slot, payload):
+        """Write payload (made by slot_payload, filled in) as the slot's file, atomically.
         Raises OSError when the flash write fails (the old sequence is then intact)."""
-        payload = bytearray(_HEADER + 2 * (steps + 1) + size)
-        struct.pack_into("<4sHHI", payload, 0, _MAGIC, steps, size, h)
-        pos = _HEADER
-        for i in range(steps + 1):
-            struct.pack_into("<H", payload, pos, offsets[i])
-            pos += 2
-        payload[pos:pos + size] = memoryview(image)[0:size]
         storage.write_atomic(self.root, slot_name(slot), payload)
 
     def delete_slot(self, slot):
@@ -83,27 +123,19 @@ class SeqStore:
         file is gone or the step does not fit buf)."""
         try:
             with open(storage.path(self.root, slot_name(slot)), "rb") as f:
-                head = f.read(_HEADER)
-                steps, size = struct.unpack_from("<HH", head, 4)
+                f.seek(4)
+                steps = struct.unpack("<H", f.read(2))[0]
                 if index >= steps:
                     return 0
-                f.seek(_HEADER + 2 * index)
+                f.seek(HEADER + 2 * index)
                 start, end = struct.unpack("<HH", f.read(4))
                 n = end - start
                 if n <= 0 or n > len(buf):
                     return 0
-                f.seek(_HEADER + 2 * (steps + 1) + start)
+                f.seek(IMAGE + start)
                 return f.readinto(memoryview(buf)[0:n])
         except (OSError, ValueError):
             return 0
-
-    def read_image(self, slot):
-        """The stored image of slot (bytes), or None."""
-        status, payload = storage.read_checked(self.root, slot_name(slot))
-        if status != storage.OK or payload is None or len(payload) < _HEADER:
-            return None
-        steps = struct.unpack_from("<H", payload, 4)[0]
-        return payload[_HEADER + 2 * (steps + 1):]
 
     # --- upload staging -----------------------------------------------------------------
 
@@ -152,11 +184,11 @@ class SeqStore:
             self.up_held = held = min(self._data_size(), self.up_size)
         return held
 
-    def read_upload(self, buf):
-        """Read the bytes held into buf (at least up_size long); return their number."""
+    def read_upload(self, buf, start):
+        """Read the bytes held into buf from start on; return their number."""
         try:
             with open(storage.path(self.root, _UP_DATA), "rb") as f:
-                return f.readinto(memoryview(buf)[0:self.up_size])
+                return f.readinto(memoryview(buf)[start:start + self.up_size])
         except OSError:
             return 0
 

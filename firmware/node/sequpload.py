@@ -11,16 +11,20 @@ upload in progress for the slot (UPLOAD_STATE), offset + length within the annou
 (OUT_OF_RANGE), offset at or below the bytes held (UPLOAD_STATE). commit: an upload in
 progress for the slot (UPLOAD_STATE), the slot not running (BUSY).
 
-Allocates: commands only (the commit reads the image into a buffer of its size, hashes it
-and decodes it step by step; nothing of it stays).
+Allocates: commands only. The commit makes one buffer, the slot file's payload (about 550
+bytes more than the image), reads the image into it, hashes and validates it in place, fills
+in the header and writes it; nothing of it stays.
 """
 
+import gc
 import hashlib
 import struct
+from array import array
 
 from micropython import const
 
 from node.seqcheck import validate
+from node.seqstore import IMAGE, seal_payload, slot_payload
 from protocol.cbor_decoder import Decoder
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -43,7 +47,6 @@ _RUNNING = const(2)  # SEQ_STATES
 _DIGEST = const(32)
 _MAX_PART = const(128)  # protocol.dictionary.SEQ_MAX_PART
 _MAX_STEPS = const(256)
-_CHUNK = const(128)
 
 
 class SeqUpload:
@@ -112,29 +115,37 @@ class SeqUpload:
         size = store.up_size
         if store.up_held < size:
             return _UPLOAD_MISMATCH  # bytes missing: the upload goes on
-        image = bytearray(size)
-        if store.read_upload(image) != size:
+        gc.collect()  # the slot file is built in one buffer: give it a whole piece of heap
+        payload = slot_payload(size)
+        if store.read_upload(payload, IMAGE) != size:
             return _STORAGE_ERROR
+        image = memoryview(payload)[IMAGE:]
         digest = hashlib.sha256(image).digest()
         if digest != store.up_digest:
             store.discard_upload()
             self.seq.update_tlm()
             return _UPLOAD_MISMATCH
-        offsets = [0] * (_MAX_STEPS + 1)
+        offsets = array("H", bytes(2 * (_MAX_STEPS + 1)))
         dec = Decoder(max_items=4 * size + 16, max_string=size)
-        problem, step = validate(dec, image, size, offsets, [None] * 4)
+        problem, steps = validate(dec, image, size, offsets, [None] * 4)
         if problem:
             store.discard_upload()
             self.seq.update_tlm()
-            self.events.emit(_EV_SEQ_INVALID, slot, step, problem)
+            self.events.emit(_EV_SEQ_INVALID, slot, steps, problem)
             return _INVALID_SEQUENCE
+        dec.reset(image, 0, size)
+        dec.array()
+        dec.uint()
+        dec.uint()
+        name = dec.text().encode()
         h = struct.unpack_from(">I", digest, 0)[0]
+        seal_payload(payload, steps, h, name, offsets)
         try:
-            store.store_slot(slot, step, h, offsets, image, size)
+            store.store_slot(slot, payload)
         except OSError:
             return _STORAGE_ERROR  # the old sequence is intact; the upload is kept
         store.discard_upload()
-        self.seq.stored(slot, step, h)
-        self.events.emit(_EV_SEQ_STORED, slot, h, step)
+        self.seq.stored(slot, steps, h)
+        self.events.emit(_EV_SEQ_STORED, slot, h, steps)
         d.result = h
         return _OK
