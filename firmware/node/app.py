@@ -42,7 +42,6 @@ from node.modes import Modes
 from node.params import ParamCommands, Params
 from node.plant import Plant
 from node.sequencer import TICK_MS, Sequencer
-from node.sequpload import SeqUpload
 from node.telemetry import Telemetry, make_store
 from node.timesvc import TimeService
 from node.watchdog import Watchdog
@@ -159,7 +158,6 @@ class App:
         Commands(self).register(d)
         self.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
         sq.register(d)
-        SeqUpload(sq, events).register(d)
         self._watch_params()
         self._plant_ms = clock.now_ms()
         self._load_pins = -1

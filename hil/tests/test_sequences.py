@@ -220,7 +220,7 @@ def test_a_replayed_upload_part_is_refused(node: NodeApi) -> None:
     restart(node, 0, first)
     # part 0 of the first image, signed once, sent twice
     seq = node.next_seq()
-    boot = node.client.boot
+    boot = node.client.boot or 0
     message = codec.encode_command(seq, ids.CMD_SEQ_UPLOAD_PART, [0, 0, first[:PART]], boot)
     signer.new_boot(boot)
     signed, _counter = signer.sign(message)

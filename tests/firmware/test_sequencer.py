@@ -192,7 +192,7 @@ def test_commit_rejects_each_kind_of_invalid_image_with_its_problem(run_mp, tmp_
     lines = run(run_mp, tmp_path / "s", f"""
 for img in {images!r}:
     show(upload(1, img))
-    print(seq.store.up_slot, app.tlm[56])
+    print(seq.up_slot, app.tlm[56])
 """)
     expected = []
     seq = 100  # seqrig numbers commands from 101: begin, parts, commit
@@ -456,3 +456,23 @@ print(locked(seq.tick))
 print(seq.state[0], seq.step[0])
 """)
     assert lines == ["None", "None", "2 0"]
+
+
+def test_the_writing_commands_code_is_loaded_only_while_it_works(run_mp, tmp_path):
+    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 30], canonical=True)
+    lines = run(run_mp, tmp_path / "s", f"""
+import sys, hashlib
+def loaded():
+    return [m for m in ('node.seqcmds', 'node.seqcheck') if m in sys.modules]
+img = {img!r}
+print(loaded())                       # after boot
+cmd(38, [])
+print(loaded())                       # seq_list done, no upload: dropped
+cmd(32, [0, len(img), hashlib.sha256(img).digest()])
+print(loaded())                       # an upload in progress: kept
+cmd(33, [0, 0, img[0:128]])
+cmd(33, [0, 128, img[128:]])
+print(cmd(34, [0])[-1].body[1:3])
+print(loaded())                       # committed: dropped
+""")
+    assert lines == ["[]", "[]", "['node.seqcmds', 'node.seqcheck']", "[2, 0]", "[]"]
