@@ -287,6 +287,8 @@ class HilLink:
         for slot in range(dictionary.SEQ_SLOTS):  # no sequence running, no trigger armed
             cmd("seq_stop", slot=slot)
             cmd("seq_trigger", slot=slot, trigger="NONE", level=0.0)
+        cmd("tt_pause", paused=False)  # the time-tagged queue released and empty (SPEC §11)
+        cmd("tt_clear")
         cmd("param_reset")
         cmd("param_save")
         cmd("set_mode", mode="SAFE")  # SAFE -> SAFE completes without a change
