@@ -242,7 +242,7 @@ class Dispatcher:
         if not modes & (1 << self.modes.current):
             self._reject(seq, cmd_id, _WRONG_MODE)
             return
-        code = self._run_check(cmd_id)
+        code = self.run_check(cmd_id)
         if code:
             self._reject(seq, cmd_id, code)
             return
@@ -275,13 +275,11 @@ class Dispatcher:
         elif COMMAND_FLAGS[cmd_id] & _FLAG_IMMEDIATE:
             code = _BAD_ARGUMENTS  # this command is never time-tagged
         else:
-            code = self._run_check(cmd_id)
-            if not code:
-                try:
-                    code = tt.admit(self, seq, cmd_id, tag)
-                except Exception as e:  # a queue bug: the command cannot be queued
-                    self._log_exc(e)
-                    code = _EXECUTION_ERROR
+            try:  # the clock, the time, the command's own check (run_check), queue room
+                code = tt.admit(self, seq, cmd_id, tag)
+            except Exception as e:  # a queue bug: the command cannot be queued
+                self._log_exc(e)
+                code = _EXECUTION_ERROR
         for i in range(nargs):
             args[i] = None
         if code == _REPEAT:  # already queued, its ring entry pushed out: answer again
@@ -297,7 +295,8 @@ class Dispatcher:
         self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
         self._verify(seq, cmd_id, _STAGE_ACCEPTED, 0, None)
 
-    def _run_check(self, cmd_id):
+    def run_check(self, cmd_id):
+        """The command's own check (registered with it): 0 or its rejection code."""
         check = self._checks[cmd_id]
         if check is None:
             return _OK
@@ -355,7 +354,7 @@ class Dispatcher:
             return _UNKNOWN_COMMAND, None
         if not modes & (1 << self.modes.current):
             return _WRONG_MODE, None
-        code = self._run_check(cmd_id)
+        code = self.run_check(cmd_id)
         if code:
             return code, None
         self.cmd_id = cmd_id
@@ -372,12 +371,14 @@ class Dispatcher:
             self.args[i] = None
         return code, (None if code else result)
 
-    def report(self, cmd_seq, cmd_id, code, result=None, key_slot=-1, counter=0):
+    def report(self, cmd_seq, cmd_id, code, result=None, key_slot=-1, counter=0, boot=0):
         """Send the final verification (completed for code 0, else failed) of a command
-        accepted earlier, perhaps in an earlier boot, signed as it came (``key_slot``,
-        ``counter``: node.auth, -1 plain), and record it in the idempotency ring when the
-        ring still holds it pending. A failure raises a cmd_failed event."""
-        slot = self._find(cmd_seq, cmd_id, -2)
+        accepted earlier in boot ``boot`` (0: this one), signed as it came (``key_slot``,
+        ``counter``: node.auth, -1 plain), and record it in the idempotency ring when it was
+        accepted in this boot and the ring still holds it pending. A failure raises a
+        cmd_failed event."""
+        same_boot = boot == 0 or boot == self.boot_count
+        slot = self._find(cmd_seq, cmd_id, -2) if same_boot else -1
         if slot >= 0:
             key_slot = self._h_slot[slot]
             counter = self._h_ctr[slot]

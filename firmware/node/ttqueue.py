@@ -1,10 +1,11 @@
 """The time-tagged command queue (SPEC §11): 64 entries on the flash, run at their times.
 
 A command whose time item is not 0 reaches ``admit`` (from the dispatcher, after its envelope,
-id and arguments are checked): the clock must be correlated (CLOCK_UNCORRELATED), the time
-no further in the past than ``tt_tolerance_ms`` (TIME_PAST), the command's own check must pass,
-and an entry must be free and written (QUEUE_FULL). The entry is written atomically *before*
-the dispatcher answers accepted. The mode is judged when it runs.
+id and arguments are checked), which judges in this order: the clock must be correlated
+(CLOCK_UNCORRELATED), the time no further in the past than ``tt_tolerance_ms`` (TIME_PAST),
+the command's own check must pass, and an entry must be free and written (QUEUE_FULL). The
+entry is written atomically *before* the dispatcher answers accepted. The mode is judged when
+it runs.
 
 One file per entry, ``ttNN.bin`` (NN the entry 00..63), a storage blob written atomically (a
 new file renamed over the old: a power cut leaves the old file or the new one, never half):
@@ -149,6 +150,9 @@ class TimeTagQueue:
             return _CLOCK_UNCORRELATED
         if tag < clock.utc_now() - self.params.get(_PARAM_TT_TOLERANCE_MS):
             return _TIME_PAST
+        code = d.run_check(cmd_id)
+        if code:
+            return code
         key = d.sign_slot
         boot = d.boot_count
         free = -1
@@ -276,7 +280,8 @@ class TimeTagQueue:
                 payload = storage.read_checked(self.root, entry_name(i))[1]
             if payload is not None:
                 ctr = struct.unpack_from("<I", payload, 6)[0]
-        self.d.report(self.seq[i], self.cmd[i], code, result, self.key[i], ctr)
+        self.d.report(self.seq[i], self.cmd[i], code, result, self.key[i], ctr,
+                      self.boot_of[i])
 
     def _durable_event(self, event_id, a, b, c=None):
         events = self.events

@@ -51,8 +51,13 @@ PARAMS: Final = {param.id: param for param in dictionary.PARAMS}
 # protocol, change the counters or telemetry the fuzzer checks, or wear the flash.
 NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
     "reboot", "maintenance", "fault_inject", "clear_counters", "hk_rate", "hk_enable",
-    "param_save", "seq_upload_begin", "seq_upload_part", "seq_upload_commit", "seq_start",
-    "seq_trigger", "seq_delete"))
+    "param_save",
+    # the node's clock stays the ground's: a time-tagged case is then judged past or future
+    # exactly (SPEC §11.2), and nothing the campaign queued comes due during it
+    "time_correlate", "tt_pause",
+    # stored sequences: they write the flash or run what a slot holds
+    "seq_upload_begin", "seq_upload_part", "seq_upload_commit", "seq_start", "seq_trigger",
+    "seq_delete"))
 # Stored sequences (SPEC §12.2, §12.4): the checks that depend on the node's upload and runs,
 # which the campaign does not model: UPLOAD_STATE, BUSY, and a part's end beyond the size.
 _UPLOAD_STATE: Final = 15

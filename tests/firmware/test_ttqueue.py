@@ -71,6 +71,7 @@ print(json.dumps(verifs(send(app, board, 5, 20, [], U0 + 1000))))  # dict_downli
 print(json.dumps(verifs(send(app, board, 6, 3, [99, True], U0 + 1000))))  # argument range
 print(json.dumps(verifs(send(app, board, 7, 250, [], U0 + 1000))))  # unknown command
 print(json.dumps(verifs(send(app, board, 8, 8, [14, 5000], U0 + 1000))))  # param_set check
+print(json.dumps(verifs(send(app, board, 9, 8, [14, 5000], U0 - 9000))))  # the time first
 app.timetag.step()
 print(json.dumps(verifs(msgs(board))))
 for s in range(100, 164):
@@ -88,11 +89,12 @@ print(json.dumps([app.timetag.count]))
     assert lines[4] == [[6, 1, M.OUT_OF_RANGE, 5000]]
     assert lines[5] == [[7, 1, M.UNKNOWN_COMMAND, 5000]]
     assert lines[6] == [[8, 1, M.OUT_OF_RANGE, 5000]]  # test_value is -1000..1000
-    assert lines[7] == [[4, 2, 0, 5000]]  # the one within the tolerance ran at once
-    assert lines[8] == [64, 64]
-    assert lines[9] == [[200, 1, M.QUEUE_FULL, 5000]]
-    assert lines[10] == [[100, 0, 0, 5000]]
-    assert lines[11] == [64]
+    assert lines[7] == [[9, 1, M.TIME_PAST, 5000]]  # SPEC §11.2: the time before the check
+    assert lines[8] == [[4, 2, 0, 5000]]  # the one within the tolerance ran at once
+    assert lines[9] == [64, 64]
+    assert lines[10] == [[200, 1, M.QUEUE_FULL, 5000]]
+    assert lines[11] == [[100, 0, 0, 5000]]
+    assert lines[12] == [64]
 
 
 def test_entries_run_in_tag_order_at_their_node_times(run_mp, tmp_path: Path) -> None:
