@@ -1,0 +1,135 @@
+"""Uploading a sequence image to a slot over a lossy link, resuming from what the node holds.
+
+    report = upload(client, image, slot)
+
+``seq_upload_begin(slot, size, digest)`` answers with the number of contiguous bytes the node
+already holds of that same image (0 for a new one); the parts (``seq_upload_part``, at most
+128 bytes each, every one an ordinary command, so signed like any other) are sent from there,
+then ``seq_upload_commit`` makes the node check size, SHA-256 and every step, and store the
+image; its result is the image's hash (the first four bytes of its SHA-256), which must be
+ours. When a part or the commit goes unanswered (timeout, link lost, the node rebooted: the
+outcome is unknown) the upload starts again with ``seq_upload_begin``, which says where to
+resume: a part that arrived twice is harmless (the same bytes at the same offset), and the
+node keeps its staging across a reboot. At most ``resumes`` such restarts, then the last
+error is raised. A rejection or failure that resuming cannot cure is raised at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+from ground import seqimage
+from ground.errors import (
+    CommandError,
+    GroundError,
+    LinkError,
+    OutcomeUnknown,
+    VerificationTimeout,
+)
+
+PART_BYTES: Final = 128
+DEFAULT_RESUMES: Final = 8
+# A part or commit refused because the node's staging is not what we sent it (another upload
+# began in between): begin again and resend from what it holds.
+_UPLOAD_STATE: Final = "UPLOAD_STATE"
+
+
+class UploadReport(NamedTuple):
+    slot: int
+    size: int
+    hash: int  # what the node stored: the image's hash prefix
+    parts_sent: int  # seq_upload_part commands sent (a lost one included)
+    resumes: int  # times the upload began again after a loss
+    resumed_from: tuple[int, ...]  # the bytes held each time it began
+
+
+class HashMismatch(GroundError, RuntimeError):
+    """The node stored an image whose hash is not ours: it holds something else."""
+
+    exit_code = 1
+
+    def __init__(self, slot: int, ours: int, theirs: Any) -> None:
+        self.slot = slot
+        self.ours = ours
+        self.theirs = theirs
+        shown = f"0x{theirs:08x}" if isinstance(theirs, int) else repr(theirs)
+        super().__init__(f"slot {slot}: the node stored hash {shown}, the image's is "
+                         f"0x{ours:08x}: upload again")
+
+
+class UnexpectedAnswer(GroundError, RuntimeError):
+    """The node answered an upload command with a result the interface does not allow."""
+
+    exit_code = 1
+
+    def __init__(self, command: str, result: Any, expected: str) -> None:
+        self.command = command
+        self.result = result
+        super().__init__(f"{command} answered {result!r}, expected {expected}: is the node's "
+                         "firmware from this tree?")
+
+
+def _held(name: str, result: Any, size: int) -> int:
+    if type(result) is not int or not 0 <= result <= size:
+        raise UnexpectedAnswer(name, result, f"the bytes held, 0..{size}")
+    return result
+
+
+def upload(
+    client: Any,
+    image: bytes,
+    slot: int,
+    *,
+    timeout: float = 5.0,
+    resumes: int = DEFAULT_RESUMES,
+    progress: Callable[[int, int], None] | None = None,
+) -> UploadReport:
+    """Upload ``image`` into ``slot``; returns what happened (see the module docstring)."""
+    size = len(image)
+    digest = seqimage.digest(image)
+    ours = seqimage.hash_prefix(image)
+    parts = 0
+    restarts = 0
+    began: list[int] = []
+    while True:
+        try:
+            held = _held("seq_upload_begin", client.command(
+                "seq_upload_begin", slot=slot, size=size, digest=digest, timeout=timeout
+            ).result, size)
+            began.append(held)
+            while held < size:
+                chunk = image[held:held + PART_BYTES]
+                parts += 1  # counted when sent, answered or not
+                res = client.command("seq_upload_part", slot=slot, offset=held, data=chunk,
+                                     timeout=timeout)
+                held = _held("seq_upload_part", res.result, size)
+                if progress is not None:
+                    progress(held, size)
+            stored = client.command("seq_upload_commit", slot=slot, timeout=timeout).result
+        except (VerificationTimeout, OutcomeUnknown, LinkError) as exc:
+            restarts += 1
+            if restarts > resumes:
+                raise exc from None
+            _settle(client, timeout)
+            continue
+        except CommandError as exc:
+            if exc.reason != _UPLOAD_STATE or restarts >= resumes:
+                raise
+            restarts += 1
+            continue
+        if stored != ours:
+            raise HashMismatch(slot, ours, stored)
+        return UploadReport(slot, size, ours, parts, restarts, tuple(began))
+
+
+def _settle(client: Any, timeout: float) -> None:
+    """After a loss: wait (up to ``timeout``) for the link to be up and the node to answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.refresh_status(timeout=max(0.5, deadline - time.monotonic()))
+            return
+        except (VerificationTimeout, OutcomeUnknown, LinkError):
+            time.sleep(0.1)
