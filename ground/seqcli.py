@@ -5,10 +5,12 @@
     ground seq upload FILE --slot N           check, upload (resumable), verify; sets the file's
                                               trigger unless --no-trigger
     ground seq start|stop|delete --slot N
-    ground seq trigger --slot N SUNSET        NONE, SAFE_ENTRY, SUNSET, SUNRISE,
+    ground seq trigger SUNSET --slot N        NONE, SAFE_ENTRY, SUNSET, SUNRISE,
                                               BATTERY_BELOW LEVEL
-    ground seq status [--slot N]              the slots as the sequence packet shows them
     ground seq list                           every slot: state, step, steps, name, trigger, hash
+    ground seq status --slot N                the same for one slot
+
+(Options go after the action's arguments: ``ground seq trigger SUNSET --slot 1``.)
 
 The format is in docs/sequences.md and ``ground.sequence``; the checks in
 ``ground.seqcheck``; the upload in ``ground.sequpload``. Problems in a file are printed one per

@@ -48,16 +48,14 @@ MAX_MS: Final = 0xFFFFFFFF  # delays and timeouts are u32 node-time milliseconds
 STOP: Final = 0
 SKIP: Final = 1
 SAFE: Final = 2
-ON_FAIL: Final[dict[str, int]] = {"stop": STOP, "skip": SKIP, "safe": SAFE}
+ON_FAIL: Final[dict[str, int]] = {name.lower(): code for code, name in d.SEQ_ON_FAIL.items()}
 ON_FAIL_NAMES: Final[dict[int, str]] = {v: k for k, v in ON_FAIL.items()}
 
-# Wait operators, in code order.
-OPS: Final[tuple[str, ...]] = ("<", "<=", "==", ">=", ">", "!=")
+# Wait operators, in code order (SPEC §12.1).
+OPS: Final[tuple[str, ...]] = tuple(d.SEQ_OPS[i] for i in range(len(d.SEQ_OPS)))
 
-# Onboard triggers: code -> name; BATTERY_BELOW takes a level (battery charge, %).
-TRIGGERS: Final[dict[int, str]] = {
-    0: "NONE", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTERY_BELOW",
-}
+# Onboard triggers: code -> name; BATTERY_BELOW takes a level (battery charge, %; SPEC §12.5).
+TRIGGERS: Final[dict[int, str]] = dict(d.SEQ_TRIGGERS)
 TRIGGER_CODES: Final[dict[str, int]] = {v: k for k, v in TRIGGERS.items()}
 BATTERY_BELOW: Final = 4
 RUN_MODES: Final[dict[int, str]] = {m: n for m, n in t.MODE_NAMES.items() if m != t.MODE_BOOT}

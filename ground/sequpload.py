@@ -7,10 +7,12 @@ already holds of that same image (0 for a new one); the parts (``seq_upload_part
 128 bytes each, every one an ordinary command, so signed like any other) are sent from there,
 then ``seq_upload_commit`` makes the node check size, SHA-256 and every step, and store the
 image; its result is the image's hash (the first four bytes of its SHA-256), which must be
-ours. When a part or the commit goes unanswered (timeout, link lost, the node rebooted: the
-outcome is unknown) the upload starts again with ``seq_upload_begin``, which says where to
-resume: a part that arrived twice is harmless (the same bytes at the same offset), and the
-node keeps its staging across a reboot. At most ``resumes`` such restarts, then the last
+ours (SPEC §12.2). When a part or the commit goes unanswered (timeout, link lost, the node
+rebooted: the outcome is unknown) the upload starts again with ``seq_upload_begin``, which
+says where to resume: a part that arrived twice is harmless (the same bytes at the same
+offset), and the node keeps its staging across a reboot. A commit that went unanswered may
+have stored the image (and discarded the upload): ``seq_list`` says whether the slot holds
+it before anything is sent again. At most ``resumes`` such restarts, then the last
 error is raised. A rejection or failure that resuming cannot cure is raised at once.
 """
 
@@ -93,8 +95,12 @@ def upload(
     parts = 0
     restarts = 0
     began: list[int] = []
+    committing = False
     while True:
         try:
+            if committing and _holds(client, slot, ours, timeout):
+                break  # the lost commit had stored it
+            committing = False
             held = _held("seq_upload_begin", client.command(
                 "seq_upload_begin", slot=slot, size=size, digest=digest, timeout=timeout
             ).result, size)
@@ -107,21 +113,32 @@ def upload(
                 held = _held("seq_upload_part", res.result, size)
                 if progress is not None:
                     progress(held, size)
+            committing = True
             stored = client.command("seq_upload_commit", slot=slot, timeout=timeout).result
+            if stored != ours:
+                raise HashMismatch(slot, ours, stored)
+            break
         except (VerificationTimeout, OutcomeUnknown, LinkError) as exc:
             restarts += 1
             if restarts > resumes:
                 raise exc from None
             _settle(client, timeout)
-            continue
         except CommandError as exc:
             if exc.reason != _UPLOAD_STATE or restarts >= resumes:
                 raise
+            committing = False
             restarts += 1
-            continue
-        if stored != ours:
-            raise HashMismatch(slot, ours, stored)
-        return UploadReport(slot, size, ours, parts, restarts, tuple(began))
+    return UploadReport(slot, size, ours, parts, restarts, tuple(began))
+
+
+def _holds(client: Any, slot: int, ours: int, timeout: float) -> bool:
+    """Whether the slot holds the image of hash ``ours`` (seq_list, SPEC §12.6): a commit
+    whose answer was lost may have stored it, and discarded the upload with it."""
+    listing = client.command("seq_list", timeout=timeout).result
+    try:
+        return bool(listing[slot][2] == ours)
+    except (TypeError, IndexError, KeyError):
+        raise UnexpectedAnswer("seq_list", listing, "a record by slot") from None
 
 
 def _settle(client: Any, timeout: float) -> None:

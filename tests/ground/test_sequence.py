@@ -73,7 +73,7 @@ def test_the_name_defaults_to_the_file_stem() -> None:
     [
         ("noop on-fail retry", "on-fail takes one of stop, skip, safe, at the end of the step "
                                "(got 'retry')"),
-        ("set_mod mode=SAFE", "unknown command 'set_mod': did you mean set_mode, heater_mode?"),
+        ("noopp", "unknown command 'noopp': did you mean noop?"),
         ("set_mode mode=NOMINL", "set_mode: argument mode: unknown name 'NOMINL': one of "
                                  "NOMINAL"),
         ("hk_rate packet=power rate=80", "hk_rate: argument rate: 80.0 is out of range: "

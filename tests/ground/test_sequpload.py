@@ -66,7 +66,13 @@ class StagingNode:
         image = bytes(self.held)
         assert (len(image), hashlib.sha256(image).digest()) == self.staging
         self.stored = image
+        self.staging = None  # SPEC §12.2: stored, the upload is discarded
+        self.held = bytearray()
         return seqimage.hash_prefix(image)
+
+    def seq_list(self) -> list[list[Any]]:
+        h = seqimage.hash_prefix(self.stored) if self.stored is not None else 0
+        return [[1, 0, h, 0, "", 0, 0.0]] * 4
 
 
 def names(node: StagingNode) -> list[str]:
@@ -105,10 +111,17 @@ def test_a_part_that_never_arrived_is_sent_from_what_the_node_holds() -> None:
     assert report.resumed_from == (0, 128)
 
 
-def test_a_lost_commit_is_committed_again() -> None:
+def test_a_commit_whose_answer_was_lost_is_found_stored() -> None:
     node = StagingNode({7: "after"})
     report = sequpload.upload(node, IMAGE, 0)
-    assert names(node)[-3:] == ["commit", "begin", "commit"]
+    assert names(node)[-2:] == ["commit", "seq_list"]
+    assert report.resumed_from == (0,) and report.resumes == 1 and node.stored == IMAGE
+
+
+def test_a_commit_that_never_arrived_is_sent_again() -> None:
+    node = StagingNode({7: "before"})
+    report = sequpload.upload(node, IMAGE, 0)
+    assert names(node)[-4:] == ["commit", "seq_list", "begin", "commit"]
     assert report.resumed_from == (0, 516) and node.stored == IMAGE
 
 
