@@ -11,7 +11,8 @@ parser cannot see one line at a time:
   mode that allows it; ``skip`` keeps the modes it may have failed in as well. A step that no
   mode it can be in allows (``load_switch`` after ``set_mode mode=SAFE``), or a ``set_mode``
   that is no allowed transition from any of them (``set_mode mode=SCIENCE`` from SAFE,
-  ``set_mode mode=NOMINAL`` twice), is an error. Fault protection may force SAFE at any time:
+  ``set_mode mode=NOMINAL`` twice), is an error (once: the steps after an impossible
+  ``set_mode`` are checked as if it had worked, so one mistake gives one error). Fault protection may force SAFE at any time:
   that is not the sequence's plan, so only a wait on the ``mode`` channel counts it (waiting
   for SAFE is always possible); a step that then finds the wrong mode fails WRONG_MODE on the
   node and its on-fail applies.
@@ -78,7 +79,8 @@ def _set_mode(step: s.CommandStep, now: frozenset[int]) -> tuple[frozenset[int],
             froms = frozenset(m for m, to in TRANSITIONS if to == target)
             why = (f"the sequence can only be in {_names(now)} here, and SPEC §8 enters "
                    f"{name} only from {_names(froms)}")
-        return now, f"set_mode mode={name} can never work: {why}"
+        # reported once: the steps after it are checked as if it had worked
+        return frozenset({target}), f"set_mode mode={name} can never work: {why}"
     done = frozenset({target})
     return (now | done if step.on_fail == s.SKIP else done), ""
 

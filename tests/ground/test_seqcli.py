@@ -97,3 +97,24 @@ def test_show_writes_the_canonical_text(capsys: pytest.CaptureFixture[str]) -> N
     assert out == s.render(seq) + (f"# image {len(image)} B, hash "
                                    f"0x{seqimage.hash_prefix(image):08x}\n")
     assert s.render(s.parse(out)) == s.render(seq)
+
+
+def test_the_example_in_docs_sequences_md(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The example file checks as the page shows, and with `modes SAFE` fails as it shows."""
+    page = (ROOT / "docs" / "sequences.md").read_text()
+    blocks = page.split("```\n")
+    example = blocks[1]
+    shown = blocks[3].splitlines()
+    wrong = blocks[5].splitlines()
+    monkeypatch.chdir(tmp_path)
+    Path("science_pass.seq").write_text(example)
+    assert main(["seq", "check", "science_pass.seq"]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert shown[0] == "$ ground seq check science_pass.seq"
+    prefix, _, _ = shown[1].partition("0x…")
+    seq = s.load("science_pass.seq")
+    assert out == [f"{prefix}0x{seqimage.hash_prefix(seqimage.compile(seq)):08x}"]
+    Path("science_pass.seq").write_text(example.replace("modes NOMINAL", "modes SAFE"))
+    assert main(["seq", "check", "science_pass.seq"]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == wrong
