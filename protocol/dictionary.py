@@ -69,7 +69,8 @@ SENSORS = {0: "battery_voltage", 1: "battery_temp", 2: "electronics_temp", 3: "s
 FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
           4: "TRIP_CHANNEL", 5: "HANG_TASK"}
 # Node tasks, as numbered in watchdog and crash events and in fault injection.
-TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog"}
+TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog",
+         6: "sequencer"}
 BULK_TYPES = {1: "event_log", 2: "dictionary"}
 # Who may command the node (SPEC §10.6): the auth_state channel, the auth_open event.
 AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}

@@ -241,6 +241,7 @@ TASK_PLANT = const(2)
 TASK_FDIR = const(3)
 TASK_WATCHDOG = const(4)
 TASK_EVENTLOG = const(5)
+TASK_SEQUENCER = const(6)
 
 # Bulk types
 BULK_EVENT_LOG = const(1)

@@ -27,6 +27,10 @@ and every verification it gets is authenticated under its key, answering its cou
 in the idempotency ring for commands that finish later). A plain command on an ENFORCED node
 is rejected UNAUTHENTICATED after the checks of §5.
 
+Internal execution (time-tagged queue, stored sequences): ``execute(cmd_id, args)`` runs a
+command now without any verification and returns ``(code, result)``. Not to be called from
+inside a command handler (it reuses ``args`` and ``cmd_id``).
+
 No allocation for a command with integer/bool arguments whose handler does not allocate
 (a noop ping): the history and argument lists are preallocated. An authenticated command
 adds what node.auth's check allocates (hashlib) and its authenticated answers.
@@ -244,6 +248,54 @@ class Dispatcher:
             return
         self._complete(slot, seq, cmd_id, code, self.result)
         self.result = None
+
+    def _run_check(self, cmd_id):
+        check = self._checks[cmd_id]
+        if check is None:
+            return _OK
+        try:
+            return check(self)
+        except Exception as e:  # a checker bug: the command cannot be judged, reject it
+            self._log_exc(e)
+            return _BAD_ARGUMENTS
+
+    # --- internal execution (time-tagged queue, stored sequences) -----------------------
+
+    def execute(self, cmd_id, args=None):
+        """Run command ``cmd_id`` now, internally: no verification, nothing remembered.
+
+        ``args``: its arguments, already checked against the dictionary (None: the ones
+        ``parse`` left in ``self.args``). The mode is checked (WRONG_MODE), then the
+        command's own check (its rejection code), then the handler runs. Returns ``(code,
+        result)``: code 0 and the completed result, a rejection code (1..15), a failure code
+        (16..31), or PENDING for a handler that finishes later (a bulk downlink: marked
+        immediate, never queued). A handler that raises gives EXECUTION_ERROR and a
+        cmd_failed event is the caller's choice (report() raises it)."""
+        if args is not None:
+            for i in range(len(args)):
+                self.args[i] = args[i]
+        modes = COMMAND_MODES[cmd_id] if cmd_id < len(COMMAND_MODES) else 0
+        handler = self._handlers[cmd_id] if modes else None
+        if handler is None:
+            return _UNKNOWN_COMMAND, None
+        if not modes & (1 << self.modes.current):
+            return _WRONG_MODE, None
+        code = self._run_check(cmd_id)
+        if code:
+            return code, None
+        self.cmd_id = cmd_id
+        self.result = None
+        try:
+            code = handler(self)
+        except Exception as e:
+            self.link.abort()
+            self._log_exc(e)
+            code = _EXECUTION_ERROR
+        result = self.result
+        self.result = None
+        for i in range(_MAX_ARGS):
+            self.args[i] = None
+        return code, (None if code else result)
 
     # --- verification -------------------------------------------------------------------
 
