@@ -110,8 +110,11 @@ def _upload(args: argparse.Namespace) -> int:
     image = seqimage.compile(seq)
     with connect(args) as node:
         report = sequpload.upload(node, image, slot, timeout=args.timeout)
-        resumed = (f", resumed {report.resumes} time(s) from "
-                   f"{', '.join(map(str, report.resumed_from))} B" if report.resumes else "")
+        held = report.resumed_from
+        resumed = f", continued from {held[0]} B held" if held and held[0] else ""
+        if report.resumes:
+            resumed += (f", resumed {report.resumes} time(s) from "
+                        f"{', '.join(map(str, held[1:]))} B")
         print(f"slot {slot}: stored {seq.name}, {report.size} B in {report.parts_sent} "
               f"part(s), hash 0x{report.hash:08x} verified{resumed}")
         if seq.trigger is not None and not args.no_trigger:
@@ -170,7 +173,7 @@ def slot_rows(listing: Any) -> list[dict[str, Any]]:
             "name": name or "",
             "trigger": d.SEQ_TRIGGERS.get(trigger, str(trigger)),
             "level": level,
-            "hash": f"0x{hash_:08x}" if isinstance(hash_, int) else "",
+            "hash": f"0x{hash_:08x}" if isinstance(hash_, int) and hash_ else "",
         })
     return rows
 

@@ -4,8 +4,8 @@ The shipped sequences (sequences/night_entry.seq, sequences/morning.seq) are upl
 slots 0 and 1 with their triggers (SUNSET, SUNRISE); the module works the lunar day in
 SCIENCE with its payloads and instruments on; then the plant runs a whole lunar day and night
 (a synodic month, 29.5 Earth days) at time factor ``TIME_FACTOR`` while the ground only
-listens: from the moment the time factor is set until the morning sequence has ended, not one
-byte goes up the link. The node's own triggers run both sequences. Checked: the battery
+listens: from the end of the day's setup until the morning sequence has ended, not one byte
+goes up the link. The node's own triggers run both sequences. Checked: the battery
 charge never falls below its red limit (from the dictionary) in any power packet, fault
 protection never acts (no loads_shed, no safe_mode, no battery_soc red limit), both runs end
 DONE at their last step, the night sequence left only the essential loads on, and after
@@ -98,6 +98,9 @@ def test_the_module_survives_a_lunar_night_on_its_own(fresh_node: NodeApi,
     rec = Recorder()
     client.on_telemetry(rec.on_housekeeping)
     client.on_event(rec.on_event)
+    # The time factor first, so that the plot's model-time axis (node time x factor) is true
+    # from the start: the setup below takes a few model hours of the 330-hour day.
+    node.send_and_assert_command("param_set", param="time_factor", value=TIME_FACTOR)
 
     night = upload(node, NIGHT_SLOT, "night_entry")
     morning = upload(node, MORNING_SLOT, "morning")
@@ -118,8 +121,7 @@ def test_the_module_survives_a_lunar_night_on_its_own(fresh_node: NodeApi,
     node.await_telemetry("lunar_day", True, timeout=5)
 
     # From here on the ground only listens.
-    node.note("lunar night: time factor up; from now on the ground sends nothing")
-    node.send_and_assert_command("param_set", param="time_factor", value=TIME_FACTOR)
+    node.note("lunar night: from now on the ground sends nothing")
     quiet_from = client.transport.bytes_out
     start = node.mark()
 
