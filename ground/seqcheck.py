@@ -12,10 +12,10 @@ parser cannot see one line at a time:
   mode it can be in allows (``load_switch`` after ``set_mode mode=SAFE``), or a ``set_mode``
   that is no allowed transition from any of them (``set_mode mode=SCIENCE`` from SAFE,
   ``set_mode mode=NOMINAL`` twice), is an error (once: the steps after an impossible
-  ``set_mode`` are checked as if it had worked, so one mistake gives one error). Fault protection may force SAFE at any time:
-  that is not the sequence's plan, so only a wait on the ``mode`` channel counts it (waiting
-  for SAFE is always possible); a step that then finds the wrong mode fails WRONG_MODE on the
-  node and its on-fail applies.
+  ``set_mode`` are checked as if it had worked, so one mistake gives one error). Fault
+  protection may force SAFE at any time: that is not the sequence's plan, so only a wait on
+  the ``mode`` channel counts it (waiting for SAFE is always possible); a step that then
+  finds the wrong mode fails WRONG_MODE on the node and its on-fail applies.
 - **Size.** The image (``ground.seqimage``) is at most 4096 bytes: the step that crosses it
   is named.
 - A declared ``modes`` that the trigger contradicts (``SAFE_ENTRY`` without SAFE).

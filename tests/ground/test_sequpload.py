@@ -158,14 +158,14 @@ def test_gives_up_after_its_resumes_with_the_last_error() -> None:
 def test_a_wrong_stored_hash_is_an_error() -> None:
     node = StagingNode()
     node.seq_upload_commit = lambda slot: 0x12345678  # type: ignore[method-assign]
-    with pytest.raises(sequpload.HashMismatch, match="slot 1: the node stored hash "
-                                                      "0x12345678, the image's is 0x"):
+    with pytest.raises(sequpload.HashMismatch, match=r"slot 1: the node stored hash "
+                                                      r"0x12345678, the image's is 0x"):
         sequpload.upload(node, IMAGE, 1)
 
 
 def test_a_begin_result_out_of_range_is_an_error() -> None:
     node = StagingNode()
     node.seq_upload_begin = lambda slot, size, digest: size + 1  # type: ignore[method-assign]
-    with pytest.raises(sequpload.UnexpectedAnswer, match="seq_upload_begin answered 517, "
-                                                         "expected the bytes held, 0..516"):
+    with pytest.raises(sequpload.UnexpectedAnswer, match=r"seq_upload_begin answered 517, "
+                                                         r"expected the bytes held, 0\.\.516"):
         sequpload.upload(node, IMAGE, 1)
