@@ -31,8 +31,11 @@ from ground.values import EventRecord, Housekeeping
 from hil.vocabulary import NodeApi, values_of
 from protocol import dictionary as d
 
-pytestmark = pytest.mark.slow_target(
-    reason="a whole synodic month: minutes on the sim, hours at a time scale of 10 or more")
+pytestmark = [
+    pytest.mark.slow,  # about two and a half minutes on the simulated node
+    pytest.mark.slow_target(
+        reason="a whole synodic month: minutes on the sim, hours at a time scale of 10 or more"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQUENCES = ROOT / "sequences"
