@@ -16,8 +16,13 @@ from micropython import const
 
 from protocol.envelope import read_args
 from protocol.errors import ProtocolError
-from protocol.node_dictionary import CHANNEL_TYPES, COMMAND_MODES, DICT_HASH, NO_CHANNEL, \
-    command_args
+from protocol.node_dictionary import (
+    CHANNEL_TYPES,
+    COMMAND_MODES,
+    DICT_HASH,
+    NO_CHANNEL,
+    command_args,
+)
 
 # SEQ_PROBLEMS codes (protocol.dictionary), inlined
 _P_CBOR = const(1)

@@ -8,19 +8,24 @@ steps. A command step runs through ``Dispatcher.execute``, the ground's command 
 the mode check on (mode, the command's own check, handler); a wait step compares a
 telemetry channel with its value at every tick until it holds or its timeout passes.
 
-Commands: seq_start, seq_stop, seq_trigger, seq_list, seq_delete here; the upload commands
-in node.sequpload. Run marks (node.seqstore seqrun.bin) are written when a run starts and
-ends, so a reset in mid-run is reported at the next boot (seq_interrupted, state FAILED).
+Commands: seq_start and seq_stop here. The others (upload, seq_trigger, seq_list, seq_delete)
+are in node.seqcmds, imported when one arrives and dropped from sys.modules afterwards unless
+an upload is in progress: that code and the validator's take heap only while they work. If
+the heap cannot take them at that moment, the command is rejected BUSY (try again). Run marks
+(node.seqstore seqrun.bin) are written when a run starts and ends, so a reset in mid-run is
+reported at the next boot (seq_interrupted, state FAILED).
 
 Allocates: commands, run start and end, and a step's flash read and arguments (a file object,
 its command's argument records); a wait step's tick allocates nothing for integer channels.
 """
 
+import sys
 from array import array
 
 from micropython import const
 
-from node.seqstore import SeqStore
+import node
+from node import seqstore
 from protocol.cbor_decoder import Decoder
 from protocol.envelope import read_args
 from protocol.node_dictionary import command_args
@@ -34,11 +39,8 @@ _CH_MODE = const(1)
 _CH_SEQ_HASH_0 = const(58)
 _CH_SEQ_STATES = const(56)
 _CH_SEQ_STEPS = const(57)
-_CMD_SEQ_DELETE = const(39)
-_CMD_SEQ_LIST = const(38)
 _CMD_SEQ_START = const(35)
 _CMD_SEQ_STOP = const(36)
-_CMD_SEQ_TRIGGER = const(37)
 _EV_SEQ_ENDED = const(46)
 _EV_SEQ_INTERRUPTED = const(50)
 _EV_SEQ_STARTED = const(43)
@@ -70,6 +72,10 @@ _STOP = const(0)
 _SKIP = const(1)
 _SAFE = const(2)
 
+# node.seqcmds handles these: upload begin, part, commit, seq_trigger, seq_list, seq_delete
+_LAZY = (32, 33, 34, 37, 38, 39)
+_LAZY_MODULES = ("seqcmds", "seqcheck")
+
 SLOTS = const(4)
 TICK_MS = const(100)
 _STEPS_PER_TICK = const(8)
@@ -84,7 +90,12 @@ _WAIT = const(2)  # a wait step polling its condition
 
 class Sequencer:
     def __init__(self, root, tlm, events, modes, dispatcher, now_ms):
-        self.store = SeqStore(root)
+        self.root = root
+        # The upload in progress (node.seqcmds): slot (-1: none), size, digest, bytes held.
+        self.up_slot = -1
+        self.up_size = 0
+        self.up_digest = b""
+        self.up_held = 0
         self.tlm = tlm
         self.events = events
         self.modes = modes
@@ -98,7 +109,7 @@ class Sequencer:
         self.level = [0.0] * SLOTS
         self._armed = bytearray(SLOTS)  # BATTERY_BELOW: fires when the charge falls below
         self._rearm = [0.0] * SLOTS  # level + hysteresis: armed again at or above it
-        self._runs = [0] * SLOTS  # the run marks as stored (hash of the sequence running)
+        self.runs = [0] * SLOTS  # the run marks as stored (hash of the sequence running)
         # the current step of each running slot
         self._phase = bytearray(SLOTS)
         self._due = [0] * SLOTS  # command: when it runs; wait: when it began
@@ -106,7 +117,7 @@ class Sequencer:
         self._on_fail = bytearray(SLOTS)
         self._channel = bytearray(SLOTS)
         self._op = bytearray(SLOTS)
-        self._value = [0] * SLOTS
+        self._value: list = [0] * SLOTS  # numbers or bools (wait steps)
         # made at boot: one step's bytes, its decoder, its arguments
         self._buf = bytearray(_STEP_BYTES)
         self._buf_slot = -1  # whose step _buf holds (slot * 256 + index), -1: none
@@ -120,39 +131,27 @@ class Sequencer:
     def register(self, d):
         d.register(_CMD_SEQ_START, self._cmd_start, self._check_not_running)
         d.register(_CMD_SEQ_STOP, self._cmd_stop)
-        d.register(_CMD_SEQ_TRIGGER, self._cmd_trigger)
-        d.register(_CMD_SEQ_LIST, self._cmd_list)
-        d.register(_CMD_SEQ_DELETE, self._cmd_delete, self._check_not_running)
+        for cmd in _LAZY:
+            d.register(cmd, self._lazy_run, self._lazy_check(cmd))
 
     def boot(self):
-        """Read the slots, triggers and run marks; report the runs a reset cut. After the
-        boot event (it emits)."""
-        store = self.store
-        for slot in range(SLOTS):
-            n, h = store.load_slot(slot)
-            self.steps[slot] = n
-            self.hash[slot] = h
-            self.state[slot] = _IDLE if n else _EMPTY
-        store.load_triggers(self.trigger, self.level)
+        """Read the slots, triggers, upload and run marks; report the runs a reset cut
+        (node.seqcmds.boot, loaded for it and dropped). After the boot event (it emits)."""
+        from node import seqcmds
+
+        try:
+            seqcmds.boot(self)
+        finally:
+            self._drop()
         for slot in range(SLOTS):
             self._rearm[slot] = self.level[slot] + _HYSTERESIS_PCT
-        store.boot_upload()
-        runs = self._runs
-        store.load_runs(runs)
-        cut = False
-        for slot in range(SLOTS):
-            if runs[slot]:
-                cut = True
-                self.events.emit(_EV_SEQ_INTERRUPTED, slot, runs[slot])
-                if self.steps[slot]:
-                    self.state[slot] = _FAILED
-                runs[slot] = 0
-        if cut:
-            try:
-                store.store_runs(runs)
-            except OSError:  # reported again at the next boot: better than never
-                pass
         self.update_tlm()
+
+    def interrupted(self, slot, h):
+        """Slot was running hash h when a reset came (boot)."""
+        self.events.emit(_EV_SEQ_INTERRUPTED, slot, h)
+        if self.steps[slot]:
+            self.state[slot] = _FAILED
 
     def update_tlm(self):
         tlm = self.tlm
@@ -164,7 +163,7 @@ class Sequencer:
             tlm[_CH_SEQ_HASH_0 + slot] = self.hash[slot]
         tlm[_CH_SEQ_STATES] = states
         tlm[_CH_SEQ_STEPS] = steps
-        tlm[_CH_SEQ_HASH_0 + SLOTS] = self.store.up_held  # seq_upload_held
+        tlm[_CH_SEQ_HASH_0 + SLOTS] = self.up_held  # seq_upload_held
 
     # --- commands -----------------------------------------------------------------------
 
@@ -180,71 +179,47 @@ class Sequencer:
             self._end(slot, _STOPPED)
         return _OK
 
-    def _cmd_trigger(self, d):
-        slot = d.args[0]
-        trigger = d.args[1]
-        level = d.args[2] if trigger == _T_BATTERY_BELOW else 0.0
-        old_t = self.trigger[slot]
-        old_level = self.level[slot]
-        self.trigger[slot] = trigger
-        self.level[slot] = level
+    def _lazy_check(self, cmd):
+        # The check of command cmd (a check is called before the dispatcher sets cmd_id).
+        def check(d):
+            try:
+                from node import seqcmds
+            except MemoryError:  # no heap for the code now: the command may come again
+                self._drop()
+                return _BUSY
+            return seqcmds.check(self, cmd, d)
+        return check
+
+    def _lazy_run(self, d):
+        from node import seqcmds  # imported by _lazy_check just before
+
         try:
-            self.store.store_triggers(self.trigger, self.level)
-        except OSError:
-            self.trigger[slot] = old_t
-            self.level[slot] = old_level
-            return _STORAGE_ERROR
+            return seqcmds.run(self, d)
+        finally:
+            if self.up_slot < 0:
+                self._drop()
+
+    def _drop(self):
+        # Forget node.seqcmds and node.seqcheck (sys.modules and the package's attributes):
+        # the next collection frees their code.
+        for name in _LAZY_MODULES:
+            full = "node." + name
+            if full in sys.modules:
+                del sys.modules[full]
+            if hasattr(node, name):
+                delattr(node, name)
+
+    def armed(self, slot):
+        """A new trigger level: the re-arm level, and armed if the charge is at or above it."""
+        level = self.level[slot]
         self._rearm[slot] = level + _HYSTERESIS_PCT
         self._armed[slot] = self.tlm[_CH_BATTERY_SOC] >= level
-        return _OK
-
-    def _cmd_list(self, d):
-        out = []
-        for slot in range(SLOTS):
-            out.append([self.state[slot], self.step[slot], self.hash[slot], self.steps[slot],
-                        self._name(slot), self.trigger[slot], self.level[slot]])
-        d.result = out
-        return _OK
-
-    def _name(self, slot):
-        if not self.steps[slot]:
-            return ""
-        image = self.store.read_image(slot)
-        if image is None:
-            return ""
-        dec = self._dec
-        dec.reset(image)
-        try:
-            dec.array()
-            dec.uint()
-            dec.uint()
-            return dec.text()
-        except Exception:  # validated at commit: not reached
-            return ""
-
-    def _cmd_delete(self, d):
-        slot = d.args[0]
-        self.store.delete_slot(slot)
-        self.steps[slot] = 0
-        self.hash[slot] = 0
-        self.state[slot] = _EMPTY
-        self.step[slot] = 0
-        if self.trigger[slot] != _T_NONE:
-            self.trigger[slot] = _T_NONE
-            self.level[slot] = 0.0
-            try:
-                self.store.store_triggers(self.trigger, self.level)
-            except OSError:
-                self.update_tlm()
-                return _STORAGE_ERROR
-        self.update_tlm()
-        return _OK
 
     def stored(self, slot, steps, h):
-        """A new sequence is in the slot (node.sequpload commit)."""
+        """A new sequence is in the slot (steps 0: it is empty now), node.seqcmds."""
         self.steps[slot] = steps
         self.hash[slot] = h
-        self.state[slot] = _IDLE
+        self.state[slot] = _IDLE if steps else _EMPTY
         self.step[slot] = 0
         if self._buf_slot >> 8 == slot:
             self._buf_slot = -1
@@ -258,10 +233,10 @@ class Sequencer:
             return _BUSY
         if not self.steps[slot]:
             return _NOT_FOUND
-        runs = self._runs
+        runs = self.runs
         runs[slot] = self.hash[slot]
         try:
-            self.store.store_runs(runs)
+            seqstore.store_runs(self.root, runs)
         except OSError:
             runs[slot] = 0
             return _STORAGE_ERROR
@@ -277,10 +252,10 @@ class Sequencer:
         self.state[slot] = state
         self.update_tlm()
         self.events.emit(_EV_SEQ_ENDED, slot, state, self.step[slot])
-        runs = self._runs
+        runs = self.runs
         runs[slot] = 0
         try:
-            self.store.store_runs(runs)
+            seqstore.store_runs(self.root, runs)
         except OSError:  # the next boot reports an interruption that was not one
             pass
 
@@ -339,7 +314,7 @@ class Sequencer:
     def _read(self, slot):
         # The current step's bytes into _buf (unless there already); their length or 0.
         key = (slot << 8) | self.step[slot]
-        n = self.store.read_step(slot, self.step[slot], self._buf)
+        n = seqstore.read_step(self.root, slot, self.step[slot], self._buf)
         self._buf_slot = key if n else -1
         self._buf_len = n
         return n

@@ -192,7 +192,7 @@ def test_commit_rejects_each_kind_of_invalid_image_with_its_problem(run_mp, tmp_
     lines = run(run_mp, tmp_path / "s", f"""
 for img in {images!r}:
     show(upload(1, img))
-    print(seq.store.up_slot, app.tlm[56])
+    print(seq.up_slot, app.tlm[56])
 """)
     expected = []
     seq = 100  # seqrig numbers commands from 101: begin, parts, commit
@@ -292,6 +292,23 @@ show(cmd(32, [1, {len(img)}, bytes(32)]))
                       f"V 32 {A} 0 None", f"V 32 {C} 0 0"]
 
 
+def test_a_begin_with_another_slot_size_or_digest_restarts_from_nothing(run_mp, tmp_path):
+    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 30], canonical=True)
+    d = hashlib.sha256(img).digest()
+    n = len(img)
+    lines = run(run_mp, tmp_path / "s", f"""
+img = {img!r}
+d = {d!r}
+for args in ([0, {n}, d], [0, {n}, bytes(32)], [0, {n}, d], [1, {n}, d], [1, {n} - 1, d],
+             [1, {n}, d]):
+    cmd(32, [0, {n}, d])
+    cmd(33, [0, 0, img[0:100]])
+    print(cmd(32, args)[-1].body[3], app.tlm[62])
+""")
+    # only the same slot, size and digest resume
+    assert lines == ["100 100", "0 0", "100 100", "0 0", "0 0", "0 0"]
+
+
 def test_control_commands_busy_stop_delete_and_list(run_mp, tmp_path):
     steps = [[0, 10000, 1, [], 0], NOOP]
     h = img_hash(steps, "sleepy")
@@ -375,6 +392,7 @@ show(tick(100), (3,))   # still SAFE: no second start
 print('sunset')
 tlm[8] = False
 show(tick(100), (3,))
+show(tick(100), (3,))   # still night: nothing more
 print('sunrise')
 tlm[8] = True
 show(tick(100), (3,))
@@ -438,3 +456,23 @@ print(locked(seq.tick))
 print(seq.state[0], seq.step[0])
 """)
     assert lines == ["None", "None", "2 0"]
+
+
+def test_the_writing_commands_code_is_loaded_only_while_it_works(run_mp, tmp_path):
+    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 30], canonical=True)
+    lines = run(run_mp, tmp_path / "s", f"""
+import sys, hashlib
+def loaded():
+    return [m for m in ('node.seqcmds', 'node.seqcheck') if m in sys.modules]
+img = {img!r}
+print(loaded())                       # after boot
+cmd(38, [])
+print(loaded())                       # seq_list done, no upload: dropped
+cmd(32, [0, len(img), hashlib.sha256(img).digest()])
+print(loaded())                       # an upload in progress: kept
+cmd(33, [0, 0, img[0:128]])
+cmd(33, [0, 128, img[128:]])
+print(cmd(34, [0])[-1].body[1:3])
+print(loaded())                       # committed: dropped
+""")
+    assert lines == ["[]", "[]", "['node.seqcmds', 'node.seqcheck']", "[2, 0]", "[]"]
