@@ -30,6 +30,9 @@ from ground.errors import EXIT_OK, EXIT_USAGE, UsageError
 _ACTIONS: Final = ("check", "show", "upload", "start", "stop", "delete", "trigger", "status",
                    "list")
 _SLOTS: Final = 4
+# Commands a node may refuse BUSY when it cannot load their code at that moment (SPEC §12.2):
+# sent again (ground.sequpload.command).
+_RETRY_BUSY: Final = frozenset({"seq_delete"})
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,8 +121,8 @@ def _upload(args: argparse.Namespace) -> int:
         print(f"slot {slot}: stored {seq.name}, {report.size} B in {report.parts_sent} "
               f"part(s), hash 0x{report.hash:08x} verified{resumed}")
         if seq.trigger is not None and not args.no_trigger:
-            node.command("seq_trigger", slot=slot, trigger=seq.trigger, level=seq.level,
-                         timeout=args.timeout)
+            sequpload.command(node, "seq_trigger", args.timeout, slot=slot,
+                              trigger=seq.trigger, level=seq.level)
             print(f"slot {slot}: trigger {s.TRIGGERS[seq.trigger]}")
     return EXIT_OK
 
@@ -132,7 +135,10 @@ def _simple(name: str) -> Any:
         if args.words:
             raise UsageError(f"seq {args.action} takes only --slot")
         with connect(args) as node:
-            node.command(name, slot=slot, timeout=args.timeout)
+            if name in _RETRY_BUSY:
+                sequpload.command(node, name, args.timeout, slot=slot)
+            else:  # seq_start/seq_stop: BUSY means the slot is running, not "try again"
+                node.command(name, slot=slot, timeout=args.timeout)
         print(f"slot {slot}: {name} completed")
         return EXIT_OK
 
@@ -152,7 +158,8 @@ def _trigger(args: argparse.Namespace) -> int:
         raise UsageError("only BATTERY_BELOW takes a level: seq trigger BATTERY_BELOW 25")
     level = words[1] if len(words) == 2 else 0.0
     with connect(args) as node:
-        node.command("seq_trigger", slot=slot, trigger=code, level=level, timeout=args.timeout)
+        sequpload.command(node, "seq_trigger", args.timeout, slot=slot, trigger=code,
+                          level=level)
     print(f"slot {slot}: trigger {' '.join(words)}")
     return EXIT_OK
 
@@ -184,7 +191,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.words:
         raise UsageError("seq list takes no arguments")
     with connect(args) as node:
-        rows = slot_rows(node.command("seq_list", timeout=args.timeout).result)
+        rows = slot_rows(sequpload.command(node, "seq_list", args.timeout).result)
     if args.slot is not None:
         rows = [r for r in rows if r["slot"] == _slot(args)]
     for r in rows:

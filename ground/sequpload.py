@@ -13,7 +13,9 @@ says where to resume: a part that arrived twice is harmless (the same bytes at t
 offset), and the node keeps its staging across a reboot. A commit that went unanswered may
 have stored the image (and discarded the upload): ``seq_list`` says whether the slot holds
 it before anything is sent again. At most ``resumes`` such restarts, then the last
-error is raised. A rejection or failure that resuming cannot cure is raised at once.
+error is raised. A rejection or failure that resuming cannot cure is raised at once, except
+``BUSY`` (the node could not load the command's code at that moment, SPEC §12.2): the same
+command is sent again after a short wait.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from ground.errors import (
 
 PART_BYTES: Final = 128
 DEFAULT_RESUMES: Final = 8
+BUSY_TRIES: Final = 12  # a node that cannot load the command's code now: resend (SPEC §12.2)
+_BUSY: Final = "BUSY"
 # A part or commit refused because the node's staging is not what we sent it (another upload
 # began in between): begin again and resend from what it holds.
 _UPLOAD_STATE: Final = "UPLOAD_STATE"
@@ -73,6 +77,21 @@ class UnexpectedAnswer(GroundError, RuntimeError):
                          "firmware from this tree?")
 
 
+def command(client: Any, name: str, timeout: float, **kwargs: Any) -> Any:
+    """``client.command(name, ...)``, sent again while the node rejects it ``BUSY``: a node
+    short of heap may load the code of the sequence commands on demand, and say BUSY when it
+    cannot at that moment (SPEC §12.2). After ``BUSY_TRIES`` the rejection is raised (a
+    running slot also answers BUSY to a commit or delete: that does not pass by waiting)."""
+    for attempt in range(BUSY_TRIES):
+        try:
+            return client.command(name, timeout=timeout, **kwargs)
+        except CommandError as exc:
+            if exc.reason != _BUSY or attempt == BUSY_TRIES - 1:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
+
+
 def _held(name: str, result: Any, size: int) -> int:
     if type(result) is not int or not 0 <= result <= size:
         raise UnexpectedAnswer(name, result, f"the bytes held, 0..{size}")
@@ -101,20 +120,20 @@ def upload(
             if committing and _holds(client, slot, ours, timeout):
                 break  # the lost commit had stored it
             committing = False
-            held = _held("seq_upload_begin", client.command(
-                "seq_upload_begin", slot=slot, size=size, digest=digest, timeout=timeout
+            held = _held("seq_upload_begin", command(
+                client, "seq_upload_begin", timeout, slot=slot, size=size, digest=digest
             ).result, size)
             began.append(held)
             while held < size:
                 chunk = image[held:held + PART_BYTES]
                 parts += 1  # counted when sent, answered or not
-                res = client.command("seq_upload_part", slot=slot, offset=held, data=chunk,
-                                     timeout=timeout)
+                res = command(client, "seq_upload_part", timeout, slot=slot, offset=held,
+                              data=chunk)
                 held = _held("seq_upload_part", res.result, size)
                 if progress is not None:
                     progress(held, size)
             committing = True
-            stored = client.command("seq_upload_commit", slot=slot, timeout=timeout).result
+            stored = command(client, "seq_upload_commit", timeout, slot=slot).result
             if stored != ours:
                 raise HashMismatch(slot, ours, stored)
             break
@@ -134,7 +153,7 @@ def upload(
 def _holds(client: Any, slot: int, ours: int, timeout: float) -> bool:
     """Whether the slot holds the image of hash ``ours`` (seq_list, SPEC §12.6): a commit
     whose answer was lost may have stored it, and discarded the upload with it."""
-    listing = client.command("seq_list", timeout=timeout).result
+    listing = command(client, "seq_list", timeout).result
     try:
         return bool(listing[slot][2] == ours)
     except (TypeError, IndexError, KeyError):

@@ -169,3 +169,32 @@ def test_a_begin_result_out_of_range_is_an_error() -> None:
     with pytest.raises(sequpload.UnexpectedAnswer, match=r"seq_upload_begin answered 517, "
                                                          r"expected the bytes held, 0\.\.516"):
         sequpload.upload(node, IMAGE, 1)
+
+
+def test_busy_is_sent_again_then_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that cannot load the command's code now says BUSY (SPEC §12.2): sent again."""
+    monkeypatch.setattr(sequpload.time, "sleep", lambda _s: None)
+    node = StagingNode()
+    busy = {"n": 0}
+    orig = node.seq_upload_part
+
+    def part_busy_twice(slot: int, offset: int, data: bytes) -> int:
+        if offset == 128 and busy["n"] < 2:
+            busy["n"] += 1
+            raise CommandRejected("seq_upload_part", 1, 5, "BUSY")
+        return orig(slot, offset, data)
+
+    node.seq_upload_part = part_busy_twice  # type: ignore[method-assign]
+    report = sequpload.upload(node, IMAGE, 0)
+    assert names(node) == ["begin", "part@0", "part@128", "part@128", "part@128", "part@256",
+                           "part@384", "part@512", "commit"]
+    assert (report.resumes, node.stored) == (0, IMAGE)
+
+    def always_busy(slot: int) -> int:
+        raise CommandRejected("seq_upload_commit", 1, 5, "BUSY")
+
+    node = StagingNode()
+    node.seq_upload_commit = always_busy  # type: ignore[method-assign]
+    with pytest.raises(CommandRejected, match="BUSY"):
+        sequpload.upload(node, IMAGE, 0)
+    assert names(node).count("commit") == sequpload.BUSY_TRIES
