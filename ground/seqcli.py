@@ -7,8 +7,8 @@
     ground seq start|stop|delete --slot N
     ground seq trigger SUNSET --slot N        NONE, SAFE_ENTRY, SUNSET, SUNRISE,
                                               BATTERY_BELOW LEVEL
-    ground seq list                           every slot: state, step, steps, name, trigger, hash
-    ground seq status --slot N                the same for one slot
+    ground seq list [--slot N]                every slot: state, step, steps, name, trigger, hash
+    ground seq status --slot N                one slot, and the upload in progress (bytes held)
 
 (Options go after the action's arguments: ``ground seq trigger SUNSET --slot 1``.)
 
@@ -195,10 +195,30 @@ def _list(args: argparse.Namespace) -> int:
     if args.slot is not None:
         rows = [r for r in rows if r["slot"] == _slot(args)]
     for r in rows:
-        trig = r["trigger"] + (f" {s.format_number(r['level'])} %"
-                               if r["trigger"] == "BATTERY_BELOW" else "")
-        print(f"slot {r['slot']}: {r['state']:<8} step {r['step']}/{r['steps']}  "
-              f"{r['name'] or '-':<16} trigger {trig:<12} {r['hash']}".rstrip())
+        print(_row(r))
+    return EXIT_OK
+
+
+def _row(r: dict[str, Any]) -> str:
+    trig = r["trigger"] + (f" {s.format_number(r['level'])} %"
+                           if r["trigger"] == "BATTERY_BELOW" else "")
+    return (f"slot {r['slot']}: {r['state']:<8} step {r['step']}/{r['steps']}  "
+            f"{r['name'] or '-':<16} trigger {trig:<12} {r['hash']}").rstrip()
+
+
+def _status(args: argparse.Namespace) -> int:
+    """One slot as seq_list shows it, then the upload in progress from the sequence packet."""
+    from ground.subcommands import connect
+
+    slot = _slot(args)
+    if args.words:
+        raise UsageError("seq status takes only --slot")
+    with connect(args) as node:
+        rows = slot_rows(sequpload.command(node, "seq_list", args.timeout).result)
+        held = node.await_telemetry("seq_upload_held", timeout=args.timeout).value
+    for r in rows[slot:slot + 1]:
+        print(_row(r))
+    print(f"upload in progress: {held} B held" if held else "no upload in progress")
     return EXIT_OK
 
 
@@ -210,6 +230,6 @@ _HANDLERS: Final = {
     "stop": _simple("seq_stop"),
     "delete": _simple("seq_delete"),
     "trigger": _trigger,
-    "status": _list,
+    "status": _status,
     "list": _list,
 }

@@ -46,7 +46,7 @@ def test_upload_list_start_delete(capsys: pytest.CaptureFixture[str], sim_port: 
     assert (code, out) == (0, "slot 2: trigger BATTERY_BELOW 25.5\n")
     code, out, _ = run(capsys, "seq", "status", "--slot", "2", "--port", sim_port)
     assert out == (f"slot 2: IDLE     step 0/{len(seq.steps)}  night_entry      trigger "
-                   f"BATTERY_BELOW 25.5 % 0x{h:08x}\n")
+                   f"BATTERY_BELOW 25.5 % 0x{h:08x}\nno upload in progress\n")
     code, out, _ = run(capsys, "seq", "start", "--slot", "2", "--port", sim_port)
     assert (code, out) == (0, "slot 2: seq_start completed\n")
     with Client(sim_port, write_log=False) as client:
@@ -57,7 +57,7 @@ def test_upload_list_start_delete(capsys: pytest.CaptureFixture[str], sim_port: 
     assert (code, out) == (0, "slot 2: seq_stop completed\n")  # not running: nothing to do
     code, out, _ = run(capsys, "seq", "delete", "--slot", "2", "--port", sim_port)
     assert (code, out) == (0, "slot 2: seq_delete completed\n")
-    code, out, _ = run(capsys, "seq", "status", "--slot", "2", "--port", sim_port)
+    code, out, _ = run(capsys, "seq", "list", "--slot", "2", "--port", sim_port)
     assert out == "slot 2: EMPTY    step 0/0  -                trigger NONE\n"
 
 
@@ -71,6 +71,8 @@ def test_upload_continues_from_what_the_node_holds(capsys: pytest.CaptureFixture
         assert held == 0
         assert client.command("seq_upload_part", slot=3, offset=0,
                               data=image[:128]).result == 128
+    code, out, _ = run(capsys, "seq", "status", "--slot", "3", "--port", sim_port)
+    assert out.splitlines()[1] == "upload in progress: 128 B held"
     code, out, _ = run(capsys, "seq", "upload", str(NIGHT), "--slot", "3", "--no-trigger",
                        "--port", sim_port)
     h = seqimage.hash_prefix(image)
