@@ -84,6 +84,10 @@ class Heap32(NamedTuple):
     native_twins: int  # the bytecode the VM holds for them instead
     in_place: int  # what a ROMFS import leaves in flash (calibrated estimate)
     calibration: float  # 64-bit port: measured in-place savings / modelled
+    # Each module the node imports only when needed (bench/heap32_vm/heap32_boot.py LAZY):
+    # the heap it holds while loaded on the booted node, in the VM (bytecode: no native code)
+    lazy: dict[str, int] = {}
+    lazy_residue: int = 0  # left after all were let go: the qstrs their imports interned
 
     @property
     def files_free(self) -> int:
@@ -241,9 +245,17 @@ def measure() -> Heap32:
     model = qstr_text + sum(mpy_layout.in_place_bytes(layout, PICO_BLOCK)
                             for layout in pico_layouts.values())
     in_place = round(model * calibration)
+    lazy, before = {}, vm["stepped"]
+    for key in vm:
+        if key.startswith("lazy_") and key[5:].isidentifier() and not key.endswith("_output") \
+                and not key.endswith("_qstr_text"):
+            name = key[5:]
+            lazy[name] = vm[key] - before
+            before = vm["dropped_" + name]
     return Heap32(files_use=files_use, romfs_use=files_use - in_place, vm_use=vm_use,
                   vm_modules=vm["modules"] - vm["baseline"], native_code=native,
-                  native_twins=twins, in_place=in_place, calibration=calibration)
+                  native_twins=twins, in_place=in_place, calibration=calibration,
+                  lazy=lazy, lazy_residue=before - vm["stepped"])
 
 
 if __name__ == "__main__":

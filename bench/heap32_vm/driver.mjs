@@ -65,6 +65,13 @@ try {
   step("modules", "heap32_boot.modules()");
   step("booted", "heap32_boot.boot()");
   step("stepped", "heap32_boot.step()");
+  // Each module the node imports only when needed (heap32_boot.LAZY): loaded on the booted
+  // node, then let go as the node does (node.drop), each step ending in a collection.
+  mp.runPython("_heap32_lazy = heap32_boot.lazy_names()");
+  for (const name of JSON.parse(mp.globals.get("_heap32_lazy"))) {
+    step(`lazy_${name}`, `heap32_boot.lazy_load(${JSON.stringify(name)})`);
+    step(`dropped_${name}`, `heap32_boot.lazy_drop(${JSON.stringify(name)})`);
+  }
 } catch (e) {
   // A PythonError carries the traceback; anything else may quote the whole minified VM.
   result.error = String(e && e.name === "PythonError" ? e.message : e).slice(0, 1500);

@@ -14,6 +14,9 @@ Run by the driver in steps, each ending in JavaScript (where this VM collects ga
   sample, the six tasks created) and keeps it, then returns, so main.py returns too.
 - ``step()``: one pass of the asyncio loop: each task runs up to its first wait (the link task
   builds its StreamReader and waits for input that never comes).
+- ``lazy_load(name)`` / ``lazy_drop(name)``: on the booted node, each module it imports only
+  when needed (``LAZY``), imported with what it imports, then let go as the node lets it go:
+  what the node holds while one of those features works (its code; not the transient data).
 
 This VM's own asyncio has no ``run`` and no streams (it is driven by JavaScript timers), hence
 the shims: ``asyncio.stream`` is this module (an empty stand-in: on a Pico it is frozen code),
@@ -91,6 +94,32 @@ def step():
     import asyncio
 
     asyncio.core._run_iter()
+
+
+# The node's modules imported only when needed (node.call / node.Lazy, node.sequencer), with
+# the modules each brings that the booted node does not hold (seqcmds: seqcheck).
+LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (),
+        "seqcmds": ("seqcheck",)}
+
+
+def lazy_names():
+    import json
+
+    return json.dumps(list(LAZY))
+
+
+def lazy_load(name):
+    import node
+
+    kept.append(node.load(name))
+
+
+def lazy_drop(name):
+    import node
+
+    kept.pop()
+    for n in (name,) + LAZY[name]:
+        node.drop(n)
 
 
 def qstr_info():
