@@ -59,7 +59,11 @@ def _escape_window():
     if how != escape.NONE:
         sys.stderr.write("node: escape at boot (" + escape.NAMES[how] + ")\n")
         sys.exit(EXIT_ESCAPE)
-    return window.rx
+    rx = window.rx
+    del window, escape
+    sys.modules.pop("board.escape", None)  # as main.py: needed at boot only
+    delattr(sys.modules["board"], "escape")
+    return rx
 
 
 def main():
