@@ -21,9 +21,9 @@ import struct
 
 from micropython import const
 
+import node
 from node import storage
 from protocol import cose
-from protocol.cbor_decoder import Decoder
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_AUTH_STATE = const(33)
@@ -43,9 +43,7 @@ ACCEPT = const(0)
 REFUSED = const(1)
 STORE_FAILED = const(2)
 
-_KEYS_FILE = const("keys.bin")
 _POLICY_FILE = const("auth.bin")
-_MAX_KEYS = const(8)
 _WINDOW = const(24)  # counters below the highest that may still arrive (out of order)
 _WINDOW_MASK = const(0xFFFFFF)
 _RESERVE = const(256)  # counters reserved per flash write
@@ -53,7 +51,7 @@ _REFUSED_EVENT_MS = const(10000)  # at most one auth_refused event per 10 s
 _OPEN_EVENT_MS = const(60000)  # auth_open repeated every 60 s while open
 
 
-def _counter_file(operator):
+def counter_file(operator):
     return "ctr" + str(operator) + ".bin"
 
 
@@ -71,7 +69,7 @@ class Auth:
         self.high = []  # highest counter accepted, per slot
         self.mask = []  # bit i: counter high - 1 - i accepted
         self.reserved = []  # R per slot (flash)
-        self._load_keys()
+        node.call("authkeys", "load", self)  # boot only: the code goes after
         self.enforce = True
         status, payload = storage.read_checked(root, _POLICY_FILE)
         if status == storage.OK and payload is not None and len(payload) == 1:
@@ -82,40 +80,6 @@ class Auth:
         self._refused_at = -_REFUSED_EVENT_MS
         self._open_at = 0
         self._update_tlm()
-
-    def _load_keys(self):
-        status, payload = storage.read_checked(self.root, _KEYS_FILE)
-        if status != storage.OK or payload is None:
-            return  # no key: an open board (a corrupt table too: it says so loudly)
-        dec = Decoder()
-        try:
-            dec.reset(payload)
-            n = dec.array()
-            for _ in range(min(n, _MAX_KEYS)):
-                if dec.array() != 3:
-                    return
-                operator = dec.uint()
-                master = dec.bytes()
-                generation = dec.uint()
-                if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
-                    continue
-                kid = bytes((operator, generation))
-                self.keys.append(cose.MacKey(kid, cose.derive_key(master, kid)))
-                self.operators.append(operator)
-                r = self._read_reserved(operator)
-                self.reserved.append(r)
-                self.high.append(r)  # every counter up to R counts as accepted (§10.4)
-                self.mask.append(_WINDOW_MASK)
-        except Exception:  # a malformed table: keep the keys read so far
-            return
-
-    def _read_reserved(self, operator):
-        status, payload = storage.read_checked(self.root, _counter_file(operator))
-        if status == storage.OK and payload is not None and len(payload) == 4:
-            return struct.unpack("<I", payload)[0]
-        if status == storage.CORRUPT:  # cannot happen with atomic writes; be safe anyway
-            return cose.MAX_COUNTER
-        return 0
 
     # --- state --------------------------------------------------------------------------
 
@@ -166,7 +130,7 @@ class Auth:
             if c > self.reserved[slot]:
                 reserve = (c // _RESERVE + 1) * _RESERVE
                 try:
-                    storage.write_atomic(self.root, _counter_file(self.operators[slot]),
+                    storage.write_atomic(self.root, counter_file(self.operators[slot]),
                                          struct.pack("<I", reserve))
                 except OSError:
                     self.slot = slot
