@@ -26,15 +26,19 @@ from protocol import ids
 PICO_REPL_FREE = 241_472  # bench/heap32.py: MicroPython v1.28.0 RPI_PICO at a bare REPL
 BUDGET_FREE_32 = 120 * 1024
 BUDGET_USE_32 = PICO_REPL_FREE - BUDGET_FREE_32  # 118,592 B
-# Measured on one commit (merge of main with stored sequences into heap): the node's use
-# 189,088 B on the Unix port (256K process, heap_free 73,056 B) and 133,376 B on 32 bits
-# (bench/heap32.py files_use). The ratio moves little between commits: 1.406 one commit
-# before (175,712 / 124,944).
-USE_64_MEASURED = 189_088
-USE_32_MEASURED = 133_376
+# Measured on one commit (branch heap, stored sequences merged, board.escape and the key
+# table let go after boot): the node's use 189,888 B on the Unix port (256K process,
+# heap_free 72,256 B) and 132,192 B on 32 bits (bench/heap32.py files_use): ratio 1.436. It
+# moves between commits (1.406 and 1.418 on two earlier ones): the figure is the budget's
+# level within about 1 KB.
+USE_64_MEASURED = 189_888
+USE_32_MEASURED = 132_192
 RATIO_64_32 = USE_64_MEASURED / USE_32_MEASURED
-BUDGET_USE_64 = round(BUDGET_USE_32 * RATIO_64_32)  # 168,133 B
-MARGIN = 1024  # the figure was the same B for B in every run made; this is slack
+BUDGET_USE_64 = round(BUDGET_USE_32 * RATIO_64_32)  # 170,352 B
+# The figure is the same to the byte from run to run, but the Unix port's GC scans the C
+# stack conservatively: a change in the heap's layout alone moved it by 1.3 KB once (a stale
+# word on the stack keeps a dead block alive). Growth beyond this fails.
+MARGIN = 2048
 PROCESS_HEAP = "256K"
 
 
@@ -57,8 +61,8 @@ def test_steady_state_heap_is_no_worse_than_measured(use_64):
         f"measured (+{MARGIN}): load the new code only when needed (node.call / node.Lazy)")
 
 
-@pytest.mark.xfail(strict=True, reason="not yet within the budget: 133,376 B used on 32 bits "
-                   "(108,096 B free), the budget is 118,592 B (README, The node's heap)")
+@pytest.mark.xfail(strict=True, reason="not yet within the budget: 132,192 B used on 32 bits "
+                   "(109,280 B free), the budget is 118,592 B (README, The node's heap)")
 def test_steady_state_heap_is_within_the_120_kb_budget(use_64):
     assert use_64 <= BUDGET_USE_64, (
         f"the node uses {use_64} B on the 64-bit sim: above {BUDGET_USE_64} B, the 64-bit "
