@@ -40,7 +40,7 @@ from micropython import const
 from protocol.cbor_decoder import Decoder
 from protocol.envelope import read_args, read_command_head, write_verification
 from protocol.errors import MessageError
-from protocol.node_dictionary import COMMAND_ARG0, COMMAND_MODES, command_args
+from protocol.node_dictionary import COMMAND_ARG0, COMMAND_FLAGS, COMMAND_MODES, command_args
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -64,6 +64,8 @@ _AUTH_STORE_FAILED = const(2)
 _ENFORCED = const(2)  # node.auth state
 _UNKNOWN_COMMAND = const(1)
 _WRONG_MODE = const(4)
+_NOT_ARMED = const(11)
+_FLAG_HAZARDOUS = const(1)
 
 PENDING = const(-1)
 _HISTORY = const(32)
@@ -91,7 +93,7 @@ def _put_uint(buf, pos, n):
 
 
 class Dispatcher:
-    def __init__(self, link, modes, events, tlm, boot_count, auth=None):
+    def __init__(self, link, modes, events, tlm, boot_count, auth=None, arming=None):
         self.link = link
         self.modes = modes
         self.events = events
@@ -119,6 +121,10 @@ class Dispatcher:
         self.auth = auth  # node.auth.Auth, or None: no authentication (tests)
         self.sign_slot = -1  # while an authenticated command is handled: its key slot
         self.sign_ctr = 0  # and counter
+        self.sign_key = None  # and the key that verified it (answers are signed with it)
+        self._h_key = [None] * _HISTORY  # the key of an authenticated command's answers
+        self.arming = arming  # node.arming.Arming, or None: hazardous commands run unarmed
+        self.ring_slot = -1  # while a handler runs: its command's idempotency ring slot
         self.cmds_accepted = 0
         self.cmds_rejected = 0
         link.on_message = self.on_message
@@ -148,10 +154,19 @@ class Dispatcher:
             n = auth.reader.payload_end
             self.sign_slot = auth.slot
             self.sign_ctr = auth.counter
+            self.sign_key = auth.key
+        arming = self.arming
+        if arming is not None:
+            arming.take()  # every command handled disarms, but the armed one and a repeat
+        head = self._head
+        head[1] = -1
         try:
             self._message(buf, start, n, verdict)
         finally:
             self.sign_slot = -1
+            self.sign_key = None
+            if arming is not None:
+                arming.settle(head[1])
 
     def _message(self, buf, start, n, verdict):
         head = self._head
@@ -200,10 +215,14 @@ class Dispatcher:
             if self.sign_slot >= 0:  # later answers go to the newest transmission's counter
                 self._h_slot[slot] = self.sign_slot
                 self._h_ctr[slot] = self.sign_ctr
+                self._h_key[slot] = self.sign_key
+            if self.arming is not None:
+                self.arming.restore(slot)  # a repeat of the arm keeps it armed
             self._resend(slot)
             return
         args = self.args
         code = _OK
+        first = dec.pos  # the first argument; the array head is the byte before (nargs < 24)
         if nargs or COMMAND_ARG0[cmd_id + 1] > COMMAND_ARG0[cmd_id]:
             try:  # command_args allocates: only commands that take arguments get here
                 code = read_args(dec, nargs, command_args(cmd_id), args)
@@ -225,6 +244,11 @@ class Dispatcher:
             if code:
                 self._reject(seq, cmd_id, code)
                 return
+        arming = self.arming
+        if COMMAND_FLAGS[cmd_id] & _FLAG_HAZARDOUS and arming is not None and \
+                not arming.match(cmd_id, self.sign_slot, dec.buf, first - 1, dec.pos):
+            self._reject(seq, cmd_id, _NOT_ARMED)  # (SPEC §10.8)
+            return
         slot = self._remember(seq, cmd_id)
         self.cmds_accepted += 1
         self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
@@ -232,6 +256,7 @@ class Dispatcher:
         self.cmd_seq = seq
         self.cmd_id = cmd_id
         self.result = None
+        self.ring_slot = slot
         try:
             code = handler(self)
         except Exception as e:
@@ -270,7 +295,7 @@ class Dispatcher:
         else:
             write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
         auth = self.auth
-        if self.sign_slot >= 0 and auth is not None and not auth.wrap(link.enc, self.sign_slot,
+        if self.sign_slot >= 0 and auth is not None and not auth.wrap(link.enc, self.sign_key,
                                                                        self.sign_ctr):
             link.abort()  # too big once authenticated: counted as a dropped frame
             link.tx_dropped += 1
@@ -308,10 +333,12 @@ class Dispatcher:
         if slot >= 0:
             self.sign_slot = self._h_slot[slot]  # answered as the command came: signed or not
             self.sign_ctr = self._h_ctr[slot]
+            self.sign_key = self._h_key[slot]
             try:
                 self._complete(slot, cmd_seq, cmd_id, code, result)
             finally:
                 self.sign_slot = -1
+                self.sign_key = None
 
     # --- idempotency --------------------------------------------------------------------
 
@@ -338,6 +365,7 @@ class Dispatcher:
         self._h_result[i] = None
         self._h_slot[i] = self.sign_slot
         self._h_ctr[i] = self.sign_ctr
+        self._h_key[i] = self.sign_key
         return i
 
     def _resend(self, slot):

@@ -114,7 +114,7 @@ def test_plain_commands_are_rejected_unauthenticated(keyed_pair):
 def test_auth_policy_only_authenticated_and_open_says_so(keyed_pair):
     _node, link = keyed_pair
     mark = link.mark()
-    seq = link.send_command(ids.CMD_AUTH_POLICY, False, plain=True)
+    seq = link.send_command(ids.CMD_AUTH_POLICY, False, plain=True, arm=False)
     v = link.verification(seq, ids.CMD_AUTH_POLICY, (ACCEPTED, REJECTED), mark=mark)
     assert (v.body[1], v.body[2]) == (REJECTED, M.UNAUTHENTICATED)
     link.send_and_assert_command(ids.CMD_AUTH_POLICY, False)
@@ -256,6 +256,7 @@ def test_replays_same_and_older_counters_and_after_a_reboot(fresh_keyed):
     mark = link.mark()
     seq = link.next_seq()
     seqs.add(seq)
+    link.arm(ids.CMD_REBOOT, b"\x80")  # hazardous: armed first (SPEC §10.8)
     reboot = signed_message(link, ids.CMD_REBOOT, [], seq)
     link.write(encode_frame(reboot))
     relearn_boot(link, mark)
