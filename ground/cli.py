@@ -98,7 +98,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--operator", type=int, metavar="N", default=None,
                    help="sign commands with operator N's key from the key store "
                    "(default: $ILRS_OPERATOR; none: unsigned, or the development key on "
-                   "sim://?key=dev)")
+                   "a sim port, unless sim://?key=none)")
     g.add_argument("--key-store", metavar="PATH",
                    help="key store (default: $ILRS_KEYS, else ~/.config/ilrs/keys.json)")
     g.add_argument(

@@ -35,7 +35,14 @@
   transmission is a COSE_Mac0 object with a new counter (a re-send too), and a command's
   verifications count only if they are authenticated under that key and answer one of the
   counters its transmissions used; a plain or wrongly tagged one is logged and ignored, so a
-  forged downlink cannot make ``command`` report an outcome.
+  forged downlink cannot make ``command`` report an outcome. A ``sim`` port holds the
+  development key unless ``sim://?key=none``, and the client then signs with it by itself.
+* Hazardous commands (SPEC §10.8: the dictionary's ``hazardous`` flag) are sent in two
+  steps by ``command`` itself: ``arm`` naming the command and the exact bytes of its
+  argument array, then, once the arm completed, the command; a rejected or failed arm
+  raises and the command is not sent. While a hazardous command is in these two steps,
+  ``command`` calls from other threads wait, since any command in between would disarm.
+  ``send``/``send_raw`` send exactly what they are given (no arm).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from typing import Any, Final, NamedTuple
 
 from ground import bulk, codec, explain, validate, values
 from ground.auth import Signer, dev_signer
+from protocol.messages import command_arguments
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
@@ -111,6 +119,7 @@ class NodeDictionary(NamedTuple):
 
 
 STALE_BOOT: Final = 8  # SPEC §6: the command was bound to another boot (result: the node's)
+ARM_ID: Final = validate.COMMANDS["arm"].id  # SPEC §10.8
 _REBOOTING: Final = frozenset({"reboot", "maintenance"})
 _MAX_REBINDS: Final = 3
 
@@ -151,7 +160,7 @@ class Client:
     ) -> None:
         self.port = port
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
-            signer = dev_signer()  # sim://?key=dev: the node holds the development key
+            signer = dev_signer()  # sim (key=dev by default): the node holds the dev key
         self.signer = signer
         self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
         self.check_dictionary = check_dictionary
@@ -174,6 +183,7 @@ class Client:
         self.boot: int | None = None  # the node's boot count as last learned (SPEC §5.1)
         self._left_boot: int | None = None  # a boot the node is leaving (reboot completed)
         self._lock = threading.Lock()
+        self._arming = threading.RLock()  # held from a hazardous command's arm to its end
         # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
         self._seq_first, self._seq_count = seq_range(port)
         self._seq = (time.time_ns() // 1_000_000) % self._seq_count
@@ -327,11 +337,23 @@ class Client:
 
     def _command(self, name: str, kwargs: dict[str, Any], timeout: float) -> CommandResult:
         cmd, args = validate.prepare(name, kwargs)
+        if cmd.hazardous:
+            with self._arming:  # nothing of ours between the arm and the command
+                arguments = command_arguments(codec.encode_command(0, cmd.id, args, 0))
+                self._send_and_wait("arm", validate.prepare(
+                    "arm", {"command": cmd.id, "arguments": arguments})[1], ARM_ID, timeout)
+                return self._send_and_wait(name, args, cmd.id, timeout)
+        with self._arming:  # a hazardous command in its two steps goes first
+            pass
+        return self._send_and_wait(name, args, cmd.id, timeout)
+
+    def _send_and_wait(self, name: str, args: list[Any], cmd_id: int,
+                       timeout: float) -> CommandResult:
         seq = self.next_seq()
         with self._lock:
-            pending = _Pending(name, cmd.id, self.boot or 0)
+            pending = _Pending(name, cmd_id, self.boot or 0)
             self._pending[seq] = pending
-        message = codec.encode_command(seq, cmd.id, args, pending.boot)
+        message = codec.encode_command(seq, cmd_id, args, pending.boot)
         attempts = 0
         tries = 0  # attempts bound to the current boot
         rebinds = 0
@@ -347,7 +369,7 @@ class Client:
                         pending.boot = self.boot or 0
                         pending.sent = 0
                         pending.done.clear()
-                    message = codec.encode_command(seq, cmd.id, args, pending.boot)
+                    message = codec.encode_command(seq, cmd_id, args, pending.boot)
                     tries = 0
                 if tries <= self.retries and pending.suspect is None:
                     with self._lock:

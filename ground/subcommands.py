@@ -48,7 +48,7 @@ def port_of(args: argparse.Namespace) -> str:
 
 def signer_of(args: argparse.Namespace) -> Any:
     """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store, else None (a
-    ``sim://?key=dev`` port signs with the development key by itself)."""
+    ``sim`` port signs with the development key by itself, unless ``sim://?key=none``)."""
     import os
 
     from ground.keys import KeyStore, default_store

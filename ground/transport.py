@@ -77,13 +77,15 @@ def seq_range(url: str) -> tuple[int, int]:
     return operator * SEQ_SPAN, SEQ_SPAN
 
 
-def sim_options(url: str) -> dict[str, Any]:
+def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
     """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
 
-    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
-    directory that has none; ``key=none`` (the default) leaves the node open."""
+    ``key=dev`` (the default: a plain ``sim`` too) provisions the development key
+    (ground.auth, SPEC §10.7) into a state directory that has none, and a Client on the port
+    signs with it by itself; ``key=none`` leaves the node open (tests of the open state, and
+    ``ground fuzz``, which passes ``default_key=False``: its campaign commands in clear)."""
     query = urlsplit(url).query if "://" in url else ""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"dev_key": default_key}
     for key, values in parse_qs(query, keep_blank_values=True).items():
         value = values[-1]
         if key == "seed":

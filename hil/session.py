@@ -119,7 +119,7 @@ class HilTarget:
         self.scale: timing.TimeScale | None = (
             None if time_scale is None else timing.given(time_scale))
         self._fresh = itertools.count(1)
-        # --target 'sim://?key=dev': the node holds the development key and every client of
+        # --target sim (key=dev by default): the node holds the development key and every client of
         # the session signs with one Signer (one counter sequence: SPEC §10.4)
         self.signer: Any = None
         if self.is_sim:
