@@ -108,6 +108,16 @@ def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
     return options
 
 
+def sim_default_key(url: str, key: str) -> str:
+    """A ``sim`` URL with ``key=key`` added unless it names a key already (other URLs as
+    given): for surfaces whose simulated nodes are open unless asked (the gateway holds no
+    key and its operators sign with their own, SPEC §10; ``ground fuzz``)."""
+    if not is_sim(url) or "key" in parse_qs(urlsplit(url).query if "://" in url else ""):
+        return url
+    base = url if "://" in url else "sim://"
+    return base + ("&" if "?" in base else "?") + "key=" + key
+
+
 def _number(url: str, key: str, value: str, kind: Callable[[str], Any]) -> Any:
     try:
         return kind(value)

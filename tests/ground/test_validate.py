@@ -253,7 +253,9 @@ def test_channels_by_name_and_the_closest_names() -> None:
     assert validate.closest("soc", validate.CHANNELS) == ["battery_soc"]
     assert validate.closest("set", validate.COMMANDS) == ["set_mode", "param_set",
                                                          "load_reset_trip"]
-    assert validate.closest("param", validate.COMMANDS, n=2) == ["param_set", "param_get"]
+    # "arm" (SPEC §10.8) is all in "param": difflib ranks it first
+    assert validate.closest("param", validate.COMMANDS, n=3) == ["arm", "param_set",
+                                                                 "param_get"]
     assert validate.closest("", validate.COMMANDS) == []
 
 
