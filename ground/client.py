@@ -290,6 +290,8 @@ class Client:
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""
         cmd, args = validate.prepare(name, kwargs)
+        with self._arming:  # not between another thread's arm and its hazardous command
+            pass
         return self.send_raw(cmd.id, args)
 
     def send_raw(self, cmd_id: int, args: Sequence[Any] = (), boot: int | None = None) -> int:
@@ -339,13 +341,24 @@ class Client:
         cmd, args = validate.prepare(name, kwargs)
         if cmd.hazardous:
             with self._arming:  # nothing of ours between the arm and the command
-                arguments = command_arguments(codec.encode_command(0, cmd.id, args, 0))
-                self._send_and_wait("arm", validate.prepare(
-                    "arm", {"command": cmd.id, "arguments": arguments})[1], ARM_ID, timeout)
+                self._arm(cmd.id, args, timeout)
                 return self._send_and_wait(name, args, cmd.id, timeout)
         with self._arming:  # a hazardous command in its two steps goes first
             pass
         return self._send_and_wait(name, args, cmd.id, timeout)
+
+    def arm(self, name: str, /, *, timeout: float = DEFAULT_TIMEOUT_S,
+            **kwargs: Any) -> CommandResult:
+        """Only the `arm` for hazardous command ``name`` with these arguments (SPEC §10.8),
+        for a caller that sends the command itself next (``send``); ``command`` arms by
+        itself."""
+        cmd, args = validate.prepare(name, kwargs)
+        return self._arm(cmd.id, args, timeout)
+
+    def _arm(self, cmd_id: int, args: list[Any], timeout: float) -> CommandResult:
+        arguments = command_arguments(codec.encode_command(0, cmd_id, args, 0))
+        return self._send_and_wait("arm", validate.prepare(
+            "arm", {"command": cmd_id, "arguments": arguments})[1], ARM_ID, timeout)
 
     def _send_and_wait(self, name: str, args: list[Any], cmd_id: int,
                        timeout: float) -> CommandResult:

@@ -333,7 +333,7 @@ class HilLink:
                 _await(lambda: api.history.packets > heard, wall_s,
                        f"the node's housekeeping after the power cut; log: {vpico.log_path}")
         elif api is not None:
-            api.client.send("reboot")
+            api.send_command("reboot")  # armed first (SPEC §10.8)
         else:
             raise ValueError("power_cycle on a board needs the NodeApi to send `reboot` with")
         if api is not None:

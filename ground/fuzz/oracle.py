@@ -19,6 +19,7 @@ from ground.fuzz.case import (
     BUSY,
     EXECUTES,
     FAIL,
+    NOT_ARMED,
     OK,
     OUT_OF_RANGE,
     UNAUTHENTICATED,
@@ -51,7 +52,14 @@ PARAMS: Final = {param.id: param for param in dictionary.PARAMS}
 # protocol, change the counters or telemetry the fuzzer checks, or wear the flash.
 NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
     "reboot", "maintenance", "fault_inject", "clear_counters", "hk_rate", "hk_enable",
-    "param_save"))
+    "param_save", "arm"))
+# Hazardous commands (SPEC §10.8) run only right after an arm: the campaign never arms (arm
+# is in NEVER_VALID), so they are rejected NOT_ARMED; these three are taken only
+# authenticated and their own check (UNAUTHENTICATED) comes first.
+HAZARDOUS: Final = frozenset(cmd.id for cmd in dictionary.COMMANDS if cmd.hazardous)
+AUTH_ONLY: Final = frozenset(COMMAND_IDS[name] for name in (
+    "auth_policy", "key_rotate", "key_revoke"))
+ARM_MAX_BYTES: Final = 64  # firmware/node/arming.py MAX_ARG_BYTES
 # Parameters whose valid values would change the node's pace or its watchdog.
 NEVER_SET: Final = frozenset(param.id for param in dictionary.PARAMS
                              if param.name in ("time_factor", "watchdog_timeout_ms"))
@@ -174,8 +182,16 @@ def command_outcomes(cmd_id: int, args: Sequence[object],
         return rej(WRONG_MODE)
     else:
         extra = frozenset()
-    if cmd.name == "auth_policy":  # taken only authenticated; the campaign sends plain ones
+    if cmd_id in AUTH_ONLY:  # taken only authenticated; the campaign sends plain ones
         return rej(UNAUTHENTICATED) | extra
+    if cmd_id in HAZARDOUS:
+        return rej(NOT_ARMED) | extra
+    if cmd.name == "arm":
+        if args[0] not in HAZARDOUS:
+            return rej(NOT_ARMED) | extra
+        if not isinstance(args[1], bytes) or len(args[1]) > ARM_MAX_BYTES:
+            return rej(BAD_ARGUMENTS) | extra
+        return frozenset({OK}) | extra
     if cmd.name == "param_set":
         return param_value_outcomes(args[0], args[1]) | extra
     if cmd.name == "time_correlate" and not (_is_int(args[0]) and args[0] >= 0):  # type: ignore[operator]
