@@ -55,7 +55,6 @@ from typing import Any, Final, NamedTuple
 
 from ground import bulk, codec, explain, validate, values
 from ground.auth import Signer, dev_signer
-from protocol.messages import command_arguments
 from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
 from ground.errors import (
     CommandFailed,
@@ -78,6 +77,7 @@ from ground.transport import (
     seq_range,
     sim_options,
 )
+from protocol.messages import command_arguments
 from protocol.node_dictionary import DICT_HASH
 
 DEFAULT_TIMEOUT_S: Final = 5.0

@@ -12,8 +12,9 @@ Files on the flash (node.storage blobs, written atomically):
 
 ``check(buf, n)`` runs the checks of §10.3 on a received COSE_Mac0 object: it returns
 ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``key`` and ``counter`` say how to
-sign the answers), REFUSED (counted; nothing may be sent back) or STORE_FAILED (authenticated, but the
-counter reservation could not be written: reject COUNTER_STORE_FAILED, do not execute).
+sign the answers), REFUSED (counted; nothing may be sent back) or STORE_FAILED
+(authenticated, but the counter reservation could not be written: reject
+COUNTER_STORE_FAILED, do not execute).
 ``wrap(enc, key, counter)`` turns the verification in enc into its authenticated form.
 
 Rotation (key_rotate): the operator's new generation is derived here from its master; the
@@ -23,8 +24,9 @@ can still be confirmed under the old key. Revocation (key_revoke): generations u
 named, or the whole operator (255), are refused from now on, persisted; refusals under a
 revoked key count as forged (§10.3 step 2). Neither may leave the node without a usable key.
 
-Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib), plus the
-reservation write once in 256 commands; ``wrap`` allocates (downlink of answers only).
+Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib and two
+memoryview slices; measured by make bench), plus the reservation write once in 256 commands
+and the keygen.bin write once per rotation; ``wrap`` allocates (downlink of answers only).
 The key never leaves this module: no repr, no telemetry, no event carries it.
 """
 
@@ -115,7 +117,6 @@ class Auth:
         self._reported = 0  # forged + replayed when the last auth_refused event went out
         self._refused_at = -_REFUSED_EVENT_MS
         self._open_at = 0
-        self._scratch = bytearray(cose.MAX_MESSAGE_BYTES)
         self._update_tlm()
 
     def _load_keys(self):
@@ -394,12 +395,10 @@ class Auth:
     def wrap(self, enc, key, counter):
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
         under key (the MacKey that verified the command), answering counter (§10.5).
-        Returns False if it would not fit."""
+        Returns False if it would not fit. Allocates (a copy of the message: answers are
+        small, and a preallocated copy would hold 1 KB of the heap for good)."""
         n = enc.pos
-        scratch = self._scratch
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
-        mv = memoryview(scratch)
-        mv[0:n] = memoryview(enc.buf)[0:n]
-        enc.pos = cose.wrap_into(enc.buf, key, counter, mv[0:n])
+        enc.pos = cose.wrap_into(enc.buf, key, counter, bytes(memoryview(enc.buf)[0:n]))
         return True
