@@ -28,7 +28,6 @@ import asyncio
 from micropython import const
 
 from node import storage
-from node.arming import Arming
 from node.auth import Auth
 from node.bulk import Bulk
 from node.commands import Commands
@@ -146,11 +145,9 @@ class App:
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
         self.auth = auth = Auth(root, tlm, events, clock.now_ms)
-        self.arming = arming = Arming(tlm, events, params, clock.now_ms)
         self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth,
-                                         arming)
+                                         params)
         auth.register(d)
-        arming.register(d)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
         ParamCommands(params, link, events).register(d)
@@ -216,7 +213,7 @@ class App:
     def check_fdir(self):
         self.telemetry.sample_heap()
         self.auth.report()
-        self.arming.tick()
+        self.dispatcher.arm_tick()
         self.fdir.check()
         self.sync_load_pins()
 

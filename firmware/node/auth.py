@@ -3,26 +3,21 @@
 Files on the flash (node.storage blobs, written atomically):
     keys.bin      CBOR [[operator, master (32 bytes), generation], ...]: the key table,
                   written only through the maintenance path (mpremote), never by the node
-    keygen.bin    what key_rotate / key_revoke changed since (§10.7): crc32 LE of keys.bin's
-                  payload (a re-provisioned table discards it), then per slot of the table
-                  3 bytes [generation, previous generation (255: none), floor (lowest
-                  generation not revoked; 255: the operator is revoked for good)]
+    keygen.bin    what key_rotate / key_revoke changed since (§10.7; node.keyops)
     auth.bin      1 byte: 1 enforce (the default once keys exist), 0 open by command
     ctr<op>.bin   4 bytes LE: the operator's counter reservation R (§10.4)
 
 ``check(buf, n)`` runs the checks of §10.3 on a received COSE_Mac0 object: it returns
-ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``key`` and ``counter`` say how to
-sign the answers), REFUSED (counted; nothing may be sent back) or STORE_FAILED
-(authenticated, but the counter reservation could not be written: reject
-COUNTER_STORE_FAILED, do not execute).
-``wrap(enc, key, counter)`` turns the verification in enc into its authenticated form.
+ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
+``counter`` say how to sign the answers), REFUSED (counted; nothing may be sent back) or
+STORE_FAILED (authenticated, but the counter reservation could not be written: reject
+COUNTER_STORE_FAILED, do not execute). ``wrap(enc, slot, generation, counter)`` turns the
+verification in enc into its authenticated form, under the key that verified the command.
 
-Rotation (key_rotate): the operator's new generation is derived here from its master; the
-previous one keeps working until a command under the new one is accepted (then it is
-dropped, persisted, key_changed OLD_GENERATION_DROPPED), so a rotation whose answer was lost
-can still be confirmed under the old key. Revocation (key_revoke): generations up to the one
-named, or the whole operator (255), are refused from now on, persisted; refusals under a
-revoked key count as forged (§10.3 step 2). Neither may leave the node without a usable key.
+Per slot: the current generation's key, the previous generation's (kept until a command under
+the new one is accepted) and a floor below which generations are revoked. key_rotate,
+key_revoke and keygen.bin are node.keyops, imported only when needed; refusals under a
+revoked or retired key count as forged (§10.3 step 2).
 
 Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib and two
 memoryview slices; measured by make bench), plus the reservation write once in 256 commands
@@ -45,18 +40,12 @@ _CH_AUTH_FORGED = const(34)
 _CH_AUTH_REPLAYED = const(35)
 _EV_AUTH_REFUSED = const(31)
 _EV_AUTH_OPEN = const(32)
-_EV_KEY_CHANGED = const(36)
 _CMD_AUTH_POLICY = const(22)
 _CMD_KEY_ROTATE = const(24)
 _CMD_KEY_REVOKE = const(25)
 _UNAUTHENTICATED = const(9)
 _STORAGE_ERROR = const(17)
-_NOT_FOUND = const(19)
-_KEY_REFUSED = const(21)
-_KEY_ROTATED = const(1)  # key_changed's change (protocol.dictionary.KEY_CHANGES)
-_KEY_REVOKED = const(2)
-_KEY_OLD_DROPPED = const(3)
-_NONE = const(255)  # no previous generation; a floor of 255: revoked for good
+NONE = const(255)  # no previous generation; a floor of 255: revoked for good
 
 OPEN_NO_KEY = const(0)
 OPEN_BY_COMMAND = const(1)
@@ -67,7 +56,7 @@ REFUSED = const(1)
 STORE_FAILED = const(2)
 
 _KEYS_FILE = const("keys.bin")
-_KEYGEN_FILE = const("keygen.bin")
+KEYGEN_FILE = const("keygen.bin")
 _POLICY_FILE = const("auth.bin")
 _MAX_KEYS = const(8)
 _WINDOW = const(24)  # counters below the highest that may still arrive (out of order)
@@ -77,7 +66,7 @@ _REFUSED_EVENT_MS = const(10000)  # at most one auth_refused event per 10 s
 _OPEN_EVENT_MS = const(60000)  # auth_open repeated every 60 s while open
 
 
-def _mac_key(master, operator, generation):
+def mac_key(master, operator, generation):
     kid = bytes((operator, generation))
     return cose.MacKey(kid, cose.derive_key(master, kid))
 
@@ -94,13 +83,12 @@ class Auth:
         self._now_ms = now_ms
         self.reader = cose.Mac0Reader()
         self.slot = -1  # after check() returned ACCEPT or STORE_FAILED: the key's slot
-        self.key = None  # the MacKey that verified it (its answers are signed with it)
         self.counter = 0  # and the counter (the answers' label -65538)
         self.keys = []  # MacKey of the current generation, per slot
         self.old = []  # MacKey of the previous generation (until the new one is used) or None
         self.gen = []  # current generation, per slot
-        self.prev = []  # previous generation, or _NONE
-        self.floor = []  # lowest generation not revoked (_NONE: the operator is revoked)
+        self.prev = []  # previous generation, or NONE
+        self.floor = []  # lowest generation not revoked (NONE: the operator is revoked)
         self._masters = []  # per slot (derivation on rotation; never leaves this module)
         self._table_crc = 0  # crc32 of keys.bin's payload (keygen.bin belongs to it)
         self.operators = []  # operator number per slot
@@ -136,10 +124,10 @@ class Auth:
                 if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
                     continue
                 self._masters.append(master)
-                self.keys.append(_mac_key(master, operator, generation))
+                self.keys.append(mac_key(master, operator, generation))
                 self.old.append(None)
                 self.gen.append(generation)
-                self.prev.append(_NONE)
+                self.prev.append(NONE)
                 self.floor.append(0)
                 self.operators.append(operator)
                 r = self._read_reserved(operator)
@@ -149,35 +137,11 @@ class Auth:
         except Exception:  # a malformed table: keep the keys read so far
             pass
         self._table_crc = crc32(payload)
-        self._load_keygen()
+        status, payload = storage.read_checked(self.root, KEYGEN_FILE)
+        if status == storage.OK:  # keys rotated or revoked since provisioning
+            from node import keyops  # only then (heap: see node.keyops)
 
-    def _load_keygen(self):
-        status, payload = storage.read_checked(self.root, _KEYGEN_FILE)
-        n = len(self.keys)
-        if status != storage.OK or payload is None or len(payload) != 4 + 3 * n or \
-                struct.unpack("<I", payload[0:4])[0] != self._table_crc:
-            return  # none, or written for another key table: the table as provisioned
-        for i in range(n):
-            gen = payload[4 + 3 * i]
-            prev = payload[5 + 3 * i]
-            self.floor[i] = payload[6 + 3 * i]
-            if gen != self.gen[i]:
-                self.gen[i] = gen
-                self.keys[i] = _mac_key(self._masters[i], self.operators[i], gen)
-            self.prev[i] = prev
-            if prev != _NONE:
-                self.old[i] = _mac_key(self._masters[i], self.operators[i], prev)
-
-    def _save_keygen(self, slot, gen, prev, floor):
-        """Persist the key state with slot's entry replaced. Raises OSError."""
-        out = bytearray(4 + 3 * len(self.keys))
-        struct.pack_into("<I", out, 0, self._table_crc)
-        for i in range(len(self.keys)):
-            if i == slot:
-                out[4 + 3 * i:7 + 3 * i] = bytes((gen, prev, floor))
-            else:
-                out[4 + 3 * i:7 + 3 * i] = bytes((self.gen[i], self.prev[i], self.floor[i]))
-        storage.write_atomic(self.root, _KEYGEN_FILE, out)
+            keyops.load(self, payload)
 
     def _read_reserved(self, operator):
         status, payload = storage.read_checked(self.root, _counter_file(operator))
@@ -246,7 +210,6 @@ class Auth:
                                          struct.pack("<I", reserve))
                 except OSError:
                     self.slot = slot
-                    self.key = key
                     self.counter = c
                     return STORE_FAILED
                 self.reserved[slot] = reserve
@@ -263,24 +226,12 @@ class Auth:
                 return self._refuse(True)
             self.mask[slot] |= 1 << (d - 1)
         self.slot = slot
-        self.key = key
         self.counter = c
-        if key is self.keys[slot] and self.prev[slot] != _NONE:
-            self._drop_old(slot)
-        return ACCEPT
+        if key is self.keys[slot] and self.prev[slot] != NONE:  # once per rotation
+            from node import keyops
 
-    def _drop_old(self, slot):
-        # The new generation was used: the previous one is refused from now on (allocates;
-        # once per rotation). Persisted first: if the write fails both stay valid, as on
-        # the flash, and the next command under the new generation tries again.
-        prev = self.prev[slot]
-        try:
-            self._save_keygen(slot, self.gen[slot], _NONE, self.floor[slot])
-        except OSError:
-            return
-        self.prev[slot] = _NONE
-        self.old[slot] = None
-        self.events.emit(_EV_KEY_CHANGED, self.operators[slot], _KEY_OLD_DROPPED, prev)
+            keyops.drop_old(self, slot)
+        return ACCEPT
 
     def _refuse(self, replay):
         if replay:
@@ -329,76 +280,31 @@ class Auth:
 
     # --- key_rotate / key_revoke (taken only authenticated, hazardous) --------------------
 
-    def _slot_of(self, operator):
-        for i in range(len(self.operators)):
-            if self.operators[i] == operator:
-                return i
-        return -1
-
-    def _usable(self, skip):
-        # slots other than skip with a usable current generation
-        n = 0
-        for i in range(len(self.keys)):
-            if i != skip and self.gen[i] >= self.floor[i]:
-                n += 1
-        return n
-
     def _rotate(self, d):
-        operator = d.args[0]
-        gen = d.args[1]
-        slot = self._slot_of(operator)
-        if slot < 0:
-            return _NOT_FOUND
-        floor = self.floor[slot]
-        if floor == _NONE or gen <= self.gen[slot] or gen < floor:
-            return _KEY_REFUSED
-        cur = self.gen[slot]
-        prev = cur if cur >= floor else _NONE  # the old one works until the new one is used
-        try:
-            self._save_keygen(slot, gen, prev, floor)
-        except OSError:
-            return _STORAGE_ERROR
-        master = self._masters[slot]
-        self.old[slot] = self.keys[slot] if prev != _NONE else None
-        self.keys[slot] = _mac_key(master, operator, gen)
-        self.gen[slot] = gen
-        self.prev[slot] = prev
-        self.events.emit(_EV_KEY_CHANGED, operator, _KEY_ROTATED, gen)
-        return 0
+        from node import keyops  # loaded on first use (heap: see node.keyops)
+
+        return keyops.rotate(self, d.args[0], d.args[1])
 
     def _revoke(self, d):
-        operator = d.args[0]
-        upto = d.args[1]
-        slot = self._slot_of(operator)
-        if slot < 0:
-            return _NOT_FOUND
-        floor = _NONE if upto == _NONE else max(upto + 1, self.floor[slot])
-        gen = self.gen[slot]
-        if gen < floor and not self._usable(slot):
-            return _KEY_REFUSED  # nobody could command the node any more
-        prev = self.prev[slot]
-        if prev != _NONE and prev < floor:
-            prev = _NONE
-        try:
-            self._save_keygen(slot, gen, prev, floor)
-        except OSError:
-            return _STORAGE_ERROR
-        self.floor[slot] = floor
-        if prev == _NONE:
-            self.old[slot] = None
-        self.prev[slot] = prev
-        self.events.emit(_EV_KEY_CHANGED, operator, _KEY_REVOKED, upto)
-        return 0
+        from node import keyops
+
+        return keyops.revoke(self, d.args[0], d.args[1])
 
     # --- answers ------------------------------------------------------------------------
 
-    def wrap(self, enc, key, counter):
+    def wrap(self, enc, slot, generation, counter):
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
-        under key (the MacKey that verified the command), answering counter (§10.5).
+        under the key that verified the command (slot's generation), answering counter (§10.5).
         Returns False if it would not fit. Allocates (a copy of the message: answers are
         small, and a preallocated copy would hold 1 KB of the heap for good)."""
         n = enc.pos
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
+        if generation == self.gen[slot]:
+            key = self.keys[slot]
+        elif generation == self.prev[slot]:
+            key = self.old[slot]
+        else:  # retired or revoked since the command came: still its key (allocates)
+            key = mac_key(self._masters[slot], self.operators[slot], generation)
         enc.pos = cose.wrap_into(enc.buf, key, counter, bytes(memoryview(enc.buf)[0:n]))
         return True

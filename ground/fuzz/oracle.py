@@ -59,7 +59,7 @@ NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
 HAZARDOUS: Final = frozenset(cmd.id for cmd in dictionary.COMMANDS if cmd.hazardous)
 AUTH_ONLY: Final = frozenset(COMMAND_IDS[name] for name in (
     "auth_policy", "key_rotate", "key_revoke"))
-ARM_MAX_BYTES: Final = 64  # firmware/node/arming.py MAX_ARG_BYTES
+ARM_MAX_BYTES: Final = 64  # firmware/node/dispatcher.py _ARM_MAX_BYTES
 # Parameters whose valid values would change the node's pace or its watchdog.
 NEVER_SET: Final = frozenset(param.id for param in dictionary.PARAMS
                              if param.name in ("time_factor", "watchdog_timeout_ms"))
