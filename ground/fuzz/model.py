@@ -14,7 +14,8 @@
    own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: a
    hazardous one -> NOT_ARMED (SPEC §10.8); an immediate command -> BAD_ARGUMENTS; then
    CLOCK_UNCORRELATED or TIME_PAST (the campaign does not model the node's clock: both
-   allowed; a time before _FUTURE_MS is past whatever the clock), or for a later time also its own check, QUEUE_FULL, or accepted (queued).
+   allowed; a time before _FUTURE_MS is past whatever the clock), or for a later time also
+   its own check, QUEUE_FULL, or accepted (queued).
 
 A message the node cannot address (profile.address: no readable seq and id) gets no answer
 at all, whatever its failure; one it can address is answered with exactly that seq and id.
