@@ -7,16 +7,17 @@ A ground script is plain Python run against one connected node. It finds the HIL
 (the very objects of ``hil.vocabulary``, so a script reads like a HIL test) as ready names,
 or imports them: ``from ground.script import command, wait_telemetry, wait_event, check``::
 
-    command("set_mode", mode="NOMINAL")                  # accepted then completed, or the step fails
-    wait_telemetry("mode", "NOMINAL", timeout=5)         # a new sample that satisfies it
-    wait_event("mode_changed", new="NOMINAL")            # events are read in order (ground.steps)
-    soc = wait_telemetry("battery_soc").value
-    check(soc, greater_than(20), "battery charge")       # a value against a predicate
+    command("set_mode", mode="NOMINAL")              # accepted then completed, or it fails
+    wait_telemetry("mode", "NOMINAL", timeout=5)     # a new sample that satisfies it
+    wait_event("mode_changed", new="NOMINAL")        # since the last command was sent
+    soc = wait_telemetry("battery_soc")
+    check(soc, greater_than(20), "battery charge")   # a value against a predicate
 
 Steps (each logged, see ``ground.steps``): ``command``, ``command_rejected``,
 ``command_failed``, ``send``, ``wait_telemetry``, ``check_telemetry``, ``wait_event``,
 ``wait_events``, ``no_event``, ``check``, ``sleep``, ``status``; not steps: ``note(text)``,
-``telemetry(channel)`` (the latest value), ``mark()``, ``values_of(hk)``. Predicates:
+``telemetry(channel)`` (the latest value), ``latest(channel)`` (the latest sample, with
+unit and limit state), ``mark()``, ``values_of(hk)``. Predicates:
 ``less_than``, ``greater_than``, ``at_most``, ``at_least``, ``within``, ``close_to``,
 ``equal_to``, ``not_equal_to``, ``one_of``, ``bit_set``, ``bit_clear``, ``anything``.
 ``node`` is the ``hil.vocabulary.NodeApi`` and ``client`` the ``ground.client.Client`` for
@@ -59,12 +60,11 @@ from ground.errors import (
     EXIT_OK,
     EXIT_SCRIPT,
     DictionaryMismatch,
-    GroundError,
     LinkError,
     OutcomeUnknown,
     UsageError,
 )
-from ground.steps import Steps, StepFailed, display_path, location, script_frame
+from ground.steps import StepFailed, Steps, display_path, is_own
 from ground.values import ChannelValue, EventRecord
 from hil.predicates import (
     anything,
@@ -155,6 +155,12 @@ def telemetry(channel: str) -> Any:
     return _steps().api.telemetry(channel)
 
 
+def latest(channel: str) -> ChannelValue | None:
+    """The latest sample of a channel (value, unit, limit state; None before the first), as
+    ``check`` shows it by name; not a step."""
+    return _steps().api.client.latest(channel)
+
+
 def mark() -> int:
     """A point in what was received: ``wait_event(..., since=mark())`` looks only later."""
     return _steps().api.mark()
@@ -162,7 +168,8 @@ def mark() -> int:
 
 VOCABULARY: Final[dict[str, Any]] = {f.__name__: f for f in (
     command, command_rejected, command_failed, send, wait_telemetry, check_telemetry,
-    wait_event, wait_events, no_event, check, sleep, status, note, telemetry, mark, values_of,
+    wait_event, wait_events, no_event, check, sleep, status, note, telemetry, latest, mark,
+    values_of,
     anything, at_least, at_most, bit_clear, bit_set, close_to, equal_to, greater_than,
     less_than, not_equal_to, one_of, within)}
 
@@ -329,14 +336,8 @@ _LIBRARY_DIRS: Final = tuple(
 
 def _is_script_frame(filename: str) -> bool:
     """A frame of the script or of modules it brought (not the ground's, nor libraries')."""
-    real = os.path.realpath(filename)
-    return script_frame_file(filename) and not real.startswith(_LIBRARY_DIRS)
-
-
-def script_frame_file(filename: str) -> bool:
-    from ground.steps import _is_own
-
-    return not _is_own(filename) and not filename.startswith("<frozen ")
+    return not (is_own(filename) or filename.startswith("<frozen ")
+                or os.path.realpath(filename).startswith(_LIBRARY_DIRS))
 
 
 def script_traceback(exc: BaseException) -> str:
@@ -361,5 +362,4 @@ def _where(tb: TracebackType | None) -> str:
     return f"{display_path(last.tb_frame.f_code.co_filename)}:{last.tb_lineno}"
 
 
-__all__ = [*VOCABULARY, "StepFailed", "add_arguments", "run", "script_traceback",
-           "GroundError", "location", "script_frame"]
+__all__ = [*VOCABULARY, "StepFailed", "add_arguments", "run", "script_traceback"]

@@ -104,14 +104,14 @@ def script_frame(start: FrameType | None) -> FrameType | None:
     ground/, hil/ or protocol/, nor the standard library's contextlib): the script's."""
     frame = start
     while frame is not None:
-        if not _is_own(frame.f_code.co_filename):
+        if not is_own(frame.f_code.co_filename):
             return frame
         frame = frame.f_back
     return None
 
 
 @functools.lru_cache(maxsize=256)
-def _is_own(filename: str) -> bool:
+def is_own(filename: str) -> bool:
     return os.path.realpath(filename).startswith(_OWN_DIRS) or filename == contextlib.__file__
 
 
@@ -140,7 +140,7 @@ class Steps:
         self.count = 0
         self.failed: Step | None = None  # the step that ended the script, if one did
         self.last: Step | None = None
-        self._event_cursor = 0  # wait_event reads events after the last one it returned
+        self._since = 0  # wait_event looks at events after the last command was sent
         self._held: list[int] = []  # signals held while a command is in flight
 
     # --- the step machinery -----------------------------------------------------------------
@@ -233,7 +233,7 @@ class Steps:
         what = f"{name} {describe_args(args)}".rstrip()
         with self.step(verb, what, sys._getframe(1)) as step:
             cmd = validate.command(name)  # a bad name: this step's error
-            mark = self.api.mark()
+            mark = self._since = self.api.mark()
             held = self._held
             held.clear()
             try:
@@ -314,6 +314,7 @@ class Steps:
     def send(self, name: str, /, **args: Any) -> int:
         """Send a command without waiting for its verification; returns its seq."""
         with self.step("send", f"{name} {describe_args(args)}".rstrip()) as step:
+            self._since = self.api.mark()
             step.seq = self.api.send_command(name, **args)
             step.detail = f"sent (seq {step.seq})"
             return step.seq
@@ -345,24 +346,23 @@ class Steps:
                    **args: Any) -> EventRecord:
         """Wait for event ``name`` whose arguments match ``args`` (values or predicates).
 
-        Events are read in order: the wait looks at events received after the one the
-        previous ``wait_event`` returned (the first: since the script began), so an event that
-        came while a command was being verified is not missed; ``since=mark()`` looks only at
-        later ones."""
+        It looks at the events received since the last command step began (``command``,
+        ``command_rejected``, ``command_failed``, ``send``; before any: since the script
+        began), so an event a command caused is found even if it came with the command's
+        verification, and one from before that command is not; ``since=mark()`` looks only
+        at events after that mark."""
         what = f"{name} {describe_args(args)}".rstrip() + f" (within {timeout:g} s)"
         with self.step("wait_event", what) as step:
-            start = self._event_cursor if since is None else since
+            start = self._since if since is None else since
             event = self.api.assert_event(name, timeout=timeout, since=start, **args)
-            self._event_cursor = self._position_of(event, start)
             step.detail = f"{event.name}: {event.text} (event {event.event_seq})"
             return event
 
     def wait_events(self, *names: str, timeout: float = 10.0) -> list[EventRecord]:
-        """Wait for these events in this order (others may come between)."""
+        """Wait for these events in this order (others may come between), received since the
+        last command step began."""
         with self.step("wait_events", " -> ".join(names) + f" (within {timeout:g} s)") as step:
-            found = self.api.await_event_sequence(names, timeout=timeout,
-                                                  since=self._event_cursor)
-            self._event_cursor = self._position_of(found[-1], self._event_cursor)
+            found = self.api.await_event_sequence(names, timeout=timeout, since=self._since)
             step.detail = ", ".join(f"{e.name} (event {e.event_seq})" for e in found)
             return found
 
@@ -371,12 +371,6 @@ class Steps:
         with self.step("no_event", f"{name} during {during:g} s") as step:
             self.api.assert_no_event(name, during=during)
             step.detail = f"no {name}"
-
-    def _position_of(self, event: EventRecord, after: int) -> int:
-        for pos, ev in list(self.api.history.events):
-            if pos > after and ev is event:
-                return pos
-        return after
 
     # --- checks and the rest ----------------------------------------------------------------
 
@@ -480,6 +474,3 @@ def _source_text(frame: FrameType) -> str:
             return line[start + 6:start + 6 + i].strip()
     return ""
 
-
-__all__ = ["ERROR", "FAILED", "INTERRUPTED", "PASSED", "UNKNOWN", "Step", "StepFailed", "Steps",
-           "CommandError", "GroundError", "VerificationTimeout"]
