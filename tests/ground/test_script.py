@@ -390,3 +390,24 @@ def test_ctrl_c_then_no_final_verification_in_time_is_unknown(
     (seq,) = uplink_seqs(log, 2)
     assert notes(log, "step")[-1]["outcome"] == "unknown"
     assert notes(log, "step")[-1]["detail"] == f"accepted (seq {seq}), then Ctrl-C"
+
+
+def test_help_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ground run [-h] [--port URL]")
+    for text in ("from ground.script import command, wait_telemetry, wait_event, check",
+                 "--time-scale X", "Exit codes: 0 the script ran to its end",
+                 "8 a step failed", "9 the script raised", "130 Ctrl-C"):
+        assert text in out, text
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert "run a Python script against the node" in capsys.readouterr().out
+    # a `ground run` option after the script is checked like one before it
+    script = write(tmp_path, "command('noop')\n")
+    code, _out, err = run_script(capsys, script, "/dev/ttyNOPE", tmp_path / "x.jsonl",
+                                 "--timeout", "soon")
+    assert code == 2
+    assert err == "ground: error: run: argument --timeout: 'soon' is not a number\n"
