@@ -129,9 +129,16 @@ def test_every_step_is_logged_with_its_location_and_outcome(
     assert scripts[0] == {"phase": "begin", "path": "s.py", "args": []}
     assert {k: v for k, v in scripts[1].items() if k != "seconds"} == {
         "phase": "end", "path": "s.py", "outcome": "passed", "exit": 0, "steps": 7}
+    assert texts(log)[0] == "script s.py begin"
     assert texts(log)[1] == "step 1 begin s.py:1 command set_mode mode=NOMINAL"
     assert texts(log)[2] == (f"step 1 passed s.py:1 command set_mode mode=NOMINAL: accepted, "
                              f"completed (seq {set_mode})")
+    # `ground replay` shows every step's text, in order
+    from ground.replay import Replay
+
+    replayed = [str(i.value) for i in Replay(log).run() if i.topic == "note"]
+    assert [t for t in replayed if t.startswith(("step ", "script "))] == texts(log)
+    assert len(texts(log)) == 2 + 2 * 7
     # the terminal: one line per step with its location and outcome, then the summary
     lines = out.splitlines()
     assert lines[0].startswith(f"s.py on {fake_node.port} (session log ")
