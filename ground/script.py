@@ -64,8 +64,9 @@ from ground.errors import (
     OutcomeUnknown,
     UsageError,
 )
-from ground.steps import StepFailed, Steps, display_path, is_own
+from ground.steps import StepFailed, Steps
 from ground.values import ChannelValue, EventRecord
+from ground.where import display_path, is_own
 from hil.predicates import (
     anything,
     at_least,

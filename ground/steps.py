@@ -19,7 +19,8 @@ shows their ``text``; the ``step`` object is for programs)::
 a wait ended without what it wanted), ``interrupted`` (Ctrl-C, SIGTERM), ``unknown`` (a
 command whose final verification never came: the node may or may not have run it) or
 ``error`` (the step raised something else: a bad name, the link lost). ``seq`` is in the
-records of command steps once the command was sent.
+records of command steps once the command was sent. ``note(text)`` writes a ``note`` record
+with ``script_note`` (``at``, ``text``).
 
 Ctrl-C during a command does not abandon it half-sent: the first Ctrl-C is held until the
 command's verification arrives (or its timeout ends), the step is logged with that outcome,
@@ -29,16 +30,10 @@ with what did arrive.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
@@ -46,9 +41,18 @@ from rich.console import Console
 from rich.markup import escape
 
 from ground import codec, validate, values
-from ground.errors import CommandError, GroundError, UsageError, VerificationTimeout
+from ground.client import STALE_BOOT
+from ground.errors import (
+    CommandError,
+    GroundError,
+    OutcomeUnknown,
+    UsageError,
+    VerificationTimeout,
+)
+from ground.lifetime import first_interrupt_held
 from ground.log import SessionLog
 from ground.values import ChannelValue, EventRecord
+from ground.where import first_argument, location, script_frame
 from hil.predicates import Predicate, as_predicate
 from hil.vocabulary import NodeApi
 
@@ -63,9 +67,6 @@ _STYLE: Final = {PASSED: "green", FAILED: "bold red", INTERRUPTED: "yellow",
 _MARK: Final = {PASSED: "ok", FAILED: "FAILED", INTERRUPTED: "interrupted",
                 UNKNOWN: "UNKNOWN", ERROR: "error"}
 _TRUE: Final = Predicate(bool, "is true")
-# Frames in these folders are the vocabulary's own: a step's location is the first other one.
-_OWN_DIRS: Final = tuple(os.path.realpath(Path(__file__).parent.parent / d) + "/"
-                         for d in ("ground", "hil", "protocol"))
 
 
 class StepFailed(AssertionError):
@@ -99,37 +100,6 @@ def describe_args(args: dict[str, Any]) -> str:
     return " ".join(f"{k}={values.format_value(v)}" for k, v in args.items())
 
 
-def script_frame(start: FrameType | None) -> FrameType | None:
-    """The innermost frame from ``start`` outwards that is not the vocabulary's own (not in
-    ground/, hil/ or protocol/, nor the standard library's contextlib): the script's."""
-    frame = start
-    while frame is not None:
-        if not is_own(frame.f_code.co_filename):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-@functools.lru_cache(maxsize=256)
-def is_own(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(_OWN_DIRS) or filename == contextlib.__file__
-
-
-def location(frame: FrameType | None) -> str:
-    """file:line of a frame, the file relative to the working directory when under it."""
-    if frame is None:
-        return "?"
-    return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
-
-
-def display_path(filename: str) -> str:
-    """A path relative to the working directory when it is under it."""
-    try:
-        return str(Path(filename).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return filename
-
-
 class Steps:
     """The script vocabulary over one NodeApi; every verb is a logged step."""
 
@@ -141,7 +111,6 @@ class Steps:
         self.failed: Step | None = None  # the step that ended the script, if one did
         self.last: Step | None = None
         self._since = 0  # wait_event looks at events after the last command was sent
-        self._held: list[int] = []  # signals held while a command is in flight
 
     # --- the step machinery -----------------------------------------------------------------
 
@@ -203,30 +172,6 @@ class Steps:
 
     # --- commands ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _in_flight(self, step: Step) -> Iterator[None]:
-        """Hold the first Ctrl-C until the command's verification came; a second one stops
-        at once. Only the main thread can take signals; elsewhere nothing is held."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        held = self._held
-
-        def hold(signum: int, _frame: FrameType | None) -> None:
-            if held:
-                raise KeyboardInterrupt  # the second Ctrl-C
-            held.append(signum)
-            sys.stderr.write(f"ground: Ctrl-C: waiting for the verification of step {step.n} "
-                             f"({step.what}); Ctrl-C again stops at once, its outcome "
-                             "unknown\n")
-            sys.stderr.flush()
-
-        previous = signal.signal(signal.SIGINT, hold)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
     def _command_step(self, verb: str, name: str, args: dict[str, Any],
                       send: Callable[[], Any], describe: Callable[[Any], str] = lambda _r: "",
                       ) -> Any:
@@ -234,10 +179,16 @@ class Steps:
         with self.step(verb, what, sys._getframe(1)) as step:
             cmd = validate.command(name)  # a bad name: this step's error
             mark = self._since = self.api.mark()
-            held = self._held
-            held.clear()
+
+            def on_hold() -> None:
+                sys.stderr.write(f"ground: Ctrl-C: waiting for the verification of step "
+                                 f"{step.n} ({step.what}); Ctrl-C again stops at once, its "
+                                 "outcome unknown\n")
+                sys.stderr.flush()
+
+            held: list[int] = []
             try:
-                with self._in_flight(step):
+                with first_interrupt_held(on_hold) as held:
                     result = send()
             except BaseException as exc:
                 stages, step.seq = self._verifications(cmd.id, mark)
@@ -247,7 +198,7 @@ class Steps:
                             cause, CommandError | VerificationTimeout):
                         # the link, or a reboot that leaves the outcome unknown: not a
                         # failed step but what the ground says it is (exit 3, 7, ...)
-                        step.outcome = UNKNOWN if _is_unknown(cause) else ERROR
+                        step.outcome = UNKNOWN if isinstance(cause, OutcomeUnknown) else ERROR
                         step.detail = str(cause)
                         raise cause from None
                     raise  # rejected, failed, no final verification: step() says failed
@@ -258,12 +209,9 @@ class Steps:
                 if held:
                     raise KeyboardInterrupt from None
                 raise
-            finally:
-                was_held = bool(held)
-                held.clear()
             stages, step.seq = self._verifications(cmd.id, mark)
             step.detail = _stages_text(stages, step.seq) + describe(result)
-            if was_held:  # the outcome is logged with the step, then the script stops
+            if held:  # the outcome is logged with the step, then the script stops
                 step.outcome = PASSED
                 step.detail += ", then Ctrl-C"
                 raise KeyboardInterrupt
@@ -282,6 +230,8 @@ class Steps:
             if m.body[0] != seq:
                 continue
             stage = codec.stage_name(m.body[1])
+            if stage == "rejected" and m.body[2] == STALE_BOOT and m is not found[-1]:
+                continue  # an attempt bound to a boot not known yet: re-sent bound (§5.1)
             text = stage if m.body[2] == 0 else f"{stage} {codec.reason_name(m.body[2])}"
             if text not in stages:
                 stages.append(text)
@@ -380,7 +330,8 @@ class Steps:
         equal; none: true); the step fails if it does not hold. Returns the value."""
         pred = _TRUE if expected is None else as_predicate(expected)
         frame = script_frame(sys._getframe(1))
-        label = what or (_source_text(frame) if frame is not None else "") or "value"
+        label = what or (first_argument(frame, "check") if frame is not None else "") \
+            or "value"
         with self.step("check", f"{label} {pred}", frame) as step:
             shown = _text(value) if isinstance(value, ChannelValue) \
                 else values.format_value(value)
@@ -441,36 +392,8 @@ def _stages_text(stages: Sequence[str], seq: int | None) -> str:
     return f"{text} (seq {seq})" if seq is not None and text else text
 
 
-def _is_unknown(exc: BaseException) -> bool:
-    from ground.errors import OutcomeUnknown
-
-    return isinstance(exc, OutcomeUnknown)
-
-
 def _final_outcome(stages: Sequence[str]) -> str:
     """A command's outcome from its stages: unknown without a final one."""
     if not stages or stages[-1] == "accepted":
         return UNKNOWN
     return PASSED if stages[-1] == "completed" else FAILED
-
-
-def _source_text(frame: FrameType) -> str:
-    """The first argument of ``check(...)`` as written on the caller's line, if simple."""
-    import linecache
-
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    start = line.find("check(")
-    if start < 0:
-        return ""
-    depth = 0
-    for i, ch in enumerate(line[start + 6:]):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            if depth == 0:
-                return line[start + 6:start + 6 + i].strip()
-            depth -= 1
-        elif ch == "," and depth == 0:
-            return line[start + 6:start + 6 + i].strip()
-    return ""
-

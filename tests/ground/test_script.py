@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,69 @@ def test_sys_exit_and_script_arguments(
     code = cli.main(["run", "s.py", "--port", fake_node.port, "--log", str(log), "x", "0"])
     out, _ = capsys.readouterr()
     assert code == 0 and "argv ['s.py', 'x', '0'] __main__" in out
+
+
+def test_a_reboot_under_a_command_is_outcome_unknown_exit_7(
+        capsys: pytest.CaptureFixture[str], fake_node: FakeNode, tmp_path: Path) -> None:
+    script = write(tmp_path, """
+        command("set_mode", mode="NOMINAL")
+        command("noop")
+    """)
+    log = tmp_path / "run.jsonl"
+    fake_node.hold_final = {2}  # accepted; then the node reboots: it may or may not have run
+
+    def reboot_when_held() -> None:
+        deadline = time.monotonic() + _WAIT_S
+        while fake_node.holding == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fake_node.reboot()  # its housekeeping now says boot 4
+
+    threading.Thread(target=reboot_when_held, daemon=True).start()
+    code, _out, err = run_script(capsys, script, fake_node.port, log)
+    (seq,) = uplink_seqs(log, 2)
+    unknown = (f"set_mode (seq {seq}): outcome UNKNOWN: the node went from boot 3 to boot 4 "
+               f"before a final verification (got accepted); it may or may not have run: "
+               f"check the node's state before sending it again; log: {log}")
+    assert code == 7
+    assert err == f"ground: error at s.py:1: {unknown}\n"
+    assert notes(log, "step")[-1] == {
+        "n": 1, "phase": "end", "at": "s.py:1", "verb": "command",
+        "what": "set_mode mode=NOMINAL", "outcome": "unknown", "seq": seq, "detail": unknown}
+    end = notes(log, "script")[-1]
+    assert (end["outcome"], end["exit"], end["at"]) == ("error", 7, "s.py:1")
+
+
+def test_a_command_re_bound_after_a_reboot_shows_only_its_own_outcome(
+        capsys: pytest.CaptureFixture[str], fake_node: FakeNode, tmp_path: Path) -> None:
+    script = write(tmp_path, """
+        command("noop")
+        command("set_mode", mode="NOMINAL")
+    """)
+    log = tmp_path / "run.jsonl"
+    fake_node.hk_period_s = None  # the ground learns the new boot only from STALE_BOOT
+
+    def noop_then_reboot(seq: int, args: list[Any]) -> tuple[int, int, Any]:
+        fake_node.reboot()
+        return 2, 0, None
+
+    fake_node._cmd_1 = noop_then_reboot  # type: ignore[attr-defined]
+    code, _out, err = run_script(capsys, script, fake_node.port, log)
+    assert (code, err) == (0, "")
+    (seq,) = uplink_seqs(log, 2)
+    stages = [codec.stage_name(m.body[1]) for m in downlink(log, 2)]
+    assert stages == ["rejected", "accepted", "completed"]  # STALE_BOOT, then re-bound
+    assert notes(log, "step")[-1]["detail"] == f"accepted, completed (seq {seq})"
+
+
+def downlink(log: Path, cmd_id: int) -> list[codec.Message]:
+    """The verifications of command ``cmd_id`` received."""
+    out = []
+    for r in LogReader(log):
+        if r.type == "down":
+            msg = codec.decode(decode_wire(r.data).message)  # type: ignore[union-attr]
+            if msg.kind == 1 and msg.id == cmd_id:
+                out.append(msg)
+    return out
 
 
 # --- Ctrl-C: a real SIGINT to a `ground run` process -----------------------------------------
