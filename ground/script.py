@@ -25,7 +25,8 @@ anything else (their calls are not steps; their frames are in the session log al
 
 Every step goes to the session log (``--log``, else ``logs/``; ``ground replay`` reads it)
 with the script's file:line, and to the terminal. Waits and timeouts are multiplied by
-``--time-scale`` (default 1; the virtual Pico needs about 34). The script's ``sys.argv`` is
+``--time-scale`` (default 1; the virtual Pico needs about 34; ``auto`` measures the target
+as the HIL rig does, ``hil.timing``, and says what it found). The script's ``sys.argv`` is
 its path and the words after it (after ``--`` when one of them looks like an option of
 ``ground run``); ``__name__`` is ``"__main__"``, and its folder is first on ``sys.path``.
 
@@ -190,8 +191,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _own_options(p: argparse.ArgumentParser) -> None:
     from ground.subcommands import positive_float
 
-    p.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
-                   help="multiply every wait and timeout by X (default 1; the virtual Pico: 34)")
+    def scale(text: str) -> float | str:
+        return "auto" if text == "auto" else positive_float(text)
+
+    p.add_argument("--time-scale", type=scale, default=1.0, metavar="X",
+                   help="multiply every wait and timeout by X (default 1; the virtual Pico: "
+                   "about 34; auto: measure the target first, as the HIL rig does)")
 
 
 def _split_options(args: argparse.Namespace) -> list[str]:
@@ -249,11 +254,24 @@ def run(args: argparse.Namespace) -> int:
 
     def attach(client: Client) -> None:  # before connecting: nothing the node says is missed
         apis.append(NodeApi(client, command_timeout_s=args.timeout,
-                            time_scale=args.time_scale))
+                            time_scale=1.0 if args.time_scale == "auto" else args.time_scale))
 
     with connect(args, before=attach) as client:
+        if args.time_scale == "auto":
+            _measure_scale(apis[0], client, out)
         steps = Steps(apis[0], out, client.log)
         return _execute(code, path, argv, steps, client)
+
+
+def _measure_scale(api: NodeApi, client: Client, out: Any) -> None:
+    """``--time-scale auto``: measure the target as the HIL rig does (hil.timing)."""
+    from hil import timing
+
+    scale = timing.measure(client)
+    api.time_scale = api.history.time_scale = scale.factor
+    if client.log is not None:
+        client.log.note(scale.describe())
+    out.print(scale.describe(), style="dim")
 
 
 def _execute(code: CodeType, path: Path, argv: Sequence[str], steps: Steps,

@@ -38,11 +38,11 @@ def line_of(script: str, text: str, nth: int = 1) -> str:
 
 
 def run(capsys: pytest.CaptureFixture[str], script: str, port: str, log: Path,
-        *script_args: str) -> tuple[int, str, str]:
+        *script_args: str, options: tuple[str, ...] = ()) -> tuple[int, str, str]:
     cwd = os.getcwd()
     os.chdir(SCRIPTS)
     try:
-        code = cli.main(["run", script, "--port", port, "--log", str(log), "--",
+        code = cli.main(["run", script, "--port", port, "--log", str(log), *options, "--",
                          *script_args])
     finally:
         os.chdir(cwd)
@@ -117,8 +117,13 @@ def test_power_checkout_stops_at_its_first_failed_check(
 
 def test_heater_test(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     log = tmp_path / "heater.jsonl"
-    code, _out, err = run(capsys, "heater_test.py", "sim://?time_factor=600", log)
+    code, out, err = run(capsys, "heater_test.py", "sim://?time_factor=600", log,
+                         options=("--time-scale", "auto"))
     assert (code, err) == (0, "")
+    # the target measured first, as the HIL rig does: said on the terminal and in the log
+    (measured,) = [r.fields["text"] for r in LogReader(log)
+                   if r.type == "note" and r.fields["text"].startswith("time scale ")]
+    assert "(measured: node clock " in measured and out.startswith(measured + "\n")
     s = "heater_test.py"
 
     def at(text: str, nth: int = 1) -> str:
