@@ -30,6 +30,7 @@ with what did arrive.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -142,7 +143,8 @@ class Steps:
         self.last = step
         self._record(step, "begin")
         try:
-            yield step
+            with self._running(step):
+                yield step
         except StepFailed as exc:
             self._end(step, FAILED, exc.message)
             raise
@@ -161,6 +163,13 @@ class Steps:
             raise
         else:
             self._end(step, step.outcome or PASSED, step.detail)
+
+    def _running(self, step: Step) -> contextlib.AbstractContextManager[Any]:
+        """On a terminal, the step being run under a spinner until its line is printed."""
+        if not self.out.is_terminal:
+            return contextlib.nullcontext()
+        return self.out.status(f"[dim]{step.n:>3} {escape(step.at)}[/dim]  {step.verb} "
+                               f"{escape(step.what)}")
 
     def _end(self, step: Step, outcome: str, detail: str) -> None:
         step.outcome = outcome
