@@ -77,7 +77,8 @@ def _add_external(sub: Any) -> None:
     import importlib
 
     for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys"),
-                         ("gateway", "ground.gateway_cli"), ("run", "ground.script")):
+                         ("gateway", "ground.gateway_cli"), ("tt", "ground.tt_cli"),
+                         ("seq", "ground.seqcli"), ("run", "ground.script")):
         try:
             mod = importlib.import_module(module)
         except ImportError:
