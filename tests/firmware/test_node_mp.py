@@ -82,20 +82,24 @@ d = app.dispatcher
 link = app.link
 ref = Encoder()
 bad = 0
-values = (0, 1, 23, 24, 255, 256, 65535, 65536, 0xFFFFFFFF)
+values = (0, 1, 23, 24, 255, 256, 65535, 65536, 0xFFFFFFFF, 0x100000000, 0x100000005)
+# every code the spec has (up to 31: past the one-byte CBOR head at 24) and results
+answers = ((0, 0, None), (1, 4, None), (1, 15, None), (2, 0, None), (3, 20, None),
+           (3, 23, None), (3, 24, None), (3, 31, None), (2, 0, 5), (2, 0, [1, -2]),
+           (1, 8, 70000), (2, 0, False))
 for seq in values[:7]:
     for now in values:
-        for cmd_id in (1, 21, 23, 24, 200):
-            for stage, code in ((0, 0), (1, 4), (2, 0), (3, 20)):
+        for cmd_id in (1, 21, 23, 24, 200, 0xFFFFFFFF, 0x100000000):
+            for stage, code, result in answers:
                 board.now = now  # node time = board ticks (the clock started at 0)
                 app.clock._ms = 0
                 app.clock._last = 0
                 link.seq = seq
                 link.enc.reset()
                 link.end = lambda: None  # keep the message in the encoder
-                d._verify(seq, cmd_id, stage, code, None)
+                d._verify(seq, cmd_id, stage, code, result)
                 got = bytes(link.enc.buf[:link.enc.pos])
-                M.write_verification(ref, seq, now, cmd_id, seq, stage, code, None)
+                M.write_verification(ref, seq, now, cmd_id, seq, stage, code, result)
                 if got != bytes(ref.buf[:ref.pos]):
                     bad += 1
 print('mismatches', bad)
@@ -133,6 +137,9 @@ ENVELOPE_CASES = [
     ("87 01 00 07 00 01 80 B+1", [[1, [7, 1, 8, "B"]]]),
     ("87 01 00 07 00 18c8 80 B+1", [[200, [7, 1, 8, "B"]]]),  # before UNKNOWN_COMMAND
     ("87 01 00 07 00 01 80 B", [[1, [7, 0, 0, None]], [1, [7, 2, 0, None]]]),
+    # ids on either side of 2**32 (the widest the node writes in its own short form)
+    ("870100 09 00 1affffffff 80 B", [[2**32 - 1, [9, 1, 1, None]]]),
+    ("870100 09 00 1b0000000100000000 80 B", [[2**32, [9, 1, 1, None]]]),
 ]
 
 
@@ -256,3 +263,24 @@ send(12, 3, [1, True])
 answers()
 """)
     assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0"]
+
+
+def test_clear_counters_zeroes_the_command_counters(run_mp, tmp_path):
+    # SPEC: clear_counters zeroes cmds_accepted and cmds_rejected, in telemetry too; its own
+    # acceptance is counted before it runs, so both read 0 after it, and counting goes on.
+    lines = _verifications(run_mp, tmp_path, f"""
+def counts():
+    print(app.tlm[{ids.CH_CMDS_ACCEPTED}], app.tlm[{ids.CH_CMDS_REJECTED}],
+          app.dispatcher.cmds_accepted, app.dispatcher.cmds_rejected)
+send(1, {ids.CMD_NOOP}, [])
+send(2, {ids.CMD_NOOP}, [])
+send(3, 200, [])
+counts()
+send(4, {ids.CMD_CLEAR_COUNTERS}, [])
+counts()
+send(5, 200, [])
+send(6, 200, [])
+send(7, {ids.CMD_NOOP}, [])
+counts()
+""")
+    assert lines == ["2 1 2 1", "0 0 0 0", "1 2 1 2"]
