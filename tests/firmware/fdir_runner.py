@@ -71,6 +71,7 @@ class FakePlant:
 
     def __init__(self):
         self.loads_on = 0x301
+        self.forced = []  # force_heater calls, [heater, on]
 
     def shed(self, mask):
         m = self.loads_on & mask
@@ -79,6 +80,7 @@ class FakePlant:
 
     def force_heater(self, h, on):
         print(json.dumps(["x", "force_heater", [h, on]]))
+        self.forced.append([h, on])
 
 
 class Rig:
@@ -286,12 +288,69 @@ def heap():
         fact("alloc_free_" + ("plant" if real else "fake"), ok)
 
 
+def responses():
+    """The charge and cold responses on the edges of their params, driven by hand: shed below
+    shed_soc_pct (not at it), released at shed_soc_pct + 5 (not below); shed for a red charge
+    above shed_soc_pct, held while it is red; the battery heater forced below battery_cold_c
+    (not at it), released at battery_cold_c + 10, when FDIR is disabled, never by a faulty
+    sensor. Each stage's check number is printed as a fact with what FDIR holds after it."""
+    rig = Rig(real=False)
+    p, f, values = rig.plant, rig.fdir, rig.params.values
+
+    def at(ch, v, name=None):
+        rig.tlm[ch] = v + 0.0
+        rig.check()
+        if name:
+            fact(name, [rig.n, f.shedding, f.cold, rig.modes.current, p.forced])
+            p.forced = []
+
+    at(CH_BATTERY_SOC, 15.0)
+    at(CH_BATTERY_SOC, 15.0, "soc_at_shed_pct")
+    at(CH_BATTERY_SOC, 14.9, "soc_below")  # shed (nothing on), SAFE
+    at(CH_BATTERY_SOC, 14.9, "soc_below_again")  # nothing on, already SAFE: nothing
+    p.loads_on |= 0x002
+    at(CH_BATTERY_SOC, 19.9, "load_on_latched")  # shed again; still SAFE
+    rig.modes.current = MODE_NOMINAL
+    at(CH_BATTERY_SOC, 19.9, "nominal_latched")  # SAFE again
+    rig.tlm[CH_BATTERY_SOC] = None
+    rig.modes.current = MODE_NOMINAL
+    rig.check()
+    fact("soc_none", [rig.n, f.shedding, rig.modes.current])
+    at(CH_BATTERY_SOC, 20.0, "released")
+    p.loads_on |= 0x004
+    at(CH_BATTERY_SOC, 19.9, "above_shed_pct")  # not latched, above 15, not red: nothing
+    # red (below 15) with shed_soc_pct at 10: shed once red has held for 3 checks
+    values[PARAM_SHED_SOC_PCT] = 10.0
+    at(CH_BATTERY_SOC, 14.0)
+    at(CH_BATTERY_SOC, 14.0, "red_pending")
+    at(CH_BATTERY_SOC, 14.0, "red")
+    at(CH_BATTERY_SOC, 15.1, "red_above_release")  # above 10 + 5 but still red: held
+    at(CH_BATTERY_SOC, 16.0)
+    at(CH_BATTERY_SOC, 16.0, "yellow_pending")
+    at(CH_BATTERY_SOC, 16.0, "yellow")  # out of red: released
+    # cold battery (battery_cold_c -5: forced below it, released at +5)
+    rig.hand.append(CH_BATTERY_TEMP)
+    at(CH_BATTERY_TEMP, -5.0, "cold_at")
+    at(CH_BATTERY_TEMP, -5.5, "cold_below")
+    at(CH_BATTERY_TEMP, 4.9, "cold_held")
+    at(CH_BATTERY_TEMP, 5.0, "cold_released")
+    at(CH_BATTERY_TEMP, -6.0, "cold_again")
+    values[PARAM_FDIR_ENABLED] = False
+    at(CH_BATTERY_TEMP, -6.5, "disabled_releases")
+    at(CH_BATTERY_TEMP, -7.0, "disabled_never_forces")
+    values[PARAM_FDIR_ENABLED] = True
+    at(CH_BATTERY_TEMP, -999.0, "faulty_never_forces")
+    at(CH_BATTERY_TEMP, -7.5, "moving_forces")
+    at(CH_BATTERY_TEMP, -999.0, "faulty_never_releases")
+    at(CH_BATTERY_TEMP, 5.5, "moving_releases")
+
+
 def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
 SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
-                                      sensors, heap)}
+                                      sensors, heap, responses)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()
