@@ -284,3 +284,48 @@ send(7, {ids.CMD_NOOP}, [])
 counts()
 """)
     assert lines == ["2 1 2 1", "0 0 0 0", "1 2 1 2"]
+
+
+def test_a_plain_command_to_a_keyed_node_is_rejected_unauthenticated(run_mp, tmp_path):
+    # SPEC §10: a node with a key enforces authentication (the default); a plain command is
+    # rejected UNAUTHENTICATED after the checks of §5 and never executed, a repeat of it too.
+    from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "keys.bin").write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER,
+                                                      DEV_GENERATION)]))
+    lines = _verifications(run_mp, tmp_path, f"""
+print(app.auth.state)
+send(1, {ids.CMD_NOOP}, [])
+send(1, {ids.CMD_NOOP}, [])
+send(2, {ids.CMD_STATUS}, [])
+answers()
+""")
+    assert lines == ["2", "[[1, 1, 9], [1, 1, 9], [2, 1, 9]] 0"]
+
+
+def test_a_pending_command_completes_when_its_service_finishes_it(run_mp, tmp_path):
+    # The handler API (node.dispatcher): PENDING accepts now and completes later through
+    # finish(); until then a repeat is answered accepted only, after it with the outcome, and
+    # a finish() for a command not pending changes nothing.
+    lines = _verifications(run_mp, tmp_path, """
+from node.dispatcher import PENDING
+app.dispatcher.register(1, lambda d: PENDING)
+send(5, 1, [])
+answers()
+send(5, 1, [])
+answers()
+app.dispatcher.finish(5, 1, 0, [7, 8])
+answers()
+app.dispatcher.finish(5, 1, 0, [9])
+app.dispatcher.finish(6, 1, 0, None)
+answers()
+send(5, 1, [])
+answers()
+send(6, 1, [])
+app.dispatcher.finish(6, 1, 19, [1])
+answers()
+""")
+    assert lines == ["[[5, 0, 0]] 1", "[[5, 0, 0]] 1", "[[5, 2, 0]] 1", "[] 1",
+                     "[[5, 0, 0], [5, 2, 0]] 1", "[[6, 0, 0], [6, 3, 19]] 2"]
