@@ -248,18 +248,32 @@ def _baseline(module: str) -> None:
         raise SystemExit(f"mutate: the tests of {module} fail without a mutant:\n{tail}")
 
 
-def _load_equivalent() -> set[tuple[str, str, str]]:
-    """EQUIVALENT: lines ``module | operator | source line, stripped  # why``."""
-    out: set[tuple[str, str, str]] = set()
+Equivalent = set[tuple[str, str, str, str]]
+
+
+def _load_equivalent() -> Equivalent:
+    """EQUIVALENT: lines ``module | operator | source line, stripped  # why``, or
+    ``module | operator | source line | mutated line  # why`` when only one of the mutants
+    the operator makes on that line is equivalent (NumberReplacer's +1 and -1, say)."""
+    out: Equivalent = set()
     path = Path(__file__).with_name("mutate_equivalent.txt")
     if not path.exists():
         return out
     for raw in path.read_text().splitlines():
         line = raw.split("  #", 1)[0].strip()
         if line and not line.startswith("#"):
-            module, operator, source = (part.strip() for part in line.split("|", 2))
-            out.add((module, operator, source))
+            module, operator, rest = (part.strip() for part in line.split("|", 2))
+            source, _, mutated = rest.partition(" | ")
+            out.add((module, operator, source.strip(), mutated.strip()))
     return out
+
+
+def _mutated_line(diff: str | None) -> str:
+    """The mutant's version of the line, stripped of indentation and comment."""
+    for d in (diff or "").splitlines():
+        if d.startswith("+") and not d.startswith("+++"):
+            return d[1:].split("  #", 1)[0].strip()
+    return ""
 
 
 def _annotation_lines(path: Path) -> set[int]:
@@ -282,21 +296,22 @@ def _annotation_lines(path: Path) -> set[int]:
     return lines
 
 
-def _equivalent_mark(module: str, item: Any, lines: list[str], annotations: set[int],
-                     equivalent: set[tuple[str, str, str]]) -> str:
+def _equivalent_mark(module: str, item: Any, diff: str | None, lines: list[str],
+                     annotations: set[int], equivalent: Equivalent) -> str:
     """'' if the surviving mutant counts, else why it is judged equivalent."""
     mutation = item.mutations[0]
     line_no = mutation.start_pos[0]
     source = lines[line_no - 1].split("  #", 1)[0].strip() if line_no <= len(lines) else "?"
     operator = str(mutation.operator_name).rsplit("/", 1)[-1]
-    if (module, operator, source) in equivalent:
+    if ((module, operator, source, "") in equivalent
+            or (module, operator, source, _mutated_line(diff)) in equivalent):
         return " (equivalent)"
     if line_no in annotations and operator.startswith("ReplaceBinaryOperator"):
         return " (equivalent: annotation)"
     return ""
 
 
-def summarise(module: str, equivalent: set[tuple[str, str, str]],
+def summarise(module: str, equivalent: Equivalent,
               only: set[int] | None = None) -> Summary:
     """The module's session counted (only the mutants on lines ``only``, if given)."""
     from cosmic_ray.work_db import WorkDB, use_db
@@ -327,7 +342,7 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]],
             summary.incompetent += 1
         else:
             summary.survived += 1
-            mark = _equivalent_mark(module, item, lines, annotations, equivalent)
+            mark = _equivalent_mark(module, item, result.diff, lines, annotations, equivalent)
             summary.equivalent += bool(mark)
             mutation = item.mutations[0]
             operator = str(mutation.operator_name).rsplit("/", 1)[-1]
@@ -349,7 +364,7 @@ def _survivors(module: str, session: Path) -> list[Any]:
     with use_db(str(session), WorkDB.Mode.open) as db:
         done = list(db.completed_work_items)
     return [w for w, r in done if r.test_outcome == TestOutcome.SURVIVED
-            and not _equivalent_mark(module, w, lines, annotations, equivalent)]
+            and not _equivalent_mark(module, w, r.diff, lines, annotations, equivalent)]
 
 
 def _run_pending(module: str, session: Path, budget_s: float | None) -> None:

@@ -96,6 +96,7 @@ for seq in values[:7]:
                 app.clock._last = 0
                 link.seq = seq
                 link.enc.reset()
+                link.enc.buf[0] = 0  # nothing left over from the last message may show
                 link.end = lambda: None  # keep the message in the encoder
                 d._verify(seq, cmd_id, stage, code, result)
                 got = bytes(link.enc.buf[:link.enc.pos])
@@ -261,8 +262,11 @@ send(11, 3, [1])
 answers()
 send(12, 3, [1, True])
 answers()
+send(13, 3, [])  # no arguments at all for a command that takes two
+answers()
 """)
-    assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0"]
+    assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0",
+                     "[[13, 1, 2]] 0"]
 
 
 def test_clear_counters_zeroes_the_command_counters(run_mp, tmp_path):
@@ -326,6 +330,10 @@ answers()
 send(6, 1, [])
 app.dispatcher.finish(6, 1, 19, [1])
 answers()
+send(7, 15, [])  # after a finish, plain commands are remembered as before
+send(7, 15, [])
+answers()
 """)
     assert lines == ["[[5, 0, 0]] 1", "[[5, 0, 0]] 1", "[[5, 2, 0]] 1", "[] 1",
-                     "[[5, 0, 0], [5, 2, 0]] 1", "[[6, 0, 0], [6, 3, 19]] 2"]
+                     "[[5, 0, 0], [5, 2, 0]] 1", "[[6, 0, 0], [6, 3, 19]] 2",
+                     "[[7, 0, 0], [7, 2, 0], [7, 0, 0], [7, 2, 0]] 3"]
