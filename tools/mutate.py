@@ -32,6 +32,7 @@ tell them apart from the original), which count neither way in the adjusted rate
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -276,13 +277,13 @@ def _mutated_line(diff: str | None) -> str:
     return ""
 
 
-def _annotation_lines(path: Path) -> set[int]:
+def _annotation_lines(source: str) -> set[int]:
     """Lines inside annotations: never evaluated (``from __future__ import annotations`` on
     CPython, ignored by MicroPython), so a mutant there is equivalent."""
     import ast
 
     lines: set[int] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         notes: list[ast.expr | None] = []
         if isinstance(node, ast.arg):
             notes.append(node.annotation)
@@ -323,10 +324,13 @@ def summarise(module: str, equivalent: Equivalent,
         summary.ran = False
         return summary
     source = (REPO_ROOT / module).read_text()
-    if _snapshot(module).exists() and _snapshot(module).read_text() != source:
-        _carry_over(module, session, _snapshot(module).read_text())
-    lines = (REPO_ROOT / module).read_text().splitlines()
-    annotations = _annotation_lines(REPO_ROOT / module)
+    snapshot = _snapshot(module).read_text() if _snapshot(module).exists() else source
+    if _running(module):  # the file on disk is a mutant now: count against the snapshot
+        source = snapshot
+    elif snapshot != source:
+        _carry_over(module, session, snapshot)
+    lines = source.splitlines()
+    annotations = _annotation_lines(source)
 
     def wanted(item: Any) -> bool:
         return only is None or item.mutations[0].start_pos[0] in only
@@ -358,8 +362,9 @@ def _survivors(module: str, session: Path) -> list[Any]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
-    lines = (REPO_ROOT / module).read_text().splitlines()
-    annotations = _annotation_lines(REPO_ROOT / module)
+    source = (REPO_ROOT / module).read_text()
+    lines = source.splitlines()
+    annotations = _annotation_lines(source)
     equivalent = _load_equivalent()
     with use_db(str(session), WorkDB.Mode.open) as db:
         done = list(db.completed_work_items)
@@ -388,13 +393,40 @@ def _run_pending(module: str, session: Path, budget_s: float | None) -> None:
 _CHUNK = 10  # mutants per Cosmic Ray run when a time budget is set
 
 
+def _lock(module: str) -> Path:
+    return BUILD / (module.replace("/", "__").removesuffix(".py") + ".lock")
+
+
+def _running(module: str) -> bool:
+    """A run of module is going on (its lock names a live process)."""
+    try:
+        pid = int(_lock(module).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def run_module(module: str, fresh: bool, lines: set[int] | None = None,
                survivors: bool = False, budget_s: float | None = None) -> None:
     """Run the module's pending mutants (within ``budget_s`` if given), or (again) only those
-    on ``lines``, or only its survivors; results go into the module's session."""
+    on ``lines``, or only its survivors; results go into the module's session. While it runs,
+    the module's file on disk is a mutant most of the time: a lock file says so."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if _running(module):
+        raise SystemExit(f"mutate: a run of {module} is going on already (pid "
+                         f"{_lock(module).read_text().strip()})")
+    _lock(module).write_text(str(os.getpid()))
+    try:
+        _run_module(module, fresh, lines, survivors, budget_s)
+    finally:
+        _lock(module).unlink(missing_ok=True)
+
+
+def _run_module(module: str, fresh: bool, lines: set[int] | None, survivors: bool,
+                budget_s: float | None) -> None:
     from cosmic_ray.work_db import WorkDB, use_db
 
-    BUILD.mkdir(parents=True, exist_ok=True)
     _baseline(module)
     session = _open_session(module, fresh)
     if lines is None and not survivors:
