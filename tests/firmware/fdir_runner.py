@@ -13,6 +13,7 @@ import sys
 import micropython
 from node.fdir import Fdir
 from node.plant import Plant
+from node.plant.unit import N_SENSORS, SENSOR_CHANNELS
 
 from protocol.ids import (
     CH_BATTERY_SOC,
@@ -328,6 +329,8 @@ def responses():
     at(CH_BATTERY_SOC, 16.0)
     at(CH_BATTERY_SOC, 16.0, "yellow_pending")
     at(CH_BATTERY_SOC, 16.0, "yellow")  # out of red: released
+    fact("states", [f.state(CH_BATTERY_SOC), f.state(CH_ELECTRONICS_TEMP), f.state(CH_HEAP_FREE),
+                    f.state(CH_LOADS_ON)])
     # cold battery (battery_cold_c -5: forced below it, released at +5)
     rig.hand.append(CH_BATTERY_TEMP)
     at(CH_BATTERY_TEMP, -5.0, "cold_at")
@@ -345,12 +348,37 @@ def responses():
     at(CH_BATTERY_TEMP, 5.5, "moving_releases")
 
 
+# The physical range of each sensor, in SENSOR_CHANNELS order (node.fdir's design): battery
+# voltage V, battery, electronics temperature degC, solar current A, radiation uGy/h, surface
+# temperature degC.
+_RANGES = ((0.0, 40.0), (-150.0, 150.0), (-150.0, 150.0), (-1.0, 50.0), (0.0, 1.0e6),
+           (-250.0, 200.0))
+
+
+def plausible():
+    """Each sensor on the edges of its physical range: at either bound it is plausible, 0.5
+    beyond it faulty, and back inside (moving) the flag clears."""
+    rig = Rig(real=False)
+    for s in range(N_SENSORS):
+        ch = SENSOR_CHANNELS[s]
+        rig.hand.append(ch)
+        lo, hi = _RANGES[s]
+        mid = (lo + hi) / 2
+        faulty = []
+        for v in (lo, hi, lo - 0.5, mid, hi + 0.5, mid + 0.25):
+            rig.tlm[ch] = v
+            rig.check()
+            faulty.append(rig.fdir.faulty)
+        fact("sensor_" + str(s), faulty)
+        rig.hand.remove(ch)  # moving again
+
+
 def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
 SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
-                                      sensors, heap, responses)}
+                                      sensors, heap, responses, plausible)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

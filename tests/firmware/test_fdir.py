@@ -217,6 +217,9 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
     on, off = [[heater, True]], [[heater, False]]
     facts = dict(out["facts"])
     facts.pop("force_heater")
+    # state(): battery_soc (yellow, not the first limit row), electronics_temp (nominal),
+    # heap_free (never written), loads_on (no limits)
+    assert facts.pop("states") == [1, 0, 0, 0]
     assert facts == {
         "soc_at_shed_pct": [2, False, False, nominal, []],
         "soc_below": [3, True, False, safe, []],
@@ -243,6 +246,18 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
         "faulty_never_releases": [26, False, True, safe, []],
         "moving_releases": [27, False, False, safe, off],
     }
+
+
+@pytest.mark.micropython
+def test_each_sensor_is_plausible_up_to_its_bounds_and_no_further() -> None:
+    # fdir_runner.plausible: each of the six sensors at the low and the high bound of its
+    # physical range (plausible), 0.5 below and above (sensor_fault, once each), and back
+    # inside, moving (the flag clears): the faulty mask after each of the six checks.
+    out = run("plausible")
+    faults = [e[2] for e in out["events"] if e[1] == ids.EV_SENSOR_FAULT]
+    assert faults == [s for s in range(6) for _ in range(2)]
+    facts = {k: v for k, v in out["facts"].items() if k != "force_heater"}  # (-150 is cold)
+    assert facts == {f"sensor_{s}": [0, 0, 1 << s, 0, 1 << s, 0] for s in range(6)}
 
 
 @pytest.mark.micropython
