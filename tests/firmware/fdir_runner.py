@@ -24,6 +24,7 @@ from protocol.ids import (
     CH_HEATERS_ON,
     CH_LOADS_ON,
     CH_LOADS_TRIPPED,
+    CH_SOLAR_CURRENT,
     CH_SURFACE_TEMP,
     FAULT_BATTERY_DRAIN,
     FAULT_SENSOR_FAIL,
@@ -332,15 +333,20 @@ def responses():
     fact("states", [f.state(CH_BATTERY_SOC), f.state(CH_ELECTRONICS_TEMP), f.state(CH_HEAP_FREE),
                     f.state(CH_LOADS_ON)])
     # cold battery (battery_cold_c -5: forced below it, released at +5)
+    # with another sensor (electronics) faulty meanwhile: the battery's own sensor counts
     rig.hand.append(CH_BATTERY_TEMP)
+    rig.tlm[CH_ELECTRONICS_TEMP] = 999.0
     at(CH_BATTERY_TEMP, -5.0, "cold_at")
     at(CH_BATTERY_TEMP, -5.5, "cold_below")
+    rig.tlm[CH_ELECTRONICS_TEMP] = 20.5
     at(CH_BATTERY_TEMP, 4.9, "cold_held")
     at(CH_BATTERY_TEMP, 5.0, "cold_released")
     at(CH_BATTERY_TEMP, -6.0, "cold_again")
     values[PARAM_FDIR_ENABLED] = False
     at(CH_BATTERY_TEMP, -6.5, "disabled_releases")
     at(CH_BATTERY_TEMP, -7.0, "disabled_never_forces")
+    # battery_temp (14) yellow now: a channel without limits below it (13) is nominal
+    fact("states_cold", [f.state(CH_BATTERY_TEMP), f.state(CH_BATTERY_TEMP - 1)])
     values[PARAM_FDIR_ENABLED] = True
     at(CH_BATTERY_TEMP, -999.0, "faulty_never_forces")
     at(CH_BATTERY_TEMP, -7.5, "moving_forces")
@@ -373,12 +379,23 @@ def plausible():
         rig.hand.remove(ch)  # moving again
 
 
+def first():
+    """Stuck from the very first check: sensors reading exactly 1.0 and -1.0 (both plausible)
+    from the start are stuck on the 30th repeat after their first reading, not before."""
+    rig = Rig(real=False)
+    rig.hand += [CH_BATTERY_TEMP, CH_SOLAR_CURRENT]
+    rig.tlm[CH_BATTERY_TEMP] = 1.0
+    rig.tlm[CH_SOLAR_CURRENT] = -1.0
+    for _ in range(35):
+        rig.check()
+
+
 def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
 SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
-                                      sensors, heap, responses, plausible)}
+                                      sensors, heap, responses, plausible, first)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

@@ -207,6 +207,7 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
     assert out["events"] == [
         (3, shed, 0, 14.9, None), (5, shed, 0x002, 19.9, None), (8, y, soc, 20.0, None),
         (12, r, soc, 14.0, None), (12, shed, 0x004, 14.0, None), (16, y, soc, 16.0, None),
+        (17, fault, ids.SENSOR_ELECTRONICS_TEMP, None, None),  # another sensor: no matter
         (18, cold, -5.5, None, None), (21, cold, -6.0, None, None),
         (23, y, temp, -7.0, None), (24, fault, ids.SENSOR_BATTERY_TEMP, None, None),
         (25, cold, -7.5, None, None), (26, fault, ids.SENSOR_BATTERY_TEMP, None, None),
@@ -220,6 +221,7 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
     # state(): battery_soc (yellow, not the first limit row), electronics_temp (nominal),
     # heap_free (never written), loads_on (no limits)
     assert facts.pop("states") == [1, 0, 0, 0]
+    assert facts.pop("states_cold") == [1, 0]  # battery_temp yellow; channel 13 has no limits
     assert facts == {
         "soc_at_shed_pct": [2, False, False, nominal, []],
         "soc_below": [3, True, False, safe, []],
@@ -258,6 +260,16 @@ def test_each_sensor_is_plausible_up_to_its_bounds_and_no_further() -> None:
     assert faults == [s for s in range(6) for _ in range(2)]
     facts = {k: v for k, v in out["facts"].items() if k != "force_heater"}  # (-150 is cold)
     assert facts == {f"sensor_{s}": [0, 0, 1 << s, 0, 1 << s, 0] for s in range(6)}
+
+
+@pytest.mark.micropython
+def test_sensors_frozen_from_the_first_check_are_stuck_on_the_30th_repeat() -> None:
+    # fdir_runner.first: battery temperature at 1.0, solar current at -1.0 and electronics
+    # temperature at 20.0 from the very first check: each read 1 + 30 times, stuck at check 31.
+    assert run("first")["events"] == [
+        (31, ids.EV_SENSOR_FAULT, s, None, None)
+        for s in (ids.SENSOR_BATTERY_TEMP, ids.SENSOR_ELECTRONICS_TEMP,
+                  ids.SENSOR_SOLAR_CURRENT)]
 
 
 @pytest.mark.micropython
