@@ -352,6 +352,10 @@ def responses():
     at(CH_BATTERY_TEMP, -7.5, "moving_forces")
     at(CH_BATTERY_TEMP, -999.0, "faulty_never_releases")
     at(CH_BATTERY_TEMP, 5.5, "moving_releases")
+    values[PARAM_BATTERY_COLD_C] = -12.0  # another setting: released at -2
+    at(CH_BATTERY_TEMP, -12.5, "cold_12")
+    at(CH_BATTERY_TEMP, -2.1, "cold_12_held")
+    at(CH_BATTERY_TEMP, -2.0, "cold_12_released")
 
 
 # The physical range of each sensor, in SENSOR_CHANNELS order (node.fdir's design): battery

@@ -198,8 +198,8 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
     # again and a mode other than SAFE forced back; released at 20 (15 + 5), not at 19.9; a
     # charge in red (below 15) sheds even above shed_soc_pct (10 now) and holds until out of
     # red, though above 10 + 5; the battery heater forced below -5, not at it, released at
-    # 5 (-5 + 10), not at 4.9, released when FDIR is disabled, and a faulty battery sensor
-    # neither forces nor releases it. Facts: [check, shedding, cold, mode, force_heater calls].
+    # 5 (-5 + 10), not at 4.9 (with battery_cold_c -12: at -2), released when FDIR is
+    # disabled, and a faulty battery sensor neither forces nor releases it. Facts: [check, shedding, cold, mode, force_heater calls].
     out = run("responses")
     shed, cold, fault = ids.EV_LOADS_SHED, ids.EV_HEATER_ON_COLD, ids.EV_SENSOR_FAULT
     y, r = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED
@@ -211,6 +211,7 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
         (18, cold, -5.5, None, None), (21, cold, -6.0, None, None),
         (23, y, temp, -7.0, None), (24, fault, ids.SENSOR_BATTERY_TEMP, None, None),
         (25, cold, -7.5, None, None), (26, fault, ids.SENSOR_BATTERY_TEMP, None, None),
+        (28, cold, -12.5, None, None),
     ]
     low = ids.SAFE_LOW_CHARGE
     assert out["safe"] == [(3, low), (6, low), (12, low)]
@@ -247,6 +248,9 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
         "moving_forces": [25, False, True, safe, on],
         "faulty_never_releases": [26, False, True, safe, []],
         "moving_releases": [27, False, False, safe, off],
+        "cold_12": [28, False, True, safe, on],
+        "cold_12_held": [29, False, True, safe, []],
+        "cold_12_released": [30, False, False, safe, off],
     }
 
 
