@@ -199,7 +199,8 @@ def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
     # charge in red (below 15) sheds even above shed_soc_pct (10 now) and holds until out of
     # red, though above 10 + 5; the battery heater forced below -5, not at it, released at
     # 5 (-5 + 10), not at 4.9 (with battery_cold_c -12: at -2), released when FDIR is
-    # disabled, and a faulty battery sensor neither forces nor releases it. Facts: [check, shedding, cold, mode, force_heater calls].
+    # disabled, and a faulty battery sensor neither forces nor releases it.
+    # Facts: [check, shedding, cold, mode, force_heater calls].
     out = run("responses")
     shed, cold, fault = ids.EV_LOADS_SHED, ids.EV_HEATER_ON_COLD, ids.EV_SENSOR_FAULT
     y, r = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED
