@@ -19,6 +19,7 @@ from protocol.ids import (
     CH_BATTERY_SOC,
     CH_BATTERY_TEMP,
     CH_BATTERY_VOLTAGE,
+    CH_CURRENT_COMMS_RELAY,
     CH_ELECTRONICS_TEMP,
     CH_HEAP_FREE,
     CH_HEATERS_ON,
@@ -384,14 +385,40 @@ def plausible():
 
 
 def first():
-    """Stuck from the very first check: sensors reading exactly 1.0 and -1.0 (both plausible)
-    from the start are stuck on the 30th repeat after their first reading, not before."""
+    """From the very first check: sensors reading exactly 1.0 and -1.0 (both plausible) are
+    stuck on the 30th repeat after their first reading, not before; one implausible from
+    the start (battery voltage, moving) is faulty at once."""
     rig = Rig(real=False)
-    rig.hand += [CH_BATTERY_TEMP, CH_SOLAR_CURRENT]
+    rig.hand += [CH_BATTERY_TEMP, CH_SOLAR_CURRENT, CH_BATTERY_VOLTAGE]
     rig.tlm[CH_BATTERY_TEMP] = 1.0
     rig.tlm[CH_SOLAR_CURRENT] = -1.0
-    for _ in range(35):
+    for n in range(35):
+        rig.tlm[CH_BATTERY_VOLTAGE] = -1.0 - n
         rig.check()
+
+
+def red_edges():
+    """Leaving red needs 1 % of the red limit too: electronics_temp red above 60 eases at
+    59.39 (below 59.4), not at 59.41; red below -30 eases at -29.69, not at -29.71. A load
+    current (no lower limit) reading below 0 stays nominal."""
+    rig = Rig(real=False)
+
+    def hold(v, n=3):
+        for _ in range(n):
+            rig.tlm[CH_ELECTRONICS_TEMP] = v + 0.0
+            rig.check()
+
+    hold(61.0)  # red
+    hold(59.41)  # still red
+    hold(59.39)  # yellow
+    hold(20.0)  # nominal
+    hold(-31.0)  # red
+    hold(-29.71)  # still red
+    hold(-29.69)  # yellow
+    hold(20.0)
+    rig.tlm[CH_CURRENT_COMMS_RELAY] = -0.5
+    hold(20.1)
+    fact("load_current_state", rig.fdir.state(CH_CURRENT_COMMS_RELAY))
 
 
 def fact(name, value):
@@ -399,7 +426,7 @@ def fact(name, value):
 
 
 SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
-                                      sensors, heap, responses, plausible, first)}
+                                      sensors, heap, responses, plausible, first, red_edges)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

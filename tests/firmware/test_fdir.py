@@ -270,11 +270,27 @@ def test_each_sensor_is_plausible_up_to_its_bounds_and_no_further() -> None:
 @pytest.mark.micropython
 def test_sensors_frozen_from_the_first_check_are_stuck_on_the_30th_repeat() -> None:
     # fdir_runner.first: battery temperature at 1.0, solar current at -1.0 and electronics
-    # temperature at 20.0 from the very first check: each read 1 + 30 times, stuck at check 31.
-    assert run("first")["events"] == [
+    # temperature at 20.0 from the very first check: each read 1 + 30 times, stuck at check 31;
+    # battery voltage below 0 from the first check: faulty at once.
+    assert run("first")["events"] == [(1, ids.EV_SENSOR_FAULT, ids.SENSOR_BATTERY_VOLTAGE,
+                                       None, None)] + [
         (31, ids.EV_SENSOR_FAULT, s, None, None)
         for s in (ids.SENSOR_BATTERY_TEMP, ids.SENSOR_ELECTRONICS_TEMP,
                   ids.SENSOR_SOLAR_CURRENT)]
+
+
+@pytest.mark.micropython
+def test_leaving_red_needs_the_hysteresis_too() -> None:
+    # fdir_runner.red_edges, electronics_temp (red above 60 and below -30): from red, 59.41
+    # and -29.71 stay red, 59.39 and -29.69 (1 % inside) ease to yellow; a load current
+    # below 0 (it has no lower limit) stays nominal.
+    ch = ids.CH_ELECTRONICS_TEMP
+    y, r, n = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED, ids.EV_LIMIT_NOMINAL
+    out = run("red_edges")
+    assert out["events"] == [
+        (3, r, ch, 61.0, None), (9, y, ch, 59.39, None), (12, n, ch, 20.0, None),
+        (15, r, ch, -31.0, None), (21, y, ch, -29.69, None), (24, n, ch, 20.0, None)]
+    assert out["facts"] == {"load_current_state": 0}
 
 
 @pytest.mark.micropython
