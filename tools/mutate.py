@@ -70,7 +70,9 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
     # test_node_mp.py's runners carry the check order, the ring, STALE_BOOT and the address
     # rule; test_commands.py, test_robustness.py and test_consts.py would add the services'
     # checks at 4x the time per mutant
-    "firmware/node/dispatcher.py": (("tests/firmware/test_node_mp.py",), 120),
+    "firmware/node/dispatcher.py": (
+        ("tests/firmware/test_consts.py::test_inlined_constants_match_protocol"
+         "[node/dispatcher.py]", "tests/firmware/test_node_mp.py"), 120),
     "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),

@@ -337,3 +337,20 @@ answers()
     assert lines == ["[[5, 0, 0]] 1", "[[5, 0, 0]] 1", "[[5, 2, 0]] 1", "[] 1",
                      "[[5, 0, 0], [5, 2, 0]] 1", "[[6, 0, 0], [6, 3, 19]] 2",
                      "[[7, 0, 0], [7, 2, 0], [7, 0, 0], [7, 2, 0]] 3"]
+
+
+def test_arguments_the_heap_cannot_hold_are_bad_arguments(run_mp, tmp_path):
+    # A MemoryError while the arguments are read (one too big for the heap left) rejects
+    # the command BAD_ARGUMENTS; the node goes on, and the next command runs.
+    lines = _verifications(run_mp, tmp_path, """
+import node.dispatcher as D
+real = D.read_args
+def full(*a):
+    raise MemoryError("heap full")
+D.read_args = full
+send(3, 12, [3, 1.0])
+D.read_args = real
+send(4, 12, [3, 1.0])
+answers()
+""")
+    assert lines == ["[[3, 1, 2], [4, 0, 0], [4, 2, 0]] 1"]
