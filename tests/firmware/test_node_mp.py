@@ -354,3 +354,22 @@ send(4, 12, [3, 1.0])
 answers()
 """)
     assert lines == ["[[3, 1, 2], [4, 0, 0], [4, 2, 0]] 1"]
+
+
+def test_a_bug_in_the_dispatch_path_is_counted_once_and_logged(run_mp, tmp_path):
+    # A command whose dispatch raises (a bug past the envelope checks) is counted rejected
+    # once, its exception logged, and nothing is answered; the next command runs.
+    lines = _verifications(run_mp, tmp_path, """
+d = app.dispatcher
+real = d._command
+def bug(*a):
+    raise KeyError("dispatch bug")
+d._command = bug
+send(3, 1, [])
+del d._command
+answers()
+print(d.cmds_rejected, app.tlm[28], len(board.errors), type(board.errors[-1]).__name__)
+send(4, 1, [])
+answers()
+""")
+    assert lines == ["[] 0", "1 1 1 KeyError", "[[4, 0, 0], [4, 2, 0]] 1"]
