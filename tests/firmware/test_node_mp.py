@@ -373,3 +373,19 @@ send(4, 1, [])
 answers()
 """)
     assert lines == ["[] 0", "1 1 1 KeyError", "[[4, 0, 0], [4, 2, 0]] 1"]
+
+
+def test_ids_past_the_last_command_are_unknown(run_mp, tmp_path):
+    # SPEC §5.1: the id just past the node's last command, and far past it, is
+    # UNKNOWN_COMMAND (answered, counted), as is id 0.
+    from protocol.node_dictionary import COMMAND_MODES
+
+    past = len(COMMAND_MODES)
+    lines = _verifications(run_mp, tmp_path, f"""
+send(1, {past}, [])
+send(2, {past + 1}, [])
+send(3, 0, [])
+answers()
+print(app.dispatcher.cmds_rejected)
+""")
+    assert lines == ["[[1, 1, 1], [2, 1, 1], [3, 1, 1]] 0", "3"]
