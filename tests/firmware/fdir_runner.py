@@ -395,6 +395,12 @@ def first():
     for n in range(35):
         rig.tlm[CH_BATTERY_VOLTAGE] = -1.0 - n
         rig.check()
+    # battery temperature moves again: only its own flag clears, the others stay (no event)
+    for n in range(2):
+        rig.tlm[CH_BATTERY_VOLTAGE] = -40.0 - n
+        rig.tlm[CH_BATTERY_TEMP] = 2.0 + n
+        rig.check()
+    fact("faulty_after_one_cleared", rig.fdir.faulty)
 
 
 def red_edges():

@@ -277,6 +277,10 @@ def test_sensors_frozen_from_the_first_check_are_stuck_on_the_30th_repeat() -> N
         (31, ids.EV_SENSOR_FAULT, s, None, None)
         for s in (ids.SENSOR_BATTERY_TEMP, ids.SENSOR_ELECTRONICS_TEMP,
                   ids.SENSOR_SOLAR_CURRENT)]
+    # then battery temperature moves again: its flag alone clears, no event repeats
+    assert run("first")["facts"] == {"faulty_after_one_cleared": (
+        (1 << ids.SENSOR_BATTERY_VOLTAGE) | (1 << ids.SENSOR_ELECTRONICS_TEMP)
+        | (1 << ids.SENSOR_SOLAR_CURRENT))}
 
 
 @pytest.mark.micropython
