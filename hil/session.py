@@ -376,6 +376,7 @@ class HilLink:
             try:
                 self.reset(api)
                 self.power_cycle(api)
+                api.history.forget()  # the test starts at this boot, as on a fresh sim
                 yield api
             finally:
                 self.release(api)
