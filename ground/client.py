@@ -101,6 +101,7 @@ class NodeStatus(NamedTuple):
     dict_hash: int
     event_seq: int
     fw_version: Any
+    node_id: int | None  # SPEC §5.3; None from a node older than revision 1.4
 
 
 class NodeDictionary(NamedTuple):
@@ -219,7 +220,7 @@ class Client:
                 ) from None
             raise exc from None
         r = list(res.result) if isinstance(res.result, list | tuple) else []
-        r += [None] * (7 - len(r))
+        r += [None] * (8 - len(r))
         node_hash = r[4] if isinstance(r[4], int) else -1
         self.status = NodeStatus(
             values.format_value(r[0], validate.CHANNELS["mode"].enum),
@@ -229,6 +230,7 @@ class Client:
             node_hash & 0xFFFFFFFF,
             r[5] if isinstance(r[5], int) else 0,
             r[6],
+            r[7] if isinstance(r[7], int) and not isinstance(r[7], bool) else None,
         )
         if isinstance(r[1], int):
             self._learn_boot(r[1])

@@ -78,7 +78,8 @@ def seq_range(url: str) -> tuple[int, int]:
 
 
 def sim_options(url: str) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&node_id=3&key=dev`` → SimNode keyword
+    arguments (``node_id``: the simulated board's identity, else one kept in its state dir).
 
     ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
     directory that has none; ``key=none`` (the default) leaves the node open."""
@@ -96,13 +97,17 @@ def sim_options(url: str) -> dict[str, Any]:
                 )
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "node_id":
+            options["node_id"] = _number(url, key, value, int)
+            if not 0 < options["node_id"] <= 0xFFFFFFFF:
+                raise UsageError(f"{url}: node_id={value}: 1 to 4294967295")
         elif key == "key":
             if value not in ("dev", "none"):
                 raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
             options["dev_key"] = value == "dev"
         else:
             raise UsageError(
-                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, key)")
+                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, node_id, key)")
     return options
 
 

@@ -132,7 +132,7 @@ COMMANDS = (
     Command(15, "status", (), IN_ANY,
             "Report the node's state; completed carries it.",
             result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "
-                   "fw_version]"),
+                   "fw_version, node_id]"),
     Command(16, "event_log_downlink",
             (Arg("from_seq", U32, help="oldest event sequence number wanted"),), IN_ANY,
             "Downlink the persistent event log from a sequence number, as bulk type 1."),
@@ -208,6 +208,8 @@ CHANNELS = (
             "authenticated commands refused as forged (SPEC §10.3); " + _LINK),
     Channel(35, "auth_replayed", U32, "",
             "authenticated commands refused as replays (SPEC §10.3); " + _LINK),
+    Channel(63, "node_id", U32, "", "this node's identity (SPEC §5.3): the node_id "
+            "parameter, or when it is 0 the board's (a Pico: CRC-32 of machine.unique_id())"),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -218,7 +220,7 @@ CHANNELS += tuple(
 
 # --- Housekeeping packets ------------------------------------------------------------------
 
-_HEADER = ("mode", "boot_count", "dict_hash")
+_HEADER = ("mode", "boot_count", "dict_hash", "node_id")
 PACKETS = (
     Packet(1, "power", _HEADER + (
         "uptime_s", "reset_cause", "sun_elevation", "lunar_day", "solar_current",
@@ -336,4 +338,8 @@ PARAMS = (
           persisted=True),
     Param(15, "volatile_value", I32, 0, -1000, 1000, "",
           "scratch parameter that is not persisted", persisted=False),
+    Param(24, "node_id", U32, 0, 0, 0xFFFFFFFF, "",
+          "this node's identity in its telemetry (node_id channel); 0: the board's own "
+          "(a Pico: CRC-32 of machine.unique_id(); a simulated node: its port's node_id, else "
+          "one kept in its state directory)"),
 )

@@ -68,6 +68,7 @@ CH_FRAME_ERRORS = const(32)
 CH_AUTH_STATE = const(33)
 CH_AUTH_FORGED = const(34)
 CH_AUTH_REPLAYED = const(35)
+CH_NODE_ID = const(63)
 CH_CURRENT_COMMS_RELAY = const(40)
 CH_CURRENT_SEISMOMETER = const(41)
 CH_CURRENT_RADIATION_MONITOR = const(42)
@@ -78,7 +79,7 @@ CH_CURRENT_ROVER_CHARGER = const(46)
 CH_CURRENT_ISRU_DEMO = const(47)
 CH_CURRENT_HEATER_BATTERY = const(48)
 CH_CURRENT_HEATER_ELECTRONICS = const(49)
-CH_MAX = const(49)  # highest channel id
+CH_MAX = const(63)  # highest channel id
 
 # Housekeeping packets
 PKT_POWER = const(1)
@@ -143,7 +144,8 @@ PARAM_DUST_RATE = const(12)
 PARAM_HK_ENABLED_MASK = const(13)
 PARAM_TEST_VALUE = const(14)
 PARAM_VOLATILE_VALUE = const(15)
-PARAM_MAX = const(15)
+PARAM_NODE_ID = const(24)
+PARAM_MAX = const(24)
 
 # Modes
 MODE_BOOT = const(0)
