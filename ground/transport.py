@@ -77,6 +77,19 @@ def seq_range(url: str) -> tuple[int, int]:
     return operator * SEQ_SPAN, SEQ_SPAN
 
 
+def is_read_only(url: str) -> bool:
+    """True for a port that never sends: ``mqtt://...?readonly=1`` (a partner's view, whose
+    broker rights allow reading telemetry, events and status only)."""
+    if not url.startswith("mqtt://"):
+        return False
+    from ground.urlhandler.protocol_mqtt import parse_url
+
+    try:
+        return bool(parse_url(url)[3].get("readonly"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def sim_options(url: str) -> dict[str, Any]:
     """``sim://?seed=7&time_factor=600&state_dir=DIR&node_id=3&key=dev`` → SimNode keyword
     arguments (``node_id``: the simulated board's identity, else one kept in its state dir).

@@ -1,4 +1,5 @@
-"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N]``: a node through a broker.
+"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1]``: a node through
+a broker.
 
 A pyserial URL handler, so ``Transport`` and everything above it (client, cmd, tlm, events,
 params, record, console, the HIL suite's ``--target``) work through the broker unchanged. The
@@ -18,6 +19,13 @@ first: no command is sent to a node whose link state is unknown without the oper
 told. The broker connection itself reconnects by itself (paho); a publish made while it is
 away waits in paho's queue and goes out on reconnection, and the commands still unanswered are
 published again once the node is reported ``up`` after that (``ground.unanswered``).
+
+Read-only partners: ``readonly=1`` makes a port that never publishes. A partner's broker
+rights allow subscribing to ``tm``, ``ev`` and ``status`` only, so a port that sent
+``status`` at connect (as an operator's client does) would wait for an answer that the broker
+never lets through: the client on a read-only port learns the node's state from its
+housekeeping instead (mode, boot count, dictionary hash, node id: every packet carries them)
+and refuses every command in one line (``ReadOnlyPort``) before anything reaches the port.
 
 Several operators: each names a distinct ``operator=N`` (0..15): its client's command
 sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
@@ -40,7 +48,7 @@ import paho.mqtt.client as mqtt
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from ground import topics
-from ground.errors import GroundError
+from ground.errors import GroundError, ReadOnlyPort
 from ground.gateway import BrokerAddress
 from ground.link import Deframer, encode_frame
 from ground.unanswered import Unanswered
@@ -68,13 +76,19 @@ def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
             if not value.isdigit() or int(value) >= OPERATORS:
                 raise ValueError(f"{url}: operator={value!r}: give a number 0..{OPERATORS - 1}")
             options["operator"] = int(value)
+        elif key == "readonly":
+            if value not in ("0", "1"):
+                raise ValueError(f"{url}: readonly={value!r}: 1 (a read-only port) or 0")
+            options["readonly"] = value == "1"
         elif key == "status_wait_s":
             try:
                 options["status_wait_s"] = float(value)
             except ValueError:
                 raise ValueError(f"{url}: status_wait_s={value!r} is not a number") from None
         else:
-            raise ValueError(f"{url}: unknown option {key!r} (operator, status_wait_s)")
+            raise ValueError(f"{url}: unknown option {key!r} (operator, readonly, status_wait_s)")
+    if options.get("readonly") and "operator" in options:
+        raise ValueError(f"{url}: readonly=1 sends nothing: operator= has no use there")
     return broker, station, node, options
 
 
@@ -108,6 +122,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._topic = {k: topics.topic(station, node, k) for k in
                        (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD)}
         self._node = node
+        self._readonly = bool(options.get("readonly"))
         self._downlink = {self._topic[k] for k in topics.DOWNLINK}
         who = broker.username or "anonymous"
         client = broker.client(f"ilrs-op-{who}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -120,7 +135,9 @@ class Serial(SerialBase):  # type: ignore[misc]
             raise SerialException(str(exc)) from None
         wait_s = options.get("status_wait_s", _STATUS_WAIT_S)
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._status), wait_s)
+            # the first status may be an older retained one (a gateway that stopped, whose
+            # successor's `up` is on its way): wait the whole time for `up`, then judge
+            self._cond.wait_for(lambda: self._status.get("link") == topics.UP, wait_s)
             status = dict(self._status)
         if status.get("link") != topics.UP:
             self._shut()
@@ -221,6 +238,8 @@ class Serial(SerialBase):  # type: ignore[misc]
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if not self.is_open or self._client is None:
             raise PortNotOpenError()
+        if self._readonly:  # the client refuses first; this port never publishes anyway
+            raise ReadOnlyPort(str(self._port), "a command is")
         with self._cond:
             if self._problem:
                 raise SerialException(self._problem)

@@ -43,6 +43,7 @@ class FakeNode:
     ) -> None:
         self.dict_hash = dict_hash
         self.node_id = 0x0FA4E001  # the fake board's identity (SPEC §5.3)
+        self.packet_channels = _PACKET.channels  # the one packet it sends
         self.hk_period_s = hk_period_s
         self.silent = silent
         self.lose_verifications = lose_verifications  # the next N verifications are lost
