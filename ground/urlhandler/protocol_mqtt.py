@@ -16,9 +16,13 @@ gateway's words). A later ``status`` other than ``up``, or a ``refused`` notice 
 gateway, makes ``read`` raise, which the Transport reports as a lost link (with that reason)
 and re-opens until the node is ``up`` again. Writes while the link is not up are refused here
 first: no command is sent to a node whose link state is unknown without the operator being
-told. The broker connection itself reconnects by itself (paho); a publish made while it is
-away waits in paho's queue and goes out on reconnection, and the commands still unanswered are
-published again once the node is reported ``up`` after that (``ground.unanswered``).
+told. The broker connection itself reconnects by itself (paho). While it is away the node's
+link state is unknown: a command written then is not published (``held``); it and every other
+command still unanswered are published once the node is reported ``up`` after the
+reconnection (``ground.unanswered``), so the client's own re-sends (same seq) find it answered.
+A command whose client gave up meanwhile (a timeout) may still be published then, within
+``Unanswered.window_s``: its outcome is what the node's verification says, which the session
+log records.
 
 Read-only partners: ``readonly=1`` makes a port that never publishes. A partner's broker
 rights allow subscribing to ``tm``, ``ev`` and ``status`` only, so a port that sent
@@ -104,6 +108,8 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._uplink = Deframer(synced=True)
         self._unanswered = Unanswered()
         self._connections = 0
+        self._broker_up = False  # our broker connection: without it the link state is unknown
+        self.held = 0  # commands written while the link state was unknown, not published
         self._resend_on_up = False
         self.is_open: bool = False
         super().__init__(*args, **kwargs)
@@ -127,6 +133,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         who = broker.username or "anonymous"
         client = broker.client(f"ilrs-op-{who}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
         try:
@@ -179,8 +186,14 @@ class Serial(SerialBase):  # type: ignore[misc]
         client.subscribe(subs)
         with self._cond:
             self._connections += 1
+            self._broker_up = True
             # back after an outage: what was published meanwhile may have reached nobody
             self._resend_on_up = self._connections > 1
+
+    def _on_disconnect(self, _client: mqtt.Client, _ud: Any, _flags: Any, _reason: Any,
+                       _props: Any = None) -> None:
+        with self._cond:
+            self._broker_up = False
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic
@@ -245,6 +258,13 @@ class Serial(SerialBase):  # type: ignore[misc]
                 raise SerialException(self._problem)
         for message in self._uplink.deframe(bytes(data)).messages:
             self._unanswered.sent(message)
+            with self._cond:
+                if not self._broker_up:
+                    # the node's link state is unknown: not sent now; published when the node
+                    # is reported up after the reconnection (ground.unanswered), if unanswered
+                    self.held += 1
+                    self._resend_on_up = True
+                    continue
             self._client.publish(self._topic[topics.CMD], message, qos=1)
         return len(data)
 
