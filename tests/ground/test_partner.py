@@ -131,3 +131,13 @@ def test_readonly_option_is_checked() -> None:
         is_read_only("mqtt://h:1/s/n?readonly=yes")
     with pytest.raises(UsageError, match="readonly=1 sends nothing: operator= has no use"):
         is_read_only("mqtt://h:1/s/n?readonly=1&operator=2")
+
+
+def test_the_readme_shows_these_acls() -> None:
+    """The Mosquitto ACL file in the README is the one these tests give the real broker."""
+    readme = (REPO / "README.md").read_text()
+    for user, access in ACL.items():
+        block = "\n".join([f"user {user}"]
+                          + [f"topic write {t}" for t in access.publish]
+                          + [f"topic read {t}" for t in access.subscribe])
+        assert block + "\n" in readme, block
