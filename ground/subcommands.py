@@ -198,15 +198,15 @@ def sim_background(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return EXIT_OK
     found = background.find()
-    running = station.find()
-    if found is None and running is None:
+    a_station = station.find()
+    if found is None and a_station is None:
         print("no background simulated node (`ground sim start` starts one) and no station "
               "(`ground sim start --nodes 3`)")
         return EXIT_LINK
     if found is not None:
         print(found.describe())
-    if running is not None:
-        print("\n".join(running.describe()))
+    if a_station is not None:
+        print("\n".join(a_station.describe()))
     return EXIT_OK
 
 

@@ -31,8 +31,9 @@ the gateway is reopening it), ``down`` (the gateway stopped cleanly), ``gone`` (
 published the gateway's last will: its connection died) and ``wrong_node`` (the port carries
 a node whose ``node_id``, SPEC §5.3, is not the one this topic names: nothing of it is
 published and no command is sent). ``node_id`` is the identity the gateway holds this topic
-to (given, or the first one the node's housekeeping showed); null before it is known. A subscriber that finds no retained status knows nothing: no
-gateway has ever served that node. Only ``up`` lets a command through.
+to (given, or the first one the node's housekeeping showed); null before it is known. A
+subscriber that finds no retained status knows nothing: no gateway has ever served that node.
+Only ``up`` lets a command through.
 """
 
 from __future__ import annotations

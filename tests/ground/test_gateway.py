@@ -326,5 +326,5 @@ def test_node_ids_in_node_words() -> None:
     assert parse_node_words(["a@0x10=sim://?node_id=16", "b=sim"]) == (
         {"a": "sim://?node_id=16", "b": "sim"}, {"a": 16})
     for bad in ("a@x=sim", "a@0=sim", "a@0x100000000=sim"):
-        with pytest.raises(UsageError, match="node id .*: 1 to 0xffffffff"):
+        with pytest.raises(UsageError, match=r"node id .*: 1 to 0xffffffff"):
             parse_node_words([bad])
