@@ -153,6 +153,9 @@ def do_sim(args: argparse.Namespace) -> int:
 
     if args.action is not None:
         return sim_background(args)
+    if args.nodes is not None or args.station is not None or args.broker_port is not None:
+        raise UsageError("--nodes, --station and --broker-port go with `ground sim start "
+                         "--nodes N`")
     argv = []
     for flag, value in (
         ("--seed", args.seed),

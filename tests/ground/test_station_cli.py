@@ -125,8 +125,9 @@ def _name(pid: int) -> str:
 def test_station_options_are_checked(env: dict[str, str]) -> None:
     bad = _ground(env, "sim", "start", "--nodes", "0")
     assert bad.returncode == 2 and "--nodes 0: 1 to 50 simulated nodes" in bad.stderr
-    bad = _ground(env, "sim", "stop", "--nodes", "2")
-    assert bad.returncode == 2 and "go with `ground sim start --nodes N`" in bad.stderr
+    for argv in (("sim", "stop", "--nodes", "2"), ("sim", "--nodes", "2")):
+        bad = _ground(env, *argv)
+        assert bad.returncode == 2 and "go with `ground sim start --nodes N`" in bad.stderr
     bad = _ground(env, "sim", "start", "--nodes", "2", "--seed", "3")
     assert bad.returncode == 2 and "--seed, --state-dir and --verbose are for the single" \
         in bad.stderr
