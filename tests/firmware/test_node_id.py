@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ready, start_node
-
 from protocol import ids
 from protocol.dictionary import PACKETS
 
@@ -25,7 +23,10 @@ def test_every_packet_carries_node_id_fourth() -> None:
                for p in PACKETS)
 
 
-def test_given_node_id_parameter_overrides_and_zero_gives_it_back(tmp_path: Path) -> None:
+def test_given_node_id_parameter_overrides_and_zero_gives_it_back(
+    tmp_path: Path, node_tools
+) -> None:
+    start_node, ready = node_tools
     node, link = start_node(tmp_path / "n", node_id=0x00ABCDEF)
     try:
         ready(link)
@@ -39,7 +40,8 @@ def test_given_node_id_parameter_overrides_and_zero_gives_it_back(tmp_path: Path
         node.stop()
 
 
-def test_own_id_is_kept_in_the_state_directory(tmp_path: Path) -> None:
+def test_own_id_is_kept_in_the_state_directory(tmp_path: Path, node_tools) -> None:
+    start_node, ready = node_tools
     seen = []
     for state in ("a", "a", "b"):
         node, link = start_node(tmp_path / state)
