@@ -84,6 +84,7 @@ from ground.errors import (
     LinkLost,
     NotConnected,
     OutcomeUnknown,
+    ReadOnlyPort,
     UnknownName,
     VerificationTimeout,
     WaitTimeout,
@@ -93,6 +94,7 @@ from ground.log import UP, SessionLog, default_log_path
 from ground.transport import (
     DEFAULT_UPLINK_BYTES_PER_S,
     Transport,
+    is_read_only,
     is_sim,
     seq_range,
     sim_options,
@@ -133,6 +135,7 @@ class NodeStatus(NamedTuple):
     dict_hash: int
     event_seq: int
     fw_version: Any
+    node_id: int | None  # SPEC §5.3; None from a node older than revision 1.4
 
 
 class NodeDictionary(NamedTuple):
@@ -221,6 +224,9 @@ class Client:
         self._arming = threading.RLock()  # held from a hazardous command's arm to its end
         # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
         self._seq_first, self._seq_count = seq_range(port)
+        self.read_only = is_read_only(port)  # a partner's view: nothing is ever sent
+        self._first_hk = threading.Event()
+        self._first_hk_body: list[Any] = []
         self._seq = (time.time_ns() // 1_000_000) % self._seq_count
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
@@ -247,6 +253,8 @@ class Client:
         if self.log is not None:
             self.log.link("up", self.transport.device)
         try:
+            if self.read_only:  # asks nothing, correlates nothing: a partner's view
+                return self._status_from_housekeeping(timeout)
             status = self.refresh_status(timeout)
         except GroundError:
             self.close()
@@ -295,6 +303,24 @@ class Client:
             if self.link_state == "up" and not self._closing.is_set():
                 self.correlate()
 
+    def _status_from_housekeeping(self, timeout: float) -> NodeStatus:
+        """A read-only port asks nothing: the node's state from its first packet (every
+        packet begins mode, boot_count, dict_hash, node_id: SPEC §5.3)."""
+        if not self._first_hk.wait(timeout):
+            raise WaitTimeout("housekeeping on the read-only port", timeout,
+                              "nothing arrived: is the node up, and may this user read its "
+                              "tm topic?", self.log_path)
+        r = (list(self._first_hk_body) + [None] * 4)[:4]
+        node_hash = r[2] if isinstance(r[2], int) else -1
+        self.status = NodeStatus(
+            values.format_value(r[0], validate.CHANNELS["mode"].enum),
+            r[1] if isinstance(r[1], int) else 0, "?", 0, node_hash & 0xFFFFFFFF, 0, None,
+            r[3] if isinstance(r[3], int) and not isinstance(r[3], bool) else None,
+        )
+        if self.check_dictionary and node_hash != self.expected_hash:
+            raise DictionaryMismatch(self.expected_hash, node_hash & 0xFFFFFFFF)
+        return self.status
+
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         try:
             try:
@@ -310,7 +336,7 @@ class Client:
                 ) from None
             raise exc from None
         r = list(res.result) if isinstance(res.result, list | tuple) else []
-        r += [None] * (7 - len(r))
+        r += [None] * (8 - len(r))
         node_hash = r[4] if isinstance(r[4], int) else -1
         self.status = NodeStatus(
             values.format_value(r[0], validate.CHANNELS["mode"].enum),
@@ -320,6 +346,7 @@ class Client:
             node_hash & 0xFFFFFFFF,
             r[5] if isinstance(r[5], int) else 0,
             r[6],
+            r[7] if isinstance(r[7], int) and not isinstance(r[7], bool) else None,
         )
         if isinstance(r[1], int):
             self._learn_boot(r[1])
@@ -407,6 +434,8 @@ class Client:
         return encode_frame(signed)
 
     def _transmit(self, frame: bytes) -> None:
+        if self.read_only:
+            raise ReadOnlyPort(self.port, "a command is")
         if self.link_state == "closed":
             raise NotConnected(f"not connected to {self.port}: call connect() first")
         if self.log is not None:
@@ -623,6 +652,9 @@ class Client:
 
     def _on_housekeeping(self, hk: values.Housekeeping) -> None:
         body = hk.body
+        if not self._first_hk.is_set():
+            self._first_hk_body = list(body[:4])
+            self._first_hk.set()
         if len(body) > 1 and type(body[1]) is int:  # every packet's 2nd value: boot_count
             self._learn_boot(body[1])
 

@@ -86,6 +86,15 @@ class OutOfRange(BadArgument):
 # --- link --------------------------------------------------------------------------------
 
 
+class ReadOnlyPort(UsageError):
+    """A read-only port (``mqtt://...?readonly=1``, a partner's view): nothing is sent on it."""
+
+    def __init__(self, port: str, what: str) -> None:
+        self.port = port
+        super().__init__(f"{port} is read-only (readonly=1: a partner's view of the node): "
+                         f"{what} not sent; commanding takes an operator's port and rights")
+
+
 class LinkError(GroundError, ConnectionError):
     """The link to the node is not usable."""
 

@@ -150,7 +150,7 @@ def result_fields(command: str, result: Any) -> list[tuple[str, str]] | None:
 def _field_text(label: str, value: Any) -> str:
     if label == "uptime_ms" and isinstance(value, int):
         return f"{value} ({value / 1000:.1f} s)"
-    if label == "dict_hash" and isinstance(value, int):
+    if label in ("dict_hash", "node_id") and isinstance(value, int):
         return f"0x{value & 0xFFFFFFFF:08X}"
     channel = validate.CHANNELS.get(label)
     if channel is not None and channel.enum is not None:

@@ -77,8 +77,22 @@ def seq_range(url: str) -> tuple[int, int]:
     return operator * SEQ_SPAN, SEQ_SPAN
 
 
+def is_read_only(url: str) -> bool:
+    """True for a port that never sends: ``mqtt://...?readonly=1`` (a partner's view, whose
+    broker rights allow reading telemetry, events and status only)."""
+    if not url.startswith("mqtt://"):
+        return False
+    from ground.urlhandler.protocol_mqtt import parse_url
+
+    try:
+        return bool(parse_url(url)[3].get("readonly"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&node_id=3&key=dev`` → SimNode keyword
+    arguments (``node_id``: the simulated board's identity, else one kept in its state dir).
 
     ``clock_ppm=200`` makes the node's clock run 200 ppm fast (SPEC §11.1: drift measured).
 
@@ -105,6 +119,10 @@ def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
                                  "-100000..100000")
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "node_id":
+            options["node_id"] = _number(url, key, value, int)
+            if not 0 < options["node_id"] <= 0xFFFFFFFF:
+                raise UsageError(f"{url}: node_id={value}: 1 to 4294967295")
         elif key == "key":
             if value not in ("dev", "none"):
                 raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
@@ -112,7 +130,7 @@ def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
         else:
             raise UsageError(
                 f"{url}: unknown sim option {key!r} "
-                "(seed, time_factor, clock_ppm, state_dir, key)")
+                "(seed, time_factor, clock_ppm, state_dir, node_id, key)")
     return options
 
 

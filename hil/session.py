@@ -383,9 +383,17 @@ class HilLink:
             try:
                 self.reset(api)
                 self.power_cycle(api)
+                api.history.forget()  # the test starts at this boot, as on a fresh sim
                 yield api
             finally:
-                self.release(api)
+                try:
+                    # the same node serves the next tests: leave it as a reboot does, not as
+                    # the test left its plant (hours of model time may have passed: a fresh
+                    # sim process or virtual Pico is simply discarded instead)
+                    self.reset(api)
+                    self.power_cycle(api)
+                finally:
+                    self.release(api)
             return
         sim = self.target.start_sim(self.target.fresh_state_dir())
         try:

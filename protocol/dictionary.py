@@ -155,7 +155,7 @@ COMMANDS = (
     Command(15, "status", (), IN_ANY,
             "Report the node's state; completed carries it.",
             result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "
-                   "fw_version]"),
+                   "fw_version, node_id]"),
     Command(16, "event_log_downlink",
             (Arg("from_seq", U32, help="oldest event sequence number wanted"),), IN_ANY,
             "Downlink the persistent event log from a sequence number, as bulk type 1.",
@@ -318,6 +318,8 @@ CHANNELS = (
     Channel(61, "seq_hash_3", U32, "", "hash of the sequence in slot 3 (0: empty)"),
     Channel(62, "seq_upload_held", U32, "B",
             "bytes held of the unfinished sequence upload (0: none)"),
+    Channel(63, "node_id", U32, "", "this node's identity (SPEC §5.3): the node_id "
+            "parameter, or when it is 0 the board's (a Pico: CRC-32 of machine.unique_id())"),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -328,7 +330,7 @@ CHANNELS += tuple(
 
 # --- Housekeeping packets ------------------------------------------------------------------
 
-_HEADER = ("mode", "boot_count", "dict_hash")
+_HEADER = ("mode", "boot_count", "dict_hash", "node_id")
 PACKETS = (
     Packet(1, "power", _HEADER + (
         "uptime_s", "reset_cause", "sun_elevation", "lunar_day", "solar_current",
@@ -492,4 +494,8 @@ PARAMS = (
     Param(19, "tt_late_max_s", U32, 300, 0, 2592000, "s",
           "a queued command found overdue (node off, clock not correlated, queue held) runs "
           "if at most this late, else fails NOT_RUN (SPEC §11.3)"),
+    Param(24, "node_id", U32, 0, 0, 0xFFFFFFFF, "",
+          "this node's identity in its telemetry (node_id channel); 0: the board's own "
+          "(a Pico: CRC-32 of machine.unique_id(); a simulated node: its port's node_id, else "
+          "one kept in its state directory)"),
 )

@@ -97,6 +97,7 @@ CH_SEQ_HASH_1 = const(59)
 CH_SEQ_HASH_2 = const(60)
 CH_SEQ_HASH_3 = const(61)
 CH_SEQ_UPLOAD_HELD = const(62)
+CH_NODE_ID = const(63)
 CH_CURRENT_COMMS_RELAY = const(40)
 CH_CURRENT_SEISMOMETER = const(41)
 CH_CURRENT_RADIATION_MONITOR = const(42)
@@ -107,7 +108,7 @@ CH_CURRENT_ROVER_CHARGER = const(46)
 CH_CURRENT_ISRU_DEMO = const(47)
 CH_CURRENT_HEATER_BATTERY = const(48)
 CH_CURRENT_HEATER_ELECTRONICS = const(49)
-CH_MAX = const(62)  # highest channel id
+CH_MAX = const(63)  # highest channel id
 
 # Housekeeping packets
 PKT_POWER = const(1)
@@ -192,7 +193,8 @@ PARAM_VOLATILE_VALUE = const(15)
 PARAM_ARM_TIMEOUT_MS = const(16)
 PARAM_TT_TOLERANCE_MS = const(18)
 PARAM_TT_LATE_MAX_S = const(19)
-PARAM_MAX = const(19)
+PARAM_NODE_ID = const(24)
+PARAM_MAX = const(24)
 
 # Modes
 MODE_BOOT = const(0)

@@ -42,6 +42,8 @@ class FakeNode:
         noise: bytes = b"",
     ) -> None:
         self.dict_hash = dict_hash
+        self.node_id = 0x0FA4E001  # the fake board's identity (SPEC §5.3)
+        self.packet_channels = _PACKET.channels  # the one packet it sends
         self.hk_period_s = hk_period_s
         self.silent = silent
         self.lose_verifications = lose_verifications  # the next N verifications are lost
@@ -110,6 +112,7 @@ class FakeNode:
             "mode": self.mode,
             "boot_count": self.boot,
             "dict_hash": self.dict_hash,
+            "node_id": self.node_id,
             "uptime_s": int(time.monotonic()) % 100000,
             "reset_cause": 0,
             "lunar_day": True,
@@ -220,7 +223,8 @@ class FakeNode:
         return 2, 0, None
 
     def _cmd_15(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # status
-        return 2, 0, [self.mode, self.boot, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1"]
+        return 2, 0, [self.mode, self.boot, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1",
+                      self.node_id]
 
     def _cmd_16(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # event_log_downlink
         payload = cbor2.dumps([[1, 10, 1, 1, [3, 0]], [2, 20, 2, 1, [1, 2]]])
