@@ -30,7 +30,7 @@ from ground.fuzz import profile
 from ground.fuzz.case import MALFORMED, NONE, UNSUPPORTED_VERSION, rej
 from ground.fuzz.oracle import command_outcomes
 from protocol import envelope as _envelope
-from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
+from protocol.dictionary_types import MODE_SAFE
 
 # Commands carry the boot they are bound to (a seventh item) once the protocol says so.
 COMMAND_ITEMS: Final[int] = int(getattr(_envelope, "COMMAND_ITEMS", 6))
@@ -82,12 +82,3 @@ def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectati
         return Expectation(address, rej(STALE_BOOT), f"bound to boot {item[6]}, not {boot}")
     return Expectation(address, command_outcomes(item[4], item[5], mode), "well-formed",
                        (item[4], tuple(item[5])))
-
-
-def expect_any_mode(payload: bytes, *, boot: int = 0) -> Expectation:
-    """``expect`` when the node's mode is not known: what any mode allows."""
-    answers = [expect(payload, mode=mode, boot=boot)
-               for mode in (MODE_SAFE, MODE_NOMINAL, MODE_SCIENCE)]
-    outcomes = frozenset().union(*(a.outcomes for a in answers))
-    return Expectation(answers[0].address, outcomes, answers[0].reason + " (mode unknown)",
-                       answers[0].command)

@@ -26,18 +26,20 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from ground.fuzz import cases as fc
-from ground.fuzz import model
+from ground.fuzz.encoding import bound_boot
 from ground.fuzz.flood import flood
 from ground.fuzz.model import Expectation
+from ground.fuzz.modes import ModeTrack
 from ground.fuzz.port import LINK_PACKET, NodePort, Status
 from ground.fuzz.power import power_cycle
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
+from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
 from protocol.framing import Deframer
 
 LINK_HK_RATE_HZ: Final = 20.0
@@ -47,6 +49,7 @@ CRASH_KINDS: Final = ("crash", "hang", "reboot")
 RECENT_KEYS: Final = 4096
 # Frames the node may have numbered but not yet written when a link packet reads its counters.
 IN_FLIGHT: Final = 4
+MODE_NAMES: Final = {MODE_SAFE: "SAFE", MODE_NOMINAL: "NOMINAL", MODE_SCIENCE: "SCIENCE"}
 _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
                     "cmds_accepted", "cmds_rejected", "tx_dropped", "frames_out")
 
@@ -170,8 +173,11 @@ class Campaign:
         end = first_index + n_cases
         while index < end and len(self.findings) < self.max_findings:
             count = min(self.batch_size, end - index)
-            batch = [fc.generate(self.seed, i, self.port.next_seq(), self.categories)
-                     for i in range(index, index + count)]
+            # each case knows the boot its command is bound to, so that a reproducer (saved,
+            # or replayed while reducing on a restarted node) is bound to the boot of then
+            boot = bound_boot()
+            batch = [replace(fc.generate(self.seed, i, self.port.next_seq(), self.categories),
+                             boot=boot) for i in range(index, index + count)]
             found = self.run_batch(batch, index)
             index += count
             if self.flood_commands and self.stats.batches % self.flood_every == 0:
@@ -266,18 +272,21 @@ class Campaign:
         for finding in found:
             finding.batch = first_index
             if finding.kind == "protocol" and self.corpus is not None:
-                self._save_new_protocol_finding(finding)
+                self._save_new_protocol_finding(finding, batch)
         self.findings.extend(found)
         return found
 
-    def _save_new_protocol_finding(self, finding: Finding) -> None:
-        """Keep one reproducer per kind of misbehaving case (category/name) per campaign."""
+    def _save_new_protocol_finding(self, finding: Finding, batch: list[fc.Case]) -> None:
+        """Keep one reproducer per kind of misbehaving case (category/name) per campaign: the
+        batch up to that case, since what the node answers may depend on the cases before it
+        (a set_mode, a repeated seq)."""
         new = [c for c in finding.cases if (c.category, c.name) not in self._saved_kinds]
         if new:
             assert self.corpus is not None
             self._saved_kinds.update((c.category, c.name) for c in new)
+            upto = next((i for i, c in enumerate(batch) if c is new[0]), len(batch) - 1)
             finding.saved = save_finding(self.corpus, Finding("protocol", finding.detail,
-                                                              new[:1], finding.batch),
+                                                              batch[:upto + 1], finding.batch),
                                          self.seed)
 
     # --- checks ------------------------------------------------------------------------------
@@ -321,65 +330,58 @@ class Campaign:
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
         status = self._batch_status
-        mode: int | None = (status.mode if status is not None and isinstance(status.mode, int)
-                            else 1)
+        start_mode = (status.mode if status is not None and isinstance(status.mode, int)
+                      else MODE_SAFE)
         boot = status.boot_count if status is not None else 0
         seen_here: dict[tuple[int, int], int] = {}
         tally = self._tally = Counter()
-        # the model's answer for each correctly framed message (mode as of the batch's start,
-        # then as this batch's own set_mode commands leave it)
+        # the model's answer for each correctly framed message in the mode the batch began
+        # in; then the modes the node may be in as the batch's own set_mode commands (judged
+        # or not) leave it (ground.fuzz.modes)
+        track = ModeTrack(start_mode, boot)
         expectations: list[Expectation | None] = []
-        start_mode = mode if mode is not None else 1
         for case in batch:
             exp = None
             payload = case.bound_payload  # as sent: a stored case bound to the boot now
             if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
-                exp = model.expect(payload, mode=start_mode, boot=boot)
+                exp = track.expect(payload, start_mode)
             expectations.append(exp)
             if exp is not None and exp.address is not None:
                 key = (exp.address[1], exp.address[0])
                 seen_here[key] = seen_here.get(key, 0) + 1
         for case, exp in zip(batch, expectations, strict=True):
-            if exp is not None and exp.command is not None and mode != start_mode:
-                # a set_mode of this batch changed the mode this command meets (None: a
-                # set_mode whose outcome was lost; any mode's answer is allowed then)
-                payload = case.bound_payload
-                exp = model.expect(payload, mode=mode, boot=boot) if mode is not None \
-                    else model.expect_any_mode(payload, boot=boot)
             if exp is not None and exp.address is None:
                 # a message that is a CBOR tag 17 (first byte 0xd1) goes to authentication
                 # (SPEC §10): refused, counted in auth_forged, neither answered nor rejected
                 tally["auth" if case.bound_payload[:1] == b"\xd1" else "silent"] += 1
             if exp is None or exp.address is None or not exp.answered:
                 continue
+            payload = case.bound_payload
             key = (exp.address[1], exp.address[0])
             if seen_here[key] > 1 or key in self._recent_keys:
                 self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
                 tally["ambiguous"] += 1
+                track.unjudged(exp, payload)  # but a set_mode among them may have run
                 continue
             stages = self.port.stages(*key)
             tally["accepted" if stages[:1] == [0] else "rejected" if stages[:1] == [1]
                   else "unanswered"] += 1
             outcome = self.port.outcome(*key)
             self.stats.outcomes[outcome] += 1
-            well_formed_stages = stages in ([1], [0], [0, 2], [0, 3])
             if self._window.get("lost") and stages in ([], [2], [3]):
                 # the node dropped downlink frames in this batch (counted, and checked
                 # against tx_dropped): a missing stage may be one of them
                 self.stats.outcomes["stage lost"] += 1
-                if exp.command is not None and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
-                    mode = None  # whether it ran is unknown: so is the mode from here on
+                track.unjudged(exp, payload)
                 continue
-            if outcome == "accepted" and exp.outcomes & fc.EXECUTES and well_formed_stages:
-                continue  # still executing (a bulk transfer): fine
-            if not well_formed_stages or not fc.outcome_allowed(outcome, exp.outcomes):
+            before = track.modes
+            if not track.observe(exp, payload, outcome, stages):
+                expected = track.expected(payload, before)
+                modes = "/".join(MODE_NAMES.get(m, str(m)) for m in sorted(before))
                 bad.append(f"{case.category}/{case.name} seq {key[1]} id {key[0]}: got "
-                           f"{outcome} (stages {stages}), expected {sorted(exp.outcomes)} "
-                           f"({exp.reason})")
+                           f"{outcome} (stages {stages}), expected {sorted(expected)} "
+                           f"({exp.reason}; mode {modes})")
                 bad_cases.append(case)
-            if outcome == "ok" and exp.command is not None \
-                    and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
-                mode = int(exp.command[1][0])  # type: ignore[call-overload]
         # verifications nobody asked for: not a case's address, not a ping of ours
         asked = set(seen_here) | self._own_keys | self._previous_keys
         for key in sorted(self.port.verification_keys() - asked):
