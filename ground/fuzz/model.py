@@ -27,7 +27,7 @@ from typing import Final
 import cbor2
 
 from ground.fuzz import profile
-from ground.fuzz.case import MALFORMED, NONE, UNSUPPORTED_VERSION, rej
+from ground.fuzz.case import MALFORMED, NONE, UNAUTHENTICATED, UNSUPPORTED_VERSION, rej
 from ground.fuzz.oracle import command_outcomes
 from protocol import envelope as _envelope
 from protocol.dictionary_types import MODE_SAFE
@@ -60,8 +60,13 @@ def _reject(address: tuple[int, int] | None, code: int, why: str) -> Expectation
     return Expectation(address, rej(code), why)
 
 
-def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectation:
-    """What the node must answer to a correctly framed message ``payload``."""
+def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0, enforced: bool = False,
+           signed: bool = False) -> Expectation:
+    """What the node must answer to a correctly framed message ``payload``: a plain message,
+    or (``signed``) the message inside an authenticated object the node accepted (SPEC §10.3:
+    it is then judged from the first check on). ``enforced``: the node's auth_state is
+    ENFORCED, and a plain command is rejected UNAUTHENTICATED after the checks of §5 (§10.6).
+    """
     address = profile.address(payload)
     why = profile.check(payload)
     if why is not None:
@@ -78,7 +83,10 @@ def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectati
     if not shape_ok:
         return _reject(address, MALFORMED, "not a command of the right shape")
     assert address is not None and address == (item[2], item[4])
+    if enforced and not signed:
+        return Expectation(address, rej(UNAUTHENTICATED), "plain, and the node enforces")
     if BOUND_TO_BOOT and item[6] != boot and STALE_BOOT is not None:
         return Expectation(address, rej(STALE_BOOT), f"bound to boot {item[6]}, not {boot}")
-    return Expectation(address, command_outcomes(item[4], item[5], mode), "well-formed",
+    return Expectation(address, command_outcomes(item[4], item[5], mode, signed=signed),
+                       "well-formed" + (" (authenticated)" if signed else ""),
                        (item[4], tuple(item[5])))

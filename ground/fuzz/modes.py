@@ -49,40 +49,44 @@ def _target(exp: Expectation) -> int | None:
 class ModeTrack:
     """The modes the node may be in, case after case, within one batch."""
 
-    def __init__(self, mode: int, boot: int) -> None:
+    def __init__(self, mode: int, boot: int, enforced: bool = False) -> None:
         self.modes: frozenset[int] = frozenset({mode})
         self.boot = boot
-        self._cache: dict[tuple[bytes, int], Expectation] = {}  # one batch's worth
+        self.enforced = enforced  # the node's auth_state is ENFORCED (SPEC §10.6)
+        self._cache: dict[tuple[bytes, int, bool], Expectation] = {}  # one batch's worth
 
-    def expect(self, payload: bytes, mode: int) -> Expectation:
-        """The model's answer to ``payload`` in ``mode`` (computed once per batch)."""
-        key = (payload, mode)
+    def expect(self, payload: bytes, mode: int, signed: bool = False) -> Expectation:
+        """The model's answer to ``payload`` in ``mode`` (``signed``: the command inside an
+        authenticated object the node accepted), computed once per batch."""
+        key = (payload, mode, signed)
         exp = self._cache.get(key)
         if exp is None:
-            exp = self._cache[key] = model.expect(payload, mode=mode, boot=self.boot)
+            exp = self._cache[key] = model.expect(payload, mode=mode, boot=self.boot,
+                                                  enforced=self.enforced, signed=signed)
         return exp
 
-    def expected(self, payload: bytes, modes: frozenset[int]) -> frozenset[str]:
+    def expected(self, payload: bytes, modes: frozenset[int],
+                 signed: bool = False) -> frozenset[str]:
         """Every outcome one of these modes gives (for a finding's text)."""
-        return frozenset().union(*(self.expect(payload, m).outcomes for m in modes))
+        return frozenset().union(*(self.expect(payload, m, signed).outcomes for m in modes))
 
-    def unjudged(self, exp: Expectation, payload: bytes) -> None:
+    def unjudged(self, exp: Expectation, payload: bytes, signed: bool = False) -> None:
         """A case whose answer is not judged: if it is a `set_mode` that could run, the node
         may now be in its target mode as well."""
         target = _target(exp)
         if target is None:
             return
         self.modes = self.modes | frozenset(
-            target for m in self.modes if OK in self.expect(payload, m).outcomes)
+            target for m in self.modes if OK in self.expect(payload, m, signed).outcomes)
 
     def observe(self, exp: Expectation, payload: bytes, outcome: str,
-                stages: list[int]) -> bool:
+                stages: list[int], signed: bool = False) -> bool:
         """A judged answer: keep the modes under which it is right and move each by what the
         case did. False (the modes left as they were, moved) if no possible mode explains it."""
         if exp.command is None:  # not a command the dispatcher reaches: no mode in it
             return answer_fits(exp, outcome, stages)
         fits = frozenset(m for m in self.modes
-                         if answer_fits(self.expect(payload, m), outcome, stages))
+                         if answer_fits(self.expect(payload, m, signed), outcome, stages))
         target = _target(exp)
         if outcome == OK and target is not None:
             self.modes = frozenset({target})  # a set_mode completed: the node is there now

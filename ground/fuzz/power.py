@@ -53,7 +53,8 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         return result
     value = before + 1 if before < 1000 else before - 1
     seq = port.next_seq()
-    wire = fc.frame_bytes(fc.command(seq, param_set, [TEST_VALUE.id, value]))
+    message = fc.command(seq, param_set, [TEST_VALUE.id, value])
+    wire = port.wire(message)
     port.write(wire)
     final = port.wait_final(param_set, seq, 5.0)
     if final is None or final[0] != 2:
@@ -62,7 +63,7 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
     time.sleep(rng.uniform(0.0, 0.05))
     last_event = port.max_event_seq
     boots = port.sim.boots
-    port.sim.power_cut()
+    port.power_cut()
     # commands all the way through the boot: the node must come back and answer one
     status_id = fc.COMMAND_IDS["status"]
     deadline = time.monotonic() + boot_timeout_s
@@ -82,8 +83,10 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         return result
     booted_with = _param(port)  # also binds the commands to the new boot, where they are
     # the kept command again, byte for byte: it ran before the cut and must not run again
+    # (authenticated: the same message under a new counter, as a ground re-sends, §10.4;
+    # the same object again is a replay, refused without an answer)
     port.clear_verifications()  # only the answer to the re-sent one counts
-    port.write(wire)
+    port.write(wire if port.key is None else port.wire(message))
     again = port.wait_final(param_set, seq, 5.0)
     after = _param(port)
     if after != booted_with:

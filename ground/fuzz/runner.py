@@ -31,11 +31,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from ground.fuzz import cases as fc
+from ground.fuzz import gen_auth
+from ground.fuzz.authcheck import AuthCheck
+from ground.fuzz.authmodel import ACCEPTED
 from ground.fuzz.encoding import bound_boot
 from ground.fuzz.flood import flood
+from ground.fuzz.keyring import foreign_key
 from ground.fuzz.model import Expectation
 from ground.fuzz.modes import ModeTrack
-from ground.fuzz.port import LINK_PACKET, NodePort, Status
+from ground.fuzz.port import COMMANDING_PACKET, LINK_PACKET, NodePort, Status
 from ground.fuzz.power import power_cycle
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
@@ -91,7 +95,7 @@ class Campaign:
                  max_findings: int = 20, settle_s: float = 9.0,
                  reduce_budget_s: float = 300.0, flood_commands: int = 1000,
                  flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0,
-                 power_every: int = 100) -> None:
+                 power_every: int = 100, sign_cases: bool = False) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -106,6 +110,13 @@ class Campaign:
         self.flood_every = flood_every  # batches between floods (and one at the end)
         self.flood_read_bytes_per_s = flood_read_bytes_per_s
         self.power_every = power_every  # batches between power cuts (simulated node); 0: none
+        # authentication (SPEC §10): the port holds the node's key or none; the cases are
+        # signed with it (sign_cases, `ground fuzz --key`) or with a key the node lacks
+        if sign_cases and port.key is None:
+            raise ValueError("signing the cases needs the node's key on the port")
+        self.sign_cases = sign_cases
+        gen_auth.bind_key(port.key if sign_cases and port.key is not None else foreign_key())
+        self.auth = AuthCheck(port)
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -136,11 +147,13 @@ class Campaign:
         self._rebaseline()
 
     def _configure(self) -> None:
-        """Link counters quickly (rates are not parameters: a restart forgets them)."""
+        """Link and commanding counters quickly (rates are not parameters: a restart forgets
+        them)."""
         hk_rate = next(c.id for c in dictionary.COMMANDS if c.name == "hk_rate")
         hk_enable = next(c.id for c in dictionary.COMMANDS if c.name == "hk_enable")
-        self.port.command(hk_enable, [LINK_PACKET.id, True])
-        self.port.command(hk_rate, [LINK_PACKET.id, LINK_HK_RATE_HZ])
+        for packet in (LINK_PACKET, COMMANDING_PACKET):
+            self.port.command(hk_enable, [packet.id, True])
+            self.port.command(hk_rate, [packet.id, LINK_HK_RATE_HZ])
 
     def _rebaseline(self) -> None:
         """Fresh reference deframer and counter snapshot, after a ping on a quiet link."""
@@ -153,6 +166,12 @@ class Campaign:
         self._link_seq, counters = link
         self.port.downlink_log = [e for e in self.port.downlink_log or []
                                   if (e[0] - self._link_seq) & 0xFFFF < 0x8000]
+        commanding = self.port.commanding_after(status.node_time_ms, 3.0)
+        if commanding is None:
+            raise RuntimeError("no commanding housekeeping packet: is housekeeping enabled?")
+        if self._status is not None and status.boot_count != self._status.boot_count:
+            self.auth.rebooted()
+        self.auth.baseline(commanding)
         self._status = status
         self._baseline = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
         self._reference = Deframer()
@@ -162,7 +181,8 @@ class Campaign:
         """Leave the node as the campaign found it: saved parameters, default link rate."""
         names = {c.name: c.id for c in dictionary.COMMANDS}
         self.port.command(names["param_load"], [])
-        self.port.command(names["hk_rate"], [LINK_PACKET.id, LINK_PACKET.rate_hz])
+        for packet in (LINK_PACKET, COMMANDING_PACKET):
+            self.port.command(names["hk_rate"], [packet.id, packet.rate_hz])
 
     # --- the campaign ------------------------------------------------------------------------
 
@@ -173,28 +193,41 @@ class Campaign:
         end = first_index + n_cases
         while index < end and len(self.findings) < self.max_findings:
             count = min(self.batch_size, end - index)
-            # each case knows the boot its command is bound to, so that a reproducer (saved,
-            # or replayed while reducing on a restarted node) is bound to the boot of then
-            boot = bound_boot()
-            batch = [replace(fc.generate(self.seed, i, self.port.next_seq(), self.categories),
-                             boot=boot) for i in range(index, index + count)]
+            batch = [self._generate(i) for i in range(index, index + count)]
             found = self.run_batch(batch, index)
             index += count
             if self.flood_commands and self.stats.batches % self.flood_every == 0:
                 self.run_flood(index)
-            if self.power_every and self.stats.batches % self.power_every == 0:
-                self.run_power_cut(index)
+            if self.power_every and self.stats.batches % self.power_every == 0 and index < end:
+                self.run_power_cut(index)  # the last one after the final checks
             self.stats.elapsed_s = time.monotonic() - start
             if progress is not None:
                 progress(count, found[0] if found else None)
         if self.flood_commands and self.stats.batches % self.flood_every \
                 and len(self.findings) < self.max_findings:
             self.run_flood(index)
-        if self.power_every and self.stats.batches % self.power_every \
-                and len(self.findings) < self.max_findings:
+        if self.stats.batches and len(self.findings) < self.max_findings:
+            self.final_checks()
+        if self.power_every and self.stats.batches and len(self.findings) < self.max_findings:
             self.run_power_cut(index)
         self.stats.elapsed_s = time.monotonic() - start
         return self.findings
+
+    def _generate(self, index: int) -> fc.Case:
+        # each plain case knows the boot its command is bound to, so that a reproducer (saved,
+        # or replayed while reducing on a restarted node) is bound to the boot of then
+        case = fc.generate(self.seed, index, self.port.next_seq(), self.categories,
+                           keyed=self.sign_cases)
+        return case if case.category == gen_auth.CATEGORY else replace(case, boot=bound_boot())
+
+    def final_checks(self) -> list[Finding]:
+        """After the last batch: the end of the last burst of refusals is reported."""
+        started = time.monotonic()
+        problems = self.auth.final_report()
+        found = [Finding("auth", "; ".join(problems), [])] if problems else []
+        self.findings.extend(found)
+        self.stats.reduce_s += time.monotonic() - started  # waiting: not fuzzing time
+        return found
 
     def run_power_cut(self, index: int) -> list[Finding]:
         """A power cut at a random moment after a command ran (ground.fuzz.power): the node
@@ -245,6 +278,7 @@ class Campaign:
         self._batch_status = self._status
         self._own_keys = set()
         wire = b"".join(case.wire for case in batch)
+        self.auth.flush_own()  # the port's commands before these cases
         for case in batch:
             self._reference.feed(case.wire)
         port.write(wire)
@@ -268,7 +302,7 @@ class Campaign:
             self.findings.extend(found)
             return found
         found = (self._check_outcomes(batch) + self._check_counters(batch)
-                 + self._check_downlink())
+                 + self._check_downlink() + self._check_auth(batch))
         for finding in found:
             finding.batch = first_index
             if finding.kind == "protocol" and self.corpus is not None:
@@ -298,7 +332,7 @@ class Campaign:
         self._ping_attempts = 0
         for _ in range(3):
             seq = self.port.next_seq()
-            ping = fc.frame_bytes(fc.command(seq, status_id, []))
+            ping = self.port.wire(fc.command(seq, status_id, []))
             self._own_keys.add((status_id, seq))
             self._reference.feed(ping)
             self._ping_attempts += 1
@@ -325,7 +359,8 @@ class Campaign:
         return None
 
     def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
-        """Each case got exactly the answer the model gives, for exactly its seq and id; no
+        """Each case got exactly the answer the model gives, for exactly its seq and id, signed
+        for its counter if it was an authenticated command the node accepted (SPEC §10.5); no
         verification arrived that nobody asked for."""
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
@@ -336,32 +371,45 @@ class Campaign:
         seen_here: dict[tuple[int, int], int] = {}
         tally = self._tally = Counter()
         # the model's answer for each correctly framed message in the mode the batch began
-        # in; then the modes the node may be in as the batch's own set_mode commands (judged
-        # or not) leave it (ground.fuzz.modes)
-        track = ModeTrack(start_mode, boot)
-        expectations: list[Expectation | None] = []
+        # in (an authenticated object: the node's verdict on it first, in the order sent, then
+        # the command inside); then the modes the node may be in as the batch's own set_mode
+        # commands (judged or not) leave it (ground.fuzz.modes)
+        track = ModeTrack(start_mode, boot, enforced=self.auth.enforced)
+        judged: list[tuple[Expectation, bytes, int | None] | None] = []
         for case in batch:
-            exp = None
+            item = None
             payload = case.bound_payload  # as sent: a stored case bound to the boot now
             if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
-                exp = track.expect(payload, start_mode)
-            expectations.append(exp)
-            if exp is not None and exp.address is not None:
-                key = (exp.address[1], exp.address[0])
-                seen_here[key] = seen_here.get(key, 0) + 1
-        for case, exp in zip(batch, expectations, strict=True):
-            if exp is not None and exp.address is None:
-                # a message that is a CBOR tag 17 (first byte 0xd1) goes to authentication
-                # (SPEC §10): refused, counted in auth_forged, neither answered nor rejected
-                tally["auth" if case.bound_payload[:1] == b"\xd1" else "silent"] += 1
-            if exp is None or exp.address is None or not exp.answered:
+                counter = None
+                if payload[0] == 0xD1:  # COSE_Mac0 (SPEC §10.2): authentication first
+                    verdict = self.auth.classify(payload)
+                    if verdict.kind != ACCEPTED:
+                        tally[verdict.kind] += 1  # refused: no answer, counted (§10.3)
+                        self.stats.outcomes[f"auth {verdict.kind}"] += 1
+                        judged.append(None)
+                        continue
+                    payload, counter = verdict.payload, verdict.counter
+                    self.stats.outcomes["auth accepted"] += 1
+                exp = track.expect(payload, start_mode, counter is not None)
+                item = (exp, payload, counter)
+                if exp.address is not None:
+                    key = (exp.address[1], exp.address[0])
+                    seen_here[key] = seen_here.get(key, 0) + 1
+                else:
+                    tally["silent"] += 1  # no seq and id: counted in cmds_rejected only
+            judged.append(item)
+        self.auth.flush_own()  # the ping after them
+        for case, item in zip(batch, judged, strict=True):
+            if item is None or item[0].address is None or not item[0].answered:
                 continue
-            payload = case.bound_payload
-            key = (exp.address[1], exp.address[0])
+            exp, payload, counter = item
+            signed = counter is not None
+            seq, cmd_id = item[0].address
+            key = (cmd_id, seq)
             if seen_here[key] > 1 or key in self._recent_keys:
                 self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
                 tally["ambiguous"] += 1
-                track.unjudged(exp, payload)  # but a set_mode among them may have run
+                track.unjudged(exp, payload, signed)  # but a set_mode among them may have run
                 continue
             stages = self.port.stages(*key)
             tally["accepted" if stages[:1] == [0] else "rejected" if stages[:1] == [1]
@@ -372,15 +420,21 @@ class Campaign:
                 # the node dropped downlink frames in this batch (counted, and checked
                 # against tx_dropped): a missing stage may be one of them
                 self.stats.outcomes["stage lost"] += 1
-                track.unjudged(exp, payload)
+                track.unjudged(exp, payload, signed)
                 continue
             before = track.modes
-            if not track.observe(exp, payload, outcome, stages):
-                expected = track.expected(payload, before)
+            what = f"{case.category}/{case.name} seq {key[1]} id {key[0]}"
+            if not track.observe(exp, payload, outcome, stages, signed):
+                expected = track.expected(payload, before, signed)
                 modes = "/".join(MODE_NAMES.get(m, str(m)) for m in sorted(before))
-                bad.append(f"{case.category}/{case.name} seq {key[1]} id {key[0]}: got "
-                           f"{outcome} (stages {stages}), expected {sorted(expected)} "
-                           f"({exp.reason}; mode {modes})")
+                bad.append(f"{what}: got {outcome} (stages {stages}), expected "
+                           f"{sorted(expected)} ({exp.reason}; mode {modes})")
+                bad_cases.append(case)
+            answers = self.port.answer_counters(*key)
+            if any(c != counter for c in answers):
+                bad.append(f"{what}: answers {'authenticated' if signed else 'plain'}"
+                           f"{f' for counter {counter}' if signed else ''} came "
+                           f"{['plain' if c is None else f'for counter {c}' for c in answers]}")
                 bad_cases.append(case)
         # verifications nobody asked for: not a case's address, not a ping of ours
         asked = set(seen_here) | self._own_keys | self._previous_keys
@@ -397,6 +451,17 @@ class Campaign:
         return [Finding("protocol", "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)"
                                                            if len(bad) > 3 else ""),
                         bad_cases or list(batch))]
+
+    def _check_auth(self, batch: list[fc.Case]) -> list[Finding]:
+        """The node's refusal counters, auth_refused events and auth_state (ground.fuzz.
+        authcheck), from the commanding packet after the batch's ping."""
+        status = self._status
+        assert status is not None
+        channels = self.port.commanding_after(status.node_time_ms, 3.0)
+        if channels is None:
+            return [Finding("auth", "no commanding housekeeping packet after the ping", [])]
+        problems = self.auth.check(channels)
+        return [Finding("auth", "; ".join(problems), list(batch))] if problems else []
 
     def _check_downlink(self) -> list[Finding]:
         """Every message the node sent is canonical CBOR (§4, §4.1) of six items (§5)."""
@@ -454,10 +519,11 @@ class Campaign:
         commands = delta["cmds_accepted"] + delta["cmds_rejected"]
         # a repeat of a remembered (seq, id) is answered from the record, neither accepted
         # nor rejected anew: only a case whose address came again (ambiguous) may be one
-        if not 0 <= delta["frames_in"] - commands - self._tally["auth"] \
-                <= self._tally["ambiguous"]:
+        refused = self._tally["forged"] + self._tally["replayed"]  # not commands (§10.3)
+        if not 0 <= delta["frames_in"] - commands - refused <= self._tally["ambiguous"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
-                            f"+{delta['frames_in']} ({self._tally['ambiguous']} repeated "
+                            f"+{delta['frames_in']} ({refused} authenticated objects refused, "
+                            f"{self._tally['ambiguous']} repeated "
                             "addresses)")
         # Every frame numbered was written (frames_out) or dropped and counted (tx_dropped),
         # once: the received messages and the skipped numbers say which. A packet reads the

@@ -1,6 +1,11 @@
 """Live fuzzing as a regression test: the committed corpus replays clean, and a short
 fixed-seed campaign finds nothing. On ``sim`` the fuzzer runs its own simulated node (it
 needs the port to itself); on a board it uses the target's port.
+
+The authentication layer (SPEC §10) both ways, on a simulated node with the development key:
+with the key (``ground fuzz --key``: authenticated cases reach the dispatcher, every answer
+signed) and without it (every authenticated case refused and counted, every plain command
+UNAUTHENTICATED). A board's key is the operator's: ``ground fuzz --key --operator N``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from typing import Final
 
 import pytest
 
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR
 from ground.fuzz.cli import DEFAULT_CORPUS
+from ground.fuzz.keyring import FuzzKey
 from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, load_corpus
 from hil.session import HilTarget
@@ -55,3 +62,32 @@ def test_fixed_seed_campaign_finds_nothing(fuzz_port: NodePort, tmp_path: Path) 
     campaign.finish()
     assert campaign.stats.cases == CI_CASES or findings
     assert not findings, _describe(campaign)
+
+
+@pytest.fixture(scope="module")
+def keyed_port(hil_target: HilTarget) -> Iterator[NodePort]:
+    if not hil_target.is_sim:
+        pytest.skip("a board's key is its operator's: ground fuzz --key --operator N")
+    key = FuzzKey(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
+    with NodePort("sim://?key=dev", key=key) as port:
+        yield port
+
+
+@pytest.mark.parametrize("sign_cases", [True, False], ids=["with_key", "without_key"])
+def test_fixed_seed_campaign_on_a_node_with_a_key_finds_nothing(
+        keyed_port: NodePort, tmp_path: Path, sign_cases: bool) -> None:
+    campaign = Campaign(keyed_port, seed=CI_SEED, corpus=tmp_path, reduce=False,
+                        max_findings=5, sign_cases=sign_cases)
+    campaign.start()
+    assert campaign.auth.enforced
+    findings = campaign.run(CI_CASES)
+    campaign.finish()
+    assert not findings, _describe(campaign)
+    outcomes = campaign.stats.outcomes
+    assert outcomes["auth forged"] > 0
+    if sign_cases:  # authenticated commands reached the dispatcher, and replays were refused
+        assert outcomes["auth accepted"] > CI_CASES // 5 and outcomes["auth replayed"] > 0
+        assert outcomes["ok"] > 0 and outcomes["rej:6"] > 0
+    else:  # nothing authenticated got through; every well-formed plain command refused
+        assert outcomes["auth accepted"] == outcomes["auth replayed"] == 0
+        assert outcomes["ok"] == 0 and outcomes["rej:9"] > 0
