@@ -126,11 +126,13 @@ class AuthCheck:
             return []  # nothing refused, or nothing since the node's last boot
         want = [model.forged, model.replayed]
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            events = self.port.auth_refused
-            if events and events[-1][1] == want:
-                return []
-            time.sleep(0.1)
         events = self.port.auth_refused
-        return [f"no auth_refused event reported the final counts {want} within "
-                f"{timeout_s:g} s (last event: {events[-1][1] if events else None})"]
+        while time.monotonic() < deadline and not (events and events[-1][1] == want):
+            time.sleep(0.1)
+            events = self.port.auth_refused
+        problems = self._check_events(events[self._events_seen:])
+        self._events_seen = len(events)
+        if not (events and events[-1][1] == want):
+            problems.append(f"no auth_refused event reported the final counts {want} within "
+                            f"{timeout_s:g} s (last event: {events[-1][1] if events else None})")
+        return problems

@@ -10,6 +10,8 @@ every one of these cases must be refused as forged. Families (the case's ``name`
   replaced by ``status``;
 - ``ahead`` / ``held``: a valid object with a counter a few ahead, and later one of the
   counters skipped (accepted while within the 24-counter window, else replayed);
+  ``window_edge``: the next authenticated case after one that jumped 23, 24 or 25 ahead
+  sends the lowest counter skipped (just inside, on, just outside the window's edge);
 - ``replay``: a recent object again, byte for byte, or its counter on another message;
   ``old_counter``: a counter well below the window;
 - ``protected``: the protected header damaged (algorithm, key order, extra or missing keys,
@@ -58,6 +60,7 @@ CATEGORY: Final = "auth"
 _KEY: list[FuzzKey] = [foreign_key()]
 _RECENT: deque[bytes] = deque(maxlen=64)  # objects signed lately, for replays
 _HELD: deque[int] = deque(maxlen=16)  # counters skipped by an ``ahead`` case, for ``held``
+_EDGE: list[int] = []  # the lowest counter an ``ahead`` case skipped 23..25 past, sent next
 # the plain generators (set by ground.fuzz.cases: it imports this module)
 INNER: dict[str, Callable[[random.Random, int], Case]] = {}
 
@@ -67,6 +70,7 @@ def bind_key(key: FuzzKey) -> None:
     _KEY[0] = key
     _RECENT.clear()
     _HELD.clear()
+    _EDGE.clear()
 
 
 def bound_key() -> FuzzKey:
@@ -122,6 +126,8 @@ def _bad_protected(rng: random.Random, key: FuzzKey) -> bytes:
         dumps({ALG_LABEL: HMAC_256_256, KID_LABEL: kid, COUNTER_LABEL: -counter}),
         b"\xa3\x01\x05\x04\x42" + kid + dumps(COUNTER_LABEL) + b"\x1b"
         + counter.to_bytes(8, "big"),  # counter not in shortest form
+        b"\xa3\x01\x05\x04\x42" + kid + dumps(COUNTER_LABEL) + b"\x1a"
+        + counter.to_bytes(4, "big"),  # shortest only from 65536 on
         b"\xa3\x01\x18\x05\x04\x42" + kid + dumps(COUNTER_LABEL) + dumps(counter),
         dumps({ALG_LABEL: HMAC_256_256, KID_LABEL: kid[:1], COUNTER_LABEL: counter}),
         dumps({ALG_LABEL: HMAC_256_256, KID_LABEL: kid + b"\x00", COUNTER_LABEL: counter}),
@@ -136,6 +142,9 @@ def _bad_protected(rng: random.Random, key: FuzzKey) -> bytes:
 
 def gen_auth(rng: random.Random, seq: int) -> Case:
     key = _KEY[0]
+    if _EDGE:  # right after an ``ahead`` case that jumped 23..25: the window's edge (§10.4)
+        message = command(seq, COMMAND_IDS["noop"], [])
+        return _case("window_edge", _signed(key, message, _EDGE.pop()))
     family = rng.choices(_FAMILIES, _WEIGHTS)[0]
     message = _inner(rng, seq) if family in ("signed", "nested") else \
         command(seq, COMMAND_IDS[rng.choice(("noop", "status", "param_get"))],
@@ -143,9 +152,13 @@ def gen_auth(rng: random.Random, seq: int) -> Case:
     if family == "signed":
         return _case(family, _signed(key, message))
     if family == "ahead":
-        skip = rng.randrange(1, 4)
+        skip = rng.choice((1, 2, 3, 23, 24, 25))
         start = key.counter + 1
         obj = _signed(key, message, key.next_counter(skip))
+        if skip >= 23:  # the next authenticated case sends the lowest: 23..25 below this one
+            _EDGE.append(start)
+            start += 1
+            skip -= 1
         _HELD.extend(range(start, start + skip))
         return _case(family, obj)
     if family == "held":
@@ -170,12 +183,14 @@ def gen_auth(rng: random.Random, seq: int) -> Case:
                              b"\x40", b"\xf6", b"\xbf\xff"])
         return _case(family, mac0(prot, message, tag_of(key.key, prot, message), unprot))
     if family == "kid":
-        operator, generation = rng.choice([(key.operator, key.generation + 1),
+        operator, generation = rng.choice([(key.operator, (key.generation + 1) % 256),
                                            ((key.operator + 1) % 256, key.generation),
                                            (rng.randrange(256), rng.randrange(256))])
-        other = FuzzKey(key.key, operator, generation)  # a key derived for that kid
-        other.counter = key.counter
-        return _case(family, _with_header(other, protected(other.kid, key.next_counter()),
+        kid = bytes((operator, generation))
+        # the tag under a key derived for that kid, or under this very key (a node that
+        # looked up the key by operator alone would take it)
+        mac_key = FuzzKey(key.key, operator, generation) if rng.random() < 0.5 else key
+        return _case(family, _with_header(mac_key, protected(kid, key.next_counter()),
                                           message))
     if family in ("tag_length", "tag_bits"):
         prot = protected(key.kid, key.next_counter())
