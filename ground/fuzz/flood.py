@@ -96,7 +96,7 @@ def flood(port: NodePort, n: int, *, read_bytes_per_s: float = 20_000.0,
             for _ in range(min(chunk, n - start)):
                 seq = port.next_seq()
                 keys.append((noop, seq))
-                wire += port.wire(fc.command(seq, noop, []))
+                wire += port.own_command(noop, [], seq)
             port.write(wire)
     finally:
         port.read_bytes_per_s = 0.0

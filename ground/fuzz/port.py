@@ -34,6 +34,7 @@ LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
 COMMANDING_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "commanding")
 AUTH_REFUSED: Final = next(e.id for e in dictionary.EVENTS if e.name == "auth_refused")
 STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
+OWN_KEYS: Final = 4096  # own command addresses remembered (the node remembers 32)
 STALE_BOOT: Final = 8  # SPEC §6: a command bound to another boot; its result is the boot
 
 
@@ -66,6 +67,7 @@ class NodePort:
         self.key = key
         self.on_sign: Callable[[int], None] | None = None  # each counter the port signs with
         self.on_reboot: Callable[[], None] | None = None  # a reboot the port caused
+        self.own_keys: dict[tuple[int, int], None] = {}  # (cmd id, seq) the port sent lately
         self.uplink_bytes_per_s = uplink_bytes_per_s
         self.log = SessionLog(log_path, 0, url) if log_path else None
         self.sim: Any = None
@@ -330,11 +332,20 @@ class NodePort:
                 self.on_sign(counter)
         return frame_bytes(message)
 
-    def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
+    def own_command(self, cmd_id: int, args: list[Any], seq: int) -> bytes:
+        """A command of the port's own on the wire, its address remembered (``own_keys``: a
+        fuzz case with the same seq and id may be answered from the node's record)."""
         from ground.fuzz.encoding import command
 
+        keys = self.own_keys
+        keys[(cmd_id, seq)] = None
+        while len(keys) > OWN_KEYS:
+            del keys[next(iter(keys))]
+        return self.wire(command(seq, cmd_id, args))
+
+    def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
         seq = self.next_seq() if seq is None else seq
-        self.write(self.wire(command(seq, cmd_id, args)))
+        self.write(self.own_command(cmd_id, args, seq))
         return seq
 
     def wait_final(self, cmd_id: int, seq: int,

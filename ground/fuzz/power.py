@@ -54,7 +54,7 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
     value = before + 1 if before < 1000 else before - 1
     seq = port.next_seq()
     message = fc.command(seq, param_set, [TEST_VALUE.id, value])
-    wire = port.wire(message)
+    wire = port.own_command(param_set, [TEST_VALUE.id, value], seq)
     port.write(wire)
     final = port.wait_final(param_set, seq, 5.0)
     if final is None or final[0] != 2:

@@ -134,6 +134,9 @@ class Campaign:
         self._ping_attempts = 0
         self._drift: Counter[str] = Counter()
         self._window: dict[str, Any] = {}
+        self._seen_here: dict[tuple[int, int], int] = {}  # this batch's addresses (counted)
+        self._judged: list[tuple[Expectation, bytes, int | None] | None] = []
+        self._track = ModeTrack(MODE_SAFE, 0)
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -286,6 +289,7 @@ class Campaign:
         self.stats.cases += len(batch)
         for case in batch:
             self.stats.per_category[case.category] += 1
+        self._predict(batch)  # before the ping: its seq must be no case's
         crash = self._health(batch)
         if crash is not None:
             crash.batch = first_index
@@ -330,9 +334,14 @@ class Campaign:
         (a congested downlink, counted in tx_dropped) is no hang."""
         status_id = fc.COMMAND_IDS["status"]
         self._ping_attempts = 0
+        taken = self._seen_here
         for _ in range(3):
             seq = self.port.next_seq()
-            ping = self.port.wire(fc.command(seq, status_id, []))
+            # a case of this batch (or a recent one) with the same seq and id would make the
+            # node answer the ping from its record: a status of another moment (SPEC §5.2)
+            while (status_id, seq) in taken or (status_id, seq) in self._recent_keys:
+                seq = self.port.next_seq()
+            ping = self.port.own_command(status_id, [], seq)
             self._own_keys.add((status_id, seq))
             self._reference.feed(ping)
             self._ping_attempts += 1
@@ -358,24 +367,23 @@ class Campaign:
         self._status = status
         return None
 
-    def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
-        """Each case got exactly the answer the model gives, for exactly its seq and id, signed
-        for its counter if it was an authenticated command the node accepted (SPEC §10.5); no
-        verification arrived that nobody asked for."""
-        bad: list[str] = []
-        bad_cases: list[fc.Case] = []
+    def _predict(self, batch: list[fc.Case]) -> None:
+        """The model's answer to each case, in the order sent (module ``modes``, ``authcheck``)
+        and the addresses the batch uses; judged by ``_check_outcomes`` once answered."""
         status = self._batch_status
         start_mode = (status.mode if status is not None and isinstance(status.mode, int)
                       else MODE_SAFE)
         boot = status.boot_count if status is not None else 0
         seen_here: dict[tuple[int, int], int] = {}
+        self._seen_here = seen_here
         tally = self._tally = Counter()
         # the model's answer for each correctly framed message in the mode the batch began
         # in (an authenticated object: the node's verdict on it first, in the order sent, then
         # the command inside); then the modes the node may be in as the batch's own set_mode
         # commands (judged or not) leave it (ground.fuzz.modes)
-        track = ModeTrack(start_mode, boot, enforced=self.auth.enforced)
+        track = self._track = ModeTrack(start_mode, boot, enforced=self.auth.enforced)
         judged: list[tuple[Expectation, bytes, int | None] | None] = []
+        self._judged = judged
         for case in batch:
             item = None
             payload = case.bound_payload  # as sent: a stored case bound to the boot now
@@ -398,7 +406,15 @@ class Campaign:
                 else:
                     tally["silent"] += 1  # no seq and id: counted in cmds_rejected only
             judged.append(item)
-        self.auth.flush_own()  # the ping after them
+
+    def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
+        """Each case got exactly the answer the model gives, for exactly its seq and id, signed
+        for its counter if it was an authenticated command the node accepted (SPEC §10.5); no
+        verification arrived that nobody asked for."""
+        bad: list[str] = []
+        bad_cases: list[fc.Case] = []
+        track, judged, seen_here, tally = self._track, self._judged, self._seen_here, self._tally
+        own = self.port.own_keys  # the port's own commands: a case may repeat one's address
         for case, item in zip(batch, judged, strict=True):
             if item is None or item[0].address is None or not item[0].answered:
                 continue
@@ -406,7 +422,7 @@ class Campaign:
             signed = counter is not None
             seq, cmd_id = item[0].address
             key = (cmd_id, seq)
-            if seen_here[key] > 1 or key in self._recent_keys:
+            if seen_here[key] > 1 or key in self._recent_keys or key in own:
                 self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
                 tally["ambiguous"] += 1
                 track.unjudged(exp, payload, signed)  # but a set_mode among them may have run

@@ -17,8 +17,11 @@ from typing import Final
 import pytest
 
 from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR
+from ground.fuzz.case import Case
 from ground.fuzz.cli import DEFAULT_CORPUS
+from ground.fuzz.encoding import bound_boot, command
 from ground.fuzz.keyring import FuzzKey
+from ground.fuzz.oracle import COMMAND_IDS
 from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, load_corpus
 from hil.session import HilTarget
@@ -91,3 +94,30 @@ def test_fixed_seed_campaign_on_a_node_with_a_key_finds_nothing(
     else:  # nothing authenticated got through; every well-formed plain command refused
         assert outcomes["auth accepted"] == outcomes["auth replayed"] == 0
         assert outcomes["ok"] == 0 and outcomes["rej:9"] > 0
+
+
+def test_cases_with_the_addresses_of_the_fuzzers_own_commands(fuzz_port: NodePort,
+                                                              tmp_path: Path) -> None:
+    """The seed-11 1M finding at case 603600: a damaged case carried the seq the ping after its
+    batch was about to use, with the status id; the node answered the ping from its record
+    (SPEC §5.2: a status of mid-batch, the mode before a later set_mode), and the oracle took
+    the repeat for a second execution. The ping must take another seq, and a case repeating an
+    address of the port's own commands is not judged as a fresh one."""
+    campaign = Campaign(fuzz_port, seed=0, corpus=tmp_path, reduce=False)
+    campaign.start()
+    status, set_mode = COMMAND_IDS["status"], COMMAND_IDS["set_mode"]
+    own = next(seq for cmd_id, seq in reversed(list(fuzz_port.own_keys)) if cmd_id == status)
+    u = (fuzz_port._seq + 1) & 0xFFFF  # the next seq the port hands out: the ping's
+
+    def case(name: str, seq: int, cmd_id: int, args: list[object]) -> Case:
+        return Case("own", name, command(seq & 0xFFFF, cmd_id, args), boot=bound_boot())
+
+    # a status with the ping's seq while SAFE, then NOMINAL: a ping answered from the record
+    # would say SAFE, and the next batch's set_mode NOMINAL would be expected to complete
+    batch = [case("safe", u + 7, set_mode, [1]), case("next_ping_seq", u, status, []),
+             case("nominal", u + 8, set_mode, [2]), case("last_ping_seq", own, status, [])]
+    assert campaign.run_batch(batch) == [], _describe(campaign)
+    assert campaign.run_batch([case("nominal_again", u + 20, set_mode, [2])]) == [], \
+        _describe(campaign)
+    assert campaign.run_batch([case("safe_again", u + 21, set_mode, [1])]) == [], \
+        _describe(campaign)
