@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -68,6 +68,7 @@ class NodePort:
         self.on_sign: Callable[[int], None] | None = None  # each counter the port signs with
         self.on_reboot: Callable[[], None] | None = None  # a reboot the port caused
         self.own_keys: dict[tuple[int, int], None] = {}  # (cmd id, seq) the port sent lately
+        self.case_keys: dict[tuple[int, int], None] = {}  # (cmd id, seq) fuzz cases used lately
         self.uplink_bytes_per_s = uplink_bytes_per_s
         self.log = SessionLog(log_path, 0, url) if log_path else None
         self.sim: Any = None
@@ -312,6 +313,24 @@ class NodePort:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
+    def fresh_seq(self, cmd_id: int) -> int:
+        """The next seq that no recent fuzz case used with ``cmd_id``: the node would answer a
+        command of the port's own with that address from its record (SPEC §5.2), the answer
+        of another moment, not counted as accepted."""
+        seq = self.next_seq()
+        while (cmd_id, seq) in self.case_keys:
+            seq = self.next_seq()
+        return seq
+
+    def cases_sent(self, keys: Iterable[tuple[int, int]]) -> None:
+        """Addresses fuzz cases carried (``fresh_seq`` avoids them for a while)."""
+        known = self.case_keys
+        for key in keys:
+            known.pop(key, None)
+            known[key] = None
+        while len(known) > OWN_KEYS:
+            del known[next(iter(known))]
+
     def write(self, data: bytes) -> None:
         if self.transport is None:
             raise LinkLost(self.url, "not open")
@@ -344,7 +363,7 @@ class NodePort:
         return self.wire(command(seq, cmd_id, args))
 
     def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
-        seq = self.next_seq() if seq is None else seq
+        seq = self.fresh_seq(cmd_id) if seq is None else seq
         self.write(self.own_command(cmd_id, args, seq))
         return seq
 
@@ -370,7 +389,7 @@ class NodePort:
         from ground.fuzz.encoding import bind_boot
 
         for _bind in range(2):
-            seq = self.next_seq()
+            seq = self.fresh_seq(cmd_id)
             final = None
             for _ in range(retries + 1):
                 self.send_command(cmd_id, args, seq)

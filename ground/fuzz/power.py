@@ -52,7 +52,7 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         result.problems.append(f"param_get test_value before the cut answered {before!r}")
         return result
     value = before + 1 if before < 1000 else before - 1
-    seq = port.next_seq()
+    seq = port.fresh_seq(param_set)
     message = fc.command(seq, param_set, [TEST_VALUE.id, value])
     wire = port.own_command(param_set, [TEST_VALUE.id, value], seq)
     port.write(wire)
@@ -69,7 +69,7 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
     deadline = time.monotonic() + boot_timeout_s
     answered = False
     while time.monotonic() < deadline and not answered:
-        ping = port.next_seq()
+        ping = port.fresh_seq(status_id)
         try:
             port.send_command(status_id, [], ping)
         except Exception:  # the port is reopening: try again

@@ -334,13 +334,10 @@ class Campaign:
         (a congested downlink, counted in tx_dropped) is no hang."""
         status_id = fc.COMMAND_IDS["status"]
         self._ping_attempts = 0
-        taken = self._seen_here
         for _ in range(3):
-            seq = self.port.next_seq()
-            # a case of this batch (or a recent one) with the same seq and id would make the
-            # node answer the ping from its record: a status of another moment (SPEC §5.2)
-            while (status_id, seq) in taken or (status_id, seq) in self._recent_keys:
-                seq = self.port.next_seq()
+            # not the address of a case of this batch or a recent one: the node would answer
+            # the ping from its record, a status of another moment (SPEC §5.2)
+            seq = self.port.fresh_seq(status_id)
             ping = self.port.own_command(status_id, [], seq)
             self._own_keys.add((status_id, seq))
             self._reference.feed(ping)
@@ -406,6 +403,7 @@ class Campaign:
                 else:
                     tally["silent"] += 1  # no seq and id: counted in cmds_rejected only
             judged.append(item)
+        self.port.cases_sent(seen_here)  # the port's own commands take other seqs
 
     def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
         """Each case got exactly the answer the model gives, for exactly its seq and id, signed

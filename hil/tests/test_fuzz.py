@@ -121,3 +121,17 @@ def test_cases_with_the_addresses_of_the_fuzzers_own_commands(fuzz_port: NodePor
         _describe(campaign)
     assert campaign.run_batch([case("safe_again", u + 21, set_mode, [1])]) == [], \
         _describe(campaign)
+
+
+def test_a_flood_never_repeats_the_address_of_a_recent_case(fuzz_port: NodePort,
+                                                           tmp_path: Path) -> None:
+    """The seed-11 1M finding at case 858100 (after the fixes above): a noop case with a seq
+    the flood after its batch was about to use; the node answered that flood noop from its
+    record, not as a command accepted anew (SPEC §5.2), and the flood's count came one short.
+    The port's own commands take seqs no recent case carried."""
+    campaign = Campaign(fuzz_port, seed=0, corpus=tmp_path, reduce=False, flood_commands=50)
+    campaign.start()
+    ahead = (fuzz_port._seq + 3) & 0xFFFF  # two pings take the next seqs, the flood this one
+    noop = Case("own", "flood_seq", command(ahead, COMMAND_IDS["noop"], []), boot=bound_boot())
+    assert campaign.run_batch([noop]) == [], _describe(campaign)
+    assert campaign.run_flood(0) == [], _describe(campaign)
