@@ -11,6 +11,15 @@ housekeeping packet, then checks:
   bytes says (frames_in, crc_errors, frame_errors, discarded_bytes), every verified frame is
   counted as a command accepted or rejected, and cmds_accepted grew by the acceptances seen
   (*counters* finding otherwise).
+- authenticated objects (SPEC §10) got the verdict ground.fuzz.authmodel gives, refusals
+  unanswered and counted in auth_forged / auth_replayed, the auth_refused events carrying
+  counts that were true and at most one per 10 s, every answer to an accepted one signed for
+  its counter (*auth* / *protocol* findings otherwise; ground.fuzz.authcheck).
+
+The mode the model judges each case in is the set of modes the node may be in
+(ground.fuzz.modes). The port's own commands (pings, floods, housekeeping settings) take seqs
+no recent case carried with the same id, so the node never answers one from its idempotency
+record with the answer of another moment.
 
 A crash, hang or reboot is reduced (ddmin over the batch, then the bytes of each case) on a
 restarted node and saved to the corpus as JSON. A reboot seen one batch late (a hung task
