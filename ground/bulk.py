@@ -21,6 +21,7 @@ from ground.errors import WaitTimeout
 
 EVENT_LOG: Final = 1
 DICTIONARY: Final = 2
+TT_QUEUE: Final = 4  # the time-tagged queue (tt_list, SPEC §11.4)
 _KEEP: Final = 16  # completed transfers nobody collected: forget the oldest
 
 

@@ -31,6 +31,18 @@
 * Sequence numbers start from the millisecond clock, not from 1, so two sessions in a row do
   not reuse a pair the node still remembers.
 * Every session writes a session log (``ground.log``); ``log_path`` says where.
+* Time (SPEC §11.1): ``connect`` correlates the node's clock with this machine's UTC
+  (``time_correlate``) right after ``status``, and a background thread keeps it correlated:
+  every ``CORRELATE_PERIOD_S`` (60 s) and at once when the client learns that the node is in
+  a new boot (a reset loses the correlation). ``correlate=False`` turns this off (tests that
+  count commands exactly); a refusal (an ENFORCED node and no key) is logged, not raised.
+* Time-tagged commands (SPEC §11): ``command(name, at=UTC_MS, ...)`` sends the command with
+  that execution time and returns once it is *accepted* (queued): the ``CommandResult`` then
+  has ``queued=True`` and says nothing of the outcome. ``wait_timetagged(result, timeout)``
+  waits for its final verification: it returns on ``completed``, raises ``CommandFailed`` on
+  ``failed`` (NOT_ALLOWED_NOW, NOT_RUN, ...) and ``OutcomeUnknown`` on a ``tt_unknown`` event
+  (a reset cut it while it ran); success is reported only from a completed verification
+  (authenticated when the command was), never from an event.
 * Authentication (SPEC §10): with ``signer`` (a ``ground.auth.Signer``) every command
   transmission is a COSE_Mac0 object with a new counter (a re-send too), and a command's
   verifications count only if they are authenticated under that key and answer one of the
@@ -48,7 +60,15 @@ from typing import Any, Final, NamedTuple
 
 from ground import bulk, codec, explain, validate, values
 from ground.auth import Signer, dev_signer
-from ground.downlink import EVENT, HOUSEKEEPING, PARAMETER, VERIFICATION, Downlink, Stream
+from ground.downlink import (
+    EVENT,
+    HOUSEKEEPING,
+    PARAMETER,
+    TIME,
+    VERIFICATION,
+    Downlink,
+    Stream,
+)
 from ground.errors import (
     CommandFailed,
     CommandRejected,
@@ -75,6 +95,7 @@ from protocol.node_dictionary import DICT_HASH
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_RETRY_S: Final = 1.0
 DEFAULT_RETRIES: Final = 3
+CORRELATE_PERIOD_S: Final = 60.0  # the ground re-correlates the node's clock this often
 
 
 class Verification(NamedTuple):
@@ -91,6 +112,9 @@ class CommandResult(NamedTuple):
     result: Any  # what `completed` carried (None for most commands)
     verifications: tuple[Verification, ...]
     attempts: int
+    queued: bool = False  # a time-tagged command: accepted into the queue, outcome not yet
+    command_id: int = 0
+    at_utc_ms: int = 0
 
 
 class NodeStatus(NamedTuple):
@@ -125,6 +149,7 @@ class _Pending:
         self.unknown: int | None = None  # the node's new boot: the outcome is unknown
         self.suspect: int | None = None  # the node's new boot, seen before our one answer
         self.counters: set[int] | None = None  # signed: the counters of its transmissions
+        self.tagged = False  # time-tagged: done at accepted (the outcome comes much later)
         self.stages: list[Verification] = []
         self.done = threading.Event()
 
@@ -148,8 +173,18 @@ class Client:
         retry_interval_s: float = DEFAULT_RETRY_S,
         uplink_bytes_per_s: float | None = DEFAULT_UPLINK_BYTES_PER_S,
         signer: Signer | None = None,
+        correlate: bool = True,
+        correlate_period_s: float = CORRELATE_PERIOD_S,
     ) -> None:
         self.port = port
+        self.correlate_clock = correlate
+        self.correlate_period_s = correlate_period_s
+        self._correlator: threading.Thread | None = None
+        self._correlate_now = threading.Event()
+        self._closing = threading.Event()
+        # time-tagged commands waited on: (seq, command id) -> final verifications / events
+        self._tt_waits: dict[tuple[int, int], list[Any]] = {}
+        self._tt_cond = threading.Condition()
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
             signer = dev_signer()  # sim://?key=dev: the node holds the development key
         self.signer = signer
@@ -181,6 +216,9 @@ class Client:
         self._bulk = bulk.BulkTransfers(self.downlink)
         self.downlink.listen(VERIFICATION, self._on_verification)
         self.downlink.listen(HOUSEKEEPING, self._on_housekeeping)
+        self.downlink.listen(EVENT, self._on_tt_event)
+        self.correlation: tuple[int, int] | None = None  # the node's newest (node_ms, utc_ms)
+        self.downlink.listen(TIME, self._on_time)
 
     @property
     def log_path(self) -> str | None:
@@ -199,10 +237,53 @@ class Client:
         if self.log is not None:
             self.log.link("up", self.transport.device)
         try:
-            return self.refresh_status(timeout)
+            status = self.refresh_status(timeout)
         except GroundError:
             self.close()
             raise
+        if self.correlate_clock:
+            self.correlate(timeout)
+            self._correlate_now.clear()
+            self._closing.clear()
+            self._correlator = threading.Thread(target=self._keep_correlated,
+                                                name="ground-correlator", daemon=True)
+            self._correlator.start()
+        return status
+
+    # --- time (SPEC §11.1) -------------------------------------------------------------
+
+    def correlate(self, timeout: float = DEFAULT_TIMEOUT_S) -> int | None:
+        """Send ``time_correlate`` with this machine's UTC now and wait for it: the node's
+        clock drift then in use (ppb, SPEC §11.1), or None (and a note in the session log)
+        when the node did not take it. ``self.correlation`` is then the node's answer,
+        ``(node_ms, utc_ms)``."""
+        try:
+            res = self._command("time_correlate", {"utc_ms": time.time_ns() // 1_000_000},
+                                timeout)
+        except GroundError as exc:
+            if self.log is not None:
+                self.log.note(f"time correlation not taken: {exc}")
+            return None
+        return res.result if type(res.result) is int else 0
+
+    def set_correlate_period(self, period_s: float) -> None:
+        """Correlate every period_s from now on (the next one at once)."""
+        self.correlate_period_s = period_s
+        self._correlate_now.set()
+
+    def _on_time(self, msg: codec.Message) -> None:
+        body = msg.body
+        if len(body) == 2 and all(type(v) is int for v in body):
+            self.correlation = (body[0], body[1])
+
+    def _keep_correlated(self) -> None:
+        while not self._closing.is_set():
+            self._correlate_now.wait(self.correlate_period_s)
+            if self._closing.is_set():
+                return
+            self._correlate_now.clear()
+            if self.link_state == "up" and not self._closing.is_set():
+                self.correlate()
 
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         try:
@@ -248,6 +329,12 @@ class Client:
             )
 
     def close(self) -> None:
+        self._closing.set()
+        self._correlate_now.set()
+        correlator = self._correlator
+        if correlator is not None and correlator is not threading.current_thread():
+            correlator.join(timeout=DEFAULT_TIMEOUT_S + 1)
+        self._correlator = None
         self.transport.close()
         if self.link_state != "closed" and self.log is not None:
             self.log.link("closed", "")
@@ -320,18 +407,27 @@ class Client:
         /,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
+        at: int | None = None,
         **kwargs: Any,
     ) -> CommandResult:
-        """Send a command and wait for its final verification (see the module docstring)."""
-        return self._command(name, kwargs, timeout)
+        """Send a command and wait for its final verification (see the module docstring);
+        with ``at`` (UTC ms, not 0) a time-tagged command, returned once queued."""
+        return self._command(name, kwargs, timeout, at or 0)
 
-    def _command(self, name: str, kwargs: dict[str, Any], timeout: float) -> CommandResult:
+    def _command(self, name: str, kwargs: dict[str, Any], timeout: float,
+                 at: int = 0) -> CommandResult:
         cmd, args = validate.prepare(name, kwargs)
+        if at:
+            validate.check_timetag(cmd, at)
         seq = self.next_seq()
         with self._lock:
             pending = _Pending(name, cmd.id, self.boot or 0)
+            pending.tagged = bool(at)
             self._pending[seq] = pending
-        message = codec.encode_command(seq, cmd.id, args, pending.boot)
+        if at:
+            with self._tt_cond:
+                self._tt_waits[(seq, cmd.id)] = []
+        message = codec.encode_command(seq, cmd.id, args, pending.boot, at)
         attempts = 0
         tries = 0  # attempts bound to the current boot
         rebinds = 0
@@ -347,7 +443,7 @@ class Client:
                         pending.boot = self.boot or 0
                         pending.sent = 0
                         pending.done.clear()
-                    message = codec.encode_command(seq, cmd.id, args, pending.boot)
+                    message = codec.encode_command(seq, cmd.id, args, pending.boot, at)
                     tries = 0
                 if tries <= self.retries and pending.suspect is None:
                     with self._lock:
@@ -386,14 +482,61 @@ class Client:
                                  [v.stage for v in pending.stages], self.log_path)
         final = pending.stages[-1]
         if final.stage in ("rejected", "failed"):
+            if at:
+                with self._tt_cond:
+                    self._tt_waits.pop((seq, cmd.id), None)
             why = explain.why(name, args, final.code, final.reason, explain.node_state(self))
             error = CommandRejected if final.stage == "rejected" else CommandFailed
             raise error(name, seq, final.code, final.reason, why)
-        return CommandResult(name, seq, final.result, tuple(pending.stages), attempts)
+        return CommandResult(name, seq, final.result, tuple(pending.stages), attempts,
+                             bool(at) and final.stage == "accepted", cmd.id, at)
+
+    def wait_timetagged(self, result: CommandResult,
+                        timeout: float = DEFAULT_TIMEOUT_S) -> CommandResult:
+        """Wait for the outcome of a time-tagged command ``command(..., at=)`` queued.
+
+        Returns on its ``completed`` verification; raises CommandFailed on ``failed``,
+        OutcomeUnknown on a tt_unknown event, WaitTimeout when nothing came in time (the
+        outcome is then not known here: ``ground tt list`` and the event log tell)."""
+        key = (result.seq, result.command_id)
+        deadline = time.monotonic() + timeout
+        with self._tt_cond:
+            if key not in self._tt_waits:
+                self._tt_waits[key] = []
+            while True:
+                seen = self._tt_waits[key]
+                if seen:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"the outcome of time-tagged {result.command} seq "
+                                      f"{result.seq}", timeout, "nothing yet", self.log_path)
+                self._tt_cond.wait(left)
+            self._tt_waits.pop(key, None)
+        got = seen[0]
+        if isinstance(got, Verification):
+            if got.stage == "completed":
+                return result._replace(result=got.result, queued=False,
+                                       verifications=result.verifications + (got,))
+            raise CommandFailed(result.command, result.seq, got.code, got.reason,
+                                explain.GENERAL.get(got.reason, ""))
+        raise OutcomeUnknown(result.command, result.seq, self.boot or 0, self.boot or 0,
+                             ["accepted"], self.log_path)
+
+    def _on_tt_event(self, ev: values.EventRecord) -> None:
+        if ev.name != "tt_unknown" or len(ev.args) < 2:
+            return
+        key = (ev.args[0], ev.args[1])
+        with self._tt_cond:
+            if key in self._tt_waits:
+                self._tt_waits[key].append(ev)
+                self._tt_cond.notify_all()
 
     def _on_verification(self, msg: codec.Message) -> None:
         cmd_seq, stage, code, result = msg.body
         stale = stage == codec.STAGE_REJECTED and code == STALE_BOOT and type(result) is int
+        if stage in (codec.STAGE_COMPLETED, codec.STAGE_FAILED) and self._tt_waits:
+            self._tt_final(msg)
         with self._lock:
             pending = self._pending.get(cmd_seq)
             if pending is not None and pending.counters is not None and not (
@@ -423,12 +566,25 @@ class Client:
         if stage == codec.STAGE_ACCEPTED and any(s.stage == "accepted" for s in pending.stages):
             return  # the node repeats `accepted` when a retry reaches it
         pending.stages.append(v)
+        if pending.tagged and stage == codec.STAGE_ACCEPTED:
+            pending.done.set()  # queued: the outcome comes when it runs (wait_timetagged)
         if stage != codec.STAGE_ACCEPTED:
             if stage == codec.STAGE_COMPLETED and pending.name in _REBOOTING:
                 with self._lock:  # the node is leaving this boot: do not bind to it again
                     self._left_boot = pending.boot
                     self.boot = None
             pending.done.set()
+
+    def _tt_final(self, msg: codec.Message) -> None:
+        cmd_seq, stage, code, result = msg.body
+        key = (cmd_seq, msg.id)
+        if self.signer is not None and not isinstance(msg, codec.AuthenticatedMessage):
+            return  # signed commands: only an authenticated outcome counts (SPEC §10.5)
+        v = Verification(codec.stage_name(stage), code, codec.reason_name(code), result, msg.time)
+        with self._tt_cond:
+            if key in self._tt_waits:
+                self._tt_waits[key].append(v)
+                self._tt_cond.notify_all()
 
     def _on_housekeeping(self, hk: values.Housekeeping) -> None:
         body = hk.body
@@ -444,6 +600,8 @@ class Client:
         # _learn_boot with the lock held.
         if boot == self.boot or boot == self._left_boot:
             return
+        if self.boot is not None or self._left_boot is not None:
+            self._correlate_now.set()  # a new boot has lost its correlation: correlate again
         self.boot = boot
         self._left_boot = None
         for pending in self._pending.values():
@@ -486,6 +644,14 @@ class Client:
             event_seq, t_ms, event_id, severity, args = rec
             out.append(values.event(event_id, event_seq, severity, args, t_ms, 0))
         return out
+
+    def tt_list(self, timeout: float = DEFAULT_TIMEOUT_S) -> list[Any]:
+        """The node's time-tagged queue (tt_list, bulk type 4) as ground.timetag Entries,
+        in run order."""
+        from ground import timetag
+
+        payload = self._bulk_transfer("tt_list", bulk.TT_QUEUE, timeout)
+        return timetag.decode_list(bulk.decode_payload("tt_list", payload))
 
     # --- parameters --------------------------------------------------------------------
 

@@ -405,8 +405,10 @@ def encode(kind: int, seq: int, time: int, ident: int, body: Sequence[Any]) -> b
     return cbor2.dumps([VERSION, kind, seq, time, ident, list(body)], canonical=True)
 
 
-def encode_command(seq: int, command_id: int, args: Sequence[Any], boot: int) -> bytes:
-    """A command message (SPEC §5.1): time 0, positional arguments, bound to boot ``boot``
-    (0 when the node's boot is not known: the node answers STALE_BOOT with its boot)."""
-    return cbor2.dumps([VERSION, KIND_COMMAND, seq & 0xFFFF, 0, command_id, list(args), boot],
-                       canonical=True)
+def encode_command(seq: int, command_id: int, args: Sequence[Any], boot: int,
+                   at_utc_ms: int = 0) -> bytes:
+    """A command message (SPEC §5.1): positional arguments, bound to boot ``boot`` (0 when the
+    node's boot is not known: the node answers STALE_BOOT with its boot); ``at_utc_ms`` its
+    execution time, UTC ms (0: now; else a time-tagged command, SPEC §11)."""
+    return cbor2.dumps([VERSION, KIND_COMMAND, seq & 0xFFFF, at_utc_ms, command_id, list(args),
+                        boot], canonical=True)

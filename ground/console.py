@@ -63,6 +63,11 @@ CONSOLE_COMMANDS: Final = {
     "tlm": ("tlm [CHANNEL ...]", "the latest value of every channel, or of these channels"),
     "status": ("status", "ask the node for its status (mode, boot, uptime, dictionary)"),
     "log": ("log", "where the session log is"),
+    "at": ("at UTC NAME [ARGS]", "queue a time-tagged command for a UTC time "
+           "(at 2026-12-07T01:00:00Z set_mode mode=NOMINAL; SPEC §11)"),
+    "in": ("in +HH:MM:SS NAME [ARGS]", "queue a time-tagged command this long from now "
+           "(in +00:05:00 noop)"),
+    "tt": ("tt list|delete ENTRY|clear|pause|resume", "the node's time-tagged queue"),
     "quit": ("quit", "leave the console (also exit, Ctrl-D)"),
     "exit": ("exit", "leave the console (also quit, Ctrl-D)"),
 }
@@ -357,9 +362,46 @@ class ConsoleApp:
             self.echo(self.render(Text.assemble(("error:", "bold red"), f" {exc}")))
         return True
 
-    def _command(self, name: str, words: list[str]) -> None:
+    def _do_at(self, words: list[str]) -> None:
+        from ground import timetag
+
+        if len(words) < 2:
+            raise UsageError("at UTC NAME [ARGS]: e.g. at 2026-12-07T01:00:00Z noop")
+        self._command(words[1], words[2:], timetag.parse_at(words[0]))
+
+    def _do_in(self, words: list[str]) -> None:
+        from ground import timetag
+
+        if len(words) < 2:
+            raise UsageError("in +HH:MM:SS NAME [ARGS]: e.g. in +00:05:00 noop")
+        self._command(words[1], words[2:],
+                      timetag.parse_in(words[0], time.time_ns() // 1_000_000))
+
+    def _do_tt(self, words: list[str]) -> None:
+        action = words[0] if words else ""
+        if action == "list":
+            entries = self.client.tt_list(timeout=self.timeout)
+            now_ms = time.time_ns() // 1_000_000
+            for e in entries:
+                self.echo(e.text(now_ms))
+            self.echo(f"{len(entries)} queued")
+        elif action == "delete" and len(words) == 2 and words[1].isdigit():
+            self.client.command("tt_delete", entry=int(words[1]), timeout=self.timeout)
+            self.echo(f"entry {words[1]} deleted")
+        elif action == "clear":
+            res = self.client.command("tt_clear", timeout=self.timeout)
+            self.echo(f"{res.result} entries cleared")
+        elif action in ("pause", "resume"):
+            self.client.command("tt_pause", paused=action == "pause", timeout=self.timeout)
+            self.echo("queue held" if action == "pause" else "queue released")
+        else:
+            raise UsageError("tt list | tt delete ENTRY | tt clear | tt pause | tt resume")
+
+    def _command(self, name: str, words: list[str], at: int = 0) -> None:
         kwargs = validate.parse_assignments(name, words)
         cmd, _ = validate.prepare(name, kwargs)
+        if at:
+            validate.check_timetag(cmd, at)
         if cmd.hazardous and not self.assume_yes:
             if self.session is None:
                 raise UsageError(
@@ -371,8 +413,15 @@ class ConsoleApp:
                 self.echo(f"{cmd.name}: not sent")
                 return
         started = time.monotonic()
-        res = self.client.command(name, timeout=self.timeout, **kwargs)
+        res = self.client.command(name, timeout=self.timeout, at=at or None, **kwargs)
         ms = (time.monotonic() - started) * 1000
+        if res.queued:
+            from ground import timetag
+
+            self.echo(self.render(Text.assemble(
+                (f"{cmd.name} seq {res.seq}: accepted", "green"),
+                f", queued for {timetag.format_utc(at)} ({ms:.0f} ms); outcome not known yet")))
+            return
         fields = explain.result_text(cmd.name, res.result)
         result = "" if res.result is None else f" -> {fields}"
         stages = ", ".join(v.stage for v in res.verifications)

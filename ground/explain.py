@@ -39,6 +39,13 @@ GENERAL: Final = {
     "INVALID_TRANSITION": "the node cannot change between these modes directly",
     "NOT_FOUND": "what the command names does not exist on the node",
     "INHIBITED": "the node's state does not allow it now",
+    "CLOCK_UNCORRELATED": "the node's clock is not correlated with UTC yet (the ground "
+                          "correlates it on connect: reconnect, or wait for the next one)",
+    "TIME_PAST": "the execution time is further in the past than tt_tolerance_ms allows",
+    "QUEUE_FULL": "the time-tagged queue holds 64 commands: delete some (ground tt list)",
+    "NOT_ALLOWED_NOW": "when it came due, the node's mode (or state) did not allow it",
+    "NOT_RUN": "the queued command did not run: deleted, cleared, or found too late "
+               "(see the tt_not_run event)",
 }
 _PAYLOADS: Final = frozenset(("payload_a", "payload_b"))  # firmware/node/commands.py
 _TRANSITIONS: Final = "SAFE to NOMINAL, NOMINAL and SCIENCE either way, any mode to SAFE"

@@ -225,11 +225,14 @@ class SimNode:
         deployment: str = ROMFS,
         escape_ms: int = ESCAPE_MS,
         dev_key: bool = False,
+        clock_ppm: float = 0.0,
     ) -> None:
         if deployment not in DEPLOYMENTS:
             raise SimNodeError(f"deployment {deployment!r}: one of {', '.join(DEPLOYMENTS)}")
         self.seed = seed
         self.time_factor = time_factor
+        # the node's clock runs this many ppm fast (negative: slow), as a Pico crystal's error
+        self.clock_ppm = clock_ppm
         self.heap = heap  # the node's heap; with ROMFS the process gets the image on top
         self.process_heap = heap  # the -X heapsize given (set by start())
         self.verbose = verbose
@@ -430,6 +433,8 @@ class SimNode:
             env["ILRS_SEED"] = str(self.seed)
         if self.time_factor is not None:
             env["ILRS_TIME_FACTOR"] = repr(float(self.time_factor))
+        if self.clock_ppm:
+            env["ILRS_CLOCK_PPM"] = repr(float(self.clock_ppm))
         return env
 
     def _spawn(self, cause: int) -> None:

@@ -204,13 +204,29 @@ def cmd_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true", help="send and return the seq")
     p.add_argument("--yes", action="store_true", help="confirm a hazardous command")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    g = p.add_argument_group("time-tagged (SPEC §11)")
+    g.add_argument("--at", metavar="UTC", help="execute at this UTC time, e.g. "
+                   "2026-12-07T01:00:00Z: the node queues it and answers accepted")
+    g.add_argument("--in", dest="in_", metavar="+HH:MM:SS",
+                   help="execute this long from now, e.g. +00:05:00")
+    g.add_argument("--outcome", action="store_true",
+                   help="with --at/--in: also wait (until the time plus --timeout) for the "
+                   "outcome; without, the command returns once queued")
 
 
 def do_cmd(args: argparse.Namespace) -> int:
+    from ground import timetag
+
     kwargs = validate.parse_assignments(args.name, args.arguments)
     cmd, _ = validate.prepare(args.name, kwargs)  # before connecting: bad input costs nothing
     if cmd.hazardous and not args.yes:
         raise UsageError(f"{cmd.name} is hazardous ({cmd.help.split('.')[0]}): add --yes")
+    at = timetag.execution_time(args.at, args.in_, time.time_ns() // 1_000_000)
+    if at:
+        validate.check_timetag(cmd, at)
+        if args.no_wait:
+            raise UsageError("--no-wait with --at/--in: a time-tagged command returns once "
+                             "queued anyway")
     out = new_console()
     with connect(args) as node:
         if args.no_wait:
@@ -218,12 +234,26 @@ def do_cmd(args: argparse.Namespace) -> int:
             return EXIT_OK
         started = time.monotonic()
         try:
-            res = node.command(args.name, timeout=args.timeout, **kwargs)
+            res = node.command(args.name, timeout=args.timeout, at=at or None, **kwargs)
+            if at and args.outcome:
+                out.print(f"{res.command} seq {res.seq}: accepted, queued for "
+                          f"{timetag.format_utc(at)}; waiting for the outcome")
+                left = max(0.0, at / 1000 - time.time())
+                res = node.wait_timetagged(res, left + args.timeout)
         except (CommandError, VerificationTimeout) as exc:
             if args.json:  # a script reads the outcome from stdout whatever it was
                 print(json.dumps(_outcome_json(cmd.name, exc)), flush=True)
             raise
         ms = (time.monotonic() - started) * 1000
+        if res.queued:  # accepted into the queue: the outcome is not known yet
+            if args.json:
+                print(json.dumps({"command": res.command, "seq": res.seq, "outcome": "queued",
+                                  "at_utc_ms": at, "attempts": res.attempts}), flush=True)
+            else:
+                out.print(f"{res.command} seq {res.seq}: accepted, queued for "
+                          f"{timetag.format_utc(at)} ({ms:.0f} ms); the outcome is not known "
+                          "yet (ground tt list, ground events)")
+            return EXIT_OK
         fields = explain.result_fields(res.command, res.result)
         if args.json:
             print(

@@ -80,6 +80,8 @@ def seq_range(url: str) -> tuple[int, int]:
 def sim_options(url: str) -> dict[str, Any]:
     """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
 
+    ``clock_ppm=200`` makes the node's clock run 200 ppm fast (SPEC §11.1: drift measured).
+
     ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
     directory that has none; ``key=none`` (the default) leaves the node open."""
     query = urlsplit(url).query if "://" in url else ""
@@ -94,6 +96,11 @@ def sim_options(url: str) -> dict[str, Any]:
                 raise UsageError(
                     f"{url}: time_factor={value} must be above 0 (model seconds per real second)"
                 )
+        elif key == "clock_ppm":
+            options["clock_ppm"] = _number(url, key, value, float)
+            if not -100_000 <= options["clock_ppm"] <= 100_000:
+                raise UsageError(f"{url}: clock_ppm={value}: the node clock's error in ppm, "
+                                 "-100000..100000")
         elif key == "state_dir":
             options["state_dir"] = value
         elif key == "key":
@@ -102,7 +109,8 @@ def sim_options(url: str) -> dict[str, Any]:
             options["dev_key"] = value == "dev"
         else:
             raise UsageError(
-                f"{url}: unknown sim option {key!r} (seed, time_factor, state_dir, key)")
+                f"{url}: unknown sim option {key!r} "
+                "(seed, time_factor, clock_ppm, state_dir, key)")
     return options
 
 

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from ground.errors import BadArgument, OutOfRange, UnknownName
+from ground.errors import BadArgument, OutOfRange, UnknownName, UsageError
 from protocol import dictionary as d
 from protocol import dictionary_types as t
 
@@ -70,6 +70,16 @@ def channel(name: str) -> t.Channel:
         return CHANNELS[name]
     except KeyError:
         raise UnknownName("channel", name, closest(name, CHANNELS)) from None
+
+
+def check_timetag(cmd: t.Command, at_utc_ms: int) -> None:
+    """Raise UsageError unless ``cmd`` may be sent with execution time ``at_utc_ms``
+    (SPEC §11.2: a uint, and not a command marked immediate)."""
+    if cmd.immediate:
+        raise UsageError(f"{cmd.name} cannot be time-tagged: it runs only when it arrives "
+                         "(SPEC §11.2)")
+    if type(at_utc_ms) is not int or at_utc_ms < 0 or at_utc_ms >= 2**64:
+        raise UsageError(f"execution time {at_utc_ms!r}: UTC milliseconds since 1970, a uint")
 
 
 def prepare(name: str, kwargs: Mapping[str, Any]) -> tuple[t.Command, list[Any]]:

@@ -282,6 +282,8 @@ class HilLink:
             return api.client.command(name, timeout=timeout_s, **args)
 
         cmd("fault_inject", fault="CLEAR", target=0, value=0.0)
+        cmd("tt_pause", paused=False)  # the time-tagged queue released and empty (SPEC §11)
+        cmd("tt_clear")
         cmd("param_reset")
         cmd("param_save")
         cmd("set_mode", mode="SAFE")  # SAFE -> SAFE completes without a change

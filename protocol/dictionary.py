@@ -68,8 +68,11 @@ SENSORS = {0: "battery_voltage", 1: "battery_temp", 2: "electronics_temp", 3: "s
 FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
           4: "TRIP_CHANNEL", 5: "HANG_TASK"}
 # Node tasks, as numbered in watchdog and crash events and in fault injection.
-TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog"}
-BULK_TYPES = {1: "event_log", 2: "dictionary"}
+TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog",
+         6: "timetag"}
+BULK_TYPES = {1: "event_log", 2: "dictionary", 4: "tt_queue"}
+# Why a time-tagged command did not run (the tt_not_run event, SPEC §11.3).
+TT_NOT_RUN_REASONS = {1: "DELETED", 2: "CLEARED", 3: "TOO_LATE"}
 # Who may command the node (SPEC §10.6): the auth_state channel, the auth_open event.
 AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
 # Housekeeping packets by id, for the commands that name one (the same ids and names as
@@ -128,14 +131,17 @@ COMMANDS = (
     Command(14, "time_correlate",
             (Arg("utc_ms", ANY, help="ground UTC now, ms since 1970 (uint)", unit="ms"),),
             IN_ANY, "Correlate node time with ground UTC. The node answers with a time "
-            "correlation message."),
+            "correlation message and measures its clock drift from successive correlations "
+            "(SPEC §11.1). Completed carries the drift now in use, ppb.",
+            immediate=True, result="drift_ppb"),
     Command(15, "status", (), IN_ANY,
             "Report the node's state; completed carries it.",
             result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "
                    "fw_version]"),
     Command(16, "event_log_downlink",
             (Arg("from_seq", U32, help="oldest event sequence number wanted"),), IN_ANY,
-            "Downlink the persistent event log from a sequence number, as bulk type 1."),
+            "Downlink the persistent event log from a sequence number, as bulk type 1.",
+            immediate=True),
     Command(17, "clear_counters", (), IN_ANY, "Zero the link and command counters."),
     Command(18, "reboot", (), IN_ANY,
             "Reboot the node. Reset cause COMMANDED is reported at the next boot.",
@@ -144,7 +150,7 @@ COMMANDS = (
             "Leave the protocol and hand the USB serial back to the MicroPython REPL so "
             "mpremote can reach the board. Only in SAFE.", hazardous=True),
     Command(20, "dict_downlink", (), IN_ANY,
-            "Downlink the node's compact dictionary, as bulk type 2."),
+            "Downlink the node's compact dictionary, as bulk type 2.", immediate=True),
     Command(21, "fault_inject",
             (Arg("fault", U8, 0, 5, help="fault to inject", enum=FAULTS),
              Arg("target", U8, 0, 15, help="sensor, load channel or task, per fault"),
@@ -154,6 +160,19 @@ COMMANDS = (
     Command(22, "auth_policy", (Arg("enforce", BOOL, help="true: plain commands rejected"),),
             IN_ANY, "Whether a node with keys rejects unauthenticated commands (SPEC §10.6). "
             "Taken only authenticated; persisted."),
+    Command(27, "tt_list", (), IN_ANY,
+            "Downlink the time-tagged command queue, as bulk type 4 (SPEC §11.4).",
+            immediate=True),
+    Command(28, "tt_delete", (Arg("entry", U8, 0, 63, help="queue entry (tt_list)"),), IN_ANY,
+            "Delete one queued time-tagged command; it fails NOT_RUN (SPEC §11.4).",
+            immediate=True),
+    Command(29, "tt_clear", (), IN_ANY,
+            "Delete every queued time-tagged command; each fails NOT_RUN (SPEC §11.4).",
+            result="count", immediate=True),
+    Command(30, "tt_pause", (Arg("paused", BOOL, help="true: hold the queue"),), IN_ANY,
+            "Hold (true) or release (false) the time-tagged queue. Entries that come due while "
+            "it is held run when it is released, under the late rule (SPEC §11.3).",
+            immediate=True),
 )
 
 # --- Telemetry channels -------------------------------------------------------------------
@@ -208,6 +227,13 @@ CHANNELS = (
             "authenticated commands refused as forged (SPEC §10.3); " + _LINK),
     Channel(35, "auth_replayed", U32, "",
             "authenticated commands refused as replays (SPEC §10.3); " + _LINK),
+    Channel(50, "clock_correlated", BOOL, "", "node time is correlated with UTC (SPEC §11.1)"),
+    Channel(51, "clock_age_s", U32, "s", "node time since the last time correlation"),
+    Channel(52, "clock_drift_ppm", F32, "ppm",
+            "measured node clock rate error, positive when the node clock runs fast"),
+    Channel(53, "tt_queued", U8, "", "time-tagged commands waiting in the queue"),
+    Channel(54, "tt_paused", BOOL, "", "the time-tagged queue is held (tt_pause)"),
+    Channel(55, "tt_executed", U32, "", "time-tagged commands run since boot"),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -249,8 +275,10 @@ PACKETS = (
         "cmds_accepted", "cmds_rejected", "event_seq", "events_suppressed", "auth_state",
         "auth_forged", "auth_replayed"), 0.2,
         "command and event counters"),
-    Packet(10, "time", _HEADER + ("uptime_s", "event_seq", "reset_cause"), 0.1,
-           "uptime, newest event, last reset cause"),
+    Packet(10, "time", _HEADER + (
+        "uptime_s", "event_seq", "reset_cause", "clock_correlated", "clock_age_s",
+        "clock_drift_ppm", "tt_queued", "tt_paused", "tt_executed"), 0.1,
+        "uptime, newest event, last reset cause, time correlation, time-tagged queue"),
 )
 
 # --- Events -------------------------------------------------------------------------------
@@ -303,6 +331,14 @@ EVENTS = (
           ("forged", "replayed")),
     Event(32, "auth_open", WARNING, "commanding is open to anyone on the link: {state}",
           ("state",)),  # state: AUTH_STATES
+    Event(37, "tt_executed", INFO, "time-tagged command {command} seq {seq} ran: {code}",
+          ("seq", "command", "code")),
+    Event(38, "tt_unknown", ERROR,
+          "time-tagged command {command} seq {seq} was cut by a reset: outcome unknown",
+          ("seq", "command")),
+    Event(39, "tt_not_run", WARNING, "time-tagged command {command} seq {seq} not run: {why}",
+          ("seq", "command", "why")),  # why: TT_NOT_RUN_REASONS
+    Event(40, "tt_paused", INFO, "time-tagged queue held: {paused}", ("paused",)),
 )
 
 # --- Parameters ---------------------------------------------------------------------------
@@ -336,4 +372,10 @@ PARAMS = (
           persisted=True),
     Param(15, "volatile_value", I32, 0, -1000, 1000, "",
           "scratch parameter that is not persisted", persisted=False),
+    Param(18, "tt_tolerance_ms", U32, 2000, 0, 600000, "ms",
+          "a time-tagged command tagged at most this far in the past is accepted and runs at "
+          "once; further in the past it is rejected TIME_PAST (SPEC §11.2)"),
+    Param(19, "tt_late_max_s", U32, 300, 0, 2592000, "s",
+          "a queued command found overdue (node off, clock not correlated, queue held) runs "
+          "if at most this late, else fails NOT_RUN (SPEC §11.3)"),
 )

@@ -89,6 +89,11 @@ EVENT_ARG_NAMES = {
     ("sensor_fault", "sensor"): D.SENSORS,
     ("safe_mode", "reason"): D.SAFE_REASONS,
     ("params_defaulted", "reason"): D.PARAMS_DEFAULT_REASONS,
+    ("tt_executed", "command"): {c.id: c.name for c in D.COMMANDS},
+    ("tt_executed", "code"): M.REASON_NAMES,
+    ("tt_unknown", "command"): {c.id: c.name for c in D.COMMANDS},
+    ("tt_not_run", "command"): {c.id: c.name for c in D.COMMANDS},
+    ("tt_not_run", "why"): D.TT_NOT_RUN_REASONS,
 }
 
 
@@ -266,16 +271,18 @@ def command_args(command: "Any", args: "Any") -> "list[Any]":
     return [_arg_value(arg, args[i]) for i, arg in enumerate(command.args)]
 
 
-def encode_command(seq: int, command: "Any", args: "Any" = (), boot: int = 0) -> bytes:
+def encode_command(seq: int, command: "Any", args: "Any" = (), boot: int = 0,
+                   time: int = 0) -> bytes:
     """The encoded command message: command_args checks, then encode_message.
 
     boot: the node boot count the command is bound to (SPEC §5.1); 0 (no boot) is rejected
-    STALE_BOOT by every node, which answers with its boot count."""
+    STALE_BOOT by every node, which answers with its boot count. time: 0 (execute now) or
+    the execution time, UTC ms (a time-tagged command, SPEC §11)."""
     if not hasattr(command, "args"):
         if command not in COMMANDS:
             raise MessageError(M.UNKNOWN_COMMAND, f"no command {command!r} in the dictionary")
         command = COMMANDS[command]
-    return M.encode_message(M.KIND_COMMAND, seq, 0, command.id, command_args(command, args),
+    return M.encode_message(M.KIND_COMMAND, seq, time, command.id, command_args(command, args),
                             boot)
 
 
@@ -317,6 +324,7 @@ def describe() -> "dict[str, Any]":
         "commands": [{
             "id": c.id, "name": c.name, "help": c.help, "modes": _modes(c.modes),
             "hazardous": c.hazardous, "test_only": c.test_only, "result": c.result,
+            "immediate": c.immediate,
             "args": [{"name": a.name, "type": a.type, "min": a.lo, "max": a.hi, "unit": a.unit,
                       "help": a.help, "enum": _names(a.enum)} for a in c.args],
         } for c in COMMANDS],
@@ -383,7 +391,8 @@ def describe_markdown() -> str:
     for c in COMMANDS:
         args = ", ".join(f"{a.name}: {a.type} {_arg_values(a)}".rstrip() for a in c.args)
         flags = (" **hazardous**" if c.hazardous else "") + (" *test only*" if c.test_only
-                                                             else "")
+                                                             else "") \
+            + (" *immediate*" if c.immediate else "")
         modes = " ".join(_modes(c.modes))
         out.append(f"| {c.id} | `{c.name}`{flags} | {_cell(args)} | {modes} | {_cell(c.help)} |")
     out += ["", "## Telemetry channels", "",

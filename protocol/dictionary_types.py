@@ -62,7 +62,8 @@ class Arg:
 
 
 class Command:
-    def __init__(self, id, name, args, modes, help, hazardous=False, test_only=False, result=""):
+    def __init__(self, id, name, args, modes, help, hazardous=False, test_only=False, result="",
+                 immediate=False):
         self.id = id
         self.name = name
         self.args = args
@@ -71,6 +72,7 @@ class Command:
         self.hazardous = hazardous
         self.test_only = test_only
         self.result = result  # what the `completed` verification carries, if anything
+        self.immediate = immediate  # never time-tagged (SPEC §11.2): a bulk downlink, say
 
 
 class Channel:

@@ -62,11 +62,16 @@ UNSUPPORTED_VERSION = const(7)
 STALE_BOOT = const(8)
 UNAUTHENTICATED = const(9)
 COUNTER_STORE_FAILED = const(10)
+CLOCK_UNCORRELATED = const(12)  # time-tagged commands (§11)
+TIME_PAST = const(13)
+QUEUE_FULL = const(14)
 EXECUTION_ERROR = const(16)
 STORAGE_ERROR = const(17)
 INVALID_TRANSITION = const(18)
 NOT_FOUND = const(19)
 INHIBITED = const(20)
+NOT_ALLOWED_NOW = const(22)  # time-tagged commands (§11)
+NOT_RUN = const(23)
 
 SEV_DEBUG = const(0)
 SEV_INFO = const(1)
@@ -166,11 +171,13 @@ def read_address(dec: "Decoder", head: "list[Any]") -> None:
 def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
     """Check a command message (§5) with dec (a protocol.cbor_decoder.Decoder) and read its head.
 
-    dec is reset on the whole message. head is a caller-owned list of three items: [seq,
-    cmd_id] as read_address gives them (the message's address, -1 when it has none), then
-    boot, the boot the command is bound to (-1 until read). Checks, in the order of §5: the
-    whole message is one well-formed item under §4, then the version, then the command's
-    shape ([1, 0, seq, 0, id, body, boot], seq <= 65535, all uints, body an array). Returns
+    dec is reset on the whole message. head is a caller-owned list of three or four items:
+    [seq, cmd_id] as read_address gives them (the message's address, -1 when it has none),
+    then boot, the boot the command is bound to (-1 until read), then (a fourth item, when
+    the list has one) the command's time: 0 to execute now, else its execution time, UTC ms
+    (a time-tagged command, §11; a heap int on a 32-bit port). Checks, in the order of §5:
+    the whole message is one well-formed item under §4, then the version, then the command's
+    shape ([1, 0, seq, time, id, body, boot], seq <= 65535, all uints, body an array). Returns
     the number of arguments and leaves dec at the first one (read them with read_args). Raises
     MessageError MALFORMED or UNSUPPORTED_VERSION; when it does and head[1] >= 0 the node
     answers `rejected` with that code (§5), otherwise it only counts the message.
@@ -179,6 +186,8 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
     start = dec.pos
     end = dec.end
     head[2] = -1
+    if len(head) > 3:
+        head[3] = 0
     read_address(dec, head)
     dec.reset(buf, start, end)
     try:
@@ -204,13 +213,15 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
         seq = dec.uint()
         time = dec.uint()
         dec.uint()
-        if time != 0 or seq > MAX_SEQ:
-            raise MessageError(MALFORMED, "seq above 65535 or time not 0")
+        if seq > MAX_SEQ:
+            raise MessageError(MALFORMED, "seq above 65535")
         nargs = dec.array()
         body = dec.pos
         for _ in range(nargs):
             dec.skip()
         head[2] = dec.uint()
+        if len(head) > 3:
+            head[3] = time
     except MessageError:  # the shape's own reasons, not the decoder's
         raise
     except ProtocolError:

@@ -46,8 +46,9 @@ FAILURE_CODES = (16, 31)
 REASON_NAMES = {
     0: "OK", 1: "UNKNOWN_COMMAND", 2: "BAD_ARGUMENTS", 3: "OUT_OF_RANGE", 4: "WRONG_MODE",
     5: "BUSY", 6: "MALFORMED", 7: "UNSUPPORTED_VERSION", 8: "STALE_BOOT", 9: "UNAUTHENTICATED",
-    10: "COUNTER_STORE_FAILED", 16: "EXECUTION_ERROR",
-    17: "STORAGE_ERROR", 18: "INVALID_TRANSITION", 19: "NOT_FOUND", 20: "INHIBITED",
+    10: "COUNTER_STORE_FAILED", 12: "CLOCK_UNCORRELATED", 13: "TIME_PAST", 14: "QUEUE_FULL",
+    16: "EXECUTION_ERROR", 17: "STORAGE_ERROR", 18: "INVALID_TRANSITION", 19: "NOT_FOUND",
+    20: "INHIBITED", 22: "NOT_ALLOWED_NOW", 23: "NOT_RUN",
 }
 SEVERITY_NAMES = ("debug", "info", "warning", "error", "fatal")
 TYPE_NAMES = ("bool", "u8", "u16", "u32", "i32", "f32", "any")
@@ -167,8 +168,6 @@ def validate(kind: "Any", seq: "Any", time: "Any", id: "Any", body: "Any",
         raise MessageError(MALFORMED, "seq must be a uint 0..65535")
     if not _uint(time) or not _uint(id):
         raise MessageError(MALFORMED, "time and id must be uints")
-    if kind == KIND_COMMAND and time != 0:
-        raise MessageError(MALFORMED, "command time must be 0 (no time-tagged commands in v1)")
     if type(body) is not list:
         raise MessageError(MALFORMED, "body must be an array")
     reason = _BODY_CHECKS[kind](id, body)

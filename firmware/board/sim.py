@@ -12,6 +12,7 @@ environment:
     ILRS_SEED         plant seed override (absent: the plant_seed parameter)
     ILRS_TIME_FACTOR  time factor override (absent: the time_factor parameter)
     ILRS_ESCAPE_MS    length of the boot escape window (board/escape.py; absent or 0: none)
+    ILRS_CLOCK_PPM    the node clock's error in ppm (absent: 0): ticks_ms runs that much fast
 
 The keyboard interrupt is modelled on rp2's, which the Unix port does not have for data on
 stdin: until ``kbd_intr(-1)`` (this module's, called by the escape window and link_open), a
@@ -115,6 +116,12 @@ class Board(StreamTx):
         self._pin.register(self._in, _POLLIN)
         self.led = 0
         self.load_pins = 0
+        ppm = os.getenv("ILRS_CLOCK_PPM")
+        # clock error: ticks_ms advances (1 + ppm/1e6) ms per real ms (integer: ppb)
+        self._clock_ppb = round(float(ppm) * 1000) if ppm else 0
+        self._raw = time.ticks_ms()
+        self._acc = 0  # error ms * 1e9 not yet added
+        self._ticks = self._raw
 
     # --- link ---------------------------------------------------------------------------
 
@@ -138,7 +145,16 @@ class Board(StreamTx):
     # --- time and watchdog --------------------------------------------------------------
 
     def ticks_ms(self):
-        return time.ticks_ms()
+        if not self._clock_ppb:
+            return time.ticks_ms()
+        raw = time.ticks_ms()
+        dt = time.ticks_diff(raw, self._raw)
+        self._raw = raw
+        self._acc += dt * self._clock_ppb
+        extra = self._acc // 1000000000
+        self._acc -= extra * 1000000000
+        self._ticks = time.ticks_add(self._ticks, dt + extra)
+        return self._ticks
 
     def wdt_start(self, timeout_ms):
         if self._wdt is not None:

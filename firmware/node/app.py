@@ -14,6 +14,7 @@ Tasks, numbered as protocol.dictionary.TASKS (fault injection, crash events):
     3 fdir       fdir.check() at 1 Hz
     4 watchdog   feeds only while tasks 0-3 and 5 progress
     5 eventlog   event queue, throttle window, event log to the flash at 10 Hz
+    6 timetag    the time-tagged queue: runs entries at their times (node.ttqueue)
 Each runs under ``_supervise``: an exception becomes a task_crashed(task, error) event (error:
 ERROR_* below), SAFE is forced, and the task restarts after a pause; after _MAX_CRASHES
 crashes it stays down and the watchdog resets the node. asyncio's global exception handler
@@ -42,6 +43,7 @@ from node.params import ParamCommands, Params
 from node.plant import Plant
 from node.telemetry import Telemetry, make_store
 from node.timesvc import TimeService
+from node.ttqueue import TimeTagQueue
 from node.watchdog import Watchdog
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -151,8 +153,10 @@ class App:
         modes.register(d)
         ParamCommands(params, link, events).register(d)
         hk.register(d)
-        clock.register(d, link, events)
+        clock.register(d, link, events, tlm)
         self.bulk.register(d)
+        self.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, self.bulk)
+        tt.register(d)
         Commands(self).register(d)
         self._watch_params()
         self._plant_ms = clock.now_ms()
@@ -162,7 +166,7 @@ class App:
         self.eventlog_task = _Task(_EVENTLOG_PERIOD_MS, self.service_events)
         self.watchdog = wd = Watchdog(board, params)
         # Index = task number (protocol.dictionary.TASKS)
-        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task)
+        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task, tt)
         for task in self.tasks:
             if task is not wd:
                 wd.add(task)
@@ -186,6 +190,7 @@ class App:
             events.emit(_EV_WATCHDOG_RESET)
         self.params.boot_events(events)
         self.auth.boot()
+        self.timetag.boot()  # entries a reset cut mid-execution: reported, never rerun
         self.modes.enter(_MODE_SAFE)
 
     # --- task bodies --------------------------------------------------------------------
@@ -212,6 +217,7 @@ class App:
     def check_fdir(self):
         self.telemetry.sample_heap()
         self.auth.report()
+        self.clock.update_tlm()
         self.fdir.check()
         self.sync_load_pins()
 

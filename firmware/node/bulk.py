@@ -1,4 +1,5 @@
-"""Bulk downlink (SPEC §5.7): the event log (type 1) and the node dictionary (type 2).
+"""Bulk downlink (SPEC §5.7): the event log (type 1) and the node dictionary (type 2); other
+services send theirs with ``send_bytes`` (the time-tagged queue, type 4).
 
 event_log_downlink(from_seq) and dict_downlink start a transfer and answer accepted at once;
 the parts follow, interleaved with the other traffic (the transfer task yields between parts),
@@ -65,6 +66,27 @@ class Bulk:
 
     def _check_idle(self, d):
         return _BUSY if self.busy else _OK
+
+    check_idle = _check_idle  # for other services' bulk downlinks (node.ttqueue)
+
+    def send_bytes(self, bulk_type, seq, cmd_id, data):
+        """Start the downlink of data (bytes) as bulk type bulk_type for command (seq,
+        cmd_id); returns PENDING (its handler's answer): completed follows the last part."""
+        self._start(self._bytes(bulk_type, seq, cmd_id, data))
+        return PENDING
+
+    async def _bytes(self, bulk_type, seq, cmd_id, data):
+        code = _EXECUTION_ERROR
+        try:
+            await asyncio.sleep_ms(0)
+            self._begin(bulk_type, seq)
+            mv = memoryview(data)
+            for i in range(0, len(data), _PART):
+                await self._append(mv[i:], min(_PART, len(data) - i))
+            self._last()
+            code = _OK
+        finally:
+            self._done(seq, cmd_id, code)
 
     def _cmd_event_log(self, d):
         self._start(self._event_log(d.cmd_seq, d.cmd_id, d.args[0]))

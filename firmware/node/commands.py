@@ -12,7 +12,7 @@ housekeeping; time_correlate: timesvc; *_downlink: bulk.)
 - reboot / maintenance complete first, then the node flushes its event log and resets
   (reset cause COMMANDED / MAINTENANCE at the next boot).
 - fault_inject (test only): CLEAR removes the plant's faults and any task hang; HANG_TASK
-  stops task ``target`` (0..5, protocol.dictionary.TASKS; else NOT_FOUND) making progress so
+  stops task ``target`` (0..6, protocol.dictionary.TASKS; else NOT_FOUND) making progress so
   the watchdog resets the node; the sensor, drain and trip faults go to plant.inject (NOT_FOUND
   when the plant does not take the target). Each raises a fault_injected event.
 

@@ -27,6 +27,17 @@ and every verification it gets is authenticated under its key, answering its cou
 in the idempotency ring for commands that finish later). A plain command on an ENFORCED node
 is rejected UNAUTHENTICATED after the checks of §5.
 
+Time-tagged commands (SPEC §11): a command whose time item is not 0 goes, after its arguments
+are checked, to the queue (``self.timetag``, node.ttqueue): it judges the rest on arrival
+(``admit``) and persists the entry before the dispatcher answers accepted; the mode is judged
+when it runs. The queue runs it with ``parse`` and ``execute`` and reports with ``report``.
+
+Internal execution (time-tagged queue, stored sequences): ``execute(cmd_id, args)`` runs a
+command now without any verification and returns ``(code, result)``; ``parse(buf, start,
+end)`` reads a stored command message into ``self.args``; ``report(...)`` sends the final
+verification of a command accepted earlier (perhaps in another boot). Neither may be called
+from inside a command handler (they reuse ``args``, ``cmd_seq`` and ``cmd_id``).
+
 No allocation for a command with integer/bool arguments whose handler does not allocate
 (a noop ping): the history and argument lists are preallocated. An authenticated command
 adds what node.auth's check allocates (hashlib) and its authenticated answers.
@@ -40,7 +51,7 @@ from micropython import const
 from protocol.cbor_decoder import Decoder
 from protocol.envelope import read_args, read_command_head, write_verification
 from protocol.errors import MessageError
-from protocol.node_dictionary import COMMAND_ARG0, COMMAND_MODES, command_args
+from protocol.node_dictionary import COMMAND_ARG0, COMMAND_FLAGS, COMMAND_MODES, command_args
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -59,11 +70,14 @@ _STAGE_REJECTED = const(1)
 _STALE_BOOT = const(8)
 _UNAUTHENTICATED = const(9)
 _COUNTER_STORE_FAILED = const(10)
+_QUEUE_FULL = const(14)
 _AUTH_ACCEPT = const(0)  # node.auth check() verdicts
 _AUTH_STORE_FAILED = const(2)
 _ENFORCED = const(2)  # node.auth state
 _UNKNOWN_COMMAND = const(1)
 _WRONG_MODE = const(4)
+_FLAG_IMMEDIATE = const(4)  # protocol.node_dictionary.FLAG_IMMEDIATE
+_REPEAT = const(-2)  # node.ttqueue admit(): the entry is already queued
 
 PENDING = const(-1)
 _HISTORY = const(32)
@@ -100,11 +114,18 @@ class Dispatcher:
         self._handlers = [None] * n
         self._checks = [None] * n
         self._dec = Decoder()
-        self._head = [-1, -1, -1]  # seq, command id, boot (protocol.envelope.read_command_head)
+        # seq, command id, boot, time (protocol.envelope.read_command_head)
+        self._head = [-1, -1, -1, 0]
+        self.timetag = None  # node.ttqueue.TimeTagQueue, or None: time-tagged commands MALFORMED
+        self.msg_buf = None  # the command message being handled: msg_buf[msg_start:msg_end]
+        self.msg_start = 0
+        self.msg_end = 0
         self.boot_count = boot_count  # a command bound to another boot is rejected STALE_BOOT
         self.args = [None] * _MAX_ARGS
         self.cmd_seq = 0
         self.cmd_id = 0
+        self.tag = 0  # parse(): the stored command's time item
+        self.nargs = 0
         self.result = None
         # idempotency ring
         # arrays, not lists: 1-4 bytes an entry instead of a pointer (small ints: no boxing)
@@ -156,6 +177,9 @@ class Dispatcher:
     def _message(self, buf, start, n, verdict):
         head = self._head
         dec = self._dec
+        self.msg_buf = buf
+        self.msg_start = start
+        self.msg_end = n
         try:
             dec.reset(buf, start, n)
             nargs = read_command_head(dec, head)
@@ -212,19 +236,16 @@ class Dispatcher:
         if code:
             self._reject(seq, cmd_id, code)
             return
+        if self._head[3]:  # time-tagged (SPEC §11.2): judged now, queued, run later
+            self._timetagged(seq, cmd_id, nargs, self._head[3])
+            return
         if not modes & (1 << self.modes.current):
             self._reject(seq, cmd_id, _WRONG_MODE)
             return
-        check = self._checks[cmd_id]
-        if check is not None:
-            try:
-                code = check(self)
-            except Exception as e:  # a checker bug: the command cannot be judged, reject it
-                self._log_exc(e)
-                code = _BAD_ARGUMENTS
-            if code:
-                self._reject(seq, cmd_id, code)
-                return
+        code = self.run_check(cmd_id)
+        if code:
+            self._reject(seq, cmd_id, code)
+            return
         slot = self._remember(seq, cmd_id)
         self.cmds_accepted += 1
         self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
@@ -244,6 +265,142 @@ class Dispatcher:
             return
         self._complete(slot, seq, cmd_id, code, self.result)
         self.result = None
+
+    def _timetagged(self, seq, cmd_id, nargs, tag):
+        # Allocates (the tag is a heap int on a Pico, the queue writes the flash).
+        args = self.args
+        tt = self.timetag
+        if tt is None:
+            code = _MALFORMED  # no queue: a time tag is not understood
+        elif COMMAND_FLAGS[cmd_id] & _FLAG_IMMEDIATE:
+            code = _BAD_ARGUMENTS  # this command is never time-tagged
+        else:
+            try:  # the clock, the time, the command's own check (run_check), queue room
+                code = tt.admit(self, seq, cmd_id, tag)
+            except Exception as e:  # a queue bug: the command cannot be queued
+                self._log_exc(e)
+                code = _EXECUTION_ERROR
+        for i in range(nargs):
+            args[i] = None
+        if code == _REPEAT:  # already queued, its ring entry pushed out: answer again
+            self._verify(seq, cmd_id, _STAGE_ACCEPTED, 0, None)
+            return
+        if code == _EXECUTION_ERROR:  # the flash write failed: not queued
+            code = _QUEUE_FULL
+        if code:
+            self._reject(seq, cmd_id, code)
+            return
+        self._remember(seq, cmd_id)  # its final stage comes from report()
+        self.cmds_accepted += 1
+        self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
+        self._verify(seq, cmd_id, _STAGE_ACCEPTED, 0, None)
+
+    def run_check(self, cmd_id):
+        """The command's own check (registered with it): 0 or its rejection code."""
+        check = self._checks[cmd_id]
+        if check is None:
+            return _OK
+        try:
+            return check(self)
+        except Exception as e:  # a checker bug: the command cannot be judged, reject it
+            self._log_exc(e)
+            return _BAD_ARGUMENTS
+
+    # --- internal execution (time-tagged queue, stored sequences) -----------------------
+
+    def parse(self, buf, start, end):
+        """Read a stored command message buf[start:end] as on arrival (envelope, known id,
+        arguments; not the boot binding, the mode or the command's check). Returns 0 or the
+        rejection code; then ``cmd_seq``, ``cmd_id``, ``tag`` (its time item), ``nargs``
+        and ``args[0:nargs]`` hold it. Allocates (a heap int tag, float arguments)."""
+        head = self._head
+        dec = self._dec
+        try:
+            dec.reset(buf, start, end)
+            nargs = read_command_head(dec, head)
+        except MessageError as e:
+            return e.code
+        except Exception:
+            return _MALFORMED
+        cmd_id = head[1]
+        self.cmd_seq = head[0]
+        self.cmd_id = cmd_id
+        self.tag = head[3]
+        self.nargs = nargs
+        modes = COMMAND_MODES[cmd_id] if cmd_id < len(COMMAND_MODES) else 0
+        if not modes or self._handlers[cmd_id] is None:
+            return _UNKNOWN_COMMAND
+        try:
+            return read_args(dec, nargs, command_args(cmd_id), self.args)
+        except Exception:
+            return _BAD_ARGUMENTS
+
+    def execute(self, cmd_id, args=None):
+        """Run command ``cmd_id`` now, internally: no verification, nothing remembered.
+
+        ``args``: its arguments, already checked against the dictionary (None: the ones
+        ``parse`` left in ``self.args``). The mode is checked (WRONG_MODE), then the
+        command's own check (its rejection code), then the handler runs. Returns ``(code,
+        result)``: code 0 and the completed result, a rejection code (1..15), a failure code
+        (16..31), or PENDING for a handler that finishes later (a bulk downlink: marked
+        immediate, never queued). A handler that raises gives EXECUTION_ERROR and a
+        cmd_failed event is the caller's choice (report() raises it)."""
+        if args is not None:
+            for i in range(len(args)):
+                self.args[i] = args[i]
+        modes = COMMAND_MODES[cmd_id] if cmd_id < len(COMMAND_MODES) else 0
+        handler = self._handlers[cmd_id] if modes else None
+        if handler is None:
+            return _UNKNOWN_COMMAND, None
+        if not modes & (1 << self.modes.current):
+            return _WRONG_MODE, None
+        code = self.run_check(cmd_id)
+        if code:
+            return code, None
+        self.cmd_id = cmd_id
+        self.result = None
+        try:
+            code = handler(self)
+        except Exception as e:
+            self.link.abort()
+            self._log_exc(e)
+            code = _EXECUTION_ERROR
+        result = self.result
+        self.result = None
+        for i in range(_MAX_ARGS):
+            self.args[i] = None
+        return code, (None if code else result)
+
+    def report(self, cmd_seq, cmd_id, code, result=None, key_slot=-1, counter=0, boot=0):
+        """Send the final verification (completed for code 0, else failed) of a command
+        accepted earlier in boot ``boot`` (0: this one), signed as it came (``key_slot``,
+        ``counter``: node.auth, -1 plain), and record it in the idempotency ring when it was
+        accepted in this boot and the ring still holds it pending. A failure raises a
+        cmd_failed event."""
+        same_boot = boot == 0 or boot == self.boot_count
+        slot = self._find(cmd_seq, cmd_id, -2) if same_boot else -1
+        if slot >= 0:
+            key_slot = self._h_slot[slot]
+            counter = self._h_ctr[slot]
+        outer_slot = self.sign_slot  # a command being handled (tt_clear) keeps its own
+        outer_ctr = self.sign_ctr
+        self.sign_slot = key_slot if self.auth is not None else -1
+        self.sign_ctr = counter
+        try:
+            if slot >= 0:
+                self._complete(slot, cmd_seq, cmd_id, code, result)
+                return
+            stage = _STAGE_FAILED if code else _STAGE_COMPLETED
+            try:
+                self._verify(cmd_seq, cmd_id, stage, code, None if code else result)
+            except Exception as e:  # a result the encoder cannot take
+                self.link.abort()
+                self._log_exc(e)
+            if code:
+                self.events.emit(_EV_CMD_FAILED, cmd_id, cmd_seq, code)
+        finally:
+            self.sign_slot = outer_slot
+            self.sign_ctr = outer_ctr
 
     # --- verification -------------------------------------------------------------------
 

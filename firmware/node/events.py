@@ -60,10 +60,18 @@ class Events:
         self.seq = next_seq
         self.tlm[_CH_EVENT_SEQ] = next_seq - 1 if next_seq else 0
 
+    def emit_kept(self, event_id, a=None, b=None, c=None):
+        """emit without throttling: for events that account for something (node.ttqueue:
+        every time-tagged command's end is in the log, however many end at once)."""
+        self._emit(event_id, a, b, c, False)
+
     def emit(self, event_id, a=None, b=None, c=None):
+        self._emit(event_id, a, b, c, event_id != _EV_EVENTS_SUPPRESSED)
+
+    def _emit(self, event_id, a, b, c, throttled):
         if event_id <= 0 or event_id >= len(EVENT_SEVERITY):
             return
-        if event_id != _EV_EVENTS_SUPPRESSED:
+        if throttled:
             self.roll_window()
             if self._count[event_id] >= self.params.get(_PARAM_EVENT_RATE_LIMIT):
                 self._suppressed[event_id] += 1

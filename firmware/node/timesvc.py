@@ -1,8 +1,25 @@
-"""Node time: milliseconds since boot, and the ground-supplied UTC correlation (SPEC §5.6).
+"""Node time: milliseconds since boot, and the ground-supplied UTC correlation (SPEC §5.6, §11.1).
 
 time.ticks_ms() wraps (2**30 ms on MicroPython), so now_ms() accumulates ticks_diff into a
 count that does not. now_ms() allocates nothing while the count is a small int (below 2**30
 ms, about 12 days, on a Pico; then it becomes a heap int).
+
+Correlation (SPEC §11.1): ``time_correlate(utc_ms)`` pairs the node time it arrives at with
+the ground's UTC. The first correlation of a boot is the *base*; each later one at least
+_DRIFT_SPAN_MS of node time after the base measures the drift over the whole span:
+
+    drift_ppb = (dn - du) * 10**9 // du      (floor; dn, du: node and UTC ms since the base)
+
+positive when the node clock runs fast. A measurement beyond ±_DRIFT_MAX_PPB (a ground clock
+that jumped) is not taken: the drift is reset to 0 and the base restarts there. The newest
+correlation (n0, u0) is the reference of the conversions:
+
+    utc(n)  = u0 + (n - n0) - (n - n0) * drift_ppb // (10**9 + drift_ppb)
+    node(u) = n0 + (u - u0) + (u - u0) * drift_ppb // 10**9
+
+(floor divisions; a heap int on a Pico: correlations and time-tagged commands only). The
+correlation lives in RAM: after a reset the node is uncorrelated until the ground correlates
+it again (it does so on connect and when it sees a new boot).
 """
 
 import time
@@ -12,10 +29,17 @@ from micropython import const
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _BAD_ARGUMENTS = const(2)
+_CH_CLOCK_AGE_S = const(51)
+_CH_CLOCK_CORRELATED = const(50)
+_CH_CLOCK_DRIFT_PPM = const(52)
 _CMD_TIME_CORRELATE = const(14)
 _EV_TIME_CORRELATED = const(15)
 _KIND_TIME = const(5)
 _OK = const(0)
+
+_DRIFT_SPAN_MS = const(10000)  # node time from the base before a drift is measured
+_DRIFT_MAX_PPB = const(990000000)  # a crystal is within 100 ppm, an emulator 34x slow
+_PPB = const(1000000000)
 
 
 class TimeService:
@@ -26,6 +50,12 @@ class TimeService:
         self.node_ms = 0  # correlation: at node time node_ms, ground UTC read utc_ms
         self.utc_ms = 0
         self.correlated = False
+        self.base_node_ms = 0  # the first correlation of this boot (or since a time jump)
+        self.base_utc_ms = 0
+        self.drift_ppb = 0
+        self.correlations = 0  # since boot
+        self.on_correlate = None  # called after each correlation (node.ttqueue re-plans)
+        self._tlm = None
 
     def now_ms(self):
         t = self._ticks()
@@ -36,24 +66,77 @@ class TimeService:
     def uptime_s(self):
         return self.now_ms() // 1000
 
-    def register(self, dispatcher, link, events):
+    def register(self, dispatcher, link, events, tlm=None):
         self._link = link
         self._events = events
+        self._tlm = tlm
         dispatcher.register(_CMD_TIME_CORRELATE, self._cmd_time_correlate, _check_utc)
+        self.update_tlm()
+
+    # --- correlation ----------------------------------------------------------------------
+
+    def correlate(self, node_ms, utc_ms):
+        """Take the pair (node_ms, utc_ms); measure the drift against the base. Allocates."""
+        if not self.correlated:
+            self.base_node_ms = node_ms
+            self.base_utc_ms = utc_ms
+            self.drift_ppb = 0
+        else:
+            dn = node_ms - self.base_node_ms
+            du = utc_ms - self.base_utc_ms
+            if dn >= _DRIFT_SPAN_MS and du > 0:
+                ppb = (dn - du) * _PPB // du
+                if -_DRIFT_MAX_PPB <= ppb <= _DRIFT_MAX_PPB:
+                    self.drift_ppb = ppb
+                else:  # the ground's clock jumped: start measuring again from here
+                    self.base_node_ms = node_ms
+                    self.base_utc_ms = utc_ms
+                    self.drift_ppb = 0
+            elif du <= 0 and dn > 0:  # UTC went backwards: a new base
+                self.base_node_ms = node_ms
+                self.base_utc_ms = utc_ms
+                self.drift_ppb = 0
+        self.node_ms = node_ms
+        self.utc_ms = utc_ms
+        self.correlated = True
+        self.correlations += 1
+        self.update_tlm()
+
+    def utc_of(self, node_ms):
+        """UTC ms at node time node_ms (only meaningful when correlated)."""
+        dn = node_ms - self.node_ms
+        return self.utc_ms + dn - dn * self.drift_ppb // (_PPB + self.drift_ppb)
+
+    def node_of(self, utc_ms):
+        """Node time at UTC utc_ms (only meaningful when correlated)."""
+        du = utc_ms - self.utc_ms
+        return self.node_ms + du + du * self.drift_ppb // _PPB
+
+    def utc_now(self):
+        return self.utc_of(self.now_ms())
+
+    def update_tlm(self):
+        tlm = self._tlm
+        if tlm is None:
+            return
+        tlm[_CH_CLOCK_CORRELATED] = self.correlated
+        tlm[_CH_CLOCK_AGE_S] = (self.now_ms() - self.node_ms) // 1000 if self.correlated else 0
+        tlm[_CH_CLOCK_DRIFT_PPM] = self.drift_ppb / 1000
 
     def _cmd_time_correlate(self, d):
         # Allocates (a large utc_ms is a heap int): a rare command.
         utc_ms = d.args[0]
         node_ms = self.now_ms()
-        self.node_ms = node_ms
-        self.utc_ms = utc_ms
-        self.correlated = True
+        self.correlate(node_ms, utc_ms)
         enc = self._link.begin(_KIND_TIME, 0)
         enc.array(2)
         enc.uint(node_ms)
         enc.uint(utc_ms)
         self._link.end()
         self._events.emit(_EV_TIME_CORRELATED, node_ms, utc_ms)
+        if self.on_correlate is not None:
+            self.on_correlate()
+        d.result = self.drift_ppb  # the completed result: the drift now in use (SPEC §11.1)
         return _OK
 
 

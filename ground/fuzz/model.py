@@ -6,11 +6,15 @@
 2. not a non-empty array whose first item is a uint -> MALFORMED; version not 1 ->
    UNSUPPORTED_VERSION;
 3. not a command of the right shape (COMMAND_ITEMS items, kind 0, seq a uint <= 65535, time
-   0, id a uint, body an array, and the boot a uint where commands carry one) -> MALFORMED;
+   a uint, id a uint, body an array, and the boot a uint where commands carry one) ->
+   MALFORMED;
 4. bound to another boot -> STALE_BOOT (where the protocol binds commands to a boot);
 5. the dictionary's checks (oracle.command_outcomes): UNKNOWN_COMMAND, BAD_ARGUMENTS,
    OUT_OF_RANGE, in argument order, then WRONG_MODE for the node's mode, then the command's
-   own checks.
+   own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: an
+   immediate command -> BAD_ARGUMENTS; then CLOCK_UNCORRELATED or TIME_PAST (the campaign
+   does not model the node's clock: both allowed; a time before _FUTURE_MS is past whatever
+   the clock), or for a later time also its own check, QUEUE_FULL, or accepted (queued).
 
 A message the node cannot address (profile.address: no readable seq and id) gets no answer
 at all, whatever its failure; one it can address is answered with exactly that seq and id.
@@ -27,7 +31,7 @@ from typing import Final
 import cbor2
 
 from ground.fuzz import profile
-from ground.fuzz.case import MALFORMED, NONE, UNAUTHENTICATED, UNSUPPORTED_VERSION, rej
+from ground.fuzz.case import EXECUTES, MALFORMED, NONE, UNAUTHENTICATED, UNSUPPORTED_VERSION, rej
 from ground.fuzz.oracle import command_outcomes
 from protocol import envelope as _envelope
 from protocol.dictionary_types import MODE_SAFE
@@ -77,7 +81,7 @@ def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0, enforced: bo
     if item[0] != 1:
         return _reject(address, UNSUPPORTED_VERSION, f"version {item[0]}")
     shape_ok = (len(item) == COMMAND_ITEMS and item[1] == 0 and _uint(item[1])
-                and _uint(item[2]) and item[2] <= 0xFFFF and _uint(item[3]) and item[3] == 0
+                and _uint(item[2]) and item[2] <= 0xFFFF and _uint(item[3])
                 and _uint(item[4]) and isinstance(item[5], list)
                 and (not BOUND_TO_BOOT or _uint(item[6])))
     if not shape_ok:
@@ -87,6 +91,33 @@ def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0, enforced: bo
         return Expectation(address, rej(UNAUTHENTICATED), "plain, and the node enforces")
     if BOUND_TO_BOOT and item[6] != boot and STALE_BOOT is not None:
         return Expectation(address, rej(STALE_BOOT), f"bound to boot {item[6]}, not {boot}")
+    if item[3] != 0:
+        return Expectation(address, _timetagged(item[4], item[5], item[3]), TIME_TAGGED,
+                           (item[4], tuple(item[5])))
     return Expectation(address, command_outcomes(item[4], item[5], mode, signed=signed),
                        "well-formed" + (" (authenticated)" if signed else ""),
                        (item[4], tuple(item[5])))
+
+
+TIME_TAGGED: Final = "time-tagged"  # the reason of a time-tagged command's expectation
+_FUTURE_MS: Final = 1_700_000_000_000  # 2023-11-14: a time before it is past on any node
+_ARG_CODES: Final = rej(1, 2, 3)  # UNKNOWN_COMMAND, BAD_ARGUMENTS, OUT_OF_RANGE
+_CLOCK_UNCORRELATED: Final = 12
+_TIME_PAST: Final = 13
+_QUEUE_FULL: Final = 14
+
+
+def _timetagged(cmd_id: int, args: list[object], time_ms: int) -> frozenset[str]:
+    """The outcomes of a time-tagged command (SPEC §11.2): exact up to its arguments."""
+    from ground.validate import COMMANDS_BY_ID
+
+    checked = command_outcomes(cmd_id, args, None)
+    if len(checked) == 1 and checked <= _ARG_CODES:
+        return checked  # the arguments are judged before the time
+    cmd = COMMANDS_BY_ID.get(cmd_id)
+    if cmd is not None and cmd.immediate:
+        return rej(2)  # BAD_ARGUMENTS: never time-tagged
+    if time_ms < _FUTURE_MS:
+        return rej(_CLOCK_UNCORRELATED, _TIME_PAST)
+    own = frozenset(o for o in checked if o.startswith("rej:") and o != "rej:4")
+    return rej(_CLOCK_UNCORRELATED, _TIME_PAST, _QUEUE_FULL) | own | EXECUTES

@@ -39,8 +39,10 @@ def answer_fits(exp: Expectation, outcome: str, stages: list[int]) -> bool:
 
 
 def _target(exp: Expectation) -> int | None:
-    """The mode a well-formed `set_mode` asks for, else None."""
-    if exp.command is None or exp.command[0] != SET_MODE or len(exp.command[1]) != 1:
+    """The mode a well-formed `set_mode` asks for, else None (a time-tagged one is queued, not
+    run now: SPEC §11)."""
+    if exp.command is None or exp.command[0] != SET_MODE or len(exp.command[1]) != 1 \
+            or exp.reason == model.TIME_TAGGED:
         return None
     target = exp.command[1][0]
     return target if isinstance(target, int) and not isinstance(target, bool) else None

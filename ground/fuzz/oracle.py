@@ -52,7 +52,10 @@ PARAMS: Final = {param.id: param for param in dictionary.PARAMS}
 # protocol, change the counters or telemetry the fuzzer checks, or wear the flash.
 NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
     "reboot", "maintenance", "fault_inject", "clear_counters", "hk_rate", "hk_enable",
-    "param_save"))
+    "param_save",
+    # the node's clock stays the ground's: a time-tagged case is then judged past or future
+    # exactly (SPEC §11.2), and nothing the campaign queued comes due during it
+    "time_correlate", "tt_pause"))
 # Parameters whose valid values would change the node's pace or its watchdog.
 NEVER_SET: Final = frozenset(param.id for param in dictionary.PARAMS
                              if param.name in ("time_factor", "watchdog_timeout_ms"))

@@ -31,14 +31,18 @@ COMPLETES_IN_SAFE: list[tuple[str, dict[str, Any]]] = [
     ("clear_counters", {}),
     ("dict_downlink", {}),
     ("fault_inject", {"fault": "CLEAR", "target": 0, "value": 0.0}),
+    ("tt_list", {}),
+    ("tt_clear", {}),
+    ("tt_pause", {"paused": False}),
 ]
 # Tested where their effect is: load_switch (test_modes, test_fdir), reboot (test_persistence),
+# tt_delete (test_timetag),
 # maintenance (below), fault_inject faults (test_fdir, test_watchdog).
 
 
 def test_the_table_covers_every_command() -> None:
     covered = {name for name, _ in COMPLETES_IN_SAFE} | {"load_switch", "reboot", "maintenance",
-                                                         "auth_policy"}
+                                                         "auth_policy", "tt_delete"}
     assert covered == {c.name for c in dictionary.COMMANDS}
 
 

@@ -152,3 +152,23 @@ def test_address_reads_heads_of_any_length_and_nothing_else() -> None:
     assert profile.address(bytes.fromhex("86 01 00 1a 00 01 00 00 00 01")) is None  # seq 65536
     assert profile.address(bytes.fromhex("86 01 00 07 00 21 80")) is None  # id negative
     assert profile.address(dumps([1, 0, 7, 0, 1, []])) == (7, 1)
+
+
+def test_time_tagged_commands_are_judged_after_their_arguments() -> None:
+    """SPEC §11.2: arguments first (exact), then immediate (BAD_ARGUMENTS), then the time; the
+    mode is not judged on arrival."""
+    import cbor2
+
+    def tagged(cmd_id: int, args: list[object], time_ms: int) -> bytes:
+        return cbor2.dumps([1, 0, 9, time_ms, cmd_id, args, 3], canonical=True)
+
+    load_switch = COMMAND_IDS["load_switch"]
+    future = 1_900_000_000_000
+    assert model.expect(tagged(load_switch, [10, True], future), mode=MODE_SAFE,
+                        boot=3).outcomes == _only(OUT_OF_RANGE)
+    assert model.expect(tagged(COMMAND_IDS["dict_downlink"], [], future), mode=MODE_SAFE,
+                        boot=3).outcomes == _only(BAD_ARGUMENTS)
+    assert model.expect(tagged(load_switch, [3, True], 5), mode=MODE_SAFE,
+                        boot=3).outcomes == frozenset({"rej:12", "rej:13"})
+    later = model.expect(tagged(load_switch, [3, True], future), mode=MODE_SAFE, boot=3)
+    assert "rej:4" not in later.outcomes and OK in later.outcomes

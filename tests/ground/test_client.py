@@ -66,7 +66,8 @@ def test_connect_learns_the_boot_from_a_stale_boot_answer(tmp_path: Path) -> Non
         try:
             status = c.connect()
             assert c.boot == status.boot_count == 3
-            assert [m[6] for m in node.received] == [0, 3]
+            # status bound to 0, status bound to 3, then the time correlation (SPEC §11.1)
+            assert [(m[4], m[6]) for m in node.received] == [(15, 0), (15, 3), (14, 3)]
             assert node.executed[15] == 1
         finally:
             c.close()
@@ -242,7 +243,8 @@ def test_session_log_holds_every_frame_both_ways(fake_node: FakeNode, tmp_path: 
     records = list(LogReader(path))
     types = [r.type for r in records]
     assert types[0] == "link" and types[-1] == "link"
-    assert types.count("up") == 3  # status bound to boot 0 (STALE_BOOT), status again, noop
+    # status bound to boot 0 (STALE_BOOT), status again, time_correlate (SPEC §11.1), noop
+    assert types.count("up") == 4
     assert types.count("down") >= 5
 
 

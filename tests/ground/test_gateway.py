@@ -74,8 +74,9 @@ def test_command_goes_through_once_and_unchanged(
     sent = watcher.payloads(topics.topic(STATION, "n1", topics.CMD))
     # what the operators published is what the node received: same messages, same order
     assert [cbor2.loads(p) for p in sent] == fake.received
-    # status at connect (first unbound, boot 0, then bound to the node's boot), then noop
-    assert gw.bridges[0].forwarded == len(sent) == 3
+    # status at connect (first unbound, boot 0, then bound to the node's boot), the time
+    # correlation that follows it (SPEC §11.1), then noop
+    assert gw.bridges[0].forwarded == len(sent) == 4
 
 
 def test_late_subscriber_sees_retained_status_and_dictionary(

@@ -359,7 +359,7 @@ _NO = [-1, -1, -1]  # no address: counted only
     ([2], (_NO, M.UNSUPPORTED_VERSION, [])),
     ([3, 0, 9, 0, 1, [], 1, 2, 3], ([9, 1, -1], M.UNSUPPORTED_VERSION, [])),
     ([1, 1, 9, 0, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
-    ([1, 0, 9, 5, 1, [], 1], ([9, 1, -1], M.MALFORMED, [])),
+    ([1, 0, 9, 5, 1, [], 1], ([9, 1, 1], 0, [])),  # a time-tagged command (§11): well formed
     ([1, 0, 70000, 0, 1, [], 1], (_NO, M.MALFORMED, [])),
     # seq 65535 is the last valid one (§5: seq <= 65535), 65536 the first invalid
     ([1, 0, 65535, 0, 1, [], 1], ([65535, 1, 1], 0, [])),
@@ -425,7 +425,7 @@ def test_node_reproducers(hex_: str, expected: tuple[Any, ...]) -> None:
     ("8101", "not a command of seven items"),
     ("860100090001 80", "not a command of seven items"),
     ("8701010900018001", "not a command of seven items"),
-    ("8701000905018001", "seq above 65535 or time not 0"),
+    ("8701001a0001000000018001", "seq above 65535"),
 ])
 def test_node_malformed_reasons_name_the_rule_broken(hex_: str, reason: str) -> None:
     # the reason text is the actionable part of a MALFORMED (a ground logs it)

@@ -1,0 +1,355 @@
+"""The time-tagged command queue (SPEC §11): 64 entries on the flash, run at their times.
+
+A command whose time item is not 0 reaches ``admit`` (from the dispatcher, after its envelope,
+id and arguments are checked), which judges in this order: the clock must be correlated
+(CLOCK_UNCORRELATED), the time no further in the past than ``tt_tolerance_ms`` (TIME_PAST),
+the command's own check must pass, and an entry must be free and written (QUEUE_FULL). The
+entry is written atomically *before* the dispatcher answers accepted. The mode is judged when
+it runs.
+
+One file per entry, ``ttNN.bin`` (NN the entry 00..63), a storage blob written atomically (a
+new file renamed over the old: a power cut leaves the old file or the new one, never half):
+
+    0  state: 1 QUEUED, 2 EXECUTING          1  key slot (0xFF: plain)   2  accept boot <H
+    4  exec boot <H (0 until it runs)        6  counter <I (signed: the answers' label)
+    10 order <I (arrival number: ties)       14 mark <I (next event_seq when it started)
+    18 the command message as received (the payload of an authenticated one)
+
+Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival):
+1. the file is rewritten EXECUTING (atomic), with this boot and the next event number;
+2. the command runs (dispatcher.execute; WRONG_MODE or the command's own rejection when due
+   become failed NOT_ALLOWED_NOW);
+3. its final verification goes out (signed as it came), and the tt_executed event (seq,
+   command, code) is sent and written to the event log at once (log.flush);
+4. the file is removed.
+A reset between 1 and 4 leaves an EXECUTING file. At the next boot the event log is searched
+for that entry's tt_executed event (numbered at or above the mark): found, the file is only
+removed; not found, the command may or may not have run, and a tt_unknown event (seq,
+command) reports it, written to the log before the file is removed. It is never run again.
+So every accepted entry ends with exactly one of tt_executed, tt_unknown or tt_not_run in the
+event log (the live event may be lost with the link; the log keeps it), and runs at most once.
+
+Overdue entries (the node was off, the clock not yet correlated after a boot, the queue held):
+nothing runs while the clock is uncorrelated or the queue held; then an entry due more than
+``tt_late_max_s`` ago fails NOT_RUN with a tt_not_run(TOO_LATE) event, the others run in order.
+tt_delete and tt_clear end entries the same way (DELETED, CLEARED). The held state is kept in
+``ttpause.bin``.
+
+Allocates: admit, step (reading the entry, the tag's heap int), the commands. The task's idle
+loop compares small ints only.
+"""
+
+import asyncio
+import os
+import struct
+from array import array
+
+from micropython import const
+
+from node import storage
+
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_TT_EXECUTED = const(55)
+_CH_TT_PAUSED = const(54)
+_CH_TT_QUEUED = const(53)
+_CLOCK_UNCORRELATED = const(12)
+_CMD_TT_CLEAR = const(29)
+_CMD_TT_DELETE = const(28)
+_CMD_TT_LIST = const(27)
+_CMD_TT_PAUSE = const(30)
+_EV_TT_EXECUTED = const(37)
+_EV_TT_NOT_RUN = const(39)
+_EV_TT_PAUSED = const(40)
+_NOT_ALLOWED_NOW = const(22)
+_NOT_FOUND = const(19)
+_NOT_RUN = const(23)
+_OK = const(0)
+_PARAM_TT_LATE_MAX_S = const(19)
+_PARAM_TT_TOLERANCE_MS = const(18)
+_QUEUE_FULL = const(14)
+_STORAGE_ERROR = const(17)
+_TIME_PAST = const(13)
+_WHY_CLEARED = const(2)
+_WHY_DELETED = const(1)
+_WHY_TOO_LATE = const(3)
+
+ENTRIES = const(64)
+_FREE = const(0)
+QUEUED = const(1)
+EXECUTING = const(2)
+_HDR = 18  # not const: node.ttmanage imports it
+_REPEAT = const(-2)  # node.dispatcher
+_PENDING = const(-1)
+_SLICE_MS = const(100)  # the longest the task sleeps (watchdog progress, the tick)
+_PAUSE_FILE = const("ttpause.bin")
+
+_NO_DUE = const(0x3FFFFFFF)
+
+
+def entry_name(i):
+    return f"tt{i:02d}.bin"
+
+
+class TimeTagQueue:
+    def __init__(self, root, clock, dispatcher, events, log, params, tlm, bulk):
+        self.root = root
+        self.clock = clock
+        self.d = dispatcher
+        self.events = events
+        self.log = log
+        self.params = params
+        self.tlm = tlm
+        self.bulk = bulk
+        self.state = bytearray(ENTRIES)
+        self.seq = array("i", [0] * ENTRIES)
+        self.cmd = array("h", [0] * ENTRIES)
+        self.key = array("b", [-1] * ENTRIES)
+        self.boot_of = array("H", [0] * ENTRIES)
+        self.order = array("I", [0] * ENTRIES)
+        self.tag = [0] * ENTRIES  # UTC ms (heap ints on a Pico)
+        self.due = [_NO_DUE] * ENTRIES  # node ms; _NO_DUE until the clock is correlated
+        self.next_order = 1
+        self.count = 0
+        self.executed = 0  # since boot (tt_executed channel)
+        self.paused = False
+        self.progress = 0  # watchdog (node.watchdog)
+        self.hung = False
+        self.storage_errors = 0
+        clock.on_correlate = self.plan
+        dispatcher.timetag = self
+
+    def register(self, d):
+        d.register(_CMD_TT_LIST, self._cmd_list, self._check_bulk)
+        d.register(_CMD_TT_DELETE, self._cmd_delete)
+        d.register(_CMD_TT_CLEAR, self._cmd_clear)
+        d.register(_CMD_TT_PAUSE, self._cmd_pause)
+
+    # --- boot -----------------------------------------------------------------------------
+
+    def boot(self):
+        """Load the queue from the flash and settle entries a reset cut mid-execution (their
+        events go out now: call after the boot event). node.ttmanage does it, imported only
+        when the flash holds entries."""
+        status, payload = storage.read_checked(self.root, _PAUSE_FILE)
+        self.paused = status == storage.OK and payload == b"\x01"
+        if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
+            from node import ttmanage
+
+            ttmanage.load(self)
+        self.plan()
+        self._update_tlm()
+
+    # --- arrival --------------------------------------------------------------------------
+
+    def admit(self, d, seq, cmd_id, tag):
+        """Judge and store a time-tagged command (the dispatcher checked its envelope, id,
+        arguments and the command's own check). 0: stored; _REPEAT; or a rejection code."""
+        clock = self.clock
+        if not clock.correlated:
+            return _CLOCK_UNCORRELATED
+        if tag < clock.utc_now() - self.params.get(_PARAM_TT_TOLERANCE_MS):
+            return _TIME_PAST
+        code = d.run_check(cmd_id)
+        if code:
+            return code
+        key = d.sign_slot
+        boot = d.boot_count
+        free = -1
+        for i in range(ENTRIES):
+            if self.state[i] == _FREE:
+                if free < 0:
+                    free = i
+            elif self.seq[i] == seq and self.cmd[i] == cmd_id and self.key[i] == key \
+                    and self.boot_of[i] == boot and self.tag[i] == tag:
+                return _REPEAT
+        if free < 0:
+            return _QUEUE_FULL
+        order = self.next_order
+        hdr = bytearray(_HDR)
+        hdr[0] = QUEUED
+        hdr[1] = 0xFF if key < 0 else key
+        struct.pack_into("<HHIII", hdr, 2, boot, 0, d.sign_ctr if key >= 0 else 0, order, 0)
+        try:
+            storage.write_atomic(self.root, entry_name(free),
+                                 hdr + bytes(d.msg_buf[d.msg_start:d.msg_end]))
+        except OSError:
+            self.storage_errors += 1
+            return _QUEUE_FULL  # not stored: not accepted
+        self.next_order = order + 1
+        self.state[free] = QUEUED
+        self.seq[free] = seq
+        self.cmd[free] = cmd_id
+        self.key[free] = key
+        self.boot_of[free] = boot
+        self.order[free] = order
+        self.tag[free] = tag
+        self.due[free] = clock.node_of(tag)
+        self.count += 1
+        self._update_tlm()
+        return _OK
+
+    def plan(self):
+        """Node due times from the tags (after each correlation: the drift may change)."""
+        clock = self.clock
+        for i in range(ENTRIES):
+            if self.state[i] == QUEUED:
+                self.due[i] = clock.node_of(self.tag[i]) if clock.correlated else _NO_DUE
+
+    # --- running --------------------------------------------------------------------------
+
+    def next_due(self):
+        """The queued entry to run first (earliest due, then arrival), or -1."""
+        best = -1
+        for i in range(ENTRIES):
+            if self.state[i] != QUEUED:
+                continue
+            if best < 0 or self.due[i] < self.due[best] or (
+                    self.due[i] == self.due[best] and self.order[i] < self.order[best]):
+                best = i
+        return best
+
+    def step(self):
+        """Run every entry that is due now, in order. Returns node ms until the next one."""
+        if self.paused or not self.clock.correlated:
+            return _SLICE_MS
+        while True:
+            i = self.next_due()
+            if i < 0:
+                return _SLICE_MS
+            wait = self.due[i] - self.clock.now_ms()
+            if wait > 0:
+                return wait
+            late_ms = self.clock.utc_now() - self.tag[i]
+            if late_ms > self.params.get(_PARAM_TT_LATE_MAX_S) * 1000:
+                self._end(i, _WHY_TOO_LATE)
+            else:
+                self._run(i)
+
+    def _run(self, i):
+        status, payload = storage.read_checked(self.root, entry_name(i))
+        seq = self.seq[i]
+        cmd = self.cmd[i]
+        if status != storage.OK or payload is None:
+            self.storage_errors += 1
+            self._report(i, _STORAGE_ERROR)
+            self._durable_event(_EV_TT_EXECUTED, seq, cmd, _STORAGE_ERROR)
+            self._free(i)
+            return
+        payload = bytearray(payload)
+        payload[0] = EXECUTING
+        struct.pack_into("<H", payload, 4, self.d.boot_count)
+        struct.pack_into("<I", payload, 14, self.events.seq)
+        try:
+            storage.write_atomic(self.root, entry_name(i), payload)
+        except OSError:
+            self.storage_errors += 1
+            self._report(i, _STORAGE_ERROR)  # not run: it could not be marked
+            self._durable_event(_EV_TT_EXECUTED, seq, cmd, _STORAGE_ERROR)
+            self._free(i)
+            return
+        self.state[i] = EXECUTING
+        self.count -= 1
+        d = self.d
+        code = d.parse(payload, _HDR, len(payload))
+        result = None
+        if not code:
+            code, result = d.execute(cmd)
+        if code == _PENDING:  # never queued (immediate commands); keep the books straight
+            code = _OK
+        elif 0 < code < 16:  # the mode or the command's own check, when due
+            code = _NOT_ALLOWED_NOW
+        self.executed += 1
+        self._report(i, code, result, payload)
+        self._durable_event(_EV_TT_EXECUTED, seq, cmd, code)
+        self._free(i)
+
+    def _end(self, i, why):
+        # A queued entry that will not run: failed NOT_RUN and a tt_not_run event, in the log
+        # before the file goes.
+        self.count -= 1
+        self.state[i] = EXECUTING  # off the schedule while it is settled
+        self._report(i, _NOT_RUN)
+        self._durable_event(_EV_TT_NOT_RUN, self.seq[i], self.cmd[i], why)
+        self._free(i)
+
+    def _report(self, i, code, result=None, payload=None):
+        ctr = 0
+        if self.key[i] >= 0:  # signed: the answers' label is in the entry (not kept in RAM)
+            if payload is None:
+                payload = storage.read_checked(self.root, entry_name(i))[1]
+            if payload is not None:
+                ctr = struct.unpack_from("<I", payload, 6)[0]
+        self.d.report(self.seq[i], self.cmd[i], code, result, self.key[i], ctr,
+                      self.boot_of[i])
+
+    def _durable_event(self, event_id, a, b, c=None):
+        events = self.events
+        events.emit_kept(event_id, a, b, c)
+        events.pump()
+        self.log.flush()
+
+    def _free(self, i):
+        self._remove(i)
+        self.state[i] = _FREE
+        self.due[i] = _NO_DUE
+        self.tag[i] = 0
+        self._update_tlm()
+
+    def _remove(self, i):
+        try:
+            os.remove(storage.path(self.root, entry_name(i)))
+        except OSError:
+            pass  # missing already
+
+    async def run(self):
+        while True:
+            wait = _SLICE_MS
+            if not self.hung:
+                self.progress += 1
+                wait = self.step()
+            await asyncio.sleep_ms(wait if 0 < wait < _SLICE_MS else _SLICE_MS)
+
+    # --- commands -------------------------------------------------------------------------
+
+    # The queue's commands (SPEC §11.4) live in node.ttmanage, imported at their first use.
+
+    def _check_bulk(self, d):
+        return self.bulk.check_idle(d)
+
+    def _cmd_list(self, d):
+        from node import ttmanage
+
+        return ttmanage.cmd_list(self, d)
+
+    def _cmd_delete(self, d):
+        if self.state[d.args[0]] != QUEUED:
+            return _NOT_FOUND
+        self._end(d.args[0], _WHY_DELETED)
+        return _OK
+
+    def _cmd_clear(self, d):
+        n = 0
+        for i in range(ENTRIES):
+            if self.state[i] == QUEUED:
+                self._end(i, _WHY_CLEARED)
+                n += 1
+        d.result = n
+        return _OK
+
+    def _cmd_pause(self, d):
+        paused = d.args[0]
+        try:
+            storage.write_atomic(self.root, _PAUSE_FILE, b"\x01" if paused else b"\x00")
+        except OSError:
+            return _STORAGE_ERROR
+        self.paused = paused
+        self.events.emit(_EV_TT_PAUSED, paused)
+        self._update_tlm()
+        return _OK
+
+    def _update_tlm(self):
+        tlm = self.tlm
+        tlm[_CH_TT_QUEUED] = self.count
+        tlm[_CH_TT_PAUSED] = self.paused
+        tlm[_CH_TT_EXECUTED] = self.executed

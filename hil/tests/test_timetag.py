@@ -1,0 +1,206 @@
+"""Time-tagged commands (SPEC §11): 64 run in order at their times, the queue's commands, and
+power cuts at random moments while commands are queued and run.
+
+Times are planned in node time and turned into UTC tags with the node's own correlation (the
+``time_correlate`` answer and its drift, SPEC §11.1), so the same test holds on a node whose
+clock runs 34 times slower than the wall (the virtual Pico). The oracle for "at its time" is
+the completed verification's node time: from the node's due time to one scheduler tick
+(100 ms, SPEC §11.3) after it.
+
+``HIL_POWER_CUTS`` (environment) sets the number of power cuts (default 3).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from ground import codec
+from ground.downlink import PARAMETER
+from ground.errors import GroundError
+from ground.values import EventRecord
+from hil.session import HilLink
+from hil.vocabulary import NodeApi
+from protocol import ids
+
+TICK_MS = 100  # SPEC §11.3: the queue is checked at least this often
+_PPB = 10**9
+
+
+def node_of(utc_ms: int, node0: int, utc0: int, drift_ppb: int) -> int:
+    """SPEC §11.1: the node time the node gives UTC utc_ms."""
+    du = utc_ms - utc0
+    return node0 + du + du * drift_ppb // _PPB
+
+
+def utc_for(node_ms: int, node0: int, utc0: int, drift_ppb: int) -> int:
+    """The smallest UTC whose node time (SPEC §11.1) is at least node_ms."""
+    u = utc0 + (node_ms - node0) * _PPB // (_PPB + drift_ppb)
+    while node_of(u, node0, utc0, drift_ppb) < node_ms:
+        u += 1
+    while node_of(u - 1, node0, utc0, drift_ppb) >= node_ms:
+        u -= 1
+    return u
+
+
+def correlate_and_hold(node: NodeApi) -> tuple[int, int, int]:
+    """Correlate now and keep the node's correlation unchanged for the test (no periodic
+    one): (node_ms, utc_ms, drift_ppb) as the node took them."""
+    client = node.client
+    client.set_correlate_period(1e9)
+    time.sleep(0.05)
+    drift = client.correlate(timeout=node.seconds(5.0))
+    assert drift is not None and client.correlation is not None
+    return client.correlation[0], client.correlation[1], drift
+
+
+def finals(node: NodeApi, name: str, seq: int) -> list[codec.Message]:
+    return [m for m in node.verifications(name, seq) if m.body[1] in (2, 3)]
+
+
+def test_64_timetagged_commands_run_in_order_at_their_times(node: NodeApi) -> None:
+    node0, utc0, drift = correlate_and_hold(node)
+    spacing_ms = 60  # node ms between two entries
+    margin_ms = 1000 + 64 * 50  # node ms to queue them all (the wall waits scale with it)
+    # node times, queued in a shuffled order: they must run in time order
+    plan = [node0 + margin_ms + spacing_ms * k for k in range(64)]
+    order = list(range(64))
+    random.Random(14).shuffle(order)
+    seqs: dict[int, int] = {}
+    tags: dict[int, int] = {}
+    for k in order:
+        tags[k] = utc_for(plan[k], node0, utc0, drift)
+        res = node.client.command("param_set", param="volatile_value", value=k, at=tags[k],
+                                  timeout=node.seconds(5.0))
+        assert res.queued
+        seqs[k] = res.seq
+    for k in range(64):
+        node.await_verification("param_set", seqs[k], ("completed", "failed"),
+                                timeout=(margin_ms + 64 * spacing_ms) / 1000 + 10)
+    ran = []
+    for k in range(64):
+        (v,) = finals(node, "param_set", seqs[k])
+        assert (v.body[1], v.body[2]) == (codec.STAGE_COMPLETED, 0), k
+        due = node_of(tags[k], node0, utc0, drift)
+        assert due == plan[k]
+        assert due <= v.time <= due + TICK_MS, f"entry {k}: due {due}, ran at {v.time}"
+        ran.append((v.time, k))
+    assert [k for _, k in sorted(ran)] == list(range(64))  # in tag order
+    assert node.client.param_get("volatile_value") == 63  # the last one ran last
+
+
+def test_queue_listed_deleted_held_and_cleared(node: NodeApi) -> None:
+    client = node.client
+    node0, utc0, drift = correlate_and_hold(node)
+    far = utc_for(node0 + 3_600_000, node0, utc0, drift)  # an hour of node time ahead
+    queued = [client.command("noop", at=far + k, timeout=node.seconds(5.0)) for k in range(3)]
+    entries = client.tt_list(timeout=node.seconds(10.0))
+    assert [(e.seq, e.command, e.time_utc_ms) for e in entries] == [
+        (r.seq, "noop", far + k) for k, r in enumerate(queued)]
+    mark = node.mark()
+    client.command("tt_delete", entry=entries[1].entry, timeout=node.seconds(5.0))
+    (v,) = finals(node, "noop", queued[1].seq)
+    assert (v.body[1], v.body[2]) == (codec.STAGE_FAILED, 23)  # NOT_RUN
+    node.assert_event("tt_not_run", since=mark)
+    ev = [e for e in node.history.events_since(mark) if e.name == "tt_not_run"]
+    assert ev[-1].args == (queued[1].seq, ids.CMD_NOOP, 1)  # DELETED
+    node.assert_command_failed("tt_delete", "NOT_FOUND", entry=entries[1].entry)
+    client.command("tt_pause", paused=True, timeout=node.seconds(5.0))
+    node.assert_event("tt_paused", since=mark)
+    res = client.command("tt_clear", timeout=node.seconds(5.0))
+    assert res.result == 2
+    assert client.tt_list(timeout=node.seconds(10.0)) == []
+    client.command("tt_pause", paused=False, timeout=node.seconds(5.0))
+
+
+class Witness:
+    """What arrived live: parameter messages of volatile_value (one per execution)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: list[Any] = []
+
+    def on_parameter(self, msg: codec.Message) -> None:
+        if msg.id == ids.PARAM_VOLATILE_VALUE:
+            with self.lock:
+                self.values.append(msg.body[0])
+
+
+@pytest.mark.sim_only(reason="power cuts at random instants need the simulation")
+def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi, hil_link: HilLink,
+                                               request: pytest.FixtureRequest) -> None:
+    node = fresh_node
+    client = node.client
+    sim = node.fresh_sim  # type: ignore[attr-defined]
+    cuts = int(os.environ.get("HIL_POWER_CUTS", "3"))
+    rng = random.Random(request.config.getoption("hil_seed") or 14)
+    witness = Witness()
+    unsubscribe = client.downlink.listen(PARAMETER, witness.on_parameter)
+    value = -1000
+    totals = {"accepted": 0, "executed": 0, "unknown": 0, "not_run": 0}
+    try:
+        client.command("param_set", param="event_rate_limit", value=100)
+        for cut in range(cuts):
+            before = client.refresh_status(5.0)
+            accepted: dict[int, int] = {}  # seq -> value
+            sent: set[int] = set()
+            start = client.correlation[1] if client.correlation else time.time_ns() // 10**6
+            now = time.time_ns() // 1_000_000
+            base = max(now, start)
+
+            def queue(first: int, base: int = base, accepted: dict[int, int] = accepted,
+                      sent: set[int] = sent) -> None:
+                for k in range(10):
+                    try:
+                        res = client.command("param_set", param="volatile_value",
+                                             value=first + k, at=base + 150 + 40 * k,
+                                             timeout=2.0)
+                        accepted[res.seq] = first + k
+                        sent.add(res.seq)
+                    except GroundError as exc:  # cut: rejected, timed out, outcome unknown
+                        seq = getattr(exc, "seq", None)
+                        if isinstance(seq, int):
+                            sent.add(seq)
+
+            t = threading.Thread(target=queue, args=(value,), name=f"tt-queue-{cut}")
+            t.start()
+            # a third during queueing (about 50 ms), the rest while they run (150-510 ms)
+            time.sleep(rng.choice((rng.uniform(0.0, 0.05), rng.uniform(0.1, 0.6),
+                                   rng.uniform(0.1, 0.6))))
+            boots = sim.boots
+            sim.power_cut()
+            sim.wait_boots(boots + 1, 20.0)
+            t.join(timeout=60.0)
+            hil_link.wait_answering(node, newer_than=before.boot_count)
+            # the client correlates the new boot by itself; then every entry ends
+            deadline = time.monotonic() + 30.0
+            while client.tt_list(timeout=10.0) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.tt_list(timeout=10.0) == []
+            value += 10
+            records = [r for r in client.event_log(before.event_seq + 1, timeout=20.0)
+                       if r.name in ("tt_executed", "tt_unknown", "tt_not_run")]
+            ends: dict[int, list[EventRecord]] = {}
+            for r in records:
+                ends.setdefault(r.args[0], []).append(r)
+            for seq in ends:
+                assert seq in sent, f"cut {cut}: an end record for seq {seq}, never sent"
+            for seq in accepted:
+                assert len(ends.get(seq, [])) == 1, (
+                    f"cut {cut}: seq {seq} accepted, ends {ends.get(seq)}; log {node.log_path}")
+                name = ends[seq][0].name
+                totals["executed" if name == "tt_executed" else
+                       "unknown" if name == "tt_unknown" else "not_run"] += 1
+            totals["accepted"] += len(accepted)
+            with witness.lock:
+                seen = list(witness.values)
+            twice = {v for v in seen if seen.count(v) > 1}
+            assert not twice, f"cut {cut}: ran twice: values {sorted(twice)}"
+        print(f"\ntime-tagged power cuts: {cuts} cuts, {totals}")
+    finally:
+        unsubscribe()

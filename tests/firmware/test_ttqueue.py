@@ -1,0 +1,225 @@
+"""node.ttqueue on MicroPython (SPEC §11): arrival checks with their exact codes, execution in
+tag order at the node time the correlation gives, the drift formula, and a power cut at every
+flash step of an entry's life (queueing and running): never half an entry, never run twice,
+every accepted entry ends with exactly one tt_executed or tt_unknown record in the event log.
+
+The node runs in-process on an in-memory board (tests/firmware/mp/memboard.py) whose clock the
+script advances; the power cut is tests/firmware/mp/cutfs.py over node.storage and
+node.ttqueue and the event log's open file (one flash for all: every byte written, every
+rename and remove is a step)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from protocol import ids
+from protocol import messages as M
+
+pytestmark = pytest.mark.micropython
+
+U0 = 1767225600000  # 2026-01-01T00:00:00Z
+
+PRELUDE = """
+import os, json, gc
+import cutfs
+from hotpath import build, decode_all
+from memboard import MemBoard
+from node.app import App
+from node import storage, ttqueue
+from protocol.framing import encode_frame
+from protocol.messages import encode_message
+
+U0 = {u0}
+
+def send(app, board, seq, cid, args, tag=0):
+    data = encode_frame(encode_message(0, seq, tag, cid, args, app.boot_count))
+    buf = bytearray(len(data))
+    buf[:] = data
+    app.link.receive(buf, len(buf))
+    return msgs(board)
+
+def msgs(board):
+    return [[m.kind, m.id, m.time, m.body] for m in decode_all(board)]
+
+def verifs(out):
+    return [[m[3][0], m[3][1], m[3][2], m[2]] for m in out if m[0] == 1]
+
+def tt_records(app, seq):
+    return [[r[2], r[4]] for r in app.log.records(0) if r[2] in (37, 38, 39) and r[4][0] == seq]
+"""
+
+
+def run(run_mp, tmp_path: Path, body: str) -> list:
+    script = PRELUDE.format(u0=U0) + body
+    out = run_mp(script, heap="2M", timeout=180.0)  # the cut test builds a node per step
+    return [json.loads(line) for line in out.splitlines() if line.startswith(("[", "{"))]
+
+
+def test_arrival_checks_give_the_spec_codes(run_mp, tmp_path: Path) -> None:
+    lines = run(run_mp, tmp_path, f"""
+app, board = build({str(tmp_path / "s")!r})
+board.now = 5000
+# not correlated yet
+print(json.dumps(verifs(send(app, board, 1, 1, [], U0 + 10000))))
+send(app, board, 2, 14, [U0])  # correlate: node 5000 = U0
+print(json.dumps(verifs(send(app, board, 3, 1, [], U0 - 2001))))   # beyond tolerance 2000
+print(json.dumps(verifs(send(app, board, 4, 1, [], U0 - 2000))))   # at the tolerance: runs now
+print(json.dumps(verifs(send(app, board, 5, 20, [], U0 + 1000))))  # dict_downlink: immediate
+print(json.dumps(verifs(send(app, board, 6, 3, [99, True], U0 + 1000))))  # argument range
+print(json.dumps(verifs(send(app, board, 7, 250, [], U0 + 1000))))  # unknown command
+print(json.dumps(verifs(send(app, board, 8, 8, [14, 5000], U0 + 1000))))  # param_set check
+print(json.dumps(verifs(send(app, board, 9, 8, [14, 5000], U0 - 9000))))  # the time first
+app.timetag.step()
+print(json.dumps(verifs(msgs(board))))
+for s in range(100, 164):
+    send(app, board, s, 1, [], U0 + 100000 + s)
+print(json.dumps([app.timetag.count, app.tlm[{ids.CH_TT_QUEUED}]]))
+print(json.dumps(verifs(send(app, board, 200, 1, [], U0 + 100000))))  # the 65th
+# a repeat of a queued one (same seq and id, same bytes): accepted again, not queued twice
+print(json.dumps(verifs(send(app, board, 100, 1, [], U0 + 100100))))
+print(json.dumps([app.timetag.count]))
+""")
+    assert lines[0] == [[1, 1, M.CLOCK_UNCORRELATED, 5000]]
+    assert lines[1] == [[3, 1, M.TIME_PAST, 5000]]
+    assert lines[2] == [[4, 0, 0, 5000]]
+    assert lines[3] == [[5, 1, M.BAD_ARGUMENTS, 5000]]
+    assert lines[4] == [[6, 1, M.OUT_OF_RANGE, 5000]]
+    assert lines[5] == [[7, 1, M.UNKNOWN_COMMAND, 5000]]
+    assert lines[6] == [[8, 1, M.OUT_OF_RANGE, 5000]]  # test_value is -1000..1000
+    assert lines[7] == [[9, 1, M.TIME_PAST, 5000]]  # SPEC §11.2: the time before the check
+    assert lines[8] == [[4, 2, 0, 5000]]  # the one within the tolerance ran at once
+    assert lines[9] == [64, 64]
+    assert lines[10] == [[200, 1, M.QUEUE_FULL, 5000]]
+    assert lines[11] == [[100, 0, 0, 5000]]
+    assert lines[12] == [64]
+
+
+def test_entries_run_in_tag_order_at_their_node_times(run_mp, tmp_path: Path) -> None:
+    lines = run(run_mp, tmp_path, f"""
+app, board = build({str(tmp_path / "s")!r})
+board.now = 1000
+send(app, board, 1, 14, [U0])
+tags = [U0 + 5000 - 37 * k for k in range(64)]  # queued latest first
+for k in range(64):
+    send(app, board, 10 + k, 8, [14, k], tags[k])
+print(json.dumps([app.timetag.count]))
+ran = []
+while board.now < 8000:
+    board.now += 1
+    app.timetag.step()
+    ran += [v for v in verifs(msgs(board)) if v[1] != 0]
+print(json.dumps(ran))
+print(json.dumps([app.timetag.count, app.timetag.executed, app.params.get(14)]))
+""")
+    assert lines[0] == [64]
+    ran = lines[1]
+    expected = sorted(range(64), key=lambda k: 5000 - 37 * k)
+    assert [seq - 10 for seq, *_ in ran] == expected
+    for seq, stage, code, node_ms in ran:
+        k = seq - 10
+        assert (stage, code) == (M.STAGE_COMPLETED, 0)
+        assert node_ms == 1000 + 5000 - 37 * k  # exactly its due time (drift 0)
+    assert lines[2] == [0, 64, 0]  # the last to run set k = 0
+
+
+def test_drift_measured_and_applied_exactly(run_mp, tmp_path: Path) -> None:
+    # node 20000 ms for 19996 UTC ms: floor((20000 - 19996) * 1e9 / 19996) ppb
+    lines = run(run_mp, tmp_path, f"""
+app, board = build({str(tmp_path / "s")!r})
+board.now = 1000
+send(app, board, 1, 14, [U0])
+board.now = 21000
+send(app, board, 2, 14, [U0 + 19996])
+c = app.clock
+print(json.dumps([c.drift_ppb, c.node_of(U0 + 19996 + 100000), c.utc_of(21000 + 100000)]))
+app.check_fdir()
+print(json.dumps([app.tlm[{ids.CH_CLOCK_DRIFT_PPM}]]))
+""")
+    ppb = (20000 - 19996) * 10**9 // 19996
+    assert lines[0][0] == ppb == 200040
+    assert lines[0][1] == 21000 + 100000 + 100000 * ppb // 10**9
+    assert lines[0][2] == U0 + 19996 + 100000 - 100000 * ppb // (10**9 + ppb)
+    assert lines[1] == [pytest.approx(M.f32(ppb / 1000))]
+
+
+CUT = """
+root = {root!r}
+# how many flash steps the whole life of one entry takes: queue it, run it
+app, board = build(root + "/probe")
+board.now = 1000
+send(app, board, 1, 14, [U0])
+flash = cutfs.install(storage, None)
+ttqueue.os = storage.os
+app.log._f = cutfs._File(flash, app.log._f)  # the event log's open file: the same flash
+send(app, board, 77, 8, [14, 7], U0 + 500)
+board.now = 1500
+app.timetag.step()
+steps = flash.used
+cutfs.uninstall(storage)
+ttqueue.os = os
+print(json.dumps([steps]))
+for k in range(steps + 1):
+    d = root + "/k%d" % k
+    app = board = None
+    gc.collect()
+    app, board = build(d)
+    board.now = 1000
+    send(app, board, 1, 14, [U0])
+    flash = cutfs.install(storage, k)
+    ttqueue.os = storage.os
+    app.log._f = cutfs._File(flash, app.log._f)
+    out = []
+    cut = False
+    try:
+        out += send(app, board, 77, 8, [14, 7], U0 + 500)
+        board.now = 1500
+        app.timetag.step()
+        out += msgs(board)
+    except cutfs.PowerCut:
+        cut = True
+        out += msgs(board)  # what left before the power went
+    cutfs.uninstall(storage)
+    ttqueue.os = os
+    accepted1 = [v for v in verifs(out) if v[0] == 77 and v[1] == 0]
+    ran1 = [m for m in out if m[0] == 4 and m[1] == 14]  # param_set's parameter message
+    # power back: a new boot on the same flash, correlated again, the clock past the tag
+    app, board = build(d)
+    board.now = 1000
+    send(app, board, 1, 14, [U0 + 1000])
+    app.timetag.step()
+    out2 = msgs(board)
+    ran2 = [m for m in out2 if m[0] == 4 and m[1] == 14]
+    recs = tt_records(app, 77)
+    left = [n for n in os.listdir(d) if n.startswith("tt") and not n.endswith(".tmp")]
+    print(json.dumps([k, cut, len(accepted1), len(ran1), len(ran2), recs, left]))
+"""
+
+
+def test_a_power_cut_at_every_flash_step_never_runs_twice(run_mp, tmp_path: Path) -> None:
+    lines = run(run_mp, tmp_path, CUT.format(root=str(tmp_path)))
+    steps = lines[0][0]
+    rows = lines[1:]
+    assert len(rows) == steps + 1
+    assert steps > 20  # the entry blob, its rename, the EXECUTING rewrite, the removal
+    seen_unknown = seen_cut_before_accept = 0
+    for k, cut, accepted, ran1, ran2, recs, left in rows:
+        assert cut == (k < steps), k
+        assert left == [], (k, left)  # every entry settled: never a half-written one left
+        assert ran1 + ran2 <= 1, k  # never twice
+        if not accepted:  # cut while queueing: not accepted, so it must never run
+            assert (ran1, ran2, recs) == (0, 0, []), k
+            seen_cut_before_accept += 1
+            continue
+        # accepted: exactly one record of its end in the log
+        assert len(recs) == 1, (k, recs)
+        event_id, args = recs[0]
+        if event_id == ids.EV_TT_UNKNOWN:
+            assert ran2 == 0 and args == [77, 8], k  # cut mid-execution: reported, not rerun
+            seen_unknown += 1
+        else:
+            assert event_id == ids.EV_TT_EXECUTED and args == [77, 8, 0], k
+            assert ran1 + ran2 == 1, k  # it ran, once
+    assert seen_cut_before_accept > 0 and seen_unknown > 0
