@@ -75,7 +75,8 @@ def _add_external(sub: Any) -> None:
     import importlib
 
     for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys"),
-                         ("gateway", "ground.gateway_cli"), ("tt", "ground.tt_cli")):
+                         ("gateway", "ground.gateway_cli"), ("tt", "ground.tt_cli"),
+                         ("seq", "ground.seqcli")):
         try:
             mod = importlib.import_module(module)
         except ImportError:

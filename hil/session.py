@@ -16,6 +16,8 @@ session log) wrapped in the vocabulary (`hil.vocabulary.NodeApi`).
 is the same on a board and on the simulated node, in well under a second:
 
 - injected faults cleared (``fault_inject CLEAR``);
+- no stored sequence running and no sequence trigger set (``seq_stop``, ``seq_trigger NONE``
+  on every slot; what the slots hold is left as it is);
 - every parameter at its default in RAM and on flash (``param_reset`` + ``param_save``);
 - every load channel's over-current trip reset, loads as at boot (the essential ones on:
   comms relay and both heater circuits), heaters in AUTO, mode SAFE;
@@ -282,6 +284,9 @@ class HilLink:
             return api.client.command(name, timeout=timeout_s, **args)
 
         cmd("fault_inject", fault="CLEAR", target=0, value=0.0)
+        for slot in range(dictionary.SEQ_SLOTS):  # no sequence running, no trigger armed
+            cmd("seq_stop", slot=slot)
+            cmd("seq_trigger", slot=slot, trigger="NONE", level=0.0)
         cmd("tt_pause", paused=False)  # the time-tagged queue released and empty (SPEC §11)
         cmd("tt_clear")
         cmd("param_reset")

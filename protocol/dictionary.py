@@ -57,8 +57,9 @@ HEATER_MODES = {0: "OFF", 1: "AUTO", 2: "ON"}
 RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 4: "SOFT"}
 # Why the node forced SAFE: the argument of the safe_mode event (modes.force_safe).
 # LOW_CHARGE: FDIR, battery charge below shed_soc_pct or in red; TASK_CRASH: a node task
-# raised (the task_crashed event names it).
-SAFE_REASONS = {1: "LOW_CHARGE", 2: "TASK_CRASH"}
+# raised (the task_crashed event names it); SEQUENCE: a stored sequence's step failed with
+# on_fail SAFE (SPEC §12).
+SAFE_REASONS = {1: "LOW_CHARGE", 2: "TASK_CRASH", 3: "SEQUENCE"}
 # Why parameters fell back to their defaults at boot (params_defaulted event).
 PARAMS_DEFAULT_REASONS = {1: "MISSING", 2: "CORRUPT", 3: "INVALID"}
 
@@ -69,7 +70,7 @@ FAULTS = {0: "CLEAR", 1: "SENSOR_FAIL", 2: "SENSOR_STUCK", 3: "BATTERY_DRAIN",
           4: "TRIP_CHANNEL", 5: "HANG_TASK"}
 # Node tasks, as numbered in watchdog and crash events and in fault injection.
 TASKS = {0: "link", 1: "telemetry", 2: "plant", 3: "fdir", 4: "watchdog", 5: "eventlog",
-         6: "timetag"}
+         6: "timetag", 7: "sequencer"}
 BULK_TYPES = {1: "event_log", 2: "dictionary", 4: "tt_queue"}
 # Why a time-tagged command did not run (the tt_not_run event, SPEC §11.3).
 TT_NOT_RUN_REASONS = {1: "DELETED", 2: "CLEARED", 3: "TOO_LATE"}
@@ -78,7 +79,21 @@ AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
 # Housekeeping packets by id, for the commands that name one (the same ids and names as
 # PACKETS below; a test checks they agree).
 PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
-                7: "solar", 8: "load_status", 9: "commanding", 10: "time"}
+                7: "solar", 8: "load_status", 9: "commanding", 10: "time", 12: "sequence"}
+# Stored sequences (SPEC §12).
+SEQ_SLOTS = 4
+SEQ_STATES = {0: "EMPTY", 1: "IDLE", 2: "RUNNING", 3: "DONE", 4: "FAILED", 5: "STOPPED"}
+SEQ_TRIGGERS = {0: "NONE", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTERY_BELOW"}
+# What started a run (seq_started event): a command, or a trigger (the SEQ_TRIGGERS codes).
+SEQ_CAUSES = {0: "COMMAND", 1: "SAFE_ENTRY", 2: "SUNSET", 3: "SUNRISE", 4: "BATTERY_BELOW"}
+SEQ_OPS = {0: "<", 1: "<=", 2: "==", 3: ">=", 4: ">", 5: "!="}
+SEQ_ON_FAIL = {0: "STOP", 1: "SKIP", 2: "SAFE"}
+# Why seq_upload_commit found an image invalid (seq_invalid event, SPEC §12.3).
+SEQ_PROBLEMS = {1: "CBOR", 2: "FORMAT", 3: "DICT_HASH", 4: "NAME", 5: "STEPS", 6: "STEP_SHAPE",
+                7: "COMMAND", 8: "ARGUMENTS", 9: "CHANNEL", 10: "OP", 11: "VALUE",
+                12: "ON_FAIL", 13: "TIME"}
+SEQ_MAX_IMAGE = 4096  # bytes of a sequence image
+SEQ_MAX_PART = 128  # data bytes per seq_upload_part
 
 # --- Commands -----------------------------------------------------------------------------
 
@@ -121,11 +136,11 @@ COMMANDS = (
     Command(11, "param_reset", (), IN_ANY,
             "Reset every parameter to its default in RAM (param_save persists it)."),
     Command(12, "hk_rate",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
+            (Arg("packet", U8, 1, max(PACKET_NAMES), help="housekeeping packet", enum=PACKET_NAMES),
              Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
             IN_ANY, "Set a housekeeping packet's rate."),
     Command(13, "hk_enable",
-            (Arg("packet", U8, 1, 10, help="housekeeping packet", enum=PACKET_NAMES),
+            (Arg("packet", U8, 1, max(PACKET_NAMES), help="housekeeping packet", enum=PACKET_NAMES),
              Arg("enabled", BOOL, help="true to send the packet")),
             IN_ANY, "Enable or disable a housekeeping packet."),
     Command(14, "time_correlate",
@@ -173,6 +188,43 @@ COMMANDS = (
             "Hold (true) or release (false) the time-tagged queue. Entries that come due while "
             "it is held run when it is released, under the late rule (SPEC §11.3).",
             immediate=True),
+    # Stored sequences (SPEC §12)
+    Command(32, "seq_upload_begin",
+            (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),
+             Arg("size", U16, 1, SEQ_MAX_IMAGE, "B", "bytes of the sequence image"),
+             Arg("digest", ANY, help="SHA-256 of the whole image (bstr, 32 bytes)")),
+            IN_ANY, "Begin (or resume) uploading a sequence image into a slot. The same slot, "
+            "size and digest as the unfinished upload keep the bytes received; anything else "
+            "starts afresh. Completed carries the bytes held: resend from there.",
+            result="bytes held", immediate=True),
+    Command(33, "seq_upload_part",
+            (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),
+             Arg("offset", U16, 0, SEQ_MAX_IMAGE - 1, "B", "offset of data in the image"),
+             Arg("data", ANY, help="image bytes (bstr, 1 to 128 bytes)")),
+            IN_ANY, "Upload a piece of the image. It must start at or before the bytes held "
+            "(else rejected UPLOAD_STATE). Completed carries the bytes held.",
+            result="bytes held", immediate=True),
+    Command(34, "seq_upload_commit",
+            (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),),
+            IN_ANY, "Check the uploaded image (size, SHA-256, dictionary hash, every step "
+            "against the dictionary) and store it in the slot atomically, replacing the old "
+            "sequence. Completed carries the image hash (first 4 bytes of its SHA-256).",
+            result="hash", immediate=True),
+    Command(35, "seq_start", (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),),
+            IN_ANY, "Run the sequence stored in a slot from its first step."),
+    Command(36, "seq_stop", (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),),
+            IN_ANY, "Stop a running sequence (state STOPPED); nothing when it is not running."),
+    Command(37, "seq_trigger",
+            (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),
+             Arg("trigger", U8, 0, 4, help="onboard trigger", enum=SEQ_TRIGGERS),
+             Arg("level", F32, 0.0, 100.0, "%", "battery charge for BATTERY_BELOW, else 0")),
+            IN_ANY, "Set the onboard trigger that starts a slot's sequence (NONE: none). "
+            "Persisted with the slot."),
+    Command(38, "seq_list", (), IN_ANY,
+            "List the slots; completed carries them.",
+            result="[[state, step, hash, steps, name, trigger, level], ...] by slot"),
+    Command(39, "seq_delete", (Arg("slot", U8, 0, SEQ_SLOTS - 1, help="sequence slot"),),
+            IN_ANY, "Empty a slot: its sequence and its trigger."),
 )
 
 # --- Telemetry channels -------------------------------------------------------------------
@@ -234,6 +286,17 @@ CHANNELS = (
     Channel(53, "tt_queued", U8, "", "time-tagged commands waiting in the queue"),
     Channel(54, "tt_paused", BOOL, "", "the time-tagged queue is held (tt_pause)"),
     Channel(55, "tt_executed", U32, "", "time-tagged commands run since boot"),
+    # Stored sequences (SPEC §12.6)
+    Channel(56, "seq_states", U16, "", "state of each sequence slot, 4 bits a slot (slot n in "
+            "bits 4n..4n+3): 0 EMPTY 1 IDLE 2 RUNNING 3 DONE 4 FAILED 5 STOPPED"),
+    Channel(57, "seq_steps", U32, "", "step index of each sequence slot, 8 bits a slot (slot n "
+            "in bits 8n..8n+7): the step running, or where the last run ended"),
+    Channel(58, "seq_hash_0", U32, "", "hash of the sequence in slot 0 (0: empty)"),
+    Channel(59, "seq_hash_1", U32, "", "hash of the sequence in slot 1 (0: empty)"),
+    Channel(60, "seq_hash_2", U32, "", "hash of the sequence in slot 2 (0: empty)"),
+    Channel(61, "seq_hash_3", U32, "", "hash of the sequence in slot 3 (0: empty)"),
+    Channel(62, "seq_upload_held", U32, "B",
+            "bytes held of the unfinished sequence upload (0: none)"),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -279,6 +342,9 @@ PACKETS = (
         "uptime_s", "event_seq", "reset_cause", "clock_correlated", "clock_age_s",
         "clock_drift_ppm", "tt_queued", "tt_paused", "tt_executed"), 0.1,
         "uptime, newest event, last reset cause, time correlation, time-tagged queue"),
+    Packet(12, "sequence", _HEADER + (
+        "seq_states", "seq_steps", "seq_hash_0", "seq_hash_1", "seq_hash_2", "seq_hash_3",
+        "seq_upload_held"), 0.5, "stored sequence slots and the upload in progress"),
 )
 
 # --- Events -------------------------------------------------------------------------------
@@ -339,6 +405,22 @@ EVENTS = (
     Event(39, "tt_not_run", WARNING, "time-tagged command {command} seq {seq} not run: {why}",
           ("seq", "command", "why")),  # why: TT_NOT_RUN_REASONS
     Event(40, "tt_paused", INFO, "time-tagged queue held: {paused}", ("paused",)),
+    # Stored sequences (SPEC §12.6)
+    Event(43, "seq_started", INFO, "sequence slot {slot} started by {cause}, hash {hash}",
+          ("slot", "cause", "hash")),  # cause: SEQ_CAUSES
+    Event(44, "seq_step", DEBUG, "sequence slot {slot} step {step} done", ("slot", "step")),
+    Event(45, "seq_step_failed", WARNING, "sequence slot {slot} step {step} failed: {code}",
+          ("slot", "step", "code")),  # code: a reason code (§6)
+    Event(46, "seq_ended", INFO, "sequence slot {slot} ended {state} at step {step}",
+          ("slot", "state", "step")),  # state: SEQ_STATES
+    Event(47, "seq_triggered", INFO, "sequence slot {slot} trigger {trigger} fired: {code}",
+          ("slot", "trigger", "code")),  # trigger: SEQ_TRIGGERS; code: 0 started, else why not
+    Event(48, "seq_stored", INFO, "sequence slot {slot} stored: hash {hash}, {steps} steps",
+          ("slot", "hash", "steps")),
+    Event(49, "seq_invalid", WARNING, "sequence for slot {slot} invalid at step {step}: "
+          "{problem}", ("slot", "step", "problem")),  # problem: SEQ_PROBLEMS
+    Event(50, "seq_interrupted", WARNING, "sequence slot {slot} (hash {hash}) was running at "
+          "a reset", ("slot", "hash")),
 )
 
 # --- Parameters ---------------------------------------------------------------------------
@@ -366,7 +448,8 @@ PARAMS = (
           "plant-model random seed (solar particle events, sensor noise)"),
     Param(12, "dust_rate", F32, 0.02, 0.0, 1.0, "1/lunar day",
           "fraction of array output lost to dust per lunar day"),
-    Param(13, "hk_enabled_mask", U16, 0x3FF, 0, 0x3FF, "",
+    Param(13, "hk_enabled_mask", U16, sum(1 << (p - 1) for p in PACKET_NAMES), 0,
+          (1 << max(PACKET_NAMES)) - 1, "",
           "housekeeping packets enabled at boot, bit (packet id - 1)"),
     Param(14, "test_value", I32, 0, -1000, 1000, "", "scratch parameter for tests",
           persisted=True),

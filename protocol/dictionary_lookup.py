@@ -94,6 +94,12 @@ EVENT_ARG_NAMES = {
     ("tt_unknown", "command"): {c.id: c.name for c in D.COMMANDS},
     ("tt_not_run", "command"): {c.id: c.name for c in D.COMMANDS},
     ("tt_not_run", "why"): D.TT_NOT_RUN_REASONS,
+    ("seq_started", "cause"): D.SEQ_CAUSES,
+    ("seq_step_failed", "code"): M.REASON_NAMES,
+    ("seq_ended", "state"): D.SEQ_STATES,
+    ("seq_triggered", "trigger"): D.SEQ_TRIGGERS,
+    ("seq_triggered", "code"): M.REASON_NAMES,
+    ("seq_invalid", "problem"): D.SEQ_PROBLEMS,
 }
 
 

@@ -15,6 +15,7 @@ Tasks, numbered as protocol.dictionary.TASKS (fault injection, crash events):
     4 watchdog   feeds only while tasks 0-3 and 5 progress
     5 eventlog   event queue, throttle window, event log to the flash at 10 Hz
     6 timetag    the time-tagged queue: runs entries at their times (node.ttqueue)
+    7 sequencer  stored sequences: triggers and steps every 100 ms (node.sequencer)
 Each runs under ``_supervise``: an exception becomes a task_crashed(task, error) event (error:
 ERROR_* below), SAFE is forced, and the task restarts after a pause; after _MAX_CRASHES
 crashes it stays down and the watchdog resets the node. asyncio's global exception handler
@@ -41,6 +42,7 @@ from node.link import Link
 from node.modes import Modes
 from node.params import ParamCommands, Params
 from node.plant import Plant
+from node.sequencer import TICK_MS, Sequencer
 from node.telemetry import Telemetry, make_store
 from node.timesvc import TimeService
 from node.ttqueue import TimeTagQueue
@@ -158,15 +160,19 @@ class App:
         self.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, self.bulk)
         tt.register(d)
         Commands(self).register(d)
+        self.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
+        sq.register(d)
         self._watch_params()
         self._plant_ms = clock.now_ms()
         self._load_pins = -1
         self.plant_task = _Task(_PLANT_PERIOD_MS, self.step_plant)
         self.fdir_task = _Task(_FDIR_PERIOD_MS, self.check_fdir)
         self.eventlog_task = _Task(_EVENTLOG_PERIOD_MS, self.service_events)
+        self.sequencer_task = _Task(TICK_MS, sq.tick)
         self.watchdog = wd = Watchdog(board, params)
         # Index = task number (protocol.dictionary.TASKS)
-        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task, tt)
+        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task, tt,
+                      self.sequencer_task)
         for task in self.tasks:
             if task is not wd:
                 wd.add(task)
@@ -191,6 +197,7 @@ class App:
         self.params.boot_events(events)
         self.auth.boot()
         self.timetag.boot()  # entries a reset cut mid-execution: reported, never rerun
+        self.sequencer.boot()  # runs a reset cut: seq_interrupted
         self.modes.enter(_MODE_SAFE)
 
     # --- task bodies --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
 _CH_BOOT_COUNT = const(2)
 _CH_DICT_HASH = const(3)
 _CH_HEAP_FREE = const(6)
-_CH_MAX = const(55)
+_CH_MAX = const(62)
 _CH_MODE = const(1)
 _CH_RESET_CAUSE = const(5)
 _CH_UPTIME_S = const(4)

@@ -55,7 +55,15 @@ NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
     "param_save",
     # the node's clock stays the ground's: a time-tagged case is then judged past or future
     # exactly (SPEC §11.2), and nothing the campaign queued comes due during it
-    "time_correlate", "tt_pause"))
+    "time_correlate", "tt_pause",
+    # stored sequences: they write the flash or run what a slot holds
+    "seq_upload_begin", "seq_upload_part", "seq_upload_commit", "seq_start", "seq_trigger",
+    "seq_delete"))
+# Stored sequences (SPEC §12.2, §12.4): the checks that depend on the node's upload and runs,
+# which the campaign does not model: UPLOAD_STATE, BUSY, and a part's end beyond the size.
+_UPLOAD_STATE: Final = 15
+_SEQ_DIGEST: Final = 32
+_SEQ_MAX_PART: Final = 128
 # Parameters whose valid values would change the node's pace or its watchdog.
 NEVER_SET: Final = frozenset(param.id for param in dictionary.PARAMS
                              if param.name in ("time_factor", "watchdog_timeout_ms"))
@@ -187,9 +195,31 @@ def command_outcomes(cmd_id: int, args: Sequence[object],
         return rej(BAD_ARGUMENTS) | extra
     if cmd_id == SET_MODE and mode is not None:
         return _set_mode_outcomes(mode, int(args[0]))  # type: ignore[call-overload]
+    if cmd.name.startswith("seq_"):
+        return _seq_outcomes(cmd.name, args) | extra
     if cmd_id in BULK_COMMANDS:  # a transfer of an earlier case may still be running
         return frozenset({OK, FAIL}) | rej(BUSY) | extra
     return frozenset({OK, FAIL}) | extra
+
+
+def _seq_outcomes(name: str, args: Sequence[object]) -> frozenset[str]:
+    """The own checks of the sequence commands (node.seqcmds, SPEC §12.2): exact for the
+    arguments' types and lengths, state-dependent after them."""
+    if name == "seq_upload_begin":
+        if not isinstance(args[2], bytes):
+            return rej(BAD_ARGUMENTS)
+        return rej(OUT_OF_RANGE) if len(args[2]) != _SEQ_DIGEST else frozenset({OK, FAIL})
+    if name == "seq_upload_part":
+        if not isinstance(args[2], bytes):
+            return rej(BAD_ARGUMENTS)
+        if not 1 <= len(args[2]) <= _SEQ_MAX_PART:
+            return rej(OUT_OF_RANGE)
+        return rej(_UPLOAD_STATE, OUT_OF_RANGE) | {OK, FAIL}
+    if name == "seq_upload_commit":
+        return rej(_UPLOAD_STATE, BUSY) | {OK, FAIL}
+    if name in ("seq_start", "seq_delete"):
+        return rej(BUSY) | {OK, FAIL}
+    return frozenset({OK, FAIL})
 
 
 def is_hazard(cmd_id: int, args: Sequence[object], signed: bool = False) -> bool:

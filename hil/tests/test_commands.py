@@ -34,15 +34,21 @@ COMPLETES_IN_SAFE: list[tuple[str, dict[str, Any]]] = [
     ("tt_list", {}),
     ("tt_clear", {}),
     ("tt_pause", {"paused": False}),
+    ("seq_upload_begin", {"slot": 0, "size": 10, "digest": bytes(32)}),
+    ("seq_stop", {"slot": 0}),
+    ("seq_trigger", {"slot": 0, "trigger": "NONE", "level": 0.0}),
+    ("seq_list", {}),
+    ("seq_delete", {"slot": 3}),
 ]
 # Tested where their effect is: load_switch (test_modes, test_fdir), reboot (test_persistence),
-# tt_delete (test_timetag),
+# tt_delete (test_timetag), seq_upload_part, seq_upload_commit, seq_start (test_sequences),
 # maintenance (below), fault_inject faults (test_fdir, test_watchdog).
 
 
 def test_the_table_covers_every_command() -> None:
-    covered = {name for name, _ in COMPLETES_IN_SAFE} | {"load_switch", "reboot", "maintenance",
-                                                         "auth_policy", "tt_delete"}
+    covered = {name for name, _ in COMPLETES_IN_SAFE} | {
+        "load_switch", "reboot", "maintenance", "auth_policy", "tt_delete", "seq_upload_part",
+        "seq_upload_commit", "seq_start"}
     assert covered == {c.name for c in dictionary.COMMANDS}
 
 

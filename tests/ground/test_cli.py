@@ -86,7 +86,8 @@ def test_rejected_and_failed_exit_1(
 @pytest.mark.parametrize(
     ("argv", "text"),
     [
-        (["cmd", "set_mod"], "unknown command 'set_mod': did you mean set_mode, heater_mode?"),
+        (["cmd", "set_mod"],
+         "unknown command 'set_mod': did you mean set_mode, heater_mode, seq_stop?"),
         (["cmd", "set_mode", "mode=FAST"], "unknown name 'FAST'"),
         (["cmd", "set_mode"], "argument mode: missing"),
         (["cmd", "hk_rate", "packet=1", "rate=99"], "allowed 0.1 to 50 Hz"),

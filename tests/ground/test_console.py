@@ -88,7 +88,8 @@ def test_commands_with_tab_completion_and_verification(client: Client, fake_node
 def test_errors_are_one_line_and_nothing_is_sent(client: Client, fake_node: FakeNode) -> None:
     before = len(fake_node.received)
     lines, _ = drive(client, ["set_mod mode=2\r", "hk_rate packet=1 rate=99\r"])
-    assert "error: unknown command 'set_mod': did you mean set_mode, heater_mode?" in lines
+    assert ("error: unknown command 'set_mod': did you mean set_mode, heater_mode, seq_stop?"
+            in lines)
     assert any("allowed 0.1 to 50 Hz" in line for line in lines)
     assert len(fake_node.received) == before
 
@@ -373,7 +374,7 @@ def test_piped_console_prints_no_escape_codes(fake_node: FakeNode, tmp_path: Pat
         "(a console command: nothing is sent to the node)",
     ]
     assert "battery_soc" in proc.stdout
-    assert "error: unknown command 'set_mod': did you mean set_mode, heater_mode?" in out
+    assert "error: unknown command 'set_mod': did you mean set_mode, heater_mode, seq_stop?" in out
     assert any(line.startswith("mode SAFE, boot 3") for line in out)
     assert fake_node.executed[1] >= 1  # and the noop after quit was not sent (one or more
     # heartbeats may be noops too, so count the typed ones from the output instead)

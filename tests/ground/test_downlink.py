@@ -46,7 +46,8 @@ def _run(stream: bytes, size: int) -> tuple[Downlink, _Log, list[tuple[str, Any]
     return downlink, log, seen
 
 
-_HOUSEKEEPING_ONLY = b"".join(_hk(seq, pid=1 + seq % len(_LENGTHS)) for seq in range(40))
+_HOUSEKEEPING_ONLY = b"".join(_hk(seq, pid=sorted(_LENGTHS)[seq % len(_LENGTHS)])
+                             for seq in range(40))
 _MIXED = b"".join(
     [
         b"\r\n",  # joined mid-stream

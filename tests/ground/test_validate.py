@@ -191,7 +191,8 @@ def test_bool_refuses_anything_else(raw: object) -> None:
 
 _CHANNELS = ("comms_relay|seismometer|radiation_monitor|dust_camera|payload_a|payload_b|"
              "rover_charger|isru_demo|heater_battery|heater_electronics")
-_PACKETS = "power|environment|link|loads|thermal|battery|solar|load_status|commanding|time"
+_PACKETS = ("power|environment|link|loads|thermal|battery|solar|load_status|commanding|time|"
+            "sequence")
 USAGE = {
     'noop': 'noop',
     'set_mode': 'set_mode mode=<SAFE|NOMINAL|SCIENCE>',
@@ -215,6 +216,15 @@ USAGE = {
     'dict_downlink': 'dict_downlink',
     'fault_inject': ('fault_inject fault=<CLEAR|SENSOR_FAIL|SENSOR_STUCK|BATTERY_DRAIN|'
                      'TRIP_CHANNEL|HANG_TASK> target=<u8 0..15> value=<f32 -1000..1000>'),
+    'seq_upload_begin': 'seq_upload_begin slot=<u8 0..3> size=<u16 1..4096 B> digest=<any>',
+    'seq_upload_part': 'seq_upload_part slot=<u8 0..3> offset=<u16 0..4095 B> data=<any>',
+    'seq_upload_commit': 'seq_upload_commit slot=<u8 0..3>',
+    'seq_start': 'seq_start slot=<u8 0..3>',
+    'seq_stop': 'seq_stop slot=<u8 0..3>',
+    'seq_trigger': ('seq_trigger slot=<u8 0..3> trigger=<NONE|SAFE_ENTRY|SUNSET|SUNRISE|'
+                    'BATTERY_BELOW> level=<f32 0..100 %>'),
+    'seq_list': 'seq_list',
+    'seq_delete': 'seq_delete slot=<u8 0..3>',
 }
 
 
@@ -251,8 +261,7 @@ def test_channels_by_name_and_the_closest_names() -> None:
         validate.channel("battery_sco")
     assert info.value.kind == "channel" and info.value.suggestions[0] == "battery_soc"
     assert validate.closest("soc", validate.CHANNELS) == ["battery_soc"]
-    assert validate.closest("set", validate.COMMANDS) == ["set_mode", "param_set",
-                                                         "load_reset_trip"]
+    assert validate.closest("set", validate.COMMANDS) == ["set_mode", "seq_stop", "seq_list"]
     assert validate.closest("param", validate.COMMANDS, n=2) == ["param_set", "param_get"]
     assert validate.closest("", validate.COMMANDS) == []
 
