@@ -147,8 +147,10 @@ def param_value_outcomes(param_id: object, value: object) -> frozenset[str]:
     return rej(code) if code else frozenset({OK})
 
 
+# Commands that start a bulk downlink (SPEC §5.7): BUSY while an earlier one still runs
+# (tt_list: the time-tagged queue's listing, node.ttmanage through node.bulk's check_idle).
 BULK_COMMANDS: Final = frozenset(COMMAND_IDS[name] for name in ("event_log_downlink",
-                                                                  "dict_downlink"))
+                                                                  "dict_downlink", "tt_list"))
 SET_MODE: Final = COMMAND_IDS["set_mode"]
 AUTH_POLICY: Final = COMMAND_IDS["auth_policy"]
 

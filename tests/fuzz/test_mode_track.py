@@ -1,4 +1,4 @@
-"""ground/fuzz/modes.py: the modes the oracle allows, case after case, within one batch.
+"""ground/fuzz/modes.py (ModeTrack): the modes the oracle allows, case after case, within one batch.
 
 The case behind issue 10's last 1M-case finding: a rejected `set_mode` seq 31049, then a valid
 `set_mode` NOMINAL with the same seq (not judged: a repeated address), which the node rightly
