@@ -26,6 +26,7 @@ import shlex
 import sys
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -99,7 +100,6 @@ def node_key(args: argparse.Namespace, url: str) -> FuzzKey | None:
     ``sim://?key=dev``; else none."""
     from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR
     from ground.keys import KeyStore, default_store
-    from ground.transport import sim_options
 
     operator = args.operator
     if operator is None and os.environ.get("ILRS_OPERATOR"):
@@ -114,7 +114,9 @@ def node_key(args: argparse.Namespace, url: str) -> FuzzKey | None:
 
         return FuzzKey(bytes.fromhex(entry["master"]), operator, int(entry["generation"]),
                        last_counter=int(entry["counter"]), store=reserve)
-    if is_sim(url) and sim_options(url).get("dev_key"):
+    # the URL's own key=dev, not a default: the fuzzer's simulated node is open unless asked
+    query = urlsplit(url).query if "://" in url else ""
+    if is_sim(url) and parse_qs(query).get("key", [""])[-1] == "dev":
         return FuzzKey(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
     return None
 
