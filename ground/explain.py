@@ -39,6 +39,11 @@ GENERAL: Final = {
     "INVALID_TRANSITION": "the node cannot change between these modes directly",
     "NOT_FOUND": "what the command names does not exist on the node",
     "INHIBITED": "the node's state does not allow it now",
+    "NOT_ARMED": "a hazardous command runs only right after an arm naming it with the same "
+                 "arguments (SPEC §10.8): the ground arms by itself; another command came "
+                 "in between, or the arm expired",
+    "KEY_REFUSED": "the key change is not allowed (a generation not above the current one, "
+                   "a revoked operator, or it would leave the node without a usable key)",
     "CLOCK_UNCORRELATED": "the node's clock is not correlated with UTC yet (the ground "
                           "correlates it on connect: reconnect, or wait for the next one)",
     "TIME_PAST": "the execution time is further in the past than tt_tolerance_ms allows",

@@ -38,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ground import topics
 from ground.errors import GroundError, UsageError
 from ground.link import Deframer, encode_frame
-from ground.transport import Transport
+from ground.transport import Transport, sim_default_key
 
 DEFAULT_MQTT_PORT: Final = 1883
 _HK: Final = "tm"
@@ -133,7 +133,10 @@ class NodeBridge:
         kwargs: dict[str, Any] = {}
         if uplink_bytes_per_s is not None:
             kwargs["uplink_bytes_per_s"] = uplink_bytes_per_s
-        self.transport = Transport(port, self._on_bytes, self._on_state, **kwargs)
+        # a simulated node behind the gateway is open unless its URL says key=dev: the
+        # gateway holds no key, and its operators sign with their own (SPEC §10)
+        self.transport = Transport(sim_default_key(port, "none"), self._on_bytes,
+                                   self._on_state, **kwargs)
 
     @property
     def discarded_bytes(self) -> int:

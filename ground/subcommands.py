@@ -48,7 +48,7 @@ def port_of(args: argparse.Namespace) -> str:
 
 def signer_of(args: argparse.Namespace) -> Any:
     """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store, else None (a
-    ``sim://?key=dev`` port signs with the development key by itself)."""
+    ``sim`` port signs with the development key by itself, unless ``sim://?key=none``)."""
     import os
 
     from ground.keys import KeyStore, default_store
@@ -426,6 +426,7 @@ def params_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "words", nargs="*", metavar="NAME [VALUE]", help="get: names (none: all); set: NAME VALUE"
     )
+    p.add_argument("--yes", action="store_true", help="confirm reset (a hazardous command)")
 
 
 def do_params(args: argparse.Namespace) -> int:
@@ -437,6 +438,9 @@ def do_params(args: argparse.Namespace) -> int:
         validate.prepare("param_set", {"param": names[0], "value": args.words[1]})
     elif args.action != "get" and args.words:
         raise UsageError(f"params {args.action} takes no names")
+    if args.action == "reset" and not args.yes:  # param_reset is hazardous (SPEC §10.8)
+        raise UsageError("params reset is hazardous (every parameter to its default): "
+                         "add --yes")
     with connect(args) as node:
         if args.action == "get":
             for name in names or [p.name for p in validate.PARAMS_BY_ID.values()]:

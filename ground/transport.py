@@ -77,15 +77,17 @@ def seq_range(url: str) -> tuple[int, int]:
     return operator * SEQ_SPAN, SEQ_SPAN
 
 
-def sim_options(url: str) -> dict[str, Any]:
+def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
     """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
 
     ``clock_ppm=200`` makes the node's clock run 200 ppm fast (SPEC §11.1: drift measured).
 
-    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
-    directory that has none; ``key=none`` (the default) leaves the node open."""
+    ``key=dev`` (the default: a plain ``sim`` too) provisions the development key
+    (ground.auth, SPEC §10.7) into a state directory that has none, and a Client on the port
+    signs with it by itself; ``key=none`` leaves the node open (tests of the open state, and
+    ``ground fuzz``, which passes ``default_key=False``: its campaign commands in clear)."""
     query = urlsplit(url).query if "://" in url else ""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"dev_key": default_key}
     for key, values in parse_qs(query, keep_blank_values=True).items():
         value = values[-1]
         if key == "seed":
@@ -112,6 +114,16 @@ def sim_options(url: str) -> dict[str, Any]:
                 f"{url}: unknown sim option {key!r} "
                 "(seed, time_factor, clock_ppm, state_dir, key)")
     return options
+
+
+def sim_default_key(url: str, key: str) -> str:
+    """A ``sim`` URL with ``key=key`` added unless it names a key already (other URLs as
+    given): for surfaces whose simulated nodes are open unless asked (the gateway holds no
+    key and its operators sign with their own, SPEC §10; ``ground fuzz``)."""
+    if not is_sim(url) or "key" in parse_qs(urlsplit(url).query if "://" in url else ""):
+        return url
+    base = url if "://" in url else "sim://"
+    return base + ("&" if "?" in base else "?") + "key=" + key
 
 
 def _number(url: str, key: str, value: str, kind: Callable[[str], Any]) -> Any:

@@ -210,11 +210,23 @@ class NodeApi:
 
     # --- commands --------------------------------------------------------------------------
 
-    def send_command(self, name: str, /, *, raw: bool = False, **args: Any) -> int:
-        """Send without waiting; returns the sequence number. ``raw`` skips ground checks."""
+    def send_command(self, name: str, /, *, raw: bool = False, arm: bool = True,
+                     **args: Any) -> int:
+        """Send without waiting; returns the sequence number. ``raw`` skips ground checks. A
+        hazardous command is armed first (SPEC §10.8; the arm awaited) unless ``raw`` or
+        ``arm`` is false."""
         if raw:
             return self._send_raw(name, args)
+        if arm and validate.command(name).hazardous:
+            self.arm(name, **args)
         return self.client.send(name, **args)
+
+    def arm(self, name: str, /, **args: Any) -> None:
+        """The `arm` for hazardous command ``name`` with these arguments, completed."""
+        try:
+            self.client.arm(name, timeout=self.seconds(self.command_timeout_s), **args)
+        except GroundError as exc:
+            raise HilAssertion(f"arm {name}: {exc}", self.log_path) from None
 
     def _send_raw(self, name: str, args: dict[str, Any]) -> int:
         """Encode the arguments as given, in dictionary order, so the node does the checking."""
@@ -298,7 +310,7 @@ class NodeApi:
         # a failure usually has valid arguments, so names (mode="SCIENCE") are converted.
         if raw is None:
             raw = stage == "rejected"
-        seq = self._send_raw(name, args) if raw else self.client.send(name, **args)
+        seq = self._send_raw(name, args) if raw else self.send_command(name, **args)
         msg = self.await_verification(name, seq, timeout=timeout)
         got_stage = codec.stage_name(msg.body[1])
         if got_stage != stage or msg.body[2] != code:

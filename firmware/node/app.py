@@ -149,7 +149,8 @@ class App:
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
         self.auth = auth = Auth(root, tlm, events, clock.now_ms)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth)
+        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth,
+                                         params)
         auth.register(d)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
@@ -224,6 +225,7 @@ class App:
     def check_fdir(self):
         self.telemetry.sample_heap()
         self.auth.report()
+        self.dispatcher.arm_tick()
         self.clock.update_tlm()
         self.fdir.check()
         self.sync_load_pins()

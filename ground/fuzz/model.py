@@ -11,10 +11,11 @@
 4. bound to another boot -> STALE_BOOT (where the protocol binds commands to a boot);
 5. the dictionary's checks (oracle.command_outcomes): UNKNOWN_COMMAND, BAD_ARGUMENTS,
    OUT_OF_RANGE, in argument order, then WRONG_MODE for the node's mode, then the command's
-   own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: an
-   immediate command -> BAD_ARGUMENTS; then CLOCK_UNCORRELATED or TIME_PAST (the campaign
-   does not model the node's clock: both allowed; a time before _FUTURE_MS is past whatever
-   the clock), or for a later time also its own check, QUEUE_FULL, or accepted (queued).
+   own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: a
+   hazardous one -> NOT_ARMED (SPEC §10.8); an immediate command -> BAD_ARGUMENTS; then
+   CLOCK_UNCORRELATED or TIME_PAST (the campaign does not model the node's clock: both
+   allowed; a time before _FUTURE_MS is past whatever the clock), or for a later time also
+   its own check, QUEUE_FULL, or accepted (queued).
 
 A message the node cannot address (profile.address: no readable seq and id) gets no answer
 at all, whatever its failure; one it can address is answered with exactly that seq and id.
@@ -105,6 +106,7 @@ _ARG_CODES: Final = rej(1, 2, 3)  # UNKNOWN_COMMAND, BAD_ARGUMENTS, OUT_OF_RANGE
 _CLOCK_UNCORRELATED: Final = 12
 _TIME_PAST: Final = 13
 _QUEUE_FULL: Final = 14
+_NOT_ARMED: Final = 11
 
 
 def _timetagged(cmd_id: int, args: list[object], time_ms: int) -> frozenset[str]:
@@ -115,6 +117,8 @@ def _timetagged(cmd_id: int, args: list[object], time_ms: int) -> frozenset[str]
     if len(checked) == 1 and checked <= _ARG_CODES:
         return checked  # the arguments are judged before the time
     cmd = COMMANDS_BY_ID.get(cmd_id)
+    if cmd is not None and cmd.hazardous:
+        return rej(_NOT_ARMED)  # armed as it arrives (SPEC §10.8); the campaign never arms
     if cmd is not None and cmd.immediate:
         return rej(2)  # BAD_ARGUMENTS: never time-tagged
     if time_ms < _FUTURE_MS:

@@ -73,7 +73,8 @@ class NodePort:
         self.log = SessionLog(log_path, 0, url) if log_path else None
         self.sim: Any = None
         self._sim_dir: str | None = None
-        self._sim_options = sim_options(url) if is_sim(url) else {}
+        # an open node unless the URL asks for the key (key=dev): the campaign is plain
+        self._sim_options = sim_options(url, default_key=False) if is_sim(url) else {}
         if seed is not None and is_sim(url):
             self._sim_options.setdefault("seed", seed)
         self.transport: Transport | None = None

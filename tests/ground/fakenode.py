@@ -47,6 +47,8 @@ class FakeNode:
         self.lose_verifications = lose_verifications  # the next N verifications are lost
         self.noise = noise  # sent once, before the first answer (a port flushes at open)
         self.reject_next = 0  # reject the next command with this reason code
+        self.hold_final: set[int] = set()  # command ids whose final verification waits
+        self._held: list[tuple[tuple[int, int], tuple[int, int, Any]]] = []
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.received: list[list[Any]] = []
         self.mode = 1
@@ -179,7 +181,21 @@ class FakeNode:
             self._memory.popitem(last=False)
         handler = getattr(self, f"_cmd_{cmd_id}", None)
         outcome = handler(seq, args) if handler else (2, 0, None)
+        if cmd_id in self.hold_final:  # accepted; the final stage waits for release()
+            self._held.append((key, outcome))
+            return
         self._verify(key, *outcome)
+
+    @property
+    def holding(self) -> int:
+        """Commands accepted whose final verification is held (``hold_final``)."""
+        return len(self._held)
+
+    def release(self) -> None:
+        """Send the held final verifications."""
+        held, self._held = self._held, []
+        for key, outcome in held:
+            self._verify(key, *outcome)
 
     # Handlers return (stage, code, result).
     def _cmd_2(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # set_mode
