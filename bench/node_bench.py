@@ -52,7 +52,7 @@ from typing import Any, Final
 import cbor2
 
 from bench import Row, row
-from ground.auth import Signer, dev_signer
+from ground.auth import DEV_MASTER, DEV_OPERATOR, Signer, dev_signer, node_key_table
 from ground.micropython import PICO_HEAP, find_micropython, micropython_path_env
 from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap_bytes
 from protocol import cose, ids
@@ -318,6 +318,25 @@ def verify_allocation() -> int:
     return int(a["verify"] - a["hashlib"] + a["parse"])
 
 
+def auth_check_allocation(n: int = 50) -> dict[str, int]:
+    """Bytes node.auth.Auth.check (the node's whole verify path: layout, key, tag, replay
+    window) allocates per signed command inside the counter reservation, and what hashlib
+    alone allocates for the same hashing, on the Unix port (bench/mpy_auth_check.py)."""
+    signer = dev_signer()
+    message = encode_message(M.KIND_COMMAND, 7, 0, ids.CMD_NOOP, [], 3)
+    frames = [signer.sign(message)[0].hex() for _ in range(n + 1)]
+    with tempfile.TemporaryDirectory(prefix="node-bench-check-") as tmp:
+        req = json.dumps({"root": str(Path(tmp) / "flash"), "frames": frames,
+                          "keys": node_key_table([(DEV_OPERATOR, DEV_MASTER, 0)]).hex()})
+        done = subprocess.run([find_micropython(), str(Path(__file__).with_name(
+            "mpy_auth_check.py"))], input=req + "\n", text=True, capture_output=True,
+            env=micropython_path_env(), timeout=60, check=True)
+    out: dict[str, int] = json.loads(done.stdout)
+    if out["accepted"] != n + 1:
+        raise RuntimeError(f"auth check accepted {out['accepted']} of {n + 1}: {done.stderr}")
+    return out
+
+
 def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:
     """n noop round trips, each followed by one echo and one asyncio-echo round trip of a
     frame of the same size: interleaved, so all three see the same machine load."""
@@ -558,6 +577,12 @@ def _run_node(node: SimNode, n_rtt: int, hk_s: float, heap_s: float,
         extra = verify_allocation()
         rows.append(row("bytes the node's verify path allocates beyond hashlib (64-bit port)",
                         extra, "B", "<= 64 (two memoryview slices)", extra <= 64))
+        check = auth_check_allocation()
+        rows.append(row("bytes node.auth.check allocates per command (64-bit port)",
+                        check["check"], "B"))
+        beyond = check["check"] - check["hashlib"]
+        rows.append(row("  of which beyond hashlib's own (key, window, parse)", beyond, "B",
+                        "<= 64 (two memoryview slices)", beyond <= 64))
 
         seq = _hk_all(link, _HK_MAX_HZ, seq)
         hk = measure_hk(link, hk_s, flood=False, seq=seq)

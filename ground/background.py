@@ -58,14 +58,14 @@ def runtime_dir() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return Path(runtime) / "ilrs"
-    return _state_home() / "ilrs" / "run"
+    return state_home() / "ilrs" / "run"
 
 
 def default_state_dir() -> Path:
-    return _state_home() / "ilrs" / "sim-node"
+    return state_home() / "ilrs" / "sim-node"
 
 
-def _state_home() -> Path:
+def state_home() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
 
 

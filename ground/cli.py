@@ -22,6 +22,8 @@ Exit codes:
 5   timeout: no (final) verification, or nothing arrived in time
 6   corrupt or unreadable session log
 7   outcome unknown: the node rebooted before the command's final verification (SPEC §5.1)
+8   ``ground run``: a step of the script failed (a check, a command not completed, a wait)
+9   ``ground run``: the script raised an exception (its own frames are printed)
 70  internal error (a bug: please report it with the session log)
 130 interrupted (Ctrl-C): the subcommand stopped cleanly and printed its summary, if it has one
 129 SIGHUP, 143 SIGTERM: stopped cleanly as for Ctrl-C (simulated node stopped, folders removed)
@@ -76,7 +78,7 @@ def _add_external(sub: Any) -> None:
 
     for name, module in (("fuzz", "ground.fuzz.cli"), ("keys", "ground.keys"),
                          ("gateway", "ground.gateway_cli"), ("tt", "ground.tt_cli"),
-                         ("seq", "ground.seqcli")):
+                         ("seq", "ground.seqcli"), ("run", "ground.script")):
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -99,7 +101,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--operator", type=int, metavar="N", default=None,
                    help="sign commands with operator N's key from the key store "
                    "(default: $ILRS_OPERATOR; none: unsigned, or the development key on "
-                   "sim://?key=dev)")
+                   "a sim port, unless sim://?key=none)")
     g.add_argument("--key-store", metavar="PATH",
                    help="key store (default: $ILRS_KEYS, else ~/.config/ilrs/keys.json)")
     g.add_argument(
@@ -116,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ground",
         description="Ground tool for the ILRS station node.",
         epilog="Exit codes: 0 ok, 1 rejected/failed, 2 usage, 3 link, "
-        "4 dictionary mismatch, 5 timeout, 6 corrupt log, 130 Ctrl-C.",
+        "4 dictionary mismatch, 5 timeout, 6 corrupt log, 7 outcome unknown, "
+        "8 a script's step failed, 9 a script raised, 130 Ctrl-C.",
     )
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", parser_class=_Parser)
     for name, (handler, add_arguments, text) in SUBCOMMANDS.items():

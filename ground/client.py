@@ -47,7 +47,14 @@
   transmission is a COSE_Mac0 object with a new counter (a re-send too), and a command's
   verifications count only if they are authenticated under that key and answer one of the
   counters its transmissions used; a plain or wrongly tagged one is logged and ignored, so a
-  forged downlink cannot make ``command`` report an outcome.
+  forged downlink cannot make ``command`` report an outcome. A ``sim`` port holds the
+  development key unless ``sim://?key=none``, and the client then signs with it by itself.
+* Hazardous commands (SPEC §10.8: the dictionary's ``hazardous`` flag) are sent in two
+  steps by ``command`` itself: ``arm`` naming the command and the exact bytes of its
+  argument array, then, once the arm completed, the command; a rejected or failed arm
+  raises and the command is not sent. While a hazardous command is in these two steps,
+  ``command`` calls from other threads wait, since any command in between would disarm.
+  ``send``/``send_raw`` send exactly what they are given (no arm).
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ from ground.errors import (
     LinkLost,
     NotConnected,
     OutcomeUnknown,
+    ReadOnlyPort,
     UnknownName,
     VerificationTimeout,
     WaitTimeout,
@@ -86,10 +94,12 @@ from ground.log import UP, SessionLog, default_log_path
 from ground.transport import (
     DEFAULT_UPLINK_BYTES_PER_S,
     Transport,
+    is_read_only,
     is_sim,
     seq_range,
     sim_options,
 )
+from protocol.messages import command_arguments
 from protocol.node_dictionary import DICT_HASH
 
 DEFAULT_TIMEOUT_S: Final = 5.0
@@ -125,6 +135,7 @@ class NodeStatus(NamedTuple):
     dict_hash: int
     event_seq: int
     fw_version: Any
+    node_id: int | None  # SPEC §5.3; None from a node older than revision 1.4
 
 
 class NodeDictionary(NamedTuple):
@@ -135,6 +146,7 @@ class NodeDictionary(NamedTuple):
 
 
 STALE_BOOT: Final = 8  # SPEC §6: the command was bound to another boot (result: the node's)
+ARM_ID: Final = validate.COMMANDS["arm"].id  # SPEC §10.8
 _REBOOTING: Final = frozenset({"reboot", "maintenance"})
 _MAX_REBINDS: Final = 3
 
@@ -186,7 +198,7 @@ class Client:
         self._tt_waits: dict[tuple[int, int], list[Any]] = {}
         self._tt_cond = threading.Condition()
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
-            signer = dev_signer()  # sim://?key=dev: the node holds the development key
+            signer = dev_signer()  # sim (key=dev by default): the node holds the dev key
         self.signer = signer
         self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
         self.check_dictionary = check_dictionary
@@ -209,8 +221,12 @@ class Client:
         self.boot: int | None = None  # the node's boot count as last learned (SPEC §5.1)
         self._left_boot: int | None = None  # a boot the node is leaving (reboot completed)
         self._lock = threading.Lock()
+        self._arming = threading.RLock()  # held from a hazardous command's arm to its end
         # Through a broker an operator may own a range of sequence numbers (transport.seq_range).
         self._seq_first, self._seq_count = seq_range(port)
+        self.read_only = is_read_only(port)  # a partner's view: nothing is ever sent
+        self._first_hk = threading.Event()
+        self._first_hk_body: list[Any] = []
         self._seq = (time.time_ns() // 1_000_000) % self._seq_count
         self._pending: dict[int, _Pending] = {}
         self._bulk = bulk.BulkTransfers(self.downlink)
@@ -237,6 +253,8 @@ class Client:
         if self.log is not None:
             self.log.link("up", self.transport.device)
         try:
+            if self.read_only:  # asks nothing, correlates nothing: a partner's view
+                return self._status_from_housekeeping(timeout)
             status = self.refresh_status(timeout)
         except GroundError:
             self.close()
@@ -285,6 +303,24 @@ class Client:
             if self.link_state == "up" and not self._closing.is_set():
                 self.correlate()
 
+    def _status_from_housekeeping(self, timeout: float) -> NodeStatus:
+        """A read-only port asks nothing: the node's state from its first packet (every
+        packet begins mode, boot_count, dict_hash, node_id: SPEC §5.3)."""
+        if not self._first_hk.wait(timeout):
+            raise WaitTimeout("housekeeping on the read-only port", timeout,
+                              "nothing arrived: is the node up, and may this user read its "
+                              "tm topic?", self.log_path)
+        r = (list(self._first_hk_body) + [None] * 4)[:4]
+        node_hash = r[2] if isinstance(r[2], int) else -1
+        self.status = NodeStatus(
+            values.format_value(r[0], validate.CHANNELS["mode"].enum),
+            r[1] if isinstance(r[1], int) else 0, "?", 0, node_hash & 0xFFFFFFFF, 0, None,
+            r[3] if isinstance(r[3], int) and not isinstance(r[3], bool) else None,
+        )
+        if self.check_dictionary and node_hash != self.expected_hash:
+            raise DictionaryMismatch(self.expected_hash, node_hash & 0xFFFFFFFF)
+        return self.status
+
     def refresh_status(self, timeout: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         try:
             try:
@@ -300,7 +336,7 @@ class Client:
                 ) from None
             raise exc from None
         r = list(res.result) if isinstance(res.result, list | tuple) else []
-        r += [None] * (7 - len(r))
+        r += [None] * (8 - len(r))
         node_hash = r[4] if isinstance(r[4], int) else -1
         self.status = NodeStatus(
             values.format_value(r[0], validate.CHANNELS["mode"].enum),
@@ -310,6 +346,7 @@ class Client:
             node_hash & 0xFFFFFFFF,
             r[5] if isinstance(r[5], int) else 0,
             r[6],
+            r[7] if isinstance(r[7], int) and not isinstance(r[7], bool) else None,
         )
         if isinstance(r[1], int):
             self._learn_boot(r[1])
@@ -367,6 +404,8 @@ class Client:
     def send(self, name: str, /, **kwargs: Any) -> int:
         """Validate and send a command without waiting; returns its sequence number."""
         cmd, args = validate.prepare(name, kwargs)
+        with self._arming:  # not between another thread's arm and its hazardous command
+            pass
         return self.send_raw(cmd.id, args)
 
     def send_raw(self, cmd_id: int, args: Sequence[Any] = (), boot: int | None = None) -> int:
@@ -395,6 +434,8 @@ class Client:
         return encode_frame(signed)
 
     def _transmit(self, frame: bytes) -> None:
+        if self.read_only:
+            raise ReadOnlyPort(self.port, "a command is")
         if self.link_state == "closed":
             raise NotConnected(f"not connected to {self.port}: call connect() first")
         if self.log is not None:
@@ -419,15 +460,38 @@ class Client:
         cmd, args = validate.prepare(name, kwargs)
         if at:
             validate.check_timetag(cmd, at)
+        if cmd.hazardous:
+            with self._arming:  # nothing of ours between the arm and the command
+                self._arm(cmd.id, args, timeout)
+                return self._send_and_wait(name, args, cmd.id, timeout, at)
+        with self._arming:  # a hazardous command in its two steps goes first
+            pass
+        return self._send_and_wait(name, args, cmd.id, timeout, at)
+
+    def arm(self, name: str, /, *, timeout: float = DEFAULT_TIMEOUT_S,
+            **kwargs: Any) -> CommandResult:
+        """Only the `arm` for hazardous command ``name`` with these arguments (SPEC §10.8),
+        for a caller that sends the command itself next (``send``); ``command`` arms by
+        itself."""
+        cmd, args = validate.prepare(name, kwargs)
+        return self._arm(cmd.id, args, timeout)
+
+    def _arm(self, cmd_id: int, args: list[Any], timeout: float) -> CommandResult:
+        arguments = command_arguments(codec.encode_command(0, cmd_id, args, 0))
+        return self._send_and_wait("arm", validate.prepare(
+            "arm", {"command": cmd_id, "arguments": arguments})[1], ARM_ID, timeout)
+
+    def _send_and_wait(self, name: str, args: list[Any], cmd_id: int,
+                       timeout: float, at: int = 0) -> CommandResult:
         seq = self.next_seq()
         with self._lock:
-            pending = _Pending(name, cmd.id, self.boot or 0)
+            pending = _Pending(name, cmd_id, self.boot or 0)
             pending.tagged = bool(at)
             self._pending[seq] = pending
         if at:
             with self._tt_cond:
-                self._tt_waits[(seq, cmd.id)] = []
-        message = codec.encode_command(seq, cmd.id, args, pending.boot, at)
+                self._tt_waits[(seq, cmd_id)] = []
+        message = codec.encode_command(seq, cmd_id, args, pending.boot, at)
         attempts = 0
         tries = 0  # attempts bound to the current boot
         rebinds = 0
@@ -443,7 +507,7 @@ class Client:
                         pending.boot = self.boot or 0
                         pending.sent = 0
                         pending.done.clear()
-                    message = codec.encode_command(seq, cmd.id, args, pending.boot, at)
+                    message = codec.encode_command(seq, cmd_id, args, pending.boot, at)
                     tries = 0
                 if tries <= self.retries and pending.suspect is None:
                     with self._lock:
@@ -484,12 +548,12 @@ class Client:
         if final.stage in ("rejected", "failed"):
             if at:
                 with self._tt_cond:
-                    self._tt_waits.pop((seq, cmd.id), None)
+                    self._tt_waits.pop((seq, cmd_id), None)
             why = explain.why(name, args, final.code, final.reason, explain.node_state(self))
             error = CommandRejected if final.stage == "rejected" else CommandFailed
             raise error(name, seq, final.code, final.reason, why)
         return CommandResult(name, seq, final.result, tuple(pending.stages), attempts,
-                             bool(at) and final.stage == "accepted", cmd.id, at)
+                             bool(at) and final.stage == "accepted", cmd_id, at)
 
     def wait_timetagged(self, result: CommandResult,
                         timeout: float = DEFAULT_TIMEOUT_S) -> CommandResult:
@@ -588,6 +652,9 @@ class Client:
 
     def _on_housekeeping(self, hk: values.Housekeeping) -> None:
         body = hk.body
+        if not self._first_hk.is_set():
+            self._first_hk_body = list(body[:4])
+            self._first_hk.set()
         if len(body) > 1 and type(body[1]) is int:  # every packet's 2nd value: boot_count
             self._learn_boot(body[1])
 

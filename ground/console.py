@@ -478,6 +478,7 @@ class ConsoleApp:
             f"mode {st.mode}, boot {st.boot_count} ({st.reset_cause}), uptime "
             f"{st.uptime_ms / 1000:.0f} s, dictionary 0x{st.dict_hash:08x}, "
             f"event #{st.event_seq}, firmware {st.fw_version}"
+            + ("" if st.node_id is None else f", node id 0x{st.node_id:08x}")
         )
 
     def _do_log(self, words: list[str]) -> None:

@@ -18,6 +18,8 @@ EXIT_DICTIONARY: Final = 4  # the node's dictionary hash differs from ours
 EXIT_TIMEOUT: Final = 5  # no (final) verification in time
 EXIT_LOG: Final = 6  # corrupt or unreadable session log
 EXIT_UNKNOWN: Final = 7  # the node rebooted before a command's outcome was known
+EXIT_CHECK: Final = 8  # ground run: a step of the script failed (check, command, wait)
+EXIT_SCRIPT: Final = 9  # ground run: the script raised (its traceback is printed)
 EXIT_INTERNAL: Final = 70  # a bug: please report it with the session log
 EXIT_INTERRUPTED: Final = 130  # Ctrl-C: stopped cleanly (128 + SIGINT)
 
@@ -82,6 +84,15 @@ class OutOfRange(BadArgument):
 
 
 # --- link --------------------------------------------------------------------------------
+
+
+class ReadOnlyPort(UsageError):
+    """A read-only port (``mqtt://...?readonly=1``, a partner's view): nothing is sent on it."""
+
+    def __init__(self, port: str, what: str) -> None:
+        self.port = port
+        super().__init__(f"{port} is read-only (readonly=1: a partner's view of the node): "
+                         f"{what} not sent; commanding takes an operator's port and rights")
 
 
 class LinkError(GroundError, ConnectionError):

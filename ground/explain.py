@@ -39,6 +39,11 @@ GENERAL: Final = {
     "INVALID_TRANSITION": "the node cannot change between these modes directly",
     "NOT_FOUND": "what the command names does not exist on the node",
     "INHIBITED": "the node's state does not allow it now",
+    "NOT_ARMED": "a hazardous command runs only right after an arm naming it with the same "
+                 "arguments (SPEC §10.8): the ground arms by itself; another command came "
+                 "in between, or the arm expired",
+    "KEY_REFUSED": "the key change is not allowed (a generation not above the current one, "
+                   "a revoked operator, or it would leave the node without a usable key)",
     "CLOCK_UNCORRELATED": "the node's clock is not correlated with UTC yet (the ground "
                           "correlates it on connect: reconnect, or wait for the next one)",
     "TIME_PAST": "the execution time is further in the past than tt_tolerance_ms allows",
@@ -145,7 +150,7 @@ def result_fields(command: str, result: Any) -> list[tuple[str, str]] | None:
 def _field_text(label: str, value: Any) -> str:
     if label == "uptime_ms" and isinstance(value, int):
         return f"{value} ({value / 1000:.1f} s)"
-    if label == "dict_hash" and isinstance(value, int):
+    if label in ("dict_hash", "node_id") and isinstance(value, int):
         return f"0x{value & 0xFFFFFFFF:08X}"
     channel = validate.CHANNELS.get(label)
     if channel is not None and channel.enum is not None:

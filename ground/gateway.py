@@ -1,7 +1,7 @@
 """``ground gateway``: bridge node links to an MQTT broker (topics: ground.topics).
 
     ground gateway --broker mqtt://[user:pass@]host:1883 --station lab \\
-        pcu1=/dev/ttyACM0 pcu2=sim://?seed=2 pcu3=socket://10.0.0.5:7000
+        pcu1=/dev/ttyACM0 pcu2@0x2=sim://?seed=2&node_id=2 pcu3=socket://10.0.0.5:7000
 
 Each node is a ``NodeBridge``: its own ``Transport`` (any port form) and its own MQTT
 connection, whose last will is the node's retained ``status`` saying ``gone``. Downlink: every
@@ -16,6 +16,11 @@ The MQTT connection reconnects by itself (paho, 1 s to 2 s back-off) and on ever
 (re)connection re-subscribes to ``cmd`` and re-publishes the retained ``status`` and ``dict``,
 so a broker restart (which may lose retained messages) leaves the topics as they were.
 A node link that is lost is reopened by its Transport; each change is published on ``status``.
+Node identity (SPEC §5.3): every housekeeping packet carries the node's ``node_id``. A topic
+stands for one node: the id given as ``NAME@ID=PORT``, else the first one the gateway sees on
+that port. A packet with another id (a board swapped on the cable, a node's id changed) makes
+the status ``wrong_node``, saying both ids: from then on the gateway publishes nothing of that
+node and sends it no command, until the right node is back on the port.
 Bytes that were not a verified frame are counted per node (``discarded_bytes``), never
 forwarded: MQTT carries whole messages.
 """
@@ -38,7 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ground import topics
 from ground.errors import GroundError, UsageError
 from ground.link import Deframer, encode_frame
-from ground.transport import Transport
+from ground.transport import Transport, sim_default_key
 
 DEFAULT_MQTT_PORT: Final = 1883
 _HK: Final = "tm"
@@ -103,6 +108,7 @@ class NodeBridge:
         gateway: str,
         *,
         uplink_bytes_per_s: float | None = None,
+        node_id: int | None = None,
     ) -> None:
         self.station = topics.check_name("station", station)
         self.node = topics.check_name("node", node)
@@ -111,9 +117,13 @@ class NodeBridge:
         self.link = topics.DOWN
         self.detail = "not started"
         self.dict_hash: int | None = None
+        # the node this topic names (SPEC §5.3 node_id): given, else the first one seen
+        self.node_id = node_id
+        self.node_id_given = node_id is not None
         self.published = 0
         self.forwarded = 0
         self.refused = 0
+        self.withheld = 0  # messages of a node that is not this topic's, not published
         self._deframer = Deframer()
         self._broker = broker
         self._topic = {k: topics.topic(station, node, k) for k in (*topics.DOWNLINK, topics.STATUS,
@@ -123,7 +133,7 @@ class NodeBridge:
         self._mqtt = broker.client(f"ilrs-gw-{station}-{node}-{os.getpid()}")
         self._mqtt.will_set(
             self._topic[topics.STATUS],
-            topics.status_payload(topics.GONE, "the gateway's connection died", gateway),
+            topics.status_payload(topics.GONE, "the gateway's connection died", gateway, node_id),
             qos=1,
             retain=True,
         )
@@ -133,7 +143,10 @@ class NodeBridge:
         kwargs: dict[str, Any] = {}
         if uplink_bytes_per_s is not None:
             kwargs["uplink_bytes_per_s"] = uplink_bytes_per_s
-        self.transport = Transport(port, self._on_bytes, self._on_state, **kwargs)
+        # a simulated node behind the gateway is open unless its URL says key=dev: the
+        # gateway holds no key, and its operators sign with their own (SPEC §10)
+        self.transport = Transport(sim_default_key(port, "none"), self._on_bytes,
+                                   self._on_state, **kwargs)
 
     @property
     def discarded_bytes(self) -> int:
@@ -154,7 +167,9 @@ class NodeBridge:
             self._mqtt.disconnect()
             self._mqtt.loop_stop()
             raise
-        self._publish_status(topics.UP, self.transport.device)
+        info = self._publish_status(topics.UP, self.transport.device)
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(2.0)  # subscribers joining from now on find it retained
 
     def stop(self) -> None:
         """Close the node link and say ``down`` (retained) before leaving the broker."""
@@ -183,7 +198,7 @@ class NodeBridge:
     def _publish_status(self, link: str, detail: str) -> mqtt.MQTTMessageInfo:
         with self._lock:
             self.link, self.detail = link, detail
-        payload = topics.status_payload(link, detail, self.gateway)
+        payload = topics.status_payload(link, detail, self.gateway, self.node_id)
         return self._mqtt.publish(self._topic[topics.STATUS], payload, qos=1, retain=True)
 
     def _publish_dict(self, dict_hash: int) -> None:
@@ -234,34 +249,55 @@ class NodeBridge:
         topic_of = self._topic
         for message in got.messages:
             kind = topics.kind_of(message)
+            if kind == _HK:
+                self._check_packet(message)
+            if self.link == topics.WRONG_NODE:
+                self.withheld += 1
+                continue  # another node's messages under this topic would mislead everyone
             publish(topic_of[kind], message, qos=1)
             self.published += 1
-            if kind == _HK and self.dict_hash is None:
-                self._learn_dict(message)
 
-    def _learn_dict(self, message: bytes) -> None:
+    def _check_packet(self, message: bytes) -> None:
+        """Learn the dictionary hash; hold the node to its node_id (SPEC §5.3), every packet."""
         try:
             body = cbor2.loads(message)[5]
             dict_hash = int(body[2])
+            node_id = int(body[3])
         except (ValueError, TypeError, IndexError, KeyError, cbor2.CBORDecodeError):
             return  # a malformed packet: subscribers get it as it is and judge it
-        with self._lock:
-            self.dict_hash = dict_hash
-        self._publish_dict(dict_hash)
+        if self.dict_hash is None:
+            with self._lock:
+                self.dict_hash = dict_hash
+            self._publish_dict(dict_hash)
+        if self.node_id is None:
+            self.node_id = node_id  # this topic names that node from now on
+            self._publish_status(topics.UP, self.detail)
+        elif node_id != self.node_id:
+            if self.link != topics.WRONG_NODE:
+                how = "given" if self.node_id_given else "first seen on it by this gateway"
+                self._publish_status(topics.WRONG_NODE, (
+                    f"port {self.transport.device} carries node id 0x{node_id:08x}, but "
+                    f"{self.station}/{self.node} is node id 0x{self.node_id:08x} ({how}): "
+                    "its messages are not published and commands are not sent (check the "
+                    "cabling; name the node's own id as NAME@ID=PORT)"))
+        elif self.link == topics.WRONG_NODE:
+            self._publish_status(topics.UP, self.transport.device)
 
 
 class Gateway:
     """Several NodeBridges under one gateway name."""
 
     def __init__(self, broker_url: str, station: str, nodes: dict[str, str],
-                 name: str | None = None, uplink_bytes_per_s: float | None = None) -> None:
+                 name: str | None = None, uplink_bytes_per_s: float | None = None,
+                 node_ids: dict[str, int] | None = None) -> None:
         if not nodes:
             raise UsageError("ground gateway: name at least one node, e.g. pcu1=sim")
         self.broker = BrokerAddress(broker_url)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.bridges = [
             NodeBridge(self.broker, station, node, port, self.name,
-                       uplink_bytes_per_s=uplink_bytes_per_s)
+                       uplink_bytes_per_s=uplink_bytes_per_s,
+                       node_id=(node_ids or {}).get(node))
             for node, port in nodes.items()
         ]
 
@@ -290,17 +326,34 @@ class Gateway:
 
 
 def parse_nodes(words: list[str]) -> dict[str, str]:
-    """``name=port`` words → {name: port}; a clear error for anything else."""
+    """``name=port`` (or ``name@id=port``) words → {name: port}; a clear error otherwise."""
+    return parse_node_words(words)[0]
+
+
+def parse_node_words(words: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """``name[@id]=port`` words → ({name: port}, {name: node id given}); the id (decimal or
+    0x hex, SPEC §5.3) is the node the name stands for: another one on that port is not
+    bridged. A clear error for anything else."""
     nodes: dict[str, str] = {}
+    ids: dict[str, int] = {}
     for word in words:
-        name, sep, port = word.partition("=")
+        head, sep, port = word.partition("=")
         if not sep or not port:
             raise UsageError(f"{word!r}: name a node and its port, e.g. pcu1=/dev/ttyACM0")
+        name, at, given = head.partition("@")
         try:
             topics.check_name("node", name)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if name in nodes:
             raise UsageError(f"node {name!r} given twice")
+        if at:
+            try:
+                ids[name] = int(given, 0)
+            except ValueError:
+                ids[name] = -1
+            if not 0 < ids[name] <= 0xFFFFFFFF:
+                raise UsageError(f"{word!r}: node id {given!r}: 1 to 0xffffffff "
+                                 "(the node_id its housekeeping shows)")
         nodes[name] = port
-    return nodes
+    return nodes, ids

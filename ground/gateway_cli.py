@@ -23,8 +23,9 @@ LOCAL: str = "local"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "nodes", nargs="*", metavar="NAME=PORT",
-        help="a node and its port (serial device, pyserial URL, sim[://?seed=N])",
+        "nodes", nargs="*", metavar="NAME[@ID]=PORT",
+        help="a node and its port (serial device, pyserial URL, sim[://?seed=N&node_id=I]); "
+        "@ID: the node_id the node must show (else the first one seen is held to)",
     )
     p.add_argument(
         "--broker", default=LOCAL, metavar="URL",
@@ -35,24 +36,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker-port", type=int, default=1883, help="port of a local broker")
     p.add_argument("--station", default="lab", help="station name, one topic level (default lab)")
     p.add_argument("--sims", type=int, default=0, metavar="N",
-                   help="also bridge N simulated nodes named node1..nodeN (seeds 1..N)")
+                   help="also bridge N simulated nodes named node1..nodeN (seeds and node "
+                   "ids 1..N)")
     p.add_argument("--time-factor", type=float, default=None,
                    help="model seconds per real second for the --sims nodes")
 
 
 def run(args: argparse.Namespace) -> int:
     from ground.broker import Broker
-    from ground.gateway import Gateway, parse_nodes
+    from ground.gateway import Gateway, parse_node_words
 
-    nodes = parse_nodes(list(args.nodes))
+    nodes, node_ids = parse_node_words(list(args.nodes))
     if args.sims < 0 or args.sims > 200:
         raise UsageError("--sims: give 0 to 200 simulated nodes")
     for i in range(1, args.sims + 1):
         name = f"node{i}"
         if name in nodes:
             raise UsageError(f"node {name!r} is named twice (given, and made by --sims)")
-        query = f"seed={i}" + (f"&time_factor={args.time_factor}" if args.time_factor else "")
+        query = f"seed={i}&node_id={i}" + (
+            f"&time_factor={args.time_factor}" if args.time_factor else "")
         nodes[name] = f"sim://?{query}"
+        node_ids[name] = i
     broker = None
     url = args.broker
     if url == LOCAL:
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         url = broker.url
         print(f"ground: {broker.kind} broker on {url} (pid {broker.pid})", file=sys.stderr)
     try:
-        gateway = Gateway(url, args.station, nodes)
+        gateway = Gateway(url, args.station, nodes, node_ids=node_ids)
         gateway.start()
         try:
             for bridge in gateway.bridges:

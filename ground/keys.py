@@ -5,14 +5,22 @@
     ground keys provision --state-dir DIR      # a simulated node's key table (every operator)
     ground keys provision --board /dev/ttyACM0 # a Pico at the REPL, through mpremote
     ground cmd noop --operator 1               # commands signed with operator 1's key
+    ground keys rotate --operator 1 --port P   # operator 1 moves to its next generation
+    ground keys revoke --operator 0 --of 1 --port P  # operator 0 has operator 1 refused
 
 The key store (``--key-store``, default ``$ILRS_KEYS`` else ~/.config/ilrs/keys.json) is created
 owner-only (0600) and refused when its group or others may read it. A key table reaches a
 board only through the maintenance path (``mpremote cp`` to /data/keys.bin, the board at its
 REPL), never over the protocol. ``KeyStore.signer(operator)`` gives the client a
 ``ground.auth.Signer`` whose counter reservations are persisted in the store before use.
-Not done yet: ``rotate`` and ``revoke`` (they need node commands that derive or drop a
-generation; today a new generation or a removal is a re-provisioning).
+
+Rotation and revocation go over the protocol without key material: ``rotate`` sends
+``key_rotate`` (hazardous: the client arms it) signed by ``--operator``, for ``--of``
+(default: the same operator); the node derives the new generation from the master it holds
+(SPEC §10.7). Only once the node completed it does the store move to the new generation; a
+``noop`` under the new key then retires the old one on the node. ``revoke`` sends
+``key_revoke`` for ``--of`` (``--generation G``: generations up to G; default all, for good)
+and records it in the store; a revoked operator's key is then refused here too.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import os
 import secrets
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Final
@@ -114,6 +123,9 @@ class KeyStore:
 
     def signer(self, operator: int) -> Signer:
         entry = self.entry(operator)
+        if entry.get("revoked", -1) >= entry["generation"]:
+            raise UsageError(f"operator {operator}'s key generation {entry['generation']} is "
+                             "revoked (ground keys rotate it from another operator)")
 
         def store(reserved: int) -> None:
             entry["counter"] = reserved
@@ -128,11 +140,16 @@ class KeyStore:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    # --operator N and --key-store PATH are the common link options (ground.cli)
-    p.add_argument("action", choices=("generate", "list", "provision"),
-                   help="generate: --operator N; provision: --operator N, or every operator")
+    # --operator N, --key-store PATH, --port URL are the common link options (ground.cli)
+    p.add_argument("action", choices=("generate", "list", "provision", "rotate", "revoke"),
+                   help="generate: --operator N; provision: --operator N, or every operator; "
+                   "rotate / revoke: signed by --operator, for --of (default the same)")
     p.add_argument("--state-dir", metavar="DIR", help="provision: a simulated node's state dir")
     p.add_argument("--board", metavar="PORT", help="provision: a Pico at its REPL (mpremote)")
+    p.add_argument("--of", type=int, metavar="M", help="rotate / revoke: whose key")
+    p.add_argument("--generation", type=int, metavar="G", default=255,
+                   help="revoke: generations up to G (default 255: all, for good)")
+    p.add_argument("--yes", action="store_true", help="rotate / revoke: do not ask")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,8 +162,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"operator {ops[0]}: new master secret in {store.path}")
     elif args.action == "list":
         for op, entry in sorted(store.operators.items()):
+            revoked = entry.get("revoked", -1)
+            note = "" if revoked < 0 else (
+                "  REVOKED" if revoked == 255 else f"  generations <= {revoked} revoked")
             print(f"operator {op}  key id {op:02x}{entry['generation']:02x}  "
-                  f"generation {entry['generation']}  counters reserved to {entry['counter']}")
+                  f"generation {entry['generation']}  counters reserved to {entry['counter']}"
+                  + note)
+    elif args.action in ("rotate", "revoke"):
+        return _change(store, args)
     else:
         ops = ops or sorted(store.operators)
         if not ops:
@@ -162,6 +185,52 @@ def run(args: argparse.Namespace) -> int:
         else:
             _provision_board(args.board, table)
             print(f"provisioned {args.board} ({len(ops)} keys): reset it to boot ENFORCED")
+    return 0
+
+
+def _change(store: KeyStore, args: argparse.Namespace) -> int:
+    """keys rotate / revoke: the node command (armed and signed by --operator), then the store."""
+    from ground.client import Client
+    from ground.subcommands import port_of
+
+    if args.operator is None:
+        raise UsageError(f"keys {args.action}: give --operator (the key that signs)")
+    of = args.operator if args.of is None else args.of
+    signer = store.signer(args.operator)
+    if args.action == "rotate":
+        generation = store.entry(of)["generation"] + 1 if of in store.operators else None
+        if generation is None or generation > 254:
+            raise UsageError(f"keys rotate: operator {of} has no key in {store.path}, or no "
+                             "generation left")
+        name, kwargs = "key_rotate", {"operator": of, "generation": generation}
+        what = f"operator {of}'s key moves to generation {generation}"
+    else:
+        if not 0 <= args.generation <= 255:
+            raise UsageError("keys revoke: --generation 0..255")
+        name, kwargs = "key_revoke", {"operator": of, "generation": args.generation}
+        what = (f"operator {of} is refused for good" if args.generation == 255 else
+                f"operator {of}'s generations up to {args.generation} are refused")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"keys {args.action} is hazardous ({what}): add --yes")
+        if input(f"{what}. Type yes to send: ").strip() != "yes":
+            print("not sent")
+            return 1
+    with Client(port_of(args), log=args.log, signer=signer) as client:
+        client.command(name, timeout=args.timeout, **kwargs)
+        if of in store.operators:
+            entry = store.entry(of)
+            if args.action == "rotate":
+                entry["generation"] = kwargs["generation"]
+            else:
+                entry["revoked"] = max(entry.get("revoked", -1), args.generation)
+            store.save()
+        print(f"done: {what}")
+        if args.action == "rotate" and of == args.operator:
+            client.signer = new = store.signer(of)
+            client.downlink.opener = new.open
+            client.command("noop", timeout=args.timeout)
+            print(f"generation {kwargs['generation']} used: the node refuses the old one now")
     return 0
 
 

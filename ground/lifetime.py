@@ -18,6 +18,8 @@ Three tools, used by the simulated node's host (``ground.simnode``) and the CLI:
   folder removed) as they do for Ctrl-C. The CLI turns it into exit code 128 + signal.
 - ``shielded()``: a clean-up that a Ctrl-C (or SIGTERM, SIGHUP) arriving meanwhile must not cut
   short; the signal is delivered again once it is done.
+- ``first_interrupt_held(on_hold)``: a step that should finish (a command waiting for its
+  verification): a first Ctrl-C is noted and ``on_hold()`` called, a second one interrupts.
 """
 
 from __future__ import annotations
@@ -198,3 +200,26 @@ def shielded() -> Iterator[None]:
             signal.signal(s, h)
     if pending:
         signal.raise_signal(pending[0])
+
+
+@contextlib.contextmanager
+def first_interrupt_held(on_hold: Callable[[], None]) -> Iterator[list[int]]:
+    """Hold a first SIGINT while the block runs: ``on_hold()`` is called and the yielded list
+    gets the signal, for the caller to act on once the block is done; a second SIGINT raises
+    KeyboardInterrupt at once (main thread only; elsewhere nothing is held)."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+        on_hold()
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -21,7 +21,10 @@ type        fields
 ``error``   ``hex`` and ``reason``: a frame whose CRC verified but whose CBOR or message shape
             is invalid (it also has its own ``down`` record just before).
 ``link``    ``state`` (``up``, ``lost``, ``closed``) and ``detail``: the link changed.
-``note``    ``text``: a remark from the tool (command line, user notes).
+``note``    ``text``: a remark from the tool (command line, user notes). Other fields may
+            come with it: the steps of a ground script carry ``step`` or ``script``
+            (``ground.steps``, ``ground.script``); a reader that does not know them shows
+            ``text``.
 ==========  =================================================================================
 
 So the log holds every received byte except delimiters, in order: replay feeds the ``down``
@@ -120,8 +123,9 @@ class SessionLog:
     def link(self, state: str, detail: str = "") -> None:
         self._record(LINK, None, state=state, detail=detail)
 
-    def note(self, text: str) -> None:
-        self._record(NOTE, None, text=text)
+    def note(self, text: str, **fields: Any) -> None:
+        """A remark; ``fields`` (JSON values) go in the record beside ``text``."""
+        self._record(NOTE, None, text=text, **fields)
 
     def _record(self, kind: str, t_ns: int | None, **fields: Any) -> None:
         t = time.time_ns() if t_ns is None else t_ns

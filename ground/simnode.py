@@ -1,6 +1,7 @@
 """Host side of the simulated node: a pty, the MicroPython Unix port, a simulated watchdog.
 
-    python -m ground.simnode [--seed N] [--time-factor X] [--state-dir DIR] [--heap 192K]
+    python -m ground.simnode [--seed N] [--time-factor X] [--state-dir DIR] [--node-id N]
+                             [--heap 192K]
                              [--verbose] [--no-romfs | --source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
@@ -226,6 +227,7 @@ class SimNode:
         deployment: str = ROMFS,
         escape_ms: int = ESCAPE_MS,
         dev_key: bool = False,
+        node_id: int | None = None,
         clock_ppm: float = 0.0,
     ) -> None:
         if deployment not in DEPLOYMENTS:
@@ -244,6 +246,10 @@ class SimNode:
         # provision ground.auth's development key into a state directory that has no key
         # table yet (SPEC §10.7): the node then boots ENFORCED
         self.dev_key = dev_key
+        # the board's own identity (node_id channel); None: one kept in the state directory
+        if node_id is not None and not 0 < node_id <= 0xFFFFFFFF:
+            raise SimNodeError(f"node_id {node_id}: 1 to 4294967295 (0 would mean none)")
+        self.node_id = node_id
         self.romfs_image: Path | None = None
         self._owned_dir: OwnedDir | None = None  # the temporary state dir stop() removes
         if state_dir:
@@ -432,6 +438,8 @@ class SimNode:
         env["ILRS_ESCAPE_MS"] = str(self.escape_ms)
         if self.seed is not None:
             env["ILRS_SEED"] = str(self.seed)
+        if self.node_id is not None:
+            env["ILRS_NODE_ID"] = str(self.node_id)
         if self.time_factor is not None:
             env["ILRS_TIME_FACTOR"] = repr(float(self.time_factor))
         if self.clock_ppm:
@@ -561,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-factor", type=float,
                         help="model seconds per real second (overrides the parameter)")
     parser.add_argument("--state-dir", help="node flash directory (default: a fresh temp dir)")
+    parser.add_argument("--node-id", type=int,
+                        help="the board's identity in telemetry (default: one kept in the "
+                             "state directory)")
     parser.add_argument("--heap", default=PICO_HEAP,
                         help="the node's heap (default %(default)s; with ROMFS the process "
                              "gets the image on top)")
@@ -574,8 +585,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     deployment = SOURCE if args.source else MPY if args.no_romfs else ROMFS
-    node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
-                   heap=args.heap, verbose=args.verbose, deployment=deployment)
+    try:
+        node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=args.state_dir,
+                       heap=args.heap, verbose=args.verbose, deployment=deployment,
+                       node_id=args.node_id)
+    except SimNodeError as exc:
+        print(f"simnode: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     stopped_by: list[int] = []
 

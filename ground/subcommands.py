@@ -48,7 +48,7 @@ def port_of(args: argparse.Namespace) -> str:
 
 def signer_of(args: argparse.Namespace) -> Any:
     """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store, else None (a
-    ``sim://?key=dev`` port signs with the development key by itself)."""
+    ``sim`` port signs with the development key by itself, unless ``sim://?key=none``)."""
     import os
 
     from ground.keys import KeyStore, default_store
@@ -125,9 +125,17 @@ def sim_args(p: argparse.ArgumentParser) -> None:
         nargs="?",
         choices=("start", "stop", "status"),
         help="start: a node in the background that later commands use without --port (its "
-        "state kept across calls); stop; status (exit 3 when none runs). Without an action: "
-        "run in the foreground until Ctrl-C",
+        "state kept across calls), or with --nodes a station of them; stop: whatever runs; "
+        "status (exit 3 when nothing runs). Without an action: run in the foreground until "
+        "Ctrl-C",
     )
+    p.add_argument("--nodes", type=int, metavar="N",
+                   help="with start: a local station of N simulated nodes (node1..nodeN, node "
+                   "ids 1..N) behind a broker on 127.0.0.1 and a gateway, in the background")
+    p.add_argument("--station", help="with start --nodes: the station's name (default lab)")
+    p.add_argument("--broker-port", type=int,
+                   help="with start --nodes: the local broker's port (default "
+                   "$ILRS_BROKER_PORT, else 1883)")
     p.add_argument("--seed", type=int, help="plant-model seed")
     p.add_argument(
         "--time-factor", type=positive_float, help="model seconds per real second (above 0)"
@@ -145,6 +153,9 @@ def do_sim(args: argparse.Namespace) -> int:
 
     if args.action is not None:
         return sim_background(args)
+    if args.nodes is not None or args.station is not None or args.broker_port is not None:
+        raise UsageError("--nodes, --station and --broker-port go with `ground sim start "
+                         "--nodes N`")
     argv = []
     for flag, value in (
         ("--seed", args.seed),
@@ -162,6 +173,8 @@ def sim_background(args: argparse.Namespace) -> int:
     if args.verbose:
         raise UsageError("--verbose is for the foreground node; the background one logs to "
                          "its state directory (see `ground sim status`)")
+    if args.nodes is not None or args.station is not None or args.broker_port is not None:
+        return station_background(args)
     if args.action == "start":
         state_dir = None if args.state_dir is None else str(Path(args.state_dir).absolute())
         running, now = background.start(args.seed, args.time_factor, state_dir)
@@ -171,19 +184,53 @@ def sim_background(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.seed is not None or args.time_factor is not None or args.state_dir is not None:
         raise UsageError(f"sim {args.action} takes no options")
+    from ground import station
+
     if args.action == "stop":
         stopped = background.stop()
-        if stopped is None:
-            print("ground: no background simulated node was running", file=sys.stderr)
-        else:
+        if stopped is not None:
             print(f"ground: stopped the background simulated node (pid {stopped.pid}); "
                   f"its state is kept in {stopped.state_dir}", file=sys.stderr)
+        gone = station.stop()
+        if gone is not None:
+            print(f"ground: stopped station {gone.station} (gateway pid {gone.pid}, broker pid "
+                  f"{gone.broker_pid}, {len(gone.nodes)} nodes); their state is kept in "
+                  f"{station.default_state_dir(gone.station)}", file=sys.stderr)
+        if stopped is None and gone is None:
+            print("ground: no background simulated node or station was running",
+                  file=sys.stderr)
         return EXIT_OK
     found = background.find()
-    if found is None:
-        print("no background simulated node (`ground sim start` starts one)")
+    a_station = station.find()
+    if found is None and a_station is None:
+        print("no background simulated node (`ground sim start` starts one) and no station "
+              "(`ground sim start --nodes 3`)")
         return EXIT_LINK
-    print(found.describe())
+    if found is not None:
+        print(found.describe())
+    if a_station is not None:
+        print("\n".join(a_station.describe()))
+    return EXIT_OK
+
+
+def station_background(args: argparse.Namespace) -> int:
+    """``ground sim start --nodes N [--station S] [--broker-port P] [--time-factor X]``."""
+    from ground import station
+
+    if args.action != "start" or args.nodes is None:
+        raise UsageError("--nodes, --station and --broker-port go with `ground sim start "
+                         "--nodes N`")
+    if args.seed is not None or args.state_dir is not None or args.verbose:
+        raise UsageError("a station's nodes have seeds 1..N and state directories of their "
+                         "own: --seed, --state-dir and --verbose are for the single node")
+    running = station.start(args.nodes, args.station or "lab",
+                            args.broker_port or station.default_broker_port(), args.time_factor)
+    for node in running.nodes:
+        print(node["url"])
+    print(f"ground: started station {running.station}: {running.broker_kind} broker on "
+          f"{running.broker} (pid {running.broker_pid}), {len(running.nodes)} simulated nodes "
+          f"behind a gateway (pid {running.pid}); `ground console --port URL` watches one, "
+          "`ground sim stop` ends it", file=sys.stderr)
     return EXIT_OK
 
 
@@ -426,6 +473,7 @@ def params_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "words", nargs="*", metavar="NAME [VALUE]", help="get: names (none: all); set: NAME VALUE"
     )
+    p.add_argument("--yes", action="store_true", help="confirm reset (a hazardous command)")
 
 
 def do_params(args: argparse.Namespace) -> int:
@@ -437,6 +485,9 @@ def do_params(args: argparse.Namespace) -> int:
         validate.prepare("param_set", {"param": names[0], "value": args.words[1]})
     elif args.action != "get" and args.words:
         raise UsageError(f"params {args.action} takes no names")
+    if args.action == "reset" and not args.yes:  # param_reset is hazardous (SPEC §10.8)
+        raise UsageError("params reset is hazardous (every parameter to its default): "
+                         "add --yes")
     with connect(args) as node:
         if args.action == "get":
             for name in names or [p.name for p in validate.PARAMS_BY_ID.values()]:

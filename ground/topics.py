@@ -25,11 +25,15 @@ kind       dir    retained  payload
 ``refused`` down  no        JSON: a command the gateway did not forward, and why
 =========  =====  ========  ======================================================================
 
-``status`` is ``{"link": L, "detail": "...", "gateway": "...", "t_ns": N}`` with L one of
-``up`` (the gateway has the node's port open), ``lost`` (port lost, the gateway is reopening
-it), ``down`` (the gateway stopped cleanly) and ``gone`` (the broker published the gateway's
-last will: its connection died). A subscriber that finds no retained status knows nothing: no
-gateway has ever served that node. Only ``up`` lets a command through.
+``status`` is ``{"link": L, "detail": "...", "gateway": "...", "node_id": "0x..." or null,
+"t_ns": N}`` with L one of ``up`` (the gateway has the node's port open), ``lost`` (port lost,
+the gateway is reopening it), ``down`` (the gateway stopped cleanly), ``gone`` (the broker
+published the gateway's last will: its connection died) and ``wrong_node`` (the port carries
+a node whose ``node_id``, SPEC §5.3, is not the one this topic names: nothing of it is
+published and no command is sent). ``node_id`` is the identity the gateway holds this topic
+to (given, or the first one the node's housekeeping showed); null before it is known. A
+subscriber that finds no retained status knows nothing: no gateway has ever served that node.
+Only ``up`` lets a command through.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ UP: Final = "up"
 LOST: Final = "lost"
 DOWN: Final = "down"
 GONE: Final = "gone"
-LINK_STATES: Final = (UP, LOST, DOWN, GONE)
+WRONG_NODE: Final = "wrong_node"
+LINK_STATES: Final = (UP, LOST, DOWN, GONE, WRONG_NODE)
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
@@ -91,8 +96,13 @@ def kind_of(message: bytes) -> str:
     return BAD
 
 
-def status_payload(link: str, detail: str, gateway: str) -> bytes:
-    body = {"link": link, "detail": detail, "gateway": gateway, "t_ns": time.time_ns()}
+def node_id_text(node_id: int | None) -> str | None:
+    return None if node_id is None else f"0x{node_id:08x}"
+
+
+def status_payload(link: str, detail: str, gateway: str, node_id: int | None = None) -> bytes:
+    body = {"link": link, "detail": detail, "gateway": gateway,
+            "node_id": node_id_text(node_id), "t_ns": time.time_ns()}
     return json.dumps(body, separators=(",", ":")).encode()
 
 

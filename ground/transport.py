@@ -77,15 +77,31 @@ def seq_range(url: str) -> tuple[int, int]:
     return operator * SEQ_SPAN, SEQ_SPAN
 
 
-def sim_options(url: str) -> dict[str, Any]:
-    """``sim://?seed=7&time_factor=600&state_dir=DIR&key=dev`` → SimNode keyword arguments.
+def is_read_only(url: str) -> bool:
+    """True for a port that never sends: ``mqtt://...?readonly=1`` (a partner's view, whose
+    broker rights allow reading telemetry, events and status only)."""
+    if not url.startswith("mqtt://"):
+        return False
+    from ground.urlhandler.protocol_mqtt import parse_url
+
+    try:
+        return bool(parse_url(url)[3].get("readonly"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def sim_options(url: str, default_key: bool = True) -> dict[str, Any]:
+    """``sim://?seed=7&time_factor=600&state_dir=DIR&node_id=3&key=dev`` → SimNode keyword
+    arguments (``node_id``: the simulated board's identity, else one kept in its state dir).
 
     ``clock_ppm=200`` makes the node's clock run 200 ppm fast (SPEC §11.1: drift measured).
 
-    ``key=dev`` provisions the development key (ground.auth, SPEC §10.7) into a state
-    directory that has none; ``key=none`` (the default) leaves the node open."""
+    ``key=dev`` (the default: a plain ``sim`` too) provisions the development key
+    (ground.auth, SPEC §10.7) into a state directory that has none, and a Client on the port
+    signs with it by itself; ``key=none`` leaves the node open (tests of the open state, and
+    ``ground fuzz``, which passes ``default_key=False``: its campaign commands in clear)."""
     query = urlsplit(url).query if "://" in url else ""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"dev_key": default_key}
     for key, values in parse_qs(query, keep_blank_values=True).items():
         value = values[-1]
         if key == "seed":
@@ -103,6 +119,10 @@ def sim_options(url: str) -> dict[str, Any]:
                                  "-100000..100000")
         elif key == "state_dir":
             options["state_dir"] = value
+        elif key == "node_id":
+            options["node_id"] = _number(url, key, value, int)
+            if not 0 < options["node_id"] <= 0xFFFFFFFF:
+                raise UsageError(f"{url}: node_id={value}: 1 to 4294967295")
         elif key == "key":
             if value not in ("dev", "none"):
                 raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
@@ -110,8 +130,18 @@ def sim_options(url: str) -> dict[str, Any]:
         else:
             raise UsageError(
                 f"{url}: unknown sim option {key!r} "
-                "(seed, time_factor, clock_ppm, state_dir, key)")
+                "(seed, time_factor, clock_ppm, state_dir, node_id, key)")
     return options
+
+
+def sim_default_key(url: str, key: str) -> str:
+    """A ``sim`` URL with ``key=key`` added unless it names a key already (other URLs as
+    given): for surfaces whose simulated nodes are open unless asked (the gateway holds no
+    key and its operators sign with their own, SPEC §10; ``ground fuzz``)."""
+    if not is_sim(url) or "key" in parse_qs(urlsplit(url).query if "://" in url else ""):
+        return url
+    base = url if "://" in url else "sim://"
+    return base + ("&" if "?" in base else "?") + "key=" + key
 
 
 def _number(url: str, key: str, value: str, kind: Callable[[str], Any]) -> Any:

@@ -121,7 +121,7 @@ class HilTarget:
         self.scale: timing.TimeScale | None = (
             None if time_scale is None else timing.given(time_scale))
         self._fresh = itertools.count(1)
-        # --target 'sim://?key=dev': the node holds the development key and every client of
+        # --target sim (key=dev by default): the node holds the development key and every client of
         # the session signs with one Signer (one counter sequence: SPEC §10.4)
         self.signer: Any = None
         if self.is_sim:
@@ -340,7 +340,7 @@ class HilLink:
                 _await(lambda: api.history.packets > heard, wall_s,
                        f"the node's housekeeping after the power cut; log: {vpico.log_path}")
         elif api is not None:
-            api.client.send("reboot")
+            api.send_command("reboot")  # armed first (SPEC §10.8)
         else:
             raise ValueError("power_cycle on a board needs the NodeApi to send `reboot` with")
         if api is not None:
@@ -383,9 +383,17 @@ class HilLink:
             try:
                 self.reset(api)
                 self.power_cycle(api)
+                api.history.forget()  # the test starts at this boot, as on a fresh sim
                 yield api
             finally:
-                self.release(api)
+                try:
+                    # the same node serves the next tests: leave it as a reboot does, not as
+                    # the test left its plant (hours of model time may have passed: a fresh
+                    # sim process or virtual Pico is simply discarded instead)
+                    self.reset(api)
+                    self.power_cycle(api)
+                finally:
+                    self.release(api)
             return
         sim = self.target.start_sim(self.target.fresh_state_dir())
         try:

@@ -107,6 +107,17 @@ class History:
         with self._cond:
             return self.position
 
+    def forget(self) -> None:
+        """Drop what was received so far (positions keep counting): a node that has just
+        booted fresh has no history before its boot, as a newly started simulated node has
+        none. Its node times start again at 0, so an older boot's samples, events and
+        packets would otherwise pass for newer ones."""
+        with self._cond:
+            self.samples.clear()
+            self.events.clear()
+            self.verifications.clear()
+            self.housekeeping.clear()
+
     def wait(self, find: Callable[[], Any], timeout_s: float) -> Any:
         """Call ``find()`` under the lock until it returns something other than None, for
         up to ``timeout_s`` times the time scale."""
@@ -210,11 +221,23 @@ class NodeApi:
 
     # --- commands --------------------------------------------------------------------------
 
-    def send_command(self, name: str, /, *, raw: bool = False, **args: Any) -> int:
-        """Send without waiting; returns the sequence number. ``raw`` skips ground checks."""
+    def send_command(self, name: str, /, *, raw: bool = False, arm: bool = True,
+                     **args: Any) -> int:
+        """Send without waiting; returns the sequence number. ``raw`` skips ground checks. A
+        hazardous command is armed first (SPEC §10.8; the arm awaited) unless ``raw`` or
+        ``arm`` is false."""
         if raw:
             return self._send_raw(name, args)
+        if arm and validate.command(name).hazardous:
+            self.arm(name, **args)
         return self.client.send(name, **args)
+
+    def arm(self, name: str, /, **args: Any) -> None:
+        """The `arm` for hazardous command ``name`` with these arguments, completed."""
+        try:
+            self.client.arm(name, timeout=self.seconds(self.command_timeout_s), **args)
+        except GroundError as exc:
+            raise HilAssertion(f"arm {name}: {exc}", self.log_path) from None
 
     def _send_raw(self, name: str, args: dict[str, Any]) -> int:
         """Encode the arguments as given, in dictionary order, so the node does the checking."""
@@ -298,7 +321,7 @@ class NodeApi:
         # a failure usually has valid arguments, so names (mode="SCIENCE") are converted.
         if raw is None:
             raw = stage == "rejected"
-        seq = self._send_raw(name, args) if raw else self.client.send(name, **args)
+        seq = self._send_raw(name, args) if raw else self.send_command(name, **args)
         msg = self.await_verification(name, seq, timeout=timeout)
         got_stage = codec.stage_name(msg.body[1])
         if got_stage != stage or msg.body[2] != code:
@@ -350,11 +373,17 @@ class NodeApi:
 
     def await_housekeeping(self, packet: str, *, newer_than_ms: int = -1,
                            timeout: float = DEFAULT_WAIT_S, since: int = 0) -> Housekeeping:
-        """Wait for a whole packet stamped after node time ``newer_than_ms`` (and received
-        after position ``since``); ``values_of(hk)`` gives its values by channel name."""
+        """Wait for a whole packet of the newest boot heard, stamped after node time
+        ``newer_than_ms`` (and received after position ``since``); ``values_of(hk)`` gives
+        its values by channel name."""
         def find() -> Housekeeping | None:
-            return next((hk for pos, hk in self.history.housekeeping
-                         if pos >= since and hk.packet == packet
+            # node time is per boot: a packet of another boot than the newest one heard is
+            # not "after" anything of this boot, whatever its time tag says (a packet of the
+            # boot before a reboot can arrive late through a broker, or stay in the history)
+            packets = [hk for pos, hk in self.history.housekeeping if pos >= since]
+            boot = packets[-1].body[1] if packets else None
+            return next((hk for hk in packets
+                         if hk.packet == packet and hk.body[1] == boot
                          and hk.node_time_ms > newer_than_ms), None)
 
         found = self.history.wait(find, timeout)

@@ -76,6 +76,8 @@ BULK_TYPES = {1: "event_log", 2: "dictionary", 4: "tt_queue"}
 TT_NOT_RUN_REASONS = {1: "DELETED", 2: "CLEARED", 3: "TOO_LATE"}
 # Who may command the node (SPEC §10.6): the auth_state channel, the auth_open event.
 AUTH_STATES = {0: "OPEN_NO_KEY", 1: "OPEN_BY_COMMAND", 2: "ENFORCED"}
+# What key_changed reports (SPEC §10.7).
+KEY_CHANGES = {1: "ROTATED", 2: "REVOKED", 3: "OLD_GENERATION_DROPPED"}
 # Housekeeping packets by id, for the commands that name one (the same ids and names as
 # PACKETS below; a test checks they agree).
 PACKET_NAMES = {1: "power", 2: "environment", 3: "link", 4: "loads", 5: "thermal", 6: "battery",
@@ -134,7 +136,8 @@ COMMANDS = (
     Command(10, "param_load", (), IN_ANY,
             "Reload parameters from flash, discarding unsaved changes."),
     Command(11, "param_reset", (), IN_ANY,
-            "Reset every parameter to its default in RAM (param_save persists it)."),
+            "Reset every parameter to its default in RAM (param_save persists it).",
+            hazardous=True),
     Command(12, "hk_rate",
             (Arg("packet", U8, 1, max(PACKET_NAMES), help="housekeeping packet", enum=PACKET_NAMES),
              Arg("rate", F32, 0.1, 50.0, "Hz", "packets per second")),
@@ -152,7 +155,7 @@ COMMANDS = (
     Command(15, "status", (), IN_ANY,
             "Report the node's state; completed carries it.",
             result="[mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, "
-                   "fw_version]"),
+                   "fw_version, node_id]"),
     Command(16, "event_log_downlink",
             (Arg("from_seq", U32, help="oldest event sequence number wanted"),), IN_ANY,
             "Downlink the persistent event log from a sequence number, as bulk type 1.",
@@ -174,7 +177,23 @@ COMMANDS = (
             "stops a task so the watchdog resets the node.", test_only=True),
     Command(22, "auth_policy", (Arg("enforce", BOOL, help="true: plain commands rejected"),),
             IN_ANY, "Whether a node with keys rejects unauthenticated commands (SPEC §10.6). "
-            "Taken only authenticated; persisted."),
+            "Taken only authenticated; persisted.", hazardous=True),
+    Command(23, "arm",
+            (Arg("command", U8, 1, 255, help="the hazardous command to allow next"),
+             Arg("arguments", ANY, help="the CBOR encoding of its argument array (bytes)")),
+            IN_ANY, "Allow the hazardous command with exactly these arguments as the next "
+            "command, within arm_timeout_ms (SPEC §10.8). The ground sends it by itself."),
+    Command(24, "key_rotate",
+            (Arg("operator", U8, help="operator whose key moves"),
+             Arg("generation", U8, 1, 254, help="the new generation, above the current one")),
+            IN_ANY, "Move an operator to a new key generation, derived on the node from the "
+            "operator's master (SPEC §10.7); the old one works until the new one is used.",
+            hazardous=True),
+    Command(25, "key_revoke",
+            (Arg("operator", U8, help="operator whose key is refused"),
+             Arg("generation", U8, help="refuse generations up to this one; 255: all, for good")),
+            IN_ANY, "Refuse an operator's key generations from now on, persisted (SPEC §10.7).",
+            hazardous=True),
     Command(27, "tt_list", (), IN_ANY,
             "Downlink the time-tagged command queue, as bulk type 4 (SPEC §11.4).",
             immediate=True),
@@ -279,6 +298,8 @@ CHANNELS = (
             "authenticated commands refused as forged (SPEC §10.3); " + _LINK),
     Channel(35, "auth_replayed", U32, "",
             "authenticated commands refused as replays (SPEC §10.3); " + _LINK),
+    Channel(36, "armed_command", U8, "",
+            "the hazardous command armed to run next, 0 when none (SPEC §10.8)"),
     Channel(50, "clock_correlated", BOOL, "", "node time is correlated with UTC (SPEC §11.1)"),
     Channel(51, "clock_age_s", U32, "s", "node time since the last time correlation"),
     Channel(52, "clock_drift_ppm", F32, "ppm",
@@ -297,6 +318,8 @@ CHANNELS = (
     Channel(61, "seq_hash_3", U32, "", "hash of the sequence in slot 3 (0: empty)"),
     Channel(62, "seq_upload_held", U32, "B",
             "bytes held of the unfinished sequence upload (0: none)"),
+    Channel(63, "node_id", U32, "", "this node's identity (SPEC §5.3): the node_id "
+            "parameter, or when it is 0 the board's (a Pico: CRC-32 of machine.unique_id())"),
 )
 # Per-load currents: channels 40..49, red high limit at the channel's trip current.
 CHANNELS += tuple(
@@ -307,7 +330,7 @@ CHANNELS += tuple(
 
 # --- Housekeeping packets ------------------------------------------------------------------
 
-_HEADER = ("mode", "boot_count", "dict_hash")
+_HEADER = ("mode", "boot_count", "dict_hash", "node_id")
 PACKETS = (
     Packet(1, "power", _HEADER + (
         "uptime_s", "reset_cause", "sun_elevation", "lunar_day", "solar_current",
@@ -336,7 +359,7 @@ PACKETS = (
            "load switch states and over-current trips"),
     Packet(9, "commanding", _HEADER + (
         "cmds_accepted", "cmds_rejected", "event_seq", "events_suppressed", "auth_state",
-        "auth_forged", "auth_replayed"), 0.2,
+        "auth_forged", "auth_replayed", "armed_command"), 0.2,
         "command and event counters"),
     Packet(10, "time", _HEADER + (
         "uptime_s", "event_seq", "reset_cause", "clock_correlated", "clock_age_s",
@@ -397,6 +420,14 @@ EVENTS = (
           ("forged", "replayed")),
     Event(32, "auth_open", WARNING, "commanding is open to anyone on the link: {state}",
           ("state",)),  # state: AUTH_STATES
+    Event(33, "armed", INFO, "command {command} armed", ("command",)),
+    Event(34, "disarmed", INFO, "command {command} disarmed by command {by}",
+          ("command", "by")),
+    Event(35, "arm_expired", INFO, "command {command} not sent in time: disarmed",
+          ("command",)),
+    Event(36, "key_changed", WARNING,
+          "operator {operator} key: {change} generation {generation}",
+          ("operator", "change", "generation")),  # change: KEY_CHANGES
     Event(37, "tt_executed", INFO, "time-tagged command {command} seq {seq} ran: {code}",
           ("seq", "command", "code")),
     Event(38, "tt_unknown", ERROR,
@@ -455,10 +486,16 @@ PARAMS = (
           persisted=True),
     Param(15, "volatile_value", I32, 0, -1000, 1000, "",
           "scratch parameter that is not persisted", persisted=False),
+    Param(16, "arm_timeout_ms", U16, 10000, 1000, 60000, "ms",
+          "how long an arm command allows its hazardous command (node time, SPEC §10.8)"),
     Param(18, "tt_tolerance_ms", U32, 2000, 0, 600000, "ms",
           "a time-tagged command tagged at most this far in the past is accepted and runs at "
           "once; further in the past it is rejected TIME_PAST (SPEC §11.2)"),
     Param(19, "tt_late_max_s", U32, 300, 0, 2592000, "s",
           "a queued command found overdue (node off, clock not correlated, queue held) runs "
           "if at most this late, else fails NOT_RUN (SPEC §11.3)"),
+    Param(24, "node_id", U32, 0, 0, 0xFFFFFFFF, "",
+          "this node's identity in its telemetry (node_id channel); 0: the board's own "
+          "(a Pico: CRC-32 of machine.unique_id(); a simulated node: its port's node_id, else "
+          "one kept in its state directory)"),
 )

@@ -12,6 +12,7 @@ Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate``
 """
 
 from protocol import cbor
+from protocol.cbor_decoder import Decoder
 from protocol.envelope import *  # noqa: F403  (re-exported: the node-facing half)
 from protocol.envelope import (
     COMMAND_ITEMS,
@@ -46,10 +47,11 @@ FAILURE_CODES = (16, 31)
 REASON_NAMES = {
     0: "OK", 1: "UNKNOWN_COMMAND", 2: "BAD_ARGUMENTS", 3: "OUT_OF_RANGE", 4: "WRONG_MODE",
     5: "BUSY", 6: "MALFORMED", 7: "UNSUPPORTED_VERSION", 8: "STALE_BOOT", 9: "UNAUTHENTICATED",
-    10: "COUNTER_STORE_FAILED", 12: "CLOCK_UNCORRELATED", 13: "TIME_PAST", 14: "QUEUE_FULL",
-    15: "UPLOAD_STATE", 16: "EXECUTION_ERROR", 17: "STORAGE_ERROR", 18: "INVALID_TRANSITION",
-    19: "NOT_FOUND", 20: "INHIBITED", 22: "NOT_ALLOWED_NOW", 23: "NOT_RUN", 24: "UPLOAD_MISMATCH",
-    25: "INVALID_SEQUENCE", 26: "WAIT_TIMEOUT",
+    10: "COUNTER_STORE_FAILED", 11: "NOT_ARMED", 12: "CLOCK_UNCORRELATED", 13: "TIME_PAST",
+    14: "QUEUE_FULL", 15: "UPLOAD_STATE", 16: "EXECUTION_ERROR", 17: "STORAGE_ERROR",
+    18: "INVALID_TRANSITION", 19: "NOT_FOUND", 20: "INHIBITED", 21: "KEY_REFUSED",
+    22: "NOT_ALLOWED_NOW", 23: "NOT_RUN", 24: "UPLOAD_MISMATCH", 25: "INVALID_SEQUENCE",
+    26: "WAIT_TIMEOUT",
 }
 SEVERITY_NAMES = ("debug", "info", "warning", "error", "fatal")
 TYPE_NAMES = ("bool", "u8", "u16", "u32", "i32", "f32", "any")
@@ -273,3 +275,22 @@ class Message:
         kind = name(KIND_NAMES, self.kind)
         return (f"Message(v{self.version} {kind} seq={self.seq} time={self.time} id={self.id} "
                 f"body={self.body!r}" + ("" if self.boot is None else f" boot={self.boot}") + ")")
+
+
+def command_arguments(message: "Any") -> bytes:
+    """The bytes of a command message's argument array, head included, exactly as the message
+    carries them: what an ``arm`` names for a hazardous command (SPEC §10.8). Allocates.
+
+    Raises MessageError(MALFORMED) if message is not a command of seven items."""
+    dec = Decoder()
+    try:
+        dec.reset(message)
+        if dec.array() != COMMAND_ITEMS:
+            raise MessageError(MALFORMED, "not a command of seven items")
+        for _ in range(5):
+            dec.skip()
+        start = dec.pos
+        dec.skip()
+        return bytes(message[start:dec.pos])
+    except ProtocolError:
+        raise MessageError(MALFORMED, "not a command message") from None

@@ -4,7 +4,8 @@
     .venv/bin/python tools/mutate.py protocol/crc.py      # some of them
     .venv/bin/python tools/mutate.py --list               # the modules and their tests
     .venv/bin/python tools/mutate.py --report             # summarise the last sessions again
-    .venv/bin/python tools/mutate.py protocol/crc.py --lines 75,81-87   # only those lines
+    .venv/bin/python tools/mutate.py protocol/crc.py --lines 75,81-87   # those lines again
+    .venv/bin/python tools/mutate.py protocol/crc.py --survivors        # its survivors again
 
 Cosmic Ray (PyPI ``cosmic-ray``, the ``mutate`` extra) makes each mutant by rewriting the
 module's file ON DISK and puts it back after the test run, so the tests that run the code on
@@ -18,8 +19,12 @@ but check ``git status`` after a hard kill.
 Each module is tested only by the tests that exercise it (MODULES), with ``-x`` and a time
 limit per mutant (a mutant that makes the tests hang counts as killed), one mutant at a time:
 a 2-core machine shared with other work stays usable. Sessions are kept in build/mutate/
-(a SQLite file per module); a second run of the same module resumes where the first
-stopped unless ``--fresh``. Prints the share of mutants killed per module and every
+(a SQLite file per module, with the source it was made from); a second run of the same
+module resumes where the first stopped unless ``--fresh``, and ``--lines``/``--survivors``
+runs write their results into it, so the table always covers the whole module (``pending``:
+mutants not run yet). When the module has changed since (an edit, a merge), the results of
+mutants on unchanged lines are kept and the changed lines' mutants become pending.
+Prints the share of mutants killed per module and every
 survivor (line, operator, diff); EQUIVALENT lists survivors judged equivalent (no test can
 tell them apart from the original), which count neither way in the adjusted rate.
 """
@@ -27,6 +32,7 @@ tell them apart from the original), which count neither way in the adjusted rate
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -51,8 +57,12 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                                   "tests/protocol/test_float32.py"), 120),
     "protocol/cbor_decoder.py": (("tests/protocol/test_cbor.py",
                                   "tests/protocol/test_cbor_rfc8949.py"), 120),
-    "protocol/messages.py": (("tests/protocol/test_messages.py",
-                              "tests/protocol/test_spec_examples.py"), 120),
+    # each rule's edges and the spec's examples first (fast, exact); the two robustness
+    # properties (only MessageError escapes: a third of the time) check no one rule
+    "protocol/messages.py": (("tests/protocol/test_messages_rules.py",
+                              "tests/protocol/test_spec_examples.py",
+                              "tests/protocol/test_messages.py", "-k",
+                              "not arbitrary_bytes and not arbitrary_cbor"), 120),
     # the node-facing readers: test_messages.py's node tests (-k) and the spec's examples
     "protocol/envelope.py": (("tests/protocol/test_messages.py", "-k",
                               "node or malformed or check_arg or writers",
@@ -60,7 +70,9 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
     # test_node_mp.py's runners carry the check order, the ring, STALE_BOOT and the address
     # rule; test_commands.py, test_robustness.py and test_consts.py would add the services'
     # checks at 4x the time per mutant
-    "firmware/node/dispatcher.py": (("tests/firmware/test_node_mp.py",), 120),
+    "firmware/node/dispatcher.py": (
+        ("tests/firmware/test_consts.py::test_inlined_constants_match_protocol"
+         "[node/dispatcher.py]", "tests/firmware/test_node_mp.py"), 120),
     "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),
@@ -85,6 +97,7 @@ class Summary:
     pending: int = 0
     equivalent: int = 0
     survivors: list[str] = field(default_factory=list)
+    ran: bool = True  # False: no session
 
     @property
     def counted(self) -> int:
@@ -96,10 +109,14 @@ class Summary:
         return (self.killed / total) if total > 0 else 1.0
 
 
-def _session(module: str, lines: set[int] | None = None) -> Path:
-    """The module's session; a run limited to some lines keeps its own, fresh each time."""
-    suffix = ".lines.sqlite" if lines else ".sqlite"
-    return BUILD / (module.replace("/", "__").removesuffix(".py") + suffix)
+def _session(module: str) -> Path:
+    """The module's session: every mutant of the module and the latest result of each."""
+    return BUILD / (module.replace("/", "__").removesuffix(".py") + ".sqlite")
+
+
+def _snapshot(module: str) -> Path:
+    """The module's source as the session's mutants were made from it."""
+    return BUILD / (module.replace("/", "__").removesuffix(".py") + ".src.py")
 
 
 def _parse_lines(text: str) -> set[int]:
@@ -115,16 +132,91 @@ def _parse_lines(text: str) -> set[int]:
     return out
 
 
-def _keep_lines(session: Path, lines: set[int]) -> None:
-    """Drop every mutant of the session whose mutation does not start on one of ``lines``."""
+def _keys(items: list[Any]) -> dict[tuple[Any, ...], Any]:
+    """Each work item by (operator, start, end, rank among the same operator and place)."""
+    out: dict[tuple[Any, ...], Any] = {}
+    for item in sorted(items, key=lambda w: w.mutations[0].occurrence):
+        m = item.mutations[0]
+        key = (m.operator_name, tuple(m.start_pos), tuple(m.end_pos))
+        rank = sum(1 for k in out if k[:3] == key)
+        out[(*key, rank)] = item
+    return out
+
+
+def _carry_over(module: str, session: Path, old_source: str) -> None:
+    """The module changed since its session was made (an edit, a merge): make the mutants of
+    the new source and keep the results of those on lines that did not change, moved to
+    where the lines are now; the rest are pending."""
+    import difflib
+
     from cosmic_ray.work_db import WorkDB, use_db
 
+    new_source = (REPO_ROOT / module).read_text()
+    old_lines, new_lines = old_source.splitlines(), new_source.splitlines()
+    moved: dict[int, int] = {}  # new line number -> old line number, unchanged lines only
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, i1, i2, j1, _ in matcher.get_opcodes():
+        if tag == "equal":
+            moved.update({j1 + k + 1: i1 + k + 1 for k in range(i2 - i1)})
     with use_db(str(session), WorkDB.Mode.open) as db:
-        items = list(db.work_items)
-        kept = [w for w in items if w.mutations and w.mutations[0].start_pos[0] in lines]
-        db.clear()
-        db.add_work_items(kept)
-    print(f"mutate: {len(kept)} of {len(items)} mutants on lines {sorted(lines)}", flush=True)
+        old_results = {w.job_id: r for w, r in db.completed_work_items}
+        old_keys = _keys(list(db.work_items))
+    stale = session.with_suffix(".stale.sqlite")
+    session.replace(stale)
+    _cosmic("init", str(_config(module)), str(session))
+    kept = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for (op, start, end, rank), item in _keys(list(db.work_items)).items():
+            if start[0] not in moved or end[0] not in moved:
+                continue
+            shift = moved[start[0]] - start[0]
+            if moved[end[0]] - end[0] != shift:
+                continue
+            old = old_keys.get((op, (start[0] + shift, start[1]), (end[0] + shift, end[1]),
+                                rank))
+            if old is not None and old.job_id in old_results:
+                db.set_result(item.job_id, old_results[old.job_id])
+                kept += 1
+        total = db.num_work_items
+    stale.unlink()
+    _snapshot(module).write_text(new_source)
+    print(f"mutate: {module} changed since its session: {kept} results kept from unchanged "
+          f"lines, {total - kept} mutants pending", flush=True)
+
+
+def _open_session(module: str, fresh: bool) -> Path:
+    """The module's session, made if missing or ``fresh``, carried over if the module moved."""
+    session, snapshot = _session(module), _snapshot(module)
+    source = (REPO_ROOT / module).read_text()
+    if fresh and session.exists():
+        session.unlink()
+    if not session.exists():
+        _cosmic("init", str(_config(module)), str(session))
+        snapshot.write_text(source)
+    elif not snapshot.exists():
+        raise SystemExit(f"mutate: {session} has no source snapshot {snapshot.name}: "
+                         "run with --fresh")
+    elif snapshot.read_text() != source:
+        _carry_over(module, session, snapshot.read_text())
+    return session
+
+
+def _run_some(module: str, session: Path, chosen: list[Any]) -> None:
+    """Run (again) only the chosen mutants of the session, in a session of their own whose
+    results then replace theirs in the module's session."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    part = session.with_suffix(".part.sqlite")
+    part.unlink(missing_ok=True)
+    with use_db(str(part), WorkDB.Mode.create) as db:
+        db.add_work_items(chosen)
+    _cosmic("exec", str(_config(module)), str(part))
+    with use_db(str(part), WorkDB.Mode.open) as db:
+        results = [(w.job_id, r) for w, r in db.completed_work_items]
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for job_id, result in results:
+            db.set_result(job_id, result)
+    part.unlink()
 
 
 def _config(module: str) -> Path:
@@ -159,27 +251,41 @@ def _baseline(module: str) -> None:
         raise SystemExit(f"mutate: the tests of {module} fail without a mutant:\n{tail}")
 
 
-def _load_equivalent() -> set[tuple[str, str, str]]:
-    """EQUIVALENT: lines ``module | operator | source line, stripped  # why``."""
-    out: set[tuple[str, str, str]] = set()
+Equivalent = set[tuple[str, str, str, str]]
+
+
+def _load_equivalent() -> Equivalent:
+    """EQUIVALENT: lines ``module | operator | source line, stripped  # why``, or
+    ``module | operator | source line | mutated line  # why`` when only one of the mutants
+    the operator makes on that line is equivalent (NumberReplacer's +1 and -1, say)."""
+    out: Equivalent = set()
     path = Path(__file__).with_name("mutate_equivalent.txt")
     if not path.exists():
         return out
     for raw in path.read_text().splitlines():
         line = raw.split("  #", 1)[0].strip()
         if line and not line.startswith("#"):
-            module, operator, source = (part.strip() for part in line.split("|", 2))
-            out.add((module, operator, source))
+            module, operator, rest = (part.strip() for part in line.split("|", 2))
+            source, _, mutated = rest.partition(" | ")
+            out.add((module, operator, source.strip(), mutated.strip()))
     return out
 
 
-def _annotation_lines(path: Path) -> set[int]:
+def _mutated_line(diff: str | None) -> str:
+    """The mutant's version of the line, stripped of indentation and comment."""
+    for d in (diff or "").splitlines():
+        if d.startswith("+") and not d.startswith("+++"):
+            return d[1:].split("  #", 1)[0].strip()
+    return ""
+
+
+def _annotation_lines(source: str) -> set[int]:
     """Lines inside annotations: never evaluated (``from __future__ import annotations`` on
     CPython, ignored by MicroPython), so a mutant there is equivalent."""
     import ast
 
     lines: set[int] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         notes: list[ast.expr | None] = []
         if isinstance(node, ast.arg):
             notes.append(node.annotation)
@@ -193,21 +299,48 @@ def _annotation_lines(path: Path) -> set[int]:
     return lines
 
 
-def summarise(module: str, equivalent: set[tuple[str, str, str]],
+def _equivalent_mark(module: str, item: Any, diff: str | None, lines: list[str],
+                     annotations: set[int], equivalent: Equivalent) -> str:
+    """'' if the surviving mutant counts, else why it is judged equivalent."""
+    mutation = item.mutations[0]
+    line_no = mutation.start_pos[0]
+    source = lines[line_no - 1].split("  #", 1)[0].strip() if line_no <= len(lines) else "?"
+    operator = str(mutation.operator_name).rsplit("/", 1)[-1]
+    if ((module, operator, source, "") in equivalent
+            or (module, operator, source, _mutated_line(diff)) in equivalent):
+        return " (equivalent)"
+    if line_no in annotations and operator.startswith("ReplaceBinaryOperator"):
+        return " (equivalent: annotation)"
+    return ""
+
+
+def summarise(module: str, equivalent: Equivalent,
               only: set[int] | None = None) -> Summary:
+    """The module's session counted (only the mutants on lines ``only``, if given)."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
     summary = Summary(module)
-    session = _session(module, only)
+    session = _session(module)
     if not session.exists():
+        summary.ran = False
         return summary
-    lines = (REPO_ROOT / module).read_text().splitlines()
-    annotations = _annotation_lines(REPO_ROOT / module)
+    source = (REPO_ROOT / module).read_text()
+    snapshot = _snapshot(module).read_text() if _snapshot(module).exists() else source
+    if _running(module):  # the file on disk is a mutant now: count against the snapshot
+        source = snapshot
+    elif snapshot != source:
+        _carry_over(module, session, snapshot)
+    lines = source.splitlines()
+    annotations = _annotation_lines(source)
+
+    def wanted(item: Any) -> bool:
+        return only is None or item.mutations[0].start_pos[0] in only
+
     with use_db(str(session), WorkDB.Mode.open) as db:
-        items: list[Any] = list(db.completed_work_items)
-        summary.pending = sum(1 for _ in db.pending_work_items)
-    for item, result in items:
+        items: list[Any] = [(w, r) for w, r in db.completed_work_items if wanted(w)]
+        summary.pending = sum(1 for w in db.pending_work_items if wanted(w))
+    for item, result in sorted(items, key=lambda x: tuple(x[0].mutations[0].start_pos)):
         outcome = result.test_outcome
         if outcome == TestOutcome.KILLED:
             summary.killed += 1
@@ -215,44 +348,130 @@ def summarise(module: str, equivalent: set[tuple[str, str, str]],
             summary.incompetent += 1
         else:
             summary.survived += 1
+            mark = _equivalent_mark(module, item, result.diff, lines, annotations, equivalent)
+            summary.equivalent += bool(mark)
             mutation = item.mutations[0]
-            line_no = mutation.start_pos[0]
-            source = (lines[line_no - 1].split("  #", 1)[0].strip() if line_no <= len(lines)
-                      else "?")
             operator = str(mutation.operator_name).rsplit("/", 1)[-1]
-            key = (module, operator, source)
-            same = key in equivalent or (line_no in annotations
-                                         and operator.startswith("ReplaceBinaryOperator"))
-            mark = " (equivalent: annotation)" if same and key not in equivalent else \
-                " (equivalent)" if same else ""
-            summary.equivalent += same
             diff = " ".join(d for d in (result.diff or "").splitlines()
                             if d.startswith(("+", "-")) and not d.startswith(("+++", "---")))
-            summary.survivors.append(f"  {module}:{line_no} {operator}{mark}: {diff[:160]}")
+            summary.survivors.append(f"  {module}:{mutation.start_pos[0]} {operator}{mark}: "
+                                     f"{diff[:160]}")
     return summary
 
 
-def run_module(module: str, fresh: bool, lines: set[int] | None = None) -> None:
+def _survivors(module: str, session: Path) -> list[Any]:
+    """The session's surviving mutants not judged equivalent: what new tests should kill."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    source = (REPO_ROOT / module).read_text()
+    lines = source.splitlines()
+    annotations = _annotation_lines(source)
+    equivalent = _load_equivalent()
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        done = list(db.completed_work_items)
+    return [w for w, r in done if r.test_outcome == TestOutcome.SURVIVED
+            and not _equivalent_mark(module, w, r.diff, lines, annotations, equivalent)]
+
+
+def _run_pending(module: str, session: Path, budget_s: float | None) -> None:
+    """Run the session's pending mutants (in random order, as Cosmic Ray picks them), all of
+    them or as many as ``budget_s`` seconds allow: then the results are a random sample of
+    the module's mutants and the rest stay pending for the next run."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    if budget_s is None:
+        _cosmic("exec", str(_config(module)), str(session))
+        return
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            pending = list(db.pending_work_items)  # random order
+        if not pending:
+            return
+        _run_some(module, session, pending[:_CHUNK])
+
+
+_CHUNK = 10  # mutants per Cosmic Ray run when a time budget is set
+
+
+def _lock(module: str) -> Path:
+    return BUILD / (module.replace("/", "__").removesuffix(".py") + ".lock")
+
+
+def _running(module: str) -> bool:
+    """A run of module is going on (its lock names a live process)."""
+    try:
+        pid = int(_lock(module).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_module(module: str, fresh: bool, lines: set[int] | None = None,
+               survivors: bool = False, budget_s: float | None = None) -> None:
+    """Run the module's pending mutants (within ``budget_s`` if given), or (again) only those
+    on ``lines``, or only its survivors; results go into the module's session. While it runs,
+    the module's file on disk is a mutant most of the time: a lock file says so."""
     BUILD.mkdir(parents=True, exist_ok=True)
-    session = _session(module, lines)
-    config = _config(module)
-    if (fresh or lines) and session.exists():
-        session.unlink()
+    if _running(module):
+        raise SystemExit(f"mutate: a run of {module} is going on already (pid "
+                         f"{_lock(module).read_text().strip()})")
+    _lock(module).write_text(str(os.getpid()))
+    try:
+        _run_module(module, fresh, lines, survivors, budget_s)
+    finally:
+        _lock(module).unlink(missing_ok=True)
+
+
+def _run_module(module: str, fresh: bool, lines: set[int] | None, survivors: bool,
+                budget_s: float | None) -> None:
+    from cosmic_ray.work_db import WorkDB, use_db
+
     _baseline(module)
-    if not session.exists():
-        _cosmic("init", str(config), str(session))
-        if lines:
-            _keep_lines(session, lines)
-    _cosmic("exec", str(config), str(session))
+    session = _open_session(module, fresh)
+    if lines is None and not survivors:
+        _run_pending(module, session, budget_s)
+        return
+    if survivors:
+        chosen = _survivors(module, session)
+    else:
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            chosen = [w for w in db.work_items if w.mutations[0].start_pos[0] in (lines or ())]
+    what = "survivors" if survivors else f"mutants on lines {_spans(lines or set())}"
+    print(f"mutate: {len(chosen)} {what}", flush=True)
+    if chosen:
+        _run_some(module, session, chosen)
+
+
+def _spans(lines: set[int]) -> str:
+    out: list[list[int]] = []
+    run: list[int] = []
+    for n in sorted(lines):
+        if run and n != run[-1] + 1:
+            out.append(run)
+            run = []
+        run.append(n)
+    if run:
+        out.append(run)
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in out)
 
 
 def print_table(summaries: list[Summary]) -> None:
-    print(f"{'module':34} {'mutants':>7} {'killed':>7} {'surv.':>6} {'equiv.':>6} "
-          f"{'rate':>6} {'adj.':>6} {'incomp.':>7} {'pending':>7}")
+    """killed / survived / equivalent per module; share = killed of the non-equivalent."""
+    print(f"{'module':30} {'mutants':>7} {'killed':>7} {'surv.':>6} {'equiv.':>6} "
+          f"{'share':>6} {'raw':>6} {'incomp.':>7} {'pending':>7}")
     for s in summaries:
-        print(f"{s.module:34} {s.counted:7} {s.killed:7} {s.survived:6} {s.equivalent:6} "
-              f"{100 * s.rate():5.1f}% {100 * s.rate(True):5.1f}% {s.incompetent:7} "
-              f"{s.pending:7}")
+        if not s.ran:
+            print(f"{s.module:30} {'(no session: not run)':>30}")
+            continue
+        print(f"{s.module:30} {s.counted + s.incompetent + s.pending:7} {s.killed:7} "
+              f"{s.survived:6} {s.equivalent:6} {100 * s.rate(True):5.1f}% "
+              f"{100 * s.rate():5.1f}% {s.incompetent:7} {s.pending:7}")
+    print("share: killed / (killed + survived - equivalent); raw: killed / (killed + survived);"
+          "\npending: not run yet (Cosmic Ray picks mutants in random order, so with pending "
+          "mutants\nthe others are a random sample of the module's)")
     for s in summaries:
         if s.survivors:
             print(f"\nsurvivors in {s.module}:")
@@ -265,8 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the modules and their tests")
     p.add_argument("--report", action="store_true", help="only summarise the kept sessions")
     p.add_argument("--fresh", action="store_true", help="start the modules' sessions anew")
-    p.add_argument("--lines", help="only the mutants on these lines (75,81-87), one module, "
-                   "in a session of their own: to check that new tests kill known survivors")
+    p.add_argument("--lines", help="run (again) only the mutants on these lines (75,81-87), "
+                   "one module: to check that new tests kill known survivors")
+    p.add_argument("--minutes", type=float, help="stop starting new mutants after this long "
+                   "per module (the rest stay pending; what ran is a random sample)")
+    p.add_argument("--survivors", action="store_true", help="run again only the survivors "
+                   "not judged equivalent (after adding tests)")
     args = p.parse_args(argv)
     lines = _parse_lines(args.lines) if args.lines else None
     if lines and len(args.modules) != 1:
@@ -284,10 +507,15 @@ def main(argv: list[str] | None = None) -> int:
         for module in modules:
             started = time.monotonic()
             print(f"mutate: {module}", flush=True)
-            run_module(module, args.fresh, lines)
+            run_module(module, args.fresh, lines, args.survivors,
+                       None if args.minutes is None else 60 * args.minutes)
             print(f"mutate: {module} done in {time.monotonic() - started:.0f} s", flush=True)
     equivalent = _load_equivalent()
-    print_table([summarise(m, equivalent, lines) for m in modules])
+    if lines:
+        print(f"lines {_spans(lines)} of {modules[0]}:")
+        print_table([summarise(modules[0], equivalent, lines)])
+        print(f"\nthe whole of {modules[0]}:")
+    print_table([summarise(m, equivalent) for m in modules])
     return 0
 
 

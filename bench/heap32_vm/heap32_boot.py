@@ -98,7 +98,7 @@ def step():
 
 # The node's modules imported only when needed (node.call / node.Lazy, node.sequencer), with
 # the modules each brings that the booted node does not hold (seqcmds: seqcheck).
-LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (),
+LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (), "keyops": (),
         "seqcmds": ("seqcheck",)}
 
 

@@ -3,7 +3,8 @@
 Imported before the baseline is taken, so it costs the node nothing, like the built-in module
 on a Pico. Pin objects come from a table made here, as the rp2 port's Pin(n) returns an entry
 of its constant table: building the board allocates no Pin. The ADC reads 0 (as in the RP2040
-emulator: the die temperature then reads 437 degC), the reset cause is power on.
+emulator: the die temperature then reads 437 degC), the reset cause is power on, the unique id
+a fixed 8 bytes.
 """
 
 PWRON_RESET = 1
@@ -61,6 +62,13 @@ class WDT:
 
 def reset_cause():
     return PWRON_RESET
+
+
+_UID = b"\xe6\x61\x38\x52\x83\x2f\x6d\x2c"  # a flash chip's 8-byte unique id
+
+
+def unique_id():
+    return bytes(_UID)  # a new bytes object per call, as the rp2 port's
 
 
 def reset():

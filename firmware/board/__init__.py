@@ -26,6 +26,9 @@ Interface (every board):
     fs_root                 directory for persistent files (the flash)
     set_led(mode), led_tick(now_ms), set_load_pin(ch, on)
     mcu_temp_c() -> float or None (None: no sensor, the plant models it)
+    node_id() -> int        the board's own identity, a uint32 other than 0 (rp2: CRC-32 of
+                            machine.unique_id(); sim: the host's ILRS_NODE_ID, else one kept
+                            in the state directory); the node_id parameter overrides it
     fs_sync                 True if files must be flushed to reach the flash
     log_exc(exc), log(text) diagnostics off the link (sim: stderr; rp2: kept, not printed)
     config                  dict of host overrides: 'seed', 'time_factor' (absent: params)

@@ -24,6 +24,7 @@ Reset cause: machine.reset() also reports WDT_RESET on the rp2, so reset(cause) 
 a marker file naming the intended cause; the next boot reads and deletes it.
 """
 
+import binascii
 import os
 import select
 import sys
@@ -191,6 +192,10 @@ class Board(StreamTx):
     def mcu_temp_c(self):
         volts = self._adc.read_u16() * 3.3 / 65535
         return 27.0 - (volts - 0.706) / 0.001721
+
+    def node_id(self):
+        """CRC-32 of the flash chip's unique id (8 bytes), 0 mapped to 1: one per board."""
+        return binascii.crc32(machine.unique_id()) or 1
 
     def log_exc(self, exc):
         self.last_exc = exc  # stdout is the link: nothing is printed while it runs

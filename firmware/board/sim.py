@@ -27,6 +27,7 @@ EXIT_MAINTENANCE; the host restarts the node with reset cause COMMANDED / MAINTE
 Unix port has no REPL to hand the link to).
 """
 
+import binascii
 import os
 import select
 import sys
@@ -191,6 +192,25 @@ class Board(StreamTx):
 
     def mcu_temp_c(self):
         return None
+
+    def node_id(self):
+        """The host's ILRS_NODE_ID (``sim://?node_id=N``), else the CRC-32 of 8 random bytes
+        made at the first boot and kept in the state directory as the simulated chip's
+        unique id (a Pico's id is fixed in its flash chip), 0 mapped to 1."""
+        given = _env_int("ILRS_NODE_ID", 0)
+        if given:
+            return given
+        path = self.fs_root + "/unique_id"
+        try:
+            with open(path, "rb") as f:
+                uid = f.read()
+        except OSError:
+            uid = b""
+        if len(uid) != 8:
+            uid = os.urandom(8)
+            with open(path, "wb") as f:
+                f.write(uid)
+        return binascii.crc32(uid) or 1
 
     def log_exc(self, exc):
         sys.print_exception(exc, sys.stderr)  # type: ignore[arg-type]  # node.log

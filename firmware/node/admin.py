@@ -26,13 +26,15 @@ _RESET_COMMANDED = const(2)
 _RESET_MAINTENANCE = const(3)
 
 _FW_VERSION = const("0.1.0")
+_CH_NODE_ID = const(63)
 
 
 def handle(app, d):
     cmd_id = d.cmd_id
     if cmd_id == _CMD_STATUS:
         d.result = [app.modes.current, app.boot_count, app.reset_cause, app.clock.now_ms(),
-                    DICT_HASH, app.events.seq - 1 if app.events.seq else 0, _FW_VERSION]
+                    DICT_HASH, app.events.seq - 1 if app.events.seq else 0, _FW_VERSION,
+                    app.tlm[_CH_NODE_ID]]
         return _OK
     if cmd_id == _CMD_CLEAR_COUNTERS:
         app.link.clear_counters()

@@ -61,6 +61,7 @@ _PARAM_BATTERY_SETPOINT = const(2)
 _PARAM_DUST_RATE = const(12)
 _PARAM_ELECTRONICS_SETPOINT = const(3)
 _PARAM_HEATER_HYSTERESIS = const(4)
+_PARAM_NODE_ID = const(24)
 _PARAM_PLANT_SEED = const(11)
 _PARAM_TIME_FACTOR = const(1)
 _RESET_MAINTENANCE = const(3)
@@ -147,9 +148,11 @@ class App:
         modes.attach(plant)
         self.fdir = Fdir(tlm, plant, modes, events.emit, params)
         self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
+        self.board_node_id = board.node_id()
         self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
         self.auth = auth = Auth(root, tlm, events, clock.now_ms)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth)
+        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth,
+                                         params)
         auth.register(d)
         self.bulk = Bulk(link, log, d)
         modes.register(d)
@@ -186,6 +189,8 @@ class App:
         params.watch(_PARAM_ELECTRONICS_SETPOINT, lambda v: plant.set_setpoint(1, v))
         params.watch(_PARAM_HEATER_HYSTERESIS, lambda v: setattr(plant, "hysteresis_c", v))
         params.watch(_PARAM_DUST_RATE, lambda v: setattr(plant, "dust_rate", v))
+        telemetry, board_id = self.telemetry, self.board_node_id
+        params.watch(_PARAM_NODE_ID, lambda v: telemetry.set_node_id(v, board_id))
         params.notify_all()
 
     def boot(self):
@@ -224,6 +229,7 @@ class App:
     def check_fdir(self):
         self.telemetry.sample_heap()
         self.auth.report()
+        self.dispatcher.arm_tick()
         self.clock.update_tlm()
         self.fdir.check()
         self.sync_load_pins()

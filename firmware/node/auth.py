@@ -3,17 +3,25 @@
 Files on the flash (node.storage blobs, written atomically):
     keys.bin      CBOR [[operator, master (32 bytes), generation], ...]: the key table,
                   written only through the maintenance path (mpremote), never by the node
+    keygen.bin    what key_rotate / key_revoke changed since (§10.7; node.keyops)
     auth.bin      1 byte: 1 enforce (the default once keys exist), 0 open by command
     ctr<op>.bin   4 bytes LE: the operator's counter reservation R (§10.4)
 
 ``check(buf, n)`` runs the checks of §10.3 on a received COSE_Mac0 object: it returns
-ACCEPT (the payload is buf[payload:payload_end]; ``slot`` and ``counter`` say how to sign the
-answers), REFUSED (counted; nothing may be sent back) or STORE_FAILED (authenticated, but the
-counter reservation could not be written: reject COUNTER_STORE_FAILED, do not execute).
-``wrap(enc, slot, counter)`` turns the verification in enc into its authenticated form.
+ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
+``counter`` say how to sign the answers), REFUSED (counted; nothing may be sent back) or
+STORE_FAILED (authenticated, but the counter reservation could not be written: reject
+COUNTER_STORE_FAILED, do not execute). ``wrap(enc, slot, generation, counter)`` turns the
+verification in enc into its authenticated form, under the key that verified the command.
 
-Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib), plus the
-reservation write once in 256 commands; ``wrap`` allocates (downlink of answers only).
+Per slot: the current generation's key, the previous generation's (kept until a command under
+the new one is accepted) and a floor below which generations are revoked. key_rotate,
+key_revoke and keygen.bin are node.keyops, imported only when needed; refusals under a
+revoked or retired key count as forged (§10.3 step 2).
+
+Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib and two
+memoryview slices; measured by make bench), plus the reservation write once in 256 commands
+and the keygen.bin write once per rotation; ``wrap`` allocates (downlink of answers only).
 The key never leaves this module: no repr, no telemetry, no event carries it.
 """
 
@@ -24,6 +32,8 @@ from micropython import const
 import node
 from node import storage
 from protocol import cose
+from protocol.cbor_decoder import Decoder
+from protocol.crc import crc32
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_AUTH_STATE = const(33)
@@ -32,8 +42,11 @@ _CH_AUTH_REPLAYED = const(35)
 _EV_AUTH_REFUSED = const(31)
 _EV_AUTH_OPEN = const(32)
 _CMD_AUTH_POLICY = const(22)
+_CMD_KEY_ROTATE = const(24)
+_CMD_KEY_REVOKE = const(25)
 _UNAUTHENTICATED = const(9)
 _STORAGE_ERROR = const(17)
+NONE = const(255)  # no previous generation; a floor of 255: revoked for good
 
 OPEN_NO_KEY = const(0)
 OPEN_BY_COMMAND = const(1)
@@ -43,7 +56,10 @@ ACCEPT = const(0)
 REFUSED = const(1)
 STORE_FAILED = const(2)
 
+_KEYS_FILE = const("keys.bin")
+KEYGEN_FILE = const("keygen.bin")
 _POLICY_FILE = const("auth.bin")
+_MAX_KEYS = const(8)
 _WINDOW = const(24)  # counters below the highest that may still arrive (out of order)
 _WINDOW_MASK = const(0xFFFFFF)
 _RESERVE = const(256)  # counters reserved per flash write
@@ -51,7 +67,12 @@ _REFUSED_EVENT_MS = const(10000)  # at most one auth_refused event per 10 s
 _OPEN_EVENT_MS = const(60000)  # auth_open repeated every 60 s while open
 
 
-def counter_file(operator):
+def mac_key(master, operator, generation):
+    kid = bytes((operator, generation))
+    return cose.MacKey(kid, cose.derive_key(master, kid))
+
+
+def _counter_file(operator):
     return "ctr" + str(operator) + ".bin"
 
 
@@ -64,12 +85,18 @@ class Auth:
         self.reader = cose.Mac0Reader()
         self.slot = -1  # after check() returned ACCEPT or STORE_FAILED: the key's slot
         self.counter = 0  # and the counter (the answers' label -65538)
-        self.keys = []  # MacKey per slot
+        self.keys = []  # MacKey of the current generation, per slot
+        self.old = []  # MacKey of the previous generation (until the new one is used) or None
+        self.gen = []  # current generation, per slot
+        self.prev = []  # previous generation, or NONE
+        self.floor = []  # lowest generation not revoked (NONE: the operator is revoked)
+        self._masters = []  # per slot (derivation on rotation; never leaves this module)
+        self._table_crc = 0  # crc32 of keys.bin's payload (keygen.bin belongs to it)
         self.operators = []  # operator number per slot
         self.high = []  # highest counter accepted, per slot
         self.mask = []  # bit i: counter high - 1 - i accepted
         self.reserved = []  # R per slot (flash)
-        node.call("authkeys", "load", self)  # boot only: the code goes after
+        self._load_keys()
         self.enforce = True
         status, payload = storage.read_checked(root, _POLICY_FILE)
         if status == storage.OK and payload is not None and len(payload) == 1:
@@ -80,6 +107,48 @@ class Auth:
         self._refused_at = -_REFUSED_EVENT_MS
         self._open_at = 0
         self._update_tlm()
+
+    def _load_keys(self):
+        status, payload = storage.read_checked(self.root, _KEYS_FILE)
+        if status != storage.OK or payload is None:
+            return  # no key: an open board (a corrupt table too: it says so loudly)
+        dec = Decoder()
+        try:
+            dec.reset(payload)
+            n = dec.array()
+            for _ in range(min(n, _MAX_KEYS)):
+                if dec.array() != 3:
+                    return
+                operator = dec.uint()
+                master = dec.bytes()
+                generation = dec.uint()
+                if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
+                    continue
+                self._masters.append(master)
+                self.keys.append(mac_key(master, operator, generation))
+                self.old.append(None)
+                self.gen.append(generation)
+                self.prev.append(NONE)
+                self.floor.append(0)
+                self.operators.append(operator)
+                r = self._read_reserved(operator)
+                self.reserved.append(r)
+                self.high.append(r)  # every counter up to R counts as accepted (§10.4)
+                self.mask.append(_WINDOW_MASK)
+        except Exception:  # a malformed table: keep the keys read so far
+            pass
+        self._table_crc = crc32(payload)
+        status, payload = storage.read_checked(self.root, KEYGEN_FILE)
+        if status == storage.OK:  # keys rotated or revoked since provisioning
+            node.call("keyops", "load", self, payload)  # only then, let go after
+
+    def _read_reserved(self, operator):
+        status, payload = storage.read_checked(self.root, _counter_file(operator))
+        if status == storage.OK and payload is not None and len(payload) == 4:
+            return struct.unpack("<I", payload)[0]
+        if status == storage.CORRUPT:  # cannot happen with atomic writes; be safe anyway
+            return cose.MAX_COUNTER
+        return 0
 
     # --- state --------------------------------------------------------------------------
 
@@ -120,9 +189,15 @@ class Auth:
             if operators[i] == r.operator:
                 slot = i
                 break
-        if slot < 0 or self.keys[slot].kid[1] != r.generation:
+        if slot < 0 or r.generation < self.floor[slot]:
+            return self._refuse(False)  # unknown, or revoked
+        if r.generation == self.gen[slot]:
+            key = self.keys[slot]
+        elif r.generation == self.prev[slot]:
+            key = self.old[slot]
+        else:
             return self._refuse(False)
-        if not self.keys[slot].verify(r, 0):
+        if not key.verify(r, 0):
             return self._refuse(False)
         c = r.counter
         high = self.high[slot]
@@ -130,7 +205,7 @@ class Auth:
             if c > self.reserved[slot]:
                 reserve = (c // _RESERVE + 1) * _RESERVE
                 try:
-                    storage.write_atomic(self.root, counter_file(self.operators[slot]),
+                    storage.write_atomic(self.root, _counter_file(self.operators[slot]),
                                          struct.pack("<I", reserve))
                 except OSError:
                     self.slot = slot
@@ -151,6 +226,8 @@ class Auth:
             self.mask[slot] |= 1 << (d - 1)
         self.slot = slot
         self.counter = c
+        if key is self.keys[slot] and self.prev[slot] != NONE:  # once per rotation
+            node.call("keyops", "drop_old", self, slot)
         return ACCEPT
 
     def _refuse(self, replay):
@@ -185,6 +262,8 @@ class Auth:
 
     def register(self, d):
         d.register(_CMD_AUTH_POLICY, self._policy, self._policy_check)
+        d.register(_CMD_KEY_ROTATE, self._rotate, self._policy_check)
+        d.register(_CMD_KEY_REVOKE, self._revoke, self._policy_check)
 
     def _policy_check(self, d):
         return 0 if d.sign_slot >= 0 else _UNAUTHENTICATED
@@ -196,13 +275,29 @@ class Auth:
             return _STORAGE_ERROR
         return 0
 
+    # --- key_rotate / key_revoke (taken only authenticated, hazardous) --------------------
+
+    def _rotate(self, d):
+        return node.call("keyops", "rotate", self, d.args[0], d.args[1])  # let go after
+
+    def _revoke(self, d):
+        return node.call("keyops", "revoke", self, d.args[0], d.args[1])
+
     # --- answers ------------------------------------------------------------------------
 
-    def wrap(self, enc, slot, counter):
+    def wrap(self, enc, slot, generation, counter):
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
-        under slot's key, answering counter (§10.5). Returns False if it would not fit."""
+        under the key that verified the command (slot's generation), answering counter (§10.5).
+        Returns False if it would not fit. Wrapped in place (cose.wrap_in_place): no copy of
+        the message, no preallocated 1 KB for one; allocates the tag and headers only."""
         n = enc.pos
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
-        enc.pos = cose.wrap_in_place(enc.buf, self.keys[slot], counter, n)
+        if generation == self.gen[slot]:
+            key = self.keys[slot]
+        elif generation == self.prev[slot]:
+            key = self.old[slot]
+        else:  # retired or revoked since the command came: still its key (allocates)
+            key = mac_key(self._masters[slot], self.operators[slot], generation)
+        enc.pos = cose.wrap_in_place(enc.buf, key, counter, n)
         return True

@@ -27,6 +27,13 @@ and every verification it gets is authenticated under its key, answering its cou
 in the idempotency ring for commands that finish later). A plain command on an ENFORCED node
 is rejected UNAUTHENTICATED after the checks of §5.
 
+Hazardous commands (SPEC §10.8; dictionary flag bit 0) run only as the very next command after
+an ``arm`` (command 23, registered here) from the same sender naming the command id and the
+exact bytes of its argument array, within arm_timeout_ms; else NOT_ARMED, after the checks of
+§5.1. on_message takes the arming aside before every message; the armed command consumes it,
+a repeat of the arm (answered from the ring) puts it back, anything else disarms (event). A
+time-tagged hazardous command is armed as it arrives; internal execution (below) is not armed.
+
 Time-tagged commands (SPEC §11): a command whose time item is not 0 goes, after its arguments
 are checked, to the queue (``self.timetag``, node.ttqueue): it judges the rest on arrival
 (``admit``) and persists the entry before the dispatcher answers accepted; the mode is judged
@@ -76,6 +83,15 @@ _AUTH_STORE_FAILED = const(2)
 _ENFORCED = const(2)  # node.auth state
 _UNKNOWN_COMMAND = const(1)
 _WRONG_MODE = const(4)
+_NOT_ARMED = const(11)
+_FLAG_HAZARDOUS = const(1)
+_CMD_ARM = const(23)
+_CH_ARMED_COMMAND = const(36)
+_EV_ARMED = const(33)
+_EV_DISARMED = const(34)
+_EV_ARM_EXPIRED = const(35)
+_PARAM_ARM_TIMEOUT_MS = const(16)
+_ARM_MAX_BYTES = const(64)  # the longest argument encoding an arm may name
 _FLAG_IMMEDIATE = const(4)  # protocol.node_dictionary.FLAG_IMMEDIATE
 _REPEAT = const(-2)  # node.ttqueue admit(): the entry is already queued
 
@@ -104,8 +120,19 @@ def _put_uint(buf, pos, n):
     return pos + 5
 
 
+def _same(a, buf, start, end):
+    # a (bytes) equals buf[start:end], without allocating
+    n = len(a)
+    if end - start != n:
+        return False
+    for i in range(n):
+        if a[i] != buf[start + i]:
+            return False
+    return True
+
+
 class Dispatcher:
-    def __init__(self, link, modes, events, tlm, boot_count, auth=None):
+    def __init__(self, link, modes, events, tlm, boot_count, auth=None, params=None):
         self.link = link
         self.modes = modes
         self.events = events
@@ -140,6 +167,20 @@ class Dispatcher:
         self.auth = auth  # node.auth.Auth, or None: no authentication (tests)
         self.sign_slot = -1  # while an authenticated command is handled: its key slot
         self.sign_ctr = 0  # and counter
+        self.sign_gen = 0  # and its key generation (answers are signed with that key)
+        self._h_gen = array("B", bytes(_HISTORY))  # the generation of its answers' key
+        self.ring_slot = -1  # while a handler runs: its command's idempotency ring slot
+        # Arming (SPEC §10.8): the command armed (0: none), its sender's key slot, the arm's
+        # ring slot, deadline (node ms) and argument bytes (the arm's own bytes object)
+        self._params = params  # node.params.Params, or None: hazardous commands run unarmed
+        self._arm_cmd = 0
+        self._arm_slot = -1
+        self._arm_ring = -1
+        self._arm_until = 0
+        self._arm_args = b""
+        self._armed = 0  # while a message is handled: the arming taken aside, 0 when none
+        if params is not None:
+            self.register(_CMD_ARM, self._arm, self._arm_check)
         self.cmds_accepted = 0
         self.cmds_rejected = 0
         link.on_message = self.on_message
@@ -169,10 +210,19 @@ class Dispatcher:
             n = auth.reader.payload_end
             self.sign_slot = auth.slot
             self.sign_ctr = auth.counter
+            self.sign_gen = auth.reader.generation
+        if self._params is not None:
+            self.arm_tick(True)  # any command disarms but the armed one and a repeat of the arm
+        head = self._head
+        head[1] = -1
         try:
             self._message(buf, start, n, verdict)
         finally:
             self.sign_slot = -1
+            armed = self._armed
+            if armed:  # neither consumed by its command nor kept by a repeat of the arm
+                self._armed = 0
+                self.events.emit(_EV_DISARMED, armed, head[1] if head[1] > 0 else 0)
 
     def _message(self, buf, start, n, verdict):
         head = self._head
@@ -224,10 +274,16 @@ class Dispatcher:
             if self.sign_slot >= 0:  # later answers go to the newest transmission's counter
                 self._h_slot[slot] = self.sign_slot
                 self._h_ctr[slot] = self.sign_ctr
+                self._h_gen[slot] = self.sign_gen
+            if self._armed and slot == self._arm_ring:  # a repeat of the arm keeps it armed
+                self._arm_cmd = self._armed
+                self._armed = 0
+                self.tlm[_CH_ARMED_COMMAND] = self._arm_cmd
             self._resend(slot)
             return
         args = self.args
         code = _OK
+        first = dec.pos  # the first argument; the array head is the byte before (nargs < 24)
         if nargs or COMMAND_ARG0[cmd_id + 1] > COMMAND_ARG0[cmd_id]:
             try:  # command_args allocates: only commands that take arguments get here
                 code = read_args(dec, nargs, command_args(cmd_id), args)
@@ -237,6 +293,9 @@ class Dispatcher:
             self._reject(seq, cmd_id, code)
             return
         if self._head[3]:  # time-tagged (SPEC §11.2): judged now, queued, run later
+            if self._not_armed(cmd_id, dec, first):  # a hazardous one is armed as it arrives
+                self._reject(seq, cmd_id, _NOT_ARMED)
+                return
             self._timetagged(seq, cmd_id, nargs, self._head[3])
             return
         if not modes & (1 << self.modes.current):
@@ -246,6 +305,9 @@ class Dispatcher:
         if code:
             self._reject(seq, cmd_id, code)
             return
+        if self._not_armed(cmd_id, dec, first):  # (SPEC §10.8)
+            self._reject(seq, cmd_id, _NOT_ARMED)
+            return
         slot = self._remember(seq, cmd_id)
         self.cmds_accepted += 1
         self.tlm[_CH_CMDS_ACCEPTED] = self.cmds_accepted
@@ -253,6 +315,7 @@ class Dispatcher:
         self.cmd_seq = seq
         self.cmd_id = cmd_id
         self.result = None
+        self.ring_slot = slot
         try:
             code = handler(self)
         except Exception as e:
@@ -428,6 +491,7 @@ class Dispatcher:
             write_verification(link.enc, link.seq, now, cmd_id, cmd_seq, stage, code, result)
         auth = self.auth
         if self.sign_slot >= 0 and auth is not None and not auth.wrap(link.enc, self.sign_slot,
+                                                                       self.sign_gen,
                                                                        self.sign_ctr):
             link.abort()  # too big once authenticated: counted as a dropped frame
             link.tx_dropped += 1
@@ -465,10 +529,60 @@ class Dispatcher:
         if slot >= 0:
             self.sign_slot = self._h_slot[slot]  # answered as the command came: signed or not
             self.sign_ctr = self._h_ctr[slot]
+            self.sign_gen = self._h_gen[slot]
             try:
                 self._complete(slot, cmd_seq, cmd_id, code, result)
             finally:
                 self.sign_slot = -1
+
+    # --- hazardous commands: arm, then execute (SPEC §10.8) ------------------------------
+
+    def _not_armed(self, cmd_id, dec, first):
+        # A hazardous command that the arming taken aside does not arm (same command, sender
+        # and argument bytes: dec.buf[first - 1:dec.pos]); if it does, the arming is consumed.
+        if self._params is None or not COMMAND_FLAGS[cmd_id] & _FLAG_HAZARDOUS:
+            return False
+        if self._armed != cmd_id or self._arm_slot != self.sign_slot or \
+                not _same(self._arm_args, dec.buf, first - 1, dec.pos):
+            return True
+        self._armed = 0  # consumed
+        return False
+
+    def _arm_check(self, d):
+        cmd = d.args[0]
+        if cmd >= len(COMMAND_FLAGS) or not COMMAND_FLAGS[cmd] & _FLAG_HAZARDOUS:
+            return _NOT_ARMED
+        a = d.args[1]
+        if type(a) is not bytes or len(a) > _ARM_MAX_BYTES:
+            return _BAD_ARGUMENTS
+        return _OK
+
+    def _arm(self, d):
+        params = self._params
+        if params is None:  # (registered only with params)
+            return _OK
+        cmd = d.args[0]
+        self._arm_cmd = cmd
+        self._arm_args = d.args[1]
+        self._arm_slot = self.sign_slot
+        self._arm_ring = self.ring_slot
+        self._arm_until = self.link._now_ms() + params.get(_PARAM_ARM_TIMEOUT_MS)
+        self.tlm[_CH_ARMED_COMMAND] = cmd
+        self.events.emit(_EV_ARMED, cmd)
+        return _OK
+
+    def arm_tick(self, taking=False):
+        """Expire an arm nobody followed (arm_expired; at 1 Hz and as a command arrives);
+        taking: move the arming aside for the message being handled. Allocates nothing."""
+        cmd = self._arm_cmd
+        if cmd and self.link._now_ms() >= self._arm_until:
+            self.events.emit(_EV_ARM_EXPIRED, cmd)
+            cmd = 0
+        if taking or not cmd:
+            self._arm_cmd = 0
+            self.tlm[_CH_ARMED_COMMAND] = 0
+        if taking:
+            self._armed = cmd
 
     # --- idempotency --------------------------------------------------------------------
 
@@ -495,6 +609,7 @@ class Dispatcher:
         self._h_result[i] = None
         self._h_slot[i] = self.sign_slot
         self._h_ctr[i] = self.sign_ctr
+        self._h_gen[i] = self.sign_gen
         return i
 
     def _resend(self, slot):

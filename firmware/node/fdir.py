@@ -197,9 +197,8 @@ class Fdir:
             self._count[i] = 1
         else:
             self._count[i] += 1
-        if self._count[i] >= _PERSIST:
-            self._state[i] = new
-            self._count[i] = 0
+        if self._count[i] >= _PERSIST:  # (the count needs no reset: pending is the new
+            self._state[i] = new  # state now, so the next check sets it before reading it)
             self._emit(_EVENTS[new], ch, v)
 
     # --- responses -------------------------------------------------------------------------

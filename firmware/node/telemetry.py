@@ -17,14 +17,15 @@ from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
 _CH_BOOT_COUNT = const(2)
 _CH_DICT_HASH = const(3)
 _CH_HEAP_FREE = const(6)
-_CH_MAX = const(62)
+_CH_MAX = const(63)
 _CH_MODE = const(1)
+_CH_NODE_ID = const(63)
 _CH_RESET_CAUSE = const(5)
 _CH_UPTIME_S = const(4)
 _TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
 
-_SIZE = const(50)  # channel ids 0..49 (plant/FDIR contract: size >= 50)
+_SIZE = const(64)  # channel ids 0..63 (plant/FDIR contract: size >= 50)
 
 
 def make_store():
@@ -48,6 +49,10 @@ class Telemetry:
         tlm[_CH_BOOT_COUNT] = boot_count
         tlm[_CH_RESET_CAUSE] = reset_cause
         tlm[_CH_MODE] = 0
+
+    def set_node_id(self, param_value, board_id):
+        """The node_id channel: the parameter when set (not 0), else the board's own id."""
+        self.tlm[_CH_NODE_ID] = param_value or board_id
 
     def update_software(self):
         self.tlm[_CH_UPTIME_S] = self._clock.uptime_s()

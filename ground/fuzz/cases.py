@@ -9,7 +9,9 @@ per category, picked by weight:
 - ``gen_messages``: envelope, malformed_cbor (damaged messages, correctly framed), built from
   the hand-made CBOR of ``encoding``;
 - ``gen_link``: bad_crc, noise, frame_errors, burst (damage to the framing);
-- ``gen_mutate``: address, bytes, items, short (good commands damaged at random).
+- ``gen_mutate``: address, bytes, items, short (good commands damaged at random);
+- ``gen_auth``: auth (COSE_Mac0 objects, SPEC §10: signed around another category's message,
+  or damaged in each part; refused as forged or replayed, or accepted and judged inside).
 
 What a case must get is not the generator's to say: the runner asks ``model`` (the spec's
 order of checks, from the bytes) for the one answer each correctly framed message must get.
@@ -30,6 +32,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from ground.fuzz import gen_auth
 from ground.fuzz.case import (
     BAD_ARGUMENTS,
     BAD_CRC,
@@ -101,17 +104,26 @@ GENERATORS: Final[dict[str, tuple[Gen, int]]] = {
     "bytes": (gen_bytes, 10),
     "items": (gen_items, 10),
     "short": (gen_short, 4),
+    "auth": (gen_auth.gen_auth, 10),
 }
 CATEGORIES: Final = tuple(GENERATORS)
+# With the node's key (ground fuzz --key) half the cases are authenticated: most of them wrap
+# another category's message, which then reaches the dispatcher's checks (gen_auth).
+AUTH_WEIGHT_WITH_KEY: Final = 130
+gen_auth.INNER.update({name: gen for name, (gen, _) in GENERATORS.items() if name != "auth"})
 
 
 def case_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"{seed}:{index}")
 
 
-def generate(seed: int, index: int, seq: int, categories: Sequence[str] = CATEGORIES) -> Case:
-    """Case number `index` of campaign `seed`, with command sequence number `seq`."""
+def generate(seed: int, index: int, seq: int, categories: Sequence[str] = CATEGORIES,
+             keyed: bool = False) -> Case:
+    """Case number `index` of campaign `seed`, with command sequence number `seq` (``keyed``:
+    the campaign holds the node's key; authenticated cases are signed with the key
+    gen_auth.bind_key was given, and depend on the cases before them: their counters)."""
     rng = case_rng(seed, index)
-    weights = [GENERATORS[name][1] for name in categories]
+    weights = [AUTH_WEIGHT_WITH_KEY if keyed and name == "auth" else GENERATORS[name][1]
+               for name in categories]
     category = rng.choices(list(categories), weights)[0]
     return GENERATORS[category][0](rng, seq)

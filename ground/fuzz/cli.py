@@ -1,12 +1,21 @@
 """live protocol fuzzing: structure-aware, dictionary-driven cases against a node
 
     ground fuzz [--port URL] [--cases N] [--seed S] [--corpus DIR] [--batch N] [--no-reduce]
+                [--key] [--operator N]
 
 Replays the corpus first (every saved reproducer must now pass), then runs N generated cases
 in batches, checking after each batch that the node still answers and that its counters and
 verifications are what the protocol says. A crash, hang or unexpected reboot is reduced to
 the smallest reproducer found and saved in the corpus. Prints a summary table; the exit code
 is 1 when there was any finding, 0 otherwise.
+
+Authentication (SPEC §10): the fuzzer holds the node's key when there is one to hold: the
+development key of ``sim://?key=dev``, or ``--operator N``'s from the key store. It then signs
+its own status and housekeeping commands, and opens the node's authenticated answers. The
+``auth`` cases (COSE_Mac0 objects damaged in every part, replayed, nested...) are signed with a
+key the node does not hold unless ``--key`` is given: then they are signed with the node's key,
+half the cases are authenticated, and a valid object around another case's message takes it
+to the dispatcher's checks. Every refusal must be counted in auth_forged or auth_replayed.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import shlex
 import sys
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +34,7 @@ from rich.table import Table
 
 from ground.errors import EXIT_INTERRUPTED
 from ground.fuzz import cases as fc
+from ground.fuzz.keyring import FuzzKey
 from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, Finding, load_corpus
 from ground.micropython import REPO_ROOT
@@ -63,6 +74,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--power-every", type=int, default=100, metavar="B",
                    help="batches between power cuts of the simulated node, and one at the "
                         "end (default 100; 0: none)")
+    g.add_argument("--key", action="store_true",
+                   help="sign the authenticated cases with the node's key (the development key "
+                        "on sim://?key=dev, else --operator's from the key store), so that "
+                        "authenticated but malformed commands reach the dispatcher; without "
+                        "it every authenticated case must be refused as forged")
     g.add_argument("--uplink-rate", type=float, default=None, metavar="B/S",
                    help="pace uplink bytes (default: none for sim and USB; "
                         f"{DEFAULT_UPLINK_BYTES_PER_S:g} suits a 115200-baud UART)")
@@ -76,6 +92,33 @@ def _categories(text: str) -> tuple[str, ...]:
 
         raise UsageError(f"unknown categories {unknown}: choose from {', '.join(fc.CATEGORIES)}")
     return names
+
+
+def node_key(args: argparse.Namespace, url: str) -> FuzzKey | None:
+    """The node's key as the fuzzer holds it: ``--operator N`` (or $ILRS_OPERATOR) from the
+    key store, counters reserved in the store as the ground does; else the development key of
+    ``sim://?key=dev``; else none."""
+    from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR
+    from ground.keys import KeyStore, default_store
+
+    operator = args.operator
+    if operator is None and os.environ.get("ILRS_OPERATOR"):
+        operator = int(os.environ["ILRS_OPERATOR"])
+    if operator is not None:
+        store = KeyStore(args.key_store or default_store())
+        entry = store.entry(operator)
+
+        def reserve(counter: int) -> None:
+            entry["counter"] = counter
+            store.save()
+
+        return FuzzKey(bytes.fromhex(entry["master"]), operator, int(entry["generation"]),
+                       last_counter=int(entry["counter"]), store=reserve)
+    # the URL's own key=dev, not a default: the fuzzer's simulated node is open unless asked
+    query = urlsplit(url).query if "://" in url else ""
+    if is_sim(url) and parse_qs(query).get("key", [""])[-1] == "dev":
+        return FuzzKey(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
+    return None
 
 
 def replay_corpus(campaign: Campaign, corpus: Path) -> list[Finding]:
@@ -141,14 +184,20 @@ def run(args: argparse.Namespace) -> int:
     out = Console()
     err = Console(stderr=True)
     interrupted = False
-    with NodePort(url, uplink_bytes_per_s=rate, log_path=args.log) as port:
+    key = node_key(args, url)
+    if args.key and key is None:
+        from ground.errors import UsageError
+
+        raise UsageError("--key needs the node's key: --operator N (a key in the key store) "
+                         "or a simulated node with the development key (sim://?key=dev)")
+    with NodePort(url, uplink_bytes_per_s=rate, log_path=args.log, key=key) as port:
         campaign = Campaign(port, seed=args.seed, batch_size=max(1, args.batch),
                             corpus=args.corpus, reduce=not args.no_reduce,
                             categories=categories, ping_timeout_s=min(args.timeout, 5.0),
                             max_findings=args.max_findings, flood_commands=max(0, args.flood),
                             flood_every=max(1, args.flood_every),
                             flood_read_bytes_per_s=args.flood_read_rate,
-                            power_every=max(0, args.power_every))
+                            power_every=max(0, args.power_every), sign_cases=args.key)
         campaign.start()
         findings: list[Finding] = []
         if args.corpus is not None and args.corpus.is_dir():
@@ -189,6 +238,8 @@ def resume_command(args: argparse.Namespace, first: int, cases: int) -> str:
     words = ["ground", "fuzz"]
     if args.port:
         words += ["--port", args.port]
+    if args.operator is not None:
+        words += ["--operator", str(args.operator)]
     words += ["--seed", str(args.seed), "--first", str(first), "--cases", str(cases)]
     defaults = {"batch": 100, "max_findings": 20, "categories": ",".join(fc.CATEGORIES),
                 "corpus": DEFAULT_CORPUS, "uplink_rate": None}
@@ -198,6 +249,8 @@ def resume_command(args: argparse.Namespace, first: int, cases: int) -> str:
             words += ["--" + name.replace("_", "-"), str(value)]
     if args.no_reduce:
         words.append("--no-reduce")
+    if args.key:
+        words.append("--key")
     return shlex.join(words)
 
 

@@ -94,9 +94,9 @@ def flood(port: NodePort, n: int, *, read_bytes_per_s: float = 20_000.0,
         for start in range(0, n, chunk):
             wire = b""
             for _ in range(min(chunk, n - start)):
-                seq = port.next_seq()
+                seq = port.fresh_seq(noop)
                 keys.append((noop, seq))
-                wire += fc.frame_bytes(fc.command(seq, noop, []))
+                wire += port.own_command(noop, [], seq)
             port.write(wire)
     finally:
         port.read_bytes_per_s = 0.0

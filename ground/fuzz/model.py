@@ -11,10 +11,11 @@
 4. bound to another boot -> STALE_BOOT (where the protocol binds commands to a boot);
 5. the dictionary's checks (oracle.command_outcomes): UNKNOWN_COMMAND, BAD_ARGUMENTS,
    OUT_OF_RANGE, in argument order, then WRONG_MODE for the node's mode, then the command's
-   own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: an
-   immediate command -> BAD_ARGUMENTS; then CLOCK_UNCORRELATED or TIME_PAST (the campaign
-   does not model the node's clock: both allowed; a time before _FUTURE_MS is past whatever
-   the clock), or for a later time also its own check, QUEUE_FULL, or accepted (queued).
+   own checks. A time-tagged command (time not 0, SPEC §11.2) after the arguments: a
+   hazardous one -> NOT_ARMED (SPEC §10.8); an immediate command -> BAD_ARGUMENTS; then
+   CLOCK_UNCORRELATED or TIME_PAST (the campaign does not model the node's clock: both
+   allowed; a time before _FUTURE_MS is past whatever the clock), or for a later time also
+   its own check, QUEUE_FULL, or accepted (queued).
 
 A message the node cannot address (profile.address: no readable seq and id) gets no answer
 at all, whatever its failure; one it can address is answered with exactly that seq and id.
@@ -31,10 +32,10 @@ from typing import Final
 import cbor2
 
 from ground.fuzz import profile
-from ground.fuzz.case import EXECUTES, MALFORMED, NONE, UNSUPPORTED_VERSION, rej
+from ground.fuzz.case import EXECUTES, MALFORMED, NONE, UNAUTHENTICATED, UNSUPPORTED_VERSION, rej
 from ground.fuzz.oracle import command_outcomes
 from protocol import envelope as _envelope
-from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
+from protocol.dictionary_types import MODE_SAFE
 
 # Commands carry the boot they are bound to (a seventh item) once the protocol says so.
 COMMAND_ITEMS: Final[int] = int(getattr(_envelope, "COMMAND_ITEMS", 6))
@@ -64,8 +65,13 @@ def _reject(address: tuple[int, int] | None, code: int, why: str) -> Expectation
     return Expectation(address, rej(code), why)
 
 
-def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectation:
-    """What the node must answer to a correctly framed message ``payload``."""
+def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0, enforced: bool = False,
+           signed: bool = False) -> Expectation:
+    """What the node must answer to a correctly framed message ``payload``: a plain message,
+    or (``signed``) the message inside an authenticated object the node accepted (SPEC §10.3:
+    it is then judged from the first check on). ``enforced``: the node's auth_state is
+    ENFORCED, and a plain command is rejected UNAUTHENTICATED after the checks of §5 (§10.6).
+    """
     address = profile.address(payload)
     why = profile.check(payload)
     if why is not None:
@@ -82,20 +88,25 @@ def expect(payload: bytes, *, mode: int = MODE_SAFE, boot: int = 0) -> Expectati
     if not shape_ok:
         return _reject(address, MALFORMED, "not a command of the right shape")
     assert address is not None and address == (item[2], item[4])
+    if enforced and not signed:
+        return Expectation(address, rej(UNAUTHENTICATED), "plain, and the node enforces")
     if BOUND_TO_BOOT and item[6] != boot and STALE_BOOT is not None:
         return Expectation(address, rej(STALE_BOOT), f"bound to boot {item[6]}, not {boot}")
     if item[3] != 0:
-        return Expectation(address, _timetagged(item[4], item[5], item[3]), "time-tagged",
+        return Expectation(address, _timetagged(item[4], item[5], item[3]), TIME_TAGGED,
                            (item[4], tuple(item[5])))
-    return Expectation(address, command_outcomes(item[4], item[5], mode), "well-formed",
+    return Expectation(address, command_outcomes(item[4], item[5], mode, signed=signed),
+                       "well-formed" + (" (authenticated)" if signed else ""),
                        (item[4], tuple(item[5])))
 
 
+TIME_TAGGED: Final = "time-tagged"  # the reason of a time-tagged command's expectation
 _FUTURE_MS: Final = 1_700_000_000_000  # 2023-11-14: a time before it is past on any node
 _ARG_CODES: Final = rej(1, 2, 3)  # UNKNOWN_COMMAND, BAD_ARGUMENTS, OUT_OF_RANGE
 _CLOCK_UNCORRELATED: Final = 12
 _TIME_PAST: Final = 13
 _QUEUE_FULL: Final = 14
+_NOT_ARMED: Final = 11
 
 
 def _timetagged(cmd_id: int, args: list[object], time_ms: int) -> frozenset[str]:
@@ -106,18 +117,11 @@ def _timetagged(cmd_id: int, args: list[object], time_ms: int) -> frozenset[str]
     if len(checked) == 1 and checked <= _ARG_CODES:
         return checked  # the arguments are judged before the time
     cmd = COMMANDS_BY_ID.get(cmd_id)
+    if cmd is not None and cmd.hazardous:
+        return rej(_NOT_ARMED)  # armed as it arrives (SPEC §10.8); the campaign never arms
     if cmd is not None and cmd.immediate:
         return rej(2)  # BAD_ARGUMENTS: never time-tagged
     if time_ms < _FUTURE_MS:
         return rej(_CLOCK_UNCORRELATED, _TIME_PAST)
     own = frozenset(o for o in checked if o.startswith("rej:") and o != "rej:4")
     return rej(_CLOCK_UNCORRELATED, _TIME_PAST, _QUEUE_FULL) | own | EXECUTES
-
-
-def expect_any_mode(payload: bytes, *, boot: int = 0) -> Expectation:
-    """``expect`` when the node's mode is not known: what any mode allows."""
-    answers = [expect(payload, mode=mode, boot=boot)
-               for mode in (MODE_SAFE, MODE_NOMINAL, MODE_SCIENCE)]
-    outcomes = frozenset().union(*(a.outcomes for a in answers))
-    return Expectation(answers[0].address, outcomes, answers[0].reason + " (mode unknown)",
-                       answers[0].command)

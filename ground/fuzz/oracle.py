@@ -2,8 +2,9 @@
 fuzzer's model, and the commands a campaign must never let run.
 
 A campaign never runs a command that would reset the node or change what the fuzzer relies on
-(reboot, maintenance, fault_inject, clear_counters, hk_rate, hk_enable, param_save and some
-parameters): ``is_hazard`` tells the generators which argument lists those would accept.
+(reboot, maintenance, fault_inject, clear_counters, hk_rate, hk_enable, param_save, some
+parameters, and auth_policy when authenticated): ``is_hazard`` tells the generators which
+argument lists those would accept.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ground.fuzz.case import (
     BUSY,
     EXECUTES,
     FAIL,
+    NOT_ARMED,
     OK,
     OUT_OF_RANGE,
     UNAUTHENTICATED,
@@ -51,13 +53,20 @@ PARAMS: Final = {param.id: param for param in dictionary.PARAMS}
 # protocol, change the counters or telemetry the fuzzer checks, or wear the flash.
 NEVER_VALID: Final = frozenset(COMMAND_IDS[name] for name in (
     "reboot", "maintenance", "fault_inject", "clear_counters", "hk_rate", "hk_enable",
-    "param_save",
+    "param_save", "arm",
     # the node's clock stays the ground's: a time-tagged case is then judged past or future
     # exactly (SPEC §11.2), and nothing the campaign queued comes due during it
     "time_correlate", "tt_pause",
     # stored sequences: they write the flash or run what a slot holds
     "seq_upload_begin", "seq_upload_part", "seq_upload_commit", "seq_start", "seq_trigger",
     "seq_delete"))
+# Hazardous commands (SPEC §10.8) run only right after an arm: the campaign never arms (arm
+# is in NEVER_VALID), so they are rejected NOT_ARMED; these three are taken only
+# authenticated and their own check (UNAUTHENTICATED) comes first.
+HAZARDOUS: Final = frozenset(cmd.id for cmd in dictionary.COMMANDS if cmd.hazardous)
+AUTH_ONLY: Final = frozenset(COMMAND_IDS[name] for name in (
+    "auth_policy", "key_rotate", "key_revoke"))
+ARM_MAX_BYTES: Final = 64  # firmware/node/dispatcher.py _ARM_MAX_BYTES
 # Stored sequences (SPEC §12.2, §12.4): the checks that depend on the node's upload and runs,
 # which the campaign does not model: UPLOAD_STATE, BUSY, and a part's end beyond the size.
 _UPLOAD_STATE: Final = 15
@@ -146,9 +155,12 @@ def param_value_outcomes(param_id: object, value: object) -> frozenset[str]:
     return rej(code) if code else frozenset({OK})
 
 
+# Commands that start a bulk downlink (SPEC §5.7): BUSY while an earlier one still runs
+# (tt_list: the time-tagged queue's listing, node.ttmanage through node.bulk's check_idle).
 BULK_COMMANDS: Final = frozenset(COMMAND_IDS[name] for name in ("event_log_downlink",
-                                                                  "dict_downlink"))
+                                                                  "dict_downlink", "tt_list"))
 SET_MODE: Final = COMMAND_IDS["set_mode"]
+AUTH_POLICY: Final = COMMAND_IDS["auth_policy"]
 
 
 def _set_mode_outcomes(old: int, new: int) -> frozenset[str]:
@@ -162,7 +174,7 @@ def _set_mode_outcomes(old: int, new: int) -> frozenset[str]:
 
 
 def command_outcomes(cmd_id: int, args: Sequence[object],
-                     mode: int | None = None) -> frozenset[str]:
+                     mode: int | None = None, signed: bool = False) -> frozenset[str]:
     """The outcomes the protocol allows for a well-formed command with these arguments.
 
     SPEC §5.1's order: unknown id, then the argument count, each argument in turn, then the
@@ -185,8 +197,16 @@ def command_outcomes(cmd_id: int, args: Sequence[object],
         return rej(WRONG_MODE)
     else:
         extra = frozenset()
-    if cmd.name == "auth_policy":  # taken only authenticated; the campaign sends plain ones
+    if cmd_id in AUTH_ONLY and not signed:  # taken only authenticated (SPEC §10.6, §10.7)
         return rej(UNAUTHENTICATED) | extra
+    if cmd_id in HAZARDOUS:
+        return rej(NOT_ARMED) | extra
+    if cmd.name == "arm":
+        if args[0] not in HAZARDOUS:
+            return rej(NOT_ARMED) | extra
+        if not isinstance(args[1], bytes) or len(args[1]) > ARM_MAX_BYTES:
+            return rej(BAD_ARGUMENTS) | extra
+        return frozenset({OK}) | extra
     if cmd.name == "param_set":
         return param_value_outcomes(args[0], args[1]) | extra
     if cmd.name == "time_correlate" and not (_is_int(args[0]) and args[0] >= 0):  # type: ignore[operator]
@@ -220,11 +240,12 @@ def _seq_outcomes(name: str, args: Sequence[object]) -> frozenset[str]:
     return frozenset({OK, FAIL})
 
 
-def is_hazard(cmd_id: int, args: Sequence[object]) -> bool:
-    """True when this command might really run and is one the campaign must not run."""
-    if not command_outcomes(cmd_id, args) & EXECUTES:
+def is_hazard(cmd_id: int, args: Sequence[object], signed: bool = False) -> bool:
+    """True when this command might really run and is one the campaign must not run
+    (``signed``: sent authenticated with the node's key; auth_policy would then run)."""
+    if not command_outcomes(cmd_id, args, signed=signed) & EXECUTES:
         return False
-    if cmd_id in NEVER_VALID:
+    if cmd_id in NEVER_VALID or cmd_id == AUTH_POLICY:
         return True
     name = COMMANDS[cmd_id].name if cmd_id in COMMANDS else ""
     return name == "param_set" and args[0] in NEVER_SET

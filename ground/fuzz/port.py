@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ import cbor2
 
 from ground.errors import LinkLost
 from ground.fuzz import profile
+from ground.fuzz.keyring import FuzzKey, OpenError
 from ground.link import Deframer, Frame
 from ground.log import DOWN, UP, SessionLog
 from ground.transport import Transport, is_sim, sim_options
@@ -29,7 +31,10 @@ KIND_HOUSEKEEPING: Final = 2
 KIND_EVENT: Final = 3
 STAGES: Final = ("accepted", "rejected", "completed", "failed")
 LINK_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "link")
+COMMANDING_PACKET: Final = next(p for p in dictionary.PACKETS if p.name == "commanding")
+AUTH_REFUSED: Final = next(e.id for e in dictionary.EVENTS if e.name == "auth_refused")
 STATUS_ID: Final = next(c.id for c in dictionary.COMMANDS if c.name == "status")
+OWN_KEYS: Final = 4096  # own command addresses remembered (the node remembers 32)
 STALE_BOOT: Final = 8  # SPEC §6: a command bound to another boot; its result is the boot
 
 
@@ -54,20 +59,33 @@ class NodePort:
     """One node on one port: a SimNode of its own for ``sim``, else any pyserial URL."""
 
     def __init__(self, url: str = "sim", *, uplink_bytes_per_s: float | None = None,
-                 log_path: str | Path | None = None, seed: int | None = None) -> None:
+                 log_path: str | Path | None = None, seed: int | None = None,
+                 key: FuzzKey | None = None) -> None:
         self.url = url
+        # the node's key: the port's own commands are signed with it, and authenticated
+        # answers opened with it (SPEC §10.5); None: plain commands, an open node
+        self.key = key
+        self.on_sign: Callable[[int], None] | None = None  # each counter the port signs with
+        self.on_reboot: Callable[[], None] | None = None  # a reboot the port caused
+        self.own_keys: dict[tuple[int, int], None] = {}  # (cmd id, seq) the port sent lately
+        self.case_keys: dict[tuple[int, int], None] = {}  # (cmd id, seq) fuzz cases used lately
         self.uplink_bytes_per_s = uplink_bytes_per_s
         self.log = SessionLog(log_path, 0, url) if log_path else None
         self.sim: Any = None
         self._sim_dir: str | None = None
-        self._sim_options = sim_options(url) if is_sim(url) else {}
+        # an open node unless the URL asks for the key (key=dev): the campaign is plain
+        self._sim_options = sim_options(url, default_key=False) if is_sim(url) else {}
         if seed is not None and is_sim(url):
             self._sim_options.setdefault("seed", seed)
         self.transport: Transport | None = None
         self.deframer = Deframer()
         self._cond = threading.Condition()
-        self.verifications: dict[tuple[int, int], list[tuple[int, int, Any, int]]] = {}
+        # (cmd id, seq) -> [(stage, code, result, node time, counter answered or None)]
+        self.verifications: dict[tuple[int, int], list[tuple[int, int, Any, int, int | None]]] = {}
         self.link_counters: dict[str, Any] = {}
+        self.commanding: dict[str, Any] = {}  # the latest commanding packet (auth counters)
+        self.commanding_time_ms = -1
+        self.auth_refused: list[tuple[int, Any]] = []  # auth_refused events: (node time, args)
         self.link_time_ms = -1
         self.link_seq = -1
         self.decode_errors = 0
@@ -143,10 +161,25 @@ class NodePort:
             if self.sim.returncode is not None:  # exited for good: start a new one
                 self.close()
                 self.open()
+                self._rebooted()
                 return
             boots = self.sim.boots
-            self.sim.power_cut()
+            self.power_cut()
             self.sim.wait_boots(boots + 1, timeout_s)
+        else:
+            self._rebooted()
+
+    def power_cut(self) -> None:
+        """Sim: SIGKILL the node now (it restarts on the same pty and state directory)."""
+        self.sim.power_cut()
+        self._rebooted()
+
+    def _rebooted(self) -> None:
+        # the node may have skipped up to 255 counters at its boot (SPEC §10.4)
+        if self.key is not None:
+            self.key.after_reboot()
+        if self.on_reboot is not None:
+            self.on_reboot()
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -183,16 +216,30 @@ class NodePort:
                 continue
             if self.log is not None:
                 self.log.frame(DOWN, item.wire, t_ns)
-            why = profile.check(item.message, canonical=True, node_floats=True)
+            message = item.message
+            answers: int | None = None  # the counter an authenticated answer names
+            if message[:1] == b"\xd1":  # COSE_Mac0 (SPEC §10.5)
+                if self.key is None:
+                    self._note_bad("an authenticated message, and the ground has no key",
+                                   message)
+                    continue
+                try:
+                    message, answers = self.key.open(bytes(message))
+                except OpenError as exc:
+                    self._note_bad(f"authenticated message: {exc}", item.message)
+                    continue
+            why = profile.check(message, canonical=True, node_floats=True)
             if why is not None:
-                self._note_bad(why, item.message)
+                self._note_bad(why, message)
             try:
-                msg = cbor2.loads(item.message)
+                msg = cbor2.loads(message)
                 _version, kind, seq, t_ms, ident, body = msg
             except Exception:
                 self.decode_errors += 1
-                self._note_bad("not a six-item message", item.message)
+                self._note_bad("not a six-item message", message)
                 continue
+            if answers is not None and kind != KIND_VERIFICATION:
+                self._note_bad("an authenticated message that is not a verification", message)
             self._note_seq(seq)
             log = self.downlink_log
             if log is not None and isinstance(seq, int):
@@ -203,11 +250,13 @@ class NodePort:
                     cmd_seq, stage, code, result = body
                     self.verifications_seen += 1
                     self.verifications.setdefault((ident, cmd_seq), []).append(
-                        (stage, code, result, t_ms))
+                        (stage, code, result, t_ms, answers))
                     self._cond.notify_all()
             elif kind == KIND_EVENT and isinstance(body, list) and body \
                     and isinstance(body[0], int):
                 with self._cond:
+                    if ident == AUTH_REFUSED and len(body) > 2:
+                        self.auth_refused.append((t_ms, body[2]))
                     self.events_seen += 1
                     self.last_event_seq = body[0]
                     if self.max_event_seq is None or body[0] > self.max_event_seq:
@@ -218,6 +267,11 @@ class NodePort:
                     self.link_time_ms = t_ms
                     self.link_seq = seq
                     self._cond.notify_all()
+            elif kind == KIND_HOUSEKEEPING and ident == COMMANDING_PACKET.id:
+                with self._cond:
+                    self.commanding = dict(zip(COMMANDING_PACKET.channels, body, strict=False))
+                    self.commanding_time_ms = t_ms
+                    self._cond.notify_all()
 
     def clear_verifications(self) -> None:
         with self._cond:
@@ -227,6 +281,12 @@ class NodePort:
         """The stages received for (cmd_id, seq) since clear_verifications, in order."""
         with self._cond:
             return [s[0] for s in self.verifications.get((cmd_id, seq), ())]
+
+    def answer_counters(self, cmd_id: int, seq: int) -> list[int | None]:
+        """For each stage of (cmd_id, seq): the command counter its authenticated form
+        answers, or None for a plain verification."""
+        with self._cond:
+            return [s[4] for s in self.verifications.get((cmd_id, seq), ())]
 
     def verification_keys(self) -> set[tuple[int, int]]:
         with self._cond:
@@ -254,6 +314,24 @@ class NodePort:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
+    def fresh_seq(self, cmd_id: int) -> int:
+        """The next seq that no recent fuzz case used with ``cmd_id``: the node would answer a
+        command of the port's own with that address from its record (SPEC §5.2), the answer
+        of another moment, not counted as accepted."""
+        seq = self.next_seq()
+        while (cmd_id, seq) in self.case_keys:
+            seq = self.next_seq()
+        return seq
+
+    def cases_sent(self, keys: Iterable[tuple[int, int]]) -> None:
+        """Addresses fuzz cases carried (``fresh_seq`` avoids them for a while)."""
+        known = self.case_keys
+        for key in keys:
+            known.pop(key, None)
+            known[key] = None
+        while len(known) > OWN_KEYS:
+            del known[next(iter(known))]
+
     def write(self, data: bytes) -> None:
         if self.transport is None:
             raise LinkLost(self.url, "not open")
@@ -263,16 +341,35 @@ class NodePort:
                     self.log.frame(UP, part)
         self.transport.write(data, timeout_s=5.0)
 
-    def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
+    def wire(self, message: bytes) -> bytes:
+        """A command message of the port's own on the wire: signed with the node's key when
+        the port has one (a new counter for every transmission, SPEC §10.4)."""
         from ground.fuzz.case import frame_bytes
+
+        if self.key is not None:
+            message, counter = self.key.sign(message)
+            if self.on_sign is not None:
+                self.on_sign(counter)
+        return frame_bytes(message)
+
+    def own_command(self, cmd_id: int, args: list[Any], seq: int) -> bytes:
+        """A command of the port's own on the wire, its address remembered (``own_keys``: a
+        fuzz case with the same seq and id may be answered from the node's record)."""
         from ground.fuzz.encoding import command
 
-        seq = self.next_seq() if seq is None else seq
-        self.write(frame_bytes(command(seq, cmd_id, args)))
+        keys = self.own_keys
+        keys[(cmd_id, seq)] = None
+        while len(keys) > OWN_KEYS:
+            del keys[next(iter(keys))]
+        return self.wire(command(seq, cmd_id, args))
+
+    def send_command(self, cmd_id: int, args: list[Any], seq: int | None = None) -> int:
+        seq = self.fresh_seq(cmd_id) if seq is None else seq
+        self.write(self.own_command(cmd_id, args, seq))
         return seq
 
     def wait_final(self, cmd_id: int, seq: int,
-                   timeout_s: float) -> tuple[int, int, Any, int] | None:
+                   timeout_s: float) -> tuple[int, int, Any, int, int | None] | None:
         """The first final verification (rejected/completed/failed) of (cmd_id, seq)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
@@ -286,14 +383,14 @@ class NodePort:
                 self._cond.wait(left)
 
     def command(self, cmd_id: int, args: list[Any], timeout_s: float = 2.0,
-                retries: int = 2) -> tuple[int, int, Any, int] | None:
+                retries: int = 2) -> tuple[int, int, Any, int, int | None] | None:
         """Send (re-sending with the same seq) and wait for the final verification. A
         STALE_BOOT answer (SPEC §5.1) binds the commands to the boot it names, and the command
         is sent again, bound to it, with a new seq."""
         from ground.fuzz.encoding import bind_boot
 
         for _bind in range(2):
-            seq = self.next_seq()
+            seq = self.fresh_seq(cmd_id)
             final = None
             for _ in range(retries + 1):
                 self.send_command(cmd_id, args, seq)
@@ -325,6 +422,18 @@ class NodePort:
                     return None
                 self._cond.wait(left)
             return self.link_seq, dict(self.link_counters)
+
+    def commanding_after(self, node_time_ms: int,
+                         timeout_s: float = 2.0) -> dict[str, Any] | None:
+        """The channels of the first commanding packet stamped after ``node_time_ms``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.commanding_time_ms <= node_time_ms:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return dict(self.commanding)
 
     def counters_after(self, node_time_ms: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """The first link housekeeping packet stamped after ``node_time_ms``.

@@ -52,8 +52,9 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         result.problems.append(f"param_get test_value before the cut answered {before!r}")
         return result
     value = before + 1 if before < 1000 else before - 1
-    seq = port.next_seq()
-    wire = fc.frame_bytes(fc.command(seq, param_set, [TEST_VALUE.id, value]))
+    seq = port.fresh_seq(param_set)
+    message = fc.command(seq, param_set, [TEST_VALUE.id, value])
+    wire = port.own_command(param_set, [TEST_VALUE.id, value], seq)
     port.write(wire)
     final = port.wait_final(param_set, seq, 5.0)
     if final is None or final[0] != 2:
@@ -62,13 +63,13 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
     time.sleep(rng.uniform(0.0, 0.05))
     last_event = port.max_event_seq
     boots = port.sim.boots
-    port.sim.power_cut()
+    port.power_cut()
     # commands all the way through the boot: the node must come back and answer one
     status_id = fc.COMMAND_IDS["status"]
     deadline = time.monotonic() + boot_timeout_s
     answered = False
     while time.monotonic() < deadline and not answered:
-        ping = port.next_seq()
+        ping = port.fresh_seq(status_id)
         try:
             port.send_command(status_id, [], ping)
         except Exception:  # the port is reopening: try again
@@ -82,8 +83,10 @@ def power_cycle(port: NodePort, rng: random.Random, boot_timeout_s: float = 20.0
         return result
     booted_with = _param(port)  # also binds the commands to the new boot, where they are
     # the kept command again, byte for byte: it ran before the cut and must not run again
+    # (authenticated: the same message under a new counter, as a ground re-sends, §10.4;
+    # the same object again is a replay, refused without an answer)
     port.clear_verifications()  # only the answer to the re-sent one counts
-    port.write(wire)
+    port.write(wire if port.key is None else port.wire(message))
     again = port.wait_final(param_set, seq, 5.0)
     after = _param(port)
     if after != booted_with:

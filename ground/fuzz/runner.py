@@ -11,6 +11,15 @@ housekeeping packet, then checks:
   bytes says (frames_in, crc_errors, frame_errors, discarded_bytes), every verified frame is
   counted as a command accepted or rejected, and cmds_accepted grew by the acceptances seen
   (*counters* finding otherwise).
+- authenticated objects (SPEC §10) got the verdict ground.fuzz.authmodel gives, refusals
+  unanswered and counted in auth_forged / auth_replayed, the auth_refused events carrying
+  counts that were true and at most one per 10 s, every answer to an accepted one signed for
+  its counter (*auth* / *protocol* findings otherwise; ground.fuzz.authcheck).
+
+The mode the model judges each case in is the set of modes the node may be in
+(ground.fuzz.modes). The port's own commands (pings, floods, housekeeping settings) take seqs
+no recent case carried with the same id, so the node never answers one from its idempotency
+record with the answer of another moment.
 
 A crash, hang or reboot is reduced (ddmin over the batch, then the bytes of each case) on a
 restarted node and saved to the corpus as JSON. A reboot seen one batch late (a hung task
@@ -26,18 +35,24 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from ground.fuzz import cases as fc
-from ground.fuzz import model
+from ground.fuzz import gen_auth
+from ground.fuzz.authcheck import AuthCheck
+from ground.fuzz.authmodel import ACCEPTED
+from ground.fuzz.encoding import bound_boot
 from ground.fuzz.flood import flood
+from ground.fuzz.keyring import foreign_key
 from ground.fuzz.model import Expectation
-from ground.fuzz.port import LINK_PACKET, NodePort, Status
+from ground.fuzz.modes import ModeTrack
+from ground.fuzz.port import COMMANDING_PACKET, LINK_PACKET, NodePort, Status
 from ground.fuzz.power import power_cycle
 from ground.fuzz.reduce import reduce_cases
 from protocol import dictionary
+from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
 from protocol.framing import Deframer
 
 LINK_HK_RATE_HZ: Final = 20.0
@@ -47,6 +62,7 @@ CRASH_KINDS: Final = ("crash", "hang", "reboot")
 RECENT_KEYS: Final = 4096
 # Frames the node may have numbered but not yet written when a link packet reads its counters.
 IN_FLIGHT: Final = 4
+MODE_NAMES: Final = {MODE_SAFE: "SAFE", MODE_NOMINAL: "NOMINAL", MODE_SCIENCE: "SCIENCE"}
 _COUNTERS: Final = ("frames_in", "crc_errors", "frame_errors", "discarded_bytes",
                     "cmds_accepted", "cmds_rejected", "tx_dropped", "frames_out")
 
@@ -88,7 +104,7 @@ class Campaign:
                  max_findings: int = 20, settle_s: float = 9.0,
                  reduce_budget_s: float = 300.0, flood_commands: int = 1000,
                  flood_every: int = 100, flood_read_bytes_per_s: float = 20_000.0,
-                 power_every: int = 100) -> None:
+                 power_every: int = 100, sign_cases: bool = False) -> None:
         self.port = port
         self.seed = seed
         self.batch_size = batch_size
@@ -103,6 +119,13 @@ class Campaign:
         self.flood_every = flood_every  # batches between floods (and one at the end)
         self.flood_read_bytes_per_s = flood_read_bytes_per_s
         self.power_every = power_every  # batches between power cuts (simulated node); 0: none
+        # authentication (SPEC §10): the port holds the node's key or none; the cases are
+        # signed with it (sign_cases, `ground fuzz --key`) or with a key the node lacks
+        if sign_cases and port.key is None:
+            raise ValueError("signing the cases needs the node's key on the port")
+        self.sign_cases = sign_cases
+        gen_auth.bind_key(port.key if sign_cases and port.key is not None else foreign_key())
+        self.auth = AuthCheck(port)
         self.stats = Stats()
         self.findings: list[Finding] = []
         self._reference = Deframer()
@@ -120,6 +143,9 @@ class Campaign:
         self._ping_attempts = 0
         self._drift: Counter[str] = Counter()
         self._window: dict[str, Any] = {}
+        self._seen_here: dict[tuple[int, int], int] = {}  # this batch's addresses (counted)
+        self._judged: list[tuple[Expectation, bytes, int | None] | None] = []
+        self._track = ModeTrack(MODE_SAFE, 0)
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -133,11 +159,13 @@ class Campaign:
         self._rebaseline()
 
     def _configure(self) -> None:
-        """Link counters quickly (rates are not parameters: a restart forgets them)."""
+        """Link and commanding counters quickly (rates are not parameters: a restart forgets
+        them)."""
         hk_rate = next(c.id for c in dictionary.COMMANDS if c.name == "hk_rate")
         hk_enable = next(c.id for c in dictionary.COMMANDS if c.name == "hk_enable")
-        self.port.command(hk_enable, [LINK_PACKET.id, True])
-        self.port.command(hk_rate, [LINK_PACKET.id, LINK_HK_RATE_HZ])
+        for packet in (LINK_PACKET, COMMANDING_PACKET):
+            self.port.command(hk_enable, [packet.id, True])
+            self.port.command(hk_rate, [packet.id, LINK_HK_RATE_HZ])
 
     def _rebaseline(self) -> None:
         """Fresh reference deframer and counter snapshot, after a ping on a quiet link."""
@@ -150,6 +178,12 @@ class Campaign:
         self._link_seq, counters = link
         self.port.downlink_log = [e for e in self.port.downlink_log or []
                                   if (e[0] - self._link_seq) & 0xFFFF < 0x8000]
+        commanding = self.port.commanding_after(status.node_time_ms, 3.0)
+        if commanding is None:
+            raise RuntimeError("no commanding housekeeping packet: is housekeeping enabled?")
+        if self._status is not None and status.boot_count != self._status.boot_count:
+            self.auth.rebooted()
+        self.auth.baseline(commanding)
         self._status = status
         self._baseline = {k: int(counters.get(k, 0) or 0) for k in _COUNTERS}
         self._reference = Deframer()
@@ -159,7 +193,8 @@ class Campaign:
         """Leave the node as the campaign found it: saved parameters, default link rate."""
         names = {c.name: c.id for c in dictionary.COMMANDS}
         self.port.command(names["param_load"], [])
-        self.port.command(names["hk_rate"], [LINK_PACKET.id, LINK_PACKET.rate_hz])
+        for packet in (LINK_PACKET, COMMANDING_PACKET):
+            self.port.command(names["hk_rate"], [packet.id, packet.rate_hz])
 
     # --- the campaign ------------------------------------------------------------------------
 
@@ -170,25 +205,41 @@ class Campaign:
         end = first_index + n_cases
         while index < end and len(self.findings) < self.max_findings:
             count = min(self.batch_size, end - index)
-            batch = [fc.generate(self.seed, i, self.port.next_seq(), self.categories)
-                     for i in range(index, index + count)]
+            batch = [self._generate(i) for i in range(index, index + count)]
             found = self.run_batch(batch, index)
             index += count
             if self.flood_commands and self.stats.batches % self.flood_every == 0:
                 self.run_flood(index)
-            if self.power_every and self.stats.batches % self.power_every == 0:
-                self.run_power_cut(index)
+            if self.power_every and self.stats.batches % self.power_every == 0 and index < end:
+                self.run_power_cut(index)  # the last one after the final checks
             self.stats.elapsed_s = time.monotonic() - start
             if progress is not None:
                 progress(count, found[0] if found else None)
         if self.flood_commands and self.stats.batches % self.flood_every \
                 and len(self.findings) < self.max_findings:
             self.run_flood(index)
-        if self.power_every and self.stats.batches % self.power_every \
-                and len(self.findings) < self.max_findings:
+        if self.stats.batches and len(self.findings) < self.max_findings:
+            self.final_checks()
+        if self.power_every and self.stats.batches and len(self.findings) < self.max_findings:
             self.run_power_cut(index)
         self.stats.elapsed_s = time.monotonic() - start
         return self.findings
+
+    def _generate(self, index: int) -> fc.Case:
+        # each plain case knows the boot its command is bound to, so that a reproducer (saved,
+        # or replayed while reducing on a restarted node) is bound to the boot of then
+        case = fc.generate(self.seed, index, self.port.next_seq(), self.categories,
+                           keyed=self.sign_cases)
+        return case if case.category == gen_auth.CATEGORY else replace(case, boot=bound_boot())
+
+    def final_checks(self) -> list[Finding]:
+        """After the last batch: the end of the last burst of refusals is reported."""
+        started = time.monotonic()
+        problems = self.auth.final_report()
+        found = [Finding("auth", "; ".join(problems), [])] if problems else []
+        self.findings.extend(found)
+        self.stats.reduce_s += time.monotonic() - started  # waiting: not fuzzing time
+        return found
 
     def run_power_cut(self, index: int) -> list[Finding]:
         """A power cut at a random moment after a command ran (ground.fuzz.power): the node
@@ -239,6 +290,7 @@ class Campaign:
         self._batch_status = self._status
         self._own_keys = set()
         wire = b"".join(case.wire for case in batch)
+        self.auth.flush_own()  # the port's commands before these cases
         for case in batch:
             self._reference.feed(case.wire)
         port.write(wire)
@@ -246,6 +298,7 @@ class Campaign:
         self.stats.cases += len(batch)
         for case in batch:
             self.stats.per_category[case.category] += 1
+        self._predict(batch)  # before the ping: its seq must be no case's
         crash = self._health(batch)
         if crash is not None:
             crash.batch = first_index
@@ -262,22 +315,25 @@ class Campaign:
             self.findings.extend(found)
             return found
         found = (self._check_outcomes(batch) + self._check_counters(batch)
-                 + self._check_downlink())
+                 + self._check_downlink() + self._check_auth(batch))
         for finding in found:
             finding.batch = first_index
             if finding.kind == "protocol" and self.corpus is not None:
-                self._save_new_protocol_finding(finding)
+                self._save_new_protocol_finding(finding, batch)
         self.findings.extend(found)
         return found
 
-    def _save_new_protocol_finding(self, finding: Finding) -> None:
-        """Keep one reproducer per kind of misbehaving case (category/name) per campaign."""
+    def _save_new_protocol_finding(self, finding: Finding, batch: list[fc.Case]) -> None:
+        """Keep one reproducer per kind of misbehaving case (category/name) per campaign: the
+        batch up to that case, since what the node answers may depend on the cases before it
+        (a set_mode, a repeated seq)."""
         new = [c for c in finding.cases if (c.category, c.name) not in self._saved_kinds]
         if new:
             assert self.corpus is not None
             self._saved_kinds.update((c.category, c.name) for c in new)
+            upto = next((i for i, c in enumerate(batch) if c is new[0]), len(batch) - 1)
             finding.saved = save_finding(self.corpus, Finding("protocol", finding.detail,
-                                                              new[:1], finding.batch),
+                                                              batch[:upto + 1], finding.batch),
                                          self.seed)
 
     # --- checks ------------------------------------------------------------------------------
@@ -288,8 +344,10 @@ class Campaign:
         status_id = fc.COMMAND_IDS["status"]
         self._ping_attempts = 0
         for _ in range(3):
-            seq = self.port.next_seq()
-            ping = fc.frame_bytes(fc.command(seq, status_id, []))
+            # not the address of a case of this batch or a recent one: the node would answer
+            # the ping from its record, a status of another moment (SPEC §5.2)
+            seq = self.port.fresh_seq(status_id)
+            ping = self.port.own_command(status_id, [], seq)
             self._own_keys.add((status_id, seq))
             self._reference.feed(ping)
             self._ping_attempts += 1
@@ -315,71 +373,92 @@ class Campaign:
         self._status = status
         return None
 
+    def _predict(self, batch: list[fc.Case]) -> None:
+        """The model's answer to each case, in the order sent (module ``modes``, ``authcheck``)
+        and the addresses the batch uses; judged by ``_check_outcomes`` once answered."""
+        status = self._batch_status
+        start_mode = (status.mode if status is not None and isinstance(status.mode, int)
+                      else MODE_SAFE)
+        boot = status.boot_count if status is not None else 0
+        seen_here: dict[tuple[int, int], int] = {}
+        self._seen_here = seen_here
+        tally = self._tally = Counter()
+        # the model's answer for each correctly framed message in the mode the batch began
+        # in (an authenticated object: the node's verdict on it first, in the order sent, then
+        # the command inside); then the modes the node may be in as the batch's own set_mode
+        # commands (judged or not) leave it (ground.fuzz.modes)
+        track = self._track = ModeTrack(start_mode, boot, enforced=self.auth.enforced)
+        judged: list[tuple[Expectation, bytes, int | None] | None] = []
+        self._judged = judged
+        for case in batch:
+            item = None
+            payload = case.bound_payload  # as sent: a stored case bound to the boot now
+            if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
+                counter = None
+                if payload[0] == 0xD1:  # COSE_Mac0 (SPEC §10.2): authentication first
+                    verdict = self.auth.classify(payload)
+                    if verdict.kind != ACCEPTED:
+                        tally[verdict.kind] += 1  # refused: no answer, counted (§10.3)
+                        self.stats.outcomes[f"auth {verdict.kind}"] += 1
+                        judged.append(None)
+                        continue
+                    payload, counter = verdict.payload, verdict.counter
+                    self.stats.outcomes["auth accepted"] += 1
+                exp = track.expect(payload, start_mode, counter is not None)
+                item = (exp, payload, counter)
+                if exp.address is not None:
+                    key = (exp.address[1], exp.address[0])
+                    seen_here[key] = seen_here.get(key, 0) + 1
+                else:
+                    tally["silent"] += 1  # no seq and id: counted in cmds_rejected only
+            judged.append(item)
+        self.port.cases_sent(seen_here)  # the port's own commands take other seqs
+
     def _check_outcomes(self, batch: list[fc.Case]) -> list[Finding]:
-        """Each case got exactly the answer the model gives, for exactly its seq and id; no
+        """Each case got exactly the answer the model gives, for exactly its seq and id, signed
+        for its counter if it was an authenticated command the node accepted (SPEC §10.5); no
         verification arrived that nobody asked for."""
         bad: list[str] = []
         bad_cases: list[fc.Case] = []
-        status = self._batch_status
-        mode: int | None = (status.mode if status is not None and isinstance(status.mode, int)
-                            else 1)
-        boot = status.boot_count if status is not None else 0
-        seen_here: dict[tuple[int, int], int] = {}
-        tally = self._tally = Counter()
-        # the model's answer for each correctly framed message (mode as of the batch's start,
-        # then as this batch's own set_mode commands leave it)
-        expectations: list[Expectation | None] = []
-        start_mode = mode if mode is not None else 1
-        for case in batch:
-            exp = None
-            payload = case.bound_payload  # as sent: a stored case bound to the boot now
-            if case.framing == fc.FRAME and 0 < len(payload) <= fc.MAX_MESSAGE:
-                exp = model.expect(payload, mode=start_mode, boot=boot)
-            expectations.append(exp)
-            if exp is not None and exp.address is not None:
-                key = (exp.address[1], exp.address[0])
-                seen_here[key] = seen_here.get(key, 0) + 1
-        for case, exp in zip(batch, expectations, strict=True):
-            if exp is not None and exp.command is not None and mode != start_mode:
-                # a set_mode of this batch changed the mode this command meets (None: a
-                # set_mode whose outcome was lost; any mode's answer is allowed then)
-                payload = case.bound_payload
-                exp = model.expect(payload, mode=mode, boot=boot) if mode is not None \
-                    else model.expect_any_mode(payload, boot=boot)
-            if exp is not None and exp.address is None:
-                # a message that is a CBOR tag 17 (first byte 0xd1) goes to authentication
-                # (SPEC §10): refused, counted in auth_forged, neither answered nor rejected
-                tally["auth" if case.bound_payload[:1] == b"\xd1" else "silent"] += 1
-            if exp is None or exp.address is None or not exp.answered:
+        track, judged, seen_here, tally = self._track, self._judged, self._seen_here, self._tally
+        own = self.port.own_keys  # the port's own commands: a case may repeat one's address
+        for case, item in zip(batch, judged, strict=True):
+            if item is None or item[0].address is None or not item[0].answered:
                 continue
-            key = (exp.address[1], exp.address[0])
-            if seen_here[key] > 1 or key in self._recent_keys:
+            exp, payload, counter = item
+            signed = counter is not None
+            seq, cmd_id = item[0].address
+            key = (cmd_id, seq)
+            if seen_here[key] > 1 or key in self._recent_keys or key in own:
                 self.stats.outcomes["ambiguous"] += 1  # a repeated address: not judged
                 tally["ambiguous"] += 1
+                track.unjudged(exp, payload, signed)  # but a set_mode among them may have run
                 continue
             stages = self.port.stages(*key)
             tally["accepted" if stages[:1] == [0] else "rejected" if stages[:1] == [1]
                   else "unanswered"] += 1
             outcome = self.port.outcome(*key)
             self.stats.outcomes[outcome] += 1
-            well_formed_stages = stages in ([1], [0], [0, 2], [0, 3])
             if self._window.get("lost") and stages in ([], [2], [3]):
                 # the node dropped downlink frames in this batch (counted, and checked
                 # against tx_dropped): a missing stage may be one of them
                 self.stats.outcomes["stage lost"] += 1
-                if exp.command is not None and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
-                    mode = None  # whether it ran is unknown: so is the mode from here on
+                track.unjudged(exp, payload, signed)
                 continue
-            if outcome == "accepted" and exp.outcomes & fc.EXECUTES and well_formed_stages:
-                continue  # still executing (a bulk transfer): fine
-            if not well_formed_stages or not fc.outcome_allowed(outcome, exp.outcomes):
-                bad.append(f"{case.category}/{case.name} seq {key[1]} id {key[0]}: got "
-                           f"{outcome} (stages {stages}), expected {sorted(exp.outcomes)} "
-                           f"({exp.reason})")
+            before = track.modes
+            what = f"{case.category}/{case.name} seq {key[1]} id {key[0]}"
+            if not track.observe(exp, payload, outcome, stages, signed):
+                expected = track.expected(payload, before, signed)
+                modes = "/".join(MODE_NAMES.get(m, str(m)) for m in sorted(before))
+                bad.append(f"{what}: got {outcome} (stages {stages}), expected "
+                           f"{sorted(expected)} ({exp.reason}; mode {modes})")
                 bad_cases.append(case)
-            if outcome == "ok" and exp.command is not None \
-                    and exp.command[0] == fc.COMMAND_IDS["set_mode"]:
-                mode = int(exp.command[1][0])  # type: ignore[call-overload]
+            answers = self.port.answer_counters(*key)
+            if any(c != counter for c in answers):
+                bad.append(f"{what}: answers {'authenticated' if signed else 'plain'}"
+                           f"{f' for counter {counter}' if signed else ''} came "
+                           f"{['plain' if c is None else f'for counter {c}' for c in answers]}")
+                bad_cases.append(case)
         # verifications nobody asked for: not a case's address, not a ping of ours
         asked = set(seen_here) | self._own_keys | self._previous_keys
         for key in sorted(self.port.verification_keys() - asked):
@@ -395,6 +474,17 @@ class Campaign:
         return [Finding("protocol", "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)"
                                                            if len(bad) > 3 else ""),
                         bad_cases or list(batch))]
+
+    def _check_auth(self, batch: list[fc.Case]) -> list[Finding]:
+        """The node's refusal counters, auth_refused events and auth_state (ground.fuzz.
+        authcheck), from the commanding packet after the batch's ping."""
+        status = self._status
+        assert status is not None
+        channels = self.port.commanding_after(status.node_time_ms, 3.0)
+        if channels is None:
+            return [Finding("auth", "no commanding housekeeping packet after the ping", [])]
+        problems = self.auth.check(channels)
+        return [Finding("auth", "; ".join(problems), list(batch))] if problems else []
 
     def _check_downlink(self) -> list[Finding]:
         """Every message the node sent is canonical CBOR (§4, §4.1) of six items (§5)."""
@@ -452,10 +542,11 @@ class Campaign:
         commands = delta["cmds_accepted"] + delta["cmds_rejected"]
         # a repeat of a remembered (seq, id) is answered from the record, neither accepted
         # nor rejected anew: only a case whose address came again (ambiguous) may be one
-        if not 0 <= delta["frames_in"] - commands - self._tally["auth"] \
-                <= self._tally["ambiguous"]:
+        refused = self._tally["forged"] + self._tally["replayed"]  # not commands (§10.3)
+        if not 0 <= delta["frames_in"] - commands - refused <= self._tally["ambiguous"]:
             problems.append(f"cmds_accepted + cmds_rejected +{commands} but frames_in "
-                            f"+{delta['frames_in']} ({self._tally['ambiguous']} repeated "
+                            f"+{delta['frames_in']} ({refused} authenticated objects refused, "
+                            f"{self._tally['ambiguous']} repeated "
                             "addresses)")
         # Every frame numbered was written (frames_out) or dropped and counted (tx_dropped),
         # once: the received messages and the skipped numbers say which. A packet reads the

@@ -1,4 +1,5 @@
-"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N]``: a node through a broker.
+"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1]``: a node through
+a broker.
 
 A pyserial URL handler, so ``Transport`` and everything above it (client, cmd, tlm, events,
 params, record, console, the HIL suite's ``--target``) work through the broker unchanged. The
@@ -15,9 +16,20 @@ gateway's words). A later ``status`` other than ``up``, or a ``refused`` notice 
 gateway, makes ``read`` raise, which the Transport reports as a lost link (with that reason)
 and re-opens until the node is ``up`` again. Writes while the link is not up are refused here
 first: no command is sent to a node whose link state is unknown without the operator being
-told. The broker connection itself reconnects by itself (paho); a publish made while it is
-away waits in paho's queue and goes out on reconnection, and the commands still unanswered are
-published again once the node is reported ``up`` after that (``ground.unanswered``).
+told. The broker connection itself reconnects by itself (paho). While it is away the node's
+link state is unknown: a command written then is not published (``held``); it and every other
+command still unanswered are published once the node is reported ``up`` after the
+reconnection (``ground.unanswered``), so the client's own re-sends (same seq) find it answered.
+A command whose client gave up meanwhile (a timeout) may still be published then, within
+``Unanswered.window_s``: its outcome is what the node's verification says, which the session
+log records.
+
+Read-only partners: ``readonly=1`` makes a port that never publishes. A partner's broker
+rights allow subscribing to ``tm``, ``ev`` and ``status`` only, so a port that sent
+``status`` at connect (as an operator's client does) would wait for an answer that the broker
+never lets through: the client on a read-only port learns the node's state from its
+housekeeping instead (mode, boot count, dictionary hash, node id: every packet carries them)
+and refuses every command in one line (``ReadOnlyPort``) before anything reaches the port.
 
 Several operators: each names a distinct ``operator=N`` (0..15): its client's command
 sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
@@ -40,7 +52,7 @@ import paho.mqtt.client as mqtt
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from ground import topics
-from ground.errors import GroundError
+from ground.errors import GroundError, ReadOnlyPort
 from ground.gateway import BrokerAddress
 from ground.link import Deframer, encode_frame
 from ground.unanswered import Unanswered
@@ -68,13 +80,19 @@ def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
             if not value.isdigit() or int(value) >= OPERATORS:
                 raise ValueError(f"{url}: operator={value!r}: give a number 0..{OPERATORS - 1}")
             options["operator"] = int(value)
+        elif key == "readonly":
+            if value not in ("0", "1"):
+                raise ValueError(f"{url}: readonly={value!r}: 1 (a read-only port) or 0")
+            options["readonly"] = value == "1"
         elif key == "status_wait_s":
             try:
                 options["status_wait_s"] = float(value)
             except ValueError:
                 raise ValueError(f"{url}: status_wait_s={value!r} is not a number") from None
         else:
-            raise ValueError(f"{url}: unknown option {key!r} (operator, status_wait_s)")
+            raise ValueError(f"{url}: unknown option {key!r} (operator, readonly, status_wait_s)")
+    if options.get("readonly") and "operator" in options:
+        raise ValueError(f"{url}: readonly=1 sends nothing: operator= has no use there")
     return broker, station, node, options
 
 
@@ -90,6 +108,8 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._uplink = Deframer(synced=True)
         self._unanswered = Unanswered()
         self._connections = 0
+        self._broker_up = False  # our broker connection: without it the link state is unknown
+        self.held = 0  # commands written while the link state was unknown, not published
         self._resend_on_up = False
         self.is_open: bool = False
         super().__init__(*args, **kwargs)
@@ -108,10 +128,12 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._topic = {k: topics.topic(station, node, k) for k in
                        (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD)}
         self._node = node
+        self._readonly = bool(options.get("readonly"))
         self._downlink = {self._topic[k] for k in topics.DOWNLINK}
         who = broker.username or "anonymous"
         client = broker.client(f"ilrs-op-{who}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
         try:
@@ -120,7 +142,9 @@ class Serial(SerialBase):  # type: ignore[misc]
             raise SerialException(str(exc)) from None
         wait_s = options.get("status_wait_s", _STATUS_WAIT_S)
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._status), wait_s)
+            # the first status may be an older retained one (a gateway that stopped, whose
+            # successor's `up` is on its way): wait the whole time for `up`, then judge
+            self._cond.wait_for(lambda: self._status.get("link") == topics.UP, wait_s)
             status = dict(self._status)
         if status.get("link") != topics.UP:
             self._shut()
@@ -162,8 +186,14 @@ class Serial(SerialBase):  # type: ignore[misc]
         client.subscribe(subs)
         with self._cond:
             self._connections += 1
+            self._broker_up = True
             # back after an outage: what was published meanwhile may have reached nobody
             self._resend_on_up = self._connections > 1
+
+    def _on_disconnect(self, _client: mqtt.Client, _ud: Any, _flags: Any, _reason: Any,
+                       _props: Any = None) -> None:
+        with self._cond:
+            self._broker_up = False
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic
@@ -221,11 +251,20 @@ class Serial(SerialBase):  # type: ignore[misc]
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if not self.is_open or self._client is None:
             raise PortNotOpenError()
+        if self._readonly:  # the client refuses first; this port never publishes anyway
+            raise ReadOnlyPort(str(self._port), "a command is")
         with self._cond:
             if self._problem:
                 raise SerialException(self._problem)
         for message in self._uplink.deframe(bytes(data)).messages:
             self._unanswered.sent(message)
+            with self._cond:
+                if not self._broker_up:
+                    # the node's link state is unknown: not sent now; published when the node
+                    # is reported up after the reconnection (ground.unanswered), if unanswered
+                    self.held += 1
+                    self._resend_on_up = True
+                    continue
             self._client.publish(self._topic[topics.CMD], message, qos=1)
         return len(data)
 

@@ -2,7 +2,9 @@
 (issue 10 bugs 2, 3 and 4) on the running node.
 
 A command re-sent with its original bytes after a commanded reboot or a power cut is rejected
-STALE_BOOT (its result the node's new boot count) and never runs a second time; the client
+STALE_BOOT (its result the node's new boot count) and never runs a second time (on a node with
+a key the original signed frames are replays first, refused unanswered, and the same messages
+in new transmissions are rejected STALE_BOOT); the client
 reports an unknown outcome where it cannot know. Each reproducer of bugs 2-4 is answered with
 exactly the code, seq and id the spec gives, or only counted.
 """
@@ -16,11 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import cbor2
 import pytest
 
 from ground import codec, validate
 from ground.errors import OutcomeUnknown
-from ground.link import encode_frame
 from hil.session import BOOT_TIMEOUT_S, HilLink
 from hil.vocabulary import NodeApi
 
@@ -28,12 +30,23 @@ STALE_BOOT = 8
 MALFORMED = 6
 
 
-def _frame(node: NodeApi, name: str, seq: int, **args: Any) -> bytes:
-    """The frame of a command bound to the node's current boot, kept to be re-sent as is."""
+def _message(node: NodeApi, name: str, seq: int, **args: Any) -> bytes:
+    """A command message bound to the node's current boot."""
     cmd, values = validate.prepare(name, args)
     boot = node.client.boot
     assert boot, f"the client does not know the node's boot; log {node.log_path}"
-    return encode_frame(codec.encode_command(seq, cmd.id, values, boot))
+    return codec.encode_command(seq, cmd.id, values, boot)
+
+
+def _frame(node: NodeApi, name: str, seq: int, **args: Any) -> bytes:
+    """The frame of a command bound to the node's current boot, kept to be re-sent as is
+    (signed when the session signs: SPEC §10)."""
+    return _transmission(node, _message(node, name, seq, **args))
+
+
+def _transmission(node: NodeApi, message: bytes) -> bytes:
+    """A new transmission of message: signed with a new counter when the session signs."""
+    return node.client._frame(message, cbor2.loads(message)[6])
 
 
 def _bodies(node: NodeApi, name: str, seq: int, since: int) -> list[list[Any]]:
@@ -46,8 +59,10 @@ def _run_then_resend_across(node: NodeApi, restart: Callable[[int], None]) -> No
     boot, and nothing runs (no parameter change, no second reboot)."""
     boot = node.status().boot_count
     set_seq, reboot_seq = node.next_seq(), node.next_seq()
-    set_frame = _frame(node, "param_set", set_seq, param="test_value", value=11)
-    reboot_frame = _frame(node, "reboot", reboot_seq)
+    set_message = _message(node, "param_set", set_seq, param="test_value", value=11)
+    reboot_message = _message(node, "reboot", reboot_seq)
+    set_frame = _transmission(node, set_message)
+    reboot_frame = _transmission(node, reboot_message)
     node.send_bytes(set_frame)
     node.await_verification("param_set", set_seq, ("completed",))
     node.send_and_assert_command("param_set", param="test_value", value=22)
@@ -56,11 +71,25 @@ def _run_then_resend_across(node: NodeApi, restart: Callable[[int], None]) -> No
     assert new_boot == boot + 1
     value = node.client.param_get("test_value")
     node.send_and_assert_command("hk_rate", packet=3, rate=10.0)  # counters come quickly
+    signed = node.client.signer is not None
+    if signed:  # the frames as they were are replays (SPEC §10.4): refused, unanswered
+        node.send_and_assert_command("hk_rate", packet=9, rate=10.0)
+        replayed = node.await_telemetry("auth_replayed").value
+        mark = node.mark()
+        node.send_bytes(set_frame)
+        node.send_bytes(reboot_frame)
+        node.send_and_assert_command("noop")
+        assert _bodies(node, "param_set", set_seq, mark) == []
+        assert _bodies(node, "reboot", reboot_seq, mark) == []
+        node.await_telemetry("auth_replayed", replayed + 2, timeout=5)
+        # the same messages in new transmissions (new counters) reach the boot check
+        set_frame = _transmission(node, set_message)
+        reboot_frame = _transmission(node, reboot_message)
     rejected = node.await_telemetry("cmds_rejected").value
     mark = node.mark()
     node.send_bytes(set_frame)
     node.send_bytes(reboot_frame)
-    node.send_bytes(set_frame)
+    node.send_bytes(set_frame if not signed else _transmission(node, set_message))
     node.send_and_assert_command("noop")  # everything before it has been answered
     stale = [1, STALE_BOOT, new_boot]
     assert _bodies(node, "param_set", set_seq, mark) == [[set_seq, *stale]] * 2
@@ -74,6 +103,7 @@ def _run_then_resend_across(node: NodeApi, restart: Callable[[int], None]) -> No
 def test_commands_resent_after_a_commanded_reboot_never_run_again(node: NodeApi) -> None:
     def commanded(boot: int) -> None:
         seq = node.next_seq()
+        node.arm("reboot")  # hazardous: armed first (SPEC §10.8)
         node.send_bytes(_frame(node, "reboot", seq))
         node.await_verification("reboot", seq, ("completed",))
         HilLink(node.target).wait_answering(node, newer_than=boot)
@@ -162,6 +192,7 @@ def test_an_id_beyond_32_bits_is_echoed_exactly(node: NodeApi) -> None:
     # (the node's bytes are checked canonical in tests/firmware/test_node_mp.py)
     for cmd_id in (2**32, 2**33 + 1, 2**64 - 1):
         seq = node.next_seq()
-        node.send_message(codec.encode_command(seq, cmd_id, [], node.client.boot or 0))
+        node.send_bytes(_transmission(  # signed when the session signs (SPEC §10)
+            node, codec.encode_command(seq, cmd_id, [], node.client.boot or 0)))
         v = node.await_verification(cmd_id, seq, ("rejected",))
         assert v.body == [seq, 1, 1, None]

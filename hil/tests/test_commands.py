@@ -42,14 +42,30 @@ COMPLETES_IN_SAFE: list[tuple[str, dict[str, Any]]] = [
 ]
 # Tested where their effect is: load_switch (test_modes, test_fdir), reboot (test_persistence),
 # tt_delete (test_timetag), seq_upload_part, seq_upload_commit, seq_start (test_sequences),
-# maintenance (below), fault_inject faults (test_fdir, test_watchdog).
+# maintenance (below), fault_inject faults (test_fdir, test_watchdog); auth_policy and arm
+# below (arm also before every hazardous command: the vocabulary arms them); key_rotate and
+# key_revoke in tests/firmware/test_auth_keys.py and tests/ground/test_keys.py (they change
+# the session's keys).
 
 
 def test_the_table_covers_every_command() -> None:
     covered = {name for name, _ in COMPLETES_IN_SAFE} | {
         "load_switch", "reboot", "maintenance", "auth_policy", "tt_delete", "seq_upload_part",
-        "seq_upload_commit", "seq_start"}
+        "seq_upload_commit", "seq_start", "arm", "key_rotate", "key_revoke"}
     assert covered == {c.name for c in dictionary.COMMANDS}
+
+
+def test_a_hazardous_command_without_its_arm_is_not_armed(node: NodeApi) -> None:
+    """SPEC §10.8: param_reset not preceded by an arm naming it is rejected NOT_ARMED; the
+    arm then another command disarms; an arm for a command that is not hazardous too."""
+    mark = node.mark()
+    node.assert_command_rejected("param_reset", "NOT_ARMED")  # sent raw: no arm
+    node.arm("param_reset")
+    node.send_and_assert_command("noop")
+    node.assert_event("disarmed", since=mark)
+    node.assert_command_rejected("param_reset", "NOT_ARMED")  # sent raw: no arm
+    node.assert_command_rejected("arm", "NOT_ARMED", command=1, arguments=b"\x80")
+    node.assert_event_count("param_reset", 0, since=mark, timeout=1)
 
 
 @pytest.mark.parametrize(("name", "args"), COMPLETES_IN_SAFE, ids=[n for n, _ in COMPLETES_IN_SAFE])
@@ -61,10 +77,20 @@ def test_command_is_accepted_then_completed(node: NodeApi, name: str, args: dict
 
 
 def test_auth_policy_is_taken_only_authenticated(node: NodeApi) -> None:
-    """The HIL node has no key (SPEC §10.6): auth_policy, sent plain, is rejected
-    UNAUTHENTICATED even on an open board (tests/firmware/test_auth.py covers a keyed one)."""
-    seq = node.send_command("auth_policy", enforce=True)
-    msg = node.await_verification("auth_policy", seq)
+    """SPEC §10.6: auth_policy sent plain is rejected UNAUTHENTICATED whatever the node's
+    state (a simulated node holds the development key, a board may have none); signed (the
+    session signs on a keyed target) and armed, it completes."""
+    if node.client.signer is not None:
+        node.send_and_assert_command("auth_policy", enforce=True)  # armed and signed
+        signer, node.client.signer = node.client.signer, None
+        try:
+            seq = node.send_command("auth_policy", enforce=True, arm=False)
+            msg = node.await_verification("auth_policy", seq)
+        finally:
+            node.client.signer = signer
+    else:
+        seq = node.send_command("auth_policy", enforce=True, arm=False)
+        msg = node.await_verification("auth_policy", seq)
     assert (codec.stage_name(msg.body[1]), codec.reason_name(msg.body[2])) == (
         "rejected", "UNAUTHENTICATED")
 
@@ -161,13 +187,12 @@ def test_repeated_seq_is_answered_but_not_executed_again(node: NodeApi) -> None:
     seq = node.next_seq()
     frame_args = [param, 11]
     cmd_id = next(c.id for c in dictionary.COMMANDS if c.name == "param_set")
-    from ground.link import encode_frame
-
-    frame = encode_frame(codec.encode_command(seq, cmd_id, frame_args, node.client.boot or 0))
+    boot = node.client.boot or 0
+    message = codec.encode_command(seq, cmd_id, frame_args, boot)
     node.send_and_assert_command("hk_rate", packet=3, rate=10.0)  # counters come quickly
     mark = node.mark()
-    for _ in range(3):
-        node.send_bytes(frame)
+    for _ in range(3):  # the same message; signed, each transmission has its own counter
+        node.send_bytes(node.client._frame(message, boot))
     node.await_verification(cmd_id, seq, ("completed",))
     node.send_and_assert_command("noop")  # everything before it has been answered
     stages = [codec.stage_name(m.body[1]) for m in node.verifications(cmd_id, seq)]

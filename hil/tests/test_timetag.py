@@ -66,7 +66,11 @@ def finals(node: NodeApi, name: str, seq: int) -> list[codec.Message]:
 def test_64_timetagged_commands_run_in_order_at_their_times(node: NodeApi) -> None:
     node0, utc0, drift = correlate_and_hold(node)
     spacing_ms = 60  # node ms between two entries
-    margin_ms = 1000 + 64 * 50  # node ms to queue them all (the wall waits scale with it)
+    # node ms to queue them all (the wall waits scale with it): each command is a round trip,
+    # about 100 ms through a broker and a gateway, so the measured one sets it
+    scale = getattr(node.target, "scale", None)
+    rtt_ms = 1000 * scale.rtt_s / max(scale.clock_ratio, 1e-3) if scale is not None else 0
+    margin_ms = 1000 + 64 * max(50, int(2 * rtt_ms))
     # node times, queued in a shuffled order: they must run in time order
     plan = [node0 + margin_ms + spacing_ms * k for k in range(64)]
     order = list(range(64))

@@ -13,16 +13,19 @@ import sys
 import micropython
 from node.fdir import Fdir
 from node.plant import Plant
+from node.plant.unit import N_SENSORS, SENSOR_CHANNELS
 
 from protocol.ids import (
     CH_BATTERY_SOC,
     CH_BATTERY_TEMP,
     CH_BATTERY_VOLTAGE,
+    CH_CURRENT_COMMS_RELAY,
     CH_ELECTRONICS_TEMP,
     CH_HEAP_FREE,
     CH_HEATERS_ON,
     CH_LOADS_ON,
     CH_LOADS_TRIPPED,
+    CH_SOLAR_CURRENT,
     CH_SURFACE_TEMP,
     FAULT_BATTERY_DRAIN,
     FAULT_SENSOR_FAIL,
@@ -71,6 +74,7 @@ class FakePlant:
 
     def __init__(self):
         self.loads_on = 0x301
+        self.forced = []  # force_heater calls, [heater, on]
 
     def shed(self, mask):
         m = self.loads_on & mask
@@ -79,6 +83,7 @@ class FakePlant:
 
     def force_heater(self, h, on):
         print(json.dumps(["x", "force_heater", [h, on]]))
+        self.forced.append([h, on])
 
 
 class Rig:
@@ -286,12 +291,148 @@ def heap():
         fact("alloc_free_" + ("plant" if real else "fake"), ok)
 
 
+def responses():
+    """The charge and cold responses on the edges of their params, driven by hand: shed below
+    shed_soc_pct (not at it), released at shed_soc_pct + 5 (not below); shed for a red charge
+    above shed_soc_pct, held while it is red; the battery heater forced below battery_cold_c
+    (not at it), released at battery_cold_c + 10, when FDIR is disabled, never by a faulty
+    sensor. Each stage's check number is printed as a fact with what FDIR holds after it."""
+    rig = Rig(real=False)
+    p, f, values = rig.plant, rig.fdir, rig.params.values
+
+    def at(ch, v, name=None):
+        rig.tlm[ch] = v + 0.0
+        rig.check()
+        if name:
+            fact(name, [rig.n, f.shedding, f.cold, rig.modes.current, p.forced])
+            p.forced = []
+
+    at(CH_BATTERY_SOC, 15.0)
+    at(CH_BATTERY_SOC, 15.0, "soc_at_shed_pct")
+    at(CH_BATTERY_SOC, 14.9, "soc_below")  # shed (nothing on), SAFE
+    at(CH_BATTERY_SOC, 14.9, "soc_below_again")  # nothing on, already SAFE: nothing
+    p.loads_on |= 0x002
+    at(CH_BATTERY_SOC, 19.9, "load_on_latched")  # shed again; still SAFE
+    rig.modes.current = MODE_NOMINAL
+    at(CH_BATTERY_SOC, 19.9, "nominal_latched")  # SAFE again
+    rig.tlm[CH_BATTERY_SOC] = None
+    rig.modes.current = MODE_NOMINAL
+    rig.check()
+    fact("soc_none", [rig.n, f.shedding, rig.modes.current])
+    at(CH_BATTERY_SOC, 20.0, "released")
+    p.loads_on |= 0x004
+    at(CH_BATTERY_SOC, 19.9, "above_shed_pct")  # not latched, above 15, not red: nothing
+    # red (below 15) with shed_soc_pct at 10: shed once red has held for 3 checks
+    values[PARAM_SHED_SOC_PCT] = 10.0
+    at(CH_BATTERY_SOC, 14.0)
+    at(CH_BATTERY_SOC, 14.0, "red_pending")
+    at(CH_BATTERY_SOC, 14.0, "red")
+    at(CH_BATTERY_SOC, 15.1, "red_above_release")  # above 10 + 5 but still red: held
+    at(CH_BATTERY_SOC, 16.0)
+    at(CH_BATTERY_SOC, 16.0, "yellow_pending")
+    at(CH_BATTERY_SOC, 16.0, "yellow")  # out of red: released
+    fact("states", [f.state(CH_BATTERY_SOC), f.state(CH_ELECTRONICS_TEMP), f.state(CH_HEAP_FREE),
+                    f.state(CH_LOADS_ON)])
+    # cold battery (battery_cold_c -5: forced below it, released at +5)
+    # with another sensor (electronics) faulty meanwhile: the battery's own sensor counts
+    rig.hand.append(CH_BATTERY_TEMP)
+    rig.tlm[CH_ELECTRONICS_TEMP] = 999.0
+    at(CH_BATTERY_TEMP, -5.0, "cold_at")
+    at(CH_BATTERY_TEMP, -5.5, "cold_below")
+    rig.tlm[CH_ELECTRONICS_TEMP] = 20.5
+    at(CH_BATTERY_TEMP, 4.9, "cold_held")
+    at(CH_BATTERY_TEMP, 5.0, "cold_released")
+    at(CH_BATTERY_TEMP, -6.0, "cold_again")
+    values[PARAM_FDIR_ENABLED] = False
+    at(CH_BATTERY_TEMP, -6.5, "disabled_releases")
+    at(CH_BATTERY_TEMP, -7.0, "disabled_never_forces")
+    # battery_temp (14) yellow now: a channel without limits below it (13) is nominal
+    fact("states_cold", [f.state(CH_BATTERY_TEMP), f.state(CH_BATTERY_TEMP - 1)])
+    values[PARAM_FDIR_ENABLED] = True
+    at(CH_BATTERY_TEMP, -999.0, "faulty_never_forces")
+    at(CH_BATTERY_TEMP, -7.5, "moving_forces")
+    at(CH_BATTERY_TEMP, -999.0, "faulty_never_releases")
+    at(CH_BATTERY_TEMP, 5.5, "moving_releases")
+    values[PARAM_BATTERY_COLD_C] = -12.0  # another setting: released at -2
+    at(CH_BATTERY_TEMP, -12.5, "cold_12")
+    at(CH_BATTERY_TEMP, -2.1, "cold_12_held")
+    at(CH_BATTERY_TEMP, -2.0, "cold_12_released")
+
+
+# The physical range of each sensor, in SENSOR_CHANNELS order (node.fdir's design): battery
+# voltage V, battery, electronics temperature degC, solar current A, radiation uGy/h, surface
+# temperature degC.
+_RANGES = ((0.0, 40.0), (-150.0, 150.0), (-150.0, 150.0), (-1.0, 50.0), (0.0, 1.0e6),
+           (-250.0, 200.0))
+
+
+def plausible():
+    """Each sensor on the edges of its physical range: at either bound it is plausible, 0.5
+    beyond it faulty, and back inside (moving) the flag clears."""
+    rig = Rig(real=False)
+    for s in range(N_SENSORS):
+        ch = SENSOR_CHANNELS[s]
+        rig.hand.append(ch)
+        lo, hi = _RANGES[s]
+        mid = (lo + hi) / 2
+        faulty = []
+        for v in (lo, hi, lo - 0.5, mid, hi + 0.5, mid + 0.25):
+            rig.tlm[ch] = v
+            rig.check()
+            faulty.append(rig.fdir.faulty)
+        fact("sensor_" + str(s), faulty)
+        rig.hand.remove(ch)  # moving again
+
+
+def first():
+    """From the very first check: sensors reading exactly 1.0 and -1.0 (both plausible) are
+    stuck on the 30th repeat after their first reading, not before; one implausible from
+    the start (battery voltage, moving) is faulty at once."""
+    rig = Rig(real=False)
+    rig.hand += [CH_BATTERY_TEMP, CH_SOLAR_CURRENT, CH_BATTERY_VOLTAGE]
+    rig.tlm[CH_BATTERY_TEMP] = 1.0
+    rig.tlm[CH_SOLAR_CURRENT] = -1.0
+    for n in range(35):
+        rig.tlm[CH_BATTERY_VOLTAGE] = -1.0 - n
+        rig.check()
+    # battery temperature moves again: only its own flag clears, the others stay (no event)
+    for n in range(2):
+        rig.tlm[CH_BATTERY_VOLTAGE] = -40.0 - n
+        rig.tlm[CH_BATTERY_TEMP] = 2.0 + n
+        rig.check()
+    fact("faulty_after_one_cleared", rig.fdir.faulty)
+
+
+def red_edges():
+    """Leaving red needs 1 % of the red limit too: electronics_temp red above 60 eases at
+    59.39 (below 59.4), not at 59.41; red below -30 eases at -29.69, not at -29.71. A load
+    current (no lower limit) reading below 0 stays nominal."""
+    rig = Rig(real=False)
+
+    def hold(v, n=3):
+        for _ in range(n):
+            rig.tlm[CH_ELECTRONICS_TEMP] = v + 0.0
+            rig.check()
+
+    hold(61.0)  # red
+    hold(59.41)  # still red
+    hold(59.39)  # yellow
+    hold(20.0)  # nominal
+    hold(-31.0)  # red
+    hold(-29.71)  # still red
+    hold(-29.69)  # yellow
+    hold(20.0)
+    rig.tlm[CH_CURRENT_COMMS_RELAY] = -0.5
+    hold(20.1)
+    fact("load_current_state", rig.fdir.state(CH_CURRENT_COMMS_RELAY))
+
+
 def fact(name, value):
     print(json.dumps(["x", name, value]))
 
 
 SCENARIOS = {f.__name__: f for f in (limits, edges, drain, drain_disabled, cold, cold_disabled,
-                                      sensors, heap)}
+                                      sensors, heap, responses, plausible, first, red_edges)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

@@ -29,9 +29,14 @@ from protocol import messages as M
 from protocol.errors import MessageError
 from protocol.framing import Deframer, encode_frame
 from protocol.messages import Message, decode_message, encode_message
+from protocol.node_dictionary import COMMAND_FLAGS, FLAG_HAZARDOUS
 
 ACCEPTED, REJECTED, COMPLETED, FAILED = (M.STAGE_ACCEPTED, M.STAGE_REJECTED,
                                           M.STAGE_COMPLETED, M.STAGE_FAILED)
+
+
+def is_hazardous(cmd_id: int) -> bool:
+    return 0 <= cmd_id < len(COMMAND_FLAGS) and bool(COMMAND_FLAGS[cmd_id] & FLAG_HAZARDOUS)
 
 
 class NodeTimeout(AssertionError):
@@ -181,19 +186,29 @@ class NodeLink:
     # --- commands -------------------------------------------------------------------------
 
     def send_command(self, cmd_id: int, *args: Any, seq: int | None = None,
-                     boot: int | None = None, plain: bool = False) -> int:
+                     boot: int | None = None, plain: bool = False, arm: bool = True) -> int:
         """Send a command bound to ``boot`` (default: the node's as last heard, else 0),
-        signed if there is a signer and not ``plain``; return its seq."""
+        signed if there is a signer and not ``plain``; return its seq. A hazardous command is
+        armed first (SPEC §10.8: an `arm` naming it, completed) unless ``arm`` is false."""
         seq = self.next_seq() if seq is None else seq
         if boot is None:
             boot = self.current_boot()
         message = encode_message(M.KIND_COMMAND, seq, 0, cmd_id, list(args), boot)
+        if arm and is_hazardous(cmd_id):
+            self.arm(cmd_id, M.command_arguments(message), plain=plain)
         if self.signer is not None and not plain:
             self.signer.new_boot(boot)
             message, counter = self.signer.sign(message)
             self.sent_counters.setdefault(seq, []).append(counter)
         self.write(encode_frame(message))
         return seq
+
+    def arm(self, cmd_id: int, arguments: bytes, plain: bool = False) -> None:
+        """Send `arm` for cmd_id with its argument bytes and assert it completed."""
+        mark = self.mark()
+        seq = self.send_command(ids.CMD_ARM, cmd_id, arguments, plain=plain)
+        v = self.verification(seq, ids.CMD_ARM, (COMPLETED, FAILED, REJECTED), 5.0, mark)
+        assert v.body[1] == COMPLETED, f"arm {cmd_id}: {v!r}; log {self.log_path}"
 
     def current_boot(self) -> int:
         """The boot commands are bound to: as last heard, else asked for."""
@@ -216,32 +231,33 @@ class NodeLink:
             timeout, mark, f"verification {stages} of command {cmd_id} seq {seq}")
 
     def command(self, cmd_id: int, *args: Any, timeout: float = 5.0,
-                seq: int | None = None) -> tuple[Message, Message]:
+                seq: int | None = None, arm: bool = True) -> tuple[Message, Message]:
         """Send and wait for the outcome: (first answer, final answer) — the final one is
         rejected, completed or failed; the first is accepted (or the rejection itself)."""
         mark = self.mark()
-        seq = self.send_command(cmd_id, *args, seq=seq)
+        seq = self.send_command(cmd_id, *args, seq=seq, arm=arm)
         first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
         if first.body[1] == REJECTED and first.body[2] == M.STALE_BOOT:
             # bound to a boot the node has left (it rebooted since we heard from it): that
             # attempt did not run, so send it again bound to the boot the answer names
             mark = self.mark()
-            self.send_command(cmd_id, *args, seq=seq, boot=first.body[3])
+            self.send_command(cmd_id, *args, seq=seq, boot=first.body[3], arm=arm)
             first = self.verification(seq, cmd_id, (ACCEPTED, REJECTED), timeout, mark)
         if first.body[1] == REJECTED:
             return first, first
         final = self.verification(seq, cmd_id, (COMPLETED, FAILED), timeout, mark)
         return first, final
 
-    def send_and_assert_command(self, cmd_id: int, *args: Any, timeout: float = 5.0) -> Any:
+    def send_and_assert_command(self, cmd_id: int, *args: Any, timeout: float = 5.0,
+                                arm: bool = True) -> Any:
         """Send; assert accepted then completed; return the completed result."""
-        _first, final = self.command(cmd_id, *args, timeout=timeout)
+        _first, final = self.command(cmd_id, *args, timeout=timeout, arm=arm)
         assert final.body[1] == COMPLETED, (
             f"command {cmd_id}{list(args)}: {final!r}, not completed; log {self.log_path}")
         return final.body[3]
 
-    def assert_rejected(self, cmd_id: int, *args: Any, code: int) -> Message:
-        _first, final = self.command(cmd_id, *args)
+    def assert_rejected(self, cmd_id: int, *args: Any, code: int, arm: bool = True) -> Message:
+        _first, final = self.command(cmd_id, *args, arm=arm)
         assert final.body[1] == REJECTED and final.body[2] == code, (
             f"command {cmd_id}{list(args)}: {final!r}, wanted rejected "
             f"{M.REASON_NAMES.get(code, code)}")

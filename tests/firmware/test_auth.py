@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from nodelink import ACCEPTED, COMPLETED, REJECTED, NodeLink, field
 
-from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_key_table
 from ground.simnode import SimNode
 from protocol import cose, ids
 from protocol import messages as M
@@ -39,12 +39,21 @@ def dev_signer() -> Signer:
     return Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
 
 
+REVOKED_MASTER = bytes(range(64, 96))  # operator 1's master: provisioned, then revoked
+
+
 def keyed(state: Path, tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
+    """A node holding the development key (operator 0) and operator 1's key, which the
+    development key revokes for good (SPEC §10.7) before the test begins."""
     start_node, ready = tools
-    node, link = start_node(state, dev_key=True)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "keys.bin").write_bytes(node_key_table(
+        [(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION), (1, REVOKED_MASTER, 0)]))
+    node, link = start_node(state)
     link.signer = dev_signer()
     try:
         ready(link)
+        link.send_and_assert_command(ids.CMD_KEY_REVOKE, 1, 255)  # armed first, signed
         yield node, link
     finally:
         link.close()
@@ -114,7 +123,7 @@ def test_plain_commands_are_rejected_unauthenticated(keyed_pair):
 def test_auth_policy_only_authenticated_and_open_says_so(keyed_pair):
     _node, link = keyed_pair
     mark = link.mark()
-    seq = link.send_command(ids.CMD_AUTH_POLICY, False, plain=True)
+    seq = link.send_command(ids.CMD_AUTH_POLICY, False, plain=True, arm=False)
     v = link.verification(seq, ids.CMD_AUTH_POLICY, (ACCEPTED, REJECTED), mark=mark)
     assert (v.body[1], v.body[2]) == (REJECTED, M.UNAUTHENTICATED)
     link.send_and_assert_command(ids.CMD_AUTH_POLICY, False)
@@ -158,9 +167,10 @@ def forgeries(link: NodeLink, n: int, rng: random.Random) -> list[tuple[str, byt
     other = Signer(bytes(32), DEV_OPERATOR, DEV_GENERATION)  # the right kid, a wrong key
     stranger = Signer(DEV_MASTER, 7, 0)  # an operator the node does not have
     old_gen = Signer(DEV_MASTER, DEV_OPERATOR, 1)  # a generation the node does not hold
+    revoked = Signer(REVOKED_MASTER, 1, 0)  # the right key of an operator revoked for good
     families = ("random_tag", "flip_head", "flip_protected", "flip_payload", "flip_tag",
-                "wrong_key", "unknown_operator", "other_generation", "truncated_tag",
-                "altered_args")
+                "wrong_key", "unknown_operator", "other_generation", "revoked_key",
+                "truncated_tag", "altered_args")
     for i in range(n):
         family = families[i % len(families)]
         seq = link.next_seq()
@@ -178,10 +188,10 @@ def forgeries(link: NodeLink, n: int, rng: random.Random) -> list[tuple[str, byt
             bad = _flip(good, r.payload, r.payload_end, rng)
         elif family == "flip_tag":
             bad = _flip(good, r.tag, len(good), rng)
-        elif family in ("wrong_key", "unknown_operator", "other_generation"):
+        elif family in ("wrong_key", "unknown_operator", "other_generation", "revoked_key"):
             signer = {"wrong_key": other, "unknown_operator": stranger,
-                      "other_generation": old_gen}[family]
-            signer.counter = link.signer.counter  # type: ignore[union-attr]
+                      "other_generation": old_gen, "revoked_key": revoked}[family]
+            signer.counter = max(signer.counter, link.signer.counter)  # type: ignore[union-attr]
             message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_PARAM_SET,
                                      [PARAM_TEST_VALUE, value], link.boot)
             bad = signer.sign(message)[0]
@@ -256,6 +266,7 @@ def test_replays_same_and_older_counters_and_after_a_reboot(fresh_keyed):
     mark = link.mark()
     seq = link.next_seq()
     seqs.add(seq)
+    link.arm(ids.CMD_REBOOT, b"\x80")  # hazardous: armed first (SPEC §10.8)
     reboot = signed_message(link, ids.CMD_REBOOT, [], seq)
     link.write(encode_frame(reboot))
     relearn_boot(link, mark)

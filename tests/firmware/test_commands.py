@@ -35,7 +35,7 @@ def test_noop_is_accepted_then_completed(link):
 
 def test_status_result(link, node):
     result = link.send_and_assert_command(ids.CMD_STATUS)
-    mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, fw = result
+    mode, boot_count, reset_cause, uptime_ms, dict_hash, event_seq, fw, node_id = result
     assert mode == ids.MODE_SAFE
     assert boot_count >= 1
     assert reset_cause == ids.RESET_POWER_ON
@@ -43,6 +43,9 @@ def test_status_result(link, node):
     assert dict_hash == DICT_HASH
     assert event_seq >= 2  # boot, params_defaulted, mode_changed at least
     assert isinstance(fw, str)
+    # the simulated board's own id, kept in its state directory; the same in housekeeping
+    assert isinstance(node_id, int) and 0 < node_id <= 0xFFFFFFFF
+    assert link.await_telemetry(ids.PKT_POWER).body[3] == node_id
 
 
 def test_unknown_command_rejected(link):
@@ -104,7 +107,7 @@ def test_unsupported_version_and_malformed_rejected(link):
 def test_load_switch_and_trip_reset(link):
     nominal(link)
     link.send_and_assert_command(ids.CMD_LOAD_SWITCH, ids.LOAD_SEISMOMETER, True)
-    link.await_telemetry(ids.PKT_POWER, lambda b: b[14] & (1 << ids.LOAD_SEISMOMETER))
+    link.await_telemetry(ids.PKT_POWER, lambda b: b[15] & (1 << ids.LOAD_SEISMOMETER))
     link.assert_failed(ids.CMD_LOAD_SWITCH, ids.LOAD_PAYLOAD_A, True, code=M.INHIBITED)
     link.send_and_assert_command(ids.CMD_LOAD_SWITCH, ids.LOAD_SEISMOMETER, False)
     link.send_and_assert_command(ids.CMD_LOAD_RESET_TRIP, ids.LOAD_SEISMOMETER)
@@ -184,7 +187,7 @@ def test_clear_counters(link):
     link.assert_event(ids.EV_COUNTERS_CLEARED, mark)
     link.send_and_assert_command(ids.CMD_HK_RATE, ids.PKT_LINK, 10.0)
     p = link.await_telemetry(ids.PKT_LINK)
-    frames_in, cmds_accepted = p.body[5], p.body[10]
+    frames_in, cmds_accepted = p.body[6], p.body[11]
     assert frames_in <= 3 and cmds_accepted <= 3
     link.send_and_assert_command(ids.CMD_HK_RATE, ids.PKT_LINK, 0.2)
 
@@ -233,7 +236,7 @@ def test_fault_inject_outcomes(link):
     link.assert_failed(ids.CMD_FAULT_INJECT, ids.FAULT_BATTERY_DRAIN, 0, -1.0, code=M.NOT_FOUND)
     link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_SENSOR_STUCK,
                                  ids.SENSOR_SURFACE_TEMP, 12.5)
-    link.await_telemetry(ids.PKT_ENVIRONMENT, lambda b: b[3] == 12.5, timeout=8)
+    link.await_telemetry(ids.PKT_ENVIRONMENT, lambda b: b[4] == 12.5, timeout=8)
     link.send_and_assert_command(ids.CMD_FAULT_INJECT, ids.FAULT_CLEAR, 0, 0.0)
 
 

@@ -192,6 +192,112 @@ def test_sensor_faults_flag_once_and_clear() -> None:
 
 
 @pytest.mark.micropython
+def test_charge_and_cold_responses_on_the_edges_of_their_params() -> None:
+    # fdir_runner.responses, by hand (shed_soc_pct 15, battery_cold_c -5): shed below 15, not
+    # at it, once and SAFE (reason SAFE_LOW_CHARGE); while latched a load switched on is shed
+    # again and a mode other than SAFE forced back; released at 20 (15 + 5), not at 19.9; a
+    # charge in red (below 15) sheds even above shed_soc_pct (10 now) and holds until out of
+    # red, though above 10 + 5; the battery heater forced below -5, not at it, released at
+    # 5 (-5 + 10), not at 4.9 (with battery_cold_c -12: at -2), released when FDIR is
+    # disabled, and a faulty battery sensor neither forces nor releases it.
+    # Facts: [check, shedding, cold, mode, force_heater calls].
+    out = run("responses")
+    shed, cold, fault = ids.EV_LOADS_SHED, ids.EV_HEATER_ON_COLD, ids.EV_SENSOR_FAULT
+    y, r = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED
+    soc, temp, heater = ids.CH_BATTERY_SOC, ids.CH_BATTERY_TEMP, ids.HEATER_BATTERY
+    assert out["events"] == [
+        (3, shed, 0, 14.9, None), (5, shed, 0x002, 19.9, None), (8, y, soc, 20.0, None),
+        (12, r, soc, 14.0, None), (12, shed, 0x004, 14.0, None), (16, y, soc, 16.0, None),
+        (17, fault, ids.SENSOR_ELECTRONICS_TEMP, None, None),  # another sensor: no matter
+        (18, cold, -5.5, None, None), (21, cold, -6.0, None, None),
+        (23, y, temp, -7.0, None), (24, fault, ids.SENSOR_BATTERY_TEMP, None, None),
+        (25, cold, -7.5, None, None), (26, fault, ids.SENSOR_BATTERY_TEMP, None, None),
+        (28, cold, -12.5, None, None),
+    ]
+    low = ids.SAFE_LOW_CHARGE
+    assert out["safe"] == [(3, low), (6, low), (12, low)]
+    nominal, safe = ids.MODE_NOMINAL, ids.MODE_SAFE
+    on, off = [[heater, True]], [[heater, False]]
+    facts = dict(out["facts"])
+    facts.pop("force_heater")
+    # state(): battery_soc (yellow, not the first limit row), electronics_temp (nominal),
+    # heap_free (never written), loads_on (no limits)
+    assert facts.pop("states") == [1, 0, 0, 0]
+    assert facts.pop("states_cold") == [1, 0]  # battery_temp yellow; channel 13 has no limits
+    assert facts == {
+        "soc_at_shed_pct": [2, False, False, nominal, []],
+        "soc_below": [3, True, False, safe, []],
+        "soc_below_again": [4, True, False, safe, []],
+        "load_on_latched": [5, True, False, safe, []],
+        "nominal_latched": [6, True, False, safe, []],
+        "soc_none": [7, True, nominal],
+        "released": [8, False, False, nominal, []],
+        "above_shed_pct": [9, False, False, nominal, []],
+        "red_pending": [11, False, False, nominal, []],
+        "red": [12, True, False, safe, []],
+        "red_above_release": [13, True, False, safe, []],
+        "yellow_pending": [15, True, False, safe, []],
+        "yellow": [16, False, False, safe, []],
+        "cold_at": [17, False, False, safe, []],
+        "cold_below": [18, False, True, safe, on],
+        "cold_held": [19, False, True, safe, []],
+        "cold_released": [20, False, False, safe, off],
+        "cold_again": [21, False, True, safe, on],
+        "disabled_releases": [22, False, False, safe, off],
+        "disabled_never_forces": [23, False, False, safe, []],
+        "faulty_never_forces": [24, False, False, safe, []],
+        "moving_forces": [25, False, True, safe, on],
+        "faulty_never_releases": [26, False, True, safe, []],
+        "moving_releases": [27, False, False, safe, off],
+        "cold_12": [28, False, True, safe, on],
+        "cold_12_held": [29, False, True, safe, []],
+        "cold_12_released": [30, False, False, safe, off],
+    }
+
+
+@pytest.mark.micropython
+def test_each_sensor_is_plausible_up_to_its_bounds_and_no_further() -> None:
+    # fdir_runner.plausible: each of the six sensors at the low and the high bound of its
+    # physical range (plausible), 0.5 below and above (sensor_fault, once each), and back
+    # inside, moving (the flag clears): the faulty mask after each of the six checks.
+    out = run("plausible")
+    faults = [e[2] for e in out["events"] if e[1] == ids.EV_SENSOR_FAULT]
+    assert faults == [s for s in range(6) for _ in range(2)]
+    facts = {k: v for k, v in out["facts"].items() if k != "force_heater"}  # (-150 is cold)
+    assert facts == {f"sensor_{s}": [0, 0, 1 << s, 0, 1 << s, 0] for s in range(6)}
+
+
+@pytest.mark.micropython
+def test_sensors_frozen_from_the_first_check_are_stuck_on_the_30th_repeat() -> None:
+    # fdir_runner.first: battery temperature at 1.0, solar current at -1.0 and electronics
+    # temperature at 20.0 from the very first check: each read 1 + 30 times, stuck at check 31;
+    # battery voltage below 0 from the first check: faulty at once.
+    assert run("first")["events"] == [(1, ids.EV_SENSOR_FAULT, ids.SENSOR_BATTERY_VOLTAGE,
+                                       None, None)] + [
+        (31, ids.EV_SENSOR_FAULT, s, None, None)
+        for s in (ids.SENSOR_BATTERY_TEMP, ids.SENSOR_ELECTRONICS_TEMP,
+                  ids.SENSOR_SOLAR_CURRENT)]
+    # then battery temperature moves again: its flag alone clears, no event repeats
+    assert run("first")["facts"] == {"faulty_after_one_cleared": (
+        (1 << ids.SENSOR_BATTERY_VOLTAGE) | (1 << ids.SENSOR_ELECTRONICS_TEMP)
+        | (1 << ids.SENSOR_SOLAR_CURRENT))}
+
+
+@pytest.mark.micropython
+def test_leaving_red_needs_the_hysteresis_too() -> None:
+    # fdir_runner.red_edges, electronics_temp (red above 60 and below -30): from red, 59.41
+    # and -29.71 stay red, 59.39 and -29.69 (1 % inside) ease to yellow; a load current
+    # below 0 (it has no lower limit) stays nominal.
+    ch = ids.CH_ELECTRONICS_TEMP
+    y, r, n = ids.EV_LIMIT_YELLOW, ids.EV_LIMIT_RED, ids.EV_LIMIT_NOMINAL
+    out = run("red_edges")
+    assert out["events"] == [
+        (3, r, ch, 61.0, None), (9, y, ch, 59.39, None), (12, n, ch, 20.0, None),
+        (15, r, ch, -31.0, None), (21, y, ch, -29.69, None), (24, n, ch, 20.0, None)]
+    assert out["facts"] == {"load_current_state": 0}
+
+
+@pytest.mark.micropython
 def test_check_allocates_nothing_in_steady_state() -> None:
     assert run("heap")["facts"] == {"alloc_free_plant": True, "alloc_free_fake": True}
 

@@ -82,20 +82,25 @@ d = app.dispatcher
 link = app.link
 ref = Encoder()
 bad = 0
-values = (0, 1, 23, 24, 255, 256, 65535, 65536, 0xFFFFFFFF)
+values = (0, 1, 23, 24, 255, 256, 65535, 65536, 0xFFFFFFFF, 0x100000000, 0x100000005)
+# every code the spec has (up to 31: past the one-byte CBOR head at 24) and results
+answers = ((0, 0, None), (1, 4, None), (1, 15, None), (2, 0, None), (3, 20, None),
+           (3, 23, None), (3, 24, None), (3, 31, None), (2, 0, 5), (2, 0, [1, -2]),
+           (1, 8, 70000), (2, 0, False))
 for seq in values[:7]:
     for now in values:
-        for cmd_id in (1, 21, 23, 24, 200):
-            for stage, code in ((0, 0), (1, 4), (2, 0), (3, 20)):
+        for cmd_id in (1, 21, 23, 24, 200, 0xFFFFFFFF, 0x100000000):
+            for stage, code, result in answers:
                 board.now = now  # node time = board ticks (the clock started at 0)
                 app.clock._ms = 0
                 app.clock._last = 0
                 link.seq = seq
                 link.enc.reset()
+                link.enc.buf[0] = 0  # nothing left over from the last message may show
                 link.end = lambda: None  # keep the message in the encoder
-                d._verify(seq, cmd_id, stage, code, None)
+                d._verify(seq, cmd_id, stage, code, result)
                 got = bytes(link.enc.buf[:link.enc.pos])
-                M.write_verification(ref, seq, now, cmd_id, seq, stage, code, None)
+                M.write_verification(ref, seq, now, cmd_id, seq, stage, code, result)
                 if got != bytes(ref.buf[:ref.pos]):
                     bad += 1
 print('mismatches', bad)
@@ -133,6 +138,9 @@ ENVELOPE_CASES = [
     ("87 01 00 07 00 01 80 B+1", [[1, [7, 1, 8, "B"]]]),
     ("87 01 00 07 00 18c8 80 B+1", [[200, [7, 1, 8, "B"]]]),  # before UNKNOWN_COMMAND
     ("87 01 00 07 00 01 80 B", [[1, [7, 0, 0, None]], [1, [7, 2, 0, None]]]),
+    # ids on either side of 2**32 (the widest the node writes in its own short form)
+    ("870100 09 00 1affffffff 80 B", [[2**32 - 1, [9, 1, 1, None]]]),
+    ("870100 09 00 1b0000000100000000 80 B", [[2**32, [9, 1, 1, None]]]),
 ]
 
 
@@ -254,5 +262,130 @@ send(11, 3, [1])
 answers()
 send(12, 3, [1, True])
 answers()
+send(13, 3, [])  # no arguments at all for a command that takes two
+answers()
 """)
-    assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0"]
+    assert lines == ["[[9, 1, 3]] 0", "[[10, 1, 2]] 0", "[[11, 1, 2]] 0", "[[12, 1, 4]] 0",
+                     "[[13, 1, 2]] 0"]
+
+
+def test_clear_counters_zeroes_the_command_counters(run_mp, tmp_path):
+    # SPEC: clear_counters zeroes cmds_accepted and cmds_rejected, in telemetry too; its own
+    # acceptance is counted before it runs, so both read 0 after it, and counting goes on.
+    lines = _verifications(run_mp, tmp_path, f"""
+def counts():
+    print(app.tlm[{ids.CH_CMDS_ACCEPTED}], app.tlm[{ids.CH_CMDS_REJECTED}],
+          app.dispatcher.cmds_accepted, app.dispatcher.cmds_rejected)
+send(1, {ids.CMD_NOOP}, [])
+send(2, {ids.CMD_NOOP}, [])
+send(3, 200, [])
+counts()
+send(4, {ids.CMD_CLEAR_COUNTERS}, [])
+counts()
+send(5, 200, [])
+send(6, 200, [])
+send(7, {ids.CMD_NOOP}, [])
+counts()
+""")
+    assert lines == ["2 1 2 1", "0 0 0 0", "1 2 1 2"]
+
+
+def test_a_plain_command_to_a_keyed_node_is_rejected_unauthenticated(run_mp, tmp_path):
+    # SPEC §10: a node with a key enforces authentication (the default); a plain command is
+    # rejected UNAUTHENTICATED after the checks of §5 and never executed, a repeat of it too.
+    from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "keys.bin").write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER,
+                                                      DEV_GENERATION)]))
+    lines = _verifications(run_mp, tmp_path, f"""
+print(app.auth.state)
+send(1, {ids.CMD_NOOP}, [])
+send(1, {ids.CMD_NOOP}, [])
+send(2, {ids.CMD_STATUS}, [])
+answers()
+""")
+    assert lines == ["2", "[[1, 1, 9], [1, 1, 9], [2, 1, 9]] 0"]
+
+
+def test_a_pending_command_completes_when_its_service_finishes_it(run_mp, tmp_path):
+    # The handler API (node.dispatcher): PENDING accepts now and completes later through
+    # finish(); until then a repeat is answered accepted only, after it with the outcome, and
+    # a finish() for a command not pending changes nothing.
+    lines = _verifications(run_mp, tmp_path, """
+from node.dispatcher import PENDING
+app.dispatcher.register(1, lambda d: PENDING)
+send(5, 1, [])
+answers()
+send(5, 1, [])
+answers()
+app.dispatcher.finish(5, 1, 0, [7, 8])
+answers()
+app.dispatcher.finish(5, 1, 0, [9])
+app.dispatcher.finish(6, 1, 0, None)
+answers()
+send(5, 1, [])
+answers()
+send(6, 1, [])
+app.dispatcher.finish(6, 1, 19, [1])
+answers()
+send(7, 15, [])  # after a finish, plain commands are remembered as before
+send(7, 15, [])
+answers()
+""")
+    assert lines == ["[[5, 0, 0]] 1", "[[5, 0, 0]] 1", "[[5, 2, 0]] 1", "[] 1",
+                     "[[5, 0, 0], [5, 2, 0]] 1", "[[6, 0, 0], [6, 3, 19]] 2",
+                     "[[7, 0, 0], [7, 2, 0], [7, 0, 0], [7, 2, 0]] 3"]
+
+
+def test_arguments_the_heap_cannot_hold_are_bad_arguments(run_mp, tmp_path):
+    # A MemoryError while the arguments are read (one too big for the heap left) rejects
+    # the command BAD_ARGUMENTS; the node goes on, and the next command runs.
+    lines = _verifications(run_mp, tmp_path, """
+import node.dispatcher as D
+real = D.read_args
+def full(*a):
+    raise MemoryError("heap full")
+D.read_args = full
+send(3, 12, [3, 1.0])
+D.read_args = real
+send(4, 12, [3, 1.0])
+answers()
+""")
+    assert lines == ["[[3, 1, 2], [4, 0, 0], [4, 2, 0]] 1"]
+
+
+def test_a_bug_in_the_dispatch_path_is_counted_once_and_logged(run_mp, tmp_path):
+    # A command whose dispatch raises (a bug past the envelope checks) is counted rejected
+    # once, its exception logged, and nothing is answered; the next command runs.
+    lines = _verifications(run_mp, tmp_path, """
+d = app.dispatcher
+real = d._command
+def bug(*a):
+    raise KeyError("dispatch bug")
+d._command = bug
+send(3, 1, [])
+del d._command
+answers()
+print(d.cmds_rejected, app.tlm[28], len(board.errors), type(board.errors[-1]).__name__)
+send(4, 1, [])
+answers()
+""")
+    assert lines == ["[] 0", "1 1 1 KeyError", "[[4, 0, 0], [4, 2, 0]] 1"]
+
+
+def test_ids_past_the_last_command_are_unknown(run_mp, tmp_path):
+    # SPEC §5.1: the id just past the node's last command, and far past it, is
+    # UNKNOWN_COMMAND (answered, counted), as is id 0.
+    from protocol.node_dictionary import COMMAND_MODES
+
+    past = len(COMMAND_MODES)
+    lines = _verifications(run_mp, tmp_path, f"""
+send(1, {past}, [])
+send(2, {past + 1}, [])
+send(3, 0, [])
+answers()
+print(app.dispatcher.cmds_rejected)
+""")
+    assert lines == ["[[1, 1, 1], [2, 1, 1], [3, 1, 1]] 0", "3"]

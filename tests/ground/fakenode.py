@@ -42,11 +42,15 @@ class FakeNode:
         noise: bytes = b"",
     ) -> None:
         self.dict_hash = dict_hash
+        self.node_id = 0x0FA4E001  # the fake board's identity (SPEC §5.3)
+        self.packet_channels = _PACKET.channels  # the one packet it sends
         self.hk_period_s = hk_period_s
         self.silent = silent
         self.lose_verifications = lose_verifications  # the next N verifications are lost
         self.noise = noise  # sent once, before the first answer (a port flushes at open)
         self.reject_next = 0  # reject the next command with this reason code
+        self.hold_final: set[int] = set()  # command ids whose final verification waits
+        self._held: list[tuple[tuple[int, int], tuple[int, int, Any]]] = []
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.received: list[list[Any]] = []
         self.mode = 1
@@ -108,6 +112,7 @@ class FakeNode:
             "mode": self.mode,
             "boot_count": self.boot,
             "dict_hash": self.dict_hash,
+            "node_id": self.node_id,
             "uptime_s": int(time.monotonic()) % 100000,
             "reset_cause": 0,
             "lunar_day": True,
@@ -179,7 +184,21 @@ class FakeNode:
             self._memory.popitem(last=False)
         handler = getattr(self, f"_cmd_{cmd_id}", None)
         outcome = handler(seq, args) if handler else (2, 0, None)
+        if cmd_id in self.hold_final:  # accepted; the final stage waits for release()
+            self._held.append((key, outcome))
+            return
         self._verify(key, *outcome)
+
+    @property
+    def holding(self) -> int:
+        """Commands accepted whose final verification is held (``hold_final``)."""
+        return len(self._held)
+
+    def release(self) -> None:
+        """Send the held final verifications."""
+        held, self._held = self._held, []
+        for key, outcome in held:
+            self._verify(key, *outcome)
 
     # Handlers return (stage, code, result).
     def _cmd_2(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # set_mode
@@ -204,7 +223,8 @@ class FakeNode:
         return 2, 0, None
 
     def _cmd_15(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # status
-        return 2, 0, [self.mode, self.boot, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1"]
+        return 2, 0, [self.mode, self.boot, 0, 1234, self.dict_hash, self._event_seq, "fake-0.1",
+                      self.node_id]
 
     def _cmd_16(self, seq: int, args: list[Any]) -> tuple[int, int, Any]:  # event_log_downlink
         payload = cbor2.dumps([[1, 10, 1, 1, [3, 0]], [2, 20, 2, 1, [1, 2]]])

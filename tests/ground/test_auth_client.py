@@ -13,7 +13,7 @@ from ground import codec
 from ground.auth import DEV_MASTER, Signer, dev_signer, next_block
 from ground.client import Client
 from ground.errors import CommandRejected, UsageError, VerificationTimeout
-from ground.transport import sim_options
+from ground.transport import sim_default_key, sim_options
 from protocol import cose
 from protocol.cbor_encoder import Encoder
 from protocol.framing import encode_frame
@@ -133,6 +133,11 @@ def test_counters_skip_a_block_after_another_boot() -> None:
 def test_sim_key_option() -> None:
     assert sim_options("sim://?key=dev") == {"dev_key": True}
     assert sim_options("sim://?key=none") == {"dev_key": False}
+    assert sim_options("sim://?key=dev", default_key=False) == {"dev_key": True}
+    assert sim_default_key("sim", "none") == "sim://?key=none"
+    assert sim_default_key("sim://?seed=2", "none") == "sim://?seed=2&key=none"
+    assert sim_default_key("sim://?key=dev", "none") == "sim://?key=dev"
+    assert sim_default_key("/dev/ttyACM0", "none") == "/dev/ttyACM0"
     with pytest.raises(UsageError):
         sim_options("sim://?key=mine")
     assert codec.AuthenticatedMessage(1, 1, 0, 0, 1, []).answers == 0

@@ -192,8 +192,10 @@ def test_params(capsys: pytest.CaptureFixture[str], sim_port: str) -> None:
     assert code == 0
     code, out, _ = run(capsys, "params", "get", "battery_setpoint", "--port", sim_port)
     assert code == 0 and out.strip() == "battery_setpoint = 4.5 degC"
+    code, _out, err = run(capsys, "params", "reset", "--port", sim_port)
+    assert code == 2 and "hazardous" in err  # param_reset is hazardous: --yes
     for action in ("save", "reset", "load"):
-        code, out, _ = run(capsys, "params", action, "--port", sim_port)
+        code, out, _ = run(capsys, "params", action, "--port", sim_port, "--yes")
         assert code == 0 and f"param_{action}: completed" in out
     code, out, _ = run(capsys, "params", "get", "--port", sim_port)
     assert code == 0 and "battery_setpoint = 4.5 degC" in out and "time_factor =" in out

@@ -83,7 +83,8 @@ def test_cmd_status_prints_labelled_fields(
     assert code == 0 and re.fullmatch(r"status seq \d+: accepted, completed \(\d+ ms\)", lines[0])
     labels = [line.split(":")[0].strip() for line in lines[1:]]
     assert labels == [
-        "mode", "boot_count", "reset_cause", "uptime_ms", "dict_hash", "event_seq", "fw_version"
+        "mode", "boot_count", "reset_cause", "uptime_ms", "dict_hash", "event_seq", "fw_version",
+        "node_id",
     ]
     fields = dict(line.strip().split(": ", 1) for line in lines[1:])
     assert fields["mode"] in ("SAFE", "NOMINAL") and fields["reset_cause"] == "POWER_ON"

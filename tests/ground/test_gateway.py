@@ -27,7 +27,7 @@ from ground import topics
 from ground.broker import Broker
 from ground.client import Client
 from ground.errors import GroundError, PortUnreachable, UsageError
-from ground.gateway import Gateway, parse_nodes
+from ground.gateway import Gateway, parse_node_words, parse_nodes
 from ground.transport import seq_range
 from protocol.node_dictionary import DICT_HASH
 
@@ -273,3 +273,59 @@ def test_gateway_restart_operator_recovers_by_itself(broker: Broker, watcher: Wa
             client.close()
             gw.stop()
         assert fake.executed[NOOP] == 2
+
+
+def _hk_published(watcher: Watcher, node: str) -> int:
+    return len(watcher.payloads(topics.topic(STATION, node, "tm")))
+
+
+def test_node_id_is_held_to_and_a_wrong_node_is_not_bridged(
+    broker: Broker, watcher: Watcher
+) -> None:
+    """n6 is node 0x0fa4e001 (given); a board with another id on its port is withheld."""
+    with FakeNode(hk_period_s=0.05) as fake:
+        fake.node_id = 0x0BAD0BAD
+        gw = Gateway(broker.url, STATION, {"n6": fake.port}, node_ids={"n6": 0x0FA4E001})
+        try:
+            gw.start()
+            wrong = watcher.status(status_topic("n6"), topics.WRONG_NODE)
+            assert wrong["node_id"] == "0x0fa4e001"
+            assert (f"port {fake.port} carries node id 0x0bad0bad, but t/n6 is node id "
+                    "0x0fa4e001 (given)") in wrong["detail"]
+            with pytest.raises(PortUnreachable, match="node n6 link is wrong_node: port "):
+                Client(url(broker, "n6"), write_log=False).connect()
+            watcher.client.publish(topics.topic(STATION, "n6", topics.CMD),
+                                   cbor2.dumps([1, 0, 78, 0, NOOP, [], 3]), qos=1)
+            _t, refused = watcher.wait("refused", lambda t, p: t.endswith("/n6/refused"))
+            assert json.loads(refused)["reason"].startswith("node n6 link is wrong_node (port ")
+            assert _hk_published(watcher, "n6") == 0 and gw.bridges[0].withheld > 0
+            fake.node_id = 0x0FA4E001  # the right board is back
+            up = watcher.status(status_topic("n6"), topics.UP)
+            assert up["node_id"] == "0x0fa4e001"
+            watcher.wait("n6 housekeeping", lambda t, p: t.endswith("/n6/tm"))
+            with Client(url(broker, "n6"), write_log=False) as client:
+                client.command("noop", timeout=10)
+        finally:
+            gw.stop()
+        assert fake.executed[NOOP] == 1 and 78 not in [m[2] for m in fake.received]
+
+
+def test_node_id_first_seen_is_pinned(broker: Broker, watcher: Watcher) -> None:
+    with FakeNode(hk_period_s=0.05) as fake, \
+            Gateway(broker.url, STATION, {"n7": fake.port}) as gw:
+        first = watcher.wait("n7 status with its node id", lambda t, p: t == status_topic("n7")
+                             and json.loads(p).get("node_id") == "0x0fa4e001")
+        assert json.loads(first[1])["link"] == topics.UP
+        fake.node_id = 0x00000002
+        wrong = watcher.status(status_topic("n7"), topics.WRONG_NODE)
+        assert "carries node id 0x00000002, but t/n7 is node id 0x0fa4e001 (first seen on it " \
+               "by this gateway)" in wrong["detail"]
+        assert gw.bridges[0].node_id == 0x0FA4E001
+
+
+def test_node_ids_in_node_words() -> None:
+    assert parse_node_words(["a@0x10=sim://?node_id=16", "b=sim"]) == (
+        {"a": "sim://?node_id=16", "b": "sim"}, {"a": 16})
+    for bad in ("a@x=sim", "a@0=sim", "a@0x100000000=sim"):
+        with pytest.raises(UsageError, match=r"node id .*: 1 to 0xffffffff"):
+            parse_node_words([bad])

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ground.auth import dev_signer
+from ground.auth import Signer, dev_signer
 from ground.cli import main
 from ground.client import Client
-from ground.errors import CommandRejected, VerificationTimeout
+from ground.errors import CommandRejected, UsageError, VerificationTimeout
 from ground.keys import KeyStore, KeyStoreError
 from ground.simnode import SimNode
 
@@ -70,3 +70,47 @@ def test_provisioned_node_takes_the_stores_key_across_sessions(tmp_path: Path) -
                 timeout=2)
     finally:
         node.stop()
+
+
+def test_rotate_and_revoke_over_the_protocol(tmp_path: Path, capsys) -> None:
+    """keys rotate / revoke send key_rotate / key_revoke (armed, signed) and update the store
+    only once the node completed them; no key material travels (the node derives it)."""
+    path = tmp_path / "keys.json"
+    store = KeyStore(path)
+    store.generate(1)
+    store.generate(2)
+    state = tmp_path / "state"
+    assert main(["keys", "provision", "--key-store", str(path), "--state-dir", str(state)]) == 0
+    master1 = bytes.fromhex(store.entry(1)["master"])
+    master2 = bytes.fromhex(store.entry(2)["master"])
+    node = SimNode(seed=1, state_dir=state).start()
+    common = ["--key-store", str(path), "--port", node.port, "--log", str(tmp_path / "s.log"),
+              "--yes"]
+    try:
+        assert main(["keys", "rotate", "--operator", "1", *common]) == 0
+        out = capsys.readouterr().out
+        assert "generation 1" in out and master1.hex() not in out
+        assert KeyStore(path).entry(1)["generation"] == 1
+        with Client(node.port, write_log=False, signer=KeyStore(path).signer(1)) as c:
+            c.command("noop")
+        old = Signer(master1, 1, 0, last_counter=KeyStore(path).entry(1)["counter"])
+        with pytest.raises(VerificationTimeout):  # generation 0: refused, unanswered
+            Client(node.port, write_log=False, signer=old, retries=1).connect(timeout=2)
+        assert main(["keys", "revoke", "--operator", "1", "--of", "2", *common]) == 0
+        assert "REVOKED" in _listing(path, capsys)
+        with pytest.raises(UsageError):
+            KeyStore(path).signer(2)
+        with pytest.raises(VerificationTimeout):
+            Client(node.port, write_log=False, signer=Signer(master2, 2, 0),
+                   retries=1).connect(timeout=2)
+        # the last usable key: the node refuses (failed KEY_REFUSED), the store is unchanged
+        assert main(["keys", "revoke", "--operator", "1", *common]) == 1
+        assert KeyStore(path).entry(1).get("revoked", -1) == -1
+    finally:
+        node.stop()
+
+
+def _listing(path: Path, capsys) -> str:
+    capsys.readouterr()
+    assert main(["keys", "list", "--key-store", str(path)]) == 0
+    return capsys.readouterr().out

@@ -316,3 +316,17 @@ def test_two_sim_starts_at_once_share_one_node(env: dict[str, str], tmp_path: Pa
     assert ports == {json.loads((tmp_path / "run" / "ilrs" / "sim.json").read_text())["port"]}
     assert sorted("already running" in err for _out, err in results) == [False, True]
     assert len([c for c in children(daemon) if alive(c)]) == 1  # one node
+
+
+def test_first_interrupt_held_holds_one_ctrl_c_and_a_second_interrupts() -> None:
+    calls: list[str] = []
+    before = signal.getsignal(signal.SIGINT)
+    with lifetime.first_interrupt_held(lambda: calls.append("held")) as held:
+        signal.raise_signal(signal.SIGINT)  # held: the block goes on
+        assert held == [signal.SIGINT] and calls == ["held"]
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert calls == ["held"] and signal.getsignal(signal.SIGINT) is before
+    with lifetime.first_interrupt_held(lambda: calls.append("again")) as held:
+        pass
+    assert held == [] and calls == ["held"]

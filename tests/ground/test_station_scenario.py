@@ -47,9 +47,10 @@ COMMANDING = 9  # housekeeping packet with cmds_accepted
 @pytest.fixture(scope="module")
 def station() -> Iterator[tuple[Broker, Gateway]]:
     with Broker(users=USERS, acl=ACL) as broker:
-        nodes = {n: f"sim://?seed={i + 1}" for i, n in enumerate(NODES)}
+        nodes = {n: f"sim://?seed={i + 1}&node_id={i + 1}" for i, n in enumerate(NODES)}
+        node_ids = {n: i + 1 for i, n in enumerate(NODES)}
         gw_url = f"mqtt://gw:gw-pw@127.0.0.1:{broker.port}"
-        with Gateway(gw_url, ST, nodes) as gateway:
+        with Gateway(gw_url, ST, nodes, node_ids=node_ids) as gateway:
             yield broker, gateway
 
 
@@ -72,9 +73,14 @@ def test_operators_partner_and_a_broker_restart(station: tuple[Broker, Gateway])
                for user, nodes in WORK.items() for node in nodes}
     partner = Watcher(f"mqtt://partner:partner-pw@127.0.0.1:{broker.port}",
                       f"ilrs/v1/{ST}/+/tm")
+    # the partner's own ground, read-only, on node3
+    viewer = Client(f"mqtt://partner:partner-pw@127.0.0.1:{broker.port}/{ST}/node3?readonly=1",
+                    write_log=False)
     try:
         for client in clients.values():
             client.connect(timeout=20)
+        viewer.connect(timeout=20)
+        assert viewer.status is not None and viewer.status.node_id == 3
         for (user, node), client in clients.items():
             if (user, node) in (("op1", "node1"), ("op1", "node2"), ("op2", "node3")):
                 client.command("hk_rate", packet=COMMANDING, rate=10.0, timeout=20)
@@ -125,7 +131,13 @@ def test_operators_partner_and_a_broker_restart(station: tuple[Broker, Gateway])
             first = OPERATOR[user] * 4096
             assert all(first <= s < first + 4096 for s in seqs)
         assert all(b.link == topics.UP for b in gateway.bridges)
+        # each node's own identity in its telemetry; the partner's view came back by itself
+        for node, i in (("node1", 1), ("node2", 2)):
+            assert clients[("op1", node)].await_telemetry("node_id", timeout=20).value == i
+        assert viewer.await_telemetry("node_id", timeout=30).value == 3
+        assert viewer.transport.bytes_out == 0  # it never sent a byte
     finally:
+        viewer.close()
         partner.close()
         for client in clients.values():
             client.close()

@@ -34,6 +34,9 @@ def test_unreadable_heads_go_to_bad() -> None:
 def test_status_payloads() -> None:
     body = topics.read_status(topics.status_payload(topics.LOST, "EIO", "gw1"))
     assert (body["link"], body["detail"], body["gateway"]) == ("lost", "EIO", "gw1")
+    assert body["node_id"] is None
+    assert topics.read_status(topics.status_payload("up", "", "g", 7))["node_id"] == "0x00000007"
+    assert topics.read_status(topics.status_payload("wrong_node", "", "g"))["link"] == "wrong_node"
     assert topics.read_status(b"{not json")["link"] == "unknown"
     assert topics.read_status(b'{"link": "maybe"}')["link"] == "unknown"
 

@@ -33,11 +33,13 @@ def test_unreachable_port_is_one_clear_error() -> None:
 
 def test_sim_url_options() -> None:
     assert is_sim("sim") and is_sim("sim://?seed=3") and not is_sim("simple")
-    assert sim_options("sim") == {}
+    assert sim_options("sim") == {"dev_key": True}  # keyed by default (SPEC §10.6)
+    assert sim_options("sim", default_key=False) == {"dev_key": False}
     assert sim_options("sim://?seed=7&time_factor=600&state_dir=/tmp/x") == {
         "seed": 7,
         "time_factor": 600.0,
         "state_dir": "/tmp/x",
+        "dev_key": True,
     }
     with pytest.raises(UsageError, match="unknown sim option 'speed'"):
         sim_options("sim://?speed=3")

@@ -262,7 +262,9 @@ def test_channels_by_name_and_the_closest_names() -> None:
     assert info.value.kind == "channel" and info.value.suggestions[0] == "battery_soc"
     assert validate.closest("soc", validate.CHANNELS) == ["battery_soc"]
     assert validate.closest("set", validate.COMMANDS) == ["set_mode", "seq_stop", "seq_list"]
-    assert validate.closest("param", validate.COMMANDS, n=2) == ["param_set", "param_get"]
+    # "arm" (SPEC §10.8) is all in "param": difflib ranks it first
+    assert validate.closest("param", validate.COMMANDS, n=3) == ["arm", "param_set",
+                                                                 "param_get"]
     assert validate.closest("", validate.COMMANDS) == []
 
 
@@ -290,3 +292,15 @@ def test_an_unexpected_argument_names_the_closest_expected_one() -> None:
     with pytest.raises(BadArgument) as info:
         validate.prepare("set_mode", {"zzz": 2})
     assert str(info.value) == "set_mode: argument zzz: unexpected; set_mode takes: mode"
+
+
+def test_the_names_a_person_may_type_for_each_argument() -> None:
+    # Completion (ground console): a parameter argument offers the parameter names, an enum
+    # its names, anything else none; whatever the argument's name sorts against "param".
+    set_mode = validate.command("set_mode")
+    assert validate.arg_names(set_mode.args[0]) == list(set_mode.args[0].enum.values())
+    assert validate.arg_names(validate.command("param_get").args[0]) == list(validate.PARAMS)
+    heater_mode = validate.command("heater_mode")
+    assert validate.arg_names(heater_mode.args[0]) == list(heater_mode.args[0].enum.values())
+    for name, i in (("heater_setpoint", 1), ("hk_rate", 1), ("event_log_downlink", 0)):
+        assert validate.arg_names(validate.command(name).args[i]) == [], name

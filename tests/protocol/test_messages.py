@@ -548,7 +548,10 @@ def test_micropython_agrees_with_cpython_on_every_vector() -> None:
     expected = [runner.answer(r) for r in requests]
     assert not [a for a in expected if "crash" in a], "CPython crashed on a vector"
     proc = subprocess.run(
-        [_micropython(), "-X", "heapsize=192K", str(RUNNER)], cwd=REPO,
+        # 256K: after every vector, the description (about 2.7 KB since issues 13 and 14,
+        # rebuilt here from the tables; a node only sends its stored bytes) needs one block
+        # that a 192K heap fragmented by the run no longer had
+        [_micropython(), "-X", "heapsize=256K", str(RUNNER)], cwd=REPO,
         input="".join(json.dumps(r) + "\n" for r in requests), capture_output=True, text=True,
         env=micropython_path_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr

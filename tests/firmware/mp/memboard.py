@@ -11,6 +11,8 @@ class MemBoard:
     name = "mem"
     fs_sync = False
 
+    NODE_ID = 0x4D454D31  # "MEM1": the board's own id (node_id channel, param 0)
+
     def __init__(self, fs_root, tx_size=65536, cause=0, config=None):
         self.fs_root = fs_root
         self.config = config or {}
@@ -102,6 +104,9 @@ class MemBoard:
 
     def mcu_temp_c(self):
         return None
+
+    def node_id(self):
+        return self.NODE_ID
 
     def log_exc(self, exc):
         self.errors.append(exc)
