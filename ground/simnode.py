@@ -1,7 +1,7 @@
 """Host side of the simulated node: a pty, the MicroPython Unix port, a simulated watchdog.
 
     python -m ground.simnode [--seed N] [--time-factor X] [--state-dir DIR] [--node-id N]
-                             [--heap 192K]
+                             [--heap 241472]
                              [--verbose] [--no-romfs | --source]
 
 prints the serial device (the pty slave, e.g. ``/dev/pts/7``) as the FIRST line of stdout and
@@ -20,13 +20,13 @@ newer), deployed in one of three ways:
   at /rom (``vfs.VfsRom``) and puts /rom first on sys.path, so imports run the bytecode in
   place instead of copying it into the heap. On a Pico the image is in flash, outside the
   heap; here it must sit in the heap, so the process gets ``-X heapsize=`` the node's heap
-  (``--heap``, default 192K, what a Pico leaves free after MicroPython boots) plus exactly what
+  (``--heap``, default 241,472 B, what a stock v1.28 Pico has at its REPL) plus exactly what
   the image's bytearray takes (``romfs_heap_bytes()``: its GC blocks and their share of the
-  allocation tables, so the rest is the 192K heap of a 192K process to within one allocation
-  table byte, 4 blocks). The node's heap_free (gc.mem_free()) is then what a node with a 192K
+  allocation tables, so the rest is the heap of a process of that heap size to within one allocation
+  table byte, 4 blocks). The node's heap_free (gc.mem_free()) is then what a node with a Pico's
   heap has left: the image counts as allocated, the node's modules and objects come after it.
 - filesystem .mpy (``--no-romfs``), as ``mpremote cp`` deploys them: ``MICROPYPATH=
-  build/simnode-mpy-O3:.frozen`` and ``-X heapsize=192K``; each import copies its bytecode into
+  build/simnode-mpy-O3:.frozen`` and ``-X heapsize=241472``; each import copies its bytecode into
   the heap.
 - sources (``--source``): ``MICROPYPATH=firmware:<repo>:.frozen``, compiled inside the node
   at import (slower to boot; compiling fragments the heap, so the automatic fallback to the

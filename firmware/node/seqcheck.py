@@ -18,8 +18,10 @@ from protocol.envelope import read_args
 from protocol.errors import ProtocolError
 from protocol.node_dictionary import (
     CHANNEL_TYPES,
+    COMMAND_FLAGS,
     COMMAND_MODES,
     DICT_HASH,
+    FLAG_HAZARDOUS,
     NO_CHANNEL,
     command_args,
 )
@@ -117,6 +119,8 @@ def _step(dec, args):
             return _P_COMMAND
         cmd = dec.uint()
         if cmd >= len(COMMAND_MODES) or not COMMAND_MODES[cmd]:
+            return _P_COMMAND
+        if COMMAND_FLAGS[cmd] & FLAG_HAZARDOUS:  # never armed from a sequence (SPEC §12.3)
             return _P_COMMAND
         if _major(dec) != 4:
             return _P_ARGUMENTS

@@ -1,5 +1,5 @@
 """How the node is deployed and what it imports: the ROMFS image the simulated node runs from,
-the heap the host gives it (a Pico's 192K once the image is in), the filesystem .mpy mode, and
+the heap the host gives it (a Pico's 241,472 B once the image is in), the filesystem .mpy mode, and
 the modules the node imports (only the node-facing protocol modules, never the ground's)."""
 
 import os

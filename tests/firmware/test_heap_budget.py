@@ -11,8 +11,8 @@ The relation between the two: the node's heap use on the 64-bit Unix port (gc.me
 a process heap, less its heap_free channel) over its use on 32 bits (bench/heap32.py files_use),
 measured on the same commit: RATIO_64_32 (README "The node's heap" gives both figures). The
 32-bit budget times the ratio is the 64-bit budget. The node is measured in a 256K process
-(the heap_free channel: collected, then gc.mem_free(), at 1 Hz), not the 192K a Pico-sized
-simulated node gets, so the figure is there even when a 192K node no longer boots; the use
+(the heap_free channel: collected, then gc.mem_free(), at 1 Hz), not the Pico-sized heap the
+simulated node gets, so the figure is there even when a node outgrows that heap; the use
 does not depend on the process heap (the channel collects first).
 """
 
