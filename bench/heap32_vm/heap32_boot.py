@@ -106,7 +106,7 @@ def held():
 # The node's modules imported only when needed (node.call / node.Lazy, node.sequencer), with
 # the modules each brings that the booted node does not hold (seqcmds: seqcheck).
 LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (), "keyops": (),
-        "seqcmds": ("seqcheck",), "seqrun": ()}
+        "seqcmds": ("seqcheck",), "seqrun": (), "ttrun": ()}
 
 
 def lazy_names():
