@@ -104,12 +104,14 @@ if MICROPYTHON:
         return _diff(a, a_start, b, n) == 0
 
     @micropython.viper
-    def _copy(dst: ptr8, at: int, src: ptr8, start: int, n: int):
+    def _copy_v(dst: ptr8, at: int, src: ptr8, start: int, n: int):
         # dst[at:at + n] = src[start:start + n], with no slice object
         i = 0
         while i < n:
             dst[at + i] = src[start + i]
             i += 1
+
+    _copy = _copy_v
 
 else:
 
@@ -121,11 +123,13 @@ else:
             diff |= a[a_start + i] ^ b[i]
         return diff == 0
 
-    def _copy(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
+    def _copy_py(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
         # dst[at:at + n] = src[start:start + n], with no slice object (a loop: the 32-bit VM
         # the bench measures runs this twin, and must not allocate either)
         for i in range(n):
             dst[at + i] = src[start + i]
+
+    _copy = _copy_py
 
 
 def _bstr_head(n: int) -> bytes:
@@ -197,7 +201,8 @@ class MacKey:
         # "MAC0", protected, external_aad: at most 6 + 18 + 2 bytes, the first block's start
         block[0:_MAC0_HEAD_LEN] = _MAC0_HEAD
         fill = _MAC0_HEAD_LEN + r.unprot - r.prot_head
-        _copy(block, _MAC0_HEAD_LEN, buf, r.prot_head, fill - _MAC0_HEAD_LEN)
+        _copy(block, _MAC0_HEAD_LEN, buf, r.prot_head,  # pyright: ignore[reportArgumentType]
+              fill - _MAC0_HEAD_LEN)
         block[fill] = _BSTR1
         block[fill + 1] = aad_index
         fill += 2
@@ -207,7 +212,7 @@ class MacKey:
             k = _BLOCK - fill
             if k > left:
                 k = left
-            _copy(block, fill, buf, start, k)
+            _copy(block, fill, buf, start, k)  # pyright: ignore[reportArgumentType]
             fill += k
             start += k
             left -= k
