@@ -30,9 +30,9 @@ BUDGET_USE_32 = PICO_REPL_FREE - BUDGET_FREE_32  # 118,592 B
 # executor, the tt queue's execution and the occasional commands imported only when needed;
 # authalloc's verify path): the node's use 187,104 B on the Unix port (256K process,
 # heap_free 75,040 B) and 128,624 B on 32 bits (bench/heap32.py files_use, the middle of
-# three runs: 128,608 to 128,688 B): ratio 1.455. It moves between commits (1.406 to 1.436 on earlier ones, when the 32-bit
-# figure also counted protocol.cbor's native code, never imported): the figure is the
-# budget's level within about 2 KB.
+# three runs: 128,608 to 128,688 B): ratio 1.455. It moves between commits (1.406 to 1.436
+# on earlier ones, when the 32-bit figure also counted protocol.cbor's native code, never
+# imported): the figure is the budget's level within about 2 KB.
 USE_64_MEASURED = 187_104
 USE_32_MEASURED = 128_624
 RATIO_64_32 = USE_64_MEASURED / USE_32_MEASURED
