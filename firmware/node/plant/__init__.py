@@ -58,7 +58,7 @@ about 65 per sub-step (measured: 4 KB per one-sub-step call on the 64-bit Unix p
 half that on a Pico; 34 us here). Nothing else is allocated in steady state.
 """
 
-from node.plant.site import SPE_ENDED, SPE_STARTED, Radiation, Rng, SolarArray, Sun, Surface
+from node.plant.site import SPE_ENDED, SPE_STARTED, Environment, Rng, Sun
 from node.plant.unit import (
     HEATER_FIRST,
     N_LOADS,
@@ -126,7 +126,6 @@ class Plant:
         self._rng = rng = Rng(seed)
         self._sun = sun = Sun(_BOOT_T_S)
         self._day = sun.sin_elev > 0.0
-        self._array = SolarArray()
         self._battery = Battery(_BOOT_SOC_PCT)
         self._bus = Bus()
         self._heaters = Heaters()
@@ -135,8 +134,7 @@ class Plant:
         self._box = ThermalNode(15.0, 20000.0, 0.15, 2.0, 15.0, 35.0, -60.0, 0.0)
         # Battery: 80 kJ/K, 0.12 W/K to a sink between -50 (night) and +25 degC (noon).
         self._cell = ThermalNode(10.0, 80000.0, 0.12, 0.12, 0.0, 1.0, -50.0, 25.0)
-        self._surface = Surface(sun.sin_elev)
-        self._radiation = Radiation(rng)
+        self._env = Environment(sun.sin_elev, rng)
         self._faults = Faults(N_LOADS)
         self._heating = 0  # bit h: heater h's element draws current
         self._pending_s = 0.0  # model time not yet integrated
@@ -253,7 +251,7 @@ class Plant:
             self._substep(h)
         dust_s = self._dust_s + dt_s
         if dust_s >= _DUST_STEP_S:  # hourly: a per-second loss is below float32 resolution
-            self._array.settle_dust(self.dust_rate, dust_s)
+            self._sun.settle_dust(self.dust_rate, dust_s)
             dust_s = 0.0
         self._dust_s = dust_s
         self._occurrences(dt_s)
@@ -267,8 +265,8 @@ class Plant:
         if day != self._day:
             self._day = day
             self._emit(_EV_SUNRISE if day else _EV_SUNSET)
-        surface = self._surface
-        surface.step(s, h)
+        env = self._env
+        env.step(s, h)
         heating = self._thermostats()
         bus = self._bus
         battery = self._battery
@@ -284,7 +282,7 @@ class Plant:
         if heating & 2:
             i_load += NOMINAL_A[HEATER_FIRST + 1]
             q_box += _HEATER_W[1]
-        surplus = self._array.current_a(s) - i_load
+        surplus = sun.current_a(s) - i_load
         limit = battery.charge_limit_a(cell_c)
         if surplus > limit:
             surplus = limit
@@ -294,8 +292,8 @@ class Plant:
             # Empty: the battery's under-voltage cut-off opens every channel.
             self._emit(_EV_LOADS_SHED, bus.cut_all(), 0.0)
             self._switched()
-        self._box.step(q_box, surface.temp_c, h)
-        self._cell.step(q_cell, surface.temp_c, h)
+        self._box.step(q_box, env.temp_c, h)
+        self._cell.step(q_cell, env.temp_c, h)
 
     def _thermostats(self):
         """Update heater demand from the sensors; raise heater_switched on element changes."""
@@ -332,9 +330,9 @@ class Plant:
     def _occurrences(self, dt_s):
         """Once per step: solar particle events, injected trips and random spikes."""
         rng = self._rng
-        spe = self._radiation.advance(dt_s, rng)
+        spe = self._env.advance(dt_s, rng)
         if spe == SPE_STARTED:
-            self._emit(_EV_SPE_START, self._radiation.rate_ugy_h())
+            self._emit(_EV_SPE_START, self._env.rate_ugy_h())
         elif spe == SPE_ENDED:
             self._emit(_EV_SPE_END)
         faults = self._faults
@@ -363,12 +361,12 @@ class Plant:
         box_c = self._box.temp_c
         tlm[_CH_SUN_ELEVATION] = sun.elevation_deg()
         tlm[_CH_LUNAR_DAY] = self._day
-        solar = self._array.current_a(sun.sin_elev)
+        solar = sun.current_a(sun.sin_elev)
         noise = rng.tri()  # drawn whatever the reading, so faults do not shift the sequence
         if solar > 0.0:
             solar += 0.01 * noise
         tlm[_CH_SOLAR_CURRENT] = read(_SENSOR_SOLAR_CURRENT, solar)
-        tlm[_CH_DUST_FACTOR] = self._array.dust_factor
+        tlm[_CH_DUST_FACTOR] = sun.dust_factor
         tlm[_CH_BATTERY_SOC] = battery.soc_pct
         tlm[_CH_BATTERY_VOLTAGE] = read(_SENSOR_BATTERY_VOLTAGE,
                                        battery.voltage_v(cell_c) + 0.005 * rng.tri())
@@ -377,9 +375,9 @@ class Plant:
         tlm[_CH_BUS_CURRENT] = self._bus.sample(rng, tlm, self._heating)
         tlm[_CH_ELECTRONICS_TEMP] = read(_SENSOR_ELECTRONICS_TEMP, box_c + 0.05 * rng.tri())
         tlm[_CH_SURFACE_TEMP] = read(_SENSOR_SURFACE_TEMP,
-                                    self._surface.temp_c + 0.2 * rng.tri())
+                                    self._env.temp_c + 0.2 * rng.tri())
         tlm[_CH_RADIATION] = read(_SENSOR_RADIATION,
-                                 self._radiation.rate_ugy_h() * (1.0 + 0.04 * rng.tri()))
+                                 self._env.rate_ugy_h() * (1.0 + 0.04 * rng.tri()))
         tlm[_CH_LOADS_ON] = self._bus.on
         tlm[_CH_LOADS_TRIPPED] = self._bus.tripped
         tlm[_CH_HEATERS_ON] = self._heating

@@ -23,7 +23,7 @@ with t the model time since sunrise. Noon elevation is 69.8 deg.
 Model time is kept as an integer second count plus a float fraction: a single-precision float
 alone cannot hold 2.55 million seconds to better than 0.25 s, which would swallow small steps.
 
-SolarArray: output current from sun elevation, lost progressively to dust.
+The solar array (in Sun): output current from sun elevation, lost progressively to dust.
 
 A fixed array tilted to face the noon sun (tilt = site latitude, facing the equator), so its
 incidence cosine is cos(hour angle) = sin(elevation) / sin(noon elevation): the output rises
@@ -31,7 +31,7 @@ from zero at sunrise to _PEAK_A at noon and back. _PEAK_A: 20 A into the 28.8 V 
 580 W) from a clean array. Dust settles on it at `dust_rate` (fraction of the clean output lost
 per lunar day, i.e. per synodic month) for as long as the model runs; nothing cleans it.
 
-Surface and Radiation: the surface temperature and the radiation dose rate.
+Environment: the surface temperature and the radiation dose rate.
 
 Surface: by day it relaxes (time constant 2 h) towards radiative equilibrium with the sun,
 _SUBSOLAR_K * sin(elevation)**(1/4), about +116 degC at this site's noon; by night it cools
@@ -99,15 +99,19 @@ _COS_LAT = cos(radians(_LATITUDE_DEG))
 SIN_NOON = _COS_LAT  # sine of the noon elevation
 _OMEGA = 6.283185307179586 / SYNODIC_S  # rad per model second
 _DEG = const(57.29577951308232)
+_PEAK_A = const(20.0)  # the solar array's, clean, at noon
+_PEAK_PER_SIN = _PEAK_A / SIN_NOON
 
 
 class Sun:
-    """Model clock and sun position. `sin_elev` > 0 means day."""
+    """Model clock and sun position, and the solar array it lights. `sin_elev` > 0 means day.
+    (The array is here, not in a class of its own: each class costs heap.)"""
 
     def __init__(self, t_s):
         self.t_s = t_s % SYNODIC_S  # whole model seconds since the last sunrise
         self._frac_s = 0.0
         self.sin_elev = _COS_LAT * sin(_OMEGA * self.t_s)
+        self.dust_factor = 1.0  # array output fraction left by dust; 1 is clean
 
     def advance(self, dt_s):
         """Move the clock on by dt_s model seconds and update `sin_elev`."""
@@ -124,17 +128,6 @@ class Sun:
         """Sun elevation in degrees, negative below the horizon (allocates)."""
         return asin(self.sin_elev) * _DEG
 
-
-# --- the solar array ----------------------------------------------------------------------
-
-_PEAK_A = const(20.0)
-_PEAK_PER_SIN = _PEAK_A / SIN_NOON
-
-
-class SolarArray:
-    def __init__(self):
-        self.dust_factor = 1.0  # output fraction left by dust; 1 is clean
-
     def current_a(self, sin_elev):
         """Array output current for the sun's elevation sine (0 at night)."""
         if sin_elev <= 0.0:
@@ -142,7 +135,7 @@ class SolarArray:
         return _PEAK_PER_SIN * self.dust_factor * sin_elev
 
     def settle_dust(self, dust_rate, dt_s):
-        """Lose dust_rate of the clean output per synodic month, pro rata for dt_s."""
+        """Lose dust_rate of the clean array output per synodic month, pro rata for dt_s."""
         if dust_rate > 0.0:
             d = self.dust_factor - dust_rate * dt_s / SYNODIC_S
             self.dust_factor = d if d > 0.0 else 0.0
@@ -176,29 +169,28 @@ def _equilibrium_c(sin_elev):
     return t if t > SURFACE_NIGHT_C else SURFACE_NIGHT_C
 
 
-class Surface:
-    def __init__(self, sin_elev):
-        self.temp_c = _equilibrium_c(sin_elev)
+class Environment:
+    """The surface temperature and the radiation dose rate (one class: each costs heap)."""
 
-    def step(self, sin_elev, dt_s):
-        a = dt_s / (_DAY_TAU_S if sin_elev > 0.0 else _NIGHT_TAU_S)
-        t = self.temp_c
-        self.temp_c = t + a * (_equilibrium_c(sin_elev) - t) / (1.0 + a)
-
-
-class Radiation:
-    def __init__(self, rng):
+    def __init__(self, sin_elev, rng):
+        self.temp_c = _equilibrium_c(sin_elev)  # surface temperature
         self.excess_ugy_h = 0.0  # solar particle event dose rate above the background
         self.active = False
         self._tau_s = _SPE_TAU_MIN_S
         self._wait_s = rng.interval(_SPE_MEAN_INTERVAL_S)
+
+    def step(self, sin_elev, dt_s):
+        """Move the surface temperature on by dt_s."""
+        a = dt_s / (_DAY_TAU_S if sin_elev > 0.0 else _NIGHT_TAU_S)
+        t = self.temp_c
+        self.temp_c = t + a * (_equilibrium_c(sin_elev) - t) / (1.0 + a)
 
     def rate_ugy_h(self):
         """True dose rate (allocates)."""
         return _BACKGROUND_UGY_H + self.excess_ugy_h
 
     def advance(self, dt_s, rng):
-        """Advance dt_s; return SPE_STARTED, SPE_ENDED or _SPE_NONE."""
+        """Advance the radiation by dt_s; return SPE_STARTED, SPE_ENDED or _SPE_NONE."""
         if self.active:
             e = self.excess_ugy_h * exp(-dt_s / self._tau_s)
             if e >= _SPE_END_UGY_H:
