@@ -68,7 +68,6 @@ from node.plant.unit import (
     Battery,
     Bus,
     Faults,
-    Heaters,
     ThermalNode,
 )
 from protocol.compat import const
@@ -128,7 +127,6 @@ class Plant:
         self._day = sun.sin_elev > 0.0
         self._battery = Battery(_BOOT_SOC_PCT)
         self._bus = Bus()
-        self._heaters = Heaters()
         # Electronics box: 20 kJ/K, louvered radiator 0.15 -> 2.0 W/K between +15 and +35 degC,
         # to a sink between -60 (night) and 0 degC (noon).
         self._box = ThermalNode(15.0, 20000.0, 0.15, 2.0, 15.0, 35.0, -60.0, 0.0)
@@ -194,18 +192,18 @@ class Plant:
         """Heater h (0 battery, 1 electronics) to mode 0 OFF, 1 AUTO, 2 ON; False if invalid."""
         if not (0 <= h <= 1 and 0 <= mode <= 2):
             return False
-        self._heaters.modes[h] = mode
+        self._bus.modes[h] = mode
         self._switched()
         return True
 
     def heater_mode(self, h):
-        return self._heaters.modes[h]
+        return self._bus.modes[h]
 
     def set_setpoint(self, h, c):
         """Thermostat setpoint of heater h, degC (used in AUTO); False if h is not a heater."""
         if not 0 <= h <= 1:
             return False
-        self._heaters.setpoints_c[h] = float(c)
+        self._bus.setpoints_c[h] = float(c)
         return True
 
     def force_heater(self, h, on):
@@ -213,9 +211,9 @@ class Plant:
         if not 0 <= h <= 1:
             return
         if on:
-            self._heaters.forced |= 1 << h
+            self._bus.forced |= 1 << h
         else:
-            self._heaters.forced &= ~(1 << h)
+            self._bus.forced &= ~(1 << h)
         self._switched()
 
     def inject(self, fault, target, value):
@@ -297,12 +295,12 @@ class Plant:
 
     def _thermostats(self):
         """Update heater demand from the sensors; raise heater_switched on element changes."""
-        heaters = self._heaters
+        bus = self._bus
         read = self._faults.read
         hyst = self.hysteresis_c
-        heaters.update(0, read(_SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
-        heaters.update(1, read(_SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
-        heating = heaters.demand & self._bus.heater_power()
+        bus.thermostat(0, read(_SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
+        bus.thermostat(1, read(_SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
+        heating = bus.demand & bus.heater_power()
         changed = heating ^ self._heating
         if changed:
             self._heating = heating

@@ -147,13 +147,31 @@ if _HEATER_LOAD_ELECTRONICS != HEATER_FIRST + 1 or _HEATER_MASK != 3 << HEATER_F
     raise ImportError("plant.unit: heater load channels moved")
 
 
+# Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
+_HEATER_MODE_AUTO = const(1)
+_HEATER_MODE_OFF = const(0)
+_HEATER_MODE_ON = const(2)
+
+
 class Bus:
-    """Load switches and trip latches, as bit masks (bit n is load channel n)."""
+    """Load switches and trip latches, as bit masks (bit n is load channel n), and the heaters
+    the bus's two heater circuits feed (here, not in a class of their own: each costs heap).
+
+    Heater 0 (battery) and 1 (electronics): mode, thermostat setpoint, FDIR override.
+    `demand` bit h: the element should draw (mode ON, FDIR forced, or AUTO thermostat calling).
+    The AUTO thermostat switches on at or below setpoint - hysteresis/2 and off at or above
+    setpoint + hysteresis/2, on the temperature its sensor reads (a failed or stuck sensor
+    misleads it, as on a real unit). FDIR's force overrides every mode, OFF included.
+    """
 
     def __init__(self):
         self.on = _ESSENTIAL_MASK  # at boot: comms relay and both heater circuits
         self.tripped = 0
         self.steady_a = 0.0  # nominal current of the switched-on loads other than heaters
+        self.modes = [_HEATER_MODE_AUTO, _HEATER_MODE_AUTO]
+        self.setpoints_c = [5.0, -10.0]  # defaults of the battery/electronics_setpoint params
+        self.forced = 0
+        self.demand = 0
         self._update()
 
     def _update(self):
@@ -223,13 +241,25 @@ class Bus:
             tlm[_CH_CURRENT_COMMS_RELAY + ch] = a
         return total
 
+    def thermostat(self, h, measured_c, hysteresis_c):
+        """Heater h's demand from what its sensor reads (see the class)."""
+        bit = 1 << h
+        mode = self.modes[h]
+        if self.forced & bit or mode == _HEATER_MODE_ON:
+            want = True
+        elif mode == _HEATER_MODE_OFF:
+            want = False
+        elif self.demand & bit:
+            want = measured_c < self.setpoints_c[h] + hysteresis_c * 0.5
+        else:
+            want = measured_c <= self.setpoints_c[h] - hysteresis_c * 0.5
+        if want:
+            self.demand |= bit
+        else:
+            self.demand &= ~bit
 
-# --- thermal nodes and heaters ------------------------------------------------------------
 
-# Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
-_HEATER_MODE_AUTO = const(1)
-_HEATER_MODE_OFF = const(0)
-_HEATER_MODE_ON = const(2)
+# --- thermal nodes ------------------------------------------------------------------------
 
 
 class ThermalNode:
@@ -261,38 +291,6 @@ class ThermalNode:
         t = self.temp_c
         t_eq = self._sink_0 + self._sink_slope * surface_c + heat_w / g
         self.temp_c = t + a * (t_eq - t) / (1.0 + a)  # the change, for float32 precision
-
-
-class Heaters:
-    """Heater 0 (battery) and 1 (electronics): mode, thermostat setpoint, FDIR override.
-
-    `demand` bit h: the element should draw (mode ON, FDIR forced, or AUTO thermostat calling).
-    The AUTO thermostat switches on at or below setpoint - hysteresis/2 and off at or above
-    setpoint + hysteresis/2, on the temperature its sensor reads (a failed or stuck sensor
-    misleads it, as on a real unit). FDIR's force overrides every mode, OFF included.
-    """
-
-    def __init__(self):
-        self.modes = [_HEATER_MODE_AUTO, _HEATER_MODE_AUTO]
-        self.setpoints_c = [5.0, -10.0]  # defaults of the battery/electronics_setpoint params
-        self.forced = 0
-        self.demand = 0
-
-    def update(self, h, measured_c, hysteresis_c):
-        bit = 1 << h
-        mode = self.modes[h]
-        if self.forced & bit or mode == _HEATER_MODE_ON:
-            want = True
-        elif mode == _HEATER_MODE_OFF:
-            want = False
-        elif self.demand & bit:
-            want = measured_c < self.setpoints_c[h] + hysteresis_c * 0.5
-        else:
-            want = measured_c <= self.setpoints_c[h] - hysteresis_c * 0.5
-        if want:
-            self.demand |= bit
-        else:
-            self.demand &= ~bit
 
 
 # --- injected faults ----------------------------------------------------------------------
