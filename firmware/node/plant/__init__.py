@@ -178,7 +178,7 @@ class Plant:
     def reset_trip(self, ch):
         """Clear channel ch's over-current trip; it stays off until switched on."""
         if 0 <= ch < N_LOADS:
-            self._bus.reset_trip(ch)
+            self._bus.tripped &= ~(1 << ch)  # the channel stays off
             self._switched()
 
     def shed(self, mask):
@@ -300,7 +300,7 @@ class Plant:
         hyst = self.hysteresis_c
         bus.thermostat(0, read(_SENSOR_BATTERY_TEMP, self._cell.temp_c), hyst)
         bus.thermostat(1, read(_SENSOR_ELECTRONICS_TEMP, self._box.temp_c), hyst)
-        heating = bus.demand & bus.heater_power()
+        heating = bus.demand & (bus.on >> HEATER_FIRST)  # and its circuit powered
         changed = heating ^ self._heating
         if changed:
             self._heating = heating

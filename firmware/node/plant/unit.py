@@ -10,7 +10,7 @@ An 8S Li-ion (NMC) pack, 28.8 V nominal, 24.0 V empty, 33.2 V full (charge termi
 heaters on thermostat take roughly 60 % of it; every load on takes it all in two days.
 
 - SoC integrates the current, charge counted at _CHARGE_EFFICIENCY, over a capacity that falls
-  when cold (capacity_factor: 1 at 20 degC and above, -0.8 %/degC below, at least 0.5), so the
+  when cold (the capacity factor: 1 at 20 degC and above, -0.8 %/degC below, at least 0.5), so the
   same current drains a cold battery's SoC faster.
 - Charging is inhibited below 0 degC (lithium plating) and tapers over the last 5 % of charge;
   the regulator shunts whatever the battery cannot take.
@@ -73,14 +73,6 @@ _OCV_LAST = const(10)
 _PCT_PER_AS = const(100.0 / 3600.0)  # % SoC per ampere-second per ampere-hour of capacity
 
 
-def capacity_factor(temp_c):
-    """Fraction of the rated capacity available at temp_c."""
-    if temp_c >= 20.0:
-        return 1.0
-    f = 1.0 - 0.008 * (20.0 - temp_c)
-    return f if f > 0.5 else 0.5
-
-
 class Battery:
     def __init__(self, soc_pct):
         self.soc_pct = soc_pct
@@ -100,29 +92,32 @@ class Battery:
         self.current_a = current_a
         if current_a > 0.0:
             current_a *= _CHARGE_EFFICIENCY
-        soc = self.soc_pct + current_a * dt_s * _PCT_PER_AS / (
-            _CAPACITY_AH * capacity_factor(temp_c))
+        f = 1.0  # the capacity factor: the fraction of the rated capacity available
+        if temp_c < 20.0:
+            f = 1.0 - 0.008 * (20.0 - temp_c)
+            if f <= 0.5:
+                f = 0.5
+        soc = self.soc_pct + current_a * dt_s * _PCT_PER_AS / (_CAPACITY_AH * f)
         if soc > 100.0:
             soc = 100.0
         elif soc < 0.0:
             soc = 0.0
         self.soc_pct = soc
 
-    def ocv_v(self):
-        """Open-circuit voltage, interpolated in the 10 % steps of the OCV table."""
+    def voltage_v(self, temp_c):
+        """Terminal voltage: the open-circuit voltage (interpolated in the 10 % steps of the
+        OCV table) with the present current through the internal resistance."""
         x = self.soc_pct / 10.0
         i = int(x)
         if i >= _OCV_LAST:
-            return _OCV_V[_OCV_LAST]
-        lo = _OCV_V[i]
-        return lo + (_OCV_V[i + 1] - lo) * (x - i)
-
-    def voltage_v(self, temp_c):
-        """Terminal voltage with the present current through the internal resistance."""
+            ocv = _OCV_V[_OCV_LAST]
+        else:
+            ocv = _OCV_V[i]
+            ocv += (_OCV_V[i + 1] - ocv) * (x - i)
         r = _R_25_OHM
         if temp_c < 25.0:
             r *= 1.0 + 0.02 * (25.0 - temp_c)
-        return self.ocv_v() + self.current_a * r
+        return ocv + self.current_a * r
 
 
 # --- the load bus -------------------------------------------------------------------------
@@ -194,10 +189,6 @@ class Bus:
         self._update()
         return True
 
-    def reset_trip(self, ch):
-        """Clear channel ch's trip latch; the channel stays off."""
-        self.tripped &= ~(1 << ch)
-
     def trip(self, ch):
         """Open channel ch on over-current; False if it was already tripped."""
         bit = 1 << ch
@@ -222,10 +213,6 @@ class Bus:
         self.on = 0
         self._update()
         return m
-
-    def heater_power(self):
-        """Bit h set when heater h's circuit is powered."""
-        return (self.on >> HEATER_FIRST) & 3
 
     def sample(self, rng, tlm, heating):
         """Write the measured load currents to tlm[40 + ch] and return their sum (bus current).
