@@ -262,20 +262,17 @@ class ThermalNode:
         self._sink_slope = slope
         self._sink_0 = sink_night_c - slope * SURFACE_NIGHT_C
 
-    def conductance(self):
-        """Present conductance to the sink, W/K (louver opening by temperature)."""
-        x = (self.temp_c - self._open_c) / self._span_c
-        if x <= 0.0:
-            return self._g_closed
-        if x >= 1.0:
-            x = 1.0
-        return self._g_closed + self._g_span * x
-
     def step(self, heat_w, surface_c, dt_s):
         """Advance dt_s with heat_w dissipated in the node."""
-        g = self.conductance()
-        a = g * dt_s / self._capacity
         t = self.temp_c
+        x = (t - self._open_c) / self._span_c  # the conductance to the sink, W/K, follows
+        if x <= 0.0:  # the louver's opening by temperature
+            g = self._g_closed
+        else:
+            if x >= 1.0:
+                x = 1.0
+            g = self._g_closed + self._g_span * x
+        a = g * dt_s / self._capacity
         t_eq = self._sink_0 + self._sink_slope * surface_c + heat_w / g
         self.temp_c = t + a * (t_eq - t) / (1.0 + a)  # the change, for float32 precision
 
