@@ -13,6 +13,12 @@ SIGTERM, SIGINT or SIGHUP stop it cleanly. The lock is the truth: a ``sim.json``
 free was left by a daemon that was killed, and is removed by the next ``find()``. The node
 dies with the daemon, however the daemon ends (``ground.simnode``).
 
+The node holds the development key, as a ``sim`` port's does (SPEC §10.6: provisioned into a
+state directory without a key table; it boots ENFORCED). ``sim.json`` says so (``key``:
+``dev``; ``none`` for a description written before nodes were keyed), and a command that finds
+the node (``ground.subcommands.signer_of``) signs with that key, continuing its counters from
+``ground.keys.dev_store()``: the node's replay window outlives every command.
+
 Files: ``$XDG_RUNTIME_DIR/ilrs/`` (else ``$XDG_STATE_HOME/ilrs/run/``, else
 ``~/.local/state/ilrs/run/``) holds ``sim.lock``, ``sim.json`` and ``sim.log`` (the daemon's
 stderr). The node's state directory (its flash: parameters, boot count, event log) is kept
@@ -87,12 +93,14 @@ class BackgroundSim:
     node_log: str
     started: float
     options: dict[str, Any]
+    key: str = "none"  # "dev": the node holds the development key
 
     def describe(self) -> str:
         up = time.time() - self.started
         opts = "".join(f", {k.replace('_', ' ')} {v}" for k, v in self.options.items())
+        keyed = "development key" if self.key == "dev" else "open: no key"
         return (f"background simulated node on {self.port} (pid {self.pid}, up {up:.0f} s"
-                f"{opts}); state {self.state_dir}, node log {self.node_log}")
+                f"{opts}, {keyed}); state {self.state_dir}, node log {self.node_log}")
 
 
 def _lock_is_held() -> bool:
@@ -221,7 +229,8 @@ def _daemon(argv: list[str] | None = None) -> int:
         print(f"{_RACE} holds the lock", flush=True)
         return 1
     state_dir = Path(args.state_dir or default_state_dir()).absolute()
-    node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=state_dir)
+    node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=state_dir,
+                   dev_key=True)
     try:
         node.start()
     except (SimNodeError, OSError) as exc:
@@ -232,7 +241,8 @@ def _daemon(argv: list[str] | None = None) -> int:
         options = {k: v for k, v in (("seed", args.seed), ("time_factor", args.time_factor))
                    if v is not None}
         info = BackgroundSim(pid=os.getpid(), port=node.port, state_dir=str(state_dir),
-                             node_log=str(node.log_path), started=time.time(), options=options)
+                             node_log=str(node.log_path), started=time.time(), options=options,
+                             key="dev")
         tmp = _info_path().with_suffix(".json.new")
         tmp.write_text(json.dumps(info.__dict__))
         os.replace(tmp, _info_path())

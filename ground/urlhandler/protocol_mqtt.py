@@ -1,5 +1,5 @@
-"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1]``: a node through
-a broker.
+"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1|key=dev]``: a node
+through a broker.
 
 A pyserial URL handler, so ``Transport`` and everything above it (client, cmd, tlm, events,
 params, record, console, the HIL suite's ``--target``) work through the broker unchanged. The
@@ -41,6 +41,13 @@ rights allow subscribing to ``tm``, ``ev`` and ``status`` only, so a port that s
 never lets through: the client on a read-only port learns the node's state from its
 housekeeping instead (mode, boot count, dictionary hash, node id: every packet carries them)
 and refuses every command in one line (``ReadOnlyPort``) before anything reaches the port.
+
+Signing: the port carries commands as the client made them; a client with a signer (``--operator
+N``: the operator's key from the key store) sends them authenticated (SPEC §10), and the
+gateway forwards them unchanged. ``key=dev`` says the node holds the development key (a
+simulated node behind the gateway started with ``sim://?key=dev``): the client then signs
+with it by itself (``ground.transport.mqtt_dev_key``), continuing the key's counters from
+``ground.keys.dev_store()``, since such a node outlives each session.
 
 Several operators: each names a distinct ``operator=N`` (0..15): its client's command
 sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
@@ -97,15 +104,22 @@ def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
             if value not in ("0", "1"):
                 raise ValueError(f"{url}: readonly={value!r}: 1 (a read-only port) or 0")
             options["readonly"] = value == "1"
+        elif key == "key":
+            if value not in ("dev", "none"):
+                raise ValueError(f"{url}: key={value!r}: dev (the node holds the development "
+                                 "key: sign with it) or none")
+            options["key"] = value
         elif key == "status_wait_s":
             try:
                 options["status_wait_s"] = float(value)
             except ValueError:
                 raise ValueError(f"{url}: status_wait_s={value!r} is not a number") from None
         else:
-            raise ValueError(f"{url}: unknown option {key!r} (operator, readonly, status_wait_s)")
-    if options.get("readonly") and "operator" in options:
-        raise ValueError(f"{url}: readonly=1 sends nothing: operator= has no use there")
+            raise ValueError(
+                f"{url}: unknown option {key!r} (operator, readonly, key, status_wait_s)")
+    for needless in ("operator", "key"):
+        if options.get("readonly") and needless in options:
+            raise ValueError(f"{url}: readonly=1 sends nothing: {needless}= has no use there")
     return broker, station, node, options
 
 
