@@ -147,7 +147,7 @@ class KeyStore:
 
 def dev_store() -> KeyStore:
     """The development key's store (created on first use): its counter reservations."""
-    from ground.background import state_home
+    from ground.daemon import state_home
 
     store = KeyStore(state_home() / "ilrs" / "dev-keys.json")
     if DEV_OPERATOR not in store.operators:
