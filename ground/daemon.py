@@ -105,7 +105,9 @@ def first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
 
 
 def stop(name: str, pid: int, timeout_s: float) -> None:
-    """SIGTERM by pid; SIGKILL while the lock is still held every ``timeout_s`` after."""
+    """SIGTERM by pid; SIGKILL while the lock is still held every ``timeout_s`` after; then
+    wait (up to ``timeout_s``) for the process itself to end: it lets the lock go just before
+    it exits, and "stopped" means no process of it is left."""
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while lock_is_held(name):
@@ -114,6 +116,24 @@ def stop(name: str, pid: int, timeout_s: float) -> None:
                 os.kill(pid, signal.SIGKILL)  # what it started dies with it
             deadline = time.monotonic() + timeout_s
         time.sleep(POLL_S)
+    deadline = time.monotonic() + timeout_s
+    while not _ended(pid) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+
+
+def _ended(pid: int) -> bool:
+    """The process is gone, or a zombie (ended; its parent, init, has yet to reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process took the pid
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS): running until the kill above says otherwise
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 # --- the daemon's side -----------------------------------------------------------------------
