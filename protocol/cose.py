@@ -113,6 +113,17 @@ if MICROPYTHON:
 
     _copy = _copy_v
 
+    @micropython.viper
+    def _move_up_v(buf: ptr8, n: int, h: int):
+        # buf[h:h + n] = buf[0:n], from the end down (the two overlap), with no slice object
+        i = n - 1
+        while i >= 0:
+            buf[i + h] = buf[i]
+            i -= 1
+
+    _move_up = _move_up_v
+    _CPYTHON = False
+
 else:
 
     def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
@@ -133,10 +144,20 @@ else:
     def _copy_slice(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
         dst[at:at + n] = src[start:start + n]
 
+    def _move_up_loop(buf: "Any", n: int, h: int) -> None:
+        # buf[h:h + n] = buf[0:n], from the end down (the two overlap), with no slice object
+        for i in range(n - 1, -1, -1):
+            buf[i + h] = buf[i]
+
+    def _move_up_slice(buf: "Any", n: int, h: int) -> None:
+        buf[h:h + n] = buf[0:n]
+
     # CPython (the ground checks every answer it gets): the slice, 10x faster there. A
     # MicroPython without the native emitter (the 32-bit VM the bench measures the node in,
     # where compat.MICROPYTHON is False: bench/heap32.py): the loop, which allocates nothing.
-    _copy = _copy_loop if sys.implementation.name == "micropython" else _copy_slice
+    _CPYTHON = sys.implementation.name != "micropython"
+    _copy = _copy_slice if _CPYTHON else _copy_loop
+    _move_up = _move_up_slice if _CPYTHON else _move_up_loop
 
 
 def _bstr_head(n: int) -> bytes:
@@ -168,7 +189,9 @@ def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
 
 
 class MacKey:
-    """A key id and its key, with the HMAC pads computed once (64 bytes each)."""
+    """A key id and its key, with the HMAC pads computed once (64 bytes each); on CPython
+    (the ground) also the two hash states after the pads, copied per tag (``hashlib``'s
+    ``copy``, which MicroPython's sha256 lacks)."""
 
     def __init__(self, kid: "Any", key: "Any") -> None:
         if len(kid) != KID_BYTES or len(key) != KEY_BYTES:
@@ -177,12 +200,22 @@ class MacKey:
         k = bytes(key) + bytes(_BLOCK - KEY_BYTES)
         self._ipad = bytes(b ^ 0x36 for b in k)
         self._opad = bytes(b ^ 0x5C for b in k)
+        if _CPYTHON:
+            self._inner = hashlib.sha256(self._ipad)
+            self._outer = hashlib.sha256(self._opad)
 
     def __repr__(self) -> str:
         return "MacKey(kid=" + hexlify(self.kid).decode() + ")"
 
     def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
+        if _CPYTHON:
+            h = self._inner.copy()
+            h.update(b"".join((_MAC0_HEAD, _bstr_head(len(protected)), protected,
+                               _bstr_head(len(aad)), aad, _bstr_head(len(payload)), payload)))
+            o = self._outer.copy()
+            o.update(h.digest())
+            return o.digest()
         h = hashlib.sha256(self._ipad)
         h.update(_MAC0_HEAD)
         h.update(_bstr_head(len(protected)))
@@ -196,19 +229,23 @@ class MacKey:
         return o.digest()
 
     def verify(self, r: "Mac0Reader", aad_index: int) -> bool:
-        """True if the tag of the object Mac0Reader r has parsed is right for this key.
+        """True if the tag of the object Mac0Reader r has parsed is right for this key
+        (aad_index: 0 a command, 1 a verification)."""
+        return equal(r.buf, r.tag, self.digest(r, aad_index), TAG_BYTES)
 
-        aad_index: 0 a command, 1 a verification. The protected bstr and the payload bstr
-        (heads included) are taken from the frame as MAC_structure holds them, through r's
-        64-byte block (no slice, no view: see the module's "Allocation")."""
+    def digest(self, r: "Mac0Reader", aad_index: int) -> bytes:
+        """The tag (32 bytes, hashlib's digest) of the object laid out in r.buf: its protected
+        bstr at [2:r.unprot], its payload bstr at [r.payload_head:r.tag_head], heads included
+        as MAC_structure holds them. Hashed through r's 64-byte block (no slice, no view: see
+        the module's "Allocation"); two arguments only: a call with more costs the node 1 us."""
         buf = r.buf
         block = r.block
+        unprot = r.unprot
         block[0:len(block)] = self._ipad  # _BLOCK bytes long (any 64 will do): see below
         h = hashlib.sha256(self._ipad)
-        # "MAC0", protected, external_aad: at most 6 + 18 + 2 bytes, the first block's start
         block[0:_MAC0_HEAD_LEN] = _MAC0_HEAD
-        fill = _MAC0_HEAD_LEN + r.unprot - r.prot_head
-        _copy(block, _MAC0_HEAD_LEN, buf, r.prot_head,  # pyright: ignore[reportArgumentType]
+        fill = _MAC0_HEAD_LEN + unprot - 2
+        _copy(block, _MAC0_HEAD_LEN, buf, 2,  # pyright: ignore[reportArgumentType]
               fill - _MAC0_HEAD_LEN)
         block[fill] = _BSTR1
         block[fill + 1] = aad_index
@@ -226,12 +263,11 @@ class MacKey:
             if fill == _BLOCK:
                 h.update(block)
                 fill = 0
-        block[fill:] = b""  # the partial block: shortened in place (fill may be 0), grown
-        h.update(block)  # back by the next call's first line (no reallocation either way)
+        block[fill:] = b""
+        h.update(block)
         o = hashlib.sha256(self._opad)
         o.update(h.digest())
-        return equal(buf, r.tag, o.digest(), TAG_BYTES)
-
+        return o.digest()
 
 def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
@@ -241,33 +277,84 @@ def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: by
             + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
 
 
-def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int) -> int:
+def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
+                  r: "Mac0Reader | None" = None) -> int:
     """Turn the verification in buf[0:n] into its authenticated form (label -65538 = counter,
     aad h'01') in place, with no second buffer; return its length. buf must hold it (n +
-    WRAP_OVERHEAD bytes). Allocates (the tag, the headers)."""
-    prot = protected_header(key.kid, LABEL_ANSWERS, counter)
-    mv = memoryview(buf)
-    tag = key.tag(prot, AAD_VERIFICATION, mv[0:n])
-    head = _bstr_head(n)
-    np = len(prot)
-    h = 4 + np + len(head)  # d1 84 (40|np) prot a0 head: where the payload goes
-    # The payload moves up by h from its end down, in pieces of at most h bytes: no piece's
-    # source overlaps its destination (a slice copy is a plain memcpy on MicroPython).
-    end = n
-    while end > 0:
-        start = end - h if end > h else 0
-        mv[start + h:end + h] = mv[start:end]
-        end = start
+    WRAP_OVERHEAD bytes). The payload moves up (viper on the node), the headers are written
+    byte by byte and the tag is hashed from buf by MacKey.digest: nothing allocated beyond
+    hashlib's own, as on the verify path. r: a Mac0Reader lent as scratch (the node's, after
+    its command was checked; None: a new one): its block, buf and layout offsets then
+    describe this object, its operator, generation and counter stay the command's."""
+    if counter < 1 or counter > MAX_COUNTER:
+        raise ValueError("a counter is 1..1073741823")
+    if r is None:
+        r = Mac0Reader()
+    if counter < 24:
+        nc = 1
+    elif counter < 0x100:
+        nc = 2
+    elif counter < 0x10000:
+        nc = 3
+    else:
+        nc = 5
+    np = _PROT_FIXED + nc
+    nh = 1 if n < 24 else 2 if n < 0x100 else 3
+    h = 4 + np + nh  # d1 84 (40|np) prot a0 head: where the payload goes
+    _move_up(buf, n, h)  # pyright: ignore[reportArgumentType]
     buf[0] = 0xD1
     buf[1] = 0x84
     buf[2] = 0x40 | np
-    buf[3:3 + np] = prot
-    buf[3 + np] = 0xA0
-    buf[4 + np:h] = head
+    buf[3] = 0xA3
+    buf[4] = 0x01
+    buf[5] = ALG_HMAC_256_256
+    buf[6] = 0x04
+    buf[7] = 0x40 | KID_BYTES
+    kid = key.kid
+    buf[8] = kid[0]
+    buf[9] = kid[1]
+    for i in range(5):
+        buf[10 + i] = LABEL_ANSWERS[i]
+    c = 3 + _PROT_FIXED  # the counter, shortest form
+    if nc == 1:
+        buf[c] = counter
+    elif nc == 2:
+        buf[c] = 0x18
+        buf[c + 1] = counter
+    elif nc == 3:
+        buf[c] = 0x19
+        buf[c + 1] = counter >> 8
+        buf[c + 2] = counter & 0xFF
+    else:
+        buf[c] = 0x1A
+        buf[c + 1] = counter >> 24
+        buf[c + 2] = (counter >> 16) & 0xFF
+        buf[c + 3] = (counter >> 8) & 0xFF
+        buf[c + 4] = counter & 0xFF
+    u = 3 + np
+    buf[u] = 0xA0
+    if nh == 1:
+        buf[u + 1] = 0x40 | n
+    elif nh == 2:
+        buf[u + 1] = 0x58
+        buf[u + 2] = n
+    else:
+        buf[u + 1] = 0x59
+        buf[u + 2] = n >> 8
+        buf[u + 3] = n & 0xFF
     pos = h + n
+    r.buf = buf
+    r.prot_head = 2
+    r.unprot = u
+    r.payload_head = u + 1
+    r.payload = h
+    r.payload_end = pos
+    r.tag_head = pos
+    r.tag = pos + 2
+    tag = key.digest(r, 1)
     buf[pos] = 0x58
     buf[pos + 1] = TAG_BYTES
-    buf[pos + 2:pos + 2 + TAG_BYTES] = tag
+    _copy(buf, pos + 2, tag, 0, TAG_BYTES)  # pyright: ignore[reportArgumentType]
     return pos + 2 + TAG_BYTES
 
 
