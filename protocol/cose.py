@@ -210,10 +210,10 @@ class MacKey:
     def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
         if _CPYTHON:
-            h = self._inner.copy()
+            h = self._inner.copy()  # pyright: ignore[reportAttributeAccessIssue]
             h.update(b"".join((_MAC0_HEAD, _bstr_head(len(protected)), protected,
                                _bstr_head(len(aad)), aad, _bstr_head(len(payload)), payload)))
-            o = self._outer.copy()
+            o = self._outer.copy()  # pyright: ignore[reportAttributeAccessIssue]
             o.update(h.digest())
             return o.digest()
         h = hashlib.sha256(self._ipad)

@@ -290,8 +290,9 @@ class Auth:
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
         under the key that verified the command (slot's generation), answering counter (§10.5).
         Returns False if it would not fit. Wrapped in place (cose.wrap_in_place), hashed
-        through the reader's 64-byte block (the reader lent as scratch): no copy of the message, nothing allocated beyond
-        hashlib's own (a key of a retired or revoked generation aside)."""
+        through the reader's 64-byte block (the reader lent as scratch): no copy of the
+        message, nothing allocated beyond hashlib's own (a retired or revoked generation's key
+        aside)."""
         n = enc.pos
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
