@@ -209,22 +209,22 @@ class MacKey:
 
     def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
+        return self._tag(_bstr_head(len(protected)) + protected, _bstr_head(len(aad)) + aad,
+                         _bstr_head(len(payload)) + bytes(payload))
+
+    def _tag(self, protected: bytes, aad: bytes, payload: bytes) -> bytes:
+        # tag() of the three as bstr items, heads included (encode_mac0 reuses them)
         if _CPYTHON:
             h = self._inner.copy()  # pyright: ignore[reportAttributeAccessIssue]
-            h.update(b"".join((_MAC0_HEAD, _bstr_head(len(protected)), protected,
-                               _bstr_head(len(aad)), aad, _bstr_head(len(payload)), payload)))
+            h.update(b"".join((_MAC0_HEAD, protected, aad, payload)))
             o = self._outer.copy()  # pyright: ignore[reportAttributeAccessIssue]
-            o.update(h.digest())
-            return o.digest()
-        h = hashlib.sha256(self._ipad)
-        h.update(_MAC0_HEAD)
-        h.update(_bstr_head(len(protected)))
-        h.update(protected)
-        h.update(_bstr_head(len(aad)))
-        h.update(aad)
-        h.update(_bstr_head(len(payload)))
-        h.update(payload)
-        o = hashlib.sha256(self._opad)
+        else:
+            h = hashlib.sha256(self._ipad)
+            h.update(_MAC0_HEAD)
+            h.update(protected)
+            h.update(aad)
+            h.update(payload)
+            o = hashlib.sha256(self._opad)
         o.update(h.digest())
         return o.digest()
 
@@ -272,9 +272,10 @@ class MacKey:
 def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
     protected = protected_header(key.kid, label, counter)
-    tag = key.tag(protected, aad, payload)
-    return (b"\xd1\x84" + _bstr_head(len(protected)) + protected + b"\xa0"
-            + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
+    prot = _bstr_head(len(protected)) + protected  # the items, as object and tag hold them
+    body = _bstr_head(len(payload)) + bytes(payload)
+    tag = key._tag(prot, _bstr_head(len(aad)) + aad, body)
+    return b"".join((b"\xd1\x84", prot, b"\xa0", body, b"\x58\x20", tag))
 
 
 def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
