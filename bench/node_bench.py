@@ -7,6 +7,10 @@ Against a fresh simulated node (ground.simnode: MicroPython Unix port, 192K heap
   readinto what is there, write it back) on the same kind of pty with a frame of the same
   size, and with the same echo written on asyncio (StreamReader, five idle tasks: what the
   node's link task pays just to wake up). Target: median within 3x of the bare echo.
+- authenticated noop round trip (SPEC §10) against an unauthenticated one, side by side on
+  one node (the development-keyed node, its policy opened by a signed auth_policy so it takes
+  both), alternated, each timed from the message's encoding (and signing) to both answers
+  in; 200 pairs (100 with --quick). Target: median ratio <= 1.5x (issue 13).
 - housekeeping: every housekeeping packet of the dictionary (protocol.dictionary.PACKETS)
   at hk_rate's maximum (the dictionary's upper limit of its rate argument, 50 Hz) for 60 s
   (10 s with --quick); packets/s received and messages lost (downlink seq gaps, tx_dropped).
