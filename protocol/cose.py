@@ -16,8 +16,9 @@ rp2 port has). The layout is fixed, so the node checks it byte by byte instead o
 
 - ``MacKey(kid, key)``: a key with its HMAC pads computed once; ``repr`` never shows the key.
 - ``derive_key(master, kid)``: an operator's key for one generation (§10.6).
-- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; ground, and
-  the node's downlink through ``wrap_in_place``).
+- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; the ground).
+- ``wrap_in_place(buf, key, counter, n, r)``: the node's answer made authenticated in its own
+  buffer (SPEC §10.5).
 - ``Mac0Reader``: the node's check of a received object, no decoding into objects.
 - ``equal(a, a_start, b, n)``: constant-time comparison.
 
@@ -28,7 +29,10 @@ a memoryview slice (an object per call): instead MAC_structure goes through the 
 64-byte block, copied in (viper on the node), hashed whole block by whole block; the last,
 partial block is the same bytearray shortened in place, grown back by the next call (slice
 assignments within its capacity reallocate nothing). Measured by tests/protocol/test_cose.py
-and ``make bench``.
+and ``make bench``. The node's signing (``wrap_in_place``) hashes the same way, from the
+answer laid out in place, with the reader's block: nothing beyond hashlib's own either
+(bench/verify_bench.py, tests/firmware/test_auth_alloc.py). On CPython (the ground) a MacKey
+also keeps the two hash states after its pads and copies them per tag.
 """
 
 import hashlib
@@ -243,6 +247,7 @@ class MacKey:
         unprot = r.unprot
         block[0:len(block)] = self._ipad  # _BLOCK bytes long (any 64 will do): see below
         h = hashlib.sha256(self._ipad)
+        # "MAC0", protected, external_aad: at most 6 + 18 + 2 bytes, the first block's start
         block[0:_MAC0_HEAD_LEN] = _MAC0_HEAD
         fill = _MAC0_HEAD_LEN + unprot - 2
         _copy(block, _MAC0_HEAD_LEN, buf, 2,  # pyright: ignore[reportArgumentType]
@@ -263,11 +268,12 @@ class MacKey:
             if fill == _BLOCK:
                 h.update(block)
                 fill = 0
-        block[fill:] = b""
-        h.update(block)
+        block[fill:] = b""  # the partial block: shortened in place (fill may be 0), grown
+        h.update(block)  # back by the next call's first line (no reallocation either way)
         o = hashlib.sha256(self._opad)
         o.update(h.digest())
         return o.digest()
+
 
 def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
