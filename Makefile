@@ -68,7 +68,10 @@ run: $(BASE)  ## the main job: console against the simulated node (a scripted de
 
 test: $(DEV) $(WASM_STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node (not the soak runs)
 	$(MAKE) --no-print-directory lint
-	HIL_IMPAIRED_COMMANDS=200 $(PY) -m pytest -m "not soak"
+	HIL_IMPAIRED_COMMANDS=200 $(PY) -m pytest -m "not soak" $(PARALLEL)
+
+# one pytest worker a core (xdist), four at most: each HIL worker runs its own simulated node
+PARALLEL := -n auto --maxprocesses 4 --dist worksteal
 
 soak: $(DEV)  ## the long acceptance runs make test leaves out: the lunar night, the whole HIL suite through a broker, 1,000 commands through an impaired link
 	$(PY) -m pytest -m soak

@@ -477,3 +477,32 @@ print(cmd(34, [0])[-1].body[1:3])
 print(loaded())                       # committed: dropped
 """)
     assert lines == ["[]", "[]", "['node.seqcmds', 'node.seqcheck']", "[2, 0]", "[]"]
+
+
+def test_the_executor_is_loaded_only_while_a_slot_runs_or_has_a_trigger(run_mp, tmp_path):
+    steps = [NOOP, [0, 300, ids.CMD_NOOP, [], 0]]
+    lines = run(run_mp, tmp_path / "s", f"""
+import sys
+def loaded():
+    return ['node.seqrun' in sys.modules, seq.buf is not None]
+tick()
+print(loaded())                       # after boot: nothing stored
+print(upload(0, image(DICT_HASH, "t", {steps!r}))[-1].body[1:3])
+tick()
+print(loaded())                       # stored, idle, no trigger
+cmd(35, [0])
+print(loaded())                       # started: the next tick loads it
+tick()
+print(loaded(), seq.state[0], seq.step[0])  # step 1 waits for its 300 ms
+tick(500)
+print(loaded(), seq.state[0])         # ended: dropped at that tick
+cmd(37, [0, 2, 0.0])                  # trigger at sunset
+tick()
+print(loaded())
+cmd(37, [0, 0, 0.0])                  # no trigger
+tick()
+print(loaded())
+""")
+    assert lines == ["[False, False]", "[2, 0]", "[False, False]", "[False, False]",
+                     "[True, True] 2 1", "[False, False] 3",
+                     "[True, True]", "[False, False]"]
