@@ -126,7 +126,6 @@ if MICROPYTHON:
             i -= 1
 
     _move_up = _move_up_v
-    _CPYTHON = False
 
 else:
 
@@ -148,39 +147,37 @@ else:
     def _copy_slice(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
         dst[at:at + n] = src[start:start + n]
 
-    def _move_up_loop(buf: "Any", n: int, h: int) -> None:
+    def _move_up(buf: "Any", n: int, h: int) -> None:
         # buf[h:h + n] = buf[0:n], from the end down (the two overlap), with no slice object
         for i in range(n - 1, -1, -1):
             buf[i + h] = buf[i]
 
-    def _move_up_slice(buf: "Any", n: int, h: int) -> None:
-        buf[h:h + n] = buf[0:n]
-
     # CPython (the ground checks every answer it gets): the slice, 10x faster there. A
     # MicroPython without the native emitter (the 32-bit VM the bench measures the node in,
     # where compat.MICROPYTHON is False: bench/heap32.py): the loop, which allocates nothing.
-    _CPYTHON = sys.implementation.name != "micropython"
-    _copy = _copy_slice if _CPYTHON else _copy_loop
-    _move_up = _move_up_slice if _CPYTHON else _move_up_loop
+    _copy = _copy_loop if sys.implementation.name == "micropython" else _copy_slice
 
 
-def _bstr_head(n: int) -> bytes:
-    # A byte string head (shortest form) for n <= 65535.
-    if n < 24:
-        return bytes((0x40 | n,))
-    if n < 0x100:
-        return bytes((0x58, n))
-    return bytes((0x59, n >> 8, n & 0xFF))
+def _size(v: int) -> int:
+    # The bytes of a CBOR head for v (< 2**32), shortest form: 1, 2, 3 or 5.
+    return 1 if v < 24 else 2 if v < 0x100 else 3 if v < 0x10000 else 5
 
 
-def _uint(n: int) -> bytes:
-    if n < 24:
-        return bytes((n,))
-    if n < 0x100:
-        return bytes((0x18, n))
-    if n < 0x10000:
-        return bytes((0x19, n >> 8, n & 0xFF))
-    return bytes((0x1A, n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+def _head(buf: "Any", at: int, major: int, v: int, k: int) -> None:
+    # A CBOR head of k = _size(v) bytes at buf[at:at + k] (major: 0 uint, 0x40 bstr).
+    buf[at] = major | v if k == 1 else major | (0x17 + (k - 1 if k < 5 else 3))
+    while k > 1:
+        k -= 1
+        buf[at + k] = v & 0xFF
+        v >>= 8
+
+
+def _item(major: int, v: int) -> bytes:
+    # The head alone, as bytes (allocates: the ground's encode_mac0 and tag).
+    k = _size(v)
+    b = bytearray(k)
+    _head(b, 0, major, v, k)
+    return bytes(b)
 
 
 def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
@@ -189,13 +186,11 @@ def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
         raise ValueError("a key id is 2 bytes")
     if counter < 1 or counter > MAX_COUNTER:
         raise ValueError("a counter is 1..1073741823")
-    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _uint(counter)
+    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _item(0, counter)
 
 
 class MacKey:
-    """A key id and its key, with the HMAC pads computed once (64 bytes each); on CPython
-    (the ground) also the two hash states after the pads, copied per tag (``hashlib``'s
-    ``copy``, which MicroPython's sha256 lacks)."""
+    """A key id and its key, with the HMAC pads computed once (64 bytes each)."""
 
     def __init__(self, kid: "Any", key: "Any") -> None:
         if len(kid) != KID_BYTES or len(key) != KEY_BYTES:
@@ -204,31 +199,21 @@ class MacKey:
         k = bytes(key) + bytes(_BLOCK - KEY_BYTES)
         self._ipad = bytes(b ^ 0x36 for b in k)
         self._opad = bytes(b ^ 0x5C for b in k)
-        if _CPYTHON:
-            self._inner = hashlib.sha256(self._ipad)
-            self._outer = hashlib.sha256(self._opad)
 
     def __repr__(self) -> str:
         return "MacKey(kid=" + hexlify(self.kid).decode() + ")"
 
     def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
-        return self._tag(_bstr_head(len(protected)) + protected, _bstr_head(len(aad)) + aad,
-                         _bstr_head(len(payload)) + bytes(payload))
-
-    def _tag(self, protected: bytes, aad: bytes, payload: bytes) -> bytes:
-        # tag() of the three as bstr items, heads included (encode_mac0 reuses them)
-        if _CPYTHON:
-            h = self._inner.copy()  # pyright: ignore[reportAttributeAccessIssue]
-            h.update(b"".join((_MAC0_HEAD, protected, aad, payload)))
-            o = self._outer.copy()  # pyright: ignore[reportAttributeAccessIssue]
-        else:
-            h = hashlib.sha256(self._ipad)
-            h.update(_MAC0_HEAD)
-            h.update(protected)
-            h.update(aad)
-            h.update(payload)
-            o = hashlib.sha256(self._opad)
+        h = hashlib.sha256(self._ipad)
+        h.update(_MAC0_HEAD)
+        h.update(_item(0x40, len(protected)))
+        h.update(protected)
+        h.update(_item(0x40, len(aad)))
+        h.update(aad)
+        h.update(_item(0x40, len(payload)))
+        h.update(payload)
+        o = hashlib.sha256(self._opad)
         o.update(h.digest())
         return o.digest()
 
@@ -278,10 +263,9 @@ class MacKey:
 def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
     protected = protected_header(key.kid, label, counter)
-    prot = _bstr_head(len(protected)) + protected  # the items, as object and tag hold them
-    body = _bstr_head(len(payload)) + bytes(payload)
-    tag = key._tag(prot, _bstr_head(len(aad)) + aad, body)
-    return b"".join((b"\xd1\x84", prot, b"\xa0", body, b"\x58\x20", tag))
+    tag = key.tag(protected, aad, payload)
+    return (b"\xd1\x84" + _item(0x40, len(protected)) + protected + b"\xa0"
+            + _item(0x40, len(payload)) + bytes(payload) + b"\x58\x20" + tag)
 
 
 def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
@@ -291,73 +275,30 @@ def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
     WRAP_OVERHEAD bytes). The payload moves up (viper on the node), the headers are written
     byte by byte and the tag is hashed from buf by MacKey.digest: nothing allocated beyond
     hashlib's own, as on the verify path. r: a Mac0Reader lent as scratch (the node's, after
-    its command was checked; None: a new one): its block, buf and layout offsets then
-    describe this object, its operator, generation and counter stay the command's."""
+    its command was checked; None: a new one): its buf and the offsets MacKey.digest reads
+    are this object's afterwards, its other fields left as they were."""
     if counter < 1 or counter > MAX_COUNTER:
         raise ValueError("a counter is 1..1073741823")
     if r is None:
         r = Mac0Reader()
-    if counter < 24:
-        nc = 1
-    elif counter < 0x100:
-        nc = 2
-    elif counter < 0x10000:
-        nc = 3
-    else:
-        nc = 5
+    nc = _size(counter)
     np = _PROT_FIXED + nc
-    nh = 1 if n < 24 else 2 if n < 0x100 else 3
+    nh = _size(n)
     h = 4 + np + nh  # d1 84 (40|np) prot a0 head: where the payload goes
     _move_up(buf, n, h)  # pyright: ignore[reportArgumentType]
-    buf[0] = 0xD1
-    buf[1] = 0x84
+    _copy(buf, 0, b"\xd1\x84\x40\xa3\x01\x05\x04\x42", 0, 8)  # pyright: ignore[reportArgumentType]
     buf[2] = 0x40 | np
-    buf[3] = 0xA3
-    buf[4] = 0x01
-    buf[5] = ALG_HMAC_256_256
-    buf[6] = 0x04
-    buf[7] = 0x40 | KID_BYTES
-    kid = key.kid
-    buf[8] = kid[0]
-    buf[9] = kid[1]
-    for i in range(5):
-        buf[10 + i] = LABEL_ANSWERS[i]
-    c = 3 + _PROT_FIXED  # the counter, shortest form
-    if nc == 1:
-        buf[c] = counter
-    elif nc == 2:
-        buf[c] = 0x18
-        buf[c + 1] = counter
-    elif nc == 3:
-        buf[c] = 0x19
-        buf[c + 1] = counter >> 8
-        buf[c + 2] = counter & 0xFF
-    else:
-        buf[c] = 0x1A
-        buf[c + 1] = counter >> 24
-        buf[c + 2] = (counter >> 16) & 0xFF
-        buf[c + 3] = (counter >> 8) & 0xFF
-        buf[c + 4] = counter & 0xFF
+    _copy(buf, 8, key.kid, 0, KID_BYTES)  # pyright: ignore[reportArgumentType]
+    _copy(buf, 10, LABEL_ANSWERS, 0, 5)  # pyright: ignore[reportArgumentType]
+    _head(buf, 3 + _PROT_FIXED, 0, counter, nc)  # the counter, shortest form
     u = 3 + np
     buf[u] = 0xA0
-    if nh == 1:
-        buf[u + 1] = 0x40 | n
-    elif nh == 2:
-        buf[u + 1] = 0x58
-        buf[u + 2] = n
-    else:
-        buf[u + 1] = 0x59
-        buf[u + 2] = n >> 8
-        buf[u + 3] = n & 0xFF
+    _head(buf, u + 1, 0x40, n, nh)  # the payload's bstr head
     pos = h + n
     r.buf = buf
-    r.prot_head = 2
     r.unprot = u
     r.payload_head = u + 1
-    r.payload = h
-    r.payload_end = pos
     r.tag_head = pos
-    r.tag = pos + 2
     tag = key.digest(r, 1)
     buf[pos] = 0x58
     buf[pos + 1] = TAG_BYTES
