@@ -31,8 +31,7 @@ partial block is the same bytearray shortened in place, grown back by the next c
 assignments within its capacity reallocate nothing). Measured by tests/protocol/test_cose.py
 and ``make bench``. The node's signing (``wrap_in_place``) hashes the same way, from the
 answer laid out in place, with the reader's block: nothing beyond hashlib's own either
-(bench/verify_bench.py, tests/firmware/test_auth_alloc.py). On CPython (the ground) a MacKey
-also keeps the two hash states after its pads and copies them per tag.
+(bench/verify_bench.py, tests/firmware/test_auth_alloc.py).
 """
 
 import hashlib
