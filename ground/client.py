@@ -50,7 +50,9 @@
   verifications count only if they are authenticated under that key and answer one of the
   counters its transmissions used; a plain or wrongly tagged one is logged and ignored, so a
   forged downlink cannot make ``command`` report an outcome. A ``sim`` port holds the
-  development key unless ``sim://?key=none``, and the client then signs with it by itself.
+  development key unless ``sim://?key=none``, and the client then signs with it by itself;
+  so does ``mqtt://...?key=dev`` (a keyed simulated node behind a gateway), continuing the
+  key's counters from ``ground.keys.dev_store()``.
 * Hazardous commands (SPEC §10.8: the dictionary's ``hazardous`` flag) are sent in two
   steps by ``command`` itself: ``arm`` naming the command and the exact bytes of its
   argument array, then, once the arm completed, the command; a rejected or failed arm
@@ -98,6 +100,7 @@ from ground.transport import (
     Transport,
     is_read_only,
     is_sim,
+    mqtt_dev_key,
     seq_range,
     sim_options,
 )
@@ -202,6 +205,10 @@ class Client:
         self._tt_cond = threading.Condition()
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
             signer = dev_signer()  # sim (key=dev by default): the node holds the dev key
+        elif signer is None and mqtt_dev_key(port):
+            from ground.keys import dev_key_signer
+
+            signer = dev_key_signer()  # a node behind a gateway outlives this session
         self.signer = signer
         self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
         self.check_dictionary = check_dictionary
