@@ -305,7 +305,7 @@ def test_a_stream_that_starts_mid_frame_and_the_default_seed() -> None:
 # what a direction delivers and every count it reports follow from the bytes and the seed alone:
 # the up direction draws from Random(2 * seed), the down direction from Random(2 * seed + 1).
 
-_RATES = {"drop": 0.01, "corrupt": 0.01, "duplicate": 0.01}
+_R = 0.01  # each of drop, corrupt and duplicate
 
 
 def _varied_stream() -> bytes:
@@ -365,7 +365,7 @@ def test_stream_totals_match_the_reference() -> None:
     data = _varied_stream()
     assert _receiver_counts(data) == ReceiverCounts(41, 1, 2, 1094,
                                                     {"oversize": 1, "truncated": 1})
-    out, stats = _impaired(data, 26, **_RATES)
+    out, stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
     counts = _receiver_counts(out)
     # the seed damages bytes of every kind and still leaves every count of its own
     assert min(stats["dropped"], stats["corrupted"], stats["duplicated"]) > 0
@@ -377,10 +377,13 @@ def test_up_direction_delivers_and_counts_exactly_what_the_seed_gives() -> None:
     master, path = _pty()
     os.set_blocking(master, False)
     data = _varied_stream()
-    want, want_stats = _impaired(data, 26, **_RATES)  # seed 13: the up direction draws 26
+    # seed 13: the up direction draws from Random(26)
+    want, want_stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
     downlink = _frames(30)
-    with ImpairedLink(path, seed=13, direction="up", **_RATES) as proxy:
+    with ImpairedLink(path, seed=13, direction="up", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
         assert proxy.expected_node_counts() == _zero_counts()
+        empty = proxy.stats()["up"]
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
             ground.sendall(data)
             assert _read_exactly(master, len(want)) == want
@@ -394,6 +397,7 @@ def test_up_direction_delivers_and_counts_exactly_what_the_seed_gives() -> None:
         assert proxy.expected_node_counts() == _receiver_counts(want)
         assert proxy.expected_ground_counts() == _receiver_counts(downlink)
         assert proxy.errors == []
+        assert empty == ImpairStats()  # a snapshot is a copy, not the live counts
     os.close(master)
 
 
@@ -401,9 +405,11 @@ def test_down_direction_delivers_and_counts_exactly_what_the_seed_gives() -> Non
     master, path = _pty()
     os.set_blocking(master, False)
     data = _varied_stream()
-    want, want_stats = _impaired(data, 53, **_RATES)  # seed 26: the down direction draws 53
+    # seed 26: the down direction draws from Random(53)
+    want, want_stats = _impaired(data, 53, drop=_R, corrupt=_R, duplicate=_R)
     uplink = _frames(30)
-    with ImpairedLink(path, seed=26, direction="down", **_RATES) as proxy:
+    with ImpairedLink(path, seed=26, direction="down", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
             ground.sendall(uplink)  # clean, and proves the ground is connected
             assert _read_exactly(master, len(uplink)) == uplink
@@ -423,10 +429,10 @@ def test_both_directions_draw_their_own_streams_and_describe_says_so() -> None:
     master, path = _pty()
     os.set_blocking(master, False)
     data = _varied_stream()
-    up, up_stats = _impaired(data, 26, **_RATES)
-    down, down_stats = _impaired(data, 27, **_RATES)
+    up, up_stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
+    down, down_stats = _impaired(data, 27, drop=_R, corrupt=_R, duplicate=_R)
     assert up != down
-    with ImpairedLink(path, seed=13, **_RATES) as proxy:
+    with ImpairedLink(path, seed=13, drop=_R, corrupt=_R, duplicate=_R) as proxy:
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
             ground.sendall(data)
             assert _read_exactly(master, len(up)) == up
@@ -458,7 +464,7 @@ def test_reset_accounting_counts_only_what_follows_and_keeps_the_stream_place() 
     data = _varied_stream() + _varied_stream()
     cut = len(_varied_stream()) + 100  # inside the second copy's good frames
     first, second = data[:cut], data[cut:]
-    ref = Impairer(seed=26, **_RATES)
+    ref = Impairer(seed=26, drop=_R, corrupt=_R, duplicate=_R)
     want_first = b"".join(ref.process(first))
     ref.stats = ImpairStats()
     want_second = b"".join(ref.process(second))
@@ -470,13 +476,17 @@ def test_reset_accounting_counts_only_what_follows_and_keeps_the_stream_place() 
         whole.frame_errors - part.frame_errors, whole.discarded_bytes - part.discarded_bytes,
         {k: whole.extra[k] - part.extra[k] for k in whole.extra})
     assert want_counts.frames > 0 and want_counts.discarded_bytes > 0
-    with ImpairedLink(path, seed=13, direction="up", **_RATES) as proxy:
+    with ImpairedLink(path, seed=13, direction="up", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
             ground.sendall(first)
             assert _read_exactly(master, len(want_first)) == want_first
+            _write_all(master, _frames(2))  # the down direction has counts to forget too
+            assert _read_exactly(ground, 46) == _frames(2)
             proxy.drain()
             before = proxy.stats()["up"]
             assert proxy.expected_node_counts() == part
+            assert proxy.stats()["down"].frames_in == proxy.expected_ground_counts().frames == 2
             proxy.reset_accounting()
             assert proxy.stats()["up"] == ImpairStats() == proxy.stats()["down"]
             assert proxy.expected_node_counts() == _zero_counts()
