@@ -75,6 +75,8 @@ MALFORMED = [
     ([1, 0, 0, 0, 1, [], 0, 0], "message must have 7 items, not 8"),
     ([1, 3, 0, 0, 1, [0, 0, []], 0], "message must have 6 items, not 7"),
     ([1], "message must have 6 items, not 1"),
+    ([1, 0], "message must have 7 items, not 2"),  # a command's count from kind on
+    ([1, 3], "message must have 6 items, not 2"),
     ([1, 0, 0, 0, 1, [], -1], "a command's boot (its seventh item) must be a uint"),
     ([1, 0, 0, 0, 1, [], 1.0], "a command's boot (its seventh item) must be a uint"),
     ([1, 2, MAX_SEQ + 1, 0, 1, []], "seq must be a uint 0..65535"),
