@@ -462,8 +462,9 @@ def test_reset_accounting_counts_only_what_follows_and_keeps_the_stream_place() 
     master, path = _pty()
     os.set_blocking(master, False)
     data = _varied_stream() + _varied_stream()
-    cut = len(_varied_stream()) + 100  # inside the second copy's good frames
+    cut = 500  # inside a good frame of the first copy: the second part counts more of each
     first, second = data[:cut], data[cut:]
+    assert data[cut - 1] != 0 != data[cut]
     ref = Impairer(seed=26, drop=_R, corrupt=_R, duplicate=_R)
     want_first = b"".join(ref.process(first))
     ref.stats = ImpairStats()
@@ -475,7 +476,15 @@ def test_reset_accounting_counts_only_what_follows_and_keeps_the_stream_place() 
         whole.frames - part.frames, whole.crc_errors - part.crc_errors,
         whole.frame_errors - part.frame_errors, whole.discarded_bytes - part.discarded_bytes,
         {k: whole.extra[k] - part.extra[k] for k in whole.extra})
-    assert want_counts.frames > 0 and want_counts.discarded_bytes > 0
+    # each count after the reset exceeds the count before it (so no other arithmetic on the
+    # two gives the same), and one was zero before (a division by it fails)
+    assert all(w > p for w, p in zip((want_counts.frames, want_counts.crc_errors,
+                                      want_counts.frame_errors, want_counts.discarded_bytes,
+                                      want_counts.extra["truncated"]),
+                                     (part.frames, part.crc_errors, part.frame_errors,
+                                      part.discarded_bytes, part.extra["truncated"]),
+                                     strict=True))
+    assert part.extra["oversize"] == 0 < want_counts.extra["oversize"]
     with ImpairedLink(path, seed=13, direction="up", drop=_R, corrupt=_R,
                       duplicate=_R) as proxy:
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
@@ -578,6 +587,11 @@ def test_a_vanished_node_port_is_reported_not_fatal() -> None:
         while not proxy.errors and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proxy.errors and proxy.errors[0].startswith("node read: ")
+        # and it keeps trying, for a node that comes back on the same port after a restart
+        while sum(e.startswith("node read: ") for e in proxy.errors) < 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(e.startswith("node read: ") for e in proxy.errors) >= 2
         with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
             ground.sendall(b"\x00x\x00")
             deadline = time.monotonic() + 10
@@ -598,7 +612,9 @@ def test_without_the_reference_deframer_counts_stay_zero(
             assert _read_exactly(master, 69) == _frames(3)
             proxy.drain()
         proxy.reset_accounting()
-        assert proxy.expected_node_counts() == ReceiverCounts() == proxy.expected_ground_counts()
+        nothing = ReceiverCounts(frames=0, crc_errors=0, frame_errors=0, discarded_bytes=0,
+                                 extra={})
+        assert proxy.expected_node_counts() == nothing == proxy.expected_ground_counts()
         assert proxy.stats()["up"] == ImpairStats()
     os.close(master)
 
@@ -625,8 +641,10 @@ def test_link_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match=r"^delay_ms -1 is negative$"):
         ImpairedLink("/dev/null", delay_ms=-1)
     link = ImpairedLink("/dev/null", delay_ms=0, drop=0.5, seed=4, direction="down")
+    other = ImpairedLink("/dev/null")  # two at once: each its own free port
     try:
         assert link.url == f"socket://127.0.0.1:{link.port}" and link.port > 0
+        assert other.port not in (0, link.port)
         assert (link.up.impairer.drop, link.down.impairer.drop) == (0.0, 0.5)
         assert link.impairing
         link.impairing = False
@@ -636,3 +654,4 @@ def test_link_arguments_are_checked() -> None:
         assert link.impairing
     finally:
         link._server.close()
+        other._server.close()
