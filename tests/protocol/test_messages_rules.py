@@ -244,3 +244,29 @@ def test_names_of_codes_and_kinds() -> None:
     assert M.name(M.REASON_NAMES, 0) == "OK" and M.name(M.REASON_NAMES, 6) == "MALFORMED"
     assert M.name(M.SEVERITY_NAMES, -5) == "-5" and M.name(M.SEVERITY_NAMES, 4) == "fatal"
     assert M.name(M.TYPE_NAMES, "u8") == "u8" and M.name(M.REASON_NAMES, None) == "None"
+
+
+def test_command_arguments_are_the_argument_array_exactly_as_sent() -> None:
+    message = cbor2.dumps([1, 0, 5, 0, 3, [7, 300, "x"], 2])
+    assert M.command_arguments(message) == bytes.fromhex("8307 19012c 6178")
+    assert M.command_arguments(bytearray(message)) == bytes.fromhex("830719012c6178")
+
+
+@pytest.mark.parametrize("data", [
+    cbor2.dumps([1, 0, 5, 0, 3, [7]]),  # six items
+    cbor2.dumps([1, 0, 5, 0, 3, [7], 2, 0]),  # eight
+    cbor2.dumps({1: 0}),  # not an array
+    bytes.fromhex("87010005000381"),  # cut short in the arguments
+])
+def test_command_arguments_of_anything_else_is_malformed(data: bytes) -> None:
+    with pytest.raises(MessageError) as info:
+        M.command_arguments(data)
+    assert (info.value.code, str(info.value)) == (M.MALFORMED, "not a command message")
+
+
+@pytest.mark.xfail(strict=True, reason="command_arguments' `except ProtocolError` also catches "
+                   "its own MessageError (a ProtocolError), so the item-count reason is lost")
+def test_command_arguments_says_when_the_item_count_is_wrong() -> None:
+    with pytest.raises(MessageError) as info:
+        M.command_arguments(cbor2.dumps([1, 0, 5, 0, 3, [7], 2, 0]))
+    assert str(info.value) == "not a command of seven items"
