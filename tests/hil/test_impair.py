@@ -527,6 +527,14 @@ def test_drain_waits_for_the_delay_line_and_returns_when_it_is_empty() -> None:
             proxy.drain(timeout_s=3600)
             assert not proxy.up.pending() and not proxy.down.pending()
             assert _read_exactly(master, 5) == b"\x00abc\x00"
+    with ImpairedLink(path, delay_ms=5_000, direction="up") as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(b"\x00abc\x00")
+            deadline = time.monotonic() + 10
+            while not proxy.up.pending() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            proxy.drain(timeout_s=0)  # gives up at its deadline, the chunk still held
+            assert proxy.up.pending()
     os.close(master)
 
 
@@ -557,6 +565,7 @@ def test_one_ground_at_a_time_and_none_loses_the_downlink() -> None:
         while proxy.stats()["down"].bytes_in < 12 and time.monotonic() < deadline:
             time.sleep(0.005)
         proxy.drain()
+        time.sleep(0.3)  # a ground that comes after a few idle accept() timeouts is served too
         with socket.create_connection(("127.0.0.1", proxy.port)) as third:
             third.sendall(b"\x00three\x00")
             assert _read_exactly(master, 7) == b"\x00three\x00"
@@ -658,3 +667,10 @@ def test_link_arguments_are_checked() -> None:
     finally:
         link._server.close()
         other._server.close()
+    data = _frames(20)
+    link = ImpairedLink("/dev/null", corrupt=0.5)  # the default seed is 0: up 0, down 1
+    try:
+        assert link.up.impairer.process(data) == Impairer(corrupt=0.5, seed=0).process(data)
+        assert link.down.impairer.process(data) == Impairer(corrupt=0.5, seed=1).process(data)
+    finally:
+        link._server.close()
