@@ -16,7 +16,7 @@ WASM_PKG   := @micropython/micropython-webassembly-pyscript@1.27.0
 WASM_STAMP := $(WASM_DIR)/.installed-1.27.0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm run test lint bench hil flash fuzz mutate clean
+.PHONY: help venv wasm run test soak lint bench hil flash fuzz mutate clean
 
 # Python 3.11 or newer, checked before anything is made.
 PYCHECK := import sys; sys.exit(sys.version_info < (3, 11))
@@ -66,9 +66,16 @@ wasm: $(WASM_STAMP)  ## install the 32-bit MicroPython VM (WebAssembly, npm) int
 run: $(BASE)  ## the main job: console against the simulated node (a scripted demo without a terminal)
 	$(PY) -m ground.run $(ARGS)
 
-test: $(DEV) $(WASM_STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node
+test: $(DEV) $(WASM_STAMP)  ## lint, unit/property tests on both interpreters, the HIL suite on the simulated node (not the soak runs)
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+	HIL_IMPAIRED_COMMANDS=200 $(PY) -m pytest -m "not soak" $(PARALLEL)
+
+# one pytest worker a core (xdist), four at most: each HIL worker runs its own simulated node
+PARALLEL := -n auto --maxprocesses 4 --dist worksteal
+
+soak: $(DEV)  ## the long acceptance runs make test leaves out: the lunar night, the whole HIL suite through a broker, 1,000 commands through an impaired link
+	$(PY) -m pytest -m soak
+	$(PY) -m pytest hil/tests/test_impaired_link.py
 
 lint: $(DEV)  ## ruff everywhere; type-check ground/hil (CPython) and protocol/firmware (Pico stubs)
 	$(PY) -m ruff check .

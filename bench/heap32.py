@@ -18,7 +18,9 @@ Pico's. This measures the node in the MicroPython WebAssembly port from npm
      (the VM's stdout) is decoded: it must announce its boot, and no task may crash.
   3. Plus the native code: on a Pico the machine code of every native and viper function is
      copied into the heap (from a file or from ROMFS alike); the VM holds those functions'
-     bytecode instead. Both sizes come from the two builds' .mpy files (bench/mpy_layout.py).
+     bytecode instead. Both sizes come from the two builds' .mpy files (bench/mpy_layout.py),
+     of the modules the booted node holds (its sys.modules in the VM: a deployed module it
+     never imports, such as protocol.cbor, costs it nothing).
 ROMFS (estimated; the VM has no ROMFS): the .mpy figure less what an import from a ROMFS image
 leaves in flash, bytecode, str/bytes constants and qstr text. That is modelled from the Pico
 build's .mpy files (16-byte blocks) and the qstr text the imports added in the VM, then scaled
@@ -186,9 +188,18 @@ def check_boot(booted: bytes, stepped: bytes) -> None:
         raise Heap32Error(f"a node task crashed in the VM (events: boot {boot}, loop {loop})")
 
 
-def _layouts(tree: Path) -> dict[Path, mpy_layout.Layout]:
+def module_name(rel: Path) -> str:
+    """The module an .mpy file under the tree is imported as: node/plant/__init__.mpy is
+    node.plant."""
+    parts = rel.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layouts(tree: Path, held: set[str]) -> dict[Path, mpy_layout.Layout]:
+    """The .mpy files of the modules in held: a deployed module the booted node never imports
+    (protocol.cbor, the lazily imported ones) costs it nothing."""
     return {p.relative_to(tree): mpy_layout.parse(p.read_bytes())
-            for p in sorted(tree.rglob("*.mpy"))}
+            for p in sorted(tree.rglob("*.mpy")) if module_name(p.relative_to(tree)) in held}
 
 
 def _unix_imports(env: dict[str, str], heap: str) -> tuple[int, int]:
@@ -204,7 +215,7 @@ def _unix_imports(env: dict[str, str], heap: str) -> tuple[int, int]:
     return int(lines[-1]), texts[1] - texts[0]
 
 
-def calibrate(vm_tree: Path, work: Path) -> float:
+def calibrate(vm_tree: Path, work: Path, held: set[str]) -> float:
     """Measured over modelled in-place savings of a ROMFS import, on the 64-bit Unix port, for
     the VM's bytecode tree (files, then the same tree as an image)."""
     from mpremote.romfs import make_romfs
@@ -220,7 +231,7 @@ def calibrate(vm_tree: Path, work: Path) -> float:
     heap = f"{512 + image.stat().st_size // 1024 + 1}K"  # the image is in this heap too
     romfs, _ = _unix_imports({"ILRS_ROMFS": str(image)}, heap)
     model = qstr_text + sum(mpy_layout.in_place_bytes(layout, UNIX_BLOCK)
-                            for layout in _layouts(vm_tree).values())
+                            for layout in _layouts(vm_tree, held).values())
     return (files - romfs) / model
 
 
@@ -232,13 +243,14 @@ def measure() -> Heap32:
         work = Path(tmp)
         vm_tree, pico_tree = build(work)
         vm = run_vm(vm_tree)
-        vm_layouts, pico_layouts = _layouts(vm_tree), _layouts(pico_tree)
+        held = set(vm["held"])
+        vm_layouts, pico_layouts = _layouts(vm_tree, held), _layouts(pico_tree, held)
         native = twins = 0
         for rel, pico in pico_layouts.items():
             code, twin = mpy_layout.native_swap(pico, vm_layouts[rel], PICO_BLOCK)
             native += code
             twins += twin
-        calibration = calibrate(vm_tree, work)
+        calibration = calibrate(vm_tree, work, held)
     vm_use = vm["stepped"] - vm["baseline"]
     files_use = vm_use + native - twins
     qstr_text = vm["modules_qstr_text"] - vm["baseline_qstr_text"]

@@ -52,11 +52,11 @@ from typing import Any, Final
 import cbor2
 
 from bench import Row, row
-from ground.auth import DEV_MASTER, DEV_OPERATOR, Signer, dev_signer, node_key_table
-from ground.micropython import PICO_HEAP, find_micropython, micropython_path_env
+from ground.auth import Signer, dev_signer
+from ground.micropython import PICO_HEAP, find_micropython
 from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap_bytes
-from protocol import cose, ids
 from protocol import dictionary_lookup as D
+from protocol import ids
 from protocol import messages as M
 from protocol.framing import Deframer, encode_frame
 from protocol.messages import Message, encode_message
@@ -64,7 +64,6 @@ from protocol.messages import Message, encode_message
 SECTION: Final = "node (simulated, or a board with --port)"
 RTT_RATIO_TARGET: Final = 3.0
 AUTH_RATIO_TARGET: Final = 1.5  # authenticated / unauthenticated noop round trip (issue 13)
-ROOT_DIR: Final = Path(__file__).resolve().parents[1]
 HK_TARGET: Final = 500.0
 HEAP_TARGET: Final = 120_000
 # From the dictionary, so the rows follow it: every housekeeping packet, hk_rate's maximum.
@@ -268,6 +267,7 @@ def auth_round_trips(link: RawLink, n: int, seq0: int, tmp: Path) -> list[Row]:
         signer = dev_signer()
         try:
             klink.boot = keyed_boot(klink, signer)
+            keyed_hk_off(klink, signer, seq0)
             plain, signed = [], []
             for i in range(n):
                 plain.append(node_rtt(link, (seq0 + i) & 0xFFFF))
@@ -287,6 +287,29 @@ def auth_round_trips(link: RawLink, n: int, seq0: int, tmp: Path) -> list[Row]:
     ]
 
 
+def keyed_hk_off(link: RawLink, signer: Signer, seq: int) -> None:
+    """Every housekeeping packet of the keyed node off, with signed hk_enable commands, as on
+    the open node: its housekeeping (unsigned, SPEC §10.5) would otherwise land among the
+    answers signed_rtt reads, from 1 s after its boot on."""
+    for i, pid in enumerate(_PACKETS):
+        s = (seq - len(_PACKETS) + i) & 0xFFFF
+        message = encode_message(M.KIND_COMMAND, s, 0, _HK_ENABLE.id, [pid, False], link.boot)
+        os.write(link.fd, encode_frame(signer.sign(message)[0]))
+        deadline = time.monotonic() + 10
+        done = False
+        while not done:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the keyed node did not complete hk_enable {pid} off")
+            if select.select([link.fd], [], [], 0.1)[0]:
+                for raw in link.deframer.feed(os.read(link.fd, 65536)):
+                    if raw[:1] == b"\xd1":
+                        m = Message(*cbor2.loads(signer.open(raw)[0]))
+                        done = done or (m.kind == M.KIND_VERIFICATION
+                                        and m.body[:2] == [s, M.STAGE_COMPLETED])
+    while select.select([link.fd], [], [], 0.3)[0]:  # what was sent before it went off
+        link.deframer.feed(os.read(link.fd, 65536))
+
+
 def keyed_boot(link: RawLink, signer: Signer) -> int:
     """The keyed node's boot: a signed status bound to boot 0 is rejected STALE_BOOT."""
     frame = encode_frame(signer.sign(encode_message(M.KIND_COMMAND, 1, 0, ids.CMD_STATUS, [],
@@ -301,40 +324,6 @@ def keyed_boot(link: RawLink, signer: Signer) -> int:
                     if m.kind == M.KIND_VERIFICATION and m.body[2] == M.STALE_BOOT:
                         return int(m.body[3])
     raise TimeoutError("the keyed node did not answer a signed status")
-
-
-def verify_allocation() -> int:
-    """Bytes the node's verify path (protocol.cose parse + verify) allocates beyond what
-    hashlib does for the same hashing, on the Unix port (64-bit: two 32-byte views)."""
-    script = ROOT_DIR / "tests" / "protocol" / "mpy_cose_runner.py"
-    key = bytes(range(32))
-    signed = cose.encode_mac0(cose.MacKey(b"\x01\x00", key), cose.LABEL_COUNTER, 300,
-                              bytes.fromhex("8701000700018003"), cose.AAD_COMMAND)
-    req = json.dumps({"op": "alloc", "mac0": signed.hex(), "key": key.hex(), "kid": "0100"})
-    done = subprocess.run([find_micropython(), str(script)], input=req + "\n", text=True,
-                          capture_output=True, env=micropython_path_env(), timeout=60,
-                          check=True)
-    a = json.loads(done.stdout)
-    return int(a["verify"] - a["hashlib"] + a["parse"])
-
-
-def auth_check_allocation(n: int = 50) -> dict[str, int]:
-    """Bytes node.auth.Auth.check (the node's whole verify path: layout, key, tag, replay
-    window) allocates per signed command inside the counter reservation, and what hashlib
-    alone allocates for the same hashing, on the Unix port (bench/mpy_auth_check.py)."""
-    signer = dev_signer()
-    message = encode_message(M.KIND_COMMAND, 7, 0, ids.CMD_NOOP, [], 3)
-    frames = [signer.sign(message)[0].hex() for _ in range(n + 1)]
-    with tempfile.TemporaryDirectory(prefix="node-bench-check-") as tmp:
-        req = json.dumps({"root": str(Path(tmp) / "flash"), "frames": frames,
-                          "keys": node_key_table([(DEV_OPERATOR, DEV_MASTER, 0)]).hex()})
-        done = subprocess.run([find_micropython(), str(Path(__file__).with_name(
-            "mpy_auth_check.py"))], input=req + "\n", text=True, capture_output=True,
-            env=micropython_path_env(), timeout=60, check=True)
-    out: dict[str, int] = json.loads(done.stdout)
-    if out["accepted"] != n + 1:
-        raise RuntimeError(f"auth check accepted {out['accepted']} of {n + 1}: {done.stderr}")
-    return out
 
 
 def round_trips(link: RawLink, n: int, seq0: int) -> dict[str, list[float]]:
@@ -574,15 +563,6 @@ def _run_node(node: SimNode, n_rtt: int, hk_s: float, heap_s: float,
         with tempfile.TemporaryDirectory(prefix="node-bench-auth-") as atmp:
             rows += auth_round_trips(link, n_auth, seq, Path(atmp))
         seq = (seq + n_auth) & 0xFFFF
-        extra = verify_allocation()
-        rows.append(row("bytes the node's verify path allocates beyond hashlib (64-bit port)",
-                        extra, "B", "<= 64 (two memoryview slices)", extra <= 64))
-        check = auth_check_allocation()
-        rows.append(row("bytes node.auth.check allocates per command (64-bit port)",
-                        check["check"], "B"))
-        beyond = check["check"] - check["hashlib"]
-        rows.append(row("  of which beyond hashlib's own (key, window, parse)", beyond, "B",
-                        "<= 64 (two memoryview slices)", beyond <= 64))
 
         seq = _hk_all(link, _HK_MAX_HZ, seq)
         hk = measure_hk(link, hk_s, flood=False, seq=seq)

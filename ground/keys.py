@@ -8,6 +8,12 @@
     ground keys rotate --operator 1 --port P   # operator 1 moves to its next generation
     ground keys revoke --operator 0 --of 1 --port P  # operator 0 has operator 1 refused
 
+The development key (``ground.auth``: public, simulated nodes only) has a store of its own,
+``dev_store()`` (``$XDG_STATE_HOME/ilrs/dev-keys.json``, else ~/.local/state/...): a node that
+outlives one command (the background node of ``ground sim start``, a node behind a gateway
+reached with ``mqtt://...?key=dev``) keeps its replay window across sessions (SPEC §10.4), so
+every session must continue the key's counters, as with an operator's key.
+
 The key store (``--key-store``, default ``$ILRS_KEYS`` else ~/.config/ilrs/keys.json) is created
 owner-only (0600) and refused when its group or others may read it. A key table reaches a
 board only through the maintenance path (``mpremote cp`` to /data/keys.bin, the board at its
@@ -37,7 +43,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from ground.auth import Signer, node_key_table
+from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_key_table
 from ground.errors import EXIT_LINK, EXIT_USAGE, GroundError, UsageError
 
 STORE_ENV: Final = "ILRS_KEYS"
@@ -137,6 +143,23 @@ class KeyStore:
     def node_table(self, operators: list[int]) -> bytes:
         return node_key_table([(op, bytes.fromhex(self.entry(op)["master"]),
                                 self.entry(op)["generation"]) for op in operators])
+
+
+def dev_store() -> KeyStore:
+    """The development key's store (created on first use): its counter reservations."""
+    from ground.daemon import state_home
+
+    store = KeyStore(state_home() / "ilrs" / "dev-keys.json")
+    if DEV_OPERATOR not in store.operators:
+        store.operators[DEV_OPERATOR] = {"master": DEV_MASTER.hex(),
+                                         "generation": DEV_GENERATION, "counter": 0}
+        store.save()
+    return store
+
+
+def dev_key_signer() -> Signer:
+    """A Signer of the development key that continues its counters from ``dev_store()``."""
+    return dev_store().signer(DEV_OPERATOR)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

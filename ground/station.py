@@ -17,40 +17,36 @@ nodes and the broker are stopped by their pids. The broker and the nodes die wit
 however it ends (``PR_SET_PDEATHSIG``), so a SIGKILL leaves nothing running either.
 
 Files: ``station.lock``, ``station.json`` and ``station.log`` (the daemon's stderr) beside
-the single node's (``ground.background.runtime_dir()``); each node's state directory (its
-flash) is kept across starts in ``$XDG_STATE_HOME/ilrs/station-{station}/nodeI`` (else
-``~/.local/state/...``): remove it for nodes fresh from the factory.
+the single node's (``ground.daemon``: the lock, description and stop both daemons share);
+each node's state directory (its flash) is kept across starts in
+``$XDG_STATE_HOME/ilrs/station-{station}/nodeI`` (else ``~/.local/state/...``): remove it for
+nodes fresh from the factory.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import json
 import os
-import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ground.background import BackgroundSimError, runtime_dir, state_home
+from ground import daemon
+from ground.background import BackgroundSimError
+from ground.daemon import runtime_dir, state_home
 from ground.errors import GroundError, UsageError
-
-if os.name == "posix":
-    import fcntl
 
 MAX_NODES: Final = 50
 DEFAULT_BROKER_PORT: Final = 1883
 _START_TIMEOUT_S: Final = 300.0  # the first start precompiles the node (mpy-cross, ROMFS)
 _STOP_TIMEOUT_S: Final = 30.0
-_POLL_S: Final = 0.05
 _RACE: Final = "error: another station"
+_NAME: Final = "station"  # station.lock, station.json (ground.daemon)
 
 
 @dataclass(frozen=True)
@@ -84,50 +80,13 @@ def default_broker_port() -> int:
     return int(text)
 
 
-def _lock_path() -> Path:
-    return runtime_dir() / "station.lock"
-
-
-def _info_path() -> Path:
-    return runtime_dir() / "station.json"
-
-
 def default_state_dir(station: str) -> Path:
     return state_home() / "ilrs" / f"station-{station}"
 
 
-def _lock_is_held() -> bool:
-    """True while a daemon holds ``station.lock``; a stale ``station.json`` is removed."""
-    try:
-        fd = os.open(_lock_path(), os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return True
-        raise
-    else:
-        _info_path().unlink(missing_ok=True)
-        return False
-    finally:
-        os.close(fd)
-
-
 def find(wait_s: float = 2.0) -> Station | None:
     """The running station, or None. Waits up to wait_s for one that is starting."""
-    if os.name != "posix":
-        return None
-    deadline = time.monotonic() + wait_s
-    while _lock_is_held():
-        try:
-            return Station(**json.loads(_info_path().read_text()))
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(_POLL_S)
-    return None
+    return daemon.find(_NAME, Station, wait_s)
 
 
 def start(nodes: int, station: str = "lab", broker_port: int = DEFAULT_BROKER_PORT,
@@ -156,8 +115,7 @@ def start(nodes: int, station: str = "lab", broker_port: int = DEFAULT_BROKER_PO
     with open(folder / "station.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=log, start_new_session=True, close_fds=True)
-    assert proc.stdout is not None
-    text = _first_line(proc)
+    text = daemon.first_line(proc, _START_TIMEOUT_S)
     if text.startswith(_RACE):
         raise UsageError("another `ground sim start --nodes` started a station at the same "
                          "time: `ground sim status` shows it")
@@ -172,34 +130,12 @@ def start(nodes: int, station: str = "lab", broker_port: int = DEFAULT_BROKER_PO
     return found
 
 
-def _first_line(proc: subprocess.Popen[bytes]) -> str:
-    assert proc.stdout is not None
-    line = b""
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not line.endswith(b"\n") and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], _POLL_S * 4)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    proc.stdout.close()
-    return line.decode(errors="replace").strip()
-
-
 def stop() -> Station | None:
     """Stop the daemon by its pid (SIGTERM, then SIGKILL); return what it was."""
     running = find()
     if running is None:
         return None
-    os.kill(running.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_TIMEOUT_S
-    while _lock_is_held():
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(running.pid, signal.SIGKILL)  # broker and nodes die with it
-            deadline = time.monotonic() + _STOP_TIMEOUT_S
-        time.sleep(_POLL_S)
+    daemon.stop(_NAME, running.pid, _STOP_TIMEOUT_S)  # broker and nodes die with it
     return running
 
 
@@ -217,17 +153,10 @@ def _daemon(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-factor", type=float)
     args = parser.parse_args(argv)
 
-    stop_now = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda _s, _f: stop_now.set())
-    folder = runtime_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = os.open(folder / "station.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print(f"{_RACE} holds the lock", flush=True)
+    begun = daemon.begin(_NAME, _RACE)
+    if begun is None:
         return 1
+    stop_now, lock = begun
     states = default_state_dir(args.station)
     nodes: dict[str, str] = {}
     node_ids: dict[str, int] = {}
@@ -256,12 +185,7 @@ def _daemon(argv: list[str] | None = None) -> int:
                     "url": f"{broker.url}/{args.station}/{b.node}",
                     "state_dir": str(states / b.node)} for b in gateway.bridges],
         )
-        tmp = _info_path().with_suffix(".json.new")
-        tmp.write_text(json.dumps(info.__dict__))
-        os.replace(tmp, _info_path())
-        print("ready", flush=True)
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the starter has gone
+        daemon.announce(_NAME, info.__dict__, "ready")
         while not stop_now.wait(0.2):
             if any(b.transport.sim is not None and b.transport.sim.exited
                    for b in gateway.bridges):
@@ -271,8 +195,7 @@ def _daemon(argv: list[str] | None = None) -> int:
         if gateway is not None:
             gateway.stop()
         broker.stop()
-        _info_path().unlink(missing_ok=True)
-        os.close(lock)
+        daemon.release(_NAME, lock)
     return 0
 
 

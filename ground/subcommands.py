@@ -47,18 +47,29 @@ def port_of(args: argparse.Namespace) -> str:
 
 
 def signer_of(args: argparse.Namespace) -> Any:
-    """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store, else None (a
-    ``sim`` port signs with the development key by itself, unless ``sim://?key=none``)."""
+    """The Signer of ``--operator`` (or $ILRS_OPERATOR) from the key store; else, on the
+    background node's pty, the development key it holds (``ground.keys.dev_key_signer``);
+    else None (a ``sim`` port, or ``mqtt://...?key=dev``, signs with the development key by
+    itself, unless ``sim://?key=none``)."""
     import os
 
-    from ground.keys import KeyStore, default_store
+    from ground.keys import KeyStore, default_store, dev_key_signer
+    from ground.transport import is_sim
 
     operator = getattr(args, "operator", None)
     if operator is None and os.environ.get("ILRS_OPERATOR"):
         operator = int(os.environ["ILRS_OPERATOR"])
-    if operator is None:
+    if operator is not None:
+        return KeyStore(getattr(args, "key_store", None) or default_store()).signer(operator)
+    port = port_of(args)
+    if is_sim(port) or port.startswith("mqtt://"):
         return None
-    return KeyStore(getattr(args, "key_store", None) or default_store()).signer(operator)
+    from ground import background
+
+    running = background.find()
+    if running is not None and running.port == port and running.key == "dev":
+        return dev_key_signer()
+    return None
 
 
 def positive_int(text: str) -> int:

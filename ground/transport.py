@@ -9,7 +9,8 @@ serves a Pico's USB CDC (``/dev/ttyACM0``, ``COM3``), a UART adapter, a TCP brid
 (``ground.vpico.VirtualPico``: the real rp2 firmware on an emulated RP2040, the node deployed
 as ``ground flash`` does) and connects to its USB serial.
 ``mqtt://host:port/STATION/NODE`` reaches a node through an MQTT broker and a ``ground
-gateway`` (the ground's own pyserial URL handler, ``ground.urlhandler.protocol_mqtt``).
+gateway`` (the ground's own pyserial URL handler, ``ground.urlhandler.protocol_mqtt``;
+``?key=dev``: the node holds the development key, ``mqtt_dev_key``).
 
 Ports are opened exclusively (pyserial ``exclusive=True``: an ``flock`` on POSIX; Windows
 ports are exclusive anyway): two programs reading one port would each get part of the byte
@@ -86,6 +87,19 @@ def is_read_only(url: str) -> bool:
 
     try:
         return bool(parse_url(url)[3].get("readonly"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def mqtt_dev_key(url: str) -> bool:
+    """True for ``mqtt://...?key=dev``: the node behind the broker holds the development key,
+    and a client without a signer of its own signs with it."""
+    if not url.startswith("mqtt://"):
+        return False
+    from ground.urlhandler.protocol_mqtt import parse_url
+
+    try:
+        return parse_url(url)[3].get("key") == "dev"
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

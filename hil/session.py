@@ -259,6 +259,9 @@ class HilLink:
                 client.close()
                 raise
             client.retry_interval_s = target.retry_interval_s
+        # correlated once, at connect: no correlation of the client's own among the test's
+        # commands (exact counts, frames signed ahead); a test that wants them resumes it
+        client.hold_correlation()
         api = NodeApi(client, target, time_scale=target.time_scale)
         api.note("hil: " + target.scale.describe())
         return api

@@ -21,10 +21,14 @@ rp2 port has). The layout is fixed, so the node checks it byte by byte instead o
 - ``Mac0Reader``: the node's check of a received object, no decoding into objects.
 - ``equal(a, a_start, b, n)``: constant-time comparison.
 
-Allocation (node verify path, ``Mac0Reader.parse`` then ``MacKey.verify``): ``parse``
-allocates nothing; ``verify`` allocates the two sha256 objects and their two 32-byte digests
-(hashlib's own) and two memoryview slices of the frame (16 bytes each on a 32-bit port):
-hashlib's ``update`` takes no offset, so a part of the frame has to be a view.
+Allocation (node verify path, ``Mac0Reader.parse`` then ``MacKey.verify``): nothing beyond
+hashlib's own, the two sha256 objects and their two 32-byte digests. hashlib's ``update``
+takes no offset and hashes the whole of what it is given, so a part of the frame would need
+a memoryview slice (an object per call): instead MAC_structure goes through the reader's
+64-byte block, copied in (viper on the node), hashed whole block by whole block; the last,
+partial block is the same bytearray shortened in place, grown back by the next call (slice
+assignments within its capacity reallocate nothing). Measured by tests/protocol/test_cose.py
+and ``make bench``.
 """
 
 import hashlib
@@ -55,7 +59,8 @@ LABEL_ANSWERS = b"\x3a\x00\x01\x00\x01"  # HDR_ANSWERS as CBOR
 
 _BLOCK = const(64)  # SHA-256 block size (HMAC pads)
 _MAC0_HEAD = b"\x84\x64MAC0"  # MAC_structure: array(4), "MAC0"
-_AAD_ITEM = (b"\x41\x00", b"\x41\x01")  # external_aad as a bstr item, by direction
+_MAC0_HEAD_LEN = const(6)
+_BSTR1 = const(0x41)  # external_aad as an item: a 1-byte bstr, its byte the direction
 _PROT_FIXED = const(12)  # a3 01 05 04 42 k k + 5-byte label: the protected map before ctr
 _DERIVE = b"ILRS node key v1"
 
@@ -98,6 +103,16 @@ if MICROPYTHON:
         they differ (every byte is compared; viper on the node). No allocation."""
         return _diff(a, a_start, b, n) == 0
 
+    @micropython.viper
+    def _copy_v(dst: ptr8, at: int, src: ptr8, start: int, n: int):
+        # dst[at:at + n] = src[start:start + n], with no slice object
+        i = 0
+        while i < n:
+            dst[at + i] = src[start + i]
+            i += 1
+
+    _copy = _copy_v
+
 else:
 
     def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
@@ -107,6 +122,21 @@ else:
         for i in range(n):
             diff |= a[a_start + i] ^ b[i]
         return diff == 0
+
+    import sys
+
+    def _copy_loop(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
+        # dst[at:at + n] = src[start:start + n], with no slice object
+        for i in range(n):
+            dst[at + i] = src[start + i]
+
+    def _copy_slice(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
+        dst[at:at + n] = src[start:start + n]
+
+    # CPython (the ground checks every answer it gets): the slice, 10x faster there. A
+    # MicroPython without the native emitter (the 32-bit VM the bench measures the node in,
+    # where compat.MICROPYTHON is False: bench/heap32.py): the loop, which allocates nothing.
+    _copy = _copy_loop if sys.implementation.name == "micropython" else _copy_slice
 
 
 def _bstr_head(n: int) -> bytes:
@@ -169,14 +199,35 @@ class MacKey:
         """True if the tag of the object Mac0Reader r has parsed is right for this key.
 
         aad_index: 0 a command, 1 a verification. The protected bstr and the payload bstr
-        (heads included) are hashed straight from the frame, as MAC_structure holds them."""
+        (heads included) are taken from the frame as MAC_structure holds them, through r's
+        64-byte block (no slice, no view: see the module's "Allocation")."""
         buf = r.buf
-        mv = r.view
+        block = r.block
+        block[0:len(block)] = self._ipad  # _BLOCK bytes long (any 64 will do): see below
         h = hashlib.sha256(self._ipad)
-        h.update(_MAC0_HEAD)
-        h.update(mv[r.prot_head:r.unprot])  # protected: head and bytes, as received
-        h.update(_AAD_ITEM[aad_index])
-        h.update(mv[r.payload_head:r.tag_head])  # payload: head and bytes
+        # "MAC0", protected, external_aad: at most 6 + 18 + 2 bytes, the first block's start
+        block[0:_MAC0_HEAD_LEN] = _MAC0_HEAD
+        fill = _MAC0_HEAD_LEN + r.unprot - r.prot_head
+        _copy(block, _MAC0_HEAD_LEN, buf, r.prot_head,  # pyright: ignore[reportArgumentType]
+              fill - _MAC0_HEAD_LEN)
+        block[fill] = _BSTR1
+        block[fill + 1] = aad_index
+        fill += 2
+        start = r.payload_head  # the payload bstr, head and bytes, a block at a time
+        left = r.tag_head - start
+        while left:
+            k = _BLOCK - fill
+            if k > left:
+                k = left
+            _copy(block, fill, buf, start, k)  # pyright: ignore[reportArgumentType]
+            fill += k
+            start += k
+            left -= k
+            if fill == _BLOCK:
+                h.update(block)
+                fill = 0
+        block[fill:] = b""  # the partial block: shortened in place (fill may be 0), grown
+        h.update(block)  # back by the next call's first line (no reallocation either way)
         o = hashlib.sha256(self._opad)
         o.update(h.digest())
         return equal(buf, r.tag, o.digest(), TAG_BYTES)
@@ -234,6 +285,7 @@ class Mac0Reader:
 
     def __init__(self) -> None:
         self.buf = bytearray(0)
+        self.block = bytearray(_BLOCK)  # MacKey.verify's scratch: one SHA-256 block
         self.operator = -1
         self.generation = -1
         self.counter = 0
@@ -266,9 +318,7 @@ class Mac0Reader:
     def parse(self, buf: "Any", n: int, label: bytes) -> int:
         """OK, BAD_FORM or BAD_TAG for the object buf[0:n]; label: LABEL_COUNTER (a command)
         or LABEL_ANSWERS (a verification)."""
-        if buf is not self.buf:
-            self.buf = buf
-            self.view = memoryview(buf)  # allocates when the buffer changes only
+        self.buf = buf
         self.operator = -1
         if n < 4 or buf[0] != 0xD1 or buf[1] != 0x84:
             return BAD_FORM

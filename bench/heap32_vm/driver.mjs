@@ -72,6 +72,10 @@ try {
     step(`lazy_${name}`, `heap32_boot.lazy_load(${JSON.stringify(name)})`);
     step(`dropped_${name}`, `heap32_boot.lazy_drop(${JSON.stringify(name)})`);
   }
+  // The modules the node holds once all of those are let go, as booted: a Pico holds the
+  // native code of those only (read last: this allocates).
+  mp.runPython("_heap32_held = heap32_boot.held()");
+  result.held = JSON.parse(mp.globals.get("_heap32_held"));
 } catch (e) {
   // A PythonError carries the traceback; anything else may quote the whole minified VM.
   result.error = String(e && e.name === "PythonError" ? e.message : e).slice(0, 1500);

@@ -96,10 +96,17 @@ def step():
     asyncio.core._run_iter()
 
 
+def held():
+    """The modules the booted node holds (sys.modules), as JSON."""
+    import json
+
+    return json.dumps(sorted(sys.modules))
+
+
 # The node's modules imported only when needed (node.call / node.Lazy, node.sequencer), with
 # the modules each brings that the booted node does not hold (seqcmds: seqcheck).
 LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (), "keyops": (),
-        "seqcmds": ("seqcheck",)}
+        "seqcmds": ("seqcheck",), "seqrun": (), "ttrun": ()}
 
 
 def lazy_names():

@@ -36,8 +36,17 @@ def load(name):
 
 def drop(name):
     """Forget node.<name>: once no object of it is alive, a collection frees its code."""
-    sys.modules.pop("node." + name, None)
-    globals().pop(name, None)  # the package's attribute, set by the import
+    forget("node." + name)
+
+
+def forget(module):
+    """Forget a module by its full name (``drop`` for one outside node, such as
+    protocol.node_description): out of sys.modules and off its package."""
+    sys.modules.pop(module, None)
+    package, _, leaf = module.rpartition(".")
+    package = sys.modules.get(package)
+    if package is not None and hasattr(package, leaf):
+        delattr(package, leaf)  # the package's attribute, set by the import
 
 
 def call(name, fn, *args):

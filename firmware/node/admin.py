@@ -1,7 +1,9 @@
-"""The node's occasional commands: status, clear_counters, reboot, maintenance, fault_inject
-(SPEC §5; what each does: node.commands). node.commands registers them through node.Lazy:
-this module is imported for each of them and let go afterwards, so its code is not in the
-heap between commands. Everything here may allocate.
+"""The node's occasional commands: status, clear_counters, reboot, maintenance, fault_inject,
+load_switch, load_reset_trip, heater_mode, heater_setpoint (SPEC §5; what each does:
+node.commands), and those of the other services: set_mode (node.modes), hk_rate, hk_enable
+(node.housekeeping), time_correlate (node.timesvc). node.commands registers them through
+node.Lazy: this module is imported for each of them and let go afterwards, so its code is not
+in the heap between commands. Everything here may allocate.
 """
 
 from micropython import const
@@ -10,18 +12,42 @@ from protocol.node_dictionary import DICT_HASH
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_BATTERY_SOC = const(11)
 _CMD_CLEAR_COUNTERS = const(17)
+_CMD_FAULT_INJECT = const(21)
+_CMD_HEATER_MODE = const(5)
+_CMD_HEATER_SETPOINT = const(6)
+_CMD_HK_ENABLE = const(13)
+_CMD_HK_RATE = const(12)
+_CMD_LOAD_RESET_TRIP = const(4)
+_CMD_LOAD_SWITCH = const(3)
 _CMD_MAINTENANCE = const(19)
 _CMD_REBOOT = const(18)
+_CMD_SET_MODE = const(2)
 _CMD_STATUS = const(15)
+_CMD_TIME_CORRELATE = const(14)
 _EV_COUNTERS_CLEARED = const(26)
 _EV_FAULT_INJECTED = const(18)
 _EV_MAINTENANCE = const(24)
+_EV_PARAM_CHANGED = const(12)
 _EV_REBOOT = const(30)
+_EV_TIME_CORRELATED = const(15)
+_EXECUTION_ERROR = const(16)
 _FAULT_CLEAR = const(0)
 _FAULT_HANG_TASK = const(5)
+_INHIBITED = const(20)
+_INVALID_TRANSITION = const(18)
+_KIND_TIME = const(5)
+_LOAD_PAYLOAD_A = const(4)
+_LOAD_PAYLOAD_B = const(5)
+_MODE_NOMINAL = const(2)
+_MODE_SAFE = const(1)
+_MODE_SCIENCE = const(3)
 _NOT_FOUND = const(19)
 _OK = const(0)
+_PARAM_BATTERY_SETPOINT = const(2)
+_PARAM_ELECTRONICS_SETPOINT = const(3)
+_PARAM_SCIENCE_MIN_SOC_PCT = const(7)
 _RESET_COMMANDED = const(2)
 _RESET_MAINTENANCE = const(3)
 
@@ -50,7 +76,90 @@ def handle(app, d):
         app.events.emit(_EV_MAINTENANCE)
         app.request_reset(_RESET_MAINTENANCE)
         return _OK
-    return _fault_inject(app, d)
+    if cmd_id == _CMD_FAULT_INJECT:
+        return _fault_inject(app, d)
+    if cmd_id == _CMD_SET_MODE:
+        return _set_mode(app, d.args[0])
+    if cmd_id == _CMD_TIME_CORRELATE:
+        return _time_correlate(app, d)
+    if cmd_id == _CMD_HK_RATE or cmd_id == _CMD_HK_ENABLE:
+        return _hk(app.hk, cmd_id, d.args[0], d.args[1], app.clock.now_ms())
+    return _plant(app, cmd_id, d.args[0], d.args[1])
+
+
+def _set_mode(app, new):
+    modes = app.modes
+    old = modes.current
+    if new == _MODE_SAFE:
+        modes.enter(_MODE_SAFE)
+        return _OK
+    if not ((old == _MODE_SAFE and new == _MODE_NOMINAL)
+            or (old == _MODE_NOMINAL and new == _MODE_SCIENCE)
+            or (old == _MODE_SCIENCE and new == _MODE_NOMINAL)):
+        return _INVALID_TRANSITION
+    if new == _MODE_SCIENCE and \
+            app.tlm[_CH_BATTERY_SOC] < app.params.get(_PARAM_SCIENCE_MIN_SOC_PCT):
+        return _INHIBITED
+    modes.enter(new)
+    return _OK
+
+
+def _time_correlate(app, d):
+    # A large utc_ms is a heap int.
+    clock = app.clock
+    link = app.link
+    utc_ms = d.args[0]
+    node_ms = clock.now_ms()
+    clock.correlate(node_ms, utc_ms)
+    enc = link.begin(_KIND_TIME, 0)
+    enc.array(2)
+    enc.uint(node_ms)
+    enc.uint(utc_ms)
+    link.end()
+    app.events.emit(_EV_TIME_CORRELATED, node_ms, utc_ms)
+    if clock.on_correlate is not None:
+        clock.on_correlate()
+    d.result = clock.drift_ppb  # the completed result: the drift now in use (SPEC §11.1)
+    return _OK
+
+
+def _hk(hk, cmd_id, pid, value, now):
+    if cmd_id == _CMD_HK_RATE:
+        period = int(1000.0 / value + 0.5)  # 0.1..50 Hz: 10000..20 ms
+        hk.period_ms[pid] = period
+        hk.due[pid] = (now // period + 1) * period  # the next multiple: on grid
+        return _OK
+    if value and not hk.enabled[pid]:  # hk_enable
+        hk.due[pid] = now
+    hk.enabled[pid] = value
+    return _OK
+
+
+def _plant(app, cmd_id, a, b):
+    # load_switch, load_reset_trip, heater_mode, heater_setpoint
+    plant = app.plant
+    if cmd_id == _CMD_LOAD_SWITCH:
+        if b and (a == _LOAD_PAYLOAD_A or a == _LOAD_PAYLOAD_B) \
+                and app.modes.current != _MODE_SCIENCE:
+            return _INHIBITED
+        if not plant.switch(a, b):
+            return _INHIBITED
+        app.sync_load_pins()
+        return _OK
+    if cmd_id == _CMD_LOAD_RESET_TRIP:
+        plant.reset_trip(a)
+        app.sync_load_pins()
+        return _OK
+    if cmd_id == _CMD_HEATER_MODE:
+        if not plant.set_heater_mode(a, b):
+            return _EXECUTION_ERROR  # the dictionary ranges agree, so this is a bug
+        return _OK
+    pid = _PARAM_BATTERY_SETPOINT if a == 0 else _PARAM_ELECTRONICS_SETPOINT  # heater_setpoint
+    if app.params.set(pid, b):
+        return _EXECUTION_ERROR  # the dictionary ranges agree, so this is a bug
+    app.params.send(app.link, pid)
+    app.events.emit(_EV_PARAM_CHANGED, pid)
+    return _OK
 
 
 def _fault_inject(app, d):

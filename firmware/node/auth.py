@@ -19,9 +19,10 @@ the new one is accepted) and a floor below which generations are revoked. key_ro
 key_revoke and keygen.bin are node.keyops, imported only when needed; refusals under a
 revoked or retired key count as forged (§10.3 step 2).
 
-Allocation: ``check`` allocates only what protocol.cose's verify does (hashlib and two
-memoryview slices; measured by make bench), plus the reservation write once in 256 commands
-and the keygen.bin write once per rotation; ``wrap`` allocates (downlink of answers only).
+Allocation: ``check`` allocates only what hashlib does in protocol.cose's verify (measured
+per frame by make bench and tests/firmware/test_auth_alloc.py), plus the reservation write
+once in 256 commands and the keygen.bin write once per rotation; ``wrap`` allocates (downlink
+of answers only).
 The key never leaves this module: no repr, no telemetry, no event carries it.
 """
 

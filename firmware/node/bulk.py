@@ -13,9 +13,10 @@ has nothing from from_seq, up to the newest event when the command arrived. It i
 record by record into a part buffer made at boot, never whole. The log is read from the flash
 (that allocates); the buffers do not.
 
-Dictionary payload: the description (SPEC §7.2), protocol.node_dictionary.DESCRIPTION, a
-bytes constant (in flash under ROMFS): DESCRIPTION_SIZE bytes, more than one message holds, so
-it goes out in parts like the log, read in place.
+Dictionary payload: the description (SPEC §7.2), protocol.node_description.DESCRIPTION, a
+bytes constant (in flash under ROMFS) in a module imported for the transfer only and forgotten
+at once (the transfer holds the bytes): DESCRIPTION_SIZE bytes, more than one message holds,
+so it goes out in parts like the log, read in place.
 
 The transfers themselves (encoding, parts, pacing) live in node.bulkxfer, imported when a
 transfer starts and let go at once: the transfer's coroutine keeps the code alive while it

@@ -8,7 +8,8 @@ import asyncio
 
 from micropython import const
 
-from protocol.node_dictionary import DESCRIPTION, DESCRIPTION_SIZE
+import node
+from protocol.node_dictionary import DESCRIPTION_SIZE
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -76,6 +77,9 @@ async def dictionary(bulk, seq, cmd_id):
     try:
         await asyncio.sleep_ms(0)
         _begin(bulk, _BULK_DICTIONARY, seq)
+        from protocol.node_description import DESCRIPTION
+
+        node.forget("protocol.node_description")  # this transfer holds what it sends
         description = memoryview(DESCRIPTION)
         for i in range(0, DESCRIPTION_SIZE, _PART):
             await _append(bulk, description[i:], min(_PART, DESCRIPTION_SIZE - i))

@@ -14,7 +14,8 @@ the link's tx buffer and written together (``link.holding``, as for a command's 
 The channels are refreshed once per tick, before its first packet, and the packets carrying
 the link's counters (frames_out, tx_dropped...) are made first in their tick: their counters
 then account for exactly the messages numbered before them (SPEC §5.8).
-At boot, and when hk_enable turns a packet on, it goes out at once, then on its grid.
+At boot, and when hk_enable turns a packet on, it goes out at once, then on its grid (hk_rate
+and hk_enable: node.admin, imported per command).
 
 No allocation: send(), tick() and the scheduler loop (asyncio.sleep_ms does not allocate).
 """
@@ -27,10 +28,7 @@ from protocol.node_dictionary import CHANNEL_TYPES, PACKET_PERIODS, packet
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
-_CMD_HK_ENABLE = const(13)
-_CMD_HK_RATE = const(12)
 _KIND_HOUSEKEEPING = const(2)
-_OK = const(0)
 _PARAM_HK_ENABLED_MASK = const(13)
 _TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
@@ -67,10 +65,6 @@ class Housekeeping:
             self.enabled[pid] = bool(mask & (1 << (pid - 1)))
         self.hung = False
         self.progress = 0
-
-    def register(self, dispatcher):
-        dispatcher.register(_CMD_HK_RATE, self._cmd_rate)
-        dispatcher.register(_CMD_HK_ENABLE, self._cmd_enable)
 
     def send(self, pid):
         """Refresh the software channels, then encode and send packet pid now. No allocation."""
@@ -145,21 +139,3 @@ class Housekeeping:
                 continue
             self.progress += 1
             await asyncio.sleep_ms(self.tick())
-
-    # --- commands -----------------------------------------------------------------------
-
-    def _cmd_rate(self, d):
-        pid = d.args[0]
-        rate_hz = d.args[1]
-        period = int(1000.0 / rate_hz + 0.5)  # 0.1..50 Hz: 10000..20 ms
-        self.period_ms[pid] = period
-        self.due[pid] = (self._now_ms() // period + 1) * period  # the next multiple: on grid
-        return _OK
-
-    def _cmd_enable(self, d):
-        pid = d.args[0]
-        on = d.args[1]
-        if on and not self.enabled[pid]:
-            self.due[pid] = self._now_ms()
-        self.enabled[pid] = on
-        return _OK

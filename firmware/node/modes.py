@@ -9,28 +9,22 @@ Every change updates the mode channel and the LED and emits mode_changed(old, ne
 SCIENCE switches the payloads off (they may only run in SCIENCE). ``force_safe(reason)`` (FDIR,
 task crashes) emits safe_mode(reason) and enters SAFE, once: nothing happens when already SAFE.
 The reason is a code of the dictionary's SAFE_REASONS (protocol.ids SAFE_*): FDIR gives
-SAFE_LOW_CHARGE, the task supervisor SAFE_TASK_CRASH.
+SAFE_LOW_CHARGE, the task supervisor SAFE_TASK_CRASH. The set_mode command itself is in
+node.admin (imported per command).
 """
 
 from micropython import const
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
-_CH_BATTERY_SOC = const(11)
 _CH_MODE = const(1)
-_CMD_SET_MODE = const(2)
 _EV_MODE_CHANGED = const(2)
 _EV_SAFE_MODE = const(9)
-_INHIBITED = const(20)
-_INVALID_TRANSITION = const(18)
 _LOAD_PAYLOAD_A = const(4)
 _LOAD_PAYLOAD_B = const(5)
 _MODE_BOOT = const(0)
-_MODE_NOMINAL = const(2)
 _MODE_SAFE = const(1)
 _MODE_SCIENCE = const(3)
-_OK = const(0)
-_PARAM_SCIENCE_MIN_SOC_PCT = const(7)
 
 
 class Modes:
@@ -46,9 +40,6 @@ class Modes:
 
     def attach(self, plant):
         self.plant = plant
-
-    def register(self, dispatcher):
-        dispatcher.register(_CMD_SET_MODE, self._cmd_set_mode)
 
     def enter(self, new):
         old = self.current
@@ -67,19 +58,3 @@ class Modes:
             return
         self.events.emit(_EV_SAFE_MODE, reason)
         self.enter(_MODE_SAFE)
-
-    def _cmd_set_mode(self, d):
-        new = d.args[0]
-        old = self.current
-        if new == _MODE_SAFE:
-            self.enter(_MODE_SAFE)
-            return _OK
-        if not ((old == _MODE_SAFE and new == _MODE_NOMINAL)
-                or (old == _MODE_NOMINAL and new == _MODE_SCIENCE)
-                or (old == _MODE_SCIENCE and new == _MODE_NOMINAL)):
-            return _INVALID_TRANSITION
-        if new == _MODE_SCIENCE and \
-                self.tlm[_CH_BATTERY_SOC] < self.params.get(_PARAM_SCIENCE_MIN_SOC_PCT):
-            return _INHIBITED
-        self.enter(new)
-        return _OK

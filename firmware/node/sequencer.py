@@ -1,12 +1,10 @@
-"""Stored sequences: the executor, the onboard triggers and the slot commands (SPEC §12.4-6).
+"""Stored sequences: the slots, runs and the slot commands (SPEC §12.4-6).
 
 Four slots. A run executes from the stored bytes (node.seqstore.read_step reads one step
-into a buffer made at boot): nothing of a sequence is decoded into lists, so a 256-step
-sequence costs its slot a few small integers in RAM. ``tick()`` (the sequencer task, every
-100 ms) samples the triggers, then advances each running slot by at most _STEPS_PER_TICK
-steps. A command step runs through ``Dispatcher.execute``, the ground's command path from
-the mode check on (mode, the command's own check, handler); a wait step compares a
-telemetry channel with its value at every tick until it holds or its timeout passes.
+into a buffer): nothing of a sequence is decoded into lists, so a 256-step sequence costs its
+slot a few small integers in RAM. ``tick()`` (the sequencer task, every 100 ms) hands the
+work to node.seqrun, the executor and the triggers, while a slot runs or has a trigger: that
+module, its step buffer and decoder take heap only then (node.seqrun says how a step runs).
 
 Commands: seq_start and seq_stop here. The others (upload, seq_trigger, seq_list, seq_delete)
 are in node.seqcmds, imported when one arrives and dropped from sys.modules afterwards unless
@@ -15,8 +13,8 @@ the heap cannot take them at that moment, the command is rejected BUSY (try agai
 (node.seqstore seqrun.bin) are written when a run starts and ends, so a reset in mid-run is
 reported at the next boot (seq_interrupted, state FAILED).
 
-Allocates: commands, run start and end, and a step's flash read and arguments (a file object,
-its command's argument records); a wait step's tick allocates nothing for integer channels.
+Allocates: commands, run start and end, node.seqrun's import and what it allocates; a tick
+with nothing running and no trigger allocates nothing.
 """
 
 import sys
@@ -26,9 +24,6 @@ from micropython import const
 
 import node
 from node import seqstore
-from protocol.cbor_decoder import Decoder
-from protocol.envelope import read_args
-from protocol.node_dictionary import command_args
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -44,33 +39,17 @@ _CMD_SEQ_STOP = const(36)
 _EV_SEQ_ENDED = const(46)
 _EV_SEQ_INTERRUPTED = const(50)
 _EV_SEQ_STARTED = const(43)
-_EV_SEQ_STEP = const(44)
-_EV_SEQ_STEP_FAILED = const(45)
-_EV_SEQ_TRIGGERED = const(47)
-_MODE_BOOT = const(0)
-_MODE_SAFE = const(1)
 _NOT_FOUND = const(19)
 _OK = const(0)
-_SAFE_SEQUENCE = const(3)
 _STORAGE_ERROR = const(17)
-_WAIT_TIMEOUT = const(26)
 
-# protocol.dictionary SEQ_STATES, SEQ_TRIGGERS, SEQ_ON_FAIL, SEQ_OPS
+# protocol.dictionary SEQ_STATES, SEQ_TRIGGERS (the others: node.seqrun)
 _EMPTY = const(0)
 _IDLE = const(1)
 _RUNNING = const(2)
-_DONE = const(3)
 _FAILED = const(4)
 _STOPPED = const(5)
-_T_NONE = const(0)
-_T_SAFE_ENTRY = const(1)
-_T_SUNSET = const(2)
-_T_SUNRISE = const(3)
-_T_BATTERY_BELOW = const(4)
 _CAUSE_COMMAND = const(0)
-_STOP = const(0)
-_SKIP = const(1)
-_SAFE = const(2)
 
 # node.seqcmds handles these: upload begin, part, commit, seq_trigger, seq_list, seq_delete
 _LAZY = (32, 33, 34, 37, 38, 39)
@@ -78,14 +57,8 @@ _LAZY_MODULES = ("seqcmds", "seqcheck")
 
 SLOTS = const(4)
 TICK_MS = const(100)
-_STEPS_PER_TICK = const(8)
-_STEP_BYTES = const(256)  # node.seqcheck.MAX_STEP_BYTES
 _HYSTERESIS_PCT = 1.0
-_MAX_ARGS = const(4)
-# Phases of the current step
-_LOAD = const(0)  # not read yet
-_CMD = const(1)  # a command step waiting for its time
-_WAIT = const(2)  # a wait step polling its condition
+_LOAD = const(0)  # a run's first phase: its step not read yet (node.seqrun)
 
 
 class Sequencer:
@@ -100,33 +73,32 @@ class Sequencer:
         self.events = events
         self.modes = modes
         self.dispatcher = dispatcher
-        self._now_ms = now_ms
+        self.now_ms = now_ms
         self.state = bytearray(SLOTS)
         self.step = array("H", bytes(2 * SLOTS))
         self.steps = array("H", bytes(2 * SLOTS))  # steps stored (0: empty)
         self.hash = [0] * SLOTS
         self.trigger = bytearray(SLOTS)
         self.level = [0.0] * SLOTS
-        self._armed = bytearray(SLOTS)  # BATTERY_BELOW: fires when the charge falls below
-        self._rearm = [0.0] * SLOTS  # level + hysteresis: armed again at or above it
+        self.armed_now = bytearray(SLOTS)  # BATTERY_BELOW: fires when the charge falls below
+        self.rearm = [0.0] * SLOTS  # level + hysteresis: armed again at or above it
         self.runs = [0] * SLOTS  # the run marks as stored (hash of the sequence running)
-        # the current step of each running slot
-        self._phase = bytearray(SLOTS)
-        self._due = [0] * SLOTS  # command: when it runs; wait: when it began
-        self._timeout = [0] * SLOTS
-        self._on_fail = bytearray(SLOTS)
-        self._channel = bytearray(SLOTS)
-        self._op = bytearray(SLOTS)
-        self._value: list = [0] * SLOTS  # numbers or bools (wait steps)
-        # made at boot: one step's bytes, its decoder, its arguments
-        self._buf = bytearray(_STEP_BYTES)
-        self._buf_slot = -1  # whose step _buf holds (slot * 256 + index), -1: none
-        self._buf_len = 0
-        self._dec = Decoder()
-        self._args = [None] * _MAX_ARGS
-        self._prev_mode = -1  # trigger inputs at the previous tick (-1: no tick yet)
-        self._prev_day = False
+        # the current step of each running slot (node.seqrun)
+        self.phase = bytearray(SLOTS)
+        self.due = [0] * SLOTS  # command: when it runs; wait: when it began
+        self.timeout = [0] * SLOTS
+        self.on_fail = bytearray(SLOTS)
+        self.channel = bytearray(SLOTS)
+        self.op = bytearray(SLOTS)
+        self.value: list = [0] * SLOTS  # numbers or bools (wait steps)
+        # made by node.seqrun while it is loaded: one step's bytes, its decoder, arguments
+        self.buf = self.dec = self.args = None
+        self.buf_slot = -1  # whose step buf holds (slot * 256 + index), -1: none
+        self.buf_len = 0
+        self.prev_mode = -1  # trigger inputs at the previous tick (-1: no tick yet)
+        self.prev_day = False
         self.steps_run = 0
+        self._run = None  # node.seqrun while loaded
 
     def register(self, d):
         d.register(_CMD_SEQ_START, self._cmd_start, self._check_not_running)
@@ -144,7 +116,7 @@ class Sequencer:
         finally:
             self._drop()
         for slot in range(SLOTS):
-            self._rearm[slot] = self.level[slot] + _HYSTERESIS_PCT
+            self.rearm[slot] = self.level[slot] + _HYSTERESIS_PCT
         self.update_tlm()
 
     def interrupted(self, slot, h):
@@ -176,7 +148,7 @@ class Sequencer:
     def _cmd_stop(self, d):
         slot = d.args[0]
         if self.state[slot] == _RUNNING:
-            self._end(slot, _STOPPED)
+            self.end(slot, _STOPPED)
         return _OK
 
     def _lazy_check(self, cmd):
@@ -212,8 +184,8 @@ class Sequencer:
     def armed(self, slot):
         """A new trigger level: the re-arm level, and armed if the charge is at or above it."""
         level = self.level[slot]
-        self._rearm[slot] = level + _HYSTERESIS_PCT
-        self._armed[slot] = self.tlm[_CH_BATTERY_SOC] >= level
+        self.rearm[slot] = level + _HYSTERESIS_PCT
+        self.armed_now[slot] = self.tlm[_CH_BATTERY_SOC] >= level
 
     def stored(self, slot, steps, h):
         """A new sequence is in the slot (steps 0: it is empty now), node.seqcmds."""
@@ -221,8 +193,8 @@ class Sequencer:
         self.hash[slot] = h
         self.state[slot] = _IDLE if steps else _EMPTY
         self.step[slot] = 0
-        if self._buf_slot >> 8 == slot:
-            self._buf_slot = -1
+        if self.buf_slot >> 8 == slot:
+            self.buf_slot = -1
         self.update_tlm()
 
     # --- runs ---------------------------------------------------------------------------
@@ -242,13 +214,13 @@ class Sequencer:
             return _STORAGE_ERROR
         self.state[slot] = _RUNNING
         self.step[slot] = 0
-        self._phase[slot] = _LOAD
-        self._due[slot] = self._now_ms()  # step 0's delay counts from the start
+        self.phase[slot] = _LOAD
+        self.due[slot] = self.now_ms()  # step 0's delay counts from the start
         self.update_tlm()
         self.events.emit(_EV_SEQ_STARTED, slot, cause, self.hash[slot])
         return _OK
 
-    def _end(self, slot, state):
+    def end(self, slot, state):
         self.state[slot] = state
         self.update_tlm()
         self.events.emit(_EV_SEQ_ENDED, slot, state, self.step[slot])
@@ -260,173 +232,28 @@ class Sequencer:
             pass
 
     def tick(self):
-        """Sample the triggers, then advance the running slots (the sequencer task)."""
-        self._triggers()
-        for slot in range(SLOTS):
-            n = 0
-            while self.state[slot] == _RUNNING and n < _STEPS_PER_TICK:
-                if not self._advance(slot):
+        """The sequencer task: node.seqrun samples the triggers and advances the running slots
+        while a slot runs or has a trigger (imported then, dropped when neither holds);
+        otherwise only the trigger inputs are kept, so a trigger set later sees the edges from
+        now on. No heap for node.seqrun at this tick: the next tick tries again (the inputs
+        are not taken, so an edge is not lost)."""
+        run = self._run
+        if run is None:
+            for slot in range(SLOTS):
+                if self.trigger[slot] or self.state[slot] == _RUNNING:
                     break
-                n += 1
-
-    def _advance(self, slot):
-        # Work on slot's current step; True if it ended (the next one may run at once).
-        phase = self._phase[slot]
-        if phase == _LOAD:
-            phase = self._load(slot)
-            if phase < 0:
-                return False
-        now = self._now_ms()
-        if phase == _CMD:
-            if now - self._due[slot] < 0:
-                return False
-            code = self._execute(slot)
-        else:
-            if self._holds(slot):
-                code = _OK
-            elif now - self._due[slot] >= self._timeout[slot]:
-                code = _WAIT_TIMEOUT
             else:
-                return False
-        if self.state[slot] != _RUNNING:  # the step stopped its own sequence (seq_stop)
-            return False
-        i = self.step[slot]
-        self.steps_run += 1
-        if code:
-            self.events.emit(_EV_SEQ_STEP_FAILED, slot, i, code)
-            on_fail = self._on_fail[slot]
-            if on_fail == _SAFE:
-                self.modes.force_safe(_SAFE_SEQUENCE)
-            if on_fail != _SKIP:
-                self._end(slot, _FAILED)
-                return False
-        else:
-            self.events.emit(_EV_SEQ_STEP, slot, i)
-        if i + 1 >= self.steps[slot]:
-            self._end(slot, _DONE)
-            return False
-        self.step[slot] = i + 1
-        self._phase[slot] = _LOAD
-        self._due[slot] = self._now_ms()  # the next step's delay counts from now
-        self.update_tlm()
-        return True
-
-    def _read(self, slot):
-        # The current step's bytes into _buf (unless there already); their length or 0.
-        key = (slot << 8) | self.step[slot]
-        n = seqstore.read_step(self.root, slot, self.step[slot], self._buf)
-        self._buf_slot = key if n else -1
-        self._buf_len = n
-        return n
-
-    def _load(self, slot):
-        # Read the current step's timing and on_fail; the new phase, or -1 (unreadable: the
-        # run fails as if the step had failed STOP).
-        n = self._read(slot)
-        dec = self._dec
-        try:
-            if not n:
-                raise ValueError
-            dec.reset(self._buf, 0, n)
-            dec.array()
-            if dec.uint() == 0:  # [0, delay_ms, command, [args], on_fail]
-                self._due[slot] += dec.uint()
-                dec.uint()
-                dec.skip()
-                phase = _CMD
-            else:  # [1, channel, op, value, timeout_ms, on_fail]
-                self._channel[slot] = dec.uint()
-                self._op[slot] = dec.uint()
-                self._value[slot] = dec.item()
-                self._timeout[slot] = dec.uint()
-                self._due[slot] = self._now_ms()
-                phase = _WAIT
-            self._on_fail[slot] = dec.uint()
-        except Exception:  # flash damaged since the commit
-            self.events.emit(_EV_SEQ_STEP_FAILED, slot, self.step[slot], _STORAGE_ERROR)
-            self._end(slot, _FAILED)
-            return -1
-        self._phase[slot] = phase
-        return phase
-
-    def _execute(self, slot):
-        # Run the current command step now: its code (0, a rejection or a failure code).
-        if self._buf_slot != (slot << 8) | self.step[slot] and not self._read(slot):
-            return _STORAGE_ERROR
-        dec = self._dec
-        args = self._args
-        dec.reset(self._buf, 0, self._buf_len)
-        dec.array()
-        dec.uint()
-        dec.uint()
-        cmd = dec.uint()
-        nargs = dec.array()
-        code = read_args(dec, nargs, command_args(cmd), args)
-        if code:
-            return code
-        code, _result = self.dispatcher.execute(cmd, args)
-        for i in range(_MAX_ARGS):
-            args[i] = None
-        return 0 if code < 0 else code  # PENDING: a downlink started, it goes on alone
-
-    def _holds(self, slot):
-        v = self.tlm[self._channel[slot]]
-        x = self._value[slot]
-        op = self._op[slot]
-        if op == 0:
-            return v < x
-        if op == 1:
-            return v <= x
-        if op == 2:
-            return v == x
-        if op == 3:
-            return v >= x
-        if op == 4:
-            return v > x
-        return v != x
-
-    # --- triggers -----------------------------------------------------------------------
-
-    def _triggers(self):
-        tlm = self.tlm
-        mode = tlm[_CH_MODE]
-        day = tlm[_CH_LUNAR_DAY]
-        soc = tlm[_CH_BATTERY_SOC]
-        prev_mode = self._prev_mode
-        self._prev_mode = mode
-        first = prev_mode < 0
-        safe_entry = mode == _MODE_SAFE and prev_mode > _MODE_SAFE
-        sunset = not first and self._prev_day and not day
-        sunrise = not first and day and not self._prev_day
-        self._prev_day = day
-        for slot in range(SLOTS):
-            t = self.trigger[slot]
-            if t == _T_NONE:
-                continue
-            if t == _T_BATTERY_BELOW:
-                level = self.level[slot]
-                if first:
-                    self._armed[slot] = soc >= level
-                    continue
-                if not self._armed[slot]:
-                    if soc >= self._rearm[slot]:
-                        self._armed[slot] = 1
-                    continue
-                if soc >= level:
-                    continue
-                self._armed[slot] = 0
-            elif not ((t == _T_SAFE_ENTRY and safe_entry) or (t == _T_SUNSET and sunset)
-                      or (t == _T_SUNRISE and sunrise)):
-                continue
-            self._fire(slot, t)
-
-    def _fire(self, slot, t):
-        if self.state[slot] == _RUNNING:
-            code = _BUSY
-        elif not self.steps[slot]:
-            code = _NOT_FOUND
-        else:
-            code = _OK
-        self.events.emit(_EV_SEQ_TRIGGERED, slot, t, code)
-        if code == _OK:
-            self.start(slot, t)
+                tlm = self.tlm
+                self.prev_mode = tlm[_CH_MODE]
+                self.prev_day = tlm[_CH_LUNAR_DAY]
+                return
+            try:
+                run = self._run = node.load("seqrun")
+            except MemoryError:
+                node.drop("seqrun")
+                return
+        if not run.tick(self):
+            self._run = None
+            self.buf = self.dec = self.args = None  # made again by node.seqrun
+            self.buf_slot = -1
+            node.drop("seqrun")

@@ -19,7 +19,8 @@ correlation (n0, u0) is the reference of the conversions:
 
 (floor divisions; a heap int on a Pico: correlations and time-tagged commands only). The
 correlation lives in RAM: after a reset the node is uncorrelated until the ground correlates
-it again (it does so on connect and when it sees a new boot).
+it again (it does so on connect and when it sees a new boot). The command itself is in
+node.admin (imported per command); its argument check is ``check_utc`` here.
 """
 
 import time
@@ -32,9 +33,6 @@ _BAD_ARGUMENTS = const(2)
 _CH_CLOCK_AGE_S = const(51)
 _CH_CLOCK_CORRELATED = const(50)
 _CH_CLOCK_DRIFT_PPM = const(52)
-_CMD_TIME_CORRELATE = const(14)
-_EV_TIME_CORRELATED = const(15)
-_KIND_TIME = const(5)
 _OK = const(0)
 
 _DRIFT_SPAN_MS = const(10000)  # node time from the base before a drift is measured
@@ -66,11 +64,9 @@ class TimeService:
     def uptime_s(self):
         return self.now_ms() // 1000
 
-    def register(self, dispatcher, link, events, tlm=None):
-        self._link = link
-        self._events = events
+    def attach(self, tlm):
+        """Keep the clock channels of the telemetry store up to date from now on."""
         self._tlm = tlm
-        dispatcher.register(_CMD_TIME_CORRELATE, self._cmd_time_correlate, _check_utc)
         self.update_tlm()
 
     # --- correlation ----------------------------------------------------------------------
@@ -123,24 +119,8 @@ class TimeService:
         tlm[_CH_CLOCK_AGE_S] = (self.now_ms() - self.node_ms) // 1000 if self.correlated else 0
         tlm[_CH_CLOCK_DRIFT_PPM] = self.drift_ppb / 1000
 
-    def _cmd_time_correlate(self, d):
-        # Allocates (a large utc_ms is a heap int): a rare command.
-        utc_ms = d.args[0]
-        node_ms = self.now_ms()
-        self.correlate(node_ms, utc_ms)
-        enc = self._link.begin(_KIND_TIME, 0)
-        enc.array(2)
-        enc.uint(node_ms)
-        enc.uint(utc_ms)
-        self._link.end()
-        self._events.emit(_EV_TIME_CORRELATED, node_ms, utc_ms)
-        if self.on_correlate is not None:
-            self.on_correlate()
-        d.result = self.drift_ppb  # the completed result: the drift now in use (SPEC §11.1)
-        return _OK
 
-
-def _check_utc(d):
+def check_utc(d):
     # The argument is typed `any` in the dictionary: this command checks it (a uint).
     utc_ms = d.args[0]
     if type(utc_ms) is not int or utc_ms < 0:

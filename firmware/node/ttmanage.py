@@ -85,8 +85,8 @@ def _settle_cut(q, i, payload):
     except OSError:
         pass
     if not found:
-        q._durable_event(_EV_TT_UNKNOWN, seq, cmd)
-    q._free(i)
+        q.durable_event(_EV_TT_UNKNOWN, seq, cmd)
+    q.free(i)
 
 
 def cmd_list(q, d):

@@ -15,7 +15,8 @@ new file renamed over the old: a power cut leaves the old file or the new one, n
     10 order <I (arrival number: ties)       14 mark <I (next event_seq when it started)
     18 the command message as received (the payload of an authenticated one)
 
-Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival):
+Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival;
+node.ttrun does it, imported for each entry and let go after):
 1. the file is rewritten EXECUTING (atomic), with this boot and the next event number;
 2. the command runs (dispatcher.execute; WRONG_MODE or the command's own rejection when due
    become failed NOT_ALLOWED_NOW);
@@ -59,20 +60,11 @@ _CMD_TT_CLEAR = const(29)
 _CMD_TT_DELETE = const(28)
 _CMD_TT_LIST = const(27)
 _CMD_TT_PAUSE = const(30)
-_EV_TT_EXECUTED = const(37)
-_EV_TT_NOT_RUN = const(39)
-_EV_TT_PAUSED = const(40)
-_NOT_ALLOWED_NOW = const(22)
-_NOT_FOUND = const(19)
-_NOT_RUN = const(23)
 _OK = const(0)
 _PARAM_TT_LATE_MAX_S = const(19)
 _PARAM_TT_TOLERANCE_MS = const(18)
 _QUEUE_FULL = const(14)
-_STORAGE_ERROR = const(17)
 _TIME_PAST = const(13)
-_WHY_CLEARED = const(2)
-_WHY_DELETED = const(1)
 _WHY_TOO_LATE = const(3)
 
 ENTRIES = const(64)
@@ -81,7 +73,6 @@ QUEUED = const(1)
 EXECUTING = const(2)
 _HDR = 18  # not const: node.ttmanage imports it
 _REPEAT = const(-2)  # node.dispatcher
-_PENDING = const(-1)
 _SLICE_MS = const(100)  # the longest the task sleeps (watchdog progress, the tick)
 _PAUSE_FILE = const("ttpause.bin")
 
@@ -122,9 +113,9 @@ class TimeTagQueue:
 
     def register(self, d):
         d.register(_CMD_TT_LIST, self._cmd_list, self._check_bulk)
-        d.register(_CMD_TT_DELETE, self._cmd_delete)
-        d.register(_CMD_TT_CLEAR, self._cmd_clear)
-        d.register(_CMD_TT_PAUSE, self._cmd_pause)
+        lazy = node.Lazy(self, "ttrun")  # the rare ones, imported per command
+        for cmd_id in (_CMD_TT_DELETE, _CMD_TT_CLEAR, _CMD_TT_PAUSE):
+            d.register(cmd_id, lazy)
 
     # --- boot -----------------------------------------------------------------------------
 
@@ -137,7 +128,7 @@ class TimeTagQueue:
         if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
             node.call("ttmanage", "load", self)
         self.plan()
-        self._update_tlm()
+        self.update_tlm()
 
     # --- arrival --------------------------------------------------------------------------
 
@@ -185,7 +176,7 @@ class TimeTagQueue:
         self.tag[free] = tag
         self.due[free] = clock.node_of(tag)
         self.count += 1
-        self._update_tlm()
+        self.update_tlm()
         return _OK
 
     def plan(self):
@@ -221,79 +212,22 @@ class TimeTagQueue:
                 return wait
             late_ms = self.clock.utc_now() - self.tag[i]
             if late_ms > self.params.get(_PARAM_TT_LATE_MAX_S) * 1000:
-                self._end(i, _WHY_TOO_LATE)
+                node.call("ttrun", "end", self, i, _WHY_TOO_LATE)
             else:
-                self._run(i)
+                node.call("ttrun", "run", self, i)
 
-    def _run(self, i):
-        status, payload = storage.read_checked(self.root, entry_name(i))
-        seq = self.seq[i]
-        cmd = self.cmd[i]
-        if status != storage.OK or payload is None:
-            self.storage_errors += 1
-            self._report(i, _STORAGE_ERROR)
-            self._durable_event(_EV_TT_EXECUTED, seq, cmd, _STORAGE_ERROR)
-            self._free(i)
-            return
-        payload = bytearray(payload)
-        payload[0] = EXECUTING
-        struct.pack_into("<H", payload, 4, self.d.boot_count)
-        struct.pack_into("<I", payload, 14, self.events.seq)
-        try:
-            storage.write_atomic(self.root, entry_name(i), payload)
-        except OSError:
-            self.storage_errors += 1
-            self._report(i, _STORAGE_ERROR)  # not run: it could not be marked
-            self._durable_event(_EV_TT_EXECUTED, seq, cmd, _STORAGE_ERROR)
-            self._free(i)
-            return
-        self.state[i] = EXECUTING
-        self.count -= 1
-        d = self.d
-        code = d.parse(payload, _HDR, len(payload))
-        result = None
-        if not code:
-            code, result = d.execute(cmd)
-        if code == _PENDING:  # never queued (immediate commands); keep the books straight
-            code = _OK
-        elif 0 < code < 16:  # the mode or the command's own check, when due
-            code = _NOT_ALLOWED_NOW
-        self.executed += 1
-        self._report(i, code, result, payload)
-        self._durable_event(_EV_TT_EXECUTED, seq, cmd, code)
-        self._free(i)
-
-    def _end(self, i, why):
-        # A queued entry that will not run: failed NOT_RUN and a tt_not_run event, in the log
-        # before the file goes.
-        self.count -= 1
-        self.state[i] = EXECUTING  # off the schedule while it is settled
-        self._report(i, _NOT_RUN)
-        self._durable_event(_EV_TT_NOT_RUN, self.seq[i], self.cmd[i], why)
-        self._free(i)
-
-    def _report(self, i, code, result=None, payload=None):
-        ctr = 0
-        if self.key[i] >= 0:  # signed: the answers' label is in the entry (not kept in RAM)
-            if payload is None:
-                payload = storage.read_checked(self.root, entry_name(i))[1]
-            if payload is not None:
-                ctr = struct.unpack_from("<I", payload, 6)[0]
-        self.d.report(self.seq[i], self.cmd[i], code, result, self.key[i], ctr,
-                      self.boot_of[i])
-
-    def _durable_event(self, event_id, a, b, c=None):
+    def durable_event(self, event_id, a, b, c=None):
         events = self.events
         events.emit_kept(event_id, a, b, c)
         events.pump()
         self.log.flush()
 
-    def _free(self, i):
+    def free(self, i):
         self._remove(i)
         self.state[i] = _FREE
         self.due[i] = _NO_DUE
         self.tag[i] = 0
-        self._update_tlm()
+        self.update_tlm()
 
     def _remove(self, i):
         try:
@@ -311,7 +245,8 @@ class TimeTagQueue:
 
     # --- commands -------------------------------------------------------------------------
 
-    # tt_list (SPEC §11.4) lives in node.ttmanage, imported for each use and let go after.
+    # tt_list (SPEC §11.4) lives in node.ttmanage, tt_delete, tt_clear and tt_pause in
+    # node.ttrun, each imported for each use and let go after.
 
     def _check_bulk(self, d):
         return self.bulk.check_idle(d)
@@ -319,33 +254,7 @@ class TimeTagQueue:
     def _cmd_list(self, d):
         return node.call("ttmanage", "cmd_list", self, d)
 
-    def _cmd_delete(self, d):
-        if self.state[d.args[0]] != QUEUED:
-            return _NOT_FOUND
-        self._end(d.args[0], _WHY_DELETED)
-        return _OK
-
-    def _cmd_clear(self, d):
-        n = 0
-        for i in range(ENTRIES):
-            if self.state[i] == QUEUED:
-                self._end(i, _WHY_CLEARED)
-                n += 1
-        d.result = n
-        return _OK
-
-    def _cmd_pause(self, d):
-        paused = d.args[0]
-        try:
-            storage.write_atomic(self.root, _PAUSE_FILE, b"\x01" if paused else b"\x00")
-        except OSError:
-            return _STORAGE_ERROR
-        self.paused = paused
-        self.events.emit(_EV_TT_PAUSED, paused)
-        self._update_tlm()
-        return _OK
-
-    def _update_tlm(self):
+    def update_tlm(self):
         tlm = self.tlm
         tlm[_CH_TT_QUEUED] = self.count
         tlm[_CH_TT_PAUSED] = self.paused

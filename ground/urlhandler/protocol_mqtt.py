@@ -1,5 +1,5 @@
-"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1]``: a node through
-a broker.
+"""``mqtt://[user:password@]host[:port]/STATION/NODE[?operator=N|readonly=1|key=dev]``: a node
+through a broker.
 
 A pyserial URL handler, so ``Transport`` and everything above it (client, cmd, tlm, events,
 params, record, console, the HIL suite's ``--target``) work through the broker unchanged. The
@@ -24,12 +24,30 @@ A command whose client gave up meanwhile (a timeout) may still be published then
 ``Unanswered.window_s``: its outcome is what the node's verification says, which the session
 log records.
 
+A ``gone`` status (the gateway's last will) is not taken at its word at once: Mosquitto, when
+it stops, publishes the wills of the clients still connected to it, the gateway's among them,
+and only then closes every connection, so an operator would see its node ``gone`` when only
+the broker is going away (amqtt never delivers those wills). The port first makes a round trip
+to the broker (``_probe``: an UNSUBSCRIBE of a filter it never subscribed, which MQTT 3.1.1
+§3.10.4 answers with an UNSUBACK even when nothing matched). An answer proves the broker still
+serves: the gateway's connection really died, and the link is ``gone`` (a lost link with the
+will's words). The connection dropping first means the will came from a broker going away:
+the link state stays unknown and commands are held as above. Until one or the other, the link
+state is unknown too: a command written meanwhile is held.
+
 Read-only partners: ``readonly=1`` makes a port that never publishes. A partner's broker
 rights allow subscribing to ``tm``, ``ev`` and ``status`` only, so a port that sent
 ``status`` at connect (as an operator's client does) would wait for an answer that the broker
 never lets through: the client on a read-only port learns the node's state from its
 housekeeping instead (mode, boot count, dictionary hash, node id: every packet carries them)
 and refuses every command in one line (``ReadOnlyPort``) before anything reaches the port.
+
+Signing: the port carries commands as the client made them; a client with a signer (``--operator
+N``: the operator's key from the key store) sends them authenticated (SPEC §10), and the
+gateway forwards them unchanged. ``key=dev`` says the node holds the development key (a
+simulated node behind the gateway started with ``sim://?key=dev``): the client then signs
+with it by itself (``ground.transport.mqtt_dev_key``), continuing the key's counters from
+``ground.keys.dev_store()``, since such a node outlives each session.
 
 Several operators: each names a distinct ``operator=N`` (0..15): its client's command
 sequence numbers stay in ``N*4096 .. N*4096+4095`` (``ground.transport.seq_range``), so two
@@ -60,6 +78,8 @@ from ground.unanswered import Unanswered
 OPERATORS = 16
 SEQ_SPAN = 65536 // OPERATORS
 _STATUS_WAIT_S = 3.0
+# a filter the port never subscribes to: unsubscribing from it is a round trip with no effect
+_PROBE_KIND = "probe"
 
 
 def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
@@ -84,15 +104,22 @@ def parse_url(url: str) -> tuple[BrokerAddress, str, str, dict[str, Any]]:
             if value not in ("0", "1"):
                 raise ValueError(f"{url}: readonly={value!r}: 1 (a read-only port) or 0")
             options["readonly"] = value == "1"
+        elif key == "key":
+            if value not in ("dev", "none"):
+                raise ValueError(f"{url}: key={value!r}: dev (the node holds the development "
+                                 "key: sign with it) or none")
+            options["key"] = value
         elif key == "status_wait_s":
             try:
                 options["status_wait_s"] = float(value)
             except ValueError:
                 raise ValueError(f"{url}: status_wait_s={value!r} is not a number") from None
         else:
-            raise ValueError(f"{url}: unknown option {key!r} (operator, readonly, status_wait_s)")
-    if options.get("readonly") and "operator" in options:
-        raise ValueError(f"{url}: readonly=1 sends nothing: operator= has no use there")
+            raise ValueError(
+                f"{url}: unknown option {key!r} (operator, readonly, key, status_wait_s)")
+    for needless in ("operator", "key"):
+        if options.get("readonly") and needless in options:
+            raise ValueError(f"{url}: readonly=1 sends nothing: {needless}= has no use there")
     return broker, station, node, options
 
 
@@ -109,6 +136,8 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._unanswered = Unanswered()
         self._connections = 0
         self._broker_up = False  # our broker connection: without it the link state is unknown
+        self._will: dict[str, Any] | None = None  # a `gone` waiting for the broker's answer
+        self._probe_mid: int | None = None
         self.held = 0  # commands written while the link state was unknown, not published
         self._resend_on_up = False
         self.is_open: bool = False
@@ -126,7 +155,8 @@ class Serial(SerialBase):  # type: ignore[misc]
         except ValueError as exc:
             raise SerialException(str(exc)) from None
         self._topic = {k: topics.topic(station, node, k) for k in
-                       (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD)}
+                       (*topics.DOWNLINK, topics.STATUS, topics.REFUSED, topics.CMD,
+                        _PROBE_KIND)}
         self._node = node
         self._readonly = bool(options.get("readonly"))
         self._downlink = {self._topic[k] for k in topics.DOWNLINK}
@@ -135,6 +165,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_unsubscribe = self._on_unsubscribe
         self._client = client
         try:
             broker.connect(client)
@@ -187,6 +218,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         with self._cond:
             self._connections += 1
             self._broker_up = True
+            self._will = self._probe_mid = None
             # back after an outage: what was published meanwhile may have reached nobody
             self._resend_on_up = self._connections > 1
 
@@ -194,6 +226,25 @@ class Serial(SerialBase):  # type: ignore[misc]
                        _props: Any = None) -> None:
         with self._cond:
             self._broker_up = False
+            # a will still waiting for the broker's answer came from a broker going away:
+            # the link state is unknown (commands held), not `gone`
+            self._will = self._probe_mid = None
+
+    def _on_unsubscribe(self, _client: mqtt.Client, _ud: Any, mid: int, _codes: Any,
+                        _props: Any = None) -> None:
+        with self._cond:
+            if mid != self._probe_mid or self._will is None:
+                return
+            # the broker answered after delivering the will: it is serving, so the gateway's
+            # connection really died
+            will, self._will, self._probe_mid = self._will, None, None
+            if self.is_open:
+                self._problem = f"node {self._node} link is {will['link']}: {will.get('detail')}"
+            self._cond.notify_all()
+
+    def _probe(self, client: mqtt.Client) -> None:
+        """Ask the broker for a round trip (its answer: ``_on_unsubscribe``)."""
+        _rc, self._probe_mid = client.unsubscribe(self._topic[_PROBE_KIND])
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic
@@ -202,12 +253,16 @@ class Serial(SerialBase):  # type: ignore[misc]
             if topic == self._topic[topics.STATUS]:
                 self._status = topics.read_status(payload)
                 link = self._status["link"]
+                self._will = None  # a newer status replaces a will not yet judged
                 if link == topics.UP:
                     self._problem = ""
                     if self._resend_on_up and self._client is not None:
                         self._resend_on_up = False
                         for message in self._unanswered.due():
                             self._client.publish(self._topic[topics.CMD], message, qos=1)
+                elif link == topics.GONE and self.is_open and self._client is not None:
+                    self._will = self._status  # judged once the broker answers (or leaves)
+                    self._probe(self._client)
                 elif self.is_open:
                     detail = self._status.get("detail")
                     self._problem = f"node {self._node} link is {link}: {detail}"
@@ -259,7 +314,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         for message in self._uplink.deframe(bytes(data)).messages:
             self._unanswered.sent(message)
             with self._cond:
-                if not self._broker_up:
+                if not self._broker_up or self._will is not None:
                     # the node's link state is unknown: not sent now; published when the node
                     # is reported up after the reconnection (ground.unanswered), if unanswered
                     self.held += 1

@@ -34,6 +34,7 @@ from protocol import dictionary as d
 
 pytestmark = [
     pytest.mark.slow,  # about two and a half minutes on the simulated node
+    pytest.mark.soak,
     pytest.mark.slow_target(
         reason="a whole synodic month: minutes on the sim, hours at a time scale of 10 or more"),
 ]

@@ -140,6 +140,7 @@ def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi, hil_link: Hi
                                                request: pytest.FixtureRequest) -> None:
     node = fresh_node
     client = node.client
+    client.hold_correlation(False)  # the client correlates each new boot by itself
     sim = node.fresh_sim  # type: ignore[attr-defined]
     cuts = int(os.environ.get("HIL_POWER_CUTS", "3"))
     rng = random.Random(request.config.getoption("hil_seed") or 14)

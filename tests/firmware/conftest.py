@@ -45,9 +45,17 @@ def ready(link: NodeLink, rate_limit: int = 100) -> NodeLink:
 
 
 @contextlib.contextmanager
-def running_node(state_dir: Path) -> Iterator[tuple[SimNode, NodeLink]]:
-    """A simulated node on state_dir with a link that has seen it answer; both stopped after."""
-    node, link = start_node(state_dir)
+def running_node(state_dir: Path, *, keys: bytes | None = None, signer: Any = None,
+                 **kwargs: Any) -> Iterator[tuple[SimNode, NodeLink]]:
+    """A simulated node on state_dir with a link that has seen it answer; both stopped after.
+    ``keys``: a key table (``ground.auth.node_key_table``) written as the node's keys.bin
+    first; ``signer``: the link signs with it from the first command; ``kwargs``: SimNode's."""
+    if keys is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "keys.bin").write_bytes(keys)
+    node, link = start_node(state_dir, **kwargs)
+    if signer is not None:
+        link.signer = signer
     try:
         ready(link)
         yield node, link
@@ -91,6 +99,12 @@ def run_mp():
         return done.stdout
 
     return run
+
+
+@pytest.fixture(scope="session")
+def node_runner() -> Any:
+    """``running_node`` for tests that start nodes of their own (see ``node_tools``)."""
+    return running_node
 
 
 @pytest.fixture(scope="session")

@@ -42,33 +42,24 @@ def dev_signer() -> Signer:
 REVOKED_MASTER = bytes(range(64, 96))  # operator 1's master: provisioned, then revoked
 
 
-def keyed(state: Path, tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
+def keyed(state: Path, runner: Any) -> Iterator[tuple[SimNode, NodeLink]]:
     """A node holding the development key (operator 0) and operator 1's key, which the
     development key revokes for good (SPEC §10.7) before the test begins."""
-    start_node, ready = tools
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "keys.bin").write_bytes(node_key_table(
-        [(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION), (1, REVOKED_MASTER, 0)]))
-    node, link = start_node(state)
-    link.signer = dev_signer()
-    try:
-        ready(link)
+    table = node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION), (1, REVOKED_MASTER, 0)])
+    with runner(state, keys=table, signer=dev_signer()) as (node, link):
         link.send_and_assert_command(ids.CMD_KEY_REVOKE, 1, 255)  # armed first, signed
         yield node, link
-    finally:
-        link.close()
-        node.stop()
 
 
 @pytest.fixture(scope="module")
 def keyed_pair(tmp_path_factory: pytest.TempPathFactory,
-               node_tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
-    yield from keyed(tmp_path_factory.mktemp("keyed"), node_tools)
+               node_runner: Any) -> Iterator[tuple[SimNode, NodeLink]]:
+    yield from keyed(tmp_path_factory.mktemp("keyed"), node_runner)
 
 
 @pytest.fixture
-def fresh_keyed(tmp_path: Path, node_tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
-    yield from keyed(tmp_path / "state", node_tools)
+def fresh_keyed(tmp_path: Path, node_runner: Any) -> Iterator[tuple[SimNode, NodeLink]]:
+    yield from keyed(tmp_path / "state", node_runner)
 
 
 def counters(link: NodeLink) -> list[Any]:

@@ -27,20 +27,11 @@ I_FORGED = field(COMMANDING, "auth_forged")
 
 
 @pytest.fixture
-def two_keys(tmp_path: Path, node_tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
-    start_node, ready = node_tools
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "keys.bin").write_bytes(node_key_table(
-        [(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION), (1, MASTER_1, 0)]))
-    node, link = start_node(state)
-    link.signer = Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
-    try:
-        ready(link)
-        yield node, link
-    finally:
-        link.close()
-        node.stop()
+def two_keys(tmp_path: Path, node_runner: Any) -> Iterator[tuple[SimNode, NodeLink]]:
+    table = node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION), (1, MASTER_1, 0)])
+    with node_runner(tmp_path / "state", keys=table,
+                     signer=Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)) as pair:
+        yield pair
 
 
 def use(link: NodeLink, signer: Signer) -> Signer:

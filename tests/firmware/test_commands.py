@@ -11,7 +11,8 @@ import pytest
 from protocol import ids
 from protocol import messages as M
 from protocol.framing import encode_frame
-from protocol.node_dictionary import DESCRIPTION, DICT_HASH
+from protocol.node_description import DESCRIPTION
+from protocol.node_dictionary import DICT_HASH
 
 pytestmark = pytest.mark.slow
 

@@ -94,6 +94,16 @@ print({ids.PKT_TIME} in [m.id for m in hk_msgs()], hk.due[{ids.PKT_TIME}] % {per
     assert lines == ["0", "True 0"]
 
 
+def test_hk_rate_puts_the_packet_on_the_next_multiple_of_its_new_period(run_mp, tmp_path):
+    lines = run_script(run_mp, tmp_path, f"""
+board.now += 1234
+command({ids.CMD_HK_RATE}, {ids.PKT_TIME}, 4.0)
+print(board.now, hk.period_ms[{ids.PKT_TIME}], hk.due[{ids.PKT_TIME}])
+""")
+    now = int(lines[0].split()[0])
+    assert lines == [f"{now} 250 {(now // 250 + 1) * 250}"]
+
+
 def test_link_counters_account_for_every_message_numbered_before_the_link_packet(run_mp, tmp_path):
     # SPEC §5.8: a packet's link counters are read as it is made, after the queue has been
     # written as far as the link takes it: on a drained link they account for every message

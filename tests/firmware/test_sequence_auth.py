@@ -28,16 +28,10 @@ I_HELD = field(ids.PKT_SEQUENCE, "seq_upload_held")
 
 
 @pytest.fixture
-def keyed(tmp_path: Path, node_tools: tuple[Any, Any]) -> Iterator[tuple[SimNode, NodeLink]]:
-    start_node, ready = node_tools
-    node, link = start_node(tmp_path / "state", dev_key=True)
-    link.signer = Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
-    try:
-        ready(link)
-        yield node, link
-    finally:
-        link.close()
-        node.stop()
+def keyed(tmp_path: Path, node_runner: Any) -> Iterator[tuple[SimNode, NodeLink]]:
+    with node_runner(tmp_path / "state", dev_key=True,
+                     signer=Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)) as pair:
+        yield pair
 
 
 def signed(link: NodeLink, cmd_id: int, args: list[Any], seq: int) -> bytes:

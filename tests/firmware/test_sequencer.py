@@ -40,6 +40,14 @@ def run(run_mp, root, body: str) -> list[str]:
     return lines[:-1]
 
 
+def noop_image(noops: int) -> tuple[bytes, bytes, str]:
+    """An image of ``noops`` noop steps, its SHA-256, and the script lines that name them
+    ``img`` and ``d`` on the node."""
+    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * noops], canonical=True)
+    digest = hashlib.sha256(img).digest()
+    return img, digest, f"img = {img!r}\nd = {digest!r}\n"
+
+
 def img_hash(steps: list, name: str = "t", dict_hash: int = DICT_HASH) -> int:
     img = cbor2.dumps([1, dict_hash, name, steps], canonical=True)
     return int.from_bytes(hashlib.sha256(img).digest()[:4], "big")
@@ -205,12 +213,9 @@ for img in {images!r}:
 
 
 def test_upload_resume_gaps_and_mismatches(run_mp, tmp_path):
-    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 60], canonical=True)
-    digest = hashlib.sha256(img).digest()
+    img, digest, names = noop_image(60)
     size = len(img)
-    lines = run(run_mp, tmp_path / "s", f"""
-img = {img!r}
-d = {digest!r}
+    lines = run(run_mp, tmp_path / "s", names + f"""
 show(cmd(33, [0, 0, img[0:10]]))           # no upload begun: UPLOAD_STATE
 show(cmd(32, [0, {size}, d]))              # begin: 0 held
 show(cmd(33, [0, 0, img[0:100]]))          # 100 held
@@ -271,8 +276,7 @@ print(app.tlm[62], app.tlm[56])
 
 
 def test_staging_survives_a_reboot_and_a_new_digest_restarts(run_mp, tmp_path):
-    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 30], canonical=True)
-    digest = hashlib.sha256(img).digest()
+    img, digest, _names = noop_image(30)
     root = tmp_path / "s"
     first = run(run_mp, root, f"""
 show(cmd(32, [1, {len(img)}, {digest!r}]))
@@ -294,12 +298,9 @@ show(cmd(32, [1, {len(img)}, bytes(32)]))
 
 
 def test_a_begin_with_another_slot_size_or_digest_restarts_from_nothing(run_mp, tmp_path):
-    img = cbor2.dumps([1, DICT_HASH, "t", [NOOP] * 30], canonical=True)
-    d = hashlib.sha256(img).digest()
+    img, _digest, names = noop_image(30)
     n = len(img)
-    lines = run(run_mp, tmp_path / "s", f"""
-img = {img!r}
-d = {d!r}
+    lines = run(run_mp, tmp_path / "s", names + f"""
 for args in ([0, {n}, d], [0, {n}, bytes(32)], [0, {n}, d], [1, {n}, d], [1, {n} - 1, d],
              [1, {n}, d]):
     cmd(32, [0, {n}, d])
@@ -477,3 +478,32 @@ print(cmd(34, [0])[-1].body[1:3])
 print(loaded())                       # committed: dropped
 """)
     assert lines == ["[]", "[]", "['node.seqcmds', 'node.seqcheck']", "[2, 0]", "[]"]
+
+
+def test_the_executor_is_loaded_only_while_a_slot_runs_or_has_a_trigger(run_mp, tmp_path):
+    steps = [NOOP, [0, 300, ids.CMD_NOOP, [], 0]]
+    lines = run(run_mp, tmp_path / "s", f"""
+import sys
+def loaded():
+    return ['node.seqrun' in sys.modules, seq.buf is not None]
+tick()
+print(loaded())                       # after boot: nothing stored
+print(upload(0, image(DICT_HASH, "t", {steps!r}))[-1].body[1:3])
+tick()
+print(loaded())                       # stored, idle, no trigger
+cmd(35, [0])
+print(loaded())                       # started: the next tick loads it
+tick()
+print(loaded(), seq.state[0], seq.step[0])  # step 1 waits for its 300 ms
+tick(500)
+print(loaded(), seq.state[0])         # ended: dropped at that tick
+cmd(37, [0, 2, 0.0])                  # trigger at sunset
+tick()
+print(loaded())
+cmd(37, [0, 0, 0.0])                  # no trigger
+tick()
+print(loaded())
+""")
+    assert lines == ["[False, False]", "[2, 0]", "[False, False]", "[False, False]",
+                     "[True, True] 2 1", "[False, False] 3",
+                     "[True, True]", "[False, False]"]

@@ -1,5 +1,6 @@
 """Housekeeping rates and contents, downlink seq continuity, event throttling."""
 
+import itertools
 import time
 
 import pytest
@@ -25,30 +26,35 @@ def test_default_rates_and_header(link):
     assert link.packets(ids.PKT_LOADS, mark)  # 0.5 Hz
 
 
-def test_commanded_rates_all_packets_50hz_no_loss(link):
-    # every packet at the dictionary's maximum rate (10 x 50 Hz = 500 packets/s), nothing lost
+def test_commanded_rates_all_packets_50hz(link):
+    """Every packet at the dictionary's maximum rate (10 x 50 Hz = 500 packets/s) is made at
+    that rate, by the node's clock and the downlink seq: a reader starved on a busy machine
+    may lose some (each counted in tx_dropped: test_link_congestion accounts for every one);
+    the rate received without loss is make bench's figure, not a test's."""
     for pid in PACKETS:
         link.send_and_assert_command(ids.CMD_HK_RATE, pid, 50.0)
     link.await_telemetry(ids.PKT_LINK)
-    link.reset_seq_tracking()
     mark = link.mark()
     time.sleep(2.0)
     msgs = link.since(mark)
     for pid in PACKETS:
         link.send_and_assert_command(ids.CMD_HK_RATE, pid, 1.0)
-    counts = {pid: sum(1 for m in msgs if m.kind == 2 and m.id == pid) for pid in PACKETS}
-    for pid, n in counts.items():
-        assert 60 <= n <= 130, (pid, counts)  # 50 Hz for 2 s, tolerant bounds
-    assert link.lost == 0 and link.seq_gaps == 0
+    seen = [m for m in msgs if m.kind == 2]
+    assert {m.id for m in seen} == set(PACKETS), sorted({m.id for m in seen})
     times = [m.time for m in msgs]
     assert times == sorted(times)  # node time tags only grow
-    span_ms = times[-1] - times[0]
-    assert 1500 <= span_ms <= 2600
+    steps = [(b.seq - a.seq) & 0xFFFF for a, b in itertools.pairwise(msgs)]  # seq wraps
+    assert all(1 <= step < 0x8000 for step in steps), steps  # in order, none twice
+    made = sum(steps) + 1  # received or dropped: nothing else is sent meanwhile
+    span_s = (times[-1] - times[0]) / 1000
+    assert span_s >= 1.0, span_s
+    assert 0.8 * 500 * span_s <= made <= 1.2 * 500 * span_s + len(PACKETS), (made, span_s)
     for pid, rate in zip(PACKETS, DEFAULT_RATES, strict=True):
         link.send_and_assert_command(ids.CMD_HK_RATE, pid, rate)
 
 
 def test_link_packet_contents(link):
+    link.send_and_assert_command(ids.CMD_CLEAR_COUNTERS)  # tx_dropped: none since
     link.send_and_assert_command(ids.CMD_HK_RATE, ids.PKT_LINK, 10.0)
     p = link.await_telemetry(ids.PKT_LINK, mark=link.mark())
     link.send_and_assert_command(ids.CMD_HK_RATE, ids.PKT_LINK, 0.2)

@@ -223,3 +223,24 @@ def test_a_power_cut_at_every_flash_step_never_runs_twice(run_mp, tmp_path: Path
             assert event_id == ids.EV_TT_EXECUTED and args == [77, 8, 0], k
             assert ran1 + ran2 == 1, k  # it ran, once
     assert seen_cut_before_accept > 0 and seen_unknown > 0
+
+
+def test_the_execution_code_is_imported_per_use_and_let_go(run_mp, tmp_path: Path) -> None:
+    lines = run(run_mp, tmp_path, f"""
+import sys
+app, board = build({str(tmp_path / "s")!r})
+def held():
+    return "node.ttrun" in sys.modules
+board.now = 5000
+send(app, board, 2, 14, [U0])  # correlate: node 5000 = U0
+send(app, board, 3, 1, [], U0 + 1000)
+print(json.dumps([held(), app.timetag.count]))  # queued: nothing of the execution loaded
+board.now = 6000
+app.timetag.step()
+print(json.dumps([held(), app.timetag.count, verifs(msgs(board))]))
+send(app, board, 4, 1, [], U0 + 9000)
+print(json.dumps([held()] + verifs(send(app, board, 5, {ids.CMD_TT_CLEAR}, []))))
+print(json.dumps([held(), app.timetag.count]))
+""")
+    assert lines == [[False, 1], [False, 0, [[3, 2, 0, 6000]]],
+                     [False, [5, 0, 0, 6000], [4, 3, 23, 6000], [5, 2, 0, 6000]], [False, 0]]

@@ -18,7 +18,7 @@ from ground.fuzz import cases as fc
 from ground.fuzz import gen_auth, model
 from ground.fuzz.authmodel import ACCEPTED, FORGED, REPLAYED, AuthModel, layout
 from ground.fuzz.case import MALFORMED, NONE, UNAUTHENTICATED, rej
-from ground.fuzz.encoding import bind_boot, bound_boot, command, envelope
+from ground.fuzz.encoding import command, envelope
 from ground.fuzz.keyring import FuzzKey, OpenError, foreign_key, protected, tag_of
 from ground.fuzz.oracle import COMMAND_IDS, is_hazard
 from protocol import cose
@@ -29,11 +29,9 @@ EXAMPLE_KID = b"\x01\x00"
 
 
 @pytest.fixture(autouse=True)
-def _boot_zero() -> Iterator[None]:
-    before = bound_boot()
-    bind_boot(0)
+def _boot_zero_then_foreign_key(boot_zero: None) -> Iterator[None]:
+    """Commands bound to boot 0 (conftest); the generator's key put back to a foreign one."""
     yield
-    bind_boot(before)
     gen_auth.bind_key(foreign_key())
 
 

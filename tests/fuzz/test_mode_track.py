@@ -7,13 +7,11 @@ answers. hil/corpus/issue10-mode-after-repeated-seq.json replays it on a live no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ground.fuzz import model
 from ground.fuzz.case import MALFORMED, WRONG_MODE
-from ground.fuzz.encoding import bind_boot, bound_boot, command, envelope
+from ground.fuzz.encoding import command, envelope
 from ground.fuzz.modes import ModeTrack, answer_fits
 from ground.fuzz.oracle import COMMAND_IDS
 from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE, MODE_SCIENCE
@@ -22,12 +20,7 @@ SET_MODE = COMMAND_IDS["set_mode"]
 LOAD_SWITCH = COMMAND_IDS["load_switch"]
 
 
-@pytest.fixture(autouse=True)
-def _boot_zero() -> Iterator[None]:
-    before = bound_boot()
-    bind_boot(0)
-    yield
-    bind_boot(before)
+pytestmark = pytest.mark.usefixtures("boot_zero")  # commands bound to boot 0 (conftest)
 
 
 def _case(seq: int, cmd_id: int, args: list[object]) -> tuple[model.Expectation, bytes]:

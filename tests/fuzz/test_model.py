@@ -4,7 +4,6 @@ own examples and on the reproducers of issue 10 (whole frames on the wire)."""
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterator
 
 import pytest
 from cobs import cobs
@@ -21,19 +20,11 @@ from ground.fuzz.case import (
     WRONG_MODE,
     rej,
 )
-from ground.fuzz.encoding import bind_boot, bound_boot, command, dumps, envelope
+from ground.fuzz.encoding import command, dumps, envelope
 from ground.fuzz.oracle import COMMAND_IDS
 from protocol.dictionary_types import MODE_NOMINAL, MODE_SAFE
 
-
-@pytest.fixture(autouse=True)
-def _boot_zero() -> Iterator[None]:
-    """Commands built here are bound to boot 0, the model's default node boot; the binding
-    is module state (a campaign binds it to its node's boot), put back after each test."""
-    before = bound_boot()
-    bind_boot(0)
-    yield
-    bind_boot(before)
+pytestmark = pytest.mark.usefixtures("boot_zero")  # commands bound to boot 0 (conftest)
 
 
 def _message(wire_hex: str) -> bytes:

@@ -32,6 +32,8 @@ from ground.transport import seq_range
 from protocol.node_dictionary import DICT_HASH
 
 NOOP = 1
+TIME_CORRELATE = 14
+STATUS = 15
 STATION = "t"
 
 
@@ -74,9 +76,13 @@ def test_command_goes_through_once_and_unchanged(
     sent = watcher.payloads(topics.topic(STATION, "n1", topics.CMD))
     # what the operators published is what the node received: same messages, same order
     assert [cbor2.loads(p) for p in sent] == fake.received
-    # status at connect (first unbound, boot 0, then bound to the node's boot), the time
-    # correlation that follows it (SPEC §11.1), then noop
-    assert gw.bridges[0].forwarded == len(sent) == 4
+    # status at connect, bound to the node's boot (first unbound, boot 0, and rejected
+    # STALE_BOOT, unless a housekeeping packet told the client the boot before it asked),
+    # the time correlation that follows it (SPEC §11.1), then noop
+    ids = [(m[4], m[6]) for m in fake.received]  # (command id, boot)
+    unbound = [(STATUS, 0)] if ids[0] == (STATUS, 0) else []
+    assert ids == [*unbound, (STATUS, fake.boot), (TIME_CORRELATE, fake.boot), (NOOP, fake.boot)]
+    assert gw.bridges[0].forwarded == len(sent) == len(ids)
 
 
 def test_late_subscriber_sees_retained_status_and_dictionary(

@@ -36,6 +36,15 @@ def write(tmp_path: Path, text: str, name: str = "s.py") -> Path:
     return path
 
 
+def noop_then_set_mode(tmp_path: Path, mode: str) -> tuple[Path, Path]:
+    """A script of two steps, noop then set_mode MODE, and the session log its run writes."""
+    script = write(tmp_path, f"""
+        command("noop")
+        command("set_mode", mode="{mode}")
+    """)
+    return script, tmp_path / "run.jsonl"
+
+
 def notes(log: Path, key: str) -> list[dict[str, Any]]:
     """The ``key`` objects (``step`` or ``script``) of a session log's note records."""
     return [r.fields[key] for r in LogReader(log) if r.type == "note" and key in r.fields]
@@ -194,11 +203,7 @@ def test_a_check_with_values_fails_with_both_values(
 
 def test_a_rejected_command_is_a_failed_step(
         capsys: pytest.CaptureFixture[str], fake_node: FakeNode, tmp_path: Path) -> None:
-    script = write(tmp_path, """
-        command("noop")
-        command("set_mode", mode="SCIENCE")
-    """)
-    log = tmp_path / "run.jsonl"
+    script, log = noop_then_set_mode(tmp_path, "SCIENCE")
     fake_node.reject_next = 0
     code, _out, err = run_script(capsys, script, fake_node.port, log)
     # the fake node fails SAFE -> SCIENCE with code 18
@@ -342,11 +347,7 @@ def test_a_reboot_under_a_command_is_outcome_unknown_exit_7(
 
 def test_a_command_re_bound_after_a_reboot_shows_only_its_own_outcome(
         capsys: pytest.CaptureFixture[str], fake_node: FakeNode, tmp_path: Path) -> None:
-    script = write(tmp_path, """
-        command("noop")
-        command("set_mode", mode="NOMINAL")
-    """)
-    log = tmp_path / "run.jsonl"
+    script, log = noop_then_set_mode(tmp_path, "NOMINAL")
     fake_node.hk_period_s = None  # the ground learns the new boot only from STALE_BOOT
 
     def noop_then_reboot(seq: int, args: list[Any]) -> tuple[int, int, Any]:

@@ -92,7 +92,8 @@ def test_station_status_identities_and_stop_by_pids(env: dict[str, str], tmp_pat
     assert info["broker_pid"] in family and names.count("micropython") >= 2, names
     stop = _ground(env, "sim", "stop")
     assert stop.returncode == 0 and "stopped station moon" in stop.stderr
-    assert not any(_alive(p) for p in [info["pid"], *family])
+    left = [(p, _name(p)) for p in [info["pid"], *family] if _alive(p)]
+    assert not left, f"still running after `sim stop` returned: {left}"
     assert _ground(env, "sim", "status").returncode == 3
     # the nodes' flash stays for the next start
     assert all(any(Path(n["state_dir"]).iterdir()) for n in info["nodes"])

@@ -180,3 +180,25 @@ def test_command_is_held_while_the_link_state_is_unknown() -> None:
                 time.sleep(0.05)
             assert fake.executed[NOOP] == 1
             assert [m[2] for m in fake.received if m[4] == NOOP] == [seq]
+
+
+def test_a_will_the_broker_confirms_is_a_lost_link_with_its_words() -> None:
+    """The gateway's broker connection dies while the broker stays: the broker publishes its
+    will, answers the port's round trip, and the operator's link is lost with the will's
+    words (not held as unknown); it is back once the gateway reconnects and says `up`."""
+    with Broker() as broker, FakeNode(hk_period_s=0.1) as fake, \
+            Gateway(broker.url, ST, {"n3": fake.port}) as gateway:
+        with Client(f"{broker.url}/{ST}/n3", write_log=False) as client:
+            states: list[tuple[str, str]] = []
+            forward = client.transport._on_state
+            assert forward is not None
+            client.transport._on_state = lambda s, d: (states.append((s, d)), forward(s, d))
+            gateway.bridges[0]._mqtt.socket().shutdown(2)  # no DISCONNECT: the will is sent
+            deadline = time.monotonic() + 30
+            while ("up" not in [s for s, _ in states]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert states and states[0] == (
+                "lost", "node n3 link is gone: the gateway's connection died"), states
+            assert states[-1][0] == "up"
+            client.command("noop", timeout=20)
+    assert fake.executed[NOOP] == 1

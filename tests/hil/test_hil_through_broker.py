@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 # (hil.vocabulary: node times compare within one boot). The whole suite was run by hand too.
 SUITES = ["hil/tests/test_commands.py", "hil/tests/test_modes.py", "hil/tests/test_fuzz.py",
           "hil/tests/test_hardware.py", "hil/tests/test_fdir.py", "hil/tests/test_boot.py"]
+QUICK = ["hil/tests/test_modes.py", "hil/tests/test_boot.py", "hil/tests/test_fuzz.py"]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +33,11 @@ def target() -> Iterator[str]:
 
 
 @pytest.mark.timeout(1300)
-def test_hil_suite_through_the_broker(target: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suites", [QUICK, pytest.param(SUITES, marks=pytest.mark.soak)],
+                         ids=["quick", "whole"])
+def test_hil_suite_through_the_broker(target: str, suites: list[str], tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", *SUITES, "--target", target, "-q", "-rs",
+        [sys.executable, "-m", "pytest", *suites, "--target", target, "-q", "-rs",
          "-p", "no:cacheprovider", "--hil-log", str(tmp_path / "hil")],
         cwd=REPO, capture_output=True, text=True, timeout=1200,
     )

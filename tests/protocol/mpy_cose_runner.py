@@ -8,8 +8,12 @@ at the repository root (ground.micropython.micropython_path_env).
   ``{"mac0": hex}``
 - ``{"op": "derive", "master": hex, "kid": hex}`` -> ``{"key": hex}``
 - ``{"op": "equal", "a": hex, "start": n, "b": hex, "n": n}`` -> ``{"equal": bool}``
-- ``{"op": "alloc", "mac0": hex, "key": hex, "kid": hex}`` -> ``{"parse": bytes allocated by
-  parse, "verify": bytes allocated by verify}`` (averaged over 50 runs)
+- ``{"op": "checks", "mac0s": [hex, ...], "key": hex, "kid": hex, "dir": 0|1}`` ->
+  ``{"ok": [tag right, ...]}``: one reader and one receive buffer for all, as on the node
+- ``{"op": "alloc", "mac0s": [hex, ...], "key": hex, "kid": hex, "runs": n}`` -> bytes
+  allocated in all: ``{"parse": by parse, "verify": by verify, "hashlib": by hashlib alone
+  doing the same hashing (two sha256 objects, two digests), "calls": verifications}``; each
+  object in turn, ``runs`` rounds, one reader and one buffer, no collection while measured
 """
 
 import gc
@@ -39,41 +43,64 @@ def handle(req):
     if op == "make":
         return {"mac0": _hex(cose.encode_mac0(key, _LABEL[d], req["counter"],
                                                unhexlify(req["payload"]), _AAD[d]))}
-    data = unhexlify(req["mac0"])
     buf = bytearray(1024)
+    r = cose.Mac0Reader()
+    if op == "checks":
+        return {"ok": [_check(r, buf, key, unhexlify(m), d) for m in req["mac0s"]]}
+    if op == "alloc":
+        return _alloc(r, buf, key, [unhexlify(m) for m in req["mac0s"]], req["runs"])
+    data = unhexlify(req["mac0"])
     buf[0:len(data)] = data
     n = len(data)
-    r = cose.Mac0Reader()
-    if op == "alloc":
-        r.parse(buf, n, _LABEL[0])
-        key.verify(r, 0)
-        gc.collect()
-        a = gc.mem_alloc()
-        for _ in range(50):
-            r.parse(buf, n, _LABEL[0])
-        p = (gc.mem_alloc() - a) // 50
-        gc.collect()
-        a = gc.mem_alloc()
-        for _ in range(50):
-            key.verify(r, 0)
-        v = (gc.mem_alloc() - a) // 50
-        import hashlib
-
-        pad = bytes(64)
-        gc.collect()
-        a = gc.mem_alloc()
-        for _ in range(50):  # what hashlib alone allocates for the same work
-            h = hashlib.sha256(pad)
-            h.update(data)
-            o = hashlib.sha256(pad)
-            o.update(h.digest())
-            o.digest()
-        return {"parse": p, "verify": v, "hashlib": (gc.mem_alloc() - a) // 50}
     code = r.parse(buf, n, _LABEL[d])
     if code:
         return {"parse": code}
     return {"parse": 0, "ok": key.verify(r, d), "counter": r.counter,
             "payload": _hex(buf[r.payload:r.payload_end])}
+
+
+def _check(r, buf, key, data, d):
+    buf[0:len(data)] = data
+    return r.parse(buf, len(data), _LABEL[d]) == cose.OK and key.verify(r, d)
+
+
+def _alloc(r, buf, key, frames, runs):
+    for f in frames:  # once each first: nothing measured is a first use
+        buf[0:len(f)] = f
+        r.parse(buf, len(f), _LABEL[0])
+        key.verify(r, 0)
+    lens = [len(f) for f in frames]
+    parse = verify = 0
+    gc.collect()
+    gc.disable()  # mem_alloc differences then count every allocation
+    for _ in range(runs):
+        for i in range(len(frames)):
+            buf[0:lens[i]] = frames[i]
+            a = gc.mem_alloc()
+            r.parse(buf, lens[i], _LABEL[0])
+            b = gc.mem_alloc()
+            key.verify(r, 0)
+            c = gc.mem_alloc()
+            parse += b - a
+            verify += c - b
+    gc.enable()
+    import hashlib
+
+    pad = bytes(64)
+    data = frames[0]
+    calls = runs * len(frames)
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for _ in range(calls):  # what hashlib alone allocates for the same work
+        h = hashlib.sha256(pad)
+        h.update(data)
+        o = hashlib.sha256(pad)
+        o.update(h.digest())
+        o.digest()
+    base = gc.mem_alloc() - a
+    gc.enable()
+    return {"parse": parse, "verify": verify, "hashlib": base, "calls": calls}
 
 
 for line in sys.stdin:

@@ -12,7 +12,7 @@ Requests and answers:
   encode_message -> ``{"code": 0, "hex": e}`` or ``{"code": c}``.
 - ``{"op": "command", "hex": h}``: the node's path (Decoder, read_command_head, read_args
   against node_dictionary) -> ``{"head": [seq, id, boot], "code": c, "args": hex}``.
-- ``{"op": "describe"}``: ``{"hex": d, "tables": t}``: d is node_dictionary.DESCRIPTION, t the
+- ``{"op": "describe"}``: ``{"hex": d, "tables": t}``: d is node_description.DESCRIPTION, t the
   compact form rebuilt from the byte tables through the accessors (``compact()``), encoded.
 - ``{"op": "heap"}``: ``{"alloc": [names of node helpers that allocated under heap_lock]}``
   (MicroPython only; CPython answers ``{"alloc": null}``).
@@ -23,7 +23,7 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
-from protocol import cbor, ids, messages, node_dictionary
+from protocol import cbor, ids, messages, node_description, node_dictionary
 from protocol.errors import DecodeError, EncodeError, MessageError
 
 
@@ -164,7 +164,7 @@ def answer(request):
         if op == "command":
             return _command(unhexlify(request["hex"]))
         if op == "describe":
-            return {"hex": _hex(node_dictionary.DESCRIPTION),
+            return {"hex": _hex(node_description.DESCRIPTION),
                     "tables": _hex(cbor.dumps(compact(), True))}
         if op == "heap":
             return _heap()

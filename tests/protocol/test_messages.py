@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ground.micropython import find_micropython, micropython_path_env
-from protocol import cbor, node_dictionary
+from protocol import cbor, node_description, node_dictionary
 from protocol import dictionary_lookup as lookup
 from protocol import messages as M
 from protocol.errors import MessageError, ProtocolError
@@ -564,7 +564,7 @@ def test_micropython_agrees_with_cpython_on_every_vector() -> None:
     mismatches = [(r, e, a) for r, e, a in zip(requests[:-1], expected, answers, strict=True)
                   if e != a]
     assert not mismatches, f"{len(mismatches)} differences, first: {mismatches[0]}"
-    description = node_dictionary.DESCRIPTION.hex()
+    description = node_description.DESCRIPTION.hex()
     assert answers[-1] == {"hex": description, "tables": description}
     decoded = [a for r, a in zip(requests[:-1], answers, strict=True)
                if r["op"] == "decode" and a["code"] == 0]

@@ -15,7 +15,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from protocol import cbor, ids, messages, node_dictionary
+from protocol import cbor, ids, messages, node_description, node_dictionary
 from protocol import dictionary as D
 from protocol.dictionary_types import F32, IN_ANY, U8, Arg, Channel, Command, Event, Packet, Param
 
@@ -46,7 +46,8 @@ def _load_runner() -> ModuleType:
 runner = _load_runner()  # its compact(): the form rebuilt through the node's accessors
 
 
-@pytest.mark.parametrize("path", ["protocol/node_dictionary.py", "protocol/ids.py"])
+@pytest.mark.parametrize("path", ["protocol/node_dictionary.py", "protocol/node_description.py",
+                                  "protocol/ids.py"])
 def test_generated_files_are_fresh(path: str) -> None:
     expected = gen.generated()[REPO / path]
     actual = (REPO / path).read_text(encoding="utf-8")
@@ -76,17 +77,17 @@ def test_hash_is_sha256_of_the_canonical_cbor_of_the_compact_form() -> None:
 
 
 def test_the_description_is_the_canonical_cbor_of_the_compact_form() -> None:
-    assert node_dictionary.DESCRIPTION == cbor2.dumps(gen.compact(), canonical=True)
-    assert len(node_dictionary.DESCRIPTION) == node_dictionary.DESCRIPTION_SIZE
-    assert cbor.loads(node_dictionary.DESCRIPTION, max_items=4096) == \
-        cbor2.loads(node_dictionary.DESCRIPTION)
+    assert node_description.DESCRIPTION == cbor2.dumps(gen.compact(), canonical=True)
+    assert len(node_description.DESCRIPTION) == node_dictionary.DESCRIPTION_SIZE
+    assert cbor.loads(node_description.DESCRIPTION, max_items=4096) == \
+        cbor2.loads(node_description.DESCRIPTION)
 
 
 def test_the_byte_tables_hold_exactly_the_description() -> None:
     """Rebuilt from the byte tables through the node's accessors, the compact form encodes to
     the description byte for byte (tests/protocol/test_messages.py does it on MicroPython)."""
     rebuilt = runner.compact()
-    assert cbor2.dumps(rebuilt, canonical=True) == node_dictionary.DESCRIPTION
+    assert cbor2.dumps(rebuilt, canonical=True) == node_description.DESCRIPTION
     fmt, commands, _types, _limits, packets, _events, params, loads = rebuilt
     assert fmt == node_dictionary.FORMAT == 1
     assert commands[ids.CMD_LOAD_SWITCH] == [12, 0, [[1, 0, 9], [0, None, None]]]
@@ -98,8 +99,9 @@ def test_the_node_tables_are_byte_strings() -> None:
     """What keeps them in flash under ROMFS: no tuple, list or float at module level."""
     tables = {name: value for name, value in vars(node_dictionary).items()
               if name.isupper() and not isinstance(value, int)}
-    assert set(tables) >= {"DESCRIPTION", "COMMAND_MODES", "PARAM_VALUES", "LOAD_CURRENTS"}
+    assert set(tables) >= {"COMMAND_MODES", "PARAM_VALUES", "LOAD_CURRENTS"}
     assert all(type(value) is bytes for value in tables.values()), tables
+    assert type(node_description.DESCRIPTION) is bytes
 
 
 def test_accessors_decode_absent_values_and_unused_ids() -> None:
