@@ -8,16 +8,25 @@
 # deframer holds it (the first normally takes the counter reservation's flash write).
 # Returns {"alloc": [bytes per frame], "verdict": [check's result per frame], "hashlib":
 # bytes one verification's hashing allocates in hashlib (two sha256 objects, two digests),
-# "exact": that figure divided evenly over its runs}. No collection while measuring.
+# "exact": that figure divided evenly over its runs, and the signing path: "wrap_alloc", bytes
+# node.auth.Auth.wrap allocates signing each of the request's "answers" (payload sizes) under
+# the key of the last accepted frame, and "wrapped", the hex of each object it made}. No
+# collection while measuring.
 # As a script (the Unix port): ``micropython bench/mpy_auth_check.py REQUEST.json`` prints the
 # result as one JSON line; in the 32-bit VM it is imported (bench/heap32_vm/script.mjs).
 import gc
 import json
 import os
 import sys
-from binascii import unhexlify
+from binascii import hexlify, unhexlify
 
 from node.auth import Auth
+
+
+class _Enc:  # what Auth.wrap uses of the node's protocol.cbor_encoder.Encoder
+    def __init__(self):
+        self.buf = bytearray(1024)
+        self.pos = 0
 
 
 class _Events:
@@ -68,8 +77,25 @@ def run(req):
         alloc[i] = gc.mem_alloc() - a
         verdict[i] = v
     gc.enable()
+    enc = _Enc()
+    sizes = req.get("answers", [])
+    wrap_alloc = [0] * len(sizes)
+    wrapped = []
+    for i in range(len(sizes)):
+        size = sizes[i]
+        for j in range(size):
+            enc.buf[j] = (j * 5 + size) & 0xFF
+        enc.pos = size
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        ok = auth.wrap(enc, auth.slot, auth.reader.generation, auth.counter)
+        wrap_alloc[i] = gc.mem_alloc() - a
+        gc.enable()
+        wrapped.append(hexlify(enc.buf[0:enc.pos]).decode() if ok else "")
     base, exact = _hashlib(50)
-    return {"alloc": alloc, "verdict": verdict, "hashlib": base, "exact": exact}
+    return {"alloc": alloc, "verdict": verdict, "hashlib": base, "exact": exact,
+            "wrap_alloc": wrap_alloc, "wrapped": wrapped}
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ Target: 0 B beyond hashlib's for every frame whose tag is checked, 0 B in all fo
 (refused before any hashing). The first frame, which takes the counter reservation's flash
 write (once in 256 commands), is not held to it.
 
+The signing path too: ``node.auth.Auth.wrap``, the node's signing of each answer to an
+authenticated command (SPEC §10.5), on answers of the same sizes (``ANSWERS``), measured the
+same way; each object it made must open with the ground's check (``ground.auth.Signer.open``)
+to the very payload and counter. Target: 0 B beyond hashlib's (the same two objects and two
+digests).
+
     python -m bench.verify_bench [--json]
 """
 
@@ -33,17 +39,20 @@ from typing import Any, Final, NamedTuple
 
 from bench import Row, row, run_micropython_json
 from bench.heap32 import VM_DIR, Heap32Error, for_the_vm, micropython_mjs, node_js
-from ground.auth import DEV_MASTER, DEV_OPERATOR, node_key_table
+from ground.auth import DEV_MASTER, DEV_OPERATOR, AuthError, dev_signer, node_key_table
 from ground.flash import sources
 from ground.micropython import REPO_ROOT
 from protocol import cose
 
-SECTION: Final = "node verify path: allocation (issue 13)"
+SECTION: Final = "node verify and signing paths: allocation (issue 13)"
 SCRIPT: Final = Path(__file__).resolve().with_name("mpy_auth_check.py")
 ACCEPT: Final = 0  # node.auth's check() results
 REFUSED: Final = 1
 LARGEST: Final = cose.MAX_MESSAGE_BYTES - cose.WRAP_OVERHEAD  # the largest payload
 _SIZES: Final = (1, 8, 23, 24, 37, 38, 39, 63, 64, 65, 101, 102, 103, 255, 256, 700, LARGEST)
+
+
+ANSWERS: Final = _SIZES  # payload sizes of the answers Auth.wrap signs
 
 
 class Case(NamedTuple):
@@ -90,13 +99,14 @@ def cases() -> list[Case]:
 
 def _request(root: str, frames: list[Case]) -> dict[str, Any]:
     return {"root": root, "keys": node_key_table([(DEV_OPERATOR, DEV_MASTER, 0)]).hex(),
-            "frames": [c.mac0.hex() for c in frames]}
+            "frames": [c.mac0.hex() for c in frames], "answers": list(ANSWERS)}
 
 
 class Measured(NamedTuple):
     hashlib: int  # bytes hashlib allocates for one verification
     beyond: list[int]  # per frame after the first: bytes beyond hashlib's (or beyond 0)
     calls: int
+    signing: list[int]  # per answer Auth.wrap signed: bytes beyond hashlib's
 
 
 def judge(out: dict[str, Any], frames: list[Case]) -> Measured:
@@ -111,7 +121,26 @@ def judge(out: dict[str, Any], frames: list[Case]) -> Measured:
         raise RuntimeError("hashlib's allocation per verification varied between runs")
     base = int(out["hashlib"])
     beyond = [a - (base if c.hashed else 0) for a, c in zip(out["alloc"], frames, strict=True)][1:]
-    return Measured(base, beyond, len(beyond))
+    last = [cose_counter(c.mac0) for c in frames if c.verdict == ACCEPT][-1]
+    opener = dev_signer()
+    for size, made in zip(ANSWERS, out["wrapped"], strict=True):
+        payload = bytes((j * 5 + size) & 0xFF for j in range(size))
+        try:
+            got = opener.open(bytes.fromhex(made))
+        except AuthError as e:
+            raise RuntimeError(f"Auth.wrap's {size}-byte answer does not open: {e}") from None
+        if got != (payload, last):
+            raise RuntimeError(f"Auth.wrap's {size}-byte answer opens to {got!r}")
+    signing = [a - base for a in out["wrap_alloc"]]
+    return Measured(base, beyond, len(beyond), signing)
+
+
+def cose_counter(mac0: bytes) -> int:
+    """The counter of a command's COSE_Mac0 object."""
+    r = cose.Mac0Reader()
+    if r.parse(mac0, len(mac0), cose.LABEL_COUNTER) != cose.OK:
+        raise ValueError("not a command's COSE_Mac0 object")
+    return r.counter
 
 
 def unix() -> Measured:
@@ -154,6 +183,9 @@ def rows_of(where: str, m: Measured) -> list[Row]:
         row(f"hashlib's own allocation per verification ({where})", m.hashlib, "B"),
         row(f"node.auth.check: most allocated beyond hashlib's, {m.calls} frames ({where})",
             worst, "B", "0", worst == 0),
+        row(f"node.auth.wrap (signing an answer): most allocated beyond hashlib's, "
+            f"{len(m.signing)} answers ({where})", max(m.signing), "B", "0",
+            max(m.signing) == 0),
     ]
 
 

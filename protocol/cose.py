@@ -16,8 +16,9 @@ rp2 port has). The layout is fixed, so the node checks it byte by byte instead o
 
 - ``MacKey(kid, key)``: a key with its HMAC pads computed once; ``repr`` never shows the key.
 - ``derive_key(master, kid)``: an operator's key for one generation (§10.6).
-- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; ground, and
-  the node's downlink through ``wrap_in_place``).
+- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; the ground).
+- ``wrap_in_place(buf, key, counter, n, r)``: the node's answer made authenticated in its own
+  buffer (SPEC §10.5).
 - ``Mac0Reader``: the node's check of a received object, no decoding into objects.
 - ``equal(a, a_start, b, n)``: constant-time comparison.
 
@@ -28,7 +29,9 @@ a memoryview slice (an object per call): instead MAC_structure goes through the 
 64-byte block, copied in (viper on the node), hashed whole block by whole block; the last,
 partial block is the same bytearray shortened in place, grown back by the next call (slice
 assignments within its capacity reallocate nothing). Measured by tests/protocol/test_cose.py
-and ``make bench``.
+and ``make bench``. The node's signing (``wrap_in_place``) hashes the same way, from the
+answer laid out in place, with the reader's block: nothing beyond hashlib's own either
+(bench/verify_bench.py, tests/firmware/test_auth_alloc.py).
 """
 
 import hashlib
@@ -113,6 +116,16 @@ if MICROPYTHON:
 
     _copy = _copy_v
 
+    @micropython.viper
+    def _move_up_v(buf: ptr8, n: int, h: int):
+        # buf[h:h + n] = buf[0:n], from the end down (the two overlap), with no slice object
+        i = n - 1
+        while i >= 0:
+            buf[i + h] = buf[i]
+            i -= 1
+
+    _move_up = _move_up_v
+
 else:
 
     def equal(a: "Any", a_start: int, b: "Any", n: int) -> bool:
@@ -133,29 +146,37 @@ else:
     def _copy_slice(dst: "Any", at: int, src: "Any", start: int, n: int) -> None:
         dst[at:at + n] = src[start:start + n]
 
+    def _move_up(buf: "Any", n: int, h: int) -> None:
+        # buf[h:h + n] = buf[0:n], from the end down (the two overlap), with no slice object
+        for i in range(n - 1, -1, -1):
+            buf[i + h] = buf[i]
+
     # CPython (the ground checks every answer it gets): the slice, 10x faster there. A
     # MicroPython without the native emitter (the 32-bit VM the bench measures the node in,
     # where compat.MICROPYTHON is False: bench/heap32.py): the loop, which allocates nothing.
     _copy = _copy_loop if sys.implementation.name == "micropython" else _copy_slice
 
 
-def _bstr_head(n: int) -> bytes:
-    # A byte string head (shortest form) for n <= 65535.
-    if n < 24:
-        return bytes((0x40 | n,))
-    if n < 0x100:
-        return bytes((0x58, n))
-    return bytes((0x59, n >> 8, n & 0xFF))
+def _size(v: int) -> int:
+    # The bytes of a CBOR head for v (< 2**32), shortest form: 1, 2, 3 or 5.
+    return 1 if v < 24 else 2 if v < 0x100 else 3 if v < 0x10000 else 5
 
 
-def _uint(n: int) -> bytes:
-    if n < 24:
-        return bytes((n,))
-    if n < 0x100:
-        return bytes((0x18, n))
-    if n < 0x10000:
-        return bytes((0x19, n >> 8, n & 0xFF))
-    return bytes((0x1A, n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+def _head(buf: "Any", at: int, major: int, v: int, k: int) -> None:
+    # A CBOR head of k = _size(v) bytes at buf[at:at + k] (major: 0 uint, 0x40 bstr).
+    buf[at] = major | v if k == 1 else major | (0x17 + (k - 1 if k < 5 else 3))
+    while k > 1:
+        k -= 1
+        buf[at + k] = v & 0xFF
+        v >>= 8
+
+
+def _item(major: int, v: int) -> bytes:
+    # The head alone, as bytes (allocates: the ground's encode_mac0 and tag).
+    k = _size(v)
+    b = bytearray(k)
+    _head(b, 0, major, v, k)
+    return bytes(b)
 
 
 def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
@@ -164,7 +185,7 @@ def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
         raise ValueError("a key id is 2 bytes")
     if counter < 1 or counter > MAX_COUNTER:
         raise ValueError("a counter is 1..1073741823")
-    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _uint(counter)
+    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _item(0, counter)
 
 
 class MacKey:
@@ -185,30 +206,35 @@ class MacKey:
         """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
         h = hashlib.sha256(self._ipad)
         h.update(_MAC0_HEAD)
-        h.update(_bstr_head(len(protected)))
+        h.update(_item(0x40, len(protected)))
         h.update(protected)
-        h.update(_bstr_head(len(aad)))
+        h.update(_item(0x40, len(aad)))
         h.update(aad)
-        h.update(_bstr_head(len(payload)))
+        h.update(_item(0x40, len(payload)))
         h.update(payload)
         o = hashlib.sha256(self._opad)
         o.update(h.digest())
         return o.digest()
 
     def verify(self, r: "Mac0Reader", aad_index: int) -> bool:
-        """True if the tag of the object Mac0Reader r has parsed is right for this key.
+        """True if the tag of the object Mac0Reader r has parsed is right for this key
+        (aad_index: 0 a command, 1 a verification)."""
+        return equal(r.buf, r.tag, self.digest(r, aad_index), TAG_BYTES)
 
-        aad_index: 0 a command, 1 a verification. The protected bstr and the payload bstr
-        (heads included) are taken from the frame as MAC_structure holds them, through r's
-        64-byte block (no slice, no view: see the module's "Allocation")."""
+    def digest(self, r: "Mac0Reader", aad_index: int) -> bytes:
+        """The tag (32 bytes, hashlib's digest) of the object laid out in r.buf: its protected
+        bstr at [2:r.unprot], its payload bstr at [r.payload_head:r.tag_head], heads included
+        as MAC_structure holds them. Hashed through r's 64-byte block (no slice, no view: see
+        the module's "Allocation"); two arguments only: a call with more costs the node 1 us."""
         buf = r.buf
         block = r.block
+        unprot = r.unprot
         block[0:len(block)] = self._ipad  # _BLOCK bytes long (any 64 will do): see below
         h = hashlib.sha256(self._ipad)
         # "MAC0", protected, external_aad: at most 6 + 18 + 2 bytes, the first block's start
         block[0:_MAC0_HEAD_LEN] = _MAC0_HEAD
-        fill = _MAC0_HEAD_LEN + r.unprot - r.prot_head
-        _copy(block, _MAC0_HEAD_LEN, buf, r.prot_head,  # pyright: ignore[reportArgumentType]
+        fill = _MAC0_HEAD_LEN + unprot - 2
+        _copy(block, _MAC0_HEAD_LEN, buf, 2,  # pyright: ignore[reportArgumentType]
               fill - _MAC0_HEAD_LEN)
         block[fill] = _BSTR1
         block[fill + 1] = aad_index
@@ -230,44 +256,52 @@ class MacKey:
         h.update(block)  # back by the next call's first line (no reallocation either way)
         o = hashlib.sha256(self._opad)
         o.update(h.digest())
-        return equal(buf, r.tag, o.digest(), TAG_BYTES)
+        return o.digest()
 
 
 def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
     """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
     protected = protected_header(key.kid, label, counter)
     tag = key.tag(protected, aad, payload)
-    return (b"\xd1\x84" + _bstr_head(len(protected)) + protected + b"\xa0"
-            + _bstr_head(len(payload)) + bytes(payload) + b"\x58\x20" + tag)
+    return (b"\xd1\x84" + _item(0x40, len(protected)) + protected + b"\xa0"
+            + _item(0x40, len(payload)) + bytes(payload) + b"\x58\x20" + tag)
 
 
-def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int) -> int:
+def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
+                  r: "Mac0Reader | None" = None) -> int:
     """Turn the verification in buf[0:n] into its authenticated form (label -65538 = counter,
     aad h'01') in place, with no second buffer; return its length. buf must hold it (n +
-    WRAP_OVERHEAD bytes). Allocates (the tag, the headers)."""
-    prot = protected_header(key.kid, LABEL_ANSWERS, counter)
-    mv = memoryview(buf)
-    tag = key.tag(prot, AAD_VERIFICATION, mv[0:n])
-    head = _bstr_head(n)
-    np = len(prot)
-    h = 4 + np + len(head)  # d1 84 (40|np) prot a0 head: where the payload goes
-    # The payload moves up by h from its end down, in pieces of at most h bytes: no piece's
-    # source overlaps its destination (a slice copy is a plain memcpy on MicroPython).
-    end = n
-    while end > 0:
-        start = end - h if end > h else 0
-        mv[start + h:end + h] = mv[start:end]
-        end = start
-    buf[0] = 0xD1
-    buf[1] = 0x84
+    WRAP_OVERHEAD bytes). The payload moves up (viper on the node), the headers are written
+    byte by byte and the tag is hashed from buf by MacKey.digest: nothing allocated beyond
+    hashlib's own, as on the verify path. r: a Mac0Reader lent as scratch (the node's, after
+    its command was checked; None: a new one): its buf and the offsets MacKey.digest reads
+    are this object's afterwards, its other fields left as they were."""
+    if counter < 1 or counter > MAX_COUNTER:
+        raise ValueError("a counter is 1..1073741823")
+    if r is None:
+        r = Mac0Reader()
+    nc = _size(counter)
+    np = _PROT_FIXED + nc
+    nh = _size(n)
+    h = 4 + np + nh  # d1 84 (40|np) prot a0 head: where the payload goes
+    _move_up(buf, n, h)  # pyright: ignore[reportArgumentType]
+    _copy(buf, 0, b"\xd1\x84\x40\xa3\x01\x05\x04\x42", 0, 8)  # pyright: ignore[reportArgumentType]
     buf[2] = 0x40 | np
-    buf[3:3 + np] = prot
-    buf[3 + np] = 0xA0
-    buf[4 + np:h] = head
+    _copy(buf, 8, key.kid, 0, KID_BYTES)  # pyright: ignore[reportArgumentType]
+    _copy(buf, 10, LABEL_ANSWERS, 0, 5)  # pyright: ignore[reportArgumentType]
+    _head(buf, 3 + _PROT_FIXED, 0, counter, nc)  # the counter, shortest form
+    u = 3 + np
+    buf[u] = 0xA0
+    _head(buf, u + 1, 0x40, n, nh)  # the payload's bstr head
     pos = h + n
+    r.buf = buf
+    r.unprot = u
+    r.payload_head = u + 1
+    r.tag_head = pos
+    tag = key.digest(r, 1)
     buf[pos] = 0x58
     buf[pos + 1] = TAG_BYTES
-    buf[pos + 2:pos + 2 + TAG_BYTES] = tag
+    _copy(buf, pos + 2, tag, 0, TAG_BYTES)  # pyright: ignore[reportArgumentType]
     return pos + 2 + TAG_BYTES
 
 

@@ -21,8 +21,8 @@ revoked or retired key count as forged (§10.3 step 2).
 
 Allocation: ``check`` allocates only what hashlib does in protocol.cose's verify (measured
 per frame by make bench and tests/firmware/test_auth_alloc.py), plus the reservation write
-once in 256 commands and the keygen.bin write once per rotation; ``wrap`` allocates (downlink
-of answers only).
+once in 256 commands and the keygen.bin write once per rotation; ``wrap`` likewise only
+hashlib's (measured by make bench and tests/firmware/test_auth_alloc.py).
 The key never leaves this module: no repr, no telemetry, no event carries it.
 """
 
@@ -289,8 +289,10 @@ class Auth:
     def wrap(self, enc, slot, generation, counter):
         """Replace the message in enc (a protocol.cbor_encoder.Encoder) with its COSE_Mac0 form
         under the key that verified the command (slot's generation), answering counter (§10.5).
-        Returns False if it would not fit. Wrapped in place (cose.wrap_in_place): no copy of
-        the message, no preallocated 1 KB for one; allocates the tag and headers only."""
+        Returns False if it would not fit. Wrapped in place (cose.wrap_in_place), hashed
+        through the reader's 64-byte block (the reader lent as scratch): no copy of the
+        message, nothing allocated beyond hashlib's own (a retired or revoked generation's key
+        aside)."""
         n = enc.pos
         if n + cose.WRAP_OVERHEAD > cose.MAX_MESSAGE_BYTES:
             return False
@@ -300,5 +302,5 @@ class Auth:
             key = self.old[slot]
         else:  # retired or revoked since the command came: still its key (allocates)
             key = mac_key(self._masters[slot], self.operators[slot], generation)
-        enc.pos = cose.wrap_in_place(enc.buf, key, counter, n)
+        enc.pos = cose.wrap_in_place(enc.buf, key, counter, n, self.reader)
         return True

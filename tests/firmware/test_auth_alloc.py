@@ -7,7 +7,10 @@ Every kind of frame the node checks (bench.verify_bench.cases()): accepted in or
 of order inside the window, replayed, forged, past and below the window, and the refusals
 made before any hashing (unknown key id, a generation not held, a truncated tag), with
 payloads from 1 byte to the largest around each 64-byte block. The checked frames allocate
-exactly hashlib's two sha256 objects and two digests; the others nothing at all.
+exactly hashlib's two sha256 objects and two digests; the others nothing at all. The signing
+path likewise: node.auth.Auth.wrap signs answers of the same sizes with exactly hashlib's
+allocation, and each opens with the ground's check to its payload and counter (judge raises
+otherwise).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def _assert_only_hashlib(m: verify_bench.Measured) -> None:
     assert m.calls == len(verify_bench.cases()) - 1
     assert m.hashlib >= 4 * 16  # two sha256 objects and two digests: never nothing
     assert m.beyond == [0] * m.calls
+    assert m.signing == [0] * len(verify_bench.ANSWERS)
 
 
 def test_auth_check_allocates_only_hashlibs_own_on_the_unix_port() -> None:

@@ -60,7 +60,9 @@ def client(fake_node: FakeNode) -> Iterator[Client]:
 
 
 def drive(client: Client, keys: list[str], assume_yes: bool = False) -> tuple[list[str], Screen]:
-    """Type ``keys`` (one chunk every 0.15 s, so completion can run) and return the output."""
+    """Type ``keys`` (one chunk every 0.15 s; after text or a Tab, the next chunk only once
+    the line shows it or its completion, however long a busy machine takes) and return the
+    output."""
     lines: list[str] = []
     screen = Screen()
     with create_pipe_input() as inp:
@@ -69,7 +71,14 @@ def drive(client: Client, keys: list[str], assume_yes: bool = False) -> tuple[li
         def typist() -> None:
             for chunk in [*keys, "quit\r"]:
                 time.sleep(0.15)
+                buffer = app.session.default_buffer if app.session is not None else None
+                before = buffer.text if buffer is not None else ""
                 inp.send_text(chunk)
+                deadline = time.monotonic() + 10.0
+                while buffer is not None and time.monotonic() < deadline and (
+                        buffer.text == before if chunk == "\t"
+                        else chunk.isprintable() and not buffer.text.endswith(chunk)):
+                    time.sleep(0.02)  # the line shows what was typed, or the completion
 
         threading.Thread(target=typist, daemon=True).start()
         app.run()

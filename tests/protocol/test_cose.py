@@ -309,3 +309,30 @@ def test_wrap_in_place_is_encode_mac0_of_the_payload(n: int) -> None:
     end = cose.wrap_in_place(buf, key, 12345, n)
     assert bytes(buf[:end]) == cose.encode_mac0(key, cose.LABEL_ANSWERS, 12345, payload,
                                                 cose.AAD_VERIFICATION)
+
+
+@pytest.mark.parametrize("counter", [1, 23, 24, 255, 256, 65535, 65536, cose.MAX_COUNTER])
+@pytest.mark.parametrize("n", [1, 40])
+def test_wrap_in_place_writes_every_counter_form(counter: int, n: int) -> None:
+    # The protected header is written byte by byte in place: each shortest form of the
+    # counter, as encode_mac0 (through protected_header) makes it; the reader lent as scratch
+    # is left with the object's offsets.
+    key = cose.MacKey(b"\x02\x05", bytes(range(50, 82)))
+    payload = bytes((i * 11 + 1) & 0xFF for i in range(n))
+    buf = bytearray(payload) + bytes(200)
+    r = cose.Mac0Reader()
+    end = cose.wrap_in_place(buf, key, counter, n, r)
+    want = cose.encode_mac0(key, cose.LABEL_ANSWERS, counter, payload, cose.AAD_VERIFICATION)
+    assert bytes(buf[:end]) == want
+    assert r.buf is buf
+    assert (r.payload_head, r.tag_head) == (r.unprot + 1, end - cose.TAG_BYTES - 2)
+    assert buf[r.unprot] == 0xA0
+
+
+@pytest.mark.parametrize("counter", [0, cose.MAX_COUNTER + 1])
+def test_wrap_in_place_refuses_a_counter_out_of_range(counter: int) -> None:
+    key = cose.MacKey(b"\x02\x05", bytes(range(50, 82)))
+    buf = bytearray(b"\x01") + bytes(100)
+    with pytest.raises(ValueError, match=r"a counter is 1\.\.1073741823"):
+        cose.wrap_in_place(buf, key, counter, 1)
+    assert buf == bytearray(b"\x01") + bytes(100)  # nothing written
