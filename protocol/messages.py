@@ -285,12 +285,12 @@ def command_arguments(message: "Any") -> bytes:
     dec = Decoder()
     try:
         dec.reset(message)
-        if dec.array() != COMMAND_ITEMS:
-            raise MessageError(MALFORMED, "not a command of seven items")
-        for _ in range(5):
+        if dec.array() == COMMAND_ITEMS:
+            for _ in range(5):
+                dec.skip()
+            start = dec.pos
             dec.skip()
-        start = dec.pos
-        dec.skip()
-        return bytes(message[start:dec.pos])
+            return bytes(message[start:dec.pos])
     except ProtocolError:
         raise MessageError(MALFORMED, "not a command message") from None
+    raise MessageError(MALFORMED, "not a command of seven items")

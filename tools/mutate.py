@@ -68,11 +68,15 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                               "node or malformed or check_arg or writers",
                               "tests/protocol/test_spec_examples.py"), 120),
     # test_node_mp.py's runners carry the check order, the ring, STALE_BOOT and the address
-    # rule; test_commands.py, test_robustness.py and test_consts.py would add the services'
-    # checks at 4x the time per mutant
+    # rule; test_ttqueue.py the time-tag path (admission, immediate commands refused, the
+    # queued command's completion) and test_arming.py the arm/execute pair, both added to
+    # the dispatcher since: without them its time-tag and arm lines' mutants all survive.
+    # test_commands.py, test_robustness.py and test_auth.py would add the services' checks
+    # at several times the time per mutant
     "firmware/node/dispatcher.py": (
         ("tests/firmware/test_consts.py::test_inlined_constants_match_protocol"
-         "[node/dispatcher.py]", "tests/firmware/test_node_mp.py"), 120),
+         "[node/dispatcher.py]", "tests/firmware/test_node_mp.py",
+         "tests/firmware/test_ttqueue.py", "tests/firmware/test_arming.py"), 180),
     "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",
                                  "tests/firmware/test_commands.py"), 180),

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from ground import validate
-from ground.errors import EXIT_USAGE, BadArgument, OutOfRange, UnknownName
+from ground.errors import EXIT_USAGE, BadArgument, OutOfRange, UnknownName, UsageError
 from protocol import dictionary as d
 from protocol import dictionary_types as t
 
@@ -304,3 +304,24 @@ def test_the_names_a_person_may_type_for_each_argument() -> None:
     assert validate.arg_names(heater_mode.args[0]) == list(heater_mode.args[0].enum.values())
     for name, i in (("heater_setpoint", 1), ("hk_rate", 1), ("event_log_downlink", 0)):
         assert validate.arg_names(validate.command(name).args[i]) == [], name
+
+
+@pytest.mark.parametrize("at", [0, 1, 2**64 - 1])
+def test_a_time_tag_may_be_any_uint64(at: int) -> None:
+    validate.check_timetag(validate.command("status"), at)  # returns: nothing to say
+
+
+@pytest.mark.parametrize("at", [-1, 2**64, 2**65, True, 1.0, "5", None])
+def test_a_time_tag_outside_uint64_or_not_an_int_is_refused(at: object) -> None:
+    with pytest.raises(UsageError) as info:
+        validate.check_timetag(validate.command("status"), at)  # type: ignore[arg-type]
+    assert str(info.value) == (f"execution time {at!r}: UTC milliseconds since 1970, a uint")
+
+
+def test_an_immediate_command_cannot_be_time_tagged() -> None:
+    cmd = validate.command("event_log_downlink")
+    assert cmd.immediate
+    with pytest.raises(UsageError) as info:
+        validate.check_timetag(cmd, 5)
+    assert str(info.value) == ("event_log_downlink cannot be time-tagged: it runs only when it "
+                               "arrives (SPEC §11.2)")

@@ -11,8 +11,9 @@ import tty
 
 import pytest
 
-from hil.impair import ImpairedLink, Impairer
-from protocol.framing import encode_frame
+from hil import impair
+from hil.impair import ImpairedLink, Impairer, ImpairStats, ReceiverCounts
+from protocol.framing import Deframer, encode_frame
 
 
 def _frames(n: int) -> bytes:
@@ -296,3 +297,380 @@ def test_a_stream_that_starts_mid_frame_and_the_default_seed() -> None:
     assert (imp.stats.frames_in, imp.stats.frames_damaged) == (2, 0)
     data = _frames(50)
     assert Impairer(corrupt=0.05).process(data) == Impairer(corrupt=0.05, seed=0).process(data)
+
+
+# --- the proxy's totals, exactly -------------------------------------------------------------
+# With no split rate the Impairer's draws do not depend on how the stream is cut into chunks
+# (one drop draw per byte, then a corruption draw (and its mask), then a duplication draw), so
+# what a direction delivers and every count it reports follow from the bytes and the seed alone:
+# the up direction draws from Random(2 * seed), the down direction from Random(2 * seed + 1).
+
+_R = 0.01  # each of drop, corrupt and duplicate
+
+
+def _varied_stream() -> bytes:
+    """Bytes that give a receiver every count: a discarded lead-in, 41 good frames, a CRC error,
+    a truncated frame, an oversize run and an unfinished tail."""
+    good = b"".join(encode_frame(bytes([i + 1]) * (5 + i)) for i in range(40))
+    bad = bytearray(encode_frame(b"hello world"))
+    bad[3] ^= 0x40
+    return (b"\x11\x22" + good + bytes(bad) + b"\x00\x02\x05\x00" + b"\x00" + b"\x07" * 1074
+            + b"\x00" + encode_frame(b"tail") + b"\x09\x09")
+
+
+def _receiver_counts(data: bytes) -> ReceiverCounts:
+    d = Deframer()
+    d.feed(data)
+    return ReceiverCounts(frames=d.frames, crc_errors=d.crc_errors,
+                          frame_errors=d.oversize + d.truncated,
+                          discarded_bytes=d.discarded_bytes,
+                          extra={"oversize": d.oversize, "truncated": d.truncated})
+
+
+def _impaired(data: bytes, seed: int, **rates: float) -> tuple[bytes, dict[str, int]]:
+    """What a direction seeded ``seed`` delivers for ``data``, and its stats (less chunks)."""
+    imp = Impairer(seed=seed, **rates)
+    out = b"".join(imp.process(data))
+    stats = imp.stats.as_dict()
+    del stats["chunks"]
+    return out, stats
+
+
+def _stats_of(stats: ImpairStats) -> dict[str, int]:
+    got = stats.as_dict()
+    assert got.pop("chunks") >= 1 or stats.bytes_in == 0
+    return got
+
+
+def _zero_counts() -> ReceiverCounts:
+    return ReceiverCounts(0, 0, 0, 0, {"oversize": 0, "truncated": 0})
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view[:1024]):]
+        except BlockingIOError:
+            time.sleep(0.002)
+
+
+def _read_exactly(sock_or_fd: socket.socket | int, n: int) -> bytes:
+    """``n`` bytes, then a short wait that must bring nothing more."""
+    got = _read(sock_or_fd, n, 10.0)
+    return got + _read(sock_or_fd, 10**6, 0.15) if len(got) == n else got
+
+
+def test_stream_totals_match_the_reference() -> None:
+    data = _varied_stream()
+    assert _receiver_counts(data) == ReceiverCounts(41, 1, 2, 1094,
+                                                    {"oversize": 1, "truncated": 1})
+    out, stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
+    counts = _receiver_counts(out)
+    # the seed damages bytes of every kind and still leaves every count of its own
+    assert min(stats["dropped"], stats["corrupted"], stats["duplicated"]) > 0
+    assert counts.frames > 0 and counts.crc_errors > 0 and counts.extra["oversize"] > 0
+    assert counts.extra["truncated"] > 0 and counts.discarded_bytes > 0
+
+
+def test_up_direction_delivers_and_counts_exactly_what_the_seed_gives() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    data = _varied_stream()
+    # seed 13: the up direction draws from Random(26)
+    want, want_stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
+    downlink = _frames(30)
+    with ImpairedLink(path, seed=13, direction="up", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
+        assert proxy.expected_node_counts() == _zero_counts()
+        empty = proxy.stats()["up"]
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(data)
+            assert _read_exactly(master, len(want)) == want
+            _write_all(master, downlink)  # the other way passes clean
+            assert _read_exactly(ground, len(downlink)) == downlink
+            proxy.drain()
+        stats = proxy.stats()
+        assert _stats_of(stats["up"]) == want_stats
+        assert _stats_of(stats["down"]) == _impaired(downlink, 27)[1]
+        assert stats["down"].bytes_out == stats["down"].bytes_in == len(downlink)
+        assert proxy.expected_node_counts() == _receiver_counts(want)
+        assert proxy.expected_ground_counts() == _receiver_counts(downlink)
+        assert proxy.errors == []
+        assert empty == ImpairStats()  # a snapshot is a copy, not the live counts
+    os.close(master)
+
+
+def test_down_direction_delivers_and_counts_exactly_what_the_seed_gives() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    data = _varied_stream()
+    # seed 26: the down direction draws from Random(53)
+    want, want_stats = _impaired(data, 53, drop=_R, corrupt=_R, duplicate=_R)
+    uplink = _frames(30)
+    with ImpairedLink(path, seed=26, direction="down", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(uplink)  # clean, and proves the ground is connected
+            assert _read_exactly(master, len(uplink)) == uplink
+            _write_all(master, data)
+            assert _read_exactly(ground, len(want)) == want
+            proxy.drain()
+        stats = proxy.stats()
+        assert _stats_of(stats["down"]) == want_stats
+        assert _stats_of(stats["up"]) == _impaired(uplink, 52)[1]
+        assert proxy.expected_ground_counts() == _receiver_counts(want)
+        assert proxy.expected_node_counts() == _receiver_counts(uplink)
+        assert proxy.up.delay_s == proxy.down.delay_s == 0.0
+    os.close(master)
+
+
+def test_both_directions_draw_their_own_streams_and_describe_says_so() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    data = _varied_stream()
+    up, up_stats = _impaired(data, 26, drop=_R, corrupt=_R, duplicate=_R)
+    down, down_stats = _impaired(data, 27, drop=_R, corrupt=_R, duplicate=_R)
+    assert up != down
+    with ImpairedLink(path, seed=13, drop=_R, corrupt=_R, duplicate=_R) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(data)
+            assert _read_exactly(master, len(up)) == up
+            _write_all(master, data)
+            assert _read_exactly(ground, len(down)) == down
+            proxy.drain()
+        stats = proxy.stats()
+        assert (_stats_of(stats["up"]), _stats_of(stats["down"])) == (up_stats, down_stats)
+        node, ground_counts = _receiver_counts(up), _receiver_counts(down)
+        assert proxy.expected_node_counts() == node
+        assert proxy.expected_ground_counts() == ground_counts
+        text = proxy.describe()
+    parts = []
+    for name, s, c in (("up", up_stats, node), ("down", down_stats, ground_counts)):
+        parts.append(
+            f"{name}: {s['bytes_in']} B in, {s['dropped']} dropped, {s['corrupted']} corrupted, "
+            f"{s['duplicated']} duplicated, {s['frames_damaged']}/{s['frames_in']} frames "
+            f"damaged; receiver should count {c.frames} frames, {c.crc_errors} CRC errors, "
+            f"{c.frame_errors} frame errors, {c.discarded_bytes} discarded bytes")
+    assert text == "; ".join(parts)
+    os.close(master)
+
+
+def test_reset_accounting_counts_only_what_follows_and_keeps_the_stream_place() -> None:
+    # The first part ends inside a frame: after the reset the frame it completes counts, and
+    # every receiver count is what the whole stream gives less what the first part gave.
+    master, path = _pty()
+    os.set_blocking(master, False)
+    data = _varied_stream() + _varied_stream()
+    cut = 300  # inside a good frame of the first copy: the second part counts more of each
+    first, second = data[:cut], data[cut:]
+    assert data[cut - 1] != 0 != data[cut]
+    ref = Impairer(seed=26, drop=_R, corrupt=_R, duplicate=_R)
+    want_first = b"".join(ref.process(first))
+    ref.stats = ImpairStats()
+    want_second = b"".join(ref.process(second))
+    want_stats = ref.stats.as_dict()
+    del want_stats["chunks"]
+    whole, part = _receiver_counts(want_first + want_second), _receiver_counts(want_first)
+    want_counts = ReceiverCounts(
+        whole.frames - part.frames, whole.crc_errors - part.crc_errors,
+        whole.frame_errors - part.frame_errors, whole.discarded_bytes - part.discarded_bytes,
+        {k: whole.extra[k] - part.extra[k] for k in whole.extra})
+    # each count after the reset exceeds the count before it (so no other arithmetic on the
+    # two gives the same), and one was zero before (a division by it fails)
+    assert all(w > p for w, p in zip((want_counts.frames, want_counts.crc_errors,
+                                      want_counts.frame_errors, want_counts.discarded_bytes,
+                                      want_counts.extra["truncated"]),
+                                     (part.frames, part.crc_errors, part.frame_errors,
+                                      part.discarded_bytes, part.extra["truncated"]),
+                                     strict=True))
+    assert part.extra["oversize"] == 0 < want_counts.extra["oversize"]
+    # and the counts share bits, so neither xor nor or gives the difference
+    assert whole.extra["truncated"] ^ part.extra["truncated"] != want_counts.extra["truncated"]
+    assert whole.frames ^ part.frames != want_counts.frames
+    with ImpairedLink(path, seed=13, direction="up", drop=_R, corrupt=_R,
+                      duplicate=_R) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(first)
+            assert _read_exactly(master, len(want_first)) == want_first
+            _write_all(master, _frames(2))  # the down direction has counts to forget too
+            assert _read_exactly(ground, 46) == _frames(2)
+            proxy.drain()
+            before = proxy.stats()["up"]
+            assert proxy.expected_node_counts() == part
+            assert proxy.stats()["down"].frames_in == proxy.expected_ground_counts().frames == 2
+            proxy.reset_accounting()
+            assert proxy.stats()["up"] == ImpairStats() == proxy.stats()["down"]
+            assert proxy.expected_node_counts() == _zero_counts()
+            assert proxy.expected_ground_counts() == _zero_counts()
+            ground.sendall(second)
+            assert _read_exactly(master, len(want_second)) == want_second
+            proxy.drain()
+        assert _stats_of(proxy.stats()["up"]) == want_stats
+        assert proxy.expected_node_counts() == want_counts
+        assert before.bytes_in == len(first)  # a snapshot is a copy, not the live counts
+    os.close(master)
+
+
+def test_drain_waits_for_the_delay_line_and_returns_when_it_is_empty() -> None:
+    master, path = _pty()
+    os.set_blocking(master, False)
+    with ImpairedLink(path, delay_ms=300, direction="up") as proxy:
+        assert (proxy.up.delay_s, proxy.down.delay_s) == (0.3, 0.0)
+        proxy.drain(timeout_s=3600)  # nothing pending: returns at once (a mutant hangs)
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(b"\x00abc\x00")
+            deadline = time.monotonic() + 10
+            while not proxy.up.pending() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            assert proxy.up.pending()  # held for its 300 ms
+            proxy.drain(timeout_s=3600)
+            assert not proxy.up.pending() and not proxy.down.pending()
+            assert _read_exactly(master, 5) == b"\x00abc\x00"
+    with ImpairedLink(path, delay_ms=5_000, direction="up") as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(b"\x00abc\x00")
+            deadline = time.monotonic() + 10
+            while not proxy.up.pending() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            proxy.drain(timeout_s=0)  # gives up at its deadline, the chunk still held
+            assert proxy.up.pending()
+    os.close(master)
+
+
+def test_one_ground_at_a_time_and_none_loses_the_downlink() -> None:
+    # A second ground waits until the first has gone; while no ground is connected, what
+    # the node sends is counted and lost, as on a real link.
+    master, path = _pty()
+    os.set_blocking(master, False)
+    with ImpairedLink(path, seed=3) as proxy:
+        first = socket.create_connection(("127.0.0.1", proxy.port))
+        first.sendall(b"\x00one\x00")
+        assert _read_exactly(master, 5) == b"\x00one\x00"
+        second = socket.create_connection(("127.0.0.1", proxy.port))
+        second.sendall(b"\x00two\x00")
+        assert _read(master, 1, 0.3) == b""  # held until the first ground goes
+        first.close()
+        assert _read_exactly(master, 5) == b"\x00two\x00"
+        _write_all(master, b"\x00down\x00")
+        assert _read_exactly(second, 6) == b"\x00down\x00"
+        second.close()
+        first.close()
+        deadline = time.monotonic() + 10
+        while proxy._client is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proxy._client is None
+        _write_all(master, b"\x00lost\x00")  # nobody to deliver to: counted, then lost
+        deadline = time.monotonic() + 10
+        while proxy.stats()["down"].bytes_in < 12 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proxy.drain()
+        time.sleep(0.3)  # a ground that comes after a few idle accept() timeouts is served too
+        with socket.create_connection(("127.0.0.1", proxy.port)) as third:
+            third.sendall(b"\x00three\x00")
+            assert _read_exactly(master, 7) == b"\x00three\x00"
+            _write_all(master, b"\x00again\x00")
+            assert _read_exactly(third, 7) == b"\x00again\x00"
+        down = proxy.stats()["down"]
+        assert (down.bytes_in, down.bytes_out, down.frames_in) == (19, 19, 3)
+        assert proxy.errors == []
+    os.close(master)
+
+
+def test_stop_closes_the_port_the_endpoint_and_the_threads() -> None:
+    master, path = _pty()
+    proxy = ImpairedLink(path).start()
+    port = proxy.port
+    threads = list(proxy._threads)
+    assert sorted(t.name for t in threads) == ["impair-accept", "impair-down-writer",
+                                               "impair-node-reader", "impair-up-writer"]
+    proxy.stop()
+    assert proxy._node is None and not any(t.is_alive() for t in threads)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    os.close(master)
+
+
+def test_a_vanished_node_port_is_reported_not_fatal() -> None:
+    master, path = _pty()
+    with ImpairedLink(path) as proxy:
+        os.close(master)  # the node went away (a power cut): reading its port fails
+        deadline = time.monotonic() + 10
+        while not proxy.errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proxy.errors and proxy.errors[0].startswith("node read: ")
+        # and it keeps trying, for a node that comes back on the same port after a restart
+        while sum(e.startswith("node read: ") for e in proxy.errors) < 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(e.startswith("node read: ") for e in proxy.errors) >= 2
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(b"\x00x\x00")
+            deadline = time.monotonic() + 10
+            while not any(e.startswith("node write: ") for e in proxy.errors) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert any(e.startswith("node write: ") for e in proxy.errors)
+
+
+def test_without_the_reference_deframer_counts_stay_zero(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(impair, "_reference_deframer", lambda: None)
+    master, path = _pty()
+    os.set_blocking(master, False)
+    with ImpairedLink(path, direction="up") as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as ground:
+            ground.sendall(_frames(3))
+            assert _read_exactly(master, 69) == _frames(3)
+            proxy.drain()
+        proxy.reset_accounting()
+        nothing = ReceiverCounts(frames=0, crc_errors=0, frame_errors=0, discarded_bytes=0,
+                                 extra={})
+        assert proxy.expected_node_counts() == nothing == proxy.expected_ground_counts()
+        assert proxy.stats()["up"] == ImpairStats()
+    os.close(master)
+
+
+def test_counts_of_a_receiver_without_counters_are_zero() -> None:
+    assert impair._counts_of(object()) == _zero_counts()
+    assert isinstance(impair._reference_deframer(), Deframer)
+
+
+def test_stats_and_counts_derived_fields() -> None:
+    s = ImpairStats(bytes_in=1, bytes_out=2, dropped=2, corrupted=5, duplicated=6, splits=11,
+                    chunks=13, frames_in=17, frames_damaged=19, delimiters_damaged=23)
+    assert s.damaged_bytes == 13  # the bits overlap: no other operator gives 13
+    assert s.as_dict() == {"bytes_in": 1, "bytes_out": 2, "dropped": 2, "corrupted": 5,
+                           "duplicated": 6, "splits": 11, "chunks": 13, "frames_in": 17,
+                           "frames_damaged": 19, "delimiters_damaged": 23}
+    assert ReceiverCounts(frames=1, crc_errors=3, frame_errors=6).bad_frames == 9
+
+
+def test_link_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"^direction 'sideways' is not one of \('up', 'down', "
+                       r"'both'\)$"):
+        ImpairedLink("/dev/null", direction="sideways")
+    with pytest.raises(ValueError, match=r"^delay_ms -1 is negative$"):
+        ImpairedLink("/dev/null", delay_ms=-1)
+    link = ImpairedLink("/dev/null", delay_ms=0, drop=0.5, seed=4, direction="down")
+    other = ImpairedLink("/dev/null")  # two at once: each its own free port
+    try:
+        assert link.url == f"socket://127.0.0.1:{link.port}" and link.port > 0
+        assert other.port not in (0, link.port)
+        assert (link.up.impairer.drop, link.down.impairer.drop) == (0.0, 0.5)
+        assert link.impairing
+        link.impairing = False
+        assert not link.up.impairer.enabled and not link.down.impairer.enabled
+        assert not link.impairing
+        link.up.impairer.enabled = True
+        assert link.impairing
+    finally:
+        link._server.close()
+        other._server.close()
+    data = _frames(20)
+    link = ImpairedLink("/dev/null", corrupt=0.5)  # the default seed is 0: up 0, down 1
+    try:
+        assert link.up.impairer.process(data) == Impairer(corrupt=0.5, seed=0).process(data)
+        assert link.down.impairer.process(data) == Impairer(corrupt=0.5, seed=1).process(data)
+    finally:
+        link._server.close()

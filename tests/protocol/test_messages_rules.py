@@ -75,6 +75,8 @@ MALFORMED = [
     ([1, 0, 0, 0, 1, [], 0, 0], "message must have 7 items, not 8"),
     ([1, 3, 0, 0, 1, [0, 0, []], 0], "message must have 6 items, not 7"),
     ([1], "message must have 6 items, not 1"),
+    ([1, 0], "message must have 7 items, not 2"),  # a command's count from kind on
+    ([1, 3], "message must have 6 items, not 2"),
     ([1, 0, 0, 0, 1, [], -1], "a command's boot (its seventh item) must be a uint"),
     ([1, 0, 0, 0, 1, [], 1.0], "a command's boot (its seventh item) must be a uint"),
     ([1, 2, MAX_SEQ + 1, 0, 1, []], "seq must be a uint 0..65535"),
@@ -242,3 +244,21 @@ def test_names_of_codes_and_kinds() -> None:
     assert M.name(M.REASON_NAMES, 0) == "OK" and M.name(M.REASON_NAMES, 6) == "MALFORMED"
     assert M.name(M.SEVERITY_NAMES, -5) == "-5" and M.name(M.SEVERITY_NAMES, 4) == "fatal"
     assert M.name(M.TYPE_NAMES, "u8") == "u8" and M.name(M.REASON_NAMES, None) == "None"
+
+
+def test_command_arguments_are_the_argument_array_exactly_as_sent() -> None:
+    message = cbor2.dumps([1, 0, 5, 0, 3, [7, 300, "x"], 2])
+    assert M.command_arguments(message) == bytes.fromhex("8307 19012c 6178")
+    assert M.command_arguments(bytearray(message)) == bytes.fromhex("830719012c6178")
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (cbor2.dumps([1, 0, 5, 0, 3, [7]]), "not a command of seven items"),  # six items
+    (cbor2.dumps([1, 0, 5, 0, 3, [7], 2, 0]), "not a command of seven items"),  # eight
+    (cbor2.dumps({1: 0}), "not a command message"),  # not an array
+    (bytes.fromhex("87010005000381"), "not a command message"),  # cut short in the arguments
+])
+def test_command_arguments_of_anything_else_is_malformed(data: bytes, reason: str) -> None:
+    with pytest.raises(MessageError) as info:
+        M.command_arguments(data)
+    assert (info.value.code, str(info.value)) == (M.MALFORMED, reason)
