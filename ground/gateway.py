@@ -130,6 +130,7 @@ class NodeBridge:
                                                                     topics.DICT, topics.REFUSED,
                                                                     topics.CMD)}
         self._lock = threading.Lock()
+        self._status_lock = threading.Lock()  # one link-state decision and publish at a time
         self._mqtt = broker.client(f"ilrs-gw-{station}-{node}-{os.getpid()}")
         self._mqtt.will_set(
             self._topic[topics.STATUS],
@@ -167,16 +168,18 @@ class NodeBridge:
             self._mqtt.disconnect()
             self._mqtt.loop_stop()
             raise
-        info = self._publish_status(topics.UP, self.transport.device)
-        with contextlib.suppress(RuntimeError, ValueError):
-            info.wait_for_publish(2.0)  # subscribers joining from now on find it retained
+        # up, unless the node's first packet already showed another node on the port
+        info = self._publish_status(topics.UP, self.transport.device, keep=(topics.WRONG_NODE,))
+        if info is not None:
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)  # subscribers joining from now on find it retained
 
     def stop(self) -> None:
         """Close the node link and say ``down`` (retained) before leaving the broker."""
         self.transport.close()
         info = self._publish_status(topics.DOWN, "the gateway stopped")
         with contextlib.suppress(RuntimeError, ValueError):
-            info.wait_for_publish(2.0)
+            info.wait_for_publish(2.0)  # type: ignore[union-attr]  # keep=() always says it
         self._mqtt.disconnect()
         self._mqtt.loop_stop()
 
@@ -190,14 +193,26 @@ class NodeBridge:
         with self._lock:
             link, detail, dict_hash = self.link, self.detail, self.dict_hash
         if self._connected.is_set() or link != topics.DOWN:
-            self._publish_status(link, detail)  # a restarted broker forgot the retained one
+            self._send_status(link, detail)  # a restarted broker forgot the retained one
         if dict_hash is not None:
             self._publish_dict(dict_hash)
         self._connected.set()
 
-    def _publish_status(self, link: str, detail: str) -> mqtt.MQTTMessageInfo:
-        with self._lock:
-            self.link, self.detail = link, detail
+    def _publish_status(self, link: str, detail: str,
+                        keep: tuple[str, ...] = ()) -> mqtt.MQTTMessageInfo | None:
+        """Decide the link state and say it (retained), one decision at a time, so the broker
+        keeps the last one decided: the node's first packet may judge it (wrong_node) while
+        start() is about to say ``up``. A state in ``keep`` stays (None returned). Only the
+        gateway's own threads call this: paho's thread (_on_connect) sends the state as it
+        is, since paho's publish may wait for that thread."""
+        with self._status_lock:
+            with self._lock:
+                if self.link in keep:
+                    return None
+                self.link, self.detail = link, detail
+            return self._send_status(link, detail)
+
+    def _send_status(self, link: str, detail: str) -> mqtt.MQTTMessageInfo:
         payload = topics.status_payload(link, detail, self.gateway, self.node_id)
         return self._mqtt.publish(self._topic[topics.STATUS], payload, qos=1, retain=True)
 

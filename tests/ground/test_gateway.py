@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -314,6 +315,35 @@ def test_node_id_is_held_to_and_a_wrong_node_is_not_bridged(
         finally:
             gw.stop()
         assert fake.executed[NOOP] == 1 and 78 not in [m[2] for m in fake.received]
+
+
+def test_a_wrong_node_judged_before_start_says_up_stays_wrong_node(
+    broker: Broker, watcher: Watcher
+) -> None:
+    """The node's first packet arrives between the port opening and start() saying ``up``:
+    ``wrong_node`` stays, as the link state and as the broker's retained status."""
+    with FakeNode(hk_period_s=None) as fake:
+        fake.node_id = 0x0BAD0BAD
+        gw = Gateway(broker.url, STATION, {"n8": fake.port}, node_ids={"n8": 0x0FA4E001})
+        bridge = gw.bridges[0]
+        open_port = bridge.transport.open
+
+        def open_then_first_packet() -> None:
+            open_port()
+            fake.housekeeping()
+            deadline = time.monotonic() + 20
+            while bridge.link != topics.WRONG_NODE and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        bridge.transport.open = open_then_first_packet  # type: ignore[method-assign]
+        try:
+            gw.start()
+            watcher.status(status_topic("n8"), topics.WRONG_NODE)
+            assert bridge.link == topics.WRONG_NODE
+            with pytest.raises(PortUnreachable, match="node n8 link is wrong_node: port "):
+                Client(url(broker, "n8"), write_log=False).connect()
+        finally:
+            gw.stop()
 
 
 def test_node_id_first_seen_is_pinned(broker: Broker, watcher: Watcher) -> None:
