@@ -37,6 +37,19 @@ def row(name: str, value: float, unit: str, target: str = "", ok: bool = True) -
     return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok)}
 
 
+def print_section(section: str, rows: list[Row], as_json: bool) -> int:
+    """What a section's own ``python -m bench.<name>`` prints: its rows as a table, or as
+    JSON under its title; the exit status is 1 when a target is missed."""
+    if as_json:
+        print(json.dumps({section: rows}, indent=1))
+    else:
+        for r in rows:
+            value = f"{r['value']:>12,}" if isinstance(r["value"], int) else f"{r['value']:>12,.3f}"
+            print(f"{r['name']:<80} {value} {r['unit']:<10} {r['target']:<20} "
+                  f"{'ok' if r['ok'] else 'MISSED' if r['target'] else ''}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
 def sections() -> list[ModuleType]:
     """The section modules (``bench/*_bench.py``), by module name."""
     found = []

@@ -20,13 +20,13 @@ For the bench runner: ``run(log=None, frames=20000) -> list[dict]`` (rows with `
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from bench import print_section
 from ground import codec, values
 from ground.downlink import Downlink
 from ground.link import Deframer, Frame, decode_wire
@@ -41,10 +41,12 @@ _KIND_HK: Final = codec.KIND_HOUSEKEEPING
 
 
 def record_log(path: Path, seconds: float = 2.0) -> Path:
-    """Record a session log from a fresh simulated node with fast housekeeping."""
+    """Record a session log from a fresh simulated node with fast housekeeping: an open one
+    (key=none), so the frames are the protocol's messages themselves, what these rows
+    measure (an authenticated node's answers are COSE objects around them, SPEC §10)."""
     from ground.client import Client
 
-    with Client("sim://?time_factor=600", log=path) as node:
+    with Client("sim://?time_factor=600&key=none", log=path) as node:
         for packet in dictionary.PACKETS:
             node.command("hk_rate", packet=packet.id, rate=50.0)
         for _ in node.telemetry(duration=seconds):
@@ -196,14 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = run(args.log, args.frames)
-    if args.json:
-        print(json.dumps({SECTION: rows}, indent=1))
-    else:
-        for row in rows:
-            mark = "" if row["ok"] else "  MISSED"
-            print(f"{row['name']:<50} {row['value']:>10} {row['unit']:<12} {row['target']}{mark}")
-    return 0 if all(row["ok"] for row in rows) else 1
+    return print_section(SECTION, run(args.log, args.frames), args.json)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ to the figures measured on the emulated Pico (issue 11), and the parts of the fi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Final
 
-from bench import Row, row
+from bench import Row, print_section, row
 from bench.heap32 import (
     EMULATED_FILES_FREE,
     EMULATED_ROMFS_FREE,
@@ -71,14 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.heap32_bench", description=__doc__)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run()
-    if args.json:
-        print(json.dumps({SECTION: result}, indent=1))
-    else:
-        for r in result:
-            print(f"{r['name']:<80} {r['value']:>12,.3f} {r['unit']:<3} {r['target']:<12} "
-                  f"{'ok' if r['ok'] else 'MISSED' if r['target'] else ''}")
-    return 0 if all(r["ok"] for r in result) else 1
+    return print_section(SECTION, run(), args.json)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ as its hk_enabled_mask parameter says, as after a boot.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import select
 import statistics
@@ -56,7 +55,7 @@ from typing import Any, Final
 
 import cbor2
 
-from bench import Row, row
+from bench import Row, print_section, row
 from ground.auth import Signer, dev_signer
 from ground.micropython import PICO_HEAP, find_micropython
 from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap_bytes
@@ -223,15 +222,9 @@ def node_rtt(link: RawLink, seq: int) -> float:
     delimiters) are in, as the echo's stops at its last byte; decoding and checking them
     happen after, outside the timed part."""
     frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], link.boot))
-    data = b""
     t0 = time.perf_counter()
     os.write(link.fd, frame)
-    while data.count(0) < 4:
-        select.select([link.fd], [], [], 2.0)
-        try:
-            data += os.read(link.fd, 4096)
-        except BlockingIOError:
-            pass
+    data = _two_frames(link.fd)
     elapsed = time.perf_counter() - t0
     got = [Message(*cbor2.loads(raw)) for raw in link.deframer.feed(data)]
     if not any(m.kind == M.KIND_VERIFICATION and m.body[:2] == [seq, M.STAGE_COMPLETED]
@@ -245,6 +238,25 @@ class StrayFrame(RuntimeError):
     event): the trial is done again."""
 
 
+def _two_frames(fd: int) -> bytes:
+    """Read until two whole frames (the accepted and completed answers) have come."""
+    data = b""
+    while data.count(0) < 4:
+        select.select([fd], [], [], 2.0)
+        try:
+            data += os.read(fd, 4096)
+        except BlockingIOError:
+            pass
+    return data
+
+
+def _check_answers(what: str, seq: int, got: list[Message]) -> None:
+    if not all(m.kind == M.KIND_VERIFICATION and m.body[0] == seq for m in got):
+        raise StrayFrame(f"{what}: {got!r}")
+    if not any(m.body[1] == M.STAGE_COMPLETED for m in got):
+        raise RuntimeError(f"{what}: no completed verification in {got!r}")
+
+
 def plain_rtt(link: RawLink, seq: int) -> float:
     """node_rtt with the command's encoding and framing timed, as signed_rtt times the
     signing: the unauthenticated side of the authenticated comparison (the same client path
@@ -252,19 +264,10 @@ def plain_rtt(link: RawLink, seq: int) -> float:
     t0 = time.perf_counter()
     frame = encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], link.boot))
     os.write(link.fd, frame)
-    data = b""
-    while data.count(0) < 4:
-        select.select([link.fd], [], [], 2.0)
-        try:
-            data += os.read(link.fd, 4096)
-        except BlockingIOError:
-            pass
+    data = _two_frames(link.fd)
     elapsed = time.perf_counter() - t0
-    got = [Message(*cbor2.loads(raw)) for raw in link.deframer.feed(data)]
-    if not all(m.kind == M.KIND_VERIFICATION and m.body[0] == seq for m in got):
-        raise StrayFrame(f"noop {seq}: {got!r}")
-    if not any(m.body[1] == M.STAGE_COMPLETED for m in got):
-        raise RuntimeError(f"noop {seq}: no completed verification in {got!r}")
+    _check_answers(f"noop {seq}", seq,
+                   [Message(*cbor2.loads(raw)) for raw in link.deframer.feed(data)])
     return elapsed
 
 
@@ -275,22 +278,13 @@ def signed_rtt(link: RawLink, signer: Signer, seq: int) -> float:
     message = encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], link.boot)
     frame = encode_frame(signer.sign(message)[0])
     os.write(link.fd, frame)
-    data = b""
-    while data.count(0) < 4:
-        select.select([link.fd], [], [], 2.0)
-        try:
-            data += os.read(link.fd, 4096)
-        except BlockingIOError:
-            pass
+    data = _two_frames(link.fd)
     elapsed = time.perf_counter() - t0
     raws = link.deframer.feed(data)
     if not all(raw[:1] == b"\xd1" for raw in raws):  # an answer to it is never unsigned
         raise StrayFrame(f"signed noop {seq}: an unsigned frame among {raws!r}")
-    got = [Message(*cbor2.loads(signer.open(raw)[0])) for raw in raws]
-    if not all(m.kind == M.KIND_VERIFICATION and m.body[0] == seq for m in got):
-        raise StrayFrame(f"signed noop {seq}: {got!r}")
-    if not any(m.body[1] == M.STAGE_COMPLETED for m in got):
-        raise RuntimeError(f"signed noop {seq}: no completed verification in {got!r}")
+    _check_answers(f"signed noop {seq}", seq,
+                   [Message(*cbor2.loads(signer.open(raw)[0])) for raw in raws])
     return elapsed
 
 
@@ -759,14 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--port", help="a board's serial port: measure that node instead")
     args = parser.parse_args(argv)
-    rows = run(quick=args.quick, port=args.port)
-    if args.json:
-        print(json.dumps({SECTION: rows}, indent=1))
-    else:
-        for r in rows:
-            print(f"{r['name']:<70} {r['value']:>12,.3f} {r['unit']:<10} {r['target']:<20} "
-                  f"{'ok' if r['ok'] else 'MISSED' if r['target'] else ''}")
-    return 0 if all(r["ok"] for r in rows) else 1
+    return print_section(SECTION, run(quick=args.quick, port=args.port), args.json)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from bench import Row, row, run_micropython_json
+from bench import Row, print_section, row, run_micropython_json
 from bench.heap32 import VM_DIR, Heap32Error, for_the_vm, micropython_mjs, node_js
 from ground.auth import DEV_MASTER, DEV_OPERATOR, AuthError, dev_signer, node_key_table
 from ground.flash import sources
@@ -203,14 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.verify_bench", description=__doc__)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run()
-    if args.json:
-        print(json.dumps({SECTION: result}, indent=1))
-    else:
-        for r in result:
-            print(f"{r['name']:<80} {r['value']:>8,} {r['unit']:<3} {r['target']:<4} "
-                  f"{'ok' if r['ok'] else 'MISSED' if r['target'] else ''}")
-    return 0 if all(r["ok"] for r in result) else 1
+    return print_section(SECTION, run(), args.json)
 
 
 if __name__ == "__main__":
