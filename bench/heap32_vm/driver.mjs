@@ -10,9 +10,7 @@
 // after each step (gc.mem_free() here counts 128 MiB of growable heap). The last line of
 // stdout is a JSON object: heap in use (bytes) and qstr text (n_str_data_bytes) after each
 // step, the node's link output (hex: its boot announcement and events) or {"error": "..."}.
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { copyTree, loadVM } from "./vm.mjs";
 
 const [mjs, tree, harness] = process.argv.slice(2);
 const result = {};
@@ -21,23 +19,9 @@ const written = (bytes) => {
   for (const b of bytes) out.push(b);
 };
 try {
-  const { loadMicroPython } = await import(pathToFileURL(mjs).href);
-  const mp = await loadMicroPython({
-    heapsize: 1024 * 1024,
-    linebuffer: false,
-    stdout: written, // the board's link is stdout, as on a Pico's USB
-    stderr: written,
-  });
-  const copy = (from, to) => {
-    mp.FS.mkdirTree(to);
-    for (const name of readdirSync(from)) {
-      const path = join(from, name);
-      if (statSync(path).isDirectory()) copy(path, `${to}/${name}`);
-      else mp.FS.writeFile(`${to}/${name}`, readFileSync(path));
-    }
-  };
-  copy(tree, "/flash");
-  copy(harness, "/harness");
+  const mp = await loadVM(mjs, written);  // the board's link is stdout, as on a Pico's USB
+  copyTree(mp, tree, "/flash");
+  copyTree(mp, harness, "/harness");
   const inUse = () => {
     mp.runPython("_heap32_alloc = gc.mem_alloc()");
     return mp.globals.get("_heap32_alloc");

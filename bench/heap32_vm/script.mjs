@@ -7,9 +7,8 @@
 // sys.path; then MODULE.run(request) is called and its result printed as the last line of
 // stdout, JSON, or {"error": "..."}. One runPython call: this VM collects garbage only when
 // control returns to JavaScript, so gc.mem_alloc() differences inside it count allocations.
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { readFileSync } from "node:fs";
+import { copyTree, loadVM } from "./vm.mjs";
 
 const [mjs, tree, module, requestFile] = process.argv.slice(2);
 let out = [];
@@ -18,22 +17,8 @@ const written = (bytes) => {
 };
 let result;
 try {
-  const { loadMicroPython } = await import(pathToFileURL(mjs).href);
-  const mp = await loadMicroPython({
-    heapsize: 1024 * 1024,
-    linebuffer: false,
-    stdout: written,
-    stderr: written,
-  });
-  const copy = (from, to) => {
-    mp.FS.mkdirTree(to);
-    for (const name of readdirSync(from)) {
-      const path = join(from, name);
-      if (statSync(path).isDirectory()) copy(path, `${to}/${name}`);
-      else mp.FS.writeFile(`${to}/${name}`, readFileSync(path));
-    }
-  };
-  copy(tree, "/flash");
+  const mp = await loadVM(mjs, written);
+  copyTree(mp, tree, "/flash");
   mp.FS.writeFile("/flash/request.json", readFileSync(requestFile));
   mp.runPython(
     "import json, os, sys; os.chdir('/flash'); sys.path.insert(0, '/flash'); " +
