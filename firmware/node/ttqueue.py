@@ -16,7 +16,7 @@ new file renamed over the old: a power cut leaves the old file or the new one, n
     18 the command message as received (the payload of an authenticated one)
 
 Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival;
-node.ttrun does it, imported for each entry and let go after):
+node.ttrun does it, imported once for the entries due in one pass and let go after):
 1. the file is rewritten EXECUTING (atomic), with this boot and the next event number;
 2. the command runs (dispatcher.execute; WRONG_MODE or the command's own rejection when due
    become failed NOT_ALLOWED_NOW);
@@ -203,18 +203,25 @@ class TimeTagQueue:
         """Run every entry that is due now, in order. Returns node ms until the next one."""
         if self.paused or not self.clock.correlated:
             return _SLICE_MS
-        while True:
-            i = self.next_due()
-            if i < 0:
-                return _SLICE_MS
-            wait = self.due[i] - self.clock.now_ms()
-            if wait > 0:
-                return wait
-            late_ms = self.clock.utc_now() - self.tag[i]
-            if late_ms > self.params.get(_PARAM_TT_LATE_MAX_S) * 1000:
-                node.call("ttrun", "end", self, i, _WHY_TOO_LATE)
-            else:
-                node.call("ttrun", "run", self, i)
+        run = None  # node.ttrun, imported at the first due entry, let go after the pass
+        try:
+            while True:
+                i = self.next_due()
+                if i < 0:
+                    return _SLICE_MS
+                wait = self.due[i] - self.clock.now_ms()
+                if wait > 0:
+                    return wait
+                if run is None:
+                    run = node.load("ttrun")
+                late_ms = self.clock.utc_now() - self.tag[i]
+                if late_ms > self.params.get(_PARAM_TT_LATE_MAX_S) * 1000:
+                    run.end(self, i, _WHY_TOO_LATE)
+                else:
+                    run.run(self, i)
+        finally:
+            if run is not None:
+                node.drop("ttrun")
 
     def durable_event(self, event_id, a, b, c=None):
         events = self.events
