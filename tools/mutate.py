@@ -75,7 +75,9 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
     # at several times the time per mutant
     "firmware/node/dispatcher.py": (
         ("tests/firmware/test_consts.py::test_inlined_constants_match_protocol"
-         "[node/dispatcher.py]", "tests/firmware/test_node_mp.py",
+         "[node/dispatcher.py]",
+         "tests/firmware/test_consts.py::test_shared_firmware_constants_agree",
+         "tests/firmware/test_node_mp.py",
          "tests/firmware/test_ttqueue.py", "tests/firmware/test_arming.py"), 180),
     "firmware/node/storage.py": (("tests/firmware/test_storage.py",), 120),
     "firmware/node/params.py": (("tests/firmware/test_persistence.py",

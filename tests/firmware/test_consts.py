@@ -8,9 +8,13 @@ import pytest
 
 from protocol import ids
 from protocol import messages as M
+from protocol.node_dictionary import FLAG_HAZARDOUS, FLAG_IMMEDIATE
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
-CONST = re.compile(r"^_([A-Z][A-Z0-9_]*) = const\((-?\w+)\)", re.M)
+# the whole argument of const(): a value written `const( 35)` or `const(- 2)` (as a mutation
+# tool writes it) is still read and compared, and one that is not a number fails
+CONST = re.compile(r"^_([A-Z][A-Z0-9_]*) = const\(([^)]*)\)", re.M)
+ANY_CONST = re.compile(r"^(_?[A-Z][A-Z0-9_]*) = const\(([^)]*)\)", re.M)
 SOURCES = sorted(FIRMWARE.rglob("*.py"))
 
 
@@ -23,4 +27,33 @@ def test_inlined_constants_match_protocol(path):
     for name, value in CONST.findall(path.read_text()):
         for module in (ids, M):
             if hasattr(module, name):
-                assert getattr(module, name) == int(value, 0), f"{path.name}: _{name}"
+                assert getattr(module, name) == _number(value), f"{path.name}: _{name}"
+
+
+def _number(text):
+    return int(text.replace(" ", ""), 0)
+
+
+def _const(path, name):
+    found = dict(ANY_CONST.findall((FIRMWARE / path).read_text()))
+    return _number(found[name])
+
+
+# Values one firmware module inlines from another module (or from a protocol module that is
+# not ids or messages): a copy that drifts breaks the pair silently, so each is compared.
+SHARED = [
+    ("node/dispatcher.py", "_AUTH_ACCEPT", ("node/auth.py", "ACCEPT")),  # check() verdicts
+    ("node/dispatcher.py", "_AUTH_STORE_FAILED", ("node/auth.py", "STORE_FAILED")),
+    ("node/dispatcher.py", "_ENFORCED", ("node/auth.py", "ENFORCED")),  # auth state
+    ("node/dispatcher.py", "PENDING", ("node/ttrun.py", "_PENDING")),  # a handler's "later"
+    ("node/dispatcher.py", "_REPEAT", ("node/ttqueue.py", "_REPEAT")),  # admit(): queued
+    ("node/dispatcher.py", "_FLAG_HAZARDOUS", FLAG_HAZARDOUS),
+    ("node/dispatcher.py", "_FLAG_IMMEDIATE", FLAG_IMMEDIATE),
+    ("node/dispatcher.py", "_ARM_MAX_BYTES", 64),  # SPEC §10.8: "at most 64 bytes"
+]
+
+
+@pytest.mark.parametrize("path, name, source", SHARED, ids=lambda x: str(x))
+def test_shared_firmware_constants_agree(path, name, source):
+    want = _const(*source) if isinstance(source, tuple) else source
+    assert _const(path, name) == want, f"{path}: {name}"

@@ -389,3 +389,101 @@ answers()
 print(app.dispatcher.cmds_rejected)
 """)
     assert lines == ["[[1, 1, 1], [2, 1, 1], [3, 1, 1]] 0", "3"]
+
+
+def _open_signed(raw: bytes, signers):
+    """(operator, counter, message) of an authenticated answer, (None, None, message) of a
+    plain one."""
+    from ground.auth import AuthError
+    from protocol.messages import decode_message
+
+    if raw[:1] != b"\xd1":
+        return None, None, decode_message(raw)
+    for s in signers:
+        try:
+            payload, counter = s.open(raw)
+        except AuthError:
+            continue
+        return s.operator, counter, decode_message(payload)
+    raise AssertionError(f"an authenticated answer under no key of ours: {raw.hex()}")
+
+
+def test_signed_commands_are_answered_under_their_own_key(run_mp, tmp_path):
+    # SPEC §10: a frame that starts with tag 17 is a COSE_Mac0 object. One that checks out is
+    # executed and every answer is authenticated under its key and counter, whichever slot
+    # of the key table the key is in (slot 1 here, and slot 0); a forged one gets no answer
+    # and no dispatcher count; a plain command to this keyed node is rejected
+    # UNAUTHENTICATED; a repeat of a signed command is answered from the ring under the
+    # repeat's own (newest) counter, not executed again, and the same seq and id from another
+    # key is not a repeat.
+    import hashlib
+
+    from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_key_table
+
+    other = hashlib.sha256(b"second operator").digest()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "keys.bin").write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION),
+                                                     (7, other, 0)]))
+    signers = [Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION), Signer(other, 7, 0)]
+    lines = run(run_mp, tmp_path, f"""
+from binascii import hexlify, unhexlify
+from protocol import cose
+from protocol.framing import Deframer, encode_frame
+from protocol.messages import encode_message
+keys = []
+for op, master in ((0, unhexlify({DEV_MASTER.hex()!r})), (7, unhexlify({other.hex()!r}))):
+    kid = bytes((op, 0))
+    keys.append(cose.MacKey(kid, cose.derive_key(master, kid)))
+def send_signed(k, counter, seq, cmd_id, forge=False):
+    msg = encode_message(0, seq, 0, cmd_id, [], app.boot_count)
+    obj = bytearray(cose.encode_mac0(keys[k], cose.LABEL_COUNTER, counter, msg,
+                                     cose.AAD_COMMAND))
+    if forge:
+        obj[-1] ^= 1
+    f = bytearray(encode_frame(obj))
+    app.link.receive(f, len(f))
+def out():
+    d = app.dispatcher
+    print(d.cmds_accepted, d.cmds_rejected,
+          [hexlify(bytes(raw)).decode() for raw in Deframer().feed(board.take_tx())])
+print(app.auth.state)
+send_signed(1, 257, 5, 1)
+out()
+send_signed(0, 257, 6, 1)
+out()
+send_signed(1, 258, 9, 1, forge=True)
+out()
+f = frame(0, 8, 1, [])
+app.link.receive(f, len(f))
+out()
+send_signed(1, 259, 5, 1)
+out()
+send_signed(0, 258, 6, 1)
+out()
+send_signed(1, 260, 6, 1)
+out()
+send_signed(0, 259, 5, 1)
+out()
+""")
+    assert lines[0] == "2"  # ENFORCED: a key is provisioned
+    got = []
+    for line in lines[1:]:
+        accepted, rejected, frames = line.split(" ", 2)
+        answers = []
+        for h in ast.literal_eval(frames):
+            op, counter, m = _open_signed(bytes.fromhex(h), signers)
+            if m.kind == 1:
+                answers.append((op, counter, m.id, m.body))
+        got.append((int(accepted), int(rejected), answers))
+    assert got == [
+        (1, 0, [(7, 257, 1, [5, 0, 0, None]), (7, 257, 1, [5, 2, 0, None])]),
+        (2, 0, [(0, 257, 1, [6, 0, 0, None]), (0, 257, 1, [6, 2, 0, None])]),
+        (2, 0, []),  # forged: counted by node.auth only
+        (2, 1, [(None, None, 1, [8, 1, 9, None])]),
+        (2, 1, [(7, 259, 1, [5, 0, 0, None]), (7, 259, 1, [5, 2, 0, None])]),
+        (2, 1, [(0, 258, 1, [6, 0, 0, None]), (0, 258, 1, [6, 2, 0, None])]),
+        # another operator's seq 6: its own command (operators choose seqs independently)
+        (3, 1, [(7, 260, 1, [6, 0, 0, None]), (7, 260, 1, [6, 2, 0, None])]),
+        (4, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
+    ]
