@@ -487,3 +487,38 @@ out()
         (3, 1, [(7, 260, 1, [6, 0, 0, None]), (7, 260, 1, [6, 2, 0, None])]),
         (4, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
     ]
+
+
+def test_arming_edges_on_the_dispatcher(run_mp, tmp_path):
+    # SPEC §10.8 at its edges, on a fresh dispatcher (its ring empty, slot 0 next): an arm's
+    # argument bytes may be 64 long, not 65 (BAD_ARGUMENTS); an arm for bytes one above or
+    # below what the command carries (0x80, param_reset's empty array) does not arm it; the
+    # exact bytes do. A repeat of another command disarms even when that command's ring slot
+    # is past the arm's (the ring wrapped: the arm in slot 0, noop 32 in slot 31).
+    pr = ids.CMD_PARAM_RESET
+    lines = _verifications(run_mp, tmp_path, f"""
+for seq in range(1, 33):
+    send(seq, {ids.CMD_NOOP}, [])
+board.take_tx()
+send(40, {ids.CMD_ARM}, [{pr}, b"\\x80"])  # ring slot 0
+send(32, {ids.CMD_NOOP}, [])  # a repeat (ring slot 31), not of the arm: disarms
+send(41, {pr}, [])
+answers()
+send(42, {ids.CMD_ARM}, [{pr}, bytes(64)])
+send(43, {ids.CMD_ARM}, [{pr}, bytes(65)])
+answers()
+send(44, {ids.CMD_ARM}, [{pr}, b"\\x81"])
+send(45, {pr}, [])
+send(46, {ids.CMD_ARM}, [{pr}, b"\\x7f"])
+send(47, {pr}, [])
+answers()
+send(48, {ids.CMD_ARM}, [{pr}, b"\\x80"])
+send(49, {pr}, [])
+answers()
+""")
+    assert lines == [
+        "[[40, 0, 0], [40, 2, 0], [32, 0, 0], [32, 2, 0], [41, 1, 11]] 33",
+        "[[42, 0, 0], [42, 2, 0], [43, 1, 2]] 34",
+        "[[44, 0, 0], [44, 2, 0], [45, 1, 11], [46, 0, 0], [46, 2, 0], [47, 1, 11]] 36",
+        "[[48, 0, 0], [48, 2, 0], [49, 0, 0], [49, 2, 0]] 38",
+    ]
