@@ -3,6 +3,7 @@ link cannot trigger. A handler that raises fails the command with EXECUTION_ERRO
 event; a task that raises becomes a task_crashed event, SAFE, and a restart."""
 
 import ast
+import re
 
 import pytest
 
@@ -521,4 +522,120 @@ answers()
         "[[42, 0, 0], [42, 2, 0], [43, 1, 2]] 34",
         "[[44, 0, 0], [44, 2, 0], [45, 1, 11], [46, 0, 0], [46, 2, 0], [47, 1, 11]] 36",
         "[[48, 0, 0], [48, 2, 0], [49, 0, 0], [49, 2, 0]] 38",
+    ]
+
+
+def test_parse_reads_a_stored_command_where_it_lies(run_mp, tmp_path):
+    # Internal execution's reader (node.dispatcher parse): a command message inside a larger
+    # buffer, read as on arrival (envelope, known id, arguments) but not bound to a boot;
+    # each field where the API says, and the exact rejection code for an unknown id (a hole
+    # in the table, the first id past it) and for arguments out of range.
+    from protocol.node_dictionary import COMMAND_MODES
+
+    past = len(COMMAND_MODES)
+    lines = run(run_mp, tmp_path, f"""
+from protocol.messages import encode_message
+d = app.dispatcher
+def parse(seq, cid, args, tag=0):
+    m = encode_message(0, seq, tag, cid, args, 0)
+    buf = bytearray(b"\\x00\\x81" + m + b"\\xff")
+    code = d.parse(buf, 2, 2 + len(m))
+    print(code, d.cmd_seq, d.cmd_id, d.tag, d.nargs, d.args[:d.nargs] if code == 0 else "")
+parse(7, 12, [3, 1.0], 123456789)
+parse(9, 1, [])
+parse(10, 26, [])
+parse(11, {past}, [])
+parse(12, 12, [3, 1000.0], 5)
+""")
+    assert [line.rstrip() for line in lines] == [
+        "0 7 12 123456789 2 [3, 1.0]",
+        "0 9 1 0 0 []",
+        "1 10 26 0 0",  # no command 26: a hole in the dictionary
+        f"1 11 {past} 0 0",
+        "3 12 12 5 2",
+    ]
+
+
+def test_execute_checks_mode_then_check_then_runs(run_mp, tmp_path):
+    # Internal execution (node.dispatcher execute): unknown ids UNKNOWN_COMMAND, the mode
+    # (load_switch only in NOMINAL and above: WRONG_MODE in SAFE, runs in NOMINAL), then the
+    # command's own check (one that raises: BAD_ARGUMENTS, logged), then the handler (its
+    # result; one that raises: EXECUTION_ERROR, logged). Nothing is sent.
+    from protocol.node_dictionary import COMMAND_MODES
+
+    past = len(COMMAND_MODES)
+    lines = run(run_mp, tmp_path, f"""
+d = app.dispatcher
+print(d.execute({past}, []), d.execute(26, []))
+app.modes.enter(1)  # SAFE
+print(d.execute(3, [0, True]), d.execute(1, []))
+app.modes.enter(2)  # NOMINAL
+print(d.execute(3, [0, False]))
+board.take_tx()
+def bad_check(d):
+    raise ValueError("check bug")
+def result(d):
+    d.result = [d.cmd_id, 5]
+    return 0
+d.register(1, result, bad_check)
+print(d.execute(1, []), len(board.errors), type(board.errors[-1]).__name__)
+d.register(1, result)
+print(d.execute(1, []))
+def boom(d):
+    raise KeyError(1)
+d.register(1, boom)
+print(d.execute(1, []), len(board.errors), type(board.errors[-1]).__name__)
+print(len(board.take_tx()))
+""")
+    assert lines == [
+        "(1, None) (1, None)",
+        "(4, None) (0, None)",
+        "(0, None)",
+        "(2, None) 1 ValueError",
+        "(0, [1, 5])",
+        "(16, None) 2 KeyError",
+        "0",
+    ]
+
+
+def test_report_with_its_defaults(run_mp, tmp_path):
+    # report(cmd_seq, cmd_id, code, result=None, key_slot=-1, counter=0, boot=0): by default
+    # plain (not signed: this node has no key) and for this boot. A command still pending in
+    # the ring (slot 1 here: not the first) is completed there, so a repeat answers its
+    # outcome; one the ring does not hold is answered alone; a failure raises cmd_failed.
+    lines = run(run_mp, tmp_path, """
+import gc
+del app, board
+gc.collect()
+app, board = build(""" + repr(str(tmp_path / "state")) + """)  # a second boot: count 2
+from node.dispatcher import PENDING
+d = app.dispatcher
+print(app.boot_count, app.auth is not None)
+def send(seq):
+    f = frame(0, seq, 1, [])
+    app.link.receive(f, len(f))
+send(1)
+d.register(1, lambda d: PENDING)
+send(2)
+board.take_tx()
+d.report(2, 1, 0, [7])
+show()
+send(2)
+show()
+d.report(3, 1, 19)
+show()
+d.report(4, 1, 0)
+show()
+print(d.cmds_accepted, d.cmds_rejected)
+""", heap="1M")
+    lines = [re.sub(r"^3 23 \[\d+,", "3 23 [EV,", line) for line in lines]
+    assert lines == [
+        "2 True",
+        "1 1 [2, 2, 0, [7]]",
+        "1 1 [2, 0, 0, None]",
+        "1 1 [2, 2, 0, [7]]",
+        "1 1 [3, 3, 19, None]",
+        "3 23 [EV, 2, [1, 3, 19]]",  # cmd_failed (command, seq, code), error
+        "1 1 [4, 2, 0, None]",
+        "2 0",
     ]
