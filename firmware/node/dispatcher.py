@@ -422,6 +422,9 @@ class Dispatcher:
             return code, None
         self.cmd_id = cmd_id
         self.result = None
+        # no arrival of its own: an arm run here is kept by no repeat (only the arm's own
+        # repeat keeps an arming, SPEC §10.8), not by the command whose handler ran last
+        self.ring_slot = -1
         try:
             code = handler(self)
         except Exception as e:

@@ -97,6 +97,57 @@ print(json.dumps([app.timetag.count]))
     assert lines[12] == [64]
 
 
+
+def test_a_time_tagged_hazardous_command_is_armed_as_it_arrives(run_mp, tmp_path: Path) -> None:
+    # SPEC §10.8, §11: a time-tagged hazardous command (param_reset, dictionary flag
+    # hazardous, not immediate) is judged against the arming on arrival: NOT_ARMED without
+    # one; right after an arm naming it, queued (accepted); run when due, not armed again.
+    pr = ids.CMD_PARAM_RESET
+    lines = run(run_mp, tmp_path, f"""
+app, board = build({str(tmp_path / "s")!r})
+board.now = 5000
+send(app, board, 2, 14, [U0])
+print(json.dumps(verifs(send(app, board, 3, {pr}, [], U0 + 10000))))
+send(app, board, 4, {ids.CMD_ARM}, [{pr}, b"\\x80"])
+print(json.dumps(verifs(send(app, board, 5, {pr}, [], U0 + 10000))))
+print(json.dumps([app.timetag.count]))
+board.now = 15000
+app.timetag.step()
+print(json.dumps(verifs(msgs(board))))
+""")
+    assert lines == [
+        [[3, 1, M.NOT_ARMED, 5000]],
+        [[5, 0, 0, 5000]],
+        [1],
+        [[5, 2, 0, 15000]],
+    ]
+
+
+def test_a_repeat_of_another_command_disarms_a_queued_arm(run_mp, tmp_path: Path) -> None:
+    # SPEC §10.8: only a repeat of the arm itself keeps an arming. An arm the queue runs has
+    # no arrival of its own: a repeat of the command handled last before it (time_correlate,
+    # seq 2) disarms like any other command, and param_reset after it is NOT_ARMED.
+    pr = ids.CMD_PARAM_RESET
+    lines = run(run_mp, tmp_path, f"""
+app, board = build({str(tmp_path / "s")!r})
+board.now = 5000
+send(app, board, 2, 14, [U0])
+print(json.dumps(verifs(send(app, board, 3, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 1000))))
+board.now = 6000
+app.timetag.step()
+print(json.dumps(verifs(msgs(board))))
+print(json.dumps([app.tlm[{ids.CH_ARMED_COMMAND}]]))
+print(json.dumps(verifs(send(app, board, 2, 14, [U0]))))
+print(json.dumps(verifs(send(app, board, 6, {pr}, []))))
+""")
+    assert lines == [
+        [[3, 0, 0, 5000]],
+        [[3, 2, 0, 6000]],
+        [pr],  # armed by the queue
+        [[2, 0, 0, 6000], [2, 2, 0, 6000]],  # answered from the ring
+        [[6, 1, M.NOT_ARMED, 6000]],
+    ]
+
 def test_entries_run_in_tag_order_at_their_node_times(run_mp, tmp_path: Path) -> None:
     lines = run(run_mp, tmp_path, f"""
 app, board = build({str(tmp_path / "s")!r})
