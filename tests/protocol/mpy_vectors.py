@@ -24,6 +24,8 @@ Requests (``op``) and answers:
   of ``size`` bytes over a buffer with ``pre`` bytes before it and ``spare`` after, which holds
   a message and its CRC in start..end wherever they fit in the buffer: only the region checks
   refuse a region outside the view
+- ``crc_table`` -> ``{"ok": [word, ...]}``: the nibble table the viper CRC reads (the
+  module's own on MicroPython, a fresh one from the same function on CPython)
 - ``frame`` ``hex`` -> ``{"ok": encode_frame hex, "writer": FrameWriter's hex}``
 - ``deframe`` ``hex``, ``chunk`` -> ``{"ok": [message hex, ...], "counters": [...]}``
 - ``heap`` -> ``{"ok": {check name: "ok" | "alloc" | "error: ..."}}`` (heap_lock checks;
@@ -204,6 +206,9 @@ def _answer(req):
     if op == "crc_region":
         return _crc_region(req["size"], req["start"], req["end"], req.get("pre", 0),
                            req.get("spare", 0))
+    if op == "crc_table":
+        table = getattr(crc, "_TABLE", None)
+        return {"ok": list(table if table is not None else crc._make_table())}
     if op == "frame":
         data = unhexlify(req["hex"])
         writer = framing.FrameWriter()

@@ -65,6 +65,18 @@ def test_check_compares_every_trailer_bit(req: dict[str, Any], answer: AnswerFn)
     assert answer(req) == {"check": dict(CHECK_FRAMES)[req["hex"]]}
 
 
+
+# CRC-32's reflected nibble table (polynomial 0xEDB88320), then the register's initial value
+# and final XOR: exactly 17 words (68 bytes), all the viper kernel reads
+NIBBLE_TABLE = [0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+                0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+                0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C, 0xFFFFFFFF]
+
+
+@pytest.mark.parametrize("req", [{"op": "crc_table"}], ids=["table"])
+def test_the_table_is_17_words(req: dict[str, Any], answer: AnswerFn) -> None:
+    assert answer(req) == {"ok": NIBBLE_TABLE}
+
 def test_residue_constant() -> None:
     for message in (b"", b"a", b"123456789", bytes(range(256))):
         framed = message + struct.pack("<I", zlib.crc32(message))
