@@ -495,7 +495,8 @@ def test_arming_edges_on_the_dispatcher(run_mp, tmp_path):
     # argument bytes may be 64 long, not 65 (BAD_ARGUMENTS); an arm for bytes one above or
     # below what the command carries (0x80, param_reset's empty array) does not arm it; the
     # exact bytes do. A repeat of another command disarms even when that command's ring slot
-    # is past the arm's (the ring wrapped: the arm in slot 0, noop 32 in slot 31).
+    # is past the arm's (the ring wrapped: the arm in slot 0, noop 32 in slot 31). Only the
+    # hazardous flag makes a command armable: other flags are NOT_ARMED.
     pr = ids.CMD_PARAM_RESET
     lines = _verifications(run_mp, tmp_path, f"""
 for seq in range(1, 33):
@@ -516,12 +517,16 @@ answers()
 send(48, {ids.CMD_ARM}, [{pr}, b"\\x80"])
 send(49, {pr}, [])
 answers()
+send(50, {ids.CMD_ARM}, [{ids.CMD_FAULT_INJECT}, b"\\x80"])  # flags: test-only, not hazardous
+send(51, {ids.CMD_ARM}, [{ids.CMD_TIME_CORRELATE}, b"\\x80"])  # flags: immediate
+answers()
 """)
     assert lines == [
         "[[40, 0, 0], [40, 2, 0], [32, 0, 0], [32, 2, 0], [41, 1, 11]] 33",
         "[[42, 0, 0], [42, 2, 0], [43, 1, 2]] 34",
         "[[44, 0, 0], [44, 2, 0], [45, 1, 11], [46, 0, 0], [46, 2, 0], [47, 1, 11]] 36",
         "[[48, 0, 0], [48, 2, 0], [49, 0, 0], [49, 2, 0]] 38",
+        "[[50, 1, 11], [51, 1, 11]] 38",
     ]
 
 
