@@ -569,3 +569,89 @@ def test_micropython_agrees_with_cpython_on_every_vector() -> None:
     decoded = [a for r, a in zip(requests[:-1], answers, strict=True)
                if r["op"] == "decode" and a["code"] == 0]
     assert len({a["kind"] for a in decoded}) == 7
+
+
+SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
+
+
+def _spec_codes() -> dict[str, int]:
+    """Every code SPEC.md's tables give a name: kinds (§5), argument types (§5.1), stages
+    (§5.2), severities (§5.4) and reason codes (§6), as envelope's constant names."""
+    text = SPEC.read_text()
+    codes: dict[str, int] = {}
+    for n, name in re.findall(r"^\| (\d) \| ([a-z ]+?) \| (?:ground→node|node→ground) \|",
+                              text, re.M):
+        codes["KIND_" + name.split()[0].upper()] = int(n)
+    for ns, names in re.findall(r"^\| ([\d, ]+) \| (`[a-z0-9]+`(?:, `[a-z0-9]+`)*) \| ", text,
+                                re.M):
+        for n, name in zip(ns.split(", "), names.split(", "), strict=True):
+            codes["TYPE_" + name.strip("`").upper()] = int(n)
+    for n, name in re.findall(r"^\| (\d) \| (accepted|rejected|completed|failed) \|", text,
+                              re.M):
+        codes["STAGE_" + name.upper()] = int(n)
+    severities = re.search(r"Severities: (0 debug,\s+1 info,\s+2 warning,\s+3 error,\s+4 fatal)",
+                           text)
+    assert severities is not None
+    for n, name in re.findall(r"(\d) (\w+)", severities[1]):
+        codes["SEV_" + name.upper()] = int(n)
+    section = text[text.index("Rejection (verification stage 1):"):text.index("## 7.")]
+    for n, name in re.findall(r"^\| (\d+) \| ([A-Z_]+) \|", section, re.M):
+        codes[name] = int(n)
+    return codes
+
+
+def test_node_codes_are_the_spec_tables() -> None:
+    # the node's codes (protocol.envelope, all const) against the normative tables, both
+    # ways: each code the spec names has its number, and the envelope has no code the spec
+    # lacks (a reason code of 0 is OK, which §6 names in its text)
+    from protocol import envelope
+
+    codes = _spec_codes()
+    assert len(codes) == 7 + 7 + 4 + 5 + 26, sorted(codes)
+    assert {name: getattr(envelope, name, None) for name in codes} == codes
+    prefixes = ("KIND_", "TYPE_", "STAGE_", "SEV_")
+    ours = {name for name, value in vars(envelope).items()
+            if name.isupper() and type(value) is int
+            and (name.startswith(prefixes) or name in M.REASON_NAMES.values())}
+    assert ours - {"OK"} == set(codes)
+    assert M.REASON_NAMES == {0: "OK", **{v: k for k, v in codes.items()
+                                          if not k.startswith(prefixes)}}
+
+
+def test_node_head_of_four_items_holds_the_time() -> None:
+    # read_command_head with a fourth item (the node's): the time item there, 0 for a command
+    # to run now; after a message it refuses, boot -1 and time 0 again, whatever the message
+    # before held (the address as read_address gives it)
+    dec = cbor.Decoder()
+    head: list[Any] = [0, 0, 0, 0]
+    dec.reset(cbor2.dumps([1, 0, 7, 1767225600000, 12, [3, 1.0], 5]))
+    assert M.read_command_head(dec, head) == 2
+    assert head == [7, 12, 5, 1767225600000]
+    dec.reset(cbor2.dumps([1, 0, 9, 99, 1, {}, 5]))
+    with pytest.raises(MessageError):
+        M.read_command_head(dec, head)
+    assert head == [9, 1, -1, 0]
+    dec.reset(cbor2.dumps([1, 0, 8, 0, 1, [], 5]))
+    assert M.read_command_head(dec, head) == 0
+    assert head == [8, 1, 5, 0]
+
+
+def test_node_read_args_fills_out_exactly() -> None:
+    # read_args: an out list exactly as long as the arguments is enough, a shorter one is
+    # BAD_ARGUMENTS; an integer given for an `any` argument stays an integer (only f32
+    # arguments are converted), a float for f32 is rounded to single precision
+    def read(fields: list[Any], room: int) -> tuple[int, list[Any]]:
+        dec = cbor.Decoder()
+        dec.reset(cbor2.dumps(fields))
+        head: list[Any] = [0, 0, 0, 0]
+        nargs = M.read_command_head(dec, head)
+        out: list[Any] = [None] * room
+        return M.read_args(dec, nargs, node_dictionary.command_args(head[1]), out), out
+
+    code, out = read([1, 0, 9, 0, 12, [3, 0.1], 1], 2)
+    assert (code, out) == (0, [3, M.f32(0.1)]) and type(out[1]) is float
+    assert read([1, 0, 9, 0, 12, [3, 0.1], 1], 1) == (M.BAD_ARGUMENTS, [None])
+    code, out = read([1, 0, 9, 0, 8, [14, 5], 1], 2)
+    assert (code, out) == (0, [14, 5]) and type(out[1]) is int
+    code, out = read([1, 0, 9, 0, 12, [3, 2], 1], 2)
+    assert (code, out) == (0, [3, 2.0]) and type(out[1]) is float
