@@ -416,7 +416,8 @@ def test_signed_commands_are_answered_under_their_own_key(run_mp, tmp_path):
     # and no dispatcher count; a plain command to this keyed node is rejected
     # UNAUTHENTICATED; a repeat of a signed command is answered from the ring under the
     # repeat's own (newest) counter, not executed again, and the same seq and id from another
-    # key is not a repeat.
+    # key is not a repeat. A pending signed command completed by report() with its defaults
+    # is answered under the key and counter its ring entry holds.
     import hashlib
 
     from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_key_table
@@ -449,6 +450,12 @@ def out():
     print(d.cmds_accepted, d.cmds_rejected,
           [hexlify(bytes(raw)).decode() for raw in Deframer().feed(board.take_tx())])
 print(app.auth.state)
+from node.dispatcher import PENDING
+app.dispatcher.register(15, lambda d: PENDING)  # status, finished later by report()
+send_signed(0, 250, 4, 15)  # ring slot 0
+out()
+app.dispatcher.report(4, 15, 0, [1])
+out()
 send_signed(1, 257, 5, 1)
 out()
 send_signed(0, 257, 6, 1)
@@ -466,6 +473,11 @@ send_signed(1, 260, 6, 1)
 out()
 send_signed(0, 259, 5, 1)
 out()
+app.dispatcher.register(1, lambda d: PENDING)
+send_signed(1, 261, 9, 1)  # ring slot 5
+out()
+app.dispatcher.report(9, 1, 0, [3])  # the defaults: the ring entry says how to sign
+out()
 """)
     assert lines[0] == "2"  # ENFORCED: a key is provisioned
     got = []
@@ -478,15 +490,19 @@ out()
                 answers.append((op, counter, m.id, m.body))
         got.append((int(accepted), int(rejected), answers))
     assert got == [
-        (1, 0, [(7, 257, 1, [5, 0, 0, None]), (7, 257, 1, [5, 2, 0, None])]),
-        (2, 0, [(0, 257, 1, [6, 0, 0, None]), (0, 257, 1, [6, 2, 0, None])]),
-        (2, 0, []),  # forged: counted by node.auth only
-        (2, 1, [(None, None, 1, [8, 1, 9, None])]),
-        (2, 1, [(7, 259, 1, [5, 0, 0, None]), (7, 259, 1, [5, 2, 0, None])]),
-        (2, 1, [(0, 258, 1, [6, 0, 0, None]), (0, 258, 1, [6, 2, 0, None])]),
+        (1, 0, [(0, 250, 15, [4, 0, 0, None])]),  # pending
+        (1, 0, [(0, 250, 15, [4, 2, 0, [1]])]),  # completed by report(), signed as it came
+        (2, 0, [(7, 257, 1, [5, 0, 0, None]), (7, 257, 1, [5, 2, 0, None])]),
+        (3, 0, [(0, 257, 1, [6, 0, 0, None]), (0, 257, 1, [6, 2, 0, None])]),
+        (3, 0, []),  # forged: counted by node.auth only
+        (3, 1, [(None, None, 1, [8, 1, 9, None])]),
+        (3, 1, [(7, 259, 1, [5, 0, 0, None]), (7, 259, 1, [5, 2, 0, None])]),
+        (3, 1, [(0, 258, 1, [6, 0, 0, None]), (0, 258, 1, [6, 2, 0, None])]),
         # another operator's seq 6: its own command (operators choose seqs independently)
-        (3, 1, [(7, 260, 1, [6, 0, 0, None]), (7, 260, 1, [6, 2, 0, None])]),
-        (4, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
+        (4, 1, [(7, 260, 1, [6, 0, 0, None]), (7, 260, 1, [6, 2, 0, None])]),
+        (5, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
+        (6, 1, [(7, 261, 1, [9, 0, 0, None])]),  # pending
+        (6, 1, [(7, 261, 1, [9, 2, 0, [3]])]),  # completed by report(), signed as it came
     ]
 
 
