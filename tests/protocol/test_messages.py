@@ -453,6 +453,12 @@ def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
     (1, M.TYPE_F32, None, None, M.BAD_ARGUMENTS), (float("inf"), M.TYPE_F32, None, None,
                                                    M.OUT_OF_RANGE),
     ("x", M.TYPE_ANY, None, None, 0), (1, 99, None, None, M.BAD_ARGUMENTS),
+    # each integer type's width at both ends, with no dictionary bounds (SPEC §5.1)
+    (0, M.TYPE_U8, None, None, 0), (0, M.TYPE_U16, None, None, 0),
+    (0, M.TYPE_U32, None, None, 0), (0xFFFF, M.TYPE_U16, None, None, 0),
+    (0x10000, M.TYPE_U16, None, None, M.OUT_OF_RANGE),
+    (2**32, M.TYPE_U32, None, None, M.OUT_OF_RANGE), (2**31 - 1, M.TYPE_I32, None, None, 0),
+    (-(2**31) - 1, M.TYPE_I32, None, None, M.OUT_OF_RANGE),
 ])
 def test_check_arg(value: Any, type_code: int, lo: Any, hi: Any, code: int) -> None:
     assert M.check_arg(value, type_code, lo, hi) == code
@@ -616,6 +622,9 @@ def test_node_codes_are_the_spec_tables() -> None:
     assert ours - {"OK"} == set(codes)
     assert M.REASON_NAMES == {0: "OK", **{v: k for k, v in codes.items()
                                           if not k.startswith(prefixes)}}
+    # §2: a frame is at most 1024 bytes, so a message at most 1020 (the CRC takes 4)
+    assert "a message is at most **1020 bytes**" in SPEC.read_text()
+    assert envelope.MAX_MESSAGE == 1020
 
 
 def test_node_head_of_four_items_holds_the_time() -> None:
