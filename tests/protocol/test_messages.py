@@ -607,16 +607,14 @@ def _spec_codes() -> dict[str, int]:
 
 
 def test_node_codes_are_the_spec_tables() -> None:
-    # the node's codes (protocol.envelope, all const) against the normative tables, both
-    # ways: each code the spec names has its number, and the envelope has no code the spec
-    # lacks (a reason code of 0 is OK, which §6 names in its text)
-    from protocol import envelope
-
+    # the protocol's codes (protocol.messages, from the node's protocol.envelope) against the
+    # normative tables, both ways: each code the spec names has its number, and there is no
+    # code the spec lacks (a reason code of 0 is OK, which §6 names in its text)
     codes = _spec_codes()
     assert len(codes) == 7 + 7 + 4 + 5 + 26, sorted(codes)
-    assert {name: getattr(envelope, name, None) for name in codes} == codes
+    assert {name: getattr(M, name, None) for name in codes} == codes
     prefixes = ("KIND_", "TYPE_", "STAGE_", "SEV_")
-    ours = {name for name, value in vars(envelope).items()
+    ours = {name for name, value in vars(M).items()
             if name.isupper() and type(value) is int
             and (name.startswith(prefixes) or name in M.REASON_NAMES.values())}
     assert ours - {"OK"} == set(codes)
@@ -624,7 +622,7 @@ def test_node_codes_are_the_spec_tables() -> None:
                                           if not k.startswith(prefixes)}}
     # §2: a frame is at most 1024 bytes, so a message at most 1020 (the CRC takes 4)
     assert "a message is at most **1020 bytes**" in SPEC.read_text()
-    assert envelope.MAX_MESSAGE == 1020
+    assert M.MAX_MESSAGE == 1020
 
 
 def test_node_head_of_four_items_holds_the_time() -> None:
