@@ -126,7 +126,8 @@ print(json.dumps(verifs(msgs(board))))
 def test_a_repeat_of_another_command_disarms_a_queued_arm(run_mp, tmp_path: Path) -> None:
     # SPEC §10.8: only a repeat of the arm itself keeps an arming. An arm the queue runs has
     # no arrival of its own: a repeat of the command handled last before it (time_correlate,
-    # seq 2) disarms like any other command, and param_reset after it is NOT_ARMED.
+    # seq 2) disarms like any other command, and param_reset after it is NOT_ARMED; so does a
+    # repeat of an earlier queued arm after a later one armed.
     pr = ids.CMD_PARAM_RESET
     lines = run(run_mp, tmp_path, f"""
 app, board = build({str(tmp_path / "s")!r})
@@ -139,6 +140,13 @@ print(json.dumps(verifs(msgs(board))))
 print(json.dumps([app.tlm[{ids.CH_ARMED_COMMAND}]]))
 print(json.dumps(verifs(send(app, board, 2, 14, [U0]))))
 print(json.dumps(verifs(send(app, board, 6, {pr}, []))))
+# again with another queued arm (seq 7, ring slot 2), and a repeat of the first (ring slot 1)
+send(app, board, 7, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 2000)
+board.now = 7000
+app.timetag.step()
+print(json.dumps(verifs(msgs(board))))
+print(json.dumps(verifs(send(app, board, 3, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 1000))))
+print(json.dumps(verifs(send(app, board, 8, {pr}, []))))
 """)
     assert lines == [
         [[3, 0, 0, 5000]],
@@ -146,6 +154,9 @@ print(json.dumps(verifs(send(app, board, 6, {pr}, []))))
         [pr],  # armed by the queue
         [[2, 0, 0, 6000], [2, 2, 0, 6000]],  # answered from the ring
         [[6, 1, M.NOT_ARMED, 6000]],
+        [[7, 2, 0, 7000]],
+        [[3, 0, 0, 7000], [3, 2, 0, 7000]],  # the first arm's record, not the arming's
+        [[8, 1, M.NOT_ARMED, 7000]],
     ]
 
 def test_entries_run_in_tag_order_at_their_node_times(run_mp, tmp_path: Path) -> None:
