@@ -64,9 +64,12 @@ MODULES: dict[str, tuple[tuple[str, ...], int]] = {
                               "tests/protocol/test_messages.py", "-k",
                               "not arbitrary_bytes and not arbitrary_cbor"), 120),
     # the node-facing readers: test_messages.py's node tests (-k) and the spec's examples
+    # and the node's own reading of them on MicroPython (the envelope's one module it runs)
     "protocol/envelope.py": (("tests/protocol/test_messages.py", "-k",
                               "node or malformed or check_arg or writers",
-                              "tests/protocol/test_spec_examples.py"), 120),
+                              "tests/protocol/test_spec_examples.py",
+                              "tests/firmware/test_node_mp.py::test_envelope_rules_on_the_node"),
+                             120),
     # test_node_mp.py's runners carry the check order, the ring, STALE_BOOT and the address
     # rule; test_ttqueue.py the time-tag path (admission, immediate commands refused, the
     # queued command's completion) and test_arming.py the arm/execute pair, both added to

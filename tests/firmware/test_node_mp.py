@@ -456,6 +456,8 @@ send_signed(0, 250, 4, 15)  # ring slot 0
 out()
 app.dispatcher.report(4, 15, 0, [1])
 out()
+send_signed(0, 251, 4, 15)  # a repeat: the outcome report() recorded in the ring
+out()
 send_signed(1, 257, 5, 1)
 out()
 send_signed(0, 257, 6, 1)
@@ -492,6 +494,7 @@ out()
     assert got == [
         (1, 0, [(0, 250, 15, [4, 0, 0, None])]),  # pending
         (1, 0, [(0, 250, 15, [4, 2, 0, [1]])]),  # completed by report(), signed as it came
+        (1, 0, [(0, 251, 15, [4, 0, 0, None]), (0, 251, 15, [4, 2, 0, [1]])]),
         (2, 0, [(7, 257, 1, [5, 0, 0, None]), (7, 257, 1, [5, 2, 0, None])]),
         (3, 0, [(0, 257, 1, [6, 0, 0, None]), (0, 257, 1, [6, 2, 0, None])]),
         (3, 0, []),  # forged: counted by node.auth only
