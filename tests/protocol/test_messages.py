@@ -623,6 +623,13 @@ def test_node_codes_are_the_spec_tables() -> None:
     # §2: a frame is at most 1024 bytes, so a message at most 1020 (the CRC takes 4)
     assert "a message is at most **1020 bytes**" in SPEC.read_text()
     assert M.MAX_MESSAGE == 1020
+    # §5: the envelope's items, from the spec's two layouts; seq is 0…65535
+    layouts = re.search(r"\n(\[version, [a-z, ]+\]) +every kind but command\n"
+                        r"(\[version, [a-z, ]+\]) +command \(kind 0\)", SPEC.read_text())
+    assert layouts is not None
+    assert (M.MESSAGE_ITEMS, M.COMMAND_ITEMS) == (layouts[1].count(",") + 1,
+                                                  layouts[2].count(",") + 1) == (6, 7)
+    assert "| seq | uint 0…65535 |" in SPEC.read_text() and M.MAX_SEQ == 65535
 
 
 def test_node_head_of_four_items_holds_the_time() -> None:
