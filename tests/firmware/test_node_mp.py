@@ -650,6 +650,15 @@ d.report(3, 1, 19)
 show()
 d.report(4, 1, 0)
 show()
+send(5)
+send(6)
+board.take_tx()
+d.report(5, 1, 0, [8], -1, 0, app.boot_count)  # this boot, named: completed in the ring
+d.report(6, 1, 0, [9], -1, 0, app.boot_count + 1)  # another boot's (6, 1): not this one's
+show()
+send(5)
+send(6)
+show()
 print(d.cmds_accepted, d.cmds_rejected)
 """, heap="1M")
     lines = [re.sub(r"^3 23 \[\d+,", "3 23 [EV,", line) for line in lines]
@@ -661,5 +670,10 @@ print(d.cmds_accepted, d.cmds_rejected)
         "1 1 [3, 3, 19, None]",
         "3 23 [EV, 2, [1, 3, 19]]",  # cmd_failed (command, seq, code), error
         "1 1 [4, 2, 0, None]",
-        "2 0",
+        "1 1 [5, 2, 0, [8]]",
+        "1 1 [6, 2, 0, [9]]",
+        "1 1 [5, 0, 0, None]",
+        "1 1 [5, 2, 0, [8]]",
+        "1 1 [6, 0, 0, None]",  # still pending here
+        "4 0",
     ]

@@ -459,6 +459,8 @@ def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
     (0x10000, M.TYPE_U16, None, None, M.OUT_OF_RANGE),
     (2**32, M.TYPE_U32, None, None, M.OUT_OF_RANGE), (2**31 - 1, M.TYPE_I32, None, None, 0),
     (-(2**31) - 1, M.TYPE_I32, None, None, M.OUT_OF_RANGE),
+    (0.0, M.TYPE_F32, None, None, 0), (-0.0, M.TYPE_F32, -1.0, 1.0, 0),
+    (float("nan"), M.TYPE_F32, None, None, M.OUT_OF_RANGE),
 ])
 def test_check_arg(value: Any, type_code: int, lo: Any, hi: Any, code: int) -> None:
     assert M.check_arg(value, type_code, lo, hi) == code
@@ -669,3 +671,7 @@ def test_node_read_args_fills_out_exactly() -> None:
     assert (code, out) == (0, [14, 5]) and type(out[1]) is int
     code, out = read([1, 0, 9, 0, 12, [3, 2], 1], 2)
     assert (code, out) == (0, [3, 2.0]) and type(out[1]) is float
+    # a caller that did not check the message first: a decode error is MALFORMED
+    dec = cbor.Decoder()
+    dec.reset(b"\x03")  # the first argument, then the message ends
+    assert M.read_args(dec, 2, node_dictionary.command_args(12), [None, None]) == M.MALFORMED
