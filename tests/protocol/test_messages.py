@@ -461,6 +461,7 @@ def test_node_rejects_trailing_bytes_and_truncated_arguments() -> None:
     (-(2**31) - 1, M.TYPE_I32, None, None, M.OUT_OF_RANGE),
     (0.0, M.TYPE_F32, None, None, 0), (-0.0, M.TYPE_F32, -1.0, 1.0, 0),
     (float("nan"), M.TYPE_F32, None, None, M.OUT_OF_RANGE),
+    (1.5, 99, None, None, M.BAD_ARGUMENTS),  # a float for a type code that is none
 ])
 def test_check_arg(value: Any, type_code: int, lo: Any, hi: Any, code: int) -> None:
     assert M.check_arg(value, type_code, lo, hi) == code
