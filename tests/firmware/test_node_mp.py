@@ -437,8 +437,8 @@ keys = []
 for op, master in ((0, unhexlify({DEV_MASTER.hex()!r})), (7, unhexlify({other.hex()!r}))):
     kid = bytes((op, 0))
     keys.append(cose.MacKey(kid, cose.derive_key(master, kid)))
-def send_signed(k, counter, seq, cmd_id, forge=False):
-    msg = encode_message(0, seq, 0, cmd_id, [], app.boot_count)
+def send_signed(k, counter, seq, cmd_id, forge=False, args=()):
+    msg = encode_message(0, seq, 0, cmd_id, list(args), app.boot_count)
     obj = bytearray(cose.encode_mac0(keys[k], cose.LABEL_COUNTER, counter, msg,
                                      cose.AAD_COMMAND))
     if forge:
@@ -478,7 +478,13 @@ out()
 app.dispatcher.register(1, lambda d: PENDING)
 send_signed(1, 261, 9, 1)  # ring slot 5
 out()
+send_signed(0, 260, 9, 1)  # op 0's own (9, 1), while op 7's is pending: a new command
+out()
 app.dispatcher.report(9, 1, 0, [3])  # the defaults: the ring entry says how to sign
+out()
+# a hazardous command with arguments, armed by every byte of them: key_revoke [1, 255]
+send_signed(1, 262, 10, 23, args=(25, b"\\x82\\x01\\x18\\xff"))
+send_signed(1, 263, 11, 25, args=(1, 255))
 out()
 """)
     assert lines[0] == "2"  # ENFORCED: a key is provisioned
@@ -505,7 +511,11 @@ out()
         (4, 1, [(7, 260, 1, [6, 0, 0, None]), (7, 260, 1, [6, 2, 0, None])]),
         (5, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
         (6, 1, [(7, 261, 1, [9, 0, 0, None])]),  # pending
-        (6, 1, [(7, 261, 1, [9, 2, 0, [3]])]),  # completed by report(), signed as it came
+        (7, 1, [(0, 260, 1, [9, 0, 0, None])]),  # pending too
+        (7, 1, [(7, 261, 1, [9, 2, 0, [3]])]),  # completed by report(), signed as it came
+        # armed: it runs, and fails NOT_FOUND (no operator 1 on this node)
+        (9, 1, [(7, 262, 23, [10, 0, 0, None]), (7, 262, 23, [10, 2, 0, None]),
+                (7, 263, 25, [11, 0, 0, None]), (7, 263, 25, [11, 3, 19, None])]),
     ]
 
 
@@ -515,8 +525,12 @@ def test_arming_edges_on_the_dispatcher(run_mp, tmp_path):
     # below what the command carries (0x80, param_reset's empty array) does not arm it; the
     # exact bytes do. A repeat of another command disarms even when that command's ring slot
     # is past the arm's (the ring wrapped: the arm in slot 0, noop 32 in slot 31). Only the
-    # hazardous flag makes a command armable: other flags are NOT_ARMED.
+    # hazardous flag makes a command armable: other flags and ids past the table are
+    # NOT_ARMED.
+    from protocol.node_dictionary import COMMAND_FLAGS
+
     pr = ids.CMD_PARAM_RESET
+    past = len(COMMAND_FLAGS)
     lines = _verifications(run_mp, tmp_path, f"""
 for seq in range(1, 33):
     send(seq, {ids.CMD_NOOP}, [])
@@ -538,6 +552,7 @@ send(49, {pr}, [])
 answers()
 send(50, {ids.CMD_ARM}, [{ids.CMD_FAULT_INJECT}, b"\\x80"])  # flags: test-only, not hazardous
 send(51, {ids.CMD_ARM}, [{ids.CMD_TIME_CORRELATE}, b"\\x80"])  # flags: immediate
+send(52, {ids.CMD_ARM}, [{past}, b"\\x80"])  # the first id past the table
 answers()
 """)
     assert lines == [
@@ -545,7 +560,7 @@ answers()
         "[[42, 0, 0], [42, 2, 0], [43, 1, 2]] 34",
         "[[44, 0, 0], [44, 2, 0], [45, 1, 11], [46, 0, 0], [46, 2, 0], [47, 1, 11]] 36",
         "[[48, 0, 0], [48, 2, 0], [49, 0, 0], [49, 2, 0]] 38",
-        "[[50, 1, 11], [51, 1, 11]] 38",
+        "[[50, 1, 11], [51, 1, 11], [52, 1, 11]] 38",
     ]
 
 
@@ -590,7 +605,7 @@ def test_execute_checks_mode_then_check_then_runs(run_mp, tmp_path):
     past = len(COMMAND_MODES)
     lines = run(run_mp, tmp_path, f"""
 d = app.dispatcher
-print(d.execute({past}, []), d.execute(26, []))
+print(d.execute({past}, []), d.execute({past + 1}, []), d.execute(26, []))
 app.modes.enter(1)  # SAFE
 print(d.execute(3, [0, True]), d.execute(1, []))
 app.modes.enter(2)  # NOMINAL
@@ -612,7 +627,7 @@ print(d.execute(1, []), len(board.errors), type(board.errors[-1]).__name__)
 print(len(board.take_tx()))
 """)
     assert lines == [
-        "(1, None) (1, None)",
+        "(1, None) (1, None) (1, None)",
         "(4, None) (0, None)",
         "(0, None)",
         "(2, None) 1 ValueError",
