@@ -3,8 +3,8 @@
 The parts, in two modules (one module costs about 400 bytes of a Pico-sized heap): site (the
 sun's clock, day/night and elevation; the solar array and its dust; the surface and radiation
 environment; the seeded noise) and unit (the battery; the load bus's switches and trips; the
-box and battery thermal nodes and the heaters; injected faults). This module wires them into
-`Plant`.
+box and battery thermal nodes and the heaters; the injected faults' state). inject (the fault
+injection itself) is imported per call. This module wires them into `Plant`.
 
 Contract with the node (node.app wires it):
 
@@ -34,7 +34,7 @@ Contract with the node (node.app wires it):
     plant.force_heater(h, on)      FDIR override: element on whatever the mode; False releases
     plant.hysteresis_c             thermostat hysteresis (param heater_hysteresis), degC
     plant.dust_rate                param dust_rate, 1/lunar day
-    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see unit.py
+    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see inject.py
     plant.mcu_temp_source          None, or a callable returning the RP2040 die temperature
     plant.spike_interval_s         mean model time between transient over-current spikes on
                                    the bus (default 360 days; 0 disables them): a spike hits a
@@ -58,6 +58,7 @@ about 65 per sub-step (measured: 4 KB per one-sub-step call on the 64-bit Unix p
 half that on a Pico; 34 us here). Nothing else is allocated in steady state.
 """
 
+import node
 from node.plant.site import SPE_ENDED, SPE_STARTED, Environment, Rng, Sun
 from node.plant.unit import (
     HEATER_FIRST,
@@ -217,9 +218,9 @@ class Plant:
         self._switched()
 
     def inject(self, fault, target, value):
-        """Inject a plant fault (see node.plant.unit); False if this model does not take it."""
-        trip_a = TRIP_A[target] if 0 <= target < N_LOADS else 0.0
-        return self._faults.inject(fault, target, value, trip_a)
+        """Inject a plant fault (node.plant.inject, imported for this call only); False if this
+        model does not take it."""
+        return node.call("plant.inject", "inject", self._faults, fault, target, value)
 
     def clear_faults(self):
         """Remove every injected fault. Trips already latched stay until reset_trip."""
