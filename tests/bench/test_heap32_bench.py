@@ -8,6 +8,7 @@ other exactly, not their values. It needs Node.js and ``make wasm``, and skips w
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -117,6 +118,29 @@ def test_the_pico_tree_is_compiled_exactly_as_ground_flash_compiles(
     flash_out, bench_out = str(tmp_path / "flash" / "modules"), str(tmp_path / "bench" / "pico")
     assert [[a.replace(flash_out, "OUT") for a in argv] for argv in by_flash] == \
         [[a.replace(bench_out, "OUT") for a in argv] for argv in by_bench]
+
+
+def test_main_py_is_compiled_in_the_vm_without_its_docstrings_as_on_a_pico() -> None:
+    source = '''"""Module doc,
+on two lines."""
+import gc
+
+
+class Box:
+    """Class doc."""
+
+    def peek(self):
+        """Method doc."""
+        return gc.mem_free()  # line 11
+'''
+    vm = heap32.without_docstrings(source)
+    tree = ast.parse(vm)
+    assert [ast.get_docstring(n) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))] == [None] * 3
+    assert len(vm.splitlines()) == len(source.splitlines())
+    assert vm.splitlines()[10] == source.splitlines()[10]  # tracebacks keep their lines
+    main_py = heap32.without_docstrings((REPO_ROOT / "firmware" / "main.py").read_text())
+    assert ast.get_docstring(ast.parse(main_py)) is None and "\nmain()\n" in main_py
 
 
 def test_the_vm_source_drops_emitters_and_turns_micropython_off_in_compat_only() -> None:
