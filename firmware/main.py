@@ -43,14 +43,6 @@ def _rom_first():
         sys.path.insert(0, "/rom")
 
 
-def _forget(name):
-    # Drop a module for good (sys.modules and its package's attribute).
-    sys.modules.pop(name, None)
-    package, _, leaf = name.rpartition(".")
-    if package in sys.modules and hasattr(sys.modules[package], leaf):
-        delattr(sys.modules[package], leaf)
-
-
 def _repl(why):
     micropython.kbd_intr(3)
     print("ILRS node: " + why + ", REPL kept")
@@ -78,9 +70,9 @@ def main():
     else:
         board.boot_rx = window.rx  # a ground's bytes from the window: the link takes them first
     del window, console, escape
-    _forget("board.escape")  # needed at boot only: a collection frees its code
     import node
 
+    node.forget("board.escape")  # needed at boot only: a collection frees its code
     node.preload()
     from node.app import run
 
