@@ -36,7 +36,7 @@ Contract with the node (node.app wires it):
     plant.dust_rate                param dust_rate, 1/lunar day
     plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see inject.py
     plant.mcu_temp_source          None, or a callable returning the RP2040 die temperature
-    plant.spike_interval_s         mean model time between transient over-current spikes on
+    plant.set_spike_interval(s)    mean model time between transient over-current spikes on
                                    the bus (default 360 days; 0 disables them): a spike hits a
                                    random channel and trips it if it is on
 
@@ -143,26 +143,15 @@ class Plant:
         self.mcu_temp_source = None
         self.nonessential_mask = NONESSENTIAL_MASK
         self._spike_wait_s = 0.0
-        self.spike_interval_s = _SPIKE_INTERVAL_S
+        self.set_spike_interval(_SPIKE_INTERVAL_S)
+        self.loads_on = self._bus.on  # the bus's masks, kept by _switched() after each change
+        self.loads_tripped = self._bus.tripped
         self._thermostats()
         self._publish()
 
     # --- the node's controls -------------------------------------------------------------
 
-    @property
-    def loads_on(self):
-        return self._bus.on
-
-    @property
-    def loads_tripped(self):
-        return self._bus.tripped
-
-    @property
-    def spike_interval_s(self):
-        return self._spike_interval_s
-
-    @spike_interval_s.setter
-    def spike_interval_s(self, mean_s):
+    def set_spike_interval(self, mean_s):
         """Set the mean model time between spikes (0: none) and draw the wait for the next."""
         self._spike_interval_s = mean_s
         if mean_s > 0:
@@ -317,8 +306,8 @@ class Plant:
         """After a switch, trip, mode or force change: heaters follow, masks are published."""
         self._thermostats()
         tlm = self._tlm
-        tlm[_CH_LOADS_ON] = self._bus.on
-        tlm[_CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[_CH_LOADS_ON] = self.loads_on = self._bus.on
+        tlm[_CH_LOADS_TRIPPED] = self.loads_tripped = self._bus.tripped
         tlm[_CH_HEATERS_ON] = self._heating
 
     def _trip(self, ch, current_a):
