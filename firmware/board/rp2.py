@@ -34,7 +34,7 @@ import machine
 import micropython
 from micropython import const
 
-from board.stream_tx import StreamTx
+from board import StreamTx
 
 _POLLIN = const(1)
 _WDT_MAX_MS = const(8388)
