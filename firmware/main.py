@@ -37,19 +37,15 @@ _ESCAPE_PIN = 22
 _RESET_MAINTENANCE = 3
 
 
-def _rom_first():
-    if "/rom" in sys.path:
-        sys.path.remove("/rom")
-        sys.path.insert(0, "/rom")
-
-
 def _repl(why):
     micropython.kbd_intr(3)
     print("ILRS node: " + why + ", REPL kept")
 
 
 def main():
-    _rom_first()
+    if "/rom" in sys.path:  # ROMFS first: a module left on the filesystem never shadows it
+        sys.path.remove("/rom")
+        sys.path.insert(0, "/rom")
     from board import escape
 
     pin = machine.Pin(_ESCAPE_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
