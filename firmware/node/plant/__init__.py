@@ -65,13 +65,13 @@ from node.plant.unit import (
     N_LOADS,
     NOMINAL_A,
     NONESSENTIAL_MASK,
-    TRIP_A,
     Battery,
     Bus,
     Faults,
     ThermalNode,
 )
 from protocol.compat import const
+from protocol.node_dictionary import load
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_BATTERY_CURRENT = const(13)
@@ -336,7 +336,8 @@ class Plant:
                 self._spike_wait_s = rng.interval(self._spike_interval_s)
                 ch = rng.next16() % N_LOADS
                 if (self._bus.on >> ch) & 1:
-                    self._trip(ch, TRIP_A[ch] * (1.05 + 0.5 * rng.uniform()))
+                    # above its trip current (read from the dictionary on this rare path)
+                    self._trip(ch, load(ch)[1] * (1.05 + 0.5 * rng.uniform()))
 
     def _publish(self):
         """Write what the sensors read to the telemetry store (allocates its floats)."""

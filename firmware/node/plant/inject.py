@@ -14,8 +14,9 @@ each one's telemetry channel). Faults:
 - CLEAR (0): every fault removed (Plant.clear_faults); trips already latched stay.
 """
 
-from node.plant.unit import N_LOADS, N_SENSORS, TRIP_A
+from node.plant.unit import N_LOADS, N_SENSORS
 from protocol.compat import const
+from protocol.node_dictionary import load
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _FAULT_BATTERY_DRAIN = const(3)
@@ -46,7 +47,7 @@ def inject(faults, fault, target, value):
     elif fault == _FAULT_TRIP_CHANNEL:
         if not 0 <= target < N_LOADS:
             return False
-        trip_a = TRIP_A[target]
+        trip_a = load(target)[1]  # the channel's trip current
         faults.trip_a[target] = float(value) if value > trip_a else 2.0 * trip_a
         faults.trips |= 1 << target
     else:

@@ -124,7 +124,6 @@ _LOAD_COUNT = const(10)
 
 N_LOADS = _LOAD_COUNT
 NOMINAL_A = tuple(load(ch)[0] for ch in range(_LOAD_COUNT))
-TRIP_A = tuple(load(ch)[1] for ch in range(_LOAD_COUNT))
 _ESSENTIAL_MASK = const(_LOADS_ESSENTIAL_MASK)  # comms relay and both heater circuits
 NONESSENTIAL_MASK = ((1 << _LOAD_COUNT) - 1) & ~_LOADS_ESSENTIAL_MASK
 HEATER_FIRST = _HEATER_LOAD_BATTERY  # heater h is on load channel HEATER_FIRST + h
