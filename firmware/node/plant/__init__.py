@@ -134,7 +134,7 @@ class Plant:
         # Battery: 80 kJ/K, 0.12 W/K to a sink between -50 (night) and +25 degC (noon).
         self._cell = ThermalNode(10.0, 80000.0, 0.12, 0.12, 0.0, 1.0, -50.0, 25.0)
         self._env = Environment(sun.sin_elev, rng)
-        self._faults = Faults(N_LOADS)
+        self._faults = Faults()
         self._heating = 0  # bit h: heater h's element draws current
         self._pending_s = 0.0  # model time not yet integrated
         self._dust_s = 0.0  # model time since the dust last settled

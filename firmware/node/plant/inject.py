@@ -38,6 +38,8 @@ def inject(faults, fault, target, value):
         if fault == _FAULT_SENSOR_FAIL:
             faults.failed |= bit
         else:
+            if faults.stuck_values is None:
+                faults.stuck_values = [0.0] * N_SENSORS
             faults.stuck_values[target] = float(value)
             faults.stuck |= bit
     elif fault == _FAULT_BATTERY_DRAIN:
@@ -48,6 +50,8 @@ def inject(faults, fault, target, value):
         if not 0 <= target < N_LOADS:
             return False
         trip_a = load(target)[1]  # the channel's trip current
+        if faults.trip_a is None:
+            faults.trip_a = [0.0] * N_LOADS
         faults.trip_a[target] = float(value) if value > trip_a else 2.0 * trip_a
         faults.trips |= 1 << target
     else:

@@ -287,13 +287,15 @@ _FAILED_VALUE = const(-999.0)
 
 
 class Faults:
-    def __init__(self, n_loads):
+    def __init__(self):
         self.failed = 0  # sensor bit masks
         self.stuck = 0
-        self.stuck_values = [0.0] * N_SENSORS
         self.drain_a = 0.0
         self.trips = 0  # load channels to trip at the next step
-        self.trip_a = [0.0] * n_loads
+        # Per sensor / load channel, made by the first stuck sensor / trip injected (a test
+        # feature: a node never tested holds neither)
+        self.stuck_values: list = None  # type: ignore[assignment]
+        self.trip_a: list = None  # type: ignore[assignment]
 
     def read(self, sensor, value):
         """What sensor reads when the truth is value."""
