@@ -673,6 +673,7 @@ d.report(6, 1, 0, [9], -1, 0, app.boot_count + 1)  # another boot's (6, 1): not 
 show()
 send(5)
 send(6)
+send(2)  # untouched by the other boot's report
 show()
 print(d.cmds_accepted, d.cmds_rejected)
 """, heap="1M")
@@ -690,5 +691,7 @@ print(d.cmds_accepted, d.cmds_rejected)
         "1 1 [5, 0, 0, None]",
         "1 1 [5, 2, 0, [8]]",
         "1 1 [6, 0, 0, None]",  # still pending here
+        "1 1 [2, 0, 0, None]",
+        "1 1 [2, 2, 0, [7]]",
         "4 0",
     ]
