@@ -169,13 +169,13 @@ class Dispatcher:
         self.sign_ctr = 0  # and counter
         self.sign_gen = 0  # and its key generation (answers are signed with that key)
         self._h_gen = array("B", bytes(_HISTORY))  # the generation of its answers' key
-        self.ring_slot = -1  # while a handler runs: its command's idempotency ring slot
         # Arming (SPEC §10.8): the command armed (0: none), its sender's key slot, the arm's
         # ring slot, deadline (node ms) and argument bytes (the arm's own bytes object)
         self._params = params  # node.params.Params, or None: hazardous commands run unarmed
         self._arm_cmd = 0
         self._arm_slot = -1
-        self._arm_ring = -1
+        # ring_slot: while a handler runs, its command's idempotency ring slot
+        self._arm_ring = self.ring_slot = -1
         self._arm_until = 0
         self._arm_args = b""
         self._armed = 0  # while a message is handled: the arming taken aside, 0 when none
