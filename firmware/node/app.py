@@ -4,7 +4,8 @@
     run(board)            # does not return on a Pico; returns after a maintenance request
 
 Boot: boot count +1 (persisted), parameters loaded (defaults on failure), event log scanned,
-plant built from the parameters, services registered with the dispatcher, boot events
+plant built from the parameters, services registered with the dispatcher (node.boot, imported
+for the boot only), the tasks made; then, when the node runs, the boot events
 (boot, watchdog_reset after a watchdog reset, params_loaded or params_defaulted), then SAFE.
 
 Tasks, numbered as protocol.dictionary.TASKS (fault injection, crash events):
@@ -29,23 +30,8 @@ import asyncio
 
 from micropython import const
 
-from node import storage
-from node.auth import Auth
-from node.bulk import Bulk
-from node.commands import Commands
-from node.dispatcher import Dispatcher
-from node.eventlog import EventLog
-from node.events import Events
-from node.fdir import Fdir
-from node.housekeeping import Housekeeping
-from node.link import Link
-from node.modes import Modes
-from node.params import ParamCommands, Params
-from node.plant import Plant
-from node.sequencer import TICK_MS, Sequencer
-from node.telemetry import Telemetry, make_store
-from node.timesvc import TimeService
-from node.ttqueue import TimeTagQueue
+import node
+from node.sequencer import TICK_MS
 from node.watchdog import Watchdog
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
@@ -62,7 +48,6 @@ _PARAM_DUST_RATE = const(12)
 _PARAM_ELECTRONICS_SETPOINT = const(3)
 _PARAM_HEATER_HYSTERESIS = const(4)
 _PARAM_NODE_ID = const(24)
-_PARAM_PLANT_SEED = const(11)
 _PARAM_TIME_FACTOR = const(1)
 _RESET_MAINTENANCE = const(3)
 _RESET_WATCHDOG = const(1)
@@ -130,50 +115,22 @@ class _Task:
 class App:
     def __init__(self, board):
         self.board = board
-        root = board.fs_root
-        self.clock = clock = TimeService(board)
-        self.tlm = tlm = make_store()
-        self.boot_count = storage.next_boot_count(root)
-        self.reset_cause = board.reset_cause()
-        self.params = params = Params(root)
-        params.boot(board.config)
-        self.link = link = Link(board, clock, tlm)
-        self.log = log = EventLog(root, board.fs_sync, self.boot_count)
-        self.events = events = Events(link, tlm, clock, log, params)
-        events.start(log.open())
-        self.modes = modes = Modes(tlm, board, events, params)
-        self.plant = plant = Plant(tlm, events.emit, params.get(_PARAM_PLANT_SEED))
-        if board.mcu_temp_c() is not None:
-            plant.mcu_temp_source = board.mcu_temp_c
-        modes.attach(plant)
-        self.fdir = Fdir(tlm, plant, modes, events.emit, params)
-        self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
-        self.board_node_id = board.node_id()
-        self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
-        self.auth = auth = Auth(root, tlm, events, clock.now_ms)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth,
-                                         params)
-        auth.register(d)
-        self.bulk = Bulk(link, log, d)
-        ParamCommands(params, link, events).register(d)
-        clock.attach(tlm)
-        self.bulk.register(d)
-        self.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, self.bulk)
-        tt.register(d)
-        Commands(self).register(d)
-        self.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
-        sq.register(d)
+        # The services, built around the board and registered (node.boot, for the boot only)
+        (self.clock, self.tlm, self.boot_count, self.reset_cause, self.params, self.link,
+         self.log, self.events, self.modes, self.plant, self.fdir, self.telemetry,
+         self.board_node_id, self.hk, self.auth, self.dispatcher, self.bulk, self.timetag,
+         self.sequencer) = node.call("boot", "build", self, board)
         self._watch_params()
-        self._plant_ms = clock.now_ms()
+        self._plant_ms = self.clock.now_ms()
         self._load_pins = -1
         self.plant_task = _Task(_PLANT_PERIOD_MS, self.step_plant)
         self.fdir_task = _Task(_FDIR_PERIOD_MS, self.check_fdir)
         self.eventlog_task = _Task(_EVENTLOG_PERIOD_MS, self.service_events)
-        self.sequencer_task = _Task(TICK_MS, sq.tick)
-        self.watchdog = wd = Watchdog(board, params)
+        self.sequencer_task = _Task(TICK_MS, self.sequencer.tick)
+        self.watchdog = wd = Watchdog(board, self.params)
         # Index = task number (protocol.dictionary.TASKS)
-        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task, tt,
-                      self.sequencer_task)
+        self.tasks = (self.link, self.hk, self.plant_task, self.fdir_task, wd,
+                      self.eventlog_task, self.timetag, self.sequencer_task)
         for task in self.tasks:
             if task is not wd:
                 wd.add(task)
