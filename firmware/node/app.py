@@ -34,6 +34,24 @@ import node
 from node.sequencer import TICK_MS
 from node.watchdog import Watchdog
 
+TYPE_CHECKING = const(0)  # the type checker takes it as true; MicroPython compiles it away
+if TYPE_CHECKING:  # the services' types, for App's annotations below
+    from node.auth import Auth
+    from node.bulk import Bulk
+    from node.dispatcher import Dispatcher
+    from node.eventlog import EventLog
+    from node.events import Events
+    from node.fdir import Fdir
+    from node.housekeeping import Housekeeping
+    from node.link import Link
+    from node.modes import Modes
+    from node.params import Params
+    from node.plant import Plant
+    from node.sequencer import Sequencer
+    from node.telemetry import Telemetry
+    from node.timesvc import TimeService
+    from node.ttqueue import TimeTagQueue
+
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _CH_HEAP_FREE = const(6)
@@ -113,13 +131,30 @@ class _Task:
 
 
 class App:
+    # Built by node.boot (the annotations are for the type checker: MicroPython compiles none)
+    clock: TimeService
+    tlm: list
+    boot_count: int
+    reset_cause: int
+    params: Params
+    link: Link
+    log: EventLog
+    events: Events
+    modes: Modes
+    plant: Plant
+    fdir: Fdir
+    telemetry: Telemetry
+    board_node_id: int
+    hk: Housekeeping
+    auth: Auth
+    dispatcher: Dispatcher
+    bulk: Bulk
+    timetag: TimeTagQueue
+    sequencer: Sequencer
+
     def __init__(self, board):
         self.board = board
-        # The services, built around the board and registered (node.boot, for the boot only)
-        (self.clock, self.tlm, self.boot_count, self.reset_cause, self.params, self.link,
-         self.log, self.events, self.modes, self.plant, self.fdir, self.telemetry,
-         self.board_node_id, self.hk, self.auth, self.dispatcher, self.bulk, self.timetag,
-         self.sequencer) = node.call("boot", "build", self, board)
+        node.call("boot", "build", self, board)  # the services, built and registered
         self._watch_params()
         self._plant_ms = self.clock.now_ms()
         self._load_pins = -1

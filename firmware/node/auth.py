@@ -15,9 +15,10 @@ COUNTER_STORE_FAILED, do not execute). ``wrap(enc, slot, generation, counter)`` 
 verification in enc into its authenticated form, under the key that verified the command.
 
 Per slot: the current generation's key, the previous generation's (kept until a command under
-the new one is accepted) and a floor below which generations are revoked. key_rotate,
-key_revoke and keygen.bin are node.keyops, imported only when needed; refusals under a
-revoked or retired key count as forged (§10.3 step 2).
+the new one is accepted) and a floor below which generations are revoked. The key table is
+read at boot by node.boot; key_rotate, key_revoke and keygen.bin are node.keyops: both
+imported only when needed and let go after. Refusals under a revoked or retired key count as
+forged (§10.3 step 2).
 
 Allocation: ``check`` allocates only what hashlib does in protocol.cose's verify (measured
 per frame by make bench and tests/firmware/test_auth_alloc.py), plus the reservation write
@@ -33,8 +34,6 @@ from micropython import const
 import node
 from node import storage
 from protocol import cose
-from protocol.cbor_decoder import Decoder
-from protocol.crc import crc32
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_AUTH_STATE = const(33)
@@ -57,10 +56,8 @@ ACCEPT = const(0)
 REFUSED = const(1)
 STORE_FAILED = const(2)
 
-_KEYS_FILE = const("keys.bin")
 KEYGEN_FILE = const("keygen.bin")
 _POLICY_FILE = const("auth.bin")
-_MAX_KEYS = const(8)
 _WINDOW = const(24)  # counters below the highest that may still arrive (out of order)
 _WINDOW_MASK = const(0xFFFFFF)
 _RESERVE = const(256)  # counters reserved per flash write
@@ -73,7 +70,7 @@ def mac_key(master, operator, generation):
     return cose.MacKey(kid, cose.derive_key(master, kid))
 
 
-def _counter_file(operator):
+def counter_file(operator):
     return "ctr" + str(operator) + ".bin"
 
 
@@ -97,7 +94,7 @@ class Auth:
         self.high = []  # highest counter accepted, per slot
         self.mask = []  # bit i: counter high - 1 - i accepted
         self.reserved = []  # R per slot (flash)
-        self._load_keys()
+        node.call("boot", "load_keys", self)  # keys.bin, the reservations, keygen.bin
         self.enforce = True
         status, payload = storage.read_checked(root, _POLICY_FILE)
         if status == storage.OK and payload is not None and len(payload) == 1:
@@ -108,48 +105,6 @@ class Auth:
         self._refused_at = -_REFUSED_EVENT_MS
         self._open_at = 0
         self._update_tlm()
-
-    def _load_keys(self):
-        status, payload = storage.read_checked(self.root, _KEYS_FILE)
-        if status != storage.OK or payload is None:
-            return  # no key: an open board (a corrupt table too: it says so loudly)
-        dec = Decoder()
-        try:
-            dec.reset(payload)
-            n = dec.array()
-            for _ in range(min(n, _MAX_KEYS)):
-                if dec.array() != 3:
-                    return
-                operator = dec.uint()
-                master = dec.bytes()
-                generation = dec.uint()
-                if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
-                    continue
-                self._masters.append(master)
-                self.keys.append(mac_key(master, operator, generation))
-                self.old.append(None)
-                self.gen.append(generation)
-                self.prev.append(NONE)
-                self.floor.append(0)
-                self.operators.append(operator)
-                r = self._read_reserved(operator)
-                self.reserved.append(r)
-                self.high.append(r)  # every counter up to R counts as accepted (§10.4)
-                self.mask.append(_WINDOW_MASK)
-        except Exception:  # a malformed table: keep the keys read so far
-            pass
-        self._table_crc = crc32(payload)
-        status, payload = storage.read_checked(self.root, KEYGEN_FILE)
-        if status == storage.OK:  # keys rotated or revoked since provisioning
-            node.call("keyops", "load", self, payload)  # only then, let go after
-
-    def _read_reserved(self, operator):
-        status, payload = storage.read_checked(self.root, _counter_file(operator))
-        if status == storage.OK and payload is not None and len(payload) == 4:
-            return struct.unpack("<I", payload)[0]
-        if status == storage.CORRUPT:  # cannot happen with atomic writes; be safe anyway
-            return cose.MAX_COUNTER
-        return 0
 
     # --- state --------------------------------------------------------------------------
 
@@ -206,7 +161,7 @@ class Auth:
             if c > self.reserved[slot]:
                 reserve = (c // _RESERVE + 1) * _RESERVE
                 try:
-                    storage.write_atomic(self.root, _counter_file(self.operators[slot]),
+                    storage.write_atomic(self.root, counter_file(self.operators[slot]),
                                          struct.pack("<I", reserve))
                 except OSError:
                     self.slot = slot

@@ -1,68 +1,173 @@
-"""The node's power-up: the services built around a board, in a module imported for the boot
-and let go after.
+"""The node's power-up: what it does once, in a module imported for it and let go after.
 
-``build(app, board)``: every service built and registered with the dispatcher, in dependency
-order, returned for node.app.App to hold (the App then makes its tasks). On a stock Pico a
-module's bytecode stays in the heap while the module is held: this code runs once per boot, so
-nothing holds it (node.call). Everything here allocates.
+- ``build(app, board)``: every service built around the board and registered with the
+  dispatcher, in dependency order, set on the node.app.App (which then makes its tasks). It
+  imports the services itself: the two below also run for a service built on its own (a
+  test, a bench), which need not import the whole node.
+- ``load_keys(auth)``: node.auth's key table. keys.bin (CBOR [[operator, master, generation],
+  ...]) into the per-slot tables, each operator's counter reservation, then keygen.bin's
+  rotations and revocations (node.keyops, only when the file exists). A missing or corrupt
+  table leaves the board open (a corrupt one says so loudly); a malformed one keeps the keys
+  read before the fault.
+- ``open_log(log)``: node.eventlog's ring opened (created if missing) and scanned for the
+  newest valid record; numbering continues after it, or at the flash mark if that is higher.
+
+On a stock Pico a module's bytecode stays in the heap while the module is held: this code runs
+once per boot, so nothing holds it (node.call). Everything here allocates.
 """
+
+import struct
 
 from micropython import const
 
+import node
 from node import storage
-from node.auth import Auth
-from node.bulk import Bulk
-from node.commands import Commands
-from node.dispatcher import Dispatcher
-from node.eventlog import EventLog
-from node.events import Events
-from node.fdir import Fdir
-from node.housekeeping import Housekeeping
-from node.link import Link
-from node.modes import Modes
-from node.params import ParamCommands, Params
-from node.plant import Plant
-from node.sequencer import Sequencer
-from node.telemetry import Telemetry, make_store
-from node.timesvc import TimeService
-from node.ttqueue import TimeTagQueue
+from node.auth import KEYGEN_FILE, NONE, counter_file, mac_key
+from node.eventlog import SEQ_FILE, valid_seq
+from protocol import cose
+from protocol.cbor_decoder import Decoder
+from protocol.crc import crc32
 
 _PARAM_PLANT_SEED = const(11)  # protocol.ids (tests/firmware/test_consts.py)
 
+_KEYS_FILE = const("keys.bin")  # node.auth's
+_MAX_KEYS = const(8)
+_WINDOW_MASK = const(0xFFFFFF)  # node.auth's replay window: every counter in it accepted
+_SLOTS = const(256)  # node.eventlog's ring: its slots, the bytes of one
+_SLOT_SIZE = const(48)
+
 
 def build(app, board):
-    """The services, built and registered; returned in the order node.app.App holds them."""
+    """The services, built and registered, as app's attributes (node.app.App declares them)."""
+    from node.auth import Auth
+    from node.bulk import Bulk
+    from node.commands import Commands
+    from node.dispatcher import Dispatcher
+    from node.eventlog import EventLog
+    from node.events import Events
+    from node.fdir import Fdir
+    from node.housekeeping import Housekeeping
+    from node.link import Link
+    from node.modes import Modes
+    from node.params import ParamCommands, Params
+    from node.plant import Plant
+    from node.sequencer import Sequencer
+    from node.telemetry import Telemetry, make_store
+    from node.timesvc import TimeService
+    from node.ttqueue import TimeTagQueue
+
     root = board.fs_root
-    clock = TimeService(board)
-    tlm = make_store()
-    boot_count = storage.next_boot_count(root)
-    reset_cause = board.reset_cause()
-    params = Params(root)
+    app.clock = clock = TimeService(board)
+    app.tlm = tlm = make_store()
+    app.boot_count = boot_count = storage.next_boot_count(root)
+    app.reset_cause = reset_cause = board.reset_cause()
+    app.params = params = Params(root)
     params.boot(board.config)
-    link = Link(board, clock, tlm)
-    log = EventLog(root, board.fs_sync, boot_count)
-    events = Events(link, tlm, clock, log, params)
+    app.link = link = Link(board, clock, tlm)
+    app.log = log = EventLog(root, board.fs_sync, boot_count)
+    app.events = events = Events(link, tlm, clock, log, params)
     events.start(log.open())
-    modes = Modes(tlm, board, events, params)
-    plant = Plant(tlm, events.emit, params.get(_PARAM_PLANT_SEED))
+    app.modes = modes = Modes(tlm, board, events, params)
+    app.plant = plant = Plant(tlm, events.emit, params.get(_PARAM_PLANT_SEED))
     if board.mcu_temp_c() is not None:
         plant.mcu_temp_source = board.mcu_temp_c
     modes.attach(plant)
-    fdir = Fdir(tlm, plant, modes, events.emit, params)
-    telemetry = Telemetry(tlm, clock, link, boot_count, reset_cause)
-    board_node_id = board.node_id()
-    hk = Housekeeping(link, telemetry, params, clock)
-    auth = Auth(root, tlm, events, clock.now_ms)
-    d = Dispatcher(link, modes, events, tlm, boot_count, auth, params)
+    app.fdir = Fdir(tlm, plant, modes, events.emit, params)
+    app.telemetry = telemetry = Telemetry(tlm, clock, link, boot_count, reset_cause)
+    app.board_node_id = board.node_id()
+    app.hk = Housekeeping(link, telemetry, params, clock)
+    app.auth = auth = Auth(root, tlm, events, clock.now_ms)
+    app.dispatcher = d = Dispatcher(link, modes, events, tlm, boot_count, auth, params)
     auth.register(d)
-    bulk = Bulk(link, log, d)
+    app.bulk = bulk = Bulk(link, log, d)
     ParamCommands(params, link, events).register(d)
     clock.attach(tlm)
     bulk.register(d)
-    tt = TimeTagQueue(root, clock, d, events, log, params, tlm, bulk)
+    app.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, bulk)
     tt.register(d)
     Commands(app).register(d)
-    sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
+    app.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
     sq.register(d)
-    return (clock, tlm, boot_count, reset_cause, params, link, log, events, modes, plant, fdir,
-            telemetry, board_node_id, hk, auth, d, bulk, tt, sq)
+
+
+# --- node.auth's key table ------------------------------------------------------------------
+
+def load_keys(auth):
+    root = auth.root
+    status, payload = storage.read_checked(root, _KEYS_FILE)
+    if status != storage.OK or payload is None:
+        return
+    dec = Decoder()
+    try:
+        dec.reset(payload)
+        n = dec.array()
+        for _ in range(min(n, _MAX_KEYS)):
+            if dec.array() != 3:
+                return
+            operator = dec.uint()
+            master = dec.bytes()
+            generation = dec.uint()
+            if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
+                continue
+            auth._masters.append(master)
+            auth.keys.append(mac_key(master, operator, generation))
+            auth.old.append(None)
+            auth.gen.append(generation)
+            auth.prev.append(NONE)
+            auth.floor.append(0)
+            auth.operators.append(operator)
+            r = _read_reserved(root, operator)
+            auth.reserved.append(r)
+            auth.high.append(r)  # every counter up to R counts as accepted (§10.4)
+            auth.mask.append(_WINDOW_MASK)
+    except Exception:  # a malformed table: keep the keys read so far
+        pass
+    auth._table_crc = crc32(payload)
+    status, payload = storage.read_checked(root, KEYGEN_FILE)
+    if status == storage.OK:  # keys rotated or revoked since provisioning
+        node.call("keyops", "load", auth, payload)  # only then, let go after
+
+
+def _read_reserved(root, operator):
+    status, payload = storage.read_checked(root, counter_file(operator))
+    if status == storage.OK and payload is not None and len(payload) == 4:
+        return struct.unpack("<I", payload)[0]
+    if status == storage.CORRUPT:  # cannot happen with atomic writes; be safe anyway
+        return cose.MAX_COUNTER
+    return 0
+
+
+# --- node.eventlog's boot scan --------------------------------------------------------------
+
+def open_log(log):
+    try:
+        f = open(log.path, "r+b")
+    except OSError:
+        zeros = bytes(_SLOT_SIZE)
+        with open(log.path, "wb") as f:
+            for _ in range(_SLOTS):
+                f.write(zeros)
+        f = open(log.path, "r+b")
+    log._f = f
+    newest = -1
+    stored = 0
+    slot = bytearray(_SLOT_SIZE)
+    f.seek(0)
+    for _ in range(_SLOTS):
+        if f.readinto(slot) != _SLOT_SIZE:
+            break
+        seq = valid_seq(slot)
+        if seq >= 0:
+            stored += 1
+            if seq > newest:
+                newest = seq
+    log.newest = newest
+    log.stored = stored
+    first = newest + 1
+    status, payload = storage.read_checked(log.root, SEQ_FILE)
+    if status == storage.OK and payload is not None and len(payload) == 4:
+        mark = struct.unpack("<I", payload)[0]
+        if mark > first:
+            first = mark
+    log._reserve(first)
+    return first

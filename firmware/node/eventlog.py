@@ -10,7 +10,7 @@ s % 256, so the file never grows and the newest 256 events survive. A slot:
 
 Writes are append-safe: each slot is written in place with its own CRC, so a power cut
 during a write spoils at most that one slot, which the boot scan then ignores. At boot the
-scan finds the newest valid record; event numbering continues after it.
+scan (node.boot) finds the newest valid record; event numbering continues after it.
 
 Numbering survives any power cut without reuse (SPEC §5.4): event numbers are reserved in
 blocks ahead of use. ``evseq.bin`` (a storage blob, written atomically) holds a high-water
@@ -32,6 +32,7 @@ import struct
 
 from micropython import const
 
+import node
 from node import storage
 from protocol.crc import crc32_append, crc32_check
 
@@ -71,38 +72,9 @@ class EventLog:
     # --- boot ---------------------------------------------------------------------------
 
     def open(self):
-        """Open (creating if missing) and scan the ring; return the next event_seq."""
-        try:
-            f = open(self.path, "r+b")
-        except OSError:
-            zeros = bytes(_SLOT_SIZE)
-            with open(self.path, "wb") as f:
-                for _ in range(_SLOTS):
-                    f.write(zeros)
-            f = open(self.path, "r+b")
-        self._f = f
-        newest = -1
-        stored = 0
-        slot = bytearray(_SLOT_SIZE)
-        f.seek(0)
-        for _ in range(_SLOTS):
-            if f.readinto(slot) != _SLOT_SIZE:
-                break
-            seq = _valid_seq(slot)
-            if seq >= 0:
-                stored += 1
-                if seq > newest:
-                    newest = seq
-        self.newest = newest
-        self.stored = stored
-        first = newest + 1
-        status, payload = storage.read_checked(self.root, SEQ_FILE)
-        if status == storage.OK and payload is not None and len(payload) == 4:
-            mark = struct.unpack("<I", payload)[0]
-            if mark > first:
-                first = mark
-        self._reserve(first)
-        return first
+        """Open (creating if missing) and scan the ring; return the next event_seq. The scan
+        is node.boot's (imported for it)."""
+        return node.call("boot", "open_log", self)
 
     def _reserve(self, seq):
         # Persist a high-water mark _RESERVE beyond seq (allocates: boot and rarely in claim).
@@ -201,7 +173,7 @@ class EventLog:
         slot = bytearray(_SLOT_SIZE)
         for seq in range(first, self.newest + 1):
             f.seek((seq % _SLOTS) * _SLOT_SIZE)
-            if f.readinto(slot) != _SLOT_SIZE or _valid_seq(slot) != seq:
+            if f.readinto(slot) != _SLOT_SIZE or valid_seq(slot) != seq:
                 continue  # overwritten, spoilt or never written (lost before a power cut)
             time_ms = struct.unpack_from("<I", slot, 8)[0]
             nargs = slot[3]
@@ -210,7 +182,8 @@ class EventLog:
             yield seq, time_ms, slot[1], slot[2], args
 
 
-def _valid_seq(slot):
+def valid_seq(slot):
+    """A slot's event_seq if it holds a valid record, else -1."""
     if slot[0] != _MAGIC or slot[3] > 3:
         return -1
     if not crc32_check(slot, 0, _CRC_AT + 4):
