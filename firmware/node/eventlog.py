@@ -25,7 +25,7 @@ none.
 Records reach the flash from a RAM queue (``add`` is allocation-free; it drops the oldest
 queued record, counted in ``lost``, when the flash falls behind) by ``flush`` from the
 eventlog task. ``records(from_seq)`` yields the stored records oldest first for the bulk
-downlink. Scanning, flushing and reading allocate.
+downlink (node.logread). Scanning, flushing and reading allocate.
 """
 
 import struct
@@ -46,7 +46,7 @@ _MAGIC = const(0xE5)
 _QUEUE = const(16)
 _TAG_NULL = const(0)
 _TAG_INT = const(1)
-_TAG_FLOAT = const(2)
+_TAG_FLOAT = const(2)  # (node.logread reads them back)
 _TAG_BOOL = const(3)
 _I64_MIN = const(-0x8000000000000000)
 _I64_MAX = const(0x7FFFFFFFFFFFFFFF)
@@ -160,26 +160,10 @@ class EventLog:
     # --- reading ------------------------------------------------------------------------
 
     def records(self, from_seq):
-        """Yield (seq, time_ms, event_id, severity, args list) oldest first. Allocates."""
-        self.flush()
-        f = self._f
-        if f is None or self.newest < 0:
-            return
-        first = self.newest - _SLOTS + 1
-        if first < from_seq:
-            first = from_seq
-        if first < 0:
-            first = 0
-        slot = bytearray(_SLOT_SIZE)
-        for seq in range(first, self.newest + 1):
-            f.seek((seq % _SLOTS) * _SLOT_SIZE)
-            if f.readinto(slot) != _SLOT_SIZE or valid_seq(slot) != seq:
-                continue  # overwritten, spoilt or never written (lost before a power cut)
-            time_ms = struct.unpack_from("<I", slot, 8)[0]
-            nargs = slot[3]
-            tags = slot[14]
-            args = [_get(slot, 16 + 8 * k, (tags >> (2 * k)) & 3) for k in range(nargs)]
-            yield seq, time_ms, slot[1], slot[2], args
+        """Yield (seq, time_ms, event_id, severity, args list) oldest first, from from_seq or
+        the oldest kept (flushing first). Allocates: node.logread reads them, imported for the
+        reading (the generator holds it) and let go after."""
+        return node.call("logread", "records", self, from_seq)
 
 
 def valid_seq(slot):
@@ -207,13 +191,3 @@ def _put(buf, off, v):
         return _TAG_INT
     struct.pack_into("<q", buf, off, 0)  # an argument type the log cannot keep
     return _TAG_NULL
-
-
-def _get(buf, off, tag):
-    if tag == _TAG_INT:
-        return struct.unpack_from("<q", buf, off)[0]
-    if tag == _TAG_FLOAT:
-        return struct.unpack_from("<f", buf, off)[0]
-    if tag == _TAG_BOOL:
-        return buf[off] != 0
-    return None
