@@ -28,7 +28,6 @@ from node import seqstore
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _BUSY = const(5)
-_CH_BATTERY_SOC = const(11)
 _CH_LUNAR_DAY = const(8)
 _CH_MODE = const(1)
 _CH_SEQ_HASH_0 = const(58)
@@ -37,7 +36,6 @@ _CH_SEQ_STEPS = const(57)
 _CMD_SEQ_START = const(35)
 _CMD_SEQ_STOP = const(36)
 _EV_SEQ_ENDED = const(46)
-_EV_SEQ_INTERRUPTED = const(50)
 _EV_SEQ_STARTED = const(43)
 _NOT_FOUND = const(19)
 _OK = const(0)
@@ -47,7 +45,6 @@ _STORAGE_ERROR = const(17)
 _EMPTY = const(0)
 _IDLE = const(1)
 _RUNNING = const(2)
-_FAILED = const(4)
 _STOPPED = const(5)
 _CAUSE_COMMAND = const(0)
 
@@ -57,7 +54,6 @@ _LAZY_MODULES = ("seqcmds", "seqcheck")
 
 SLOTS = const(4)
 TICK_MS = const(100)
-_HYSTERESIS_PCT = 1.0
 _LOAD = const(0)  # a run's first phase: its step not read yet (node.seqrun)
 
 
@@ -103,8 +99,9 @@ class Sequencer:
     def register(self, d):
         d.register(_CMD_SEQ_START, self._cmd_start, self._check_not_running)
         d.register(_CMD_SEQ_STOP, self._cmd_stop)
+        run = self._lazy_run  # one bound method for the six
         for cmd in _LAZY:
-            d.register(cmd, self._lazy_run, self._lazy_check(cmd))
+            d.register(cmd, run, self._lazy_check(cmd))
 
     def boot(self):
         """Read the slots, triggers, upload and run marks; report the runs a reset cut
@@ -115,15 +112,6 @@ class Sequencer:
             seqcmds.boot(self)
         finally:
             self._drop()
-        for slot in range(SLOTS):
-            self.rearm[slot] = self.level[slot] + _HYSTERESIS_PCT
-        self.update_tlm()
-
-    def interrupted(self, slot, h):
-        """Slot was running hash h when a reset came (boot)."""
-        self.events.emit(_EV_SEQ_INTERRUPTED, slot, h)
-        if self.steps[slot]:
-            self.state[slot] = _FAILED
 
     def update_tlm(self):
         tlm = self.tlm
@@ -180,12 +168,6 @@ class Sequencer:
                 del sys.modules[full]
             if hasattr(node, name):
                 delattr(node, name)
-
-    def armed(self, slot):
-        """A new trigger level: the re-arm level, and armed if the charge is at or above it."""
-        level = self.level[slot]
-        self.rearm[slot] = level + _HYSTERESIS_PCT
-        self.armed_now[slot] = self.tlm[_CH_BATTERY_SOC] >= level
 
     def stored(self, slot, steps, h):
         """A new sequence is in the slot (steps 0: it is empty now), node.seqcmds."""
