@@ -39,9 +39,9 @@ _SLOT_SIZE = const(48)
 
 def build(app, board):
     """The services, built and registered, as app's attributes (node.app.App declares them)."""
+    from node import commands
     from node.auth import Auth
     from node.bulk import Bulk
-    from node.commands import Commands
     from node.dispatcher import Dispatcher
     from node.eventlog import EventLog
     from node.events import Events
@@ -85,7 +85,7 @@ def build(app, board):
     bulk.register(d)
     app.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, bulk)
     tt.register(d)
-    Commands(app).register(d)
+    commands.register(app, d)
     app.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
     sq.register(d)
 
