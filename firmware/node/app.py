@@ -31,6 +31,22 @@ import asyncio
 from micropython import const
 
 import node
+
+# The services node.boot builds, imported with node.app (main.py collects once after it, before
+# the App's buffers are made) and held for good; the names stay node.boot's.
+import node.auth
+import node.bulk
+import node.commands
+import node.dispatcher
+import node.eventlog
+import node.events
+import node.housekeeping
+import node.link
+import node.modes
+import node.params
+import node.telemetry
+import node.timesvc
+import node.ttqueue
 from node.sequencer import TICK_MS
 from node.watchdog import Watchdog
 
