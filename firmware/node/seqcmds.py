@@ -100,7 +100,7 @@ def boot(sq):
                 if sq.steps[slot]:
                     sq.state[slot] = _FAILED
         try:
-            seqstore.store_runs(root, sq.runs)  # all clear: nothing runs yet
+            sq.store_runs()  # all clear: nothing runs yet
         except OSError:  # reported again at the next boot: better than never
             pass
     sq.update_tlm()
