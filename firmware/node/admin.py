@@ -6,6 +6,8 @@ node.Lazy: this module is imported for each of them and let go afterwards, so it
 in the heap between commands. Everything here may allocate.
 """
 
+import asyncio
+
 from micropython import const
 
 from protocol.node_dictionary import DICT_HASH
@@ -56,6 +58,7 @@ _CH_NODE_ID = const(63)
 _DRIFT_SPAN_MS = const(10000)  # node time from the base before a drift is measured
 _DRIFT_MAX_PPB = const(990000000)  # a crystal is within 100 ppm, an emulator 34x slow
 _PPB = const(1000000000)
+_RESET_DELAY_MS = const(100)  # let the completed verification leave before a reset
 
 
 def handle(app, d):
@@ -73,11 +76,11 @@ def handle(app, d):
         return _OK
     if cmd_id == _CMD_REBOOT:
         app.events.emit(_EV_REBOOT)
-        app.request_reset(_RESET_COMMANDED)
+        _reset_soon(app, _RESET_COMMANDED)
         return _OK
     if cmd_id == _CMD_MAINTENANCE:
         app.events.emit(_EV_MAINTENANCE)
-        app.request_reset(_RESET_MAINTENANCE)
+        _reset_soon(app, _RESET_MAINTENANCE)
         return _OK
     if cmd_id == _CMD_FAULT_INJECT:
         return _fault_inject(app, d)
@@ -88,6 +91,25 @@ def handle(app, d):
     if cmd_id == _CMD_HK_RATE or cmd_id == _CMD_HK_ENABLE:
         return _hk(app.hk, cmd_id, d.args[0], d.args[1], app.clock.now_ms())
     return _plant(app, cmd_id, d.args[0], d.args[1])
+
+
+def _reset_soon(app, cause):
+    # Reset soon, after the command's verification has gone out (the task holds this module's
+    # code until then).
+    app.reset_request = cause
+    app.reset_task = asyncio.create_task(_reset_later(app, cause))
+
+
+async def _reset_later(app, cause):
+    await asyncio.sleep_ms(_RESET_DELAY_MS)
+    app.events.pump()
+    app.log.close()
+    app.board.link_close()
+    if cause == _RESET_MAINTENANCE:
+        app.board.enter_maintenance()
+    else:
+        app.board.reset(cause)
+    raise SystemExit  # a board whose reset returned: stop the node
 
 
 def _set_mode(app, new):

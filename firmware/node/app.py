@@ -83,7 +83,6 @@ _PARAM_ELECTRONICS_SETPOINT = const(3)
 _PARAM_HEATER_HYSTERESIS = const(4)
 _PARAM_NODE_ID = const(24)
 _PARAM_TIME_FACTOR = const(1)
-_RESET_MAINTENANCE = const(3)
 _RESET_WATCHDOG = const(1)
 
 
@@ -91,7 +90,6 @@ _PLANT_PERIOD_MS = const(100)
 _FDIR_PERIOD_MS = const(1000)
 _SLICE_MS = const(100)  # the longest a task sleeps without showing progress
 _EVENTLOG_PERIOD_MS = const(100)
-_RESET_DELAY_MS = const(100)  # let the completed verification leave before a reset
 _MAX_CRASHES = const(5)
 _TASK_OTHER = const(255)
 
@@ -185,7 +183,7 @@ class App:
         for task in self.tasks:
             if task is not wd:
                 wd.add(task)
-        self.reset_request = -1
+        self.reset_request = -1  # a reset cause once reboot or maintenance asked (node.admin)
         self.sync_load_pins()
 
     def _watch_params(self):
@@ -272,22 +270,6 @@ class App:
 
     def _exception_handler(self, loop, context):
         self.crashed(_TASK_OTHER, context["exception"])
-
-    def request_reset(self, cause):
-        """Reset soon (after the current command's verification has gone out)."""
-        self.reset_request = cause
-        self._reset_task = asyncio.create_task(self._reset_later(cause))
-
-    async def _reset_later(self, cause):
-        await asyncio.sleep_ms(_RESET_DELAY_MS)
-        self.events.pump()
-        self.log.close()
-        self.board.link_close()
-        if cause == _RESET_MAINTENANCE:
-            self.board.enter_maintenance()
-        else:
-            self.board.reset(cause)
-        raise SystemExit  # a board whose reset returned: stop the node
 
     async def main(self):
         loop = asyncio.get_event_loop()
