@@ -71,19 +71,15 @@ if TYPE_CHECKING:  # the services' types, for App's annotations below
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _CH_HEAP_FREE = const(6)
-_EV_BOOT = const(1)
 _EV_TASK_CRASHED = const(13)
-_EV_WATCHDOG_RESET = const(14)
 _LOAD_COUNT = const(10)
 _SAFE_TASK_CRASH = const(2)
-_MODE_SAFE = const(1)
 _PARAM_BATTERY_SETPOINT = const(2)
 _PARAM_DUST_RATE = const(12)
 _PARAM_ELECTRONICS_SETPOINT = const(3)
 _PARAM_HEATER_HYSTERESIS = const(4)
 _PARAM_NODE_ID = const(24)
 _PARAM_TIME_FACTOR = const(1)
-_RESET_WATCHDOG = const(1)
 
 
 _PLANT_PERIOD_MS = const(100)
@@ -198,16 +194,10 @@ class App:
         params.notify_all()
 
     def boot(self):
-        """Boot events, then SAFE. Separate from __init__ so tests can build quietly."""
-        events = self.events
-        events.emit(_EV_BOOT, self.boot_count, self.reset_cause)
-        if self.reset_cause == _RESET_WATCHDOG:
-            events.emit(_EV_WATCHDOG_RESET)
-        self.params.boot_events(events)
-        self.auth.boot()
-        self.timetag.boot()  # entries a reset cut mid-execution: reported, never rerun
-        self.sequencer.boot()  # runs a reset cut: seq_interrupted
-        self.modes.enter(_MODE_SAFE)
+        """Boot events, the queue's and the sequences' state from the flash (runs and entries
+        a reset cut: reported, never rerun), then SAFE (node.boot.start). Separate from
+        __init__ so tests can build quietly."""
+        node.call("boot", "start", self)
 
     # --- task bodies --------------------------------------------------------------------
 

@@ -11,11 +11,16 @@
   read before the fault.
 - ``open_log(log)``: node.eventlog's ring opened (created if missing) and scanned for the
   newest valid record; numbering continues after it, or at the flash mark if that is higher.
+- ``start(app)``: once the node runs (node.app.App.boot), the boot events, the time-tagged
+  queue loaded (node.ttmanage, only when the flash holds entries: an entry a reset cut
+  mid-execution is settled, its events after the boot event) and the sequences' slots
+  (node.sequencer.boot), then SAFE.
 
 On a stock Pico a module's bytecode stays in the heap while the module is held: this code runs
 once per boot, so nothing holds it (node.call). Everything here allocates.
 """
 
+import os
 import struct
 
 from micropython import const
@@ -28,13 +33,20 @@ from protocol import cose
 from protocol.cbor_decoder import Decoder
 from protocol.crc import crc32
 
-_PARAM_PLANT_SEED = const(11)  # protocol.ids (tests/firmware/test_consts.py)
+# Ids and codes from protocol.ids / protocol.messages, inlined at compile time
+# (tests/firmware/test_consts.py checks them against the protocol package).
+_EV_BOOT = const(1)
+_EV_WATCHDOG_RESET = const(14)
+_MODE_SAFE = const(1)
+_PARAM_PLANT_SEED = const(11)
+_RESET_WATCHDOG = const(1)
 
 _KEYS_FILE = const("keys.bin")  # node.auth's
 _MAX_KEYS = const(8)
 _WINDOW_MASK = const(0xFFFFFF)  # node.auth's replay window: every counter in it accepted
 _SLOTS = const(256)  # node.eventlog's ring: its slots, the bytes of one
 _SLOT_SIZE = const(48)
+_TT_PAUSE_FILE = const("ttpause.bin")  # node.ttqueue's held state
 
 
 def build(app, board):
@@ -171,3 +183,26 @@ def open_log(log):
             first = mark
     log._reserve(first)
     return first
+
+
+# --- once the node runs ---------------------------------------------------------------------
+
+def start(app):
+    events = app.events
+    events.emit(_EV_BOOT, app.boot_count, app.reset_cause)
+    if app.reset_cause == _RESET_WATCHDOG:
+        events.emit(_EV_WATCHDOG_RESET)
+    app.params.boot_events(events)
+    app.auth.boot()
+    _load_timetags(app.timetag)  # entries a reset cut mid-execution: reported, never rerun
+    app.sequencer.boot()  # runs a reset cut: seq_interrupted
+    app.modes.enter(_MODE_SAFE)
+
+
+def _load_timetags(q):
+    status, payload = storage.read_checked(q.root, _TT_PAUSE_FILE)
+    q.paused = status == storage.OK and payload == b"\x01"
+    if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(q.root)):
+        node.call("ttmanage", "load", q)
+    q.plan()
+    q.update_tlm()

@@ -34,7 +34,7 @@ Overdue entries (the node was off, the clock not yet correlated after a boot, th
 nothing runs while the clock is uncorrelated or the queue held; then an entry due more than
 ``tt_late_max_s`` ago fails NOT_RUN with a tt_not_run(TOO_LATE) event, the others run in order.
 tt_delete and tt_clear end entries the same way (DELETED, CLEARED). The held state is kept in
-``ttpause.bin``.
+``ttpause.bin`` (read at boot by node.boot).
 
 Allocates: admit, step (reading the entry, the tag's heap int), the commands. The task's idle
 loop compares small ints only.
@@ -67,7 +67,6 @@ QUEUED = const(1)
 EXECUTING = const(2)
 _HDR = 18  # not const: node.ttmanage imports it
 _SLICE_MS = const(100)  # the longest the task sleeps (watchdog progress, the tick)
-_PAUSE_FILE = const("ttpause.bin")
 
 _NO_DUE = const(0x3FFFFFFF)
 
@@ -109,19 +108,6 @@ class TimeTagQueue:
         lazy = node.Lazy(self, "ttrun")  # the rare ones, imported per command
         for cmd_id in (_CMD_TT_DELETE, _CMD_TT_CLEAR, _CMD_TT_PAUSE):
             d.register(cmd_id, lazy)
-
-    # --- boot -----------------------------------------------------------------------------
-
-    def boot(self):
-        """Load the queue from the flash and settle entries a reset cut mid-execution (their
-        events go out now: call after the boot event). node.ttmanage does it, imported only
-        when the flash holds entries."""
-        status, payload = storage.read_checked(self.root, _PAUSE_FILE)
-        self.paused = status == storage.OK and payload == b"\x01"
-        if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
-            node.call("ttmanage", "load", self)
-        self.plan()
-        self.update_tlm()
 
     # --- arrival --------------------------------------------------------------------------
 
