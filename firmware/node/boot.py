@@ -1,5 +1,6 @@
 """The node's power-up: what it does once, in a module imported for it and let go after.
 
+- ``next_boot_count(root)``: the boot count +1, persisted (boot.bin);
 - ``build(app, board)``: every service built around the board and registered with the
   dispatcher, in dependency order, set on the node.app.App (which then makes its tasks). It
   imports the services itself: the two below also run for a service built on its own (a
@@ -47,6 +48,7 @@ _WINDOW_MASK = const(0xFFFFFF)  # node.auth's replay window: every counter in it
 _SLOTS = const(256)  # node.eventlog's ring: its slots, the bytes of one
 _SLOT_SIZE = const(48)
 _TT_PAUSE_FILE = const("ttpause.bin")  # node.ttqueue's held state
+_BOOT_FILE = const("boot.bin")
 
 
 def build(app, board):
@@ -71,7 +73,7 @@ def build(app, board):
     root = board.fs_root
     app.clock = clock = TimeService(board)
     app.tlm = tlm = make_store()
-    app.boot_count = boot_count = storage.next_boot_count(root)
+    app.boot_count = boot_count = next_boot_count(root)
     app.reset_cause = reset_cause = board.reset_cause()
     app.params = params = Params(root)
     params.boot(board.config)
@@ -100,6 +102,22 @@ def build(app, board):
     commands.register(app, d)
     app.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
     sq.register(d)
+
+
+def next_boot_count(root):
+    """Read the boot count, add one, persist it; return the new count (1 on first boot).
+
+    1..65535 (the boot_count channel is a u16), wrapping from 65535 to 1: 0 is never a boot,
+    so a ground that does not know the boot yet binds its command to 0 (SPEC §5.1)."""
+    status, payload = storage.read_checked(root, _BOOT_FILE)
+    ok = status == storage.OK and payload is not None and len(payload) == 4
+    count = struct.unpack("<I", payload)[0] if ok else 0
+    count = count % 0xFFFF + 1  # 1..65535: the boot_count channel is a u16, 0 is no boot
+    try:
+        storage.write_atomic(root, _BOOT_FILE, struct.pack("<I", count))
+    except OSError:
+        pass  # counted in RAM for this boot; the flash problem shows as params errors too
+    return count
 
 
 # --- node.auth's key table ------------------------------------------------------------------
