@@ -8,9 +8,9 @@ Files on the flash (node.storage blobs, written atomically):
     ctr<op>.bin   4 bytes LE: the operator's counter reservation R (§10.4)
 
 ``check(buf, n)`` runs the checks of §10.3 on a received COSE_Mac0 object: it returns
-ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
-``counter`` say how to sign the answers), REFUSED (counted; nothing may be sent back) or
-STORE_FAILED (authenticated, but the counter reservation could not be written: reject
+ACCEPT 0 (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
+``counter`` say how to sign the answers), REFUSED 1 (counted; nothing may be sent back) or
+STORE_FAILED 2 (authenticated, but the counter reservation could not be written: reject
 COUNTER_STORE_FAILED, do not execute). ``wrap(enc, slot, generation, counter)`` turns the
 verification in enc into its authenticated form, under the key that verified the command.
 
@@ -48,13 +48,15 @@ _UNAUTHENTICATED = const(9)
 _STORAGE_ERROR = const(17)
 NONE = const(255)  # no previous generation; a floor of 255: revoked for good
 
-OPEN_NO_KEY = const(0)
-OPEN_BY_COMMAND = const(1)
-ENFORCED = const(2)
+# the state (auth_state channel; node.dispatcher's _ENFORCED) and check()'s verdicts
+# (node.dispatcher's _AUTH_*)
+_OPEN_NO_KEY = const(0)
+_OPEN_BY_COMMAND = const(1)
+_ENFORCED = const(2)
 
-ACCEPT = const(0)
-REFUSED = const(1)
-STORE_FAILED = const(2)
+_ACCEPT = const(0)
+_REFUSED = const(1)
+_STORE_FAILED = const(2)
 
 KEYGEN_FILE = const("keygen.bin")
 _POLICY_FILE = const("auth.bin")
@@ -111,8 +113,8 @@ class Auth:
     @property
     def state(self):
         if not self.keys:
-            return OPEN_NO_KEY
-        return ENFORCED if self.enforce else OPEN_BY_COMMAND
+            return _OPEN_NO_KEY
+        return _ENFORCED if self.enforce else _OPEN_BY_COMMAND
 
     def set_enforce(self, enforce):
         """auth_policy: persist, then apply. Raises OSError if the flash write fails."""
@@ -166,7 +168,7 @@ class Auth:
                 except OSError:
                     self.slot = slot
                     self.counter = c
-                    return STORE_FAILED
+                    return _STORE_FAILED
                 self.reserved[slot] = reserve
             shift = c - high
             mask = self.mask[slot]
@@ -184,7 +186,7 @@ class Auth:
         self.counter = c
         if key is self.keys[slot] and self.prev[slot] != NONE:  # once per rotation
             node.call("keyops", "drop_old", self, slot)
-        return ACCEPT
+        return _ACCEPT
 
     def _refuse(self, replay):
         if replay:
@@ -193,7 +195,7 @@ class Auth:
             self.forged += 1
         self._update_tlm()
         self.report()
-        return REFUSED
+        return _REFUSED
 
     def report(self):
         """The throttled auth_refused event and the auth_open reminder; also called
@@ -205,7 +207,7 @@ class Auth:
             self._reported = total
             self.events.emit(_EV_AUTH_REFUSED, self.forged, self.replayed)
         state = self.state
-        if state != ENFORCED and now - self._open_at >= _OPEN_EVENT_MS:
+        if state != _ENFORCED and now - self._open_at >= _OPEN_EVENT_MS:
             self._open_at = now
             self.events.emit(_EV_AUTH_OPEN, state)
 
