@@ -29,7 +29,7 @@ from micropython import const
 import node
 from node import storage
 from node.auth import KEYGEN_FILE, NONE, counter_file, mac_key
-from node.eventlog import SEQ_FILE, valid_seq
+from node.eventlog import valid_seq
 from protocol import cose
 from protocol.cbor_decoder import Decoder
 from protocol.crc import crc32
@@ -47,6 +47,7 @@ _MAX_KEYS = const(8)
 _WINDOW_MASK = const(0xFFFFFF)  # node.auth's replay window: every counter in it accepted
 _SLOTS = const(256)  # node.eventlog's ring: its slots, the bytes of one
 _SLOT_SIZE = const(48)
+_LOG_SEQ_FILE = const("evseq.bin")  # its numbering mark
 _TT_PAUSE_FILE = const("ttpause.bin")  # node.ttqueue's held state
 _BOOT_FILE = const("boot.bin")
 
@@ -194,7 +195,7 @@ def open_log(log):
     log.newest = newest
     log.stored = stored
     first = newest + 1
-    status, payload = storage.read_checked(log.root, SEQ_FILE)
+    status, payload = storage.read_checked(log.root, _LOG_SEQ_FILE)
     if status == storage.OK and payload is not None and len(payload) == 4:
         mark = struct.unpack("<I", payload)[0]
         if mark > first:

@@ -36,8 +36,8 @@ import node
 from node import storage
 from protocol.crc import crc32_append, crc32_check
 
-FILE = "events.log"
-SEQ_FILE = "evseq.bin"
+_FILE = const("events.log")
+_SEQ_FILE = const("evseq.bin")  # (node.boot reads it at boot)
 _RESERVE = const(32)  # event numbers reserved per write of the high-water mark
 _SLOTS = const(256)
 _SLOT_SIZE = const(48)
@@ -55,7 +55,7 @@ _I64_MAX = const(0x7FFFFFFFFFFFFFFF)
 class EventLog:
     def __init__(self, root, fs_sync, boot_count):
         self.root = root
-        self.path = root + "/" + FILE
+        self.path = root + "/" + _FILE
         self._sync = fs_sync
         self._boot = boot_count
         self._queue = bytearray(_QUEUE * _SLOT_SIZE)
@@ -80,7 +80,7 @@ class EventLog:
         # Persist a high-water mark _RESERVE beyond seq (allocates: boot and rarely in claim).
         mark = seq + _RESERVE
         try:
-            storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", mark))
+            storage.write_atomic(self.root, _SEQ_FILE, struct.pack("<I", mark))
         except OSError:
             self.write_errors += 1  # numbering goes on; the flash fault shows in the counter
         self.reserved = mark
@@ -152,7 +152,7 @@ class EventLog:
             self._f.close()
             self._f = None
             try:
-                storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", self._claimed + 1))
+                storage.write_atomic(self.root, _SEQ_FILE, struct.pack("<I", self._claimed + 1))
                 self.reserved = self._claimed + 1
             except OSError:
                 self.write_errors += 1
