@@ -1,6 +1,7 @@
 """The node's power-up: what it does once, in a module imported for it and let go after.
 
-- ``next_boot_count(root)``: the boot count +1, persisted (boot.bin);
+- ``next_boot_count(root)``: the boot count +1, persisted (boot.bin); ``make_store()``: the
+  telemetry store;
 - ``build(app, board)``: every service built around the board and registered with the
   dispatcher, in dependency order, set on the node.app.App (which then makes its tasks). It
   imports the services itself: the two below also run for a service built on its own (a
@@ -33,14 +34,21 @@ from node.eventlog import valid_seq
 from protocol import cose
 from protocol.cbor_decoder import Decoder
 from protocol.crc import crc32
+from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
+_CH_DICT_HASH = const(3)
+_CH_MAX = const(63)
 _EV_BOOT = const(1)
 _EV_WATCHDOG_RESET = const(14)
 _MODE_SAFE = const(1)
 _PARAM_PLANT_SEED = const(11)
 _RESET_WATCHDOG = const(1)
+_TYPE_BOOL = const(0)
+_TYPE_F32 = const(5)
+
+_TLM_SIZE = const(64)  # channel ids 0..63 (plant/FDIR contract: size >= 50)
 
 _KEYS_FILE = const("keys.bin")  # node.auth's
 _MAX_KEYS = const(8)
@@ -67,7 +75,7 @@ def build(app, board):
     from node.params import ParamCommands, Params
     from node.plant import Plant
     from node.sequencer import Sequencer
-    from node.telemetry import Telemetry, make_store
+    from node.telemetry import Telemetry
     from node.timesvc import TimeService
     from node.ttqueue import TimeTagQueue
 
@@ -119,6 +127,19 @@ def next_boot_count(root):
     except OSError:
         pass  # counted in RAM for this boot; the flash problem shows as params errors too
     return count
+
+
+def make_store():
+    """The telemetry store (node.telemetry): a zero of the right type in every channel."""
+    tlm: list = [0] * max(_TLM_SIZE, _CH_MAX + 1)
+    for ch in range(len(CHANNEL_TYPES)):
+        t = CHANNEL_TYPES[ch]
+        if t == _TYPE_F32:
+            tlm[ch] = 0.0
+        elif t == _TYPE_BOOL:
+            tlm[ch] = False
+    tlm[_CH_DICT_HASH] = DICT_HASH
+    return tlm
 
 
 # --- node.auth's key table ------------------------------------------------------------------
