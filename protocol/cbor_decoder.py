@@ -298,10 +298,10 @@ class Decoder:
             return self._map(n, depth - 1, pending)
         raise DecodeError("tags are not allowed")
 
-    @micropython.native
     def _array(self, n: int, depth: int, pending: int):
-        # The n items of an array (the hot path: a command or housekeeping body). Small
-        # integers, bools and null are read inline; the rest through _item.
+        # The n items of an array. Small integers, bools and null are read inline; the rest
+        # through _item. Bytecode: the node reads its commands with array() and uint(), an
+        # array item only for an array argument (native, it took 1.2 KB of a Pico's heap).
         buf = self.buf
         pos = self.pos
         end = self.end
