@@ -16,7 +16,7 @@ from ground.errors import CommandRejected, UsageError, VerificationTimeout
 from ground.transport import sim_default_key, sim_options
 from protocol import cose
 from protocol.cbor_encoder import Encoder
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import write_verification
 
 
