@@ -286,12 +286,11 @@ class Encoder:
                 self.buf.extend(bytes(len(self.buf)))
                 self._limit = len(self.buf) - _HEAD_MAX
 
-    @micropython.native
-    def _item(self, obj, depth: int, _type=type, _list=list, _tuple=tuple) -> None:
-        # Hot path: a list is written by _extend; it and everything else may run past the
+    def _item(self, obj, depth: int) -> None:
+        # A list is written by _extend (native); it and everything else may run past the
         # end of buf (IndexError or a struct error), which item() turns into EncodeError.
-        t = _type(obj)
-        if t is _list or t is _tuple:
+        t = type(obj)
+        if t is list or t is tuple:
             if depth <= 0:
                 raise EncodeError("nesting too deep")
             self._head(0x80, len(obj))
