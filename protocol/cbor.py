@@ -10,11 +10,12 @@ In three modules, so the node imports only what it uses:
   a preallocated buffer;
 - protocol.cbor_decoder: ``Decoder(max_depth=16, max_items=512, max_string=1020)``, a pull
   decoder over a buffer;
-- this module: the decoder re-exported (every name, as before the split), and what only the
-  ground and the tests use: ``loads(data, ...) -> obj`` for whole values, ``Encoder``:
+- this module: the limits re-exported, and what only the ground and the tests use:
+  ``loads(data, ...) -> obj`` for whole values; ``Decoder``: protocol.cbor_decoder's with the
+  readers ``map()``, ``null()``, ``float()``, ``bool()``, ``int()``; ``Encoder``:
   protocol.cbor_encoder's with the general float path ``float(x)`` (the shortest of half,
   single, double that holds x exactly, cbor2 canonical; ``item()`` uses it when
-  ``single=False``), and ``dumps(obj, single=False) -> bytes``.
+  ``single=False``); ``dumps(obj, single=False) -> bytes``.
 
 On MicroPython, ``loads`` of an array (a whole message) runs a viper loop that reads small
 integers, bools, null and short arrays itself and hands every other element to the general
@@ -24,14 +25,15 @@ Needs a port with the native emitter (see protocol.compat).
 
 import array
 
-from protocol.cbor_decoder import *  # noqa: F403  (re-exported)
-from protocol.cbor_decoder import (  # noqa: F401  (_utf8_valid: the tests call it from here)
+from protocol.cbor_decoder import (  # noqa: F401  (re-exported; _utf8_valid: the tests call it)
+    MAX_ARRAY,
     MAX_DEPTH,
     MAX_ITEMS,
+    MAX_MAP,
     MAX_STRING,
-    Decoder,
     _utf8_valid,
 )
+from protocol.cbor_decoder import Decoder as _NodeDecoder  # extended below: the ground's Decoder
 from protocol.cbor_encoder import _SCRATCH, _pack_into
 from protocol.cbor_encoder import Encoder as _NodeEncoder  # extended below: the ground's Encoder
 from protocol.compat import MICROPYTHON, const, micropython
@@ -43,6 +45,46 @@ _E_TRUNC = const("truncated input")  # cbor_decoder's message
 _HEAD_MAX = const(9)  # cbor_encoder's: the longest head or float, initial byte + 8
 
 _NONES: tuple = tuple((None,) * n for n in range(24))  # list(_NONES[n]): a list of n Nones
+
+
+class Decoder(_NodeDecoder):
+    """protocol.cbor_decoder's Decoder with the readers only the ground and the tests call:
+    ``map() -> n``, ``null()``, ``float()``, ``bool()``, ``int()``."""
+
+    def map(self) -> int:
+        """Read a map head; return the number of pairs."""
+        n = self._arg(5)
+        if n > MAX_MAP:
+            raise DecodeError("map too long")
+        return n
+
+    def null(self) -> None:
+        if self.peek() != 0xF6:
+            raise DecodeError("expected null")
+        self._arg(7)
+
+    def float(self) -> float:
+        """A float (half, single or double precision)."""
+        ib = self.peek()
+        if ib < 0xF9 or ib > 0xFB:
+            raise DecodeError(_E_TRUNC if ib < 0 else "expected a float")
+        self._items -= 1
+        if self._items < 0:
+            raise DecodeError("too many data items")
+        return self._float(ib & 0x1F)
+
+    def bool(self) -> bool:
+        ib = self.peek()
+        if ib != 0xF4 and ib != 0xF5:
+            raise DecodeError(_E_TRUNC if ib < 0 else "expected a bool")
+        self._arg(7)
+        return ib == 0xF5
+
+    def int(self) -> int:
+        ib = self.peek()
+        if ib >> 5 == 1:
+            return -1 - self._arg(1)
+        return self._arg(0)
 
 
 _BAIL = object()  # _loads_fast: not an array at the root, use the general path

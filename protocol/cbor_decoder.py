@@ -5,10 +5,11 @@ Decoding is strict and bounded and raises only ``DecodeError`` (the reason in ``
 never IndexError, UnicodeError, RecursionError...
 
 - ``Decoder(max_depth=16, max_items=512, max_string=1020)``: a pull decoder over a buffer.
-  ``reset(buf, start=0, end=-1)``, ``array() -> n``, ``map() -> n``, ``uint()``, ``int()``,
-  ``bool()``, ``null()``, ``float()``, ``bytes()``, ``text()``, ``item()``, ``skip()`` (check
-  one whole item under the profile without building it), ``peek() -> int`` (next initial
-  byte, -1 at the end), ``at_end``, ``done()`` (DecodeError on trailing bytes), ``pos``.
+  ``reset(buf, start=0, end=-1)``, ``array() -> n``, ``uint()``, ``bytes()``, ``text()``,
+  ``item()``, ``skip()`` (check one whole item under the profile without building it),
+  ``peek() -> int`` (next initial byte, -1 at the end), ``at_end``, ``done()`` (DecodeError
+  on trailing bytes), ``pos``. The readers the node never calls (``map()``, ``int()``,
+  ``bool()``, ``null()``, ``float()``) are protocol.cbor's Decoder's, this one extended.
   Reading integers below 2**30 and container headers allocates nothing; nor does ``skip()``
   except inside a map (built to find duplicate keys) and for heads of 4 or 8 bytes.
 
@@ -169,13 +170,6 @@ class Decoder:
             raise DecodeError("array too long")
         return n
 
-    def map(self) -> int:
-        """Read a map head; return the number of pairs."""
-        n = self._arg(5)
-        if n > MAX_MAP:
-            raise DecodeError("map too long")
-        return n
-
     def uint(self) -> int:
         pos = self.pos
         if pos < self.end:  # fast path: a small integer
@@ -185,11 +179,6 @@ class Decoder:
                 self.pos = pos + 1
                 return ib
         return self._arg(0)
-
-    def null(self) -> None:
-        if self.peek() != 0xF6:
-            raise DecodeError("expected null")
-        self._arg(7)
 
     def text(self) -> str:
         return self._text(self._arg(3))
@@ -458,28 +447,5 @@ class Decoder:
         raise DecodeError("unsupported simple value")
 
     # Methods named after builtins come last so annotations above mean the builtins.
-    def float(self) -> float:
-        """A float (half, single or double precision)."""
-        ib = self.peek()
-        if ib < 0xF9 or ib > 0xFB:
-            raise DecodeError(_E_TRUNC if ib < 0 else "expected a float")
-        self._items -= 1
-        if self._items < 0:
-            raise DecodeError("too many data items")
-        return self._float(ib & 0x1F)
-
-    def bool(self) -> bool:
-        ib = self.peek()
-        if ib != 0xF4 and ib != 0xF5:
-            raise DecodeError(_E_TRUNC if ib < 0 else "expected a bool")
-        self._arg(7)
-        return ib == 0xF5
-
-    def int(self) -> int:
-        ib = self.peek()
-        if ib >> 5 == 1:
-            return -1 - self._arg(1)
-        return self._arg(0)
-
     def bytes(self) -> bytes:
         return self._string(self._arg(2))
