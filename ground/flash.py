@@ -59,7 +59,7 @@ from ground.errors import (
     UsageError,
     VerificationTimeout,
 )
-from ground.micropython import GROUND_ONLY, MPY_OPT, REPO_ROOT
+from ground.micropython import GROUND_ONLY, REPO_ROOT, mpy_cross_args
 from ground.vpico import is_vpico
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
@@ -130,8 +130,7 @@ def build(
         target = out / MODULES_DIR / f"{remote}.mpy"
         target.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [tool, f"-march={MPY_ARCH}", MPY_OPT, "-s", f"{remote}.py", "-o", str(target),
-             str(src)],
+            [tool, *mpy_cross_args(src, f"{remote}.mpy", target, MPY_ARCH)],
             capture_output=True,
             text=True,
             check=False,

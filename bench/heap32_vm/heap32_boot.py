@@ -9,7 +9,8 @@ Run by the driver in steps, each ending in JavaScript (where this VM collects ga
   shims, then the node's imports in main.py's order (board.rp2, node, its preload, node.app).
 - ``boot()``: firmware/main.py itself, compiled from source as a Pico runs it, with two
   harness-only changes made here, never in the node: nobody types during the boot escape
-  window (``_escape_requested`` returns False at once: this VM's stdin reads as always ready),
+  window, so it is closed at once (main.py's ``_ESCAPE_MS`` 0: its 2 s of polling the VM's
+  stdin, which never has a byte, left a few hundred bytes more or less held, by timing),
   and ``asyncio.run`` is a shim that runs ``app.main()`` up to its first wait (boot, heap
   sample, the six tasks created) and keeps it, then returns, so main.py returns too.
 - ``step()``: one pass of the asyncio loop: each task runs up to its first wait (the link task
@@ -41,10 +42,6 @@ class _StreamReader:
 def _run(coro):
     kept.append(coro)
     coro.send(None)
-
-
-def _no_escape():
-    return False
 
 
 def install():
@@ -84,7 +81,9 @@ def boot():
     env = {"__name__": "__main__"}
     kept.append(env)
     exec(compile(source[: -len(tail) + 1], "main.py", "exec"), env)
-    env["_escape_requested"] = _no_escape
+    if env.get("_ESCAPE_MS") is None:
+        raise ValueError("main.py has no _ESCAPE_MS: update heap32_vm/heap32_boot.py")
+    env["_ESCAPE_MS"] = 0  # nobody types: the window closes at once
     env["main"]()
     if len(kept) != 2:
         raise RuntimeError("main.py returned without running the node (asyncio.run not called)")

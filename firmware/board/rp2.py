@@ -34,7 +34,7 @@ import machine
 import micropython
 from micropython import const
 
-from board.stream_tx import StreamTx
+from board import StreamTx
 
 _POLLIN = const(1)
 _WDT_MAX_MS = const(8388)
@@ -83,8 +83,8 @@ class Board(StreamTx):
         self._wdt = None
         self._led = machine.Pin("LED", machine.Pin.OUT)
         self._mode = 0
-        self._loads = [machine.Pin(_LOAD_PIN0 + i, machine.Pin.OUT, value=0)
-                       for i in range(_LOADS)]
+        for i in range(_LOADS):  # outputs, low (set_load_pin takes each by number)
+            machine.Pin(_LOAD_PIN0 + i, machine.Pin.OUT, value=0)
         self._adc = machine.ADC(4)
 
     def _read_cause(self):
@@ -187,7 +187,7 @@ class Board(StreamTx):
 
     def set_load_pin(self, ch, on):
         if 0 <= ch < _LOADS:
-            self._loads[ch].value(1 if on else 0)
+            machine.Pin(_LOAD_PIN0 + ch).value(1 if on else 0)  # Pin(n): as it is, no new object
 
     def mcu_temp_c(self):
         volts = self._adc.read_u16() * 3.3 / 65535

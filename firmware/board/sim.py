@@ -35,8 +35,7 @@ import time
 
 from micropython import const
 
-from board import escape
-from board.stream_tx import StreamTx
+from board import StreamTx, escape
 
 _POLLIN = const(1)
 

@@ -90,21 +90,21 @@ class Fdir:
         self._modes = modes
         self._emit = emit
         self._params = params
-        n = len(LIMIT_CHANNELS)
+        n = len(LIMIT_CHANNELS)  # row i is channel LIMIT_CHANNELS[i]'s
         self._n = n
-        self._channel = bytearray(n)
         self._sensor = bytearray(n)  # sensor index of the row's channel, or _NO_SENSOR
         # Per row: yellow lo, yellow hi, red lo, red hi; to enter, and (with hysteresis) to
-        # leave a state. +-inf where the dictionary has no limit.
+        # leave a state. +-inf where the dictionary has no limit. Floats are boxed, on the
+        # heap: equal limits share one object (shared, for the construction only).
         self._enter = [0.0] * (4 * n)
         self._leave = [0.0] * (4 * n)
+        shared = {_INF: _INF, _NEG_INF: _NEG_INF}
         self._state = bytearray(n)
         self._pending = bytearray(n)
         self._count = bytearray(n)
         self._soc_row = -1
         for i in range(n):
             ch, ylo, yhi, rlo, rhi = limit(i)
-            self._channel[i] = ch
             self._sensor[i] = _NO_SENSOR
             for s in range(N_SENSORS):
                 if SENSOR_CHANNELS[s] == ch:
@@ -112,11 +112,12 @@ class Fdir:
             if ch == _CH_BATTERY_SOC:
                 self._soc_row = i
             for k, (lim, side) in enumerate(((ylo, -1), (yhi, 1), (rlo, -1), (rhi, 1))):
-                if lim is None:  # one shared object per sign: floats are boxed, on the heap
-                    self._enter[4 * i + k] = self._leave[4 * i + k] = _INF if side > 0 else _NEG_INF
+                if lim is None:
+                    lim = leave = _INF if side > 0 else _NEG_INF
                 else:
-                    self._enter[4 * i + k] = lim
-                    self._leave[4 * i + k] = lim - side * _HYSTERESIS * abs(lim)
+                    leave = lim - side * _HYSTERESIS * abs(lim)
+                self._enter[4 * i + k] = shared.setdefault(lim, lim)
+                self._leave[4 * i + k] = shared.setdefault(leave, leave)
         self.faulty = 0  # bit s: sensor s flagged faulty
         self._last = [0.0] * N_SENSORS  # previous reading of each sensor
         self._same = bytearray(N_SENSORS)
@@ -128,7 +129,7 @@ class Fdir:
     def state(self, ch):
         """Limit state of channel ch (NOMINAL, YELLOW, RED); NOMINAL if it has no limits."""
         for i in range(self._n):
-            if self._channel[i] == ch:
+            if LIMIT_CHANNELS[i] == ch:
                 return self._state[i]
         return NOMINAL
 
@@ -175,7 +176,7 @@ class Fdir:
         return NOMINAL
 
     def _check_limit(self, i):
-        ch = self._channel[i]
+        ch = LIMIT_CHANNELS[i]
         v = self._tlm[ch]
         if v is None:
             return

@@ -24,7 +24,13 @@ import asyncio
 
 from micropython import const
 
-from protocol.node_dictionary import CHANNEL_TYPES, PACKET_PERIODS, packet
+from protocol.node_dictionary import (
+    CHANNEL_TYPES,
+    PACKET_CHANNEL0,
+    PACKET_CHANNELS,
+    PACKET_PERIODS,
+    packet,
+)
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
@@ -34,7 +40,7 @@ _TYPE_BOOL = const(0)
 _TYPE_F32 = const(5)
 
 _MAX_SLEEP_MS = const(100)
-_LINK_FIRST = (True, False)  # a tick's packets carrying the link counters, then the others
+_LINK_FIRST = (1, 0)  # a tick's packets carrying the link counters, then the others
 
 
 class Housekeeping:
@@ -45,23 +51,21 @@ class Housekeeping:
         self._now_ms = clock.now_ms
         n = len(PACKET_PERIODS) // 2  # tables by packet id, 0 unused
         self.count = n
-        self.channels: list = [b""] * n  # channel ids, as bytes
-        self.types: list = [b""] * n
         self.period_ms = [0] * n
         self.enabled = [False] * n
-        self.link_counters = [False] * n  # the packet carries the link's counters
         self.due = [0] * n
-        self.sent = [0] * n
+        # bit pid: the packet carries the link's counters (a packet's channels and their
+        # types are read from the dictionary's tables as it is encoded)
+        self._link_counters = 0
         mask = params.get(_PARAM_HK_ENABLED_MASK)
         for pid in range(1, n):
             rec = packet(pid)
             if rec is None:
                 continue
             period_ms, channels = rec
-            self.channels[pid] = channels
-            self.types[pid] = bytes([CHANNEL_TYPES[ch] for ch in channels])
             self.period_ms[pid] = period_ms
-            self.link_counters[pid] = any(ch in link.COUNTER_CHANNELS for ch in channels)
+            if any(ch in link.COUNTER_CHANNELS for ch in channels):
+                self._link_counters |= 1 << pid
             self.enabled[pid] = bool(mask & (1 << (pid - 1)))
         self.hung = False
         self.progress = 0
@@ -74,15 +78,17 @@ class Housekeeping:
     def _encode(self, pid):
         # The packet from the channel store as it is now. No allocation.
         tlm = self.tlm
-        chans = self.channels[pid]
-        types = self.types[pid]
-        n = len(chans)
+        channels = PACKET_CHANNELS  # the packet's: channels[start:end]
+        types = CHANNEL_TYPES
+        start = PACKET_CHANNEL0[pid]
+        end = PACKET_CHANNEL0[pid + 1]
         link = self.link
         enc = link.begin(_KIND_HOUSEKEEPING, pid)
-        enc.array(n)
-        for i in range(n):
-            t = types[i]
-            v = tlm[chans[i]]
+        enc.array(end - start)
+        for i in range(start, end):
+            ch = channels[i]
+            t = types[ch]
+            v = tlm[ch]
             if t == _TYPE_F32:
                 enc.float32(v)
             elif t == _TYPE_BOOL:
@@ -90,7 +96,6 @@ class Housekeeping:
             else:
                 enc.uint(v)
         link.end()
-        self.sent[pid] += 1
 
     def tick(self):
         """Send every packet that is due, in one write; return ms until the next is due.
@@ -101,7 +106,7 @@ class Housekeeping:
         due = self.due
         period_ms = self.period_ms
         link = self.link
-        link_counters = self.link_counters
+        link_counters = self._link_counters
         held = link.holding
         fresh = False
         try:
@@ -110,7 +115,7 @@ class Housekeeping:
             # numbered before them (none of this tick's is made, or held unwritten, yet)
             for first in _LINK_FIRST:
                 for pid in range(1, self.count):
-                    if not enabled[pid] or link_counters[pid] != first:
+                    if not enabled[pid] or ((link_counters >> pid) & 1) != first:
                         continue
                     if now >= due[pid]:
                         if not fresh:  # once per tick: every packet of it has the same values

@@ -8,6 +8,7 @@ other exactly, not their values. It needs Node.js and ``make wasm``, and skips w
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from bench import __main__ as bench_main
 from bench import heap32, heap32_bench, mpy_layout
 from bench.mpy_layout import BYTECODE, NATIVE, VIPER, Code, Layout
+from ground import flash
 from ground.micropython import REPO_ROOT
 from protocol import ids
 from protocol.frame_writer import encode_frame
@@ -95,6 +97,50 @@ def test_a_truncated_module_is_refused(tmp_path: Path) -> None:
         mpy_layout.parse(data[:-3])
     with pytest.raises(mpy_layout.MpyFormatError, match="2 bytes left"):
         mpy_layout.parse(data + b"\x00\x00")
+
+
+def test_the_pico_tree_is_compiled_exactly_as_ground_flash_compiles(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def compile_nothing(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append([str(a) for a in argv])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", compile_nothing)
+    monkeypatch.setattr(flash, "build_romfs", lambda out: out / flash.ROMFS_IMAGE)
+    flash.build(out=tmp_path / "flash", mpy_cross="mpy-cross")
+    by_flash = [argv[1:] for argv in calls]
+    calls.clear()
+    heap32.build(tmp_path / "bench")
+    by_bench = [argv[3:] for argv in calls if f"-march={heap32.PICO_ARCH}" in argv]
+    assert len(by_flash) == len(by_bench) == len(flash.sources())
+    flash_out, bench_out = str(tmp_path / "flash" / "modules"), str(tmp_path / "bench" / "pico")
+    assert [[a.replace(flash_out, "OUT") for a in argv] for argv in by_flash] == \
+        [[a.replace(bench_out, "OUT") for a in argv] for argv in by_bench]
+
+
+def test_main_py_is_compiled_in_the_vm_without_its_docstrings_as_on_a_pico() -> None:
+    source = '''"""Module doc,
+on two lines."""
+import gc
+
+
+class Box:
+    """Class doc."""
+
+    def peek(self):
+        """Method doc."""
+        return gc.mem_free()  # line 11
+'''
+    vm = heap32.without_docstrings(source)
+    tree = ast.parse(vm)
+    assert [ast.get_docstring(n) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))] == [None] * 3
+    assert len(vm.splitlines()) == len(source.splitlines())
+    assert vm.splitlines()[10] == source.splitlines()[10]  # tracebacks keep their lines
+    main_py = heap32.without_docstrings((REPO_ROOT / "firmware" / "main.py").read_text())
+    assert ast.get_docstring(ast.parse(main_py)) is None and "\nmain()\n" in main_py
 
 
 def test_the_vm_source_drops_emitters_and_turns_micropython_off_in_compat_only() -> None:

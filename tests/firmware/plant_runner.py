@@ -38,7 +38,7 @@ class Harness:
         self.tlm = [None] * 50
         self.plant = Plant(self.tlm, self.emit, seed)
         if not spikes:
-            self.plant.spike_interval_s = 0.0
+            self.plant.set_spike_interval(0.0)
 
     def emit(self, event_id, a=None, b=None, c=None):
         print(json.dumps(["e", self.t, event_id, a, b, c]))
@@ -137,7 +137,7 @@ def trip(seed):
 def spikes(seed):
     """Frequent random spikes with every load on: they trip channels now and then."""
     h = Harness(seed, spikes=True)
-    h.plant.spike_interval_s = 20000.0
+    h.plant.set_spike_interval(20000.0)
     for ch in range(10):
         h.plant.switch(ch, True)
     h.run(3 * _DAY_S, every=0)

@@ -62,7 +62,7 @@ def actions(p, k):
 def trace(seed, steps=3000):
     tlm = [None] * 50
     p = Plant(tlm, emit, seed)
-    p.spike_interval_s = 86400.0 * 3
+    p.set_spike_interval(86400.0 * 3)
     for k in range(steps):
         p.step(_DT_S[k % 6])
         actions(p, k)

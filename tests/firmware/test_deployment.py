@@ -9,6 +9,7 @@ import time
 import pytest
 from nodelink import NodeLink
 
+from bench import mpy_layout
 from ground.micropython import PICO_HEAP, find_micropython
 from ground.simnode import MPY, ROMFS, SimNode, build_mpy, build_romfs, romfs_heap_bytes
 from protocol import ids
@@ -61,6 +62,8 @@ print(sorted(m for m in sys.modules if m.startswith("protocol")))
 
 def test_romfs_image_is_rebuilt_when_the_tree_changes(tmp_path):
     tree = build_mpy(tmp_path / "mpy")
+    # each module named by its path in the tree, as ground flash names them
+    assert mpy_layout.parse((tree / "node" / "app.mpy").read_bytes()).qstrs[0] == b"node/app.mpy"
     image = build_romfs(tree, tmp_path / "node.romfs")
     assert image.read_bytes()[:3] == b"\xd2\xcd\x31"
     first = image.stat().st_mtime_ns

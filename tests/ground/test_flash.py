@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bench import mpy_layout
 from ground import flash
 from ground.errors import EXIT_LINK, FlashError, FlashTimeout
-from ground.micropython import REPO_ROOT, find_micropython
+from ground.micropython import REPO_ROOT, find_micropython, mpy_cross_args
 
 MPY_HEADER = b"M"  # .mpy files start with 'M' and the format version
 
@@ -45,6 +46,23 @@ def test_build_compiles_what_the_node_needs(built: list[flash.Built]) -> None:
             assert data[:1] == MPY_HEADER and data[1] == 6  # mpy format version 6
         else:
             assert data == (REPO_ROOT / "firmware" / "main.py").read_bytes()
+
+
+def test_each_mpy_is_named_by_its_path_on_the_board(built: list[flash.Built]) -> None:
+    # Its source name (the first qstr of its table) is what an import from the board's
+    # filesystem interns as its __file__: one name on the node, not two.
+    for b in built:
+        if b.remote.endswith(".mpy"):
+            assert mpy_layout.parse(b.local.read_bytes()).qstrs[0] == b.remote.encode()
+
+
+def test_mpy_cross_args_are_one_command_line_for_every_build() -> None:
+    args = mpy_cross_args(Path("/src/node/link.py"), "node/link.mpy", Path("/out/link.mpy"),
+                          "armv6m")
+    assert args == ["-march=armv6m", "-O3", "-s", "node/link.mpy", "-o", "/out/link.mpy",
+                    "/src/node/link.py"]
+    assert mpy_cross_args(Path("a.py"), "a.mpy", Path("a.mpy")) == [
+        "-O3", "-s", "a.mpy", "-o", "a.mpy", "a.py"]
 
 
 def test_build_failure_names_the_file(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 The parts, in two modules (one module costs about 400 bytes of a Pico-sized heap): site (the
 sun's clock, day/night and elevation; the solar array and its dust; the surface and radiation
 environment; the seeded noise) and unit (the battery; the load bus's switches and trips; the
-box and battery thermal nodes and the heaters; injected faults). This module wires them into
-`Plant`.
+box and battery thermal nodes and the heaters; the injected faults' state). inject (the fault
+injection itself) is imported per call. This module wires them into `Plant`.
 
 Contract with the node (node.app wires it):
 
@@ -34,9 +34,9 @@ Contract with the node (node.app wires it):
     plant.force_heater(h, on)      FDIR override: element on whatever the mode; False releases
     plant.hysteresis_c             thermostat hysteresis (param heater_hysteresis), degC
     plant.dust_rate                param dust_rate, 1/lunar day
-    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see unit.py
+    plant.inject(fault, target, value) -> bool ; plant.clear_faults()   see inject.py
     plant.mcu_temp_source          None, or a callable returning the RP2040 die temperature
-    plant.spike_interval_s         mean model time between transient over-current spikes on
+    plant.set_spike_interval(s)    mean model time between transient over-current spikes on
                                    the bus (default 360 days; 0 disables them): a spike hits a
                                    random channel and trips it if it is on
 
@@ -58,19 +58,20 @@ about 65 per sub-step (measured: 4 KB per one-sub-step call on the 64-bit Unix p
 half that on a Pico; 34 us here). Nothing else is allocated in steady state.
 """
 
+import node
 from node.plant.site import SPE_ENDED, SPE_STARTED, Environment, Rng, Sun
 from node.plant.unit import (
     HEATER_FIRST,
     N_LOADS,
     NOMINAL_A,
     NONESSENTIAL_MASK,
-    TRIP_A,
     Battery,
     Bus,
     Faults,
     ThermalNode,
 )
 from protocol.compat import const
+from protocol.node_dictionary import load
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_BATTERY_CURRENT = const(13)
@@ -133,7 +134,7 @@ class Plant:
         # Battery: 80 kJ/K, 0.12 W/K to a sink between -50 (night) and +25 degC (noon).
         self._cell = ThermalNode(10.0, 80000.0, 0.12, 0.12, 0.0, 1.0, -50.0, 25.0)
         self._env = Environment(sun.sin_elev, rng)
-        self._faults = Faults(N_LOADS)
+        self._faults = Faults()
         self._heating = 0  # bit h: heater h's element draws current
         self._pending_s = 0.0  # model time not yet integrated
         self._dust_s = 0.0  # model time since the dust last settled
@@ -142,26 +143,15 @@ class Plant:
         self.mcu_temp_source = None
         self.nonessential_mask = NONESSENTIAL_MASK
         self._spike_wait_s = 0.0
-        self.spike_interval_s = _SPIKE_INTERVAL_S
+        self.set_spike_interval(_SPIKE_INTERVAL_S)
+        self.loads_on = self._bus.on  # the bus's masks, kept by _switched() after each change
+        self.loads_tripped = self._bus.tripped
         self._thermostats()
         self._publish()
 
     # --- the node's controls -------------------------------------------------------------
 
-    @property
-    def loads_on(self):
-        return self._bus.on
-
-    @property
-    def loads_tripped(self):
-        return self._bus.tripped
-
-    @property
-    def spike_interval_s(self):
-        return self._spike_interval_s
-
-    @spike_interval_s.setter
-    def spike_interval_s(self, mean_s):
+    def set_spike_interval(self, mean_s):
         """Set the mean model time between spikes (0: none) and draw the wait for the next."""
         self._spike_interval_s = mean_s
         if mean_s > 0:
@@ -217,9 +207,9 @@ class Plant:
         self._switched()
 
     def inject(self, fault, target, value):
-        """Inject a plant fault (see node.plant.unit); False if this model does not take it."""
-        trip_a = TRIP_A[target] if 0 <= target < N_LOADS else 0.0
-        return self._faults.inject(fault, target, value, trip_a)
+        """Inject a plant fault (node.plant.inject, imported for this call only); False if this
+        model does not take it."""
+        return node.call("plant.inject", "inject", self._faults, fault, target, value)
 
     def clear_faults(self):
         """Remove every injected fault. Trips already latched stay until reset_trip."""
@@ -316,8 +306,8 @@ class Plant:
         """After a switch, trip, mode or force change: heaters follow, masks are published."""
         self._thermostats()
         tlm = self._tlm
-        tlm[_CH_LOADS_ON] = self._bus.on
-        tlm[_CH_LOADS_TRIPPED] = self._bus.tripped
+        tlm[_CH_LOADS_ON] = self.loads_on = self._bus.on
+        tlm[_CH_LOADS_TRIPPED] = self.loads_tripped = self._bus.tripped
         tlm[_CH_HEATERS_ON] = self._heating
 
     def _trip(self, ch, current_a):
@@ -346,7 +336,8 @@ class Plant:
                 self._spike_wait_s = rng.interval(self._spike_interval_s)
                 ch = rng.next16() % N_LOADS
                 if (self._bus.on >> ch) & 1:
-                    self._trip(ch, TRIP_A[ch] * (1.05 + 0.5 * rng.uniform()))
+                    # above its trip current (read from the dictionary on this rare path)
+                    self._trip(ch, load(ch)[1] * (1.05 + 0.5 * rng.uniform()))
 
     def _publish(self):
         """Write what the sensors read to the telemetry store (allocates its floats)."""

@@ -40,19 +40,12 @@ integrated by backward Euler, which cannot overshoot or go unstable at any step 
 electronics box has a louvered radiator: G rises from g_closed below open_c to g_open above
 full_c, so the box keeps warm at night and sheds its dissipation by day.
 
-Faults: injected faults (the fault_inject command's plant faults) and the sensors they act on.
-
-Sensors are numbered as protocol.dictionary.SENSORS; SENSOR_CHANNELS gives each one's
-telemetry channel. Faults:
-- SENSOR_FAIL (1), target sensor: the sensor reads _FAILED_VALUE, -999.0, outside every
-  sensor's physical range (a fill value, not a temperature: it is not NaN and it fails voltage,
-  current and dose-rate plausibility checks too).
-- SENSOR_STUCK (2), target sensor: the sensor reads `value`, frozen, whatever the truth.
-- BATTERY_DRAIN (3): an extra `value` A (>= 0; 0 removes it) drawn from the battery, seen in
-  battery_current and SoC but not in bus_current (a leak upstream of the bus).
-- TRIP_CHANNEL (4), target load channel: at the next step the channel trips on over-current
-  (at `value` A, or twice its trip current if `value` is below the trip), whether or not it
-  was on. One-shot: reset_trip and switch-on then work.
+Faults: the injected faults' state (the fault_inject command's plant faults, set by
+node.plant.inject) and the sensors they act on. Sensors are numbered as
+protocol.dictionary.SENSORS; SENSOR_CHANNELS gives each one's telemetry channel. A failed
+sensor reads _FAILED_VALUE, -999.0, outside every sensor's physical range (a fill value, not a
+temperature: it is not NaN and it fails voltage, current and dose-rate plausibility checks
+too); a stuck one reads its stuck value, frozen, whatever the truth.
 Thermostats read the sensors, so a failed or stuck temperature sensor misleads its heater.
 """
 
@@ -131,7 +124,6 @@ _LOAD_COUNT = const(10)
 
 N_LOADS = _LOAD_COUNT
 NOMINAL_A = tuple(load(ch)[0] for ch in range(_LOAD_COUNT))
-TRIP_A = tuple(load(ch)[1] for ch in range(_LOAD_COUNT))
 _ESSENTIAL_MASK = const(_LOADS_ESSENTIAL_MASK)  # comms relay and both heater circuits
 NONESSENTIAL_MASK = ((1 << _LOAD_COUNT) - 1) & ~_LOADS_ESSENTIAL_MASK
 HEATER_FIRST = _HEATER_LOAD_BATTERY  # heater h is on load channel HEATER_FIRST + h
@@ -286,11 +278,6 @@ _CH_ELECTRONICS_TEMP = const(16)
 _CH_RADIATION = const(18)
 _CH_SOLAR_CURRENT = const(9)
 _CH_SURFACE_TEMP = const(17)
-_FAULT_BATTERY_DRAIN = const(3)
-_FAULT_CLEAR = const(0)
-_FAULT_SENSOR_FAIL = const(1)
-_FAULT_SENSOR_STUCK = const(2)
-_FAULT_TRIP_CHANNEL = const(4)
 
 # Sensor index (protocol.ids.SENSOR_*) -> telemetry channel.
 SENSOR_CHANNELS = (_CH_BATTERY_VOLTAGE, _CH_BATTERY_TEMP, _CH_ELECTRONICS_TEMP, _CH_SOLAR_CURRENT,
@@ -300,14 +287,15 @@ _FAILED_VALUE = const(-999.0)
 
 
 class Faults:
-    def __init__(self, n_loads):
-        self._n_loads = n_loads
+    def __init__(self):
         self.failed = 0  # sensor bit masks
         self.stuck = 0
-        self.stuck_values = [0.0] * N_SENSORS
         self.drain_a = 0.0
         self.trips = 0  # load channels to trip at the next step
-        self.trip_a = [0.0] * n_loads
+        # Per sensor / load channel, made by the first stuck sensor / trip injected (a test
+        # feature: a node never tested holds neither)
+        self.stuck_values: list = None  # type: ignore[assignment]
+        self.trip_a: list = None  # type: ignore[assignment]
 
     def read(self, sensor, value):
         """What sensor reads when the truth is value."""
@@ -317,34 +305,6 @@ class Faults:
         if self.stuck & bit:
             return self.stuck_values[sensor]
         return value
-
-    def inject(self, fault, target, value, trip_a):
-        """Apply a fault; False if fault, target or value is not one this model takes.
-
-        trip_a: the target channel's trip current (for TRIP_CHANNEL)."""
-        if fault == _FAULT_CLEAR:
-            self.clear()
-        elif fault == _FAULT_SENSOR_FAIL or fault == _FAULT_SENSOR_STUCK:
-            if not 0 <= target < N_SENSORS:
-                return False
-            bit = 1 << target
-            if fault == _FAULT_SENSOR_FAIL:
-                self.failed |= bit
-            else:
-                self.stuck_values[target] = float(value)
-                self.stuck |= bit
-        elif fault == _FAULT_BATTERY_DRAIN:
-            if value < 0:
-                return False
-            self.drain_a = float(value)
-        elif fault == _FAULT_TRIP_CHANNEL:
-            if not 0 <= target < self._n_loads:
-                return False
-            self.trip_a[target] = float(value) if value > trip_a else 2.0 * trip_a
-            self.trips |= 1 << target
-        else:
-            return False
-        return True
 
     def clear(self):
         self.failed = 0
