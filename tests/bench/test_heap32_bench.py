@@ -23,7 +23,7 @@ from bench.mpy_layout import BYTECODE, NATIVE, VIPER, Code, Layout
 from ground import flash
 from ground.micropython import REPO_ROOT
 from protocol import ids
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import KIND_EVENT, KIND_HOUSEKEEPING, encode_message
 
 _SOURCE = '''

@@ -148,7 +148,8 @@ def test_envelope_rules_on_the_node(run_mp, tmp_path):
     cases = repr([c for c, _ in ENVELOPE_CASES])
     lines = run(run_mp, tmp_path, """
 from binascii import unhexlify
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import decode_message
 boot = app.boot_count
 for case in """ + cases + """:

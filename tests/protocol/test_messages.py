@@ -569,3 +569,13 @@ def test_micropython_agrees_with_cpython_on_every_vector() -> None:
     decoded = [a for r, a in zip(requests[:-1], answers, strict=True)
                if r["op"] == "decode" and a["code"] == 0]
     assert len({a["kind"] for a in decoded}) == 7
+
+
+def test_envelope_inlines_the_codes_of_messages():
+    # protocol.envelope holds no public code (each would cost the node a name): the ones it
+    # uses are private ``_NAME = const(n)``, each equal to protocol.messages' NAME.
+    source = (Path(__file__).resolve().parents[2] / "protocol" / "envelope.py").read_text()
+    inlined = re.findall(r"^_([A-Z][A-Z0-9_]*) = const\((-?\w+)\)", source, re.M)
+    assert len(inlined) >= 10
+    for name, value in inlined:
+        assert getattr(M, name) == int(value, 0), name
