@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from protocol import cbor, framing
+from protocol import cbor, frame_writer, framing
 
 QUICK = "--quick" in sys.argv
 N = 500 if QUICK else 1000
@@ -31,7 +31,7 @@ SEP = (",", ":")
 
 ENC = cbor.Encoder()
 DEC = cbor.Decoder()
-WRITER = framing.FrameWriter()
+WRITER = frame_writer.FrameWriter()
 HK_CBOR = cbor.dumps(HK, True)
 CMD_CBOR = cbor.dumps(CMD)
 HK_JSON = json.dumps(HK, separators=SEP)
@@ -167,7 +167,7 @@ def allocated(fn, n=N_ALLOC):
 
 
 def stream(message, frames):
-    wire = framing.encode_frame(message)
+    wire = frame_writer.encode_frame(message)
     n = len(wire)
     data = bytearray(n * frames)
     for i in range(frames):

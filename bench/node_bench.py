@@ -62,7 +62,8 @@ from ground.simnode import MPY, MPY_DIR, ROMFS, SimNode, build_romfs, romfs_heap
 from protocol import dictionary_lookup as D
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import Message, encode_message
 
 SECTION: Final = "node (simulated, or a board with --port)"

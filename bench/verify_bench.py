@@ -42,7 +42,7 @@ from bench.heap32 import VM_DIR, Heap32Error, for_the_vm, micropython_mjs, node_
 from ground.auth import DEV_MASTER, DEV_OPERATOR, AuthError, dev_signer, node_key_table
 from ground.flash import sources
 from ground.micropython import REPO_ROOT
-from protocol import cose
+from protocol import cose, cose_sign
 
 SECTION: Final = "node verify and signing paths: allocation (issue 13)"
 SCRIPT: Final = Path(__file__).resolve().with_name("mpy_auth_check.py")
@@ -69,8 +69,8 @@ def _key(operator: int, generation: int) -> cose.MacKey:
 
 def _signed(counter: int, size: int, key: cose.MacKey | None = None) -> bytes:
     payload = bytes((i * 7 + counter) & 0xFF for i in range(size))
-    return cose.encode_mac0(key or _key(DEV_OPERATOR, 0), cose.LABEL_COUNTER, counter, payload,
-                            cose.AAD_COMMAND)
+    return cose_sign.encode_mac0(key or _key(DEV_OPERATOR, 0), cose.LABEL_COUNTER, counter, payload,
+                                 cose_sign.AAD_COMMAND)
 
 
 def cases() -> list[Case]:

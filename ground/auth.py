@@ -20,7 +20,7 @@ from typing import Final
 
 import cbor2
 
-from protocol import cose
+from protocol import cose, cose_sign
 from protocol.crc import crc32
 from protocol.errors import ProtocolError
 
@@ -91,8 +91,8 @@ class Signer:
                 self._store(reserve)
             self._reserved = reserve
         self.counter = counter
-        return cose.encode_mac0(self._key, cose.LABEL_COUNTER, counter, message,
-                                cose.AAD_COMMAND), counter
+        return cose_sign.encode_mac0(self._key, cose.LABEL_COUNTER, counter, message,
+                                     cose_sign.AAD_COMMAND), counter
 
     def open(self, data: bytes) -> tuple[bytes, int]:
         """(payload, the command counter it answers) of an authenticated verification, or

@@ -373,7 +373,7 @@ class NodeUp:
         import cbor2
 
         from ground.link import Frame
-        from protocol.envelope import KIND_HOUSEKEEPING
+        from protocol.messages import KIND_HOUSEKEEPING
 
         for item in self._deframer.feed(data):
             if not isinstance(item, Frame):

@@ -17,7 +17,9 @@ environment, then the default:
     ini ``hil_time_scale``, env ``HIL_TIME_SCALE``.
 ``--hil-log DIR``     where session logs go: one ground session log per test
     (``<test name>.jsonl``), the simulated node's own log, and ``hil.json`` (what each test
-    used). ini ``hil_log``, env ``HIL_LOG``; default ``build/hil/<timestamp>``.
+    used). ini ``hil_log``, env ``HIL_LOG``; default ``build/hil/<timestamp>``. Under
+    pytest-xdist each worker (its own session and session node) has its own:
+    ``build/hil/<timestamp>-gw0``, or ``DIR/gw0``.
 ``--hil-seed N``      the simulated node's plant seed (default 1).
 ``--power-cuts N``    power cuts at random moments in hil/tests/test_power_cuts.py (default
     20 in the suite; the acceptance run is ``--power-cuts 500``). Fixture ``power_cuts``.
@@ -187,12 +189,15 @@ def target_of(config: pytest.Config) -> str:
 def log_dir_of(config: pytest.Config) -> Path:
     """The resolved --hil-log directory (not created until a test needs it)."""
     configured = _setting(config, "hil_log", "HIL_LOG")
+    # Each pytest-xdist worker is a session of its own, with its own session node: its own
+    # folder, or two workers started in the same second would share one node's flash.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if configured:
-        return Path(configured).resolve()
+        return Path(configured).resolve() / worker if worker else Path(configured).resolve()
     cached = getattr(config, "_hil_default_log", None)
     if cached is None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        cached = config.rootpath / "build" / "hil" / stamp
+        cached = config.rootpath / "build" / "hil" / (f"{stamp}-{worker}" if worker else stamp)
         config._hil_default_log = cached  # type: ignore[attr-defined]
     return Path(cached)
 

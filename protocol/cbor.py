@@ -7,11 +7,15 @@ floats in their preferred serialization. Decoding is strict and bounded and rais
 
 In three modules, so the node imports only what it uses:
 - protocol.cbor_encoder: ``Encoder(size=MAX_MESSAGE, single=True, grow=False)``, a writer into
-  a preallocated buffer, and ``dumps(obj, single=False) -> bytes``;
+  a preallocated buffer;
 - protocol.cbor_decoder: ``Decoder(max_depth=16, max_items=512, max_string=1020)``, a pull
   decoder over a buffer;
-- this module: both of them re-exported (every name, as before the split), and
-  ``loads(data, ...) -> obj`` for whole values (ground, tests; the node does not load).
+- this module: the limits re-exported, and what only the ground and the tests use:
+  ``loads(data, ...) -> obj`` for whole values; ``Decoder``: protocol.cbor_decoder's with the
+  readers ``map()``, ``null()``, ``float()``, ``bool()``, ``int()``; ``Encoder``:
+  protocol.cbor_encoder's with the general float path ``float(x)`` (the shortest of half,
+  single, double that holds x exactly, cbor2 canonical; ``item()`` uses it when
+  ``single=False``); ``dumps(obj, single=False) -> bytes``.
 
 On MicroPython, ``loads`` of an array (a whole message) runs a viper loop that reads small
 integers, bools, null and short arrays itself and hands every other element to the general
@@ -21,23 +25,66 @@ Needs a port with the native emitter (see protocol.compat).
 
 import array
 
-from protocol.cbor_decoder import *  # noqa: F403  (re-exported)
-from protocol.cbor_decoder import (  # noqa: F401  (_utf8_valid: the tests call it from here)
+from protocol.cbor_decoder import (  # noqa: F401  (re-exported; _utf8_valid: the tests call it)
+    MAX_ARRAY,
     MAX_DEPTH,
     MAX_ITEMS,
+    MAX_MAP,
     MAX_STRING,
-    Decoder,
     _utf8_valid,
 )
-from protocol.cbor_encoder import *  # noqa: F403  (re-exported)
+from protocol.cbor_decoder import Decoder as _NodeDecoder  # extended below: the ground's Decoder
+from protocol.cbor_encoder import _SCRATCH, _pack_into
+from protocol.cbor_encoder import Encoder as _NodeEncoder  # extended below: the ground's Encoder
 from protocol.compat import MICROPYTHON, const, micropython
-from protocol.errors import DecodeError
+from protocol.errors import DecodeError, EncodeError
 
 _MAX_DEPTH = const(16)  # viper needs them as literals: cbor_decoder.MAX_DEPTH, MAX_ITEMS
 _MAX_ITEMS = const(512)
 _E_TRUNC = const("truncated input")  # cbor_decoder's message
+_HEAD_MAX = const(9)  # cbor_encoder's: the longest head or float, initial byte + 8
 
 _NONES: tuple = tuple((None,) * n for n in range(24))  # list(_NONES[n]): a list of n Nones
+
+
+class Decoder(_NodeDecoder):
+    """protocol.cbor_decoder's Decoder with the readers only the ground and the tests call:
+    ``map() -> n``, ``null()``, ``float()``, ``bool()``, ``int()``."""
+
+    def map(self) -> int:
+        """Read a map head; return the number of pairs."""
+        n = self._arg(5)
+        if n > MAX_MAP:
+            raise DecodeError("map too long")
+        return n
+
+    def null(self) -> None:
+        if self.peek() != 0xF6:
+            raise DecodeError("expected null")
+        self._arg(7)
+
+    def float(self) -> float:
+        """A float (half, single or double precision)."""
+        ib = self.peek()
+        if ib < 0xF9 or ib > 0xFB:
+            raise DecodeError(_E_TRUNC if ib < 0 else "expected a float")
+        self._items -= 1
+        if self._items < 0:
+            raise DecodeError("too many data items")
+        return self._float(ib & 0x1F)
+
+    def bool(self) -> bool:
+        ib = self.peek()
+        if ib != 0xF4 and ib != 0xF5:
+            raise DecodeError(_E_TRUNC if ib < 0 else "expected a bool")
+        self._arg(7)
+        return ib == 0xF5
+
+    def int(self) -> int:
+        ib = self.peek()
+        if ib >> 5 == 1:
+            return -1 - self._arg(1)
+        return self._arg(0)
 
 
 _BAIL = object()  # _loads_fast: not an array at the root, use the general path
@@ -173,3 +220,69 @@ def loads(
         raise DecodeError("trailing bytes after the data item")
     dec.buf = b""
     return obj
+
+
+def _float_kind(buf, pos: int) -> int:
+    # buf[pos+1:pos+9] holds a big-endian binary64. Return the narrowest exact width:
+    # 2 (half), 4 (single), 8 (double); 0 for NaN and infinities.
+    d0 = buf[pos + 1]
+    d1 = buf[pos + 2]
+    e = ((d0 & 0x7F) << 4) | (d1 >> 4)
+    if e == 0x7FF:
+        return 0
+    tz = 0  # trailing zero bits of the 52-bit mantissa
+    i = pos + 8
+    while i > pos + 2 and buf[i] == 0:
+        tz += 8
+        i -= 1
+    last = buf[i] if i > pos + 2 else d1 & 0x0F
+    if last == 0:
+        tz = 52
+    else:
+        while last & 1 == 0:
+            last >>= 1
+            tz += 1
+    if e == 0:
+        return 2 if tz == 52 else 8  # zero, or a double subnormal
+    sig = 52 - tz  # fraction bits in use
+    x = e - 1023
+    if (-14 <= x <= 15 and sig <= 10) or (-24 <= x < -14 and sig + (-14 - x) <= 10):
+        return 2
+    if (-126 <= x <= 127 and sig <= 23) or (-149 <= x < -126 and sig + (-126 - x) <= 23):
+        return 4
+    return 8
+
+
+class Encoder(_NodeEncoder):
+    """protocol.cbor_encoder's Encoder with the general float path (see the module docstring)."""
+
+    def float(self, x) -> None:
+        """The shortest of half, single, double that holds x exactly (cbor2 canonical)."""
+        pos = self.pos
+        buf = self.buf
+        if pos + _HEAD_MAX > len(buf):
+            if self._grow:
+                self._room(_HEAD_MAX)
+                buf = self.buf
+            else:  # staged: near the end a half or single may fit where a double would not
+                buf = _SCRATCH
+                pos = 0
+        _pack_into(">d", buf, pos + 1, x)
+        kind = _float_kind(buf, pos)
+        if kind == 0:
+            raise EncodeError("NaN or infinity")
+        if kind != 8:  # exact in single precision: its preferred serialization is half or single
+            self.float32(x)
+        elif buf is _SCRATCH:
+            buf[0] = 0xFB
+            self._tail(9)
+        else:
+            buf[pos] = 0xFB
+            self.pos = pos + 9
+
+
+def dumps(obj, single: bool = False) -> bytes:
+    """Deterministic encoding of obj; ``single=True`` rounds floats to single precision."""
+    enc = Encoder(64, single, True)
+    enc.item(obj)
+    return enc.getvalue()

@@ -7,15 +7,16 @@ floats in their preferred serialization. Errors are ``EncodeError`` (the reason 
 
 - ``Encoder(size=MAX_MESSAGE, single=True, grow=False)``: a writer into a preallocated
   buffer. ``reset()``, ``array(n)``, ``map(n)``, ``uint(n)``, ``int(n)``, ``bool(b)``, ``null()``,
-  ``float32(x)``, ``float(x)``, ``bytes(b)``, ``text(s)``, ``raw(b)``, ``item(obj)``,
+  ``float32(x)``, ``bytes(b)``, ``text(s)``, ``raw(b)``, ``item(obj)``,
   ``extend(values)`` (each element as an item, no array head); the
   encoding is ``buf[0:length]`` (``length`` is ``pos``), ``view()`` (allocates a memoryview),
   ``getvalue()`` (allocates bytes). Integers, bools, null and ``float32`` allocate nothing
   (a float argument is the caller's object), nor does ``item()`` of a list of those.
-  ``text()`` allocates its UTF-8 copy; ``float()`` is the general path (shortest of half,
-  single, double that is exact), which ``item()`` uses for floats when ``single=False``;
-  with ``single=True`` (the node, SPEC §4.1) ``item()`` rounds floats to single precision.
-- ``dumps(obj, single=False) -> bytes``: a whole value (allocates).
+  ``text()`` allocates its UTF-8 copy. With ``single=True`` (the node, SPEC §4.1) ``item()``
+  rounds floats to single precision. The general float path (``float(x)``: the shortest of
+  half, single, double that is exact, which ``item()`` uses when ``single=False``) and
+  ``dumps(obj, single=False) -> bytes`` are protocol.cbor's (its Encoder is this one with
+  ``float``): the node never writes a double.
 
 Needs a port with the native emitter (see protocol.compat).
 """
@@ -106,37 +107,6 @@ else:
         return pos + 5
 
     _f32_finish = _f32_finish_py
-
-
-def _float_kind(buf, pos: int) -> int:
-    # buf[pos+1:pos+9] holds a big-endian binary64. Return the narrowest exact width:
-    # 2 (half), 4 (single), 8 (double); 0 for NaN and infinities.
-    d0 = buf[pos + 1]
-    d1 = buf[pos + 2]
-    e = ((d0 & 0x7F) << 4) | (d1 >> 4)
-    if e == 0x7FF:
-        return 0
-    tz = 0  # trailing zero bits of the 52-bit mantissa
-    i = pos + 8
-    while i > pos + 2 and buf[i] == 0:
-        tz += 8
-        i -= 1
-    last = buf[i] if i > pos + 2 else d1 & 0x0F
-    if last == 0:
-        tz = 52
-    else:
-        while last & 1 == 0:
-            last >>= 1
-            tz += 1
-    if e == 0:
-        return 2 if tz == 52 else 8  # zero, or a double subnormal
-    sig = 52 - tz  # fraction bits in use
-    x = e - 1023
-    if (-14 <= x <= 15 and sig <= 10) or (-24 <= x < -14 and sig + (-14 - x) <= 10):
-        return 2
-    if (-126 <= x <= 127 and sig <= 23) or (-149 <= x < -126 and sig + (-126 - x) <= 23):
-        return 4
-    return 8
 
 
 _SCRATCH = bytearray(_HEAD_MAX)  # a float staged before it is copied to a buffer's end
@@ -294,7 +264,7 @@ class Encoder:
 
     def _guarded(self, obj, whole: bool) -> None:
         # The hot paths below may run past the end of buf (IndexError, or a struct error):
-        # roll back, then grow and retry (dumps) or raise EncodeError.
+        # roll back, then grow and retry (grow=True) or raise EncodeError.
         start = self.pos
         while True:
             try:
@@ -316,12 +286,11 @@ class Encoder:
                 self.buf.extend(bytes(len(self.buf)))
                 self._limit = len(self.buf) - _HEAD_MAX
 
-    @micropython.native
-    def _item(self, obj, depth: int, _type=type, _list=list, _tuple=tuple) -> None:
-        # Hot path: a list is written by _extend; it and everything else may run past the
+    def _item(self, obj, depth: int) -> None:
+        # A list is written by _extend (native); it and everything else may run past the
         # end of buf (IndexError or a struct error), which item() turns into EncodeError.
-        t = _type(obj)
-        if t is _list or t is _tuple:
+        t = type(obj)
+        if t is list or t is tuple:
             if depth <= 0:
                 raise EncodeError("nesting too deep")
             self._head(0x80, len(obj))
@@ -333,43 +302,34 @@ class Encoder:
     def _extend(
         self, values, depth: int, _type=type, _int=int, _float=float, _list=list, _pk=_pack_into
     ) -> None:
-        # The elements of a list: integers, floats (single), bools, null and short lists are
-        # written inline with the builtins in locals (no global lookups in native code).
+        # The elements of a list: unsigned integers, floats (single), bools, null and short
+        # lists are written inline, with the builtins in locals (no global lookups in native
+        # code); any other element (a negative or large integer, text, bytes, a map, a float
+        # near the end of the buffer) goes through _item: inline, those cost 0.4 KB more of a
+        # Pico's heap (the native code is copied into RAM) for no housekeeping speed.
         buf = self.buf
         pos = self.pos
         single = self.single
         finish = _f32_finish
         for x in values:
             t = _type(x)
-            if t is _int:
-                if 0 <= x < 24:
+            if t is _int and 0 <= x < 0x100000000:
+                if x < 24:
                     buf[pos] = x
                     pos += 1
-                elif 0 <= x < 0x100:
+                elif x < 0x100:
                     buf[pos] = 24
                     buf[pos + 1] = x
                     pos += 2
-                elif 0 <= x < 0x10000:
+                elif x < 0x10000:
                     buf[pos] = 25
                     buf[pos + 1] = x >> 8
                     buf[pos + 2] = x & 0xFF
                     pos += 3
-                elif 0 <= x < 0x100000000:
+                else:
                     _pk(">BI", buf, pos, 26, x)
                     pos += 5
-                elif -24 <= x < 0:
-                    buf[pos] = 0x1F - x
-                    pos += 1
-                else:
-                    self.pos = pos
-                    self._int(x)
-                    pos = self.pos
-            elif t is _float and single:
-                if pos + 5 > len(buf):  # near the end: a half may fit where a single would not
-                    self.pos = pos
-                    self.float32(x)
-                    pos = self.pos
-                    continue
+            elif t is _float and single and pos + 5 <= len(buf):
                 _pk(">f", buf, pos + 1, x)
                 pos = finish(buf, pos)  # pyright: ignore[reportArgumentType]
                 if pos < 0:
@@ -403,8 +363,8 @@ class Encoder:
         elif t is float:
             if self.single:
                 self.float32(obj)
-            else:
-                self.float(obj)
+            else:  # the ground's: protocol.cbor.Encoder has the general float path
+                self.float(obj)  # pyright: ignore[reportAttributeAccessIssue]
         elif obj is True or obj is False:
             self.bool(obj)
         elif obj is None:
@@ -434,7 +394,7 @@ class Encoder:
         for k, v in obj.items():
             if type(k) is not int and type(k) is not str:
                 raise EncodeError("map keys must be integers or text")
-            pairs.append((dumps(k), v))
+            pairs.append((_encoded_key(k), v))
         pairs.sort(key=_key_order)
         self._head(0xA0, len(pairs))
         for k, v in pairs:
@@ -442,30 +402,6 @@ class Encoder:
             self._item(v, depth)
 
     # Methods named after builtins come last so annotations above mean the builtins.
-    def float(self, x) -> None:
-        """The shortest of half, single, double that holds x exactly (cbor2 canonical)."""
-        pos = self.pos
-        buf = self.buf
-        if pos + _HEAD_MAX > len(buf):
-            if self._grow:
-                self._room(_HEAD_MAX)
-                buf = self.buf
-            else:  # staged: near the end a half or single may fit where a double would not
-                buf = _SCRATCH
-                pos = 0
-        _pack_into(">d", buf, pos + 1, x)
-        kind = _float_kind(buf, pos)
-        if kind == 0:
-            raise EncodeError("NaN or infinity")
-        if kind != 8:  # exact in single precision: its preferred serialization is half or single
-            self.float32(x)
-        elif buf is _SCRATCH:
-            buf[0] = 0xFB
-            self._tail(9)
-        else:
-            buf[pos] = 0xFB
-            self.pos = pos + 9
-
     def bool(self, b) -> None:
         pos = self.pos
         if pos >= len(self.buf):
@@ -480,13 +416,13 @@ class Encoder:
         self._string(0x40, b)
 
 
+def _encoded_key(k) -> bytes:
+    # A map key (an integer or text) as CBOR bytes (allocates).
+    enc = Encoder(16, True, True)
+    enc.item(k)
+    return enc.getvalue()
+
+
 def _key_order(pair):
     k = pair[0]
     return (len(k), k)
-
-
-def dumps(obj, single: bool = False) -> bytes:
-    """Deterministic encoding of obj; ``single=True`` rounds floats to single precision."""
-    enc = Encoder(64, single, True)
-    enc.item(obj)
-    return enc.getvalue()

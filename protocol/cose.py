@@ -16,7 +16,9 @@ rp2 port has). The layout is fixed, so the node checks it byte by byte instead o
 
 - ``MacKey(kid, key)``: a key with its HMAC pads computed once; ``repr`` never shows the key.
 - ``derive_key(master, kid)``: an operator's key for one generation (§10.6).
-- ``encode_mac0(key, label, counter, payload, aad)``: the whole object (allocates; the ground).
+- The whole object built in one call (``encode_mac0``), the protected header and the tag of
+  given parts, the headers' labels: protocol.cose_sign (the ground's; the node does not
+  import it).
 - ``wrap_in_place(buf, key, counter, n, r)``: the node's answer made authenticated in its own
   buffer (SPEC §10.5).
 - ``Mac0Reader``: the node's check of a received object, no decoding into objects.
@@ -43,20 +45,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
     from typing import Any
 
-TAG_MAC0 = const(17)
-ALG_HMAC_256_256 = const(5)  # COSE algorithm "HMAC 256/256"
-HDR_ALG = const(1)
-HDR_KID = const(4)
-HDR_COUNTER = const(-65537)  # private use (RFC 9052 §3.1: labels < -65536)
-HDR_ANSWERS = const(-65538)  # private use: the counter of the command a verification answers
 MAX_MESSAGE_BYTES = const(1020)  # the frame's message limit (§2), the whole object included
 WRAP_OVERHEAD = const(58)  # d1 84, protected (1 + 17), a0, payload head (<= 3), 58 20, tag
-KID_BYTES = const(2)  # [operator, generation]
 KEY_BYTES = const(32)
-TAG_BYTES = const(32)
 MAX_COUNTER = const(0x3FFFFFFF)  # a small int on a 32-bit MicroPython: no heap integer
-AAD_COMMAND = b"\x00"
-AAD_VERIFICATION = b"\x01"
+# protocol.cose_sign's (public there: a name here costs the node a globals entry and its text;
+# tests/protocol/test_cose.py checks they agree)
+_ALG_HMAC_256_256 = const(5)
+_KID_BYTES = const(2)
+_TAG_BYTES = const(32)
 LABEL_COUNTER = b"\x3a\x00\x01\x00\x00"  # HDR_COUNTER as CBOR
 LABEL_ANSWERS = b"\x3a\x00\x01\x00\x01"  # HDR_ANSWERS as CBOR
 
@@ -85,7 +82,7 @@ def _hmac(key: "Any", data: "Any") -> bytes:
 
 def derive_key(master: "Any", kid: "Any") -> bytes:
     """The 32-byte key of key id ``kid`` (2 bytes) under an operator's 32-byte master secret."""
-    if len(master) != KEY_BYTES or len(kid) != KID_BYTES:
+    if len(master) != KEY_BYTES or len(kid) != _KID_BYTES:
         raise ValueError("a master secret is 32 bytes and a key id 2")
     return _hmac(master, _DERIVE + bytes(kid))
 
@@ -171,28 +168,11 @@ def _head(buf: "Any", at: int, major: int, v: int, k: int) -> None:
         v >>= 8
 
 
-def _item(major: int, v: int) -> bytes:
-    # The head alone, as bytes (allocates: the ground's encode_mac0 and tag).
-    k = _size(v)
-    b = bytearray(k)
-    _head(b, 0, major, v, k)
-    return bytes(b)
-
-
-def protected_header(kid: "Any", label: bytes, counter: int) -> bytes:
-    """The protected header's bytes: {1: 5, 4: kid, label: counter} in canonical order."""
-    if len(kid) != KID_BYTES:
-        raise ValueError("a key id is 2 bytes")
-    if counter < 1 or counter > MAX_COUNTER:
-        raise ValueError("a counter is 1..1073741823")
-    return b"\xa3\x01\x05\x04\x42" + bytes(kid) + label + _item(0, counter)
-
-
 class MacKey:
     """A key id and its key, with the HMAC pads computed once (64 bytes each)."""
 
     def __init__(self, kid: "Any", key: "Any") -> None:
-        if len(kid) != KID_BYTES or len(key) != KEY_BYTES:
+        if len(kid) != _KID_BYTES or len(key) != KEY_BYTES:
             raise ValueError("a key id is 2 bytes and a key 32")
         self.kid = bytes(kid)
         k = bytes(key) + bytes(_BLOCK - KEY_BYTES)
@@ -202,24 +182,10 @@ class MacKey:
     def __repr__(self) -> str:
         return "MacKey(kid=" + hexlify(self.kid).decode() + ")"
 
-    def tag(self, protected: "Any", aad: "Any", payload: "Any") -> bytes:
-        """The 32-byte tag of MAC_structure ["MAC0", protected, aad, payload] (allocates)."""
-        h = hashlib.sha256(self._ipad)
-        h.update(_MAC0_HEAD)
-        h.update(_item(0x40, len(protected)))
-        h.update(protected)
-        h.update(_item(0x40, len(aad)))
-        h.update(aad)
-        h.update(_item(0x40, len(payload)))
-        h.update(payload)
-        o = hashlib.sha256(self._opad)
-        o.update(h.digest())
-        return o.digest()
-
     def verify(self, r: "Mac0Reader", aad_index: int) -> bool:
         """True if the tag of the object Mac0Reader r has parsed is right for this key
         (aad_index: 0 a command, 1 a verification)."""
-        return equal(r.buf, r.tag, self.digest(r, aad_index), TAG_BYTES)
+        return equal(r.buf, r.tag, self.digest(r, aad_index), _TAG_BYTES)
 
     def digest(self, r: "Mac0Reader", aad_index: int) -> bytes:
         """The tag (32 bytes, hashlib's digest) of the object laid out in r.buf: its protected
@@ -259,14 +225,6 @@ class MacKey:
         return o.digest()
 
 
-def encode_mac0(key: MacKey, label: bytes, counter: int, payload: "Any", aad: bytes) -> bytes:
-    """The whole COSE_Mac0 object (bytes) of payload under key (a MacKey)."""
-    protected = protected_header(key.kid, label, counter)
-    tag = key.tag(protected, aad, payload)
-    return (b"\xd1\x84" + _item(0x40, len(protected)) + protected + b"\xa0"
-            + _item(0x40, len(payload)) + bytes(payload) + b"\x58\x20" + tag)
-
-
 def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
                   r: "Mac0Reader | None" = None) -> int:
     """Turn the verification in buf[0:n] into its authenticated form (label -65538 = counter,
@@ -287,7 +245,7 @@ def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
     _move_up(buf, n, h)  # pyright: ignore[reportArgumentType]
     _copy(buf, 0, b"\xd1\x84\x40\xa3\x01\x05\x04\x42", 0, 8)  # pyright: ignore[reportArgumentType]
     buf[2] = 0x40 | np
-    _copy(buf, 8, key.kid, 0, KID_BYTES)  # pyright: ignore[reportArgumentType]
+    _copy(buf, 8, key.kid, 0, _KID_BYTES)  # pyright: ignore[reportArgumentType]
     _copy(buf, 10, LABEL_ANSWERS, 0, 5)  # pyright: ignore[reportArgumentType]
     _head(buf, 3 + _PROT_FIXED, 0, counter, nc)  # the counter, shortest form
     u = 3 + np
@@ -300,14 +258,9 @@ def wrap_in_place(buf: "Any", key: MacKey, counter: int, n: int,
     r.tag_head = pos
     tag = key.digest(r, 1)
     buf[pos] = 0x58
-    buf[pos + 1] = TAG_BYTES
-    _copy(buf, pos + 2, tag, 0, TAG_BYTES)  # pyright: ignore[reportArgumentType]
-    return pos + 2 + TAG_BYTES
-
-
-def is_mac0(buf: "Any", n: int) -> bool:
-    """True if buf[0:n] starts like a COSE_Mac0 object (tag 17): the message is authenticated."""
-    return n > 0 and buf[0] == 0xD1
+    buf[pos + 1] = _TAG_BYTES
+    _copy(buf, pos + 2, tag, 0, _TAG_BYTES)  # pyright: ignore[reportArgumentType]
+    return pos + 2 + _TAG_BYTES
 
 
 class Mac0Reader:
@@ -362,8 +315,8 @@ class Mac0Reader:
         plen = self._len
         if p < 0 or plen < _PROT_FIXED + 1 or plen > _PROT_FIXED + 5 or p + plen > n:
             return BAD_FORM
-        if (buf[p] != 0xA3 or buf[p + 1] != 0x01 or buf[p + 2] != ALG_HMAC_256_256
-                or buf[p + 3] != 0x04 or buf[p + 4] != 0x40 | KID_BYTES):
+        if (buf[p] != 0xA3 or buf[p + 1] != 0x01 or buf[p + 2] != _ALG_HMAC_256_256
+                or buf[p + 3] != 0x04 or buf[p + 4] != 0x40 | _KID_BYTES):
             return BAD_FORM
         for i in range(5):
             if buf[p + 7 + i] != label[i]:
@@ -396,7 +349,7 @@ class Mac0Reader:
         self.tag_head = t
         if t + 2 > n or buf[t] != 0x58:
             return BAD_FORM
-        if buf[t + 1] != TAG_BYTES or t + 2 + TAG_BYTES != n:
+        if buf[t + 1] != _TAG_BYTES or t + 2 + _TAG_BYTES != n:
             return BAD_TAG
         self.operator = buf[p + 5]
         self.generation = buf[p + 6]

@@ -1,11 +1,12 @@
-"""The message envelope as the node handles it (SPEC §5, §6): codes and allocation-free helpers.
+"""The message envelope as the node handles it (SPEC §5, §6): allocation-free helpers.
 
 The node-facing half of protocol.messages, which re-exports everything here and adds what
 only the ground needs (names for display, validation, ``encode_message``/``decode_message``,
 ``Message``). The node imports this module only: its import cost is paid in a Pico's RAM.
 
-- Codes: the version, kinds, verification stages, reason codes, severities and argument type
-  codes (§5.1, §7), all ``const``.
+- Codes: none public. The version, kinds, verification stages, reason codes, severities and
+  argument type codes (§5.1, §7) are protocol.messages' (the firmware inlines them as
+  ``_NAME = const(n)``, as this module does with those it uses).
 - ``begin(enc, kind, seq, time, id)``: write the envelope head into a protocol.cbor_encoder
   Encoder; ``write_verification`` and ``write_event_head``: whole verification messages and
   event heads.
@@ -31,68 +32,23 @@ if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
     from protocol.cbor_decoder import Decoder
     from protocol.cbor_encoder import Encoder
 
-VERSION = const(1)
-MAX_SEQ = const(0xFFFF)  # seq and cmd_seq wrap at 65536
-MAX_MESSAGE = const(1020)  # bytes (§2), the same as protocol.framing.MAX_MESSAGE
-MESSAGE_ITEMS = const(6)  # [version, kind, seq, time, id, body]: every message but a command
-COMMAND_ITEMS = const(7)  # [version, kind, seq, time, id, body, boot] (§5.1)
-
-KIND_COMMAND = const(0)
-KIND_VERIFICATION = const(1)
-KIND_HOUSEKEEPING = const(2)
-KIND_EVENT = const(3)
-KIND_PARAMETER = const(4)
-KIND_TIME = const(5)
-KIND_BULK = const(6)
-
-STAGE_ACCEPTED = const(0)
-STAGE_REJECTED = const(1)
-STAGE_COMPLETED = const(2)
-STAGE_FAILED = const(3)
-
-# Reason codes (§6): rejections 1..15, failures 16..31; 0 in accepted/completed.
-OK = const(0)
-UNKNOWN_COMMAND = const(1)
-BAD_ARGUMENTS = const(2)
-OUT_OF_RANGE = const(3)
-WRONG_MODE = const(4)
-BUSY = const(5)
-MALFORMED = const(6)
-UNSUPPORTED_VERSION = const(7)
-STALE_BOOT = const(8)
-UNAUTHENTICATED = const(9)
-COUNTER_STORE_FAILED = const(10)
-NOT_ARMED = const(11)
-CLOCK_UNCORRELATED = const(12)  # time-tagged commands (§11)
-TIME_PAST = const(13)
-QUEUE_FULL = const(14)
-UPLOAD_STATE = const(15)
-EXECUTION_ERROR = const(16)
-STORAGE_ERROR = const(17)
-INVALID_TRANSITION = const(18)
-NOT_FOUND = const(19)
-INHIBITED = const(20)
-KEY_REFUSED = const(21)
-NOT_ALLOWED_NOW = const(22)  # time-tagged commands (§11)
-NOT_RUN = const(23)
-UPLOAD_MISMATCH = const(24)
-INVALID_SEQUENCE = const(25)
-WAIT_TIMEOUT = const(26)
-
-SEV_DEBUG = const(0)
-SEV_INFO = const(1)
-SEV_WARNING = const(2)
-SEV_ERROR = const(3)
-SEV_FATAL = const(4)
-
-# Argument, channel and parameter type codes (§5.1, §7): index into messages.TYPE_NAMES.
-TYPE_BOOL = const(0)
-TYPE_U8 = const(1)
-TYPE_U16 = const(2)
-TYPE_U32 = const(3)
-TYPE_I32 = const(4)
-TYPE_F32 = const(5)
-TYPE_ANY = const(6)
+# Codes from protocol.messages (their one public definition, SPEC §5-§7), inlined at compile
+# time: a public name would cost the node a globals entry and its text (tests/protocol/
+# test_messages.py checks they agree).
+_VERSION = const(1)
+_MAX_SEQ = const(0xFFFF)
+_KIND_COMMAND = const(0)
+_KIND_VERIFICATION = const(1)
+_KIND_EVENT = const(3)
+_OK = const(0)
+_BAD_ARGUMENTS = const(2)
+_OUT_OF_RANGE = const(3)
+_MALFORMED = const(6)
+_UNSUPPORTED_VERSION = const(7)
+_TYPE_BOOL = const(0)
+_TYPE_I32 = const(4)
+_TYPE_F32 = const(5)
+_TYPE_ANY = const(6)
 _TYPE_LO = const((0, 0, 0, 0, -0x80000000))  # integer width of TYPE_U8..TYPE_I32 (index = code)
 _TYPE_HI = const((1, 0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF))
 
@@ -116,7 +72,7 @@ def begin(enc: "Encoder", kind: int, seq: int, time: int, id: int) -> None:
     """
     enc.reset()
     enc.array(6)
-    enc.uint(VERSION)
+    enc.uint(_VERSION)
     enc.uint(kind)
     enc.uint(seq)
     enc.uint(time)
@@ -126,7 +82,7 @@ def begin(enc: "Encoder", kind: int, seq: int, time: int, id: int) -> None:
 def write_verification(enc: "Encoder", seq: int, time: int, cmd_id: int, cmd_seq: int,
                        stage: int, code: int, result: "Any" = None) -> None:
     """Write a whole verification message (§5.2) into enc; result is written with item()."""
-    begin(enc, KIND_VERIFICATION, seq, time, cmd_id)
+    begin(enc, _KIND_VERIFICATION, seq, time, cmd_id)
     enc.array(4)
     enc.uint(cmd_seq)
     enc.uint(stage)
@@ -140,7 +96,7 @@ def write_verification(enc: "Encoder", seq: int, time: int, cmd_id: int, cmd_seq
 def write_event_head(enc: "Encoder", seq: int, time: int, event_id: int, event_seq: int,
                      severity: int, nargs: int) -> None:
     """Write an event message (§5.4) up to its args: the caller then writes nargs items."""
-    begin(enc, KIND_EVENT, seq, time, event_id)
+    begin(enc, _KIND_EVENT, seq, time, event_id)
     enc.array(3)
     enc.uint(event_seq)
     enc.uint(severity)
@@ -169,7 +125,7 @@ def read_address(dec: "Decoder", head: "list[Any]") -> None:
         cmd_id = dec.uint()
     except ProtocolError:
         return
-    if seq <= MAX_SEQ:
+    if seq <= _MAX_SEQ:
         head[0] = seq
         head[1] = cmd_id
 
@@ -200,27 +156,27 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
         dec.skip()
         dec.done()
     except ProtocolError:
-        raise MessageError(MALFORMED, "not one CBOR item under the profile") from None
+        raise MessageError(_MALFORMED, "not one CBOR item under the profile") from None
     dec.reset(buf, start, end)
     try:
         n = dec.array()
         if n == 0:
-            raise MessageError(MALFORMED, "empty array")
+            raise MessageError(_MALFORMED, "empty array")
         version = dec.uint()
     except MessageError:  # a ProtocolError too: keep its reason
         raise
     except ProtocolError:
-        raise MessageError(MALFORMED, "the first item is not a uint version") from None
-    if version != VERSION:
-        raise MessageError(UNSUPPORTED_VERSION, "version is not 1")
+        raise MessageError(_MALFORMED, "the first item is not a uint version") from None
+    if version != _VERSION:
+        raise MessageError(_UNSUPPORTED_VERSION, "version is not 1")
     try:
-        if n != 7 or dec.uint() != KIND_COMMAND:
-            raise MessageError(MALFORMED, "not a command of seven items")
+        if n != 7 or dec.uint() != _KIND_COMMAND:
+            raise MessageError(_MALFORMED, "not a command of seven items")
         seq = dec.uint()
         time = dec.uint()
         dec.uint()
-        if seq > MAX_SEQ:
-            raise MessageError(MALFORMED, "seq above 65535")
+        if seq > _MAX_SEQ:
+            raise MessageError(_MALFORMED, "seq above 65535")
         nargs = dec.array()
         body = dec.pos
         for _ in range(nargs):
@@ -231,7 +187,7 @@ def read_command_head(dec: "Decoder", head: "list[Any]") -> int:
     except MessageError:  # the shape's own reasons, not the decoder's
         raise
     except ProtocolError:
-        raise MessageError(MALFORMED, "not a version 1 command") from None
+        raise MessageError(_MALFORMED, "not a version 1 command") from None
     dec.reset(buf, body, end)
     return nargs
 
@@ -244,25 +200,25 @@ def check_arg(value: "Any", type_code: int, lo: "Any", hi: "Any") -> int:
     already be a float (read_args converts integers and rounds).
     """
     t = type(value)
-    if type_code == TYPE_ANY:
-        return OK
-    if type_code == TYPE_BOOL:
-        return OK if t is bool else BAD_ARGUMENTS
-    if type_code == TYPE_F32:
+    if type_code == _TYPE_ANY:
+        return _OK
+    if type_code == _TYPE_BOOL:
+        return _OK if t is bool else _BAD_ARGUMENTS
+    if type_code == _TYPE_F32:
         if t is not float:
-            return BAD_ARGUMENTS
+            return _BAD_ARGUMENTS
         if value - value != 0:
-            return OUT_OF_RANGE
-    elif type_code <= TYPE_I32:
-        if t is not int or (value < 0 and type_code != TYPE_I32):
-            return BAD_ARGUMENTS
+            return _OUT_OF_RANGE
+    elif type_code <= _TYPE_I32:
+        if t is not int or (value < 0 and type_code != _TYPE_I32):
+            return _BAD_ARGUMENTS
         if value < _TYPE_LO[type_code] or value > _TYPE_HI[type_code]:
-            return OUT_OF_RANGE
+            return _OUT_OF_RANGE
     else:
-        return BAD_ARGUMENTS
+        return _BAD_ARGUMENTS
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        return OUT_OF_RANGE
-    return OK
+        return _OUT_OF_RANGE
+    return _OK
 
 
 def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int:
@@ -274,17 +230,17 @@ def read_args(dec: "Decoder", nargs: int, specs: "Any", out: "list[Any]") -> int
     message already; a decode error here (a caller that did not) is MALFORMED.
     """
     if nargs != len(specs) or nargs > len(out):
-        return BAD_ARGUMENTS
+        return _BAD_ARGUMENTS
     try:
         for i in range(nargs):
             value = dec.item()
             type_code, lo, hi = specs[i]
-            if type_code == TYPE_F32 and (type(value) is int or type(value) is float):
+            if type_code == _TYPE_F32 and (type(value) is int or type(value) is float):
                 value = f32(float(value))
             code = check_arg(value, type_code, lo, hi)
             if code:
                 return code
             out[i] = value
     except ProtocolError:
-        return MALFORMED
-    return OK
+        return _MALFORMED
+    return _OK

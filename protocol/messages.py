@@ -1,11 +1,12 @@
 """Messages (SPEC §5, §6): the envelope [version, kind, seq, time, id, body] and its kinds.
 
-Everything of protocol.envelope (the node-facing half: the codes for kinds, verification
-stages, reasons, severities and argument types, and the node's allocation-free helpers
-``begin``, ``write_verification``, ``write_event_head``, ``read_command_head``, ``check_arg``,
-``read_args``, ``f32``), re-exported, plus what only the ground and the tests need: names for
-display, ``validate``, ``encode_message`` and ``decode_message`` with full validation of each
-kind's body shape, and ``Message``. The node imports protocol.envelope, never this module.
+The codes for kinds, verification stages, reasons, severities and argument types (their one
+public definition); everything of protocol.envelope (the node-facing half: the node's
+allocation-free helpers ``begin``, ``write_verification``, ``write_event_head``,
+``read_command_head``, ``check_arg``, ``read_args``, ``f32``), re-exported; and what only the
+ground and the tests need: names for display, ``validate``, ``encode_message`` and
+``decode_message`` with full validation of each kind's body shape, and ``Message``. The node
+imports protocol.envelope, never this module.
 
 Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate`` allocate
 (ground, tests); see protocol.envelope for the node's helpers.
@@ -14,30 +15,77 @@ Allocation: ``encode_message``, ``decode_message``, ``Message`` and ``validate``
 from protocol import cbor
 from protocol.cbor_decoder import Decoder
 from protocol.envelope import *  # noqa: F403  (re-exported: the node-facing half)
-from protocol.envelope import (
-    COMMAND_ITEMS,
-    KIND_BULK,
-    KIND_COMMAND,
-    MALFORMED,
-    MAX_MESSAGE,
-    MAX_SEQ,
-    MESSAGE_ITEMS,
-    OK,
-    SEV_FATAL,
-    STAGE_ACCEPTED,
-    STAGE_COMPLETED,
-    STAGE_FAILED,
-    STAGE_REJECTED,
-    STALE_BOOT,
-    UNSUPPORTED_VERSION,
-    VERSION,
-    f32,
-)
+from protocol.envelope import f32
 from protocol.errors import MessageError, ProtocolError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations are strings: MicroPython has no typing module
     from typing import Any
+
+# The codes (SPEC §5-§7), defined here once: protocol.envelope and the firmware inline the
+# ones they use as private ``_NAME = const(n)`` (tests check they agree).
+VERSION = 1
+MAX_SEQ = 0xFFFF  # seq and cmd_seq wrap at 65536
+MAX_MESSAGE = 1020  # bytes (§2), the same as protocol.framing.MAX_MESSAGE
+MESSAGE_ITEMS = 6  # [version, kind, seq, time, id, body]: every message but a command
+COMMAND_ITEMS = 7  # [version, kind, seq, time, id, body, boot] (§5.1)
+
+KIND_COMMAND = 0
+KIND_VERIFICATION = 1
+KIND_HOUSEKEEPING = 2
+KIND_EVENT = 3
+KIND_PARAMETER = 4
+KIND_TIME = 5
+KIND_BULK = 6
+
+STAGE_ACCEPTED = 0
+STAGE_REJECTED = 1
+STAGE_COMPLETED = 2
+STAGE_FAILED = 3
+
+# Reason codes (§6): rejections 1..15, failures 16..31; 0 in accepted/completed.
+OK = 0
+UNKNOWN_COMMAND = 1
+BAD_ARGUMENTS = 2
+OUT_OF_RANGE = 3
+WRONG_MODE = 4
+BUSY = 5
+MALFORMED = 6
+UNSUPPORTED_VERSION = 7
+STALE_BOOT = 8
+UNAUTHENTICATED = 9
+COUNTER_STORE_FAILED = 10
+NOT_ARMED = 11
+CLOCK_UNCORRELATED = 12  # time-tagged commands (§11)
+TIME_PAST = 13
+QUEUE_FULL = 14
+UPLOAD_STATE = 15
+EXECUTION_ERROR = 16
+STORAGE_ERROR = 17
+INVALID_TRANSITION = 18
+NOT_FOUND = 19
+INHIBITED = 20
+KEY_REFUSED = 21
+NOT_ALLOWED_NOW = 22  # time-tagged commands (§11)
+NOT_RUN = 23
+UPLOAD_MISMATCH = 24
+INVALID_SEQUENCE = 25
+WAIT_TIMEOUT = 26
+
+SEV_DEBUG = 0
+SEV_INFO = 1
+SEV_WARNING = 2
+SEV_ERROR = 3
+SEV_FATAL = 4
+
+# Argument, channel and parameter type codes (§5.1, §7): index into TYPE_NAMES.
+TYPE_BOOL = 0
+TYPE_U8 = 1
+TYPE_U16 = 2
+TYPE_U32 = 3
+TYPE_I32 = 4
+TYPE_F32 = 5
+TYPE_ANY = 6
 
 KIND_NAMES = ("command", "verification", "housekeeping", "event", "parameter",
               "time_correlation", "bulk")

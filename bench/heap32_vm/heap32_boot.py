@@ -103,9 +103,11 @@ def held():
 
 
 # The node's modules imported only when needed (node.call / node.Lazy, node.sequencer), with
-# the modules each brings that the booted node does not hold (seqcmds: seqcheck).
+# the modules each brings that the booted node does not hold (seqcmds: seqcheck; seqcmds and
+# seqrun: seqstore). node.boot is imported for the boot only: its use is the boot's.
 LAZY = {"paramfile": (), "admin": (), "bulkxfer": (), "ttmanage": (), "keyops": (),
-        "seqcmds": ("seqcheck",), "seqrun": (), "ttrun": ()}
+        "seqcmds": ("seqcheck", "seqstore"), "seqrun": ("seqstore",), "ttrun": (),
+        "logread": ()}
 
 
 def lazy_names():

@@ -50,11 +50,14 @@ def forget(module):
 
 
 def call(name, fn, *args):
-    """node.<name>.<fn>(*args) from a module imported for this call only."""
+    """node.<name>.<fn>(*args) from a module imported for this call only (a call made while
+    the module is loaded, from inside it, leaves it to the one that loaded it)."""
+    loaded = "node." + name in sys.modules
     try:
         return getattr(load(name), fn)(*args)
     finally:
-        drop(name)
+        if not loaded:
+            drop(name)
 
 
 class Lazy:

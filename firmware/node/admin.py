@@ -6,6 +6,8 @@ node.Lazy: this module is imported for each of them and let go afterwards, so it
 in the heap between commands. Everything here may allocate.
 """
 
+import asyncio
+
 from micropython import const
 
 from protocol.node_dictionary import DICT_HASH
@@ -53,6 +55,10 @@ _RESET_MAINTENANCE = const(3)
 
 _FW_VERSION = const("0.1.0")
 _CH_NODE_ID = const(63)
+_DRIFT_SPAN_MS = const(10000)  # node time from the base before a drift is measured
+_DRIFT_MAX_PPB = const(990000000)  # a crystal is within 100 ppm, an emulator 34x slow
+_PPB = const(1000000000)
+_RESET_DELAY_MS = const(100)  # let the completed verification leave before a reset
 
 
 def handle(app, d):
@@ -70,11 +76,11 @@ def handle(app, d):
         return _OK
     if cmd_id == _CMD_REBOOT:
         app.events.emit(_EV_REBOOT)
-        app.request_reset(_RESET_COMMANDED)
+        _reset_soon(app, _RESET_COMMANDED)
         return _OK
     if cmd_id == _CMD_MAINTENANCE:
         app.events.emit(_EV_MAINTENANCE)
-        app.request_reset(_RESET_MAINTENANCE)
+        _reset_soon(app, _RESET_MAINTENANCE)
         return _OK
     if cmd_id == _CMD_FAULT_INJECT:
         return _fault_inject(app, d)
@@ -85,6 +91,25 @@ def handle(app, d):
     if cmd_id == _CMD_HK_RATE or cmd_id == _CMD_HK_ENABLE:
         return _hk(app.hk, cmd_id, d.args[0], d.args[1], app.clock.now_ms())
     return _plant(app, cmd_id, d.args[0], d.args[1])
+
+
+def _reset_soon(app, cause):
+    # Reset soon, after the command's verification has gone out (the task holds this module's
+    # code until then).
+    app.reset_request = cause
+    app.reset_task = asyncio.create_task(_reset_later(app, cause))
+
+
+async def _reset_later(app, cause):
+    await asyncio.sleep_ms(_RESET_DELAY_MS)
+    app.events.pump()
+    app.log.close()
+    app.board.link_close()
+    if cause == _RESET_MAINTENANCE:
+        app.board.enter_maintenance()
+    else:
+        app.board.reset(cause)
+    raise SystemExit  # a board whose reset returned: stop the node
 
 
 def _set_mode(app, new):
@@ -110,7 +135,7 @@ def _time_correlate(app, d):
     link = app.link
     utc_ms = d.args[0]
     node_ms = clock.now_ms()
-    clock.correlate(node_ms, utc_ms)
+    _correlate(clock, node_ms, utc_ms)
     enc = link.begin(_KIND_TIME, 0)
     enc.array(2)
     enc.uint(node_ms)
@@ -121,6 +146,35 @@ def _time_correlate(app, d):
         clock.on_correlate()
     d.result = clock.drift_ppb  # the completed result: the drift now in use (SPEC §11.1)
     return _OK
+
+
+def _correlate(clock, node_ms, utc_ms):
+    # Take the pair (node_ms, utc_ms) into the node.timesvc.TimeService clock; measure the
+    # drift against the base (node.timesvc's docstring). Allocates.
+    if not clock.correlated:
+        clock.base_node_ms = node_ms
+        clock.base_utc_ms = utc_ms
+        clock.drift_ppb = 0
+    else:
+        dn = node_ms - clock.base_node_ms
+        du = utc_ms - clock.base_utc_ms
+        if dn >= _DRIFT_SPAN_MS and du > 0:
+            ppb = (dn - du) * _PPB // du
+            if -_DRIFT_MAX_PPB <= ppb <= _DRIFT_MAX_PPB:
+                clock.drift_ppb = ppb
+            else:  # the ground's clock jumped: start measuring again from here
+                clock.base_node_ms = node_ms
+                clock.base_utc_ms = utc_ms
+                clock.drift_ppb = 0
+        elif du <= 0 and dn > 0:  # UTC went backwards: a new base
+            clock.base_node_ms = node_ms
+            clock.base_utc_ms = utc_ms
+            clock.drift_ppb = 0
+    clock.node_ms = node_ms
+    clock.utc_ms = utc_ms
+    clock.correlated = True
+    clock.correlations += 1
+    clock.update_tlm()
 
 
 def _hk(hk, cmd_id, pid, value, now):

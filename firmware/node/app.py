@@ -4,7 +4,8 @@
     run(board)            # does not return on a Pico; returns after a maintenance request
 
 Boot: boot count +1 (persisted), parameters loaded (defaults on failure), event log scanned,
-plant built from the parameters, services registered with the dispatcher, boot events
+plant built from the parameters, services registered with the dispatcher (node.boot, imported
+for the boot only), the tasks made; then, when the node runs, the boot events
 (boot, watchdog_reset after a watchdog reset, params_loaded or params_defaulted), then SAFE.
 
 Tasks, numbered as protocol.dictionary.TASKS (fault injection, crash events):
@@ -29,50 +30,62 @@ import asyncio
 
 from micropython import const
 
-from node import storage
-from node.auth import Auth
-from node.bulk import Bulk
-from node.commands import Commands
-from node.dispatcher import Dispatcher
-from node.eventlog import EventLog
-from node.events import Events
-from node.fdir import Fdir
-from node.housekeeping import Housekeeping
-from node.link import Link
-from node.modes import Modes
-from node.params import ParamCommands, Params
-from node.plant import Plant
-from node.sequencer import TICK_MS, Sequencer
-from node.telemetry import Telemetry, make_store
-from node.timesvc import TimeService
-from node.ttqueue import TimeTagQueue
+import node
+
+# The services node.boot builds, imported with node.app (main.py collects once after it, before
+# the App's buffers are made) and held for good; the names stay node.boot's.
+import node.auth
+import node.bulk
+import node.commands
+import node.dispatcher
+import node.eventlog
+import node.events
+import node.housekeeping
+import node.link
+import node.modes
+import node.params
+import node.telemetry
+import node.timesvc
+import node.ttqueue
+from node.sequencer import TICK_MS
 from node.watchdog import Watchdog
+
+TYPE_CHECKING = const(0)  # the type checker takes it as true; MicroPython compiles it away
+if TYPE_CHECKING:  # the services' types, for App's annotations below
+    from node.auth import Auth
+    from node.bulk import Bulk
+    from node.dispatcher import Dispatcher
+    from node.eventlog import EventLog
+    from node.events import Events
+    from node.fdir import Fdir
+    from node.housekeeping import Housekeeping
+    from node.link import Link
+    from node.modes import Modes
+    from node.params import Params
+    from node.plant import Plant
+    from node.sequencer import Sequencer
+    from node.telemetry import Telemetry
+    from node.timesvc import TimeService
+    from node.ttqueue import TimeTagQueue
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _CH_HEAP_FREE = const(6)
-_EV_BOOT = const(1)
 _EV_TASK_CRASHED = const(13)
-_EV_WATCHDOG_RESET = const(14)
 _LOAD_COUNT = const(10)
 _SAFE_TASK_CRASH = const(2)
-_MODE_SAFE = const(1)
 _PARAM_BATTERY_SETPOINT = const(2)
 _PARAM_DUST_RATE = const(12)
 _PARAM_ELECTRONICS_SETPOINT = const(3)
 _PARAM_HEATER_HYSTERESIS = const(4)
 _PARAM_NODE_ID = const(24)
-_PARAM_PLANT_SEED = const(11)
 _PARAM_TIME_FACTOR = const(1)
-_RESET_MAINTENANCE = const(3)
-_RESET_WATCHDOG = const(1)
 
 
 _PLANT_PERIOD_MS = const(100)
 _FDIR_PERIOD_MS = const(1000)
 _SLICE_MS = const(100)  # the longest a task sleeps without showing progress
 _EVENTLOG_PERIOD_MS = const(100)
-_RESET_DELAY_MS = const(100)  # let the completed verification leave before a reset
 _MAX_CRASHES = const(5)
 _TASK_OTHER = const(255)
 
@@ -128,56 +141,45 @@ class _Task:
 
 
 class App:
+    # Built by node.boot (the annotations are for the type checker: MicroPython compiles none)
+    clock: TimeService
+    tlm: list
+    boot_count: int
+    reset_cause: int
+    params: Params
+    link: Link
+    log: EventLog
+    events: Events
+    modes: Modes
+    plant: Plant
+    fdir: Fdir
+    telemetry: Telemetry
+    board_node_id: int
+    hk: Housekeeping
+    auth: Auth
+    dispatcher: Dispatcher
+    bulk: Bulk
+    timetag: TimeTagQueue
+    sequencer: Sequencer
+
     def __init__(self, board):
         self.board = board
-        root = board.fs_root
-        self.clock = clock = TimeService(board)
-        self.tlm = tlm = make_store()
-        self.boot_count = storage.next_boot_count(root)
-        self.reset_cause = board.reset_cause()
-        self.params = params = Params(root)
-        params.boot(board.config)
-        self.link = link = Link(board, clock, tlm)
-        self.log = log = EventLog(root, board.fs_sync, self.boot_count)
-        self.events = events = Events(link, tlm, clock, log, params)
-        events.start(log.open())
-        self.modes = modes = Modes(tlm, board, events, params)
-        self.plant = plant = Plant(tlm, events.emit, params.get(_PARAM_PLANT_SEED))
-        if board.mcu_temp_c() is not None:
-            plant.mcu_temp_source = board.mcu_temp_c
-        modes.attach(plant)
-        self.fdir = Fdir(tlm, plant, modes, events.emit, params)
-        self.telemetry = Telemetry(tlm, clock, link, self.boot_count, self.reset_cause)
-        self.board_node_id = board.node_id()
-        self.hk = hk = Housekeeping(link, self.telemetry, params, clock)
-        self.auth = auth = Auth(root, tlm, events, clock.now_ms)
-        self.dispatcher = d = Dispatcher(link, modes, events, tlm, self.boot_count, auth,
-                                         params)
-        auth.register(d)
-        self.bulk = Bulk(link, log, d)
-        ParamCommands(params, link, events).register(d)
-        clock.attach(tlm)
-        self.bulk.register(d)
-        self.timetag = tt = TimeTagQueue(root, clock, d, events, log, params, tlm, self.bulk)
-        tt.register(d)
-        Commands(self).register(d)
-        self.sequencer = sq = Sequencer(root, tlm, events, modes, d, clock.now_ms)
-        sq.register(d)
+        node.call("boot", "build", self, board)  # the services, built and registered
         self._watch_params()
-        self._plant_ms = clock.now_ms()
+        self._plant_ms = self.clock.now_ms()
         self._load_pins = -1
         self.plant_task = _Task(_PLANT_PERIOD_MS, self.step_plant)
         self.fdir_task = _Task(_FDIR_PERIOD_MS, self.check_fdir)
         self.eventlog_task = _Task(_EVENTLOG_PERIOD_MS, self.service_events)
-        self.sequencer_task = _Task(TICK_MS, sq.tick)
-        self.watchdog = wd = Watchdog(board, params)
+        self.sequencer_task = _Task(TICK_MS, self.sequencer.tick)
+        self.watchdog = wd = Watchdog(board, self.params)
         # Index = task number (protocol.dictionary.TASKS)
-        self.tasks = (link, hk, self.plant_task, self.fdir_task, wd, self.eventlog_task, tt,
-                      self.sequencer_task)
+        self.tasks = (self.link, self.hk, self.plant_task, self.fdir_task, wd,
+                      self.eventlog_task, self.timetag, self.sequencer_task)
         for task in self.tasks:
             if task is not wd:
                 wd.add(task)
-        self.reset_request = -1
+        self.reset_request = -1  # a reset cause once reboot or maintenance asked (node.admin)
         self.sync_load_pins()
 
     def _watch_params(self):
@@ -192,16 +194,10 @@ class App:
         params.notify_all()
 
     def boot(self):
-        """Boot events, then SAFE. Separate from __init__ so tests can build quietly."""
-        events = self.events
-        events.emit(_EV_BOOT, self.boot_count, self.reset_cause)
-        if self.reset_cause == _RESET_WATCHDOG:
-            events.emit(_EV_WATCHDOG_RESET)
-        self.params.boot_events(events)
-        self.auth.boot()
-        self.timetag.boot()  # entries a reset cut mid-execution: reported, never rerun
-        self.sequencer.boot()  # runs a reset cut: seq_interrupted
-        self.modes.enter(_MODE_SAFE)
+        """Boot events, the queue's and the sequences' state from the flash (runs and entries
+        a reset cut: reported, never rerun), then SAFE (node.boot.start). Separate from
+        __init__ so tests can build quietly."""
+        node.call("boot", "start", self)
 
     # --- task bodies --------------------------------------------------------------------
 
@@ -264,22 +260,6 @@ class App:
 
     def _exception_handler(self, loop, context):
         self.crashed(_TASK_OTHER, context["exception"])
-
-    def request_reset(self, cause):
-        """Reset soon (after the current command's verification has gone out)."""
-        self.reset_request = cause
-        self._reset_task = asyncio.create_task(self._reset_later(cause))
-
-    async def _reset_later(self, cause):
-        await asyncio.sleep_ms(_RESET_DELAY_MS)
-        self.events.pump()
-        self.log.close()
-        self.board.link_close()
-        if cause == _RESET_MAINTENANCE:
-            self.board.enter_maintenance()
-        else:
-            self.board.reset(cause)
-        raise SystemExit  # a board whose reset returned: stop the node
 
     async def main(self):
         loop = asyncio.get_event_loop()

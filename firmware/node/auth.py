@@ -8,16 +8,17 @@ Files on the flash (node.storage blobs, written atomically):
     ctr<op>.bin   4 bytes LE: the operator's counter reservation R (§10.4)
 
 ``check(buf, n)`` runs the checks of §10.3 on a received COSE_Mac0 object: it returns
-ACCEPT (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
-``counter`` say how to sign the answers), REFUSED (counted; nothing may be sent back) or
-STORE_FAILED (authenticated, but the counter reservation could not be written: reject
+ACCEPT 0 (the payload is buf[payload:payload_end]; ``slot``, ``reader.generation`` and
+``counter`` say how to sign the answers), REFUSED 1 (counted; nothing may be sent back) or
+STORE_FAILED 2 (authenticated, but the counter reservation could not be written: reject
 COUNTER_STORE_FAILED, do not execute). ``wrap(enc, slot, generation, counter)`` turns the
 verification in enc into its authenticated form, under the key that verified the command.
 
 Per slot: the current generation's key, the previous generation's (kept until a command under
-the new one is accepted) and a floor below which generations are revoked. key_rotate,
-key_revoke and keygen.bin are node.keyops, imported only when needed; refusals under a
-revoked or retired key count as forged (§10.3 step 2).
+the new one is accepted) and a floor below which generations are revoked. The key table is
+read at boot by node.boot; key_rotate, key_revoke and keygen.bin are node.keyops: both
+imported only when needed and let go after. Refusals under a revoked or retired key count as
+forged (§10.3 step 2).
 
 Allocation: ``check`` allocates only what hashlib does in protocol.cose's verify (measured
 per frame by make bench and tests/firmware/test_auth_alloc.py), plus the reservation write
@@ -33,8 +34,6 @@ from micropython import const
 import node
 from node import storage
 from protocol import cose
-from protocol.cbor_decoder import Decoder
-from protocol.crc import crc32
 
 # Ids from protocol.ids, inlined at compile time (tests/firmware/test_consts.py checks them).
 _CH_AUTH_STATE = const(33)
@@ -49,18 +48,18 @@ _UNAUTHENTICATED = const(9)
 _STORAGE_ERROR = const(17)
 NONE = const(255)  # no previous generation; a floor of 255: revoked for good
 
-OPEN_NO_KEY = const(0)
-OPEN_BY_COMMAND = const(1)
-ENFORCED = const(2)
+# the state (auth_state channel; node.dispatcher's _ENFORCED) and check()'s verdicts
+# (node.dispatcher's _AUTH_*)
+_OPEN_NO_KEY = const(0)
+_OPEN_BY_COMMAND = const(1)
+_ENFORCED = const(2)
 
-ACCEPT = const(0)
-REFUSED = const(1)
-STORE_FAILED = const(2)
+_ACCEPT = const(0)
+_REFUSED = const(1)
+_STORE_FAILED = const(2)
 
-_KEYS_FILE = const("keys.bin")
 KEYGEN_FILE = const("keygen.bin")
 _POLICY_FILE = const("auth.bin")
-_MAX_KEYS = const(8)
 _WINDOW = const(24)  # counters below the highest that may still arrive (out of order)
 _WINDOW_MASK = const(0xFFFFFF)
 _RESERVE = const(256)  # counters reserved per flash write
@@ -73,7 +72,7 @@ def mac_key(master, operator, generation):
     return cose.MacKey(kid, cose.derive_key(master, kid))
 
 
-def _counter_file(operator):
+def counter_file(operator):
     return "ctr" + str(operator) + ".bin"
 
 
@@ -97,7 +96,7 @@ class Auth:
         self.high = []  # highest counter accepted, per slot
         self.mask = []  # bit i: counter high - 1 - i accepted
         self.reserved = []  # R per slot (flash)
-        self._load_keys()
+        node.call("boot", "load_keys", self)  # keys.bin, the reservations, keygen.bin
         self.enforce = True
         status, payload = storage.read_checked(root, _POLICY_FILE)
         if status == storage.OK and payload is not None and len(payload) == 1:
@@ -109,55 +108,13 @@ class Auth:
         self._open_at = 0
         self._update_tlm()
 
-    def _load_keys(self):
-        status, payload = storage.read_checked(self.root, _KEYS_FILE)
-        if status != storage.OK or payload is None:
-            return  # no key: an open board (a corrupt table too: it says so loudly)
-        dec = Decoder()
-        try:
-            dec.reset(payload)
-            n = dec.array()
-            for _ in range(min(n, _MAX_KEYS)):
-                if dec.array() != 3:
-                    return
-                operator = dec.uint()
-                master = dec.bytes()
-                generation = dec.uint()
-                if operator > 255 or generation > 255 or len(master) != cose.KEY_BYTES:
-                    continue
-                self._masters.append(master)
-                self.keys.append(mac_key(master, operator, generation))
-                self.old.append(None)
-                self.gen.append(generation)
-                self.prev.append(NONE)
-                self.floor.append(0)
-                self.operators.append(operator)
-                r = self._read_reserved(operator)
-                self.reserved.append(r)
-                self.high.append(r)  # every counter up to R counts as accepted (§10.4)
-                self.mask.append(_WINDOW_MASK)
-        except Exception:  # a malformed table: keep the keys read so far
-            pass
-        self._table_crc = crc32(payload)
-        status, payload = storage.read_checked(self.root, KEYGEN_FILE)
-        if status == storage.OK:  # keys rotated or revoked since provisioning
-            node.call("keyops", "load", self, payload)  # only then, let go after
-
-    def _read_reserved(self, operator):
-        status, payload = storage.read_checked(self.root, _counter_file(operator))
-        if status == storage.OK and payload is not None and len(payload) == 4:
-            return struct.unpack("<I", payload)[0]
-        if status == storage.CORRUPT:  # cannot happen with atomic writes; be safe anyway
-            return cose.MAX_COUNTER
-        return 0
-
     # --- state --------------------------------------------------------------------------
 
     @property
     def state(self):
         if not self.keys:
-            return OPEN_NO_KEY
-        return ENFORCED if self.enforce else OPEN_BY_COMMAND
+            return _OPEN_NO_KEY
+        return _ENFORCED if self.enforce else _OPEN_BY_COMMAND
 
     def set_enforce(self, enforce):
         """auth_policy: persist, then apply. Raises OSError if the flash write fails."""
@@ -206,12 +163,12 @@ class Auth:
             if c > self.reserved[slot]:
                 reserve = (c // _RESERVE + 1) * _RESERVE
                 try:
-                    storage.write_atomic(self.root, _counter_file(self.operators[slot]),
+                    storage.write_atomic(self.root, counter_file(self.operators[slot]),
                                          struct.pack("<I", reserve))
                 except OSError:
                     self.slot = slot
                     self.counter = c
-                    return STORE_FAILED
+                    return _STORE_FAILED
                 self.reserved[slot] = reserve
             shift = c - high
             mask = self.mask[slot]
@@ -229,7 +186,7 @@ class Auth:
         self.counter = c
         if key is self.keys[slot] and self.prev[slot] != NONE:  # once per rotation
             node.call("keyops", "drop_old", self, slot)
-        return ACCEPT
+        return _ACCEPT
 
     def _refuse(self, replay):
         if replay:
@@ -238,7 +195,7 @@ class Auth:
             self.forged += 1
         self._update_tlm()
         self.report()
-        return REFUSED
+        return _REFUSED
 
     def report(self):
         """The throttled auth_refused event and the auth_open reminder; also called
@@ -250,7 +207,7 @@ class Auth:
             self._reported = total
             self.events.emit(_EV_AUTH_REFUSED, self.forged, self.replayed)
         state = self.state
-        if state != ENFORCED and now - self._open_at >= _OPEN_EVENT_MS:
+        if state != _ENFORCED and now - self._open_at >= _OPEN_EVENT_MS:
             self._open_at = now
             self.events.emit(_EV_AUTH_OPEN, state)
 

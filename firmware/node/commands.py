@@ -39,16 +39,13 @@ _OK = const(0)
 _OCCASIONAL = const((2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 19, 21))
 
 
-class Commands:
-    def __init__(self, app):
-        self.app = app
-
-    def register(self, d):
-        d.register(_CMD_NOOP, _noop)
-        lazy = node.Lazy(self.app, "admin")  # the occasional ones, imported per command
-        for cmd_id in _OCCASIONAL:
-            d.register(cmd_id, lazy)
-        d.register(_CMD_TIME_CORRELATE, lazy, check_utc)
+def register(app, d):
+    """Register these commands with the dispatcher d (node.boot, at boot)."""
+    d.register(_CMD_NOOP, _noop)
+    lazy = node.Lazy(app, "admin")  # the occasional ones, imported per command
+    for cmd_id in _OCCASIONAL:
+        d.register(cmd_id, lazy)
+    d.register(_CMD_TIME_CORRELATE, lazy, check_utc)
 
 
 def _noop(d):

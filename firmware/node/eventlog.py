@@ -10,7 +10,7 @@ s % 256, so the file never grows and the newest 256 events survive. A slot:
 
 Writes are append-safe: each slot is written in place with its own CRC, so a power cut
 during a write spoils at most that one slot, which the boot scan then ignores. At boot the
-scan finds the newest valid record; event numbering continues after it.
+scan (node.boot) finds the newest valid record; event numbering continues after it.
 
 Numbering survives any power cut without reuse (SPEC §5.4): event numbers are reserved in
 blocks ahead of use. ``evseq.bin`` (a storage blob, written atomically) holds a high-water
@@ -25,18 +25,19 @@ none.
 Records reach the flash from a RAM queue (``add`` is allocation-free; it drops the oldest
 queued record, counted in ``lost``, when the flash falls behind) by ``flush`` from the
 eventlog task. ``records(from_seq)`` yields the stored records oldest first for the bulk
-downlink. Scanning, flushing and reading allocate.
+downlink (node.logread). Scanning, flushing and reading allocate.
 """
 
 import struct
 
 from micropython import const
 
+import node
 from node import storage
 from protocol.crc import crc32_append, crc32_check
 
-FILE = "events.log"
-SEQ_FILE = "evseq.bin"
+_FILE = const("events.log")
+_SEQ_FILE = const("evseq.bin")  # (node.boot reads it at boot)
 _RESERVE = const(32)  # event numbers reserved per write of the high-water mark
 _SLOTS = const(256)
 _SLOT_SIZE = const(48)
@@ -45,7 +46,7 @@ _MAGIC = const(0xE5)
 _QUEUE = const(16)
 _TAG_NULL = const(0)
 _TAG_INT = const(1)
-_TAG_FLOAT = const(2)
+_TAG_FLOAT = const(2)  # (node.logread reads them back)
 _TAG_BOOL = const(3)
 _I64_MIN = const(-0x8000000000000000)
 _I64_MAX = const(0x7FFFFFFFFFFFFFFF)
@@ -54,7 +55,7 @@ _I64_MAX = const(0x7FFFFFFFFFFFFFFF)
 class EventLog:
     def __init__(self, root, fs_sync, boot_count):
         self.root = root
-        self.path = root + "/" + FILE
+        self.path = root + "/" + _FILE
         self._sync = fs_sync
         self._boot = boot_count
         self._queue = bytearray(_QUEUE * _SLOT_SIZE)
@@ -71,44 +72,15 @@ class EventLog:
     # --- boot ---------------------------------------------------------------------------
 
     def open(self):
-        """Open (creating if missing) and scan the ring; return the next event_seq."""
-        try:
-            f = open(self.path, "r+b")
-        except OSError:
-            zeros = bytes(_SLOT_SIZE)
-            with open(self.path, "wb") as f:
-                for _ in range(_SLOTS):
-                    f.write(zeros)
-            f = open(self.path, "r+b")
-        self._f = f
-        newest = -1
-        stored = 0
-        slot = bytearray(_SLOT_SIZE)
-        f.seek(0)
-        for _ in range(_SLOTS):
-            if f.readinto(slot) != _SLOT_SIZE:
-                break
-            seq = _valid_seq(slot)
-            if seq >= 0:
-                stored += 1
-                if seq > newest:
-                    newest = seq
-        self.newest = newest
-        self.stored = stored
-        first = newest + 1
-        status, payload = storage.read_checked(self.root, SEQ_FILE)
-        if status == storage.OK and payload is not None and len(payload) == 4:
-            mark = struct.unpack("<I", payload)[0]
-            if mark > first:
-                first = mark
-        self._reserve(first)
-        return first
+        """Open (creating if missing) and scan the ring; return the next event_seq. The scan
+        is node.boot's (imported for it)."""
+        return node.call("boot", "open_log", self)
 
     def _reserve(self, seq):
         # Persist a high-water mark _RESERVE beyond seq (allocates: boot and rarely in claim).
         mark = seq + _RESERVE
         try:
-            storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", mark))
+            storage.write_atomic(self.root, _SEQ_FILE, struct.pack("<I", mark))
         except OSError:
             self.write_errors += 1  # numbering goes on; the flash fault shows in the counter
         self.reserved = mark
@@ -180,7 +152,7 @@ class EventLog:
             self._f.close()
             self._f = None
             try:
-                storage.write_atomic(self.root, SEQ_FILE, struct.pack("<I", self._claimed + 1))
+                storage.write_atomic(self.root, _SEQ_FILE, struct.pack("<I", self._claimed + 1))
                 self.reserved = self._claimed + 1
             except OSError:
                 self.write_errors += 1
@@ -188,29 +160,14 @@ class EventLog:
     # --- reading ------------------------------------------------------------------------
 
     def records(self, from_seq):
-        """Yield (seq, time_ms, event_id, severity, args list) oldest first. Allocates."""
-        self.flush()
-        f = self._f
-        if f is None or self.newest < 0:
-            return
-        first = self.newest - _SLOTS + 1
-        if first < from_seq:
-            first = from_seq
-        if first < 0:
-            first = 0
-        slot = bytearray(_SLOT_SIZE)
-        for seq in range(first, self.newest + 1):
-            f.seek((seq % _SLOTS) * _SLOT_SIZE)
-            if f.readinto(slot) != _SLOT_SIZE or _valid_seq(slot) != seq:
-                continue  # overwritten, spoilt or never written (lost before a power cut)
-            time_ms = struct.unpack_from("<I", slot, 8)[0]
-            nargs = slot[3]
-            tags = slot[14]
-            args = [_get(slot, 16 + 8 * k, (tags >> (2 * k)) & 3) for k in range(nargs)]
-            yield seq, time_ms, slot[1], slot[2], args
+        """Yield (seq, time_ms, event_id, severity, args list) oldest first, from from_seq or
+        the oldest kept (flushing first). Allocates: node.logread reads them, imported for the
+        reading (the generator holds it) and let go after."""
+        return node.call("logread", "records", self, from_seq)
 
 
-def _valid_seq(slot):
+def valid_seq(slot):
+    """A slot's event_seq if it holds a valid record, else -1."""
     if slot[0] != _MAGIC or slot[3] > 3:
         return -1
     if not crc32_check(slot, 0, _CRC_AT + 4):
@@ -234,13 +191,3 @@ def _put(buf, off, v):
         return _TAG_INT
     struct.pack_into("<q", buf, off, 0)  # an argument type the log cannot keep
     return _TAG_NULL
-
-
-def _get(buf, off, tag):
-    if tag == _TAG_INT:
-        return struct.unpack_from("<q", buf, off)[0]
-    if tag == _TAG_FLOAT:
-        return struct.unpack_from("<f", buf, off)[0]
-    if tag == _TAG_BOOL:
-        return buf[off] != 0
-    return None

@@ -298,9 +298,7 @@ class Link:
         self._blocked = False
         self._rd = self._wr = self._head_start = 0
 
-    def flush(self):
-        """Write the frames waiting in the queue (as far as the link takes them)."""
-        self.pump()
+    flush = pump  # write the frames waiting in the queue (as far as the link takes them)
 
     def queued(self):
         """Frames waiting in the tx queue."""

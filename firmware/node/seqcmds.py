@@ -50,6 +50,7 @@ _CMD_SEQ_TRIGGER = const(37)
 _CMD_SEQ_UPLOAD_BEGIN = const(32)
 _CMD_SEQ_UPLOAD_COMMIT = const(34)
 _CMD_SEQ_UPLOAD_PART = const(33)
+_EV_SEQ_INTERRUPTED = const(50)
 _EV_SEQ_INVALID = const(49)
 _EV_SEQ_STORED = const(48)
 _INVALID_SEQUENCE = const(25)
@@ -60,6 +61,7 @@ _UPLOAD_MISMATCH = const(24)
 _UPLOAD_STATE = const(15)
 
 _RUNNING = const(2)  # SEQ_STATES
+_FAILED = const(4)
 _T_NONE = const(0)
 _T_BATTERY_BELOW = const(4)
 _SLOTS = const(4)
@@ -67,14 +69,16 @@ _DIGEST = const(32)
 _MAX_PART = const(128)  # protocol.dictionary.SEQ_MAX_PART
 _MAX_STEPS = const(256)
 _CHUNK = const(128)
+_HYSTERESIS_PCT = 1.0  # a BATTERY_BELOW trigger is armed again this far above its level
 
 
 # --- boot -------------------------------------------------------------------------------
 
 
 def boot(sq):
-    """Read what the flash holds into the sequencer: slots (CRC-checked), triggers, the
-    upload in progress, run marks (a run a reset cut: sq.interrupted, then cleared)."""
+    """Read what the flash holds into the sequencer: slots (CRC-checked), triggers (armed
+    again above their levels), the upload in progress, run marks (a run a reset cut:
+    seq_interrupted, its slot FAILED, then cleared)."""
     root = sq.root
     for slot in range(_SLOTS):
         n, h = _load_slot(root, slot)
@@ -84,16 +88,22 @@ def boot(sq):
     if up is not None:
         sq.up_slot, sq.up_size, sq.up_digest = up
         sq.up_held = seqstore.upload_held(root, sq.up_size)
+    for slot in range(_SLOTS):
+        sq.rearm[slot] = sq.level[slot] + _HYSTERESIS_PCT
     runs = [0] * _SLOTS
     _load_runs(root, runs)
     if any(runs):
         for slot in range(_SLOTS):
-            if runs[slot]:
-                sq.interrupted(slot, runs[slot])
+            h = runs[slot]
+            if h:  # slot was running sequence h when a reset came
+                sq.events.emit(_EV_SEQ_INTERRUPTED, slot, h)
+                if sq.steps[slot]:
+                    sq.state[slot] = _FAILED
         try:
-            seqstore.store_runs(root, sq.runs)  # all clear: nothing runs yet
+            sq.store_runs()  # all clear: nothing runs yet
         except OSError:  # reported again at the next boot: better than never
             pass
+    sq.update_tlm()
 
 
 def _load_slot(root, slot):
@@ -324,7 +334,9 @@ def _set_trigger(sq, slot, trigger, level):
         sq.trigger[slot] = old_t
         sq.level[slot] = old_level
         return _STORAGE_ERROR
-    sq.armed(slot)
+    # the new level: the re-arm level, and armed if the charge is at or above it
+    sq.rearm[slot] = level + _HYSTERESIS_PCT
+    sq.armed_now[slot] = sq.tlm[_CH_BATTERY_SOC] >= level
     return _OK
 
 

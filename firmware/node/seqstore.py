@@ -10,11 +10,13 @@ Files (in the board's flash root):
   ``sequp.dat`` the bytes held, appended part by part (node.seqcmds says how a cut is met).
 - ``seqtrig.bin`` the four slots' triggers, a blob of 4 x ``<Bf`` (trigger, level).
 - ``seqrun.bin`` the hash of the sequence each slot is running (0: not running), a blob of
-  4 x ``<I``: written when a run starts and when it ends, read at boot (seq_interrupted).
+  4 x ``<I``: written when a run starts and when it ends (node.sequencer), read at boot
+  (seq_interrupted).
 
 What reads them at boot and writes slots, staging and triggers is in node.seqcmds, loaded
-only while it works. Everything here allocates and touches the flash: run start and end,
-and once per step (read_step reads one step's bytes into a caller's buffer).
+only while it works; this module is imported by it and by node.seqrun and let go with them.
+Everything here allocates and touches the flash: once per step (read_step reads one step's
+bytes into a caller's buffer), the upload.
 """
 
 import os
@@ -67,11 +69,3 @@ def upload_held(root, size):
         return min(os.stat(storage.path(root, UP_DATA))[6], size)
     except OSError:
         return 0
-
-
-def store_runs(root, hashes):
-    """Raises OSError when the flash write fails."""
-    payload = bytearray(4 * SLOTS)
-    for slot in range(SLOTS):
-        struct.pack_into("<I", payload, 4 * slot, hashes[slot])
-    storage.write_atomic(root, RUN_FILE, payload)

@@ -10,25 +10,26 @@ Commands: seq_start and seq_stop here. The others (upload, seq_trigger, seq_list
 are in node.seqcmds, imported when one arrives and dropped from sys.modules afterwards unless
 an upload is in progress: that code and the validator's take heap only while they work. If
 the heap cannot take them at that moment, the command is rejected BUSY (try again). Run marks
-(node.seqstore seqrun.bin) are written when a run starts and ends, so a reset in mid-run is
-reported at the next boot (seq_interrupted, state FAILED).
+(node.seqstore's seqrun.bin, written here) are written when a run starts and ends, so a reset
+in mid-run is reported at the next boot (seq_interrupted, state FAILED). node.seqstore itself
+(the files) is held only while node.seqcmds or node.seqrun is.
 
 Allocates: commands, run start and end, node.seqrun's import and what it allocates; a tick
 with nothing running and no trigger allocates nothing.
 """
 
+import struct
 import sys
 from array import array
 
 from micropython import const
 
 import node
-from node import seqstore
+from node import storage
 
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _BUSY = const(5)
-_CH_BATTERY_SOC = const(11)
 _CH_LUNAR_DAY = const(8)
 _CH_MODE = const(1)
 _CH_SEQ_HASH_0 = const(58)
@@ -37,7 +38,6 @@ _CH_SEQ_STEPS = const(57)
 _CMD_SEQ_START = const(35)
 _CMD_SEQ_STOP = const(36)
 _EV_SEQ_ENDED = const(46)
-_EV_SEQ_INTERRUPTED = const(50)
 _EV_SEQ_STARTED = const(43)
 _NOT_FOUND = const(19)
 _OK = const(0)
@@ -47,17 +47,16 @@ _STORAGE_ERROR = const(17)
 _EMPTY = const(0)
 _IDLE = const(1)
 _RUNNING = const(2)
-_FAILED = const(4)
 _STOPPED = const(5)
 _CAUSE_COMMAND = const(0)
 
 # node.seqcmds handles these: upload begin, part, commit, seq_trigger, seq_list, seq_delete
 _LAZY = (32, 33, 34, 37, 38, 39)
 _LAZY_MODULES = ("seqcmds", "seqcheck")
+_RUN_FILE = const("seqrun.bin")  # node.seqstore.RUN_FILE
 
 SLOTS = const(4)
 TICK_MS = const(100)
-_HYSTERESIS_PCT = 1.0
 _LOAD = const(0)  # a run's first phase: its step not read yet (node.seqrun)
 
 
@@ -103,8 +102,9 @@ class Sequencer:
     def register(self, d):
         d.register(_CMD_SEQ_START, self._cmd_start, self._check_not_running)
         d.register(_CMD_SEQ_STOP, self._cmd_stop)
+        run = self._lazy_run  # one bound method for the six
         for cmd in _LAZY:
-            d.register(cmd, self._lazy_run, self._lazy_check(cmd))
+            d.register(cmd, run, self._lazy_check(cmd))
 
     def boot(self):
         """Read the slots, triggers, upload and run marks; report the runs a reset cut
@@ -115,15 +115,6 @@ class Sequencer:
             seqcmds.boot(self)
         finally:
             self._drop()
-        for slot in range(SLOTS):
-            self.rearm[slot] = self.level[slot] + _HYSTERESIS_PCT
-        self.update_tlm()
-
-    def interrupted(self, slot, h):
-        """Slot was running hash h when a reset came (boot)."""
-        self.events.emit(_EV_SEQ_INTERRUPTED, slot, h)
-        if self.steps[slot]:
-            self.state[slot] = _FAILED
 
     def update_tlm(self):
         tlm = self.tlm
@@ -180,12 +171,13 @@ class Sequencer:
                 del sys.modules[full]
             if hasattr(node, name):
                 delattr(node, name)
+        self._drop_store()
 
-    def armed(self, slot):
-        """A new trigger level: the re-arm level, and armed if the charge is at or above it."""
-        level = self.level[slot]
-        self.rearm[slot] = level + _HYSTERESIS_PCT
-        self.armed_now[slot] = self.tlm[_CH_BATTERY_SOC] >= level
+    def _drop_store(self):
+        # node.seqstore (the files: imported by node.seqcmds and node.seqrun) once neither
+        # is loaded.
+        if self._run is None and "node.seqcmds" not in sys.modules:
+            node.drop("seqstore")
 
     def stored(self, slot, steps, h):
         """A new sequence is in the slot (steps 0: it is empty now), node.seqcmds."""
@@ -208,7 +200,7 @@ class Sequencer:
         runs = self.runs
         runs[slot] = self.hash[slot]
         try:
-            seqstore.store_runs(self.root, runs)
+            self.store_runs()
         except OSError:
             runs[slot] = 0
             return _STORAGE_ERROR
@@ -224,12 +216,19 @@ class Sequencer:
         self.state[slot] = state
         self.update_tlm()
         self.events.emit(_EV_SEQ_ENDED, slot, state, self.step[slot])
-        runs = self.runs
-        runs[slot] = 0
+        self.runs[slot] = 0
         try:
-            seqstore.store_runs(self.root, runs)
+            self.store_runs()
         except OSError:  # the next boot reports an interruption that was not one
             pass
+
+    def store_runs(self):
+        """The run marks to the flash (node.seqstore's seqrun.bin). Raises OSError when the
+        write fails."""
+        payload = bytearray(4 * SLOTS)
+        for slot in range(SLOTS):
+            struct.pack_into("<I", payload, 4 * slot, self.runs[slot])
+        storage.write_atomic(self.root, _RUN_FILE, payload)
 
     def tick(self):
         """The sequencer task: node.seqrun samples the triggers and advances the running slots
@@ -251,9 +250,11 @@ class Sequencer:
                 run = self._run = node.load("seqrun")
             except MemoryError:
                 node.drop("seqrun")
+                self._drop_store()
                 return
         if not run.tick(self):
             self._run = None
             self.buf = self.dec = self.args = None  # made again by node.seqrun
             self.buf_slot = -1
             node.drop("seqrun")
+            self._drop_store()

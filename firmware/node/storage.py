@@ -1,4 +1,4 @@
-"""Files on the node's flash: atomic, checksummed blobs (parameters, boot count).
+"""Files on the node's flash: atomic, checksummed blobs (parameters, boot count, keys...).
 
 A blob file is ``payload || crc32_le(payload)``. ``write_atomic`` writes ``name.tmp`` and
 renames it over ``name``: a reader sees the old file or the new one, never half of one (a
@@ -16,8 +16,6 @@ from protocol.crc import crc32
 OK = const(0)
 MISSING = const(1)
 CORRUPT = const(2)
-
-_BOOT_FILE = const("boot.bin")
 
 
 def path(root, name):
@@ -54,19 +52,3 @@ def read_checked(root, name):
     if struct.unpack("<I", data[-4:])[0] != crc32(payload):
         return CORRUPT, None
     return OK, payload
-
-
-def next_boot_count(root):
-    """Read the boot count, add one, persist it; return the new count (1 on first boot).
-
-    1..65535 (the boot_count channel is a u16), wrapping from 65535 to 1: 0 is never a boot,
-    so a ground that does not know the boot yet binds its command to 0 (SPEC §5.1)."""
-    status, payload = read_checked(root, _BOOT_FILE)
-    ok = status == OK and payload is not None and len(payload) == 4
-    count = struct.unpack("<I", payload)[0] if ok else 0
-    count = count % 0xFFFF + 1  # 1..65535: the boot_count channel is a u16, 0 is no boot
-    try:
-        write_atomic(root, _BOOT_FILE, struct.pack("<I", count))
-    except OSError:
-        pass  # counted in RAM for this boot; the flash problem shows as params errors too
-    return count

@@ -1,44 +1,24 @@
 """The telemetry store: one list indexed by channel id, written by the plant and services.
 
-Channel values keep their dictionary type (bool, int or float) from the start, so the
-housekeeping encoder never meets a None. ``update_software`` refreshes the node's own
-channels (uptime, link counters) just before a packet is encoded; it allocates nothing while
-the values are small ints. heap_free is sampled after a garbage collection, once a second.
+Channel values keep their dictionary type (bool, int or float) from the start (node.boot
+makes the store so), so the housekeeping encoder never meets a None. ``update_software``
+refreshes the node's own channels (uptime, link counters) just before a packet is encoded; it
+allocates nothing while the values are small ints. heap_free is sampled after a garbage
+collection, once a second.
 """
 
 import gc
 
 from micropython import const
 
-from protocol.node_dictionary import CHANNEL_TYPES, DICT_HASH
-
 # Ids and codes from protocol.ids / protocol.messages, inlined at compile time
 # (tests/firmware/test_consts.py checks them against the protocol package).
 _CH_BOOT_COUNT = const(2)
-_CH_DICT_HASH = const(3)
 _CH_HEAP_FREE = const(6)
-_CH_MAX = const(63)
 _CH_MODE = const(1)
 _CH_NODE_ID = const(63)
 _CH_RESET_CAUSE = const(5)
 _CH_UPTIME_S = const(4)
-_TYPE_BOOL = const(0)
-_TYPE_F32 = const(5)
-
-_SIZE = const(64)  # channel ids 0..63 (plant/FDIR contract: size >= 50)
-
-
-def make_store():
-    """A fresh store with a zero of the right type in every channel. Allocates (boot)."""
-    tlm: list = [0] * max(_SIZE, _CH_MAX + 1)
-    for ch in range(len(CHANNEL_TYPES)):
-        t = CHANNEL_TYPES[ch]
-        if t == _TYPE_F32:
-            tlm[ch] = 0.0
-        elif t == _TYPE_BOOL:
-            tlm[ch] = False
-    tlm[_CH_DICT_HASH] = DICT_HASH
-    return tlm
 
 
 class Telemetry:

@@ -5,12 +5,13 @@ count that does not. now_ms() allocates nothing while the count is a small int (
 ms, about 12 days, on a Pico; then it becomes a heap int).
 
 Correlation (SPEC §11.1): ``time_correlate(utc_ms)`` pairs the node time it arrives at with
-the ground's UTC. The first correlation of a boot is the *base*; each later one at least
-_DRIFT_SPAN_MS of node time after the base measures the drift over the whole span:
+the ground's UTC (node.admin takes it, with the command: the fields below are its result).
+The first correlation of a boot is the *base*; each later one at least 10 s of node time
+after the base measures the drift over the whole span:
 
     drift_ppb = (dn - du) * 10**9 // du      (floor; dn, du: node and UTC ms since the base)
 
-positive when the node clock runs fast. A measurement beyond ±_DRIFT_MAX_PPB (a ground clock
+positive when the node clock runs fast. A measurement beyond ±990,000,000 ppb (a ground clock
 that jumped) is not taken: the drift is reset to 0 and the base restarts there. The newest
 correlation (n0, u0) is the reference of the conversions:
 
@@ -35,8 +36,6 @@ _CH_CLOCK_CORRELATED = const(50)
 _CH_CLOCK_DRIFT_PPM = const(52)
 _OK = const(0)
 
-_DRIFT_SPAN_MS = const(10000)  # node time from the base before a drift is measured
-_DRIFT_MAX_PPB = const(990000000)  # a crystal is within 100 ppm, an emulator 34x slow
 _PPB = const(1000000000)
 
 
@@ -69,34 +68,7 @@ class TimeService:
         self._tlm = tlm
         self.update_tlm()
 
-    # --- correlation ----------------------------------------------------------------------
-
-    def correlate(self, node_ms, utc_ms):
-        """Take the pair (node_ms, utc_ms); measure the drift against the base. Allocates."""
-        if not self.correlated:
-            self.base_node_ms = node_ms
-            self.base_utc_ms = utc_ms
-            self.drift_ppb = 0
-        else:
-            dn = node_ms - self.base_node_ms
-            du = utc_ms - self.base_utc_ms
-            if dn >= _DRIFT_SPAN_MS and du > 0:
-                ppb = (dn - du) * _PPB // du
-                if -_DRIFT_MAX_PPB <= ppb <= _DRIFT_MAX_PPB:
-                    self.drift_ppb = ppb
-                else:  # the ground's clock jumped: start measuring again from here
-                    self.base_node_ms = node_ms
-                    self.base_utc_ms = utc_ms
-                    self.drift_ppb = 0
-            elif du <= 0 and dn > 0:  # UTC went backwards: a new base
-                self.base_node_ms = node_ms
-                self.base_utc_ms = utc_ms
-                self.drift_ppb = 0
-        self.node_ms = node_ms
-        self.utc_ms = utc_ms
-        self.correlated = True
-        self.correlations += 1
-        self.update_tlm()
+    # --- correlation (taken by node.admin's time_correlate) ------------------------------
 
     def utc_of(self, node_ms):
         """UTC ms at node time node_ms (only meaningful when correlated)."""

@@ -1,11 +1,11 @@
 """The time-tagged command queue (SPEC §11): 64 entries on the flash, run at their times.
 
 A command whose time item is not 0 reaches ``admit`` (from the dispatcher, after its envelope,
-id and arguments are checked), which judges in this order: the clock must be correlated
-(CLOCK_UNCORRELATED), the time no further in the past than ``tt_tolerance_ms`` (TIME_PAST),
-the command's own check must pass, and an entry must be free and written (QUEUE_FULL). The
-entry is written atomically *before* the dispatcher answers accepted. The mode is judged when
-it runs.
+id and arguments are checked; node.ttmanage does the work), which judges in this order: the
+clock must be correlated (CLOCK_UNCORRELATED), the time no further in the past than
+``tt_tolerance_ms`` (TIME_PAST), the command's own check must pass, and an entry must be free
+and written (QUEUE_FULL). The entry is written atomically *before* the dispatcher answers
+accepted. The mode is judged when it runs.
 
 One file per entry, ``ttNN.bin`` (NN the entry 00..63), a storage blob written atomically (a
 new file renamed over the old: a power cut leaves the old file or the new one, never half):
@@ -34,7 +34,7 @@ Overdue entries (the node was off, the clock not yet correlated after a boot, th
 nothing runs while the clock is uncorrelated or the queue held; then an entry due more than
 ``tt_late_max_s`` ago fails NOT_RUN with a tt_not_run(TOO_LATE) event, the others run in order.
 tt_delete and tt_clear end entries the same way (DELETED, CLEARED). The held state is kept in
-``ttpause.bin``.
+``ttpause.bin`` (read at boot by node.boot).
 
 Allocates: admit, step (reading the entry, the tag's heap int), the commands. The task's idle
 loop compares small ints only.
@@ -42,7 +42,6 @@ loop compares small ints only.
 
 import asyncio
 import os
-import struct
 from array import array
 
 from micropython import const
@@ -55,16 +54,11 @@ from node import storage
 _CH_TT_EXECUTED = const(55)
 _CH_TT_PAUSED = const(54)
 _CH_TT_QUEUED = const(53)
-_CLOCK_UNCORRELATED = const(12)
 _CMD_TT_CLEAR = const(29)
 _CMD_TT_DELETE = const(28)
 _CMD_TT_LIST = const(27)
 _CMD_TT_PAUSE = const(30)
-_OK = const(0)
 _PARAM_TT_LATE_MAX_S = const(19)
-_PARAM_TT_TOLERANCE_MS = const(18)
-_QUEUE_FULL = const(14)
-_TIME_PAST = const(13)
 _WHY_TOO_LATE = const(3)
 
 ENTRIES = const(64)
@@ -72,9 +66,7 @@ _FREE = const(0)
 QUEUED = const(1)
 EXECUTING = const(2)
 _HDR = 18  # not const: node.ttmanage imports it
-_REPEAT = const(-2)  # node.dispatcher
 _SLICE_MS = const(100)  # the longest the task sleeps (watchdog progress, the tick)
-_PAUSE_FILE = const("ttpause.bin")
 
 _NO_DUE = const(0x3FFFFFFF)
 
@@ -117,67 +109,13 @@ class TimeTagQueue:
         for cmd_id in (_CMD_TT_DELETE, _CMD_TT_CLEAR, _CMD_TT_PAUSE):
             d.register(cmd_id, lazy)
 
-    # --- boot -----------------------------------------------------------------------------
-
-    def boot(self):
-        """Load the queue from the flash and settle entries a reset cut mid-execution (their
-        events go out now: call after the boot event). node.ttmanage does it, imported only
-        when the flash holds entries."""
-        status, payload = storage.read_checked(self.root, _PAUSE_FILE)
-        self.paused = status == storage.OK and payload == b"\x01"
-        if any(n.startswith("tt") and n.endswith(".bin") for n in os.listdir(self.root)):
-            node.call("ttmanage", "load", self)
-        self.plan()
-        self.update_tlm()
-
     # --- arrival --------------------------------------------------------------------------
 
     def admit(self, d, seq, cmd_id, tag):
-        """Judge and store a time-tagged command (the dispatcher checked its envelope, id,
-        arguments and the command's own check). 0: stored; _REPEAT; or a rejection code."""
-        clock = self.clock
-        if not clock.correlated:
-            return _CLOCK_UNCORRELATED
-        if tag < clock.utc_now() - self.params.get(_PARAM_TT_TOLERANCE_MS):
-            return _TIME_PAST
-        code = d.run_check(cmd_id)
-        if code:
-            return code
-        key = d.sign_slot
-        boot = d.boot_count
-        free = -1
-        for i in range(ENTRIES):
-            if self.state[i] == _FREE:
-                if free < 0:
-                    free = i
-            elif self.seq[i] == seq and self.cmd[i] == cmd_id and self.key[i] == key \
-                    and self.boot_of[i] == boot and self.tag[i] == tag:
-                return _REPEAT
-        if free < 0:
-            return _QUEUE_FULL
-        order = self.next_order
-        hdr = bytearray(_HDR)
-        hdr[0] = QUEUED
-        hdr[1] = 0xFF if key < 0 else key
-        struct.pack_into("<HHIII", hdr, 2, boot, 0, d.sign_ctr if key >= 0 else 0, order, 0)
-        try:
-            storage.write_atomic(self.root, entry_name(free),
-                                 hdr + bytes(d.msg_buf[d.msg_start:d.msg_end]))
-        except OSError:
-            self.storage_errors += 1
-            return _QUEUE_FULL  # not stored: not accepted
-        self.next_order = order + 1
-        self.state[free] = QUEUED
-        self.seq[free] = seq
-        self.cmd[free] = cmd_id
-        self.key[free] = key
-        self.boot_of[free] = boot
-        self.order[free] = order
-        self.tag[free] = tag
-        self.due[free] = clock.node_of(tag)
-        self.count += 1
-        self.update_tlm()
-        return _OK
+        """Judge and store a time-tagged command (the dispatcher checked its envelope, id and
+        arguments). 0: stored; -2: the same command is queued already; or a rejection code.
+        node.ttmanage does it, imported for each such command and let go after."""
+        return node.call("ttmanage", "admit", self, d, seq, cmd_id, tag)
 
     def plan(self):
         """Node due times from the tags (after each correlation: the drift may change)."""

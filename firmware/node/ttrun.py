@@ -26,7 +26,7 @@ _STORAGE_ERROR = const(17)
 _WHY_CLEARED = const(2)
 _WHY_DELETED = const(1)
 _PENDING = const(-1)
-_PAUSE_FILE = const("ttpause.bin")  # node.ttqueue's
+_PAUSE_FILE = const("ttpause.bin")  # the held state (read at boot by node.boot)
 
 
 def run(q, i):

@@ -34,12 +34,12 @@ import cbor2
 from ground.fuzz import profile
 from ground.fuzz.case import EXECUTES, MALFORMED, NONE, UNAUTHENTICATED, UNSUPPORTED_VERSION, rej
 from ground.fuzz.oracle import command_outcomes
-from protocol import envelope as _envelope
+from protocol import messages as _messages
 from protocol.dictionary_types import MODE_SAFE
 
 # Commands carry the boot they are bound to (a seventh item) once the protocol says so.
-COMMAND_ITEMS: Final[int] = int(getattr(_envelope, "COMMAND_ITEMS", 6))
-STALE_BOOT: Final[int | None] = getattr(_envelope, "STALE_BOOT", None)
+COMMAND_ITEMS: Final[int] = int(getattr(_messages, "COMMAND_ITEMS", 6))
+STALE_BOOT: Final[int | None] = getattr(_messages, "STALE_BOOT", None)
 BOUND_TO_BOOT: Final = COMMAND_ITEMS == 7
 
 

@@ -23,7 +23,7 @@ from bench.mpy_layout import BYTECODE, NATIVE, VIPER, Code, Layout
 from ground import flash
 from ground.micropython import REPO_ROOT
 from protocol import ids
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import KIND_EVENT, KIND_HOUSEKEEPING, encode_message
 
 _SOURCE = '''
@@ -225,7 +225,7 @@ def test_make_bench_reports_the_32_bit_heap_rows(tmp_path: Path) -> None:
     by = {r["name"].split(" (")[0]: r for r in rows}
     lazy = {name: r["value"] for name, r in by.items() if name.endswith(" loaded")}
     # one row per module the node imports only when needed (heap32_boot.LAZY), and the residue
-    assert len(lazy) == 8 and len(by) == len(rows) == 12 + 8 + 1
+    assert len(lazy) == 9 and len(by) == len(rows) == 12 + 9 + 1
     v = {name: r["value"] for name, r in by.items()}
     files_use = v["node's heap use on 32 bits, .mpy files"]
     romfs_use = v["node's heap use on 32 bits, ROMFS"]

@@ -27,7 +27,8 @@ from ground.auth import AuthError, Signer
 from protocol import ids
 from protocol import messages as M
 from protocol.errors import MessageError
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import Message, decode_message, encode_message
 from protocol.node_dictionary import COMMAND_FLAGS, FLAG_HAZARDOUS
 

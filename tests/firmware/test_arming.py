@@ -16,7 +16,7 @@ from nodelink import ACCEPTED, COMPLETED, REJECTED, NodeLink, field
 from protocol import ids
 from protocol import messages as M
 from protocol.dictionary import COMMANDS
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 
 COMMANDING = ids.PKT_COMMANDING
 I_ARMED = field(COMMANDING, "armed_command")

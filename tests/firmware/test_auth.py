@@ -22,7 +22,7 @@ from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_k
 from ground.simnode import SimNode
 from protocol import cose, ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import encode_message
 
 ATTACKS = int(os.environ.get("ILRS_AUTH_ATTACKS", "300"))

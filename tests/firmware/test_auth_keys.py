@@ -18,7 +18,7 @@ from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer, node_k
 from ground.simnode import SimNode
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import encode_message
 
 MASTER_1 = bytes(range(100, 132))

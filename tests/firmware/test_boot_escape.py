@@ -119,7 +119,7 @@ def test_main_py_escapes_and_leaves_the_rest_for_the_repl(sent: bytes, why: str,
 def _noop_frame(seq: int) -> bytes:
     """A noop frame bound to boot 0 (SPEC §5.1): the node answers it with a STALE_BOOT
     rejection, whatever its boot, which is an answer all the same."""
-    from protocol.framing import encode_frame
+    from protocol.frame_writer import encode_frame
     from protocol.messages import encode_message
 
     return encode_frame(encode_message(M.KIND_COMMAND, seq, 0, ids.CMD_NOOP, [], 0))

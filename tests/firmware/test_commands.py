@@ -10,7 +10,7 @@ import pytest
 
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.node_description import DESCRIPTION
 from protocol.node_dictionary import DICT_HASH
 

@@ -42,11 +42,11 @@ def _const(path, name):
 # Values one firmware module inlines from another module (or from a protocol module that is
 # not ids or messages): a copy that drifts breaks the pair silently, so each is compared.
 SHARED = [
-    ("node/dispatcher.py", "_AUTH_ACCEPT", ("node/auth.py", "ACCEPT")),  # check() verdicts
-    ("node/dispatcher.py", "_AUTH_STORE_FAILED", ("node/auth.py", "STORE_FAILED")),
-    ("node/dispatcher.py", "_ENFORCED", ("node/auth.py", "ENFORCED")),  # auth state
+    ("node/dispatcher.py", "_AUTH_ACCEPT", ("node/auth.py", "_ACCEPT")),  # check() verdicts
+    ("node/dispatcher.py", "_AUTH_STORE_FAILED", ("node/auth.py", "_STORE_FAILED")),
+    ("node/dispatcher.py", "_ENFORCED", ("node/auth.py", "_ENFORCED")),  # auth state
     ("node/dispatcher.py", "PENDING", ("node/ttrun.py", "_PENDING")),  # a handler's "later"
-    ("node/dispatcher.py", "_REPEAT", ("node/ttqueue.py", "_REPEAT")),  # admit(): queued
+    ("node/dispatcher.py", "_REPEAT", ("node/ttmanage.py", "_REPEAT")),  # admit(): queued
     ("node/dispatcher.py", "_FLAG_HAZARDOUS", FLAG_HAZARDOUS),
     ("node/dispatcher.py", "_FLAG_IMMEDIATE", FLAG_IMMEDIATE),
     ("node/dispatcher.py", "_ARM_MAX_BYTES", 64),  # SPEC §10.8: "at most 64 bytes"

@@ -14,7 +14,7 @@ from ground.micropython import PICO_HEAP, find_micropython
 from ground.simnode import MPY, ROMFS, SimNode, build_mpy, build_romfs, romfs_heap_bytes
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 
 NODE_PROTOCOL = {
     "protocol", "protocol.compat", "protocol.errors", "protocol.crc", "protocol.cobs",

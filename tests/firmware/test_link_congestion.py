@@ -18,7 +18,8 @@ from nodelink import field
 
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import decode_message, encode_message
 
 pytestmark = pytest.mark.slow

@@ -149,7 +149,8 @@ def test_envelope_rules_on_the_node(run_mp, tmp_path):
     cases = repr([c for c, _ in ENVELOPE_CASES])
     lines = run(run_mp, tmp_path, """
 from binascii import unhexlify
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import decode_message
 boot = app.boot_count
 for case in """ + cases + """:
@@ -430,8 +431,9 @@ def test_signed_commands_are_answered_under_their_own_key(run_mp, tmp_path):
     signers = [Signer(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION), Signer(other, 7, 0)]
     lines = run(run_mp, tmp_path, f"""
 from binascii import hexlify, unhexlify
-from protocol import cose
-from protocol.framing import Deframer, encode_frame
+from protocol import cose, cose_sign
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import encode_message
 keys = []
 for op, master in ((0, unhexlify({DEV_MASTER.hex()!r})), (7, unhexlify({other.hex()!r}))):
@@ -439,8 +441,8 @@ for op, master in ((0, unhexlify({DEV_MASTER.hex()!r})), (7, unhexlify({other.he
     keys.append(cose.MacKey(kid, cose.derive_key(master, kid)))
 def send_signed(k, counter, seq, cmd_id, forge=False, args=()):
     msg = encode_message(0, seq, 0, cmd_id, list(args), app.boot_count)
-    obj = bytearray(cose.encode_mac0(keys[k], cose.LABEL_COUNTER, counter, msg,
-                                     cose.AAD_COMMAND))
+    obj = bytearray(cose_sign.encode_mac0(keys[k], cose.LABEL_COUNTER, counter, msg,
+                                          cose_sign.AAD_COMMAND))
     if forge:
         obj[-1] ^= 1
     f = bytearray(encode_frame(obj))

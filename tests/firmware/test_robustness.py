@@ -11,7 +11,7 @@ from nodelink import field
 
 from protocol import cobs, ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import encode_message
 
 pytestmark = pytest.mark.slow

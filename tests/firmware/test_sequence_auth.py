@@ -17,7 +17,7 @@ from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, Signer
 from ground.simnode import SimNode
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import encode_message
 from protocol.node_dictionary import DICT_HASH
 

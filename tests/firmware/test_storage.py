@@ -1,6 +1,7 @@
 """node.storage on MicroPython: a blob written with write_atomic survives a power cut at any
 step of the write (every byte, the rename) as the old blob or the new one, never torn; a
-missing or corrupt file is told apart; the boot count counts."""
+missing or corrupt file is told apart; the boot count counts (node.boot.next_boot_count, a
+blob too)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_missing_corrupt_and_boot_count(run_mp, tmp_path: Path) -> None:
     root = str(tmp_path / "flash")
     out = run_mp(f"""
 import os
-from node import storage
+from node import boot, storage
 root = {root!r}
 os.mkdir(root)
 print(storage.read_checked(root, "x.bin"))
@@ -74,7 +75,7 @@ print(storage.read_checked(root, "x.bin"))
 with open(root + "/y.bin", "wb") as f:
     f.write(b"ab")
 print(storage.read_checked(root, "y.bin"))
-print([storage.next_boot_count(root) for _ in range(3)])
+print([boot.next_boot_count(root) for _ in range(3)])
 print(sorted(os.listdir(root)))
 """)
     assert out.splitlines() == [
@@ -90,7 +91,7 @@ def test_blob_edges_and_boot_count_wrap(run_mp, tmp_path: Path) -> None:
     root = str(tmp_path / "flash")
     out = run_mp(f"""
 import os, struct
-from node import storage
+from node import boot, storage
 root = {root!r}
 os.mkdir(root)
 storage.write_atomic(root, "e.bin", b"")
@@ -103,11 +104,11 @@ for trailer in (b"\\x00" * 4, b"\\xff" * 4):  # a stored CRC below the real one,
         f.write(b"abc" + trailer)
     print(storage.read_checked(root, "c.bin"))
 storage.write_atomic(root, "boot.bin", struct.pack("<I", 65534))
-print([storage.next_boot_count(root) for _ in range(3)])
+print([boot.next_boot_count(root) for _ in range(3)])
 storage.write_atomic(root, "boot.bin", b"\\x05\\x00\\x00\\x00\\x00")
-print(storage.next_boot_count(root))
+print(boot.next_boot_count(root))
 storage.write_atomic(root, "boot.bin", b"\\x07\\x00\\x00")
-print(storage.next_boot_count(root))
+print(boot.next_boot_count(root))
 """)
     assert out.splitlines() == ["(0, b'')", "(2, None)", "(2, None)", "(2, None)",
                                 "[65535, 1, 2]", "1", "1"]
@@ -121,7 +122,7 @@ def test_a_flash_that_will_not_rename_over_a_file(run_mp, tmp_path: Path) -> Non
     root = str(tmp_path / "flash")
     out = run_mp(f"""
 import os
-from node import storage
+from node import boot, storage
 root = {root!r}
 os.mkdir(root)
 log = []
@@ -157,7 +158,7 @@ storage.os = os
 def refuse(path, mode="r"):
     raise OSError(28)
 storage.open = refuse
-print(storage.next_boot_count(root), storage.next_boot_count(root))
+print(boot.next_boot_count(root), boot.next_boot_count(root))
 """)
     assert out.splitlines() == [
         "(0, b'new') [('rename', 'p.bin', False), ('rename', 'p.bin', True), "

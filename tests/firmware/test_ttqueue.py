@@ -29,7 +29,7 @@ from hotpath import build, decode_all
 from memboard import MemBoard
 from node.app import App
 from node import storage, ttqueue
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import encode_message
 
 U0 = {u0}

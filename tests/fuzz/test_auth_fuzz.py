@@ -21,7 +21,7 @@ from ground.fuzz.case import MALFORMED, NONE, UNAUTHENTICATED, rej
 from ground.fuzz.encoding import command, envelope
 from ground.fuzz.keyring import FuzzKey, OpenError, foreign_key, protected, tag_of
 from ground.fuzz.oracle import COMMAND_IDS, is_hazard
-from protocol import cose
+from protocol import cose, cose_sign
 
 SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
 EXAMPLE_KEY = bytes(range(32))
@@ -75,10 +75,10 @@ def test_keyring_builds_the_bytes_protocol_cose_builds() -> None:
     obj, counter = key.sign(message, 300)
     node_key = cose.MacKey(EXAMPLE_KID, EXAMPLE_KEY)
     assert counter == 300
-    assert obj == cose.encode_mac0(node_key, cose.LABEL_COUNTER, 300, message,
-                                   cose.AAD_COMMAND)
-    answer = cose.encode_mac0(node_key, cose.LABEL_ANSWERS, 300, b"\x86\x01",
-                              cose.AAD_VERIFICATION)
+    assert obj == cose_sign.encode_mac0(node_key, cose.LABEL_COUNTER, 300, message,
+                                        cose_sign.AAD_COMMAND)
+    answer = cose_sign.encode_mac0(node_key, cose.LABEL_ANSWERS, 300, b"\x86\x01",
+                                   cose_sign.AAD_VERIFICATION)
     assert key.open(answer) == (b"\x86\x01", 300)
 
 
@@ -86,14 +86,14 @@ def test_keyring_builds_the_bytes_protocol_cose_builds() -> None:
 def test_keyring_refuses_answers_that_do_not_check_out(damage: str) -> None:
     key = _example_key()
     node_key = cose.MacKey(EXAMPLE_KID, EXAMPLE_KEY)
-    label, aad = cose.LABEL_ANSWERS, cose.AAD_VERIFICATION
+    label, aad = cose.LABEL_ANSWERS, cose_sign.AAD_VERIFICATION
     if damage == "command_aad":
-        aad = cose.AAD_COMMAND
+        aad = cose_sign.AAD_COMMAND
     if damage == "label":
         label = cose.LABEL_COUNTER
     if damage == "kid":
         node_key = cose.MacKey(b"\x02\x00", EXAMPLE_KEY)
-    answer = cose.encode_mac0(node_key, label, 5, b"\x86\x01", aad)
+    answer = cose_sign.encode_mac0(node_key, label, 5, b"\x86\x01", aad)
     if damage == "tag":
         answer = answer[:-1] + bytes([answer[-1] ^ 1])
     if damage == "trailing":

@@ -13,7 +13,8 @@ from ground.fuzz import cases as fc
 from ground.fuzz import gen_auth
 from ground.fuzz.keyring import foreign_key
 from protocol import cbor, errors, messages
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 
 N = 3000  # cases checked per property
 

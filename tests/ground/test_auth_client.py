@@ -14,9 +14,9 @@ from ground.auth import DEV_MASTER, Signer, dev_signer, next_block
 from ground.client import Client
 from ground.errors import CommandRejected, UsageError, VerificationTimeout
 from ground.transport import sim_default_key, sim_options
-from protocol import cose
+from protocol import cose, cose_sign
 from protocol.cbor_encoder import Encoder
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 from protocol.messages import write_verification
 
 
@@ -72,13 +72,13 @@ def test_forged_and_misdirected_answers_never_complete_a_command(client: Client)
         for stage in (0, 2):
             plain = _verification(seq, stage)
             client.downlink.feed(encode_frame(plain), 0)
-            client.downlink.feed(encode_frame(cose.encode_mac0(
-                wrong, cose.LABEL_ANSWERS, counter, plain, cose.AAD_VERIFICATION)), 0)
-            client.downlink.feed(encode_frame(cose.encode_mac0(
-                key, cose.LABEL_ANSWERS, counter + 1000, plain, cose.AAD_VERIFICATION)), 0)
+            client.downlink.feed(encode_frame(cose_sign.encode_mac0(
+                wrong, cose.LABEL_ANSWERS, counter, plain, cose_sign.AAD_VERIFICATION)), 0)
+            client.downlink.feed(encode_frame(cose_sign.encode_mac0(
+                key, cose.LABEL_ANSWERS, counter + 1000, plain, cose_sign.AAD_VERIFICATION)), 0)
             # the direction matters: a command-direction tag does not verify
-            client.downlink.feed(encode_frame(cose.encode_mac0(
-                key, cose.LABEL_ANSWERS, counter, plain, cose.AAD_COMMAND)), 0)
+            client.downlink.feed(encode_frame(cose_sign.encode_mac0(
+                key, cose.LABEL_ANSWERS, counter, plain, cose_sign.AAD_COMMAND)), 0)
         t.join()
         assert isinstance(result[0], VerificationTimeout), result
         assert client.downlink.auth_errors >= 4
@@ -90,9 +90,9 @@ def test_forged_and_misdirected_answers_never_complete_a_command(client: Client)
             threading.Event().wait(0.01)
         seq, counter = client._seq, client.signer.counter  # type: ignore[union-attr]
         for stage in (0, 2):
-            client.downlink.feed(encode_frame(cose.encode_mac0(
+            client.downlink.feed(encode_frame(cose_sign.encode_mac0(
                 key, cose.LABEL_ANSWERS, counter, _verification(seq, stage),
-                cose.AAD_VERIFICATION)), 0)
+                cose_sign.AAD_VERIFICATION)), 0)
         t.join()
         assert not isinstance(result[1], Exception), result
     finally:

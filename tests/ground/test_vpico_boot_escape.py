@@ -37,7 +37,7 @@ from ground.micropython import REPO_ROOT
 from ground.vpico import VirtualPico, missing_uf2_reason, rp2040py_missing
 from protocol import ids
 from protocol import messages as M
-from protocol.framing import encode_frame
+from protocol.frame_writer import encode_frame
 
 pytestmark = [
     pytest.mark.skipif(missing_uf2_reason() is not None, reason=str(missing_uf2_reason())),

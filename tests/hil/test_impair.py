@@ -13,7 +13,8 @@ import pytest
 
 from hil import impair
 from hil.impair import ImpairedLink, Impairer, ImpairStats, ReceiverCounts
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 
 
 def _frames(n: int) -> bytes:

@@ -21,10 +21,10 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
-from protocol import cose
+from protocol import cose, cose_sign
 
 _LABEL = (cose.LABEL_COUNTER, cose.LABEL_ANSWERS)
-_AAD = (cose.AAD_COMMAND, cose.AAD_VERIFICATION)
+_AAD = (cose_sign.AAD_COMMAND, cose_sign.AAD_VERIFICATION)
 
 
 def _hex(b):
@@ -41,7 +41,7 @@ def handle(req):
     key = cose.MacKey(unhexlify(req["kid"]), unhexlify(req["key"]))
     d = req.get("dir", 0)
     if op == "make":
-        return {"mac0": _hex(cose.encode_mac0(key, _LABEL[d], req["counter"],
+        return {"mac0": _hex(cose_sign.encode_mac0(key, _LABEL[d], req["counter"],
                                                unhexlify(req["payload"]), _AAD[d]))}
     buf = bytearray(1024)
     r = cose.Mac0Reader()

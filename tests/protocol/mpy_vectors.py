@@ -39,7 +39,7 @@ import struct
 import sys
 from binascii import hexlify, unhexlify
 
-from protocol import cbor, cobs, crc, framing
+from protocol import cbor, cobs, crc, frame_writer, framing
 from protocol.errors import ProtocolError
 
 
@@ -110,9 +110,9 @@ def _heap_checks():
     enc = cbor.Encoder()
     body = [2, 7, 0x1A3F12C4, 87.25, 3.712, -12.5, 0.245, True, False, None, 1024, -3]
     packet = [1, 2, 4711, 123456789, 1, body]
-    writer = framing.FrameWriter()
+    writer = frame_writer.FrameWriter()
     deframer = framing.Deframer()
-    wire = bytearray(framing.encode_frame(cbor.dumps(packet, True)))
+    wire = bytearray(frame_writer.encode_frame(cbor.dumps(packet, True)))
     dec = cbor.Decoder()
     command = bytearray(cbor.dumps([1, 0, 42, 0, 2, [2, 300]]))
     cobs_out = bytearray(64)
@@ -211,9 +211,9 @@ def _answer(req):
         return {"ok": list(table if table is not None else crc._make_table())}
     if op == "frame":
         data = unhexlify(req["hex"])
-        writer = framing.FrameWriter()
+        writer = frame_writer.FrameWriter()
         n = writer.frame(bytearray(data + b"pad"), len(data))
-        return {"ok": _hex(framing.encode_frame(data)), "writer": _hex(writer.buf[:n])}
+        return {"ok": _hex(frame_writer.encode_frame(data)), "writer": _hex(writer.buf[:n])}
     if op == "deframe":
         return _deframe(unhexlify(req["hex"]), req["chunk"])
     if op == "heap":

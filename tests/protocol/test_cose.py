@@ -18,15 +18,15 @@ from pycose.keys import SymmetricKey
 from pycose.messages import Mac0Message
 
 from ground.micropython import find_micropython, micropython_path_env
-from protocol import cose
+from protocol import cose, cose_sign
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parents[1] / "protocol" / "SPEC.md"
 KEYS = ("master", "key", "kid", "counter", "direction", "payload", "mac0", "refused")
 DIRS = {"command": 0, "verification": 1}
 LABELS = (cose.LABEL_COUNTER, cose.LABEL_ANSWERS)
-AADS = (cose.AAD_COMMAND, cose.AAD_VERIFICATION)
-PYCOSE_LABELS = (cose.HDR_COUNTER, cose.HDR_ANSWERS)
+AADS = (cose_sign.AAD_COMMAND, cose_sign.AAD_VERIFICATION)
+PYCOSE_LABELS = (cose_sign.HDR_COUNTER, cose_sign.HDR_ANSWERS)
 
 
 def mac_examples() -> list[tuple[int, dict[str, str]]]:
@@ -78,7 +78,7 @@ def pycose_verify(mac0: bytes, key: bytes, d: int) -> bool:
     pycose 1.1's decode() refuses: the object is handed over as lists and dicts)."""
     try:
         tagged = cbor2.loads(mac0)
-        if tagged.tag != cose.TAG_MAC0:
+        if tagged.tag != cose_sign.TAG_MAC0:
             return False
         p, u, payload, tag = tagged.value
         msg = Mac0Message.from_cose_obj([p, dict(u), payload, tag], True)
@@ -130,7 +130,7 @@ def test_spec_mac_example(line: int, ex: dict[str, str]) -> None:
         return
     counter, payload = int(ex["counter"]), _bytes(ex["payload"])
     mk = cose.MacKey(kid, key)
-    assert cose.encode_mac0(mk, LABELS[d], counter, payload, AADS[d]) == mac0
+    assert cose_sign.encode_mac0(mk, LABELS[d], counter, payload, AADS[d]) == mac0
     assert pycose_make(key, kid, counter, payload, d) == mac0
     assert pycose_verify(mac0, key, d)
     assert cpython_check(mac0, key, kid, d) == (cose.OK, True)
@@ -203,19 +203,19 @@ def test_layout_must_be_canonical() -> None:
     mk = cose.MacKey(kid, key)
     prot = b"\xa3\x01\x05\x04\x42" + kid + cose.LABEL_COUNTER + b"\x18\x17"
     payload = bytes.fromhex("8701000700018003")
-    tag = mk.tag(prot, cose.AAD_COMMAND, payload)
+    tag = cose_sign.tag(mk, prot, cose_sign.AAD_COMMAND, payload)
     long_form = b"\xd1\x84\x50" + prot + b"\xa0\x48" + payload + b"\x58\x20" + tag
     assert cpython_check(long_form, key, kid, 0)[0] == cose.BAD_FORM
     # keys in another order: refused too
     prot2 = b"\xa3\x04\x42" + kid + b"\x01\x05" + cose.LABEL_COUNTER + b"\x17"
-    tag2 = mk.tag(prot2, cose.AAD_COMMAND, payload)
+    tag2 = cose_sign.tag(mk, prot2, cose_sign.AAD_COMMAND, payload)
     other = b"\xd1\x84\x4e" + prot2 + b"\xa0\x48" + payload + b"\x58\x20" + tag2
     assert cpython_check(other, key, kid, 0)[0] == cose.BAD_FORM
     # counter 0 and 2**30 cannot be made
     with pytest.raises(ValueError):
-        cose.protected_header(kid, cose.LABEL_COUNTER, 0)
+        cose_sign.protected_header(kid, cose.LABEL_COUNTER, 0)
     with pytest.raises(ValueError):
-        cose.protected_header(kid, cose.LABEL_COUNTER, cose.MAX_COUNTER + 1)
+        cose_sign.protected_header(kid, cose.LABEL_COUNTER, cose.MAX_COUNTER + 1)
 
 
 def test_equal_compares_every_byte() -> None:
@@ -257,8 +257,8 @@ BLOCK_SIZES = [*range(1, 140), 191, 192, 193, 255, 256, 257, 511, 512, 513,
 
 def _block_cases(d: int) -> list[bytes]:
     key = cose.MacKey(b"\x03\x01", bytes(range(100, 132)))
-    return [cose.encode_mac0(key, LABELS[d], c, bytes((i * 13 + c) & 0xFF for i in range(size)),
-                             AADS[d])
+    return [cose_sign.encode_mac0(key, LABELS[d], c,
+                                  bytes((i * 13 + c) & 0xFF for i in range(size)), AADS[d])
             for c in WIDTH_COUNTERS for size in BLOCK_SIZES]
 
 
@@ -307,8 +307,8 @@ def test_wrap_in_place_is_encode_mac0_of_the_payload(n: int) -> None:
     payload = bytes((i * 7 + 3) & 0xFF for i in range(n))
     buf = bytearray(payload) + bytes(1024 - n)
     end = cose.wrap_in_place(buf, key, 12345, n)
-    assert bytes(buf[:end]) == cose.encode_mac0(key, cose.LABEL_ANSWERS, 12345, payload,
-                                                cose.AAD_VERIFICATION)
+    assert bytes(buf[:end]) == cose_sign.encode_mac0(key, cose.LABEL_ANSWERS, 12345, payload,
+                                                     cose_sign.AAD_VERIFICATION)
 
 
 @pytest.mark.parametrize("counter", [1, 23, 24, 255, 256, 65535, 65536, cose.MAX_COUNTER])
@@ -322,10 +322,11 @@ def test_wrap_in_place_writes_every_counter_form(counter: int, n: int) -> None:
     buf = bytearray(payload) + bytes(200)
     r = cose.Mac0Reader()
     end = cose.wrap_in_place(buf, key, counter, n, r)
-    want = cose.encode_mac0(key, cose.LABEL_ANSWERS, counter, payload, cose.AAD_VERIFICATION)
+    want = cose_sign.encode_mac0(key, cose.LABEL_ANSWERS, counter, payload,
+                                 cose_sign.AAD_VERIFICATION)
     assert bytes(buf[:end]) == want
     assert r.buf is buf
-    assert (r.payload_head, r.tag_head) == (r.unprot + 1, end - cose.TAG_BYTES - 2)
+    assert (r.payload_head, r.tag_head) == (r.unprot + 1, end - cose_sign.TAG_BYTES - 2)
     assert buf[r.unprot] == 0xA0
 
 
@@ -336,3 +337,14 @@ def test_wrap_in_place_refuses_a_counter_out_of_range(counter: int) -> None:
     with pytest.raises(ValueError, match=r"a counter is 1\.\.1073741823"):
         cose.wrap_in_place(buf, key, counter, 1)
     assert buf == bytearray(b"\x01") + bytes(100)  # nothing written
+
+
+def test_cose_inlines_the_sizes_and_labels_of_cose_sign():
+    # protocol.cose keeps as private consts the ones of protocol.cose_sign it uses (a public
+    # name costs the node a globals entry): each must equal cose_sign's.
+    source = (Path(__file__).resolve().parents[2] / "protocol" / "cose.py").read_text()
+    inlined = re.findall(r"^_([A-Z][A-Z0-9_]*) = const\((-?\w+)\)", source, re.M)
+    shared = [(name, value) for name, value in inlined if hasattr(cose_sign, name)]
+    assert {name for name, _ in shared} == {"ALG_HMAC_256_256", "KID_BYTES", "TAG_BYTES"}
+    for name, value in shared:
+        assert getattr(cose_sign, name) == int(value, 0), name

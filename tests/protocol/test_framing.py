@@ -1,6 +1,7 @@
-"""protocol.framing: frames on the wire, the node's FrameWriter, and the streaming Deframer
-(round trips under any chunking, never raising, counting and resynchronising after noise,
-the push API), on both interpreters; FrameWriter and Deframer allocate nothing on the node."""
+"""protocol.framing and protocol.frame_writer: frames on the wire, FrameWriter, and the
+streaming Deframer (round trips under any chunking, never raising, counting and
+resynchronising after noise, the push API), on both interpreters; FrameWriter and Deframer
+allocate nothing on MicroPython."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from cobs import cobs as reference
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import framing
+from protocol import frame_writer, framing
 from protocol.errors import FrameError
 
 AnswerFn = Callable[[dict[str, Any]], dict[str, Any]]
@@ -33,16 +34,16 @@ def _wire(frame: bytes) -> bytes:
 
 def test_spec_example_wire() -> None:
     # SPEC §2: noop with sequence number 7.
-    wire = framing.encode_frame(bytes.fromhex("86010007000180"))
+    wire = frame_writer.encode_frame(bytes.fromhex("86010007000180"))
     assert wire.hex() == "000386010207070180cb5982d400"
 
 
 @given(messages)
 def test_encode_frame_layout(message: bytes) -> None:
-    wire = framing.encode_frame(message)
+    wire = frame_writer.encode_frame(message)
     assert wire[0] == 0 and wire[-1] == 0 and 0 not in wire[1:-1]
     assert reference.decode(wire[1:-1]) == message + struct.pack("<I", zlib.crc32(message))
-    writer = framing.FrameWriter()
+    writer = frame_writer.FrameWriter()
     n = writer.frame(bytearray(message + b"tail"), len(message))
     assert bytes(writer.buf[:n]) == wire
     assert bytes(writer.write(message)) == wire
@@ -51,14 +52,14 @@ def test_encode_frame_layout(message: bytes) -> None:
 @pytest.mark.parametrize("length", [0, framing.MAX_MESSAGE + 1])
 def test_message_size_limits(length: int) -> None:
     with pytest.raises(FrameError):
-        framing.encode_frame(bytes(length))
+        frame_writer.encode_frame(bytes(length))
     with pytest.raises(FrameError):
-        framing.FrameWriter().frame(bytes(length))
+        frame_writer.FrameWriter().frame(bytes(length))
 
 
 @given(st.lists(messages, max_size=6), st.lists(st.integers(1, 700), min_size=1, max_size=30))
 def test_round_trip_under_any_chunking(msgs: list[bytes], cuts: list[int]) -> None:
-    stream = b"".join(framing.encode_frame(m) for m in msgs)
+    stream = b"".join(frame_writer.encode_frame(m) for m in msgs)
     d = framing.Deframer()
     got: list[bytes] = []
     pos = i = 0
@@ -73,7 +74,7 @@ def test_round_trip_under_any_chunking(msgs: list[bytes], cuts: list[int]) -> No
 
 @given(st.lists(messages, min_size=1, max_size=4))
 def test_one_byte_at_a_time(msgs: list[bytes]) -> None:
-    stream = b"".join(framing.encode_frame(m) for m in msgs)
+    stream = b"".join(frame_writer.encode_frame(m) for m in msgs)
     d = framing.Deframer()
     got = [m for b in stream for m in d.feed(bytes([b]))]
     assert got == msgs
@@ -94,17 +95,17 @@ def test_any_stream_never_raises(stream: bytes, chunk: int) -> None:
 def test_resynchronises_after_noise(before: bytes, message: bytes, after: bytes) -> None:
     # Whatever precedes it, a frame that starts with its delimiter is received.
     d = framing.Deframer()
-    got = d.feed(before) + d.feed(framing.encode_frame(message)) + d.feed(after)
+    got = d.feed(before) + d.feed(frame_writer.encode_frame(message)) + d.feed(after)
     assert message in got
 
 
 @given(messages, st.data())
 def test_corrupt_byte_is_dropped_and_counted(message: bytes, data: Any) -> None:
-    wire = bytearray(framing.encode_frame(message))
+    wire = bytearray(frame_writer.encode_frame(message))
     i = data.draw(st.integers(1, len(wire) - 2))
     wire[i] = data.draw(st.integers(1, 255).filter(lambda b: b != wire[i]))
     d = framing.Deframer()
-    nxt = framing.encode_frame(b"next")
+    nxt = frame_writer.encode_frame(b"next")
     got = d.feed(bytes(wire) + nxt)
     assert got == [b"next"]
     assert d.crc_errors + d.truncated == 1
@@ -112,7 +113,7 @@ def test_corrupt_byte_is_dropped_and_counted(message: bytes, data: Any) -> None:
 
 
 def test_counters() -> None:
-    good = framing.encode_frame(b"ok")
+    good = frame_writer.encode_frame(b"ok")
     bad_crc = _wire(b"abc" + b"\x00\x00\x00\x00")
     short = _wire(b"abcd")  # 4 bytes: a CRC without a message
     cut = b"\x00\x05\x01\x02\x00"  # a block whose code points past the end
@@ -130,16 +131,16 @@ def test_max_message_passes_and_one_more_byte_is_oversize() -> None:
     biggest = bytes(range(256)) * 3 + bytes(range(252))
     assert len(biggest) == framing.MAX_MESSAGE
     d = framing.Deframer()
-    assert d.feed(framing.encode_frame(biggest)) == [biggest]
+    assert d.feed(frame_writer.encode_frame(biggest)) == [biggest]
     too_big = biggest + b"x"
     frame = too_big + struct.pack("<I", zlib.crc32(too_big))
-    assert d.feed(_wire(frame) + framing.encode_frame(b"after")) == [b"after"]
+    assert d.feed(_wire(frame) + frame_writer.encode_frame(b"after")) == [b"after"]
     assert d.oversize == 1
 
 
 def test_push_api() -> None:
     # The node's loop: messages land in d.buf, d.pos says where to continue.
-    frames = framing.encode_frame(b"one") + framing.encode_frame(b"two")
+    frames = frame_writer.encode_frame(b"one") + frame_writer.encode_frame(b"two")
     stream = bytearray(b"xx" + frames + b"\x00\x07")
     d = framing.Deframer()
     got = []
@@ -149,7 +150,7 @@ def test_push_api() -> None:
         n = d.push(stream, d.pos, len(stream))
     assert got == [b"one", b"two"]
     assert d.pos == len(stream)
-    rest = framing.encode_frame(b"three")
+    rest = frame_writer.encode_frame(b"three")
     # the partial frame "00 07" is completed by nothing: "07" then 00 -> a truncated frame
     assert d.feed(rest[1:]) == []
     assert d.truncated == 1
@@ -158,7 +159,7 @@ def test_push_api() -> None:
 
 
 def test_reset_drops_a_partial_frame() -> None:
-    wire = framing.encode_frame(b"hello")
+    wire = frame_writer.encode_frame(b"hello")
     d = framing.Deframer()
     assert d.feed(wire[:5]) == []
     d.reset()
@@ -169,8 +170,9 @@ def test_reset_drops_a_partial_frame() -> None:
 def _deframe_reqs() -> list[dict[str, Any]]:
     rng = random.Random(2)
     msgs = [bytes(rng.randrange(256) for _ in range(n)) for n in (1, 3, 254, 255, 700, 1020)]
-    stream = b"junk" + b"".join(framing.encode_frame(m) for m in msgs)
-    stream += _wire(b"bad crc!") + b"\x00\x00" + _wire(bytes(1100)) + framing.encode_frame(b"z")
+    stream = b"junk" + b"".join(frame_writer.encode_frame(m) for m in msgs)
+    stream += _wire(b"bad crc!") + b"\x00\x00" + _wire(bytes(1100))
+    stream += frame_writer.encode_frame(b"z")
     return [{"op": "deframe", "hex": stream.hex(), "chunk": c} for c in (1, 3, 64, 5000)]
 
 
@@ -187,7 +189,7 @@ def test_deframe_vectors(req: dict[str, Any], answer: AnswerFn) -> None:
     ids=["zero", "spec-noop", "max"],
 )
 def test_frame_vectors(req: dict[str, Any], answer: AnswerFn) -> None:
-    wire = framing.encode_frame(bytes.fromhex(req["hex"])).hex()
+    wire = frame_writer.encode_frame(bytes.fromhex(req["hex"])).hex()
     assert answer(req) == {"ok": wire, "writer": wire}
 
 
@@ -198,7 +200,7 @@ def test_random_streams_on_both(on_both: Any) -> None:
         parts = []
         for _ in range(rng.randrange(6)):
             m = bytes(rng.choice([0, 1, rng.randrange(256)]) for _ in range(rng.randrange(1, 600)))
-            w = bytearray(framing.encode_frame(m))
+            w = bytearray(frame_writer.encode_frame(m))
             if rng.random() < 0.3:
                 w[rng.randrange(len(w))] = rng.randrange(256)
             parts.append(bytes(w) + bytes(rng.randrange(256) for _ in range(rng.randrange(8))))

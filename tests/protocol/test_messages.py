@@ -676,3 +676,15 @@ def test_node_read_args_fills_out_exactly() -> None:
     dec = cbor.Decoder()
     dec.reset(b"\x03")  # the first argument, then the message ends
     assert M.read_args(dec, 2, node_dictionary.command_args(12), [None, None]) == M.MALFORMED
+
+
+def test_node_envelope_inlines_the_codes_of_messages():
+    # protocol.envelope holds no public code (each would cost the node a name): the ones it
+    # uses are private ``_NAME = const(n)``, each equal to protocol.messages' NAME.
+    source = (Path(__file__).resolve().parents[2] / "protocol" / "envelope.py").read_text()
+    # the whole argument of const(): `const( 5)`, as a mutation tool writes it, is read too
+    inlined = re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(([^)]*)\)", source, re.M)
+    assert len(inlined) >= 10
+    for name, value in inlined:
+        if not value.startswith("("):  # the width tables are the envelope's own
+            assert getattr(M, name) == int(value.replace(" ", ""), 0), name

@@ -20,7 +20,8 @@ from protocol import cbor, messages
 from protocol import dictionary_lookup as lookup
 from protocol.crc import crc32
 from protocol.errors import MessageError
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 
 SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
 KEYS = ("diag", "hex", "kind", "error", "crc", "wire", "sha256", "hash")

@@ -10,7 +10,8 @@ import micropython
 from memboard import MemBoard
 from node.app import App
 
-from protocol.framing import Deframer, encode_frame
+from protocol.frame_writer import encode_frame
+from protocol.framing import Deframer
 from protocol.messages import decode_message, encode_message
 
 
