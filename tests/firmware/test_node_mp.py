@@ -482,7 +482,11 @@ send_signed(1, 261, 9, 1)  # ring slot 5
 out()
 send_signed(0, 260, 9, 1)  # op 0's own (9, 1), while op 7's is pending: a new command
 out()
+send_signed(0, 264, 9, 1)  # its repeat: later answers go to this newest counter
+out()
 app.dispatcher.report(9, 1, 0, [3])  # the defaults: the ring entry says how to sign
+out()
+app.dispatcher.report(9, 1, 0, [4])  # the other pending (9, 1): op 0's
 out()
 # a hazardous command with arguments, armed by every byte of them: key_revoke [1, 255]
 send_signed(1, 262, 10, 23, args=(25, b"\\x82\\x01\\x18\\xff"))
@@ -514,7 +518,9 @@ out()
         (5, 1, [(0, 259, 1, [5, 0, 0, None]), (0, 259, 1, [5, 2, 0, None])]),
         (6, 1, [(7, 261, 1, [9, 0, 0, None])]),  # pending
         (7, 1, [(0, 260, 1, [9, 0, 0, None])]),  # pending too
+        (7, 1, [(0, 264, 1, [9, 0, 0, None])]),
         (7, 1, [(7, 261, 1, [9, 2, 0, [3]])]),  # completed by report(), signed as it came
+        (7, 1, [(0, 264, 1, [9, 2, 0, [4]])]),
         # armed: it runs, and fails NOT_FOUND (no operator 1 on this node)
         (9, 1, [(7, 262, 23, [10, 0, 0, None]), (7, 262, 23, [10, 2, 0, None]),
                 (7, 263, 25, [11, 0, 0, None]), (7, 263, 25, [11, 3, 19, None])]),

@@ -110,7 +110,7 @@ send(app, board, 2, 14, [U0])
 print(json.dumps(verifs(send(app, board, 3, {pr}, [], U0 + 10000))))
 send(app, board, 4, {ids.CMD_ARM}, [{pr}, b"\\x80"])
 print(json.dumps(verifs(send(app, board, 5, {pr}, [], U0 + 10000))))
-print(json.dumps([app.timetag.count]))
+print(json.dumps([app.timetag.count, app.dispatcher.cmds_accepted]))
 board.now = 15000
 app.timetag.step()
 print(json.dumps(verifs(msgs(board))))
@@ -118,7 +118,7 @@ print(json.dumps(verifs(msgs(board))))
     assert lines == [
         [[3, 1, M.NOT_ARMED, 5000]],
         [[5, 0, 0, 5000]],
-        [1],
+        [1, 3],  # queued; accepted: time_correlate, arm, the queued one
         [[5, 2, 0, 15000]],
     ]
 
