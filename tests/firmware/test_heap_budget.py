@@ -26,17 +26,17 @@ from protocol import ids
 PICO_REPL_FREE = 241_472  # bench/heap32.py: MicroPython v1.28.0 RPI_PICO at a bare REPL
 BUDGET_FREE_32 = 120 * 1024
 BUDGET_USE_32 = PICO_REPL_FREE - BUDGET_FREE_32  # 118,592 B
-# Measured on one commit (branch heap3: the plant model with three classes fewer and its
-# single-use helpers inlined; main with authspeed's COSE change merged): the node's use
-# 185,792 B on the Unix port (256K process, heap_free 76,352 B) and 128,976 B on 32 bits
-# (bench/heap32.py files_use, the middle of three runs: 128,384 to 129,216 B): ratio 1.441.
-# It moves between commits (1.447 before that merge, 1.455 before the plant round; 1.406 to
-# 1.436 on earlier ones, when the 32-bit figure also counted protocol.cbor's native code,
-# never imported): the figure is the budget's level within about 2 KB.
-USE_64_MEASURED = 185_792
-USE_32_MEASURED = 128_976
+# Measured on one commit (main 62ff322, after the heap rounds HEAPA/HEAPB/HEAPC of session 5):
+# the node's use 170,336 B on the Unix port (256K process, heap_free 91,808 B, the same in two
+# runs) and 111,776 B on 32 bits (bench/heap32.py files_use, the same in three runs, now that
+# the VM harness closes the boot escape window at once): ratio 1.524. It moves between
+# commits (1.441 on session 4's last, when the 32-bit figure still counted main.py's
+# docstrings, which a Pico does not keep, and the escape window's polling): the figure is the
+# budget's level within about 2 KB.
+USE_64_MEASURED = 170_336
+USE_32_MEASURED = 111_776
 RATIO_64_32 = USE_64_MEASURED / USE_32_MEASURED
-BUDGET_USE_64 = round(BUDGET_USE_32 * RATIO_64_32)  # 170,834 B
+BUDGET_USE_64 = round(BUDGET_USE_32 * RATIO_64_32)  # 180,723 B
 # The figure is the same to the byte from run to run, but the Unix port's GC scans the C
 # stack conservatively: a change in the heap's layout alone moved it by 1.3 KB once (a stale
 # word on the stack keeps a dead block alive). Growth beyond this fails.
@@ -57,14 +57,12 @@ def use_64(tmp_path_factory):
 
 
 def test_steady_state_heap_is_no_worse_than_measured(use_64):
-    # Until the node is within the budget below: no new growth at all goes unnoticed.
+    # No new growth at all goes unnoticed, well before the budget below is reached.
     assert use_64 <= USE_64_MEASURED + MARGIN, (
         f"the node uses {use_64} B on the 64-bit sim, more than the {USE_64_MEASURED} B "
         f"measured (+{MARGIN}): load the new code only when needed (node.call / node.Lazy)")
 
 
-@pytest.mark.xfail(strict=True, reason="not yet within the budget: 128,976 B used on 32 bits "
-                   "(112,496 B free), the budget is 118,592 B (README, The node's heap)")
 def test_steady_state_heap_is_within_the_120_kb_budget(use_64):
     assert use_64 <= BUDGET_USE_64, (
         f"the node uses {use_64} B on the 64-bit sim: above {BUDGET_USE_64} B, the 64-bit "
