@@ -645,6 +645,36 @@ print(len(board.take_tx()))
     ]
 
 
+def test_report_of_a_command_the_ring_does_not_hold_leaves_the_ring_as_it_was(run_mp,
+                                                                               tmp_path):
+    # With the ring full (32 commands, every slot holding one), report() for a command the
+    # ring does not hold (of another boot, or not found) answers it alone: no slot is
+    # overwritten (-1, "another boot's", must not be taken for the ring's last slot), so a
+    # repeat of each of the 32 still answers its recorded outcome without executing again.
+    lines = run(run_mp, tmp_path, """
+d = app.dispatcher
+def send(seq):
+    f = frame(0, seq, 1, [])
+    app.link.receive(f, len(f))
+for seq in range(1, 33):
+    send(seq)
+board.take_tx()
+before = d.cmds_accepted
+d.report(100, 1, 0, [5], -1, 0, app.boot_count + 1)  # another boot's command
+d.report(101, 1, 0, [6])  # this boot's, never accepted
+show()
+for seq in range(1, 33):
+    send(seq)
+show()
+print(d.cmds_accepted - before)
+send(100)  # never in the ring: a new command
+print(d.cmds_accepted - before)
+""")
+    # a repeat re-sends what the ring recorded: the noop's accepted and completed (no result)
+    repeats = [f"1 1 [{seq}, {stage}, 0, None]" for seq in range(1, 33) for stage in (0, 2)]
+    assert lines == ["1 1 [100, 2, 0, [5]]", "1 1 [101, 2, 0, [6]]", *repeats, "0", "1"]
+
+
 def test_report_with_its_defaults(run_mp, tmp_path):
     # report(cmd_seq, cmd_id, code, result=None, key_slot=-1, counter=0, boot=0): by default
     # plain (not signed: this node has no key) and for this boot. A command still pending in
