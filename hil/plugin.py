@@ -191,7 +191,7 @@ def log_dir_of(config: pytest.Config) -> Path:
     configured = _setting(config, "hil_log", "HIL_LOG")
     # Each pytest-xdist worker is a session of its own, with its own session node: its own
     # folder, or two workers started in the same second would share one node's flash.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    worker = str(getattr(config, "workerinput", {}).get("workerid", ""))  # set by xdist
     if configured:
         return Path(configured).resolve() / worker if worker else Path(configured).resolve()
     cached = getattr(config, "_hil_default_log", None)

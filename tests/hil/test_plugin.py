@@ -119,8 +119,8 @@ def test_hil_log_option_and_default(pytester: pytest.Pytester, tmp_path: Path) -
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/*"])
 
 
-def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester,
+                                                  tmp_path: Path) -> None:
     # Two workers started in the same second once shared build/hil/<stamp>/node-state: their
     # session nodes wrote one flash (boot counts mixed, key counters refused, storage errors).
     pytester.makepyfile("""
@@ -129,12 +129,15 @@ def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester, tmp
         def test_log(request):
             print("LOG=" + str(log_dir_of(request.config)) + "|")
     """)
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/????????T??????|*"])
+    # what pytest-xdist gives each worker's config (its session runs in that process)
+    pytester.makeconftest("""
+        def pytest_configure(config):
+            config.workerinput = {"workerid": "gw3"}
+    """)
     pytester.runpytest("-s", "--hil-log", str(tmp_path / "logs")).stdout.fnmatch_lines(
         [f"*LOG={tmp_path / 'logs' / 'gw3'}|*"])
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/*T*-gw3|*"])
-    monkeypatch.delenv("PYTEST_XDIST_WORKER")
-    pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/????????T??????|*"])
 
 
 def test_hardware_marker_is_skipped_on_sim_with_its_reason(pytester: pytest.Pytester) -> None:
