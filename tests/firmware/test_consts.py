@@ -50,6 +50,12 @@ SHARED = [
     ("node/dispatcher.py", "_FLAG_HAZARDOUS", FLAG_HAZARDOUS),
     ("node/dispatcher.py", "_FLAG_IMMEDIATE", FLAG_IMMEDIATE),
     ("node/dispatcher.py", "_ARM_MAX_BYTES", 64),  # SPEC §10.8: "at most 64 bytes"
+    # node.boot reads at boot what the services it builds write while they run
+    ("node/boot.py", "_WINDOW_MASK", ("node/auth.py", "_WINDOW_MASK")),
+    ("node/boot.py", "_SLOTS", ("node/eventlog.py", "_SLOTS")),
+    ("node/boot.py", "_SLOT_SIZE", ("node/eventlog.py", "_SLOT_SIZE")),
+    ("node/logread.py", "_SLOTS", ("node/eventlog.py", "_SLOTS")),
+    ("node/logread.py", "_SLOT_SIZE", ("node/eventlog.py", "_SLOT_SIZE")),
 ]
 
 
@@ -57,3 +63,19 @@ SHARED = [
 def test_shared_firmware_constants_agree(path, name, source):
     want = _const(*source) if isinstance(source, tuple) else source
     assert _const(path, name) == want, f"{path}: {name}"
+
+
+# File names node.boot reads at boot, written by the module that owns each file.
+SHARED_NAMES = [
+    ("node/boot.py", "_LOG_SEQ_FILE", ("node/eventlog.py", "_SEQ_FILE")),
+    ("node/boot.py", "_TT_PAUSE_FILE", ("node/ttrun.py", "_PAUSE_FILE")),
+]
+
+
+@pytest.mark.parametrize("path, name, source", SHARED_NAMES, ids=lambda x: str(x))
+def test_shared_file_names_agree(path, name, source):
+    def text(p, n):
+        return dict(ANY_CONST.findall((FIRMWARE / p).read_text()))[n]
+
+    assert text(path, name) == text(*source), f"{path}: {name}"
+
