@@ -186,12 +186,17 @@ def target_of(config: pytest.Config) -> str:
     return _setting(config, "hil_target", "HIL_TARGET") or SIM
 
 
+def worker_of(config: pytest.Config) -> str:
+    """The pytest-xdist worker this session is (``gw0``, ...), or "" without xdist."""
+    return str(getattr(config, "workerinput", {}).get("workerid", ""))
+
+
 def log_dir_of(config: pytest.Config) -> Path:
     """The resolved --hil-log directory (not created until a test needs it)."""
     configured = _setting(config, "hil_log", "HIL_LOG")
     # Each pytest-xdist worker is a session of its own, with its own session node: its own
     # folder, or two workers started in the same second would share one node's flash.
-    worker = str(getattr(config, "workerinput", {}).get("workerid", ""))  # set by xdist
+    worker = worker_of(config)
     if configured:
         return Path(configured).resolve() / worker if worker else Path(configured).resolve()
     cached = getattr(config, "_hil_default_log", None)
@@ -341,7 +346,7 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[HilTarget]:
 
     config = request.config
     target = HilTarget(target_of(config), log_dir_of(config), seed=seed_of(config),
-                       time_scale=time_scale_of(config))
+                       time_scale=time_scale_of(config), worker=worker_of(config))
     try:
         yield target
     finally:

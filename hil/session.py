@@ -4,7 +4,8 @@
 directory and ``node.log`` live in the HIL log directory, restarted if a test killed it; for
 ``vpico`` one `ground.vpico.VirtualPico` (the real rp2 firmware in the RP2040 emulator; its
 flash image is ``build/vpico/flash.img`` unless the URL says ``flash=``, so the node is
-deployed once and kept while the build is unchanged); for a board, its pyserial URL.
+deployed once and kept while the build is unchanged; each pytest-xdist worker has its own,
+``build/vpico/gw0/flash.img``, ...); for a board, its pyserial URL.
 
 Every wait here follows the target's time scale (hil/timing.py), measured on the first
 connection of the session or given with ``--time-scale``.
@@ -62,6 +63,15 @@ VPICO: Final = "vpico"
 VPICO_FLASH: Final = "build/vpico/flash.img"  # under the repository root
 
 
+def default_vpico_flash(worker: str = "") -> Path:
+    """The virtual Pico's flash image when the URL gives none: one per pytest-xdist worker, or
+    two workers would boot two emulators on one file."""
+    from ground.micropython import REPO_ROOT
+
+    flash = REPO_ROOT / VPICO_FLASH
+    return flash.parent / worker / flash.name if worker else flash
+
+
 def is_vpico_target(target: str) -> bool:
     return target == VPICO or target.startswith(VPICO + "://")
 
@@ -109,8 +119,11 @@ class HilTarget:
     """The node under test for a whole session."""
 
     def __init__(self, target: str, log_dir: Path, seed: int = 1,
-                 time_scale: float | None = None) -> None:
+                 time_scale: float | None = None, worker: str = "") -> None:
+        """``worker``: the pytest-xdist worker id ("" without xdist): the virtual Pico of each
+        worker is a board of its own, with its own default flash image."""
         self.target = target
+        self.worker = worker
         self.log_dir = Path(log_dir)
         self.seed = seed
         self.is_sim = is_sim_target(target)
@@ -173,12 +186,11 @@ class HilTarget:
     def start_vpico(self, flash: Path | None = None, deploy: str | None = None) -> Any:
         """A VirtualPico for ``--target vpico[://?uf2=...&flash=...]`` (its log in the HIL
         log directory); ``flash``/``deploy`` override the URL's."""
-        from ground.micropython import REPO_ROOT
         from ground.vpico import VirtualPico, vpico_options
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         options = vpico_options(self.target)
-        options.setdefault("flash", str(REPO_ROOT / VPICO_FLASH))
+        options.setdefault("flash", str(default_vpico_flash(self.worker)))
         if flash is not None:
             options["flash"] = str(flash)
         if deploy is not None:

@@ -140,6 +140,22 @@ def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester,
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/*T*-gw3|*"])
 
 
+def test_each_xdist_worker_has_its_own_virtual_pico_flash(pytester: pytest.Pytester) -> None:
+    # Two workers on --target vpico once booted two emulators on build/vpico/flash.img.
+    pytester.makepyfile("""
+        from hil.session import default_vpico_flash
+
+        def test_flash(hil_target):
+            print("FLASH=" + str(default_vpico_flash(hil_target.worker)) + "|")
+    """)
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*FLASH=*/build/vpico/flash.img|*"])
+    pytester.makeconftest("""
+        def pytest_configure(config):
+            config.workerinput = {"workerid": "gw3"}
+    """)
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*FLASH=*/build/vpico/gw3/flash.img|*"])
+
+
 def test_hardware_marker_is_skipped_on_sim_with_its_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         import pytest
