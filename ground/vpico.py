@@ -19,7 +19,8 @@ the emulator at that instant and a boot from the flash as it was. Watchdog reset
 ``ground flash`` does (ground/flash.py: precompile with mpy-cross for armv6m, ``mpremote romfs
 query``, then the ROMFS image or the .mpy files, ``main.py``, ``reset``) unless the flash
 already holds this very build (a marker file beside the flash image records the build's and
-the UF2's digest). ``deploy=files`` forces the files deployment (``--no-romfs``); ``romfs``
+the UF2's digest; the build is compiled beside the flash image too, so boards deploying at once
+never share one). ``deploy=files`` forces the files deployment (``--no-romfs``); ``romfs``
 or the default chooses as ``ground flash`` does (no stock RPI_PICO image has a ROMFS partition,
 so the default deploys files there). The node is never changed for the emulator.
 
@@ -273,6 +274,12 @@ class VirtualPico:
         """The flash as deployed, before the node first ran (a brand-new node's flash)."""
         return self.flash.with_name(self.flash.name + ".pristine")
 
+    @property
+    def build_dir(self) -> Path:
+        """Where this board's node is compiled before a deployment (``ground flash``'s
+        build/pico/ layout), beside its flash image."""
+        return self.flash.with_name(self.flash.name + ".build")
+
     def digest(self, built: list[Any], deploy: str) -> str:
         """What the deployment marker records: this UF2, this build, how it was deployed."""
         return _digest([self.uf2, *sorted(b.local for b in built)]) + ":" + deploy
@@ -285,13 +292,15 @@ class VirtualPico:
         """Deploy the node as ``ground flash`` does, unless the flash holds this build."""
         from ground import flash as flashing
 
-        built = flashing.build()
+        # its own build folder: two boards deploying at once (pytest-xdist workers) would
+        # otherwise delete and rewrite one build/pico/ under each other
+        built = flashing.build(out=self.build_dir)
         digest = self.digest(built, self.deploy)
         if self.marker.exists() and self.marker.read_text().strip() == digest:
             self.deployment = "kept"
             return self.deployment
         self.marker.unlink(missing_ok=True)
-        image = flashing.BUILD_DIR / flashing.ROMFS_IMAGE
+        image = self.build_dir / flashing.ROMFS_IMAGE
         use_romfs = self.deploy != "files"
         size = flashing.query_romfs(self.port) if use_romfs else None
         decision = flashing.choose(size, image.stat().st_size, use_romfs)

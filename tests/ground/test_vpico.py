@@ -81,6 +81,27 @@ def test_a_virtual_pico_without_its_uf2_does_not_start(tmp_path: Path) -> None:
         VirtualPico(tmp_path / "none.uf2", deploy="x")
 
 
+def test_each_board_compiles_the_node_beside_its_own_flash(
+        tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two pytest-xdist workers deploying at once once shared build/pico/: one deleted the
+    # tree while the other compiled or copied it, and its first test errored.
+    from ground import flash as flashing
+
+    outs: list[Path | None] = []
+
+    def build(root: Path = REPO_ROOT, out: Path | None = None, mpy_cross: str | None = None):
+        outs.append(out)
+        raise flashing.FlashError("build", "stopped here by the test")
+
+    monkeypatch.setattr(flashing, "build", build)
+    boards = [VirtualPico(uf2, flash=tmp_path / name / "flash.img") for name in ("gw0", "gw1")]
+    for board in boards:
+        with pytest.raises(flashing.FlashError):
+            board.deploy_node()
+    assert outs == [tmp_path / "gw0" / "flash.img.build", tmp_path / "gw1" / "flash.img.build"]
+    assert [board.build_dir for board in boards] == outs
+
+
 def test_ground_without_a_uf2_says_what_to_set(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != UF2_ENV}
     env["ILRS_LOG_DIR"] = str(tmp_path)
