@@ -165,7 +165,11 @@ class Link:
                     continue  # drained; asyncio wakes us again at once if more came
             else:
                 self.receive(one, 1)
-            while self.poll_once():  # more is waiting: take it, letting others run between
+            # More is waiting: take it, letting others run between. Each pass is progress: a
+            # ground that keeps sending (a Pico's USB CDC delivers a command a few bytes at a
+            # time) keeps the link here, and the watchdog must not take it for hung.
+            while not self.hung and self.poll_once():
+                self.progress += 1
                 await asyncio.sleep_ms(0)
 
     # --- transmit -----------------------------------------------------------------------
