@@ -33,8 +33,10 @@ The stock Pico's free heap then follows: 241,472 B at a bare REPL (MicroPython v
 RPI_PICO, measured in the RP2040 emulator) less the node's use. Not modelled (each under 1 KB):
 the differences between this VM's asyncio (frozen, as on a Pico, but driven by JavaScript and
 without streams) and the Pico's, the objects protocol/ creates only ``if MICROPYTHON`` (the CRC
-table), littlefs's buffer for the open event log file. One run: .mpy files 105,440 B (1.008
-times the emulated Pico's 104,576 B), ROMFS 67,254 B (1.026 times its 65,360..65,680 B).
+table), littlefs's buffer for the open event log file. Checked against the real firmware: the
+node of 2a9b110 on the emulated Pico sampled 130,272 B free at boot (111,200 B used); this
+bench measured 111,776 B used for it (1.005 times, on the safe side). Issue 11's older node:
+105,440 B here against 104,576 B there (1.008), ROMFS 67,254 B against 65,360..65,680 B.
 """
 
 from __future__ import annotations
@@ -66,9 +68,12 @@ PICO_ARCH: Final = "armv6m"
 PICO_BLOCK: Final = 16  # GC block of a 32-bit port (the VM's too)
 UNIX_BLOCK: Final = 32  # the 64-bit Unix port's
 PICO_REPL_FREE: Final = 241_472  # v1.28.0 RPI_PICO, gc.mem_free() at a bare REPL
-# Measured on the emulated Pico (issue 11): free heap with the node booted.
-EMULATED_FILES_FREE: Final = 136_896
-EMULATED_ROMFS_FREE: Final = (175_792, 176_112)
+# Measured on the emulated Pico (MicroPython v1.28.0 RPI_PICO in rp2040py, the node deployed
+# as `ground flash` deploys it, .mpy files): the heap_free channel as the node samples it at
+# boot (the first link packet after a reboot, before any command loaded a module). Measure it
+# again when the node changes (README "The node's heap" says how).
+EMULATED_FREE: Final = 130_272
+EMULATED_COMMIT: Final = "2a9b110"
 
 _EMITTER = re.compile(r"^[ \t]*@micropython\.(native|viper)[ \t]*\n", re.M)
 _COMPAT_TEST: Final = 'MICROPYTHON = sys.implementation.name == "micropython"'
