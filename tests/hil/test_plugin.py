@@ -119,6 +119,15 @@ def test_hil_log_option_and_default(pytester: pytest.Pytester, tmp_path: Path) -
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/*"])
 
 
+def _as_xdist_worker_gw3(pytester: pytest.Pytester) -> None:
+    """Run the next sessions as pytest-xdist's worker gw3 (what it gives the worker's config;
+    the worker's session runs in that process)."""
+    pytester.makeconftest("""
+        def pytest_configure(config):
+            config.workerinput = {"workerid": "gw3"}
+    """)
+
+
 def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester,
                                                   tmp_path: Path) -> None:
     # Two workers started in the same second once shared build/hil/<stamp>/node-state: their
@@ -130,11 +139,7 @@ def test_each_xdist_worker_has_its_own_log_folder(pytester: pytest.Pytester,
             print("LOG=" + str(log_dir_of(request.config)) + "|")
     """)
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/????????T??????|*"])
-    # what pytest-xdist gives each worker's config (its session runs in that process)
-    pytester.makeconftest("""
-        def pytest_configure(config):
-            config.workerinput = {"workerid": "gw3"}
-    """)
+    _as_xdist_worker_gw3(pytester)
     pytester.runpytest("-s", "--hil-log", str(tmp_path / "logs")).stdout.fnmatch_lines(
         [f"*LOG={tmp_path / 'logs' / 'gw3'}|*"])
     pytester.runpytest("-s").stdout.fnmatch_lines(["*LOG=*build/hil/*T*-gw3|*"])
@@ -149,10 +154,7 @@ def test_each_xdist_worker_has_its_own_virtual_pico_flash(pytester: pytest.Pytes
             print("FLASH=" + str(default_vpico_flash(hil_target.worker)) + "|")
     """)
     pytester.runpytest("-s").stdout.fnmatch_lines(["*FLASH=*/build/vpico/flash.img|*"])
-    pytester.makeconftest("""
-        def pytest_configure(config):
-            config.workerinput = {"workerid": "gw3"}
-    """)
+    _as_xdist_worker_gw3(pytester)
     pytester.runpytest("-s").stdout.fnmatch_lines(["*FLASH=*/build/vpico/gw3/flash.img|*"])
 
 
