@@ -15,8 +15,10 @@ new file renamed over the old: a power cut leaves the old file or the new one, n
     10 order <I (arrival number: ties)       14 mark <I (next event_seq when it started)
     18 the command message as received (the payload of an authenticated one)
 
-Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival;
-node.ttrun does it, imported once for the entries due in one pass and let go after):
+Running an entry (``step``, from the queue's task, the earliest due first, ties by arrival,
+one entry per pass of the task so that a burst of due entries never holds the other tasks and
+the watchdog off; node.ttrun does it, imported at the first due entry of a burst and let go
+once none is due):
 1. the file is rewritten EXECUTING (atomic), with this boot and the next event number;
 2. the command runs (dispatcher.execute; WRONG_MODE or the command's own rejection when due
    become failed NOT_ALLOWED_NOW);
@@ -100,6 +102,7 @@ class TimeTagQueue:
         self.progress = 0  # watchdog (node.watchdog)
         self.hung = False
         self.storage_errors = 0
+        self._running = False  # node.ttrun held: entries are due now (step)
         clock.on_correlate = self.plan
         dispatcher.timetag = self
 
@@ -138,28 +141,39 @@ class TimeTagQueue:
         return best
 
     def step(self):
-        """Run every entry that is due now, in order. Returns node ms until the next one."""
+        """Run the first entry that is due now: one per call, so the node's other tasks (and
+        the watchdog's view of them) run between two entries of a burst, however many are
+        due. Returns node ms until the next entry is due: 0 when one is due now."""
         if self.paused or not self.clock.correlated:
-            return _SLICE_MS
-        run = None  # node.ttrun, imported at the first due entry, let go after the pass
-        try:
-            while True:
-                i = self.next_due()
-                if i < 0:
-                    return _SLICE_MS
-                wait = self.due[i] - self.clock.now_ms()
-                if wait > 0:
-                    return wait
-                if run is None:
-                    run = node.load("ttrun")
+            return self._let_go(_SLICE_MS)
+        i = self.next_due()
+        if i >= 0 and self.due[i] - self.clock.now_ms() <= 0:
+            # node.ttrun, imported at the first due entry and kept while entries are due
+            run = node.load("ttrun")
+            self._running = True
+            try:
                 late_ms = self.clock.utc_now() - self.tag[i]
                 if late_ms > self.params.get(_PARAM_TT_LATE_MAX_S) * 1000:
                     run.end(self, i, _WHY_TOO_LATE)
                 else:
                     run.run(self, i)
-        finally:
-            if run is not None:
-                node.drop("ttrun")
+            except BaseException:
+                self._let_go(0)
+                raise
+            if self.paused:
+                return self._let_go(_SLICE_MS)
+            i = self.next_due()
+        if i < 0:
+            return self._let_go(_SLICE_MS)
+        wait = self.due[i] - self.clock.now_ms()
+        return 0 if wait <= 0 else self._let_go(wait)
+
+    def _let_go(self, wait):
+        """Drop node.ttrun once no entry is due now (it is imported per burst); returns wait."""
+        if self._running:
+            self._running = False
+            node.drop("ttrun")
+        return wait
 
     def durable_event(self, event_id, a, b, c=None):
         events = self.events
@@ -186,7 +200,8 @@ class TimeTagQueue:
             if not self.hung:
                 self.progress += 1
                 wait = self.step()
-            await asyncio.sleep_ms(wait if 0 < wait < _SLICE_MS else _SLICE_MS)
+            # 0: another entry is due now; the other tasks run first (asyncio's round)
+            await asyncio.sleep_ms(wait if 0 <= wait < _SLICE_MS else _SLICE_MS)
 
     # --- commands -------------------------------------------------------------------------
 

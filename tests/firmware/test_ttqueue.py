@@ -47,6 +47,11 @@ def msgs(board):
 def verifs(out):
     return [[m[3][0], m[3][1], m[3][2], m[2]] for m in out if m[0] == 1]
 
+def drain(app):
+    # every entry due now, as the queue's task runs them: one per pass
+    while app.timetag.step() == 0:
+        pass
+
 def tt_records(app, seq):
     return [[r[2], r[4]] for r in app.log.records(0) if r[2] in (37, 38, 39) and r[4][0] == seq]
 """
@@ -72,7 +77,7 @@ print(json.dumps(verifs(send(app, board, 6, 3, [99, True], U0 + 1000))))  # argu
 print(json.dumps(verifs(send(app, board, 7, 250, [], U0 + 1000))))  # unknown command
 print(json.dumps(verifs(send(app, board, 8, 8, [14, 5000], U0 + 1000))))  # param_set check
 print(json.dumps(verifs(send(app, board, 9, 8, [14, 5000], U0 - 9000))))  # the time first
-app.timetag.step()
+drain(app)
 print(json.dumps(verifs(msgs(board))))
 for s in range(100, 164):
     send(app, board, s, 1, [], U0 + 100000 + s)
@@ -112,7 +117,7 @@ send(app, board, 4, {ids.CMD_ARM}, [{pr}, b"\\x80"])
 print(json.dumps(verifs(send(app, board, 5, {pr}, [], U0 + 10000))))
 print(json.dumps([app.timetag.count, app.dispatcher.cmds_accepted]))
 board.now = 15000
-app.timetag.step()
+drain(app)
 print(json.dumps(verifs(msgs(board))))
 """)
     assert lines == [
@@ -135,7 +140,7 @@ board.now = 5000
 send(app, board, 2, 14, [U0])
 print(json.dumps(verifs(send(app, board, 3, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 1000))))
 board.now = 6000
-app.timetag.step()
+drain(app)
 print(json.dumps(verifs(msgs(board))))
 print(json.dumps([app.tlm[{ids.CH_ARMED_COMMAND}]]))
 print(json.dumps(verifs(send(app, board, 2, 14, [U0]))))
@@ -143,7 +148,7 @@ print(json.dumps(verifs(send(app, board, 6, {pr}, []))))
 # again with another queued arm (seq 7, ring slot 2), and a repeat of the first (ring slot 1)
 send(app, board, 7, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 2000)
 board.now = 7000
-app.timetag.step()
+drain(app)
 print(json.dumps(verifs(msgs(board))))
 print(json.dumps(verifs(send(app, board, 3, {ids.CMD_ARM}, [{pr}, b"\\x80"], U0 + 1000))))
 print(json.dumps(verifs(send(app, board, 8, {pr}, []))))
@@ -218,7 +223,7 @@ ttqueue.os = storage.os
 app.log._f = cutfs._File(flash, app.log._f)  # the event log's open file: the same flash
 send(app, board, 77, 8, [14, 7], U0 + 500)
 board.now = 1500
-app.timetag.step()
+drain(app)
 steps = flash.used
 cutfs.uninstall(storage)
 ttqueue.os = os
@@ -238,7 +243,7 @@ for k in range(steps + 1):
     try:
         out += send(app, board, 77, 8, [14, 7], U0 + 500)
         board.now = 1500
-        app.timetag.step()
+        drain(app)
         out += msgs(board)
     except cutfs.PowerCut:
         cut = True
@@ -251,7 +256,7 @@ for k in range(steps + 1):
     app, board = build(d)
     board.now = 1000
     send(app, board, 1, 14, [U0 + 1000])
-    app.timetag.step()
+    drain(app)
     out2 = msgs(board)
     ran2 = [m for m in out2 if m[0] == 4 and m[1] == 14]
     recs = tt_records(app, 77)
@@ -298,7 +303,7 @@ send(app, board, 2, 14, [U0])  # correlate: node 5000 = U0
 send(app, board, 3, 1, [], U0 + 1000)
 print(json.dumps([held(), app.timetag.count]))  # queued: nothing of the execution loaded
 board.now = 6000
-app.timetag.step()
+drain(app)
 print(json.dumps([held(), app.timetag.count, verifs(msgs(board))]))
 send(app, board, 4, 1, [], U0 + 9000)
 print(json.dumps([held()] + verifs(send(app, board, 5, {ids.CMD_TT_CLEAR}, []))))
@@ -306,3 +311,48 @@ print(json.dumps([held(), app.timetag.count]))
 """)
     assert lines == [[False, 1], [False, 0, [[3, 2, 0, 6000]]],
                      [False, [5, 0, 0, 6000], [4, 3, 23, 6000], [5, 2, 0, 6000]], [False, 0]]
+
+
+def test_a_burst_of_due_entries_lets_the_other_tasks_run_between_two(run_mp,
+                                                                      tmp_path: Path) -> None:
+    # 64 entries due at once (a node that was off while they came due, or entries spaced
+    # closer than the node runs them): the queue's task runs one per pass, so every other
+    # task runs between two of them. On a Pico each entry is flash writes (tens to hundreds
+    # of ms); the emulated Pico found the node reset by its watchdog when one pass ran the
+    # whole burst and held every other task off for longer than the watchdog's timeout.
+    lines = run(run_mp, tmp_path, f"""
+import asyncio, sys
+app, board = build({str(tmp_path / "s")!r})
+board.now = 1000
+send(app, board, 1, 14, [U0])
+for k in range(64):
+    send(app, board, 10 + k, 8, [14, k], U0 + 2000 + k)
+msgs(board)
+passes = [0]  # another task's passes (any task: housekeeping, the link, the watchdog)
+seen = []  # its passes when each entry ran
+execute = app.dispatcher.execute
+def counted(cmd):
+    seen.append(passes[0])
+    return execute(cmd)
+app.dispatcher.execute = counted
+board.now = 9000  # all 64 due
+async def other():
+    while True:
+        passes[0] += 1
+        await asyncio.sleep_ms(0)
+async def main():
+    tasks = [asyncio.create_task(app.timetag.run()), asyncio.create_task(other())]
+    while app.timetag.count:
+        await asyncio.sleep_ms(1)
+    await asyncio.sleep_ms(5)
+    for t in tasks:
+        t.cancel()
+asyncio.run(main())
+print(json.dumps([b - a for a, b in zip(seen, seen[1:])]))
+held = "node.ttrun" in sys.modules
+print(json.dumps([len(seen), app.timetag.executed, app.params.get(14), held]))
+print(json.dumps([v[0] - 10 for v in verifs(msgs(board)) if v[1] == 2]))
+""")
+    assert lines[0] == [1] * 63  # exactly one pass of the other task between two entries
+    assert lines[1] == [64, 64, 63, False]  # all ran, the last last; the execution let go
+    assert lines[2] == list(range(64))  # in tag order
