@@ -46,6 +46,11 @@ def node_key_table(entries: list[tuple[int, bytes, int]]) -> bytes:
     return payload + struct.pack("<I", crc32(payload))
 
 
+def dev_key_table() -> bytes:
+    """The node's keys.bin holding the development key alone (what ``key=dev`` provisions)."""
+    return node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)])
+
+
 def next_block(last: int) -> int:
     """The first counter a ground uses after the node rebooted or a session began (§10.4)."""
     return (last // RESERVE + 1) * RESERVE + 1

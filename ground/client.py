@@ -104,6 +104,8 @@ from ground.transport import (
     seq_range,
     sim_options,
 )
+from ground.vpico import is_vpico
+from ground.vpico import url_signer as vpico_url_signer
 from protocol.messages import command_arguments
 from protocol.node_dictionary import DICT_HASH
 
@@ -205,6 +207,8 @@ class Client:
         self._tt_cond = threading.Condition()
         if signer is None and is_sim(port) and sim_options(port).get("dev_key"):
             signer = dev_signer()  # sim (key=dev by default): the node holds the dev key
+        elif signer is None and is_vpico(port):
+            signer = vpico_url_signer(port)  # key=dev by default, as for sim
         elif signer is None and mqtt_dev_key(port):
             from ground.keys import dev_key_signer
 

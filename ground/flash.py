@@ -183,13 +183,14 @@ def _clean_script(dirs: Sequence[str]) -> str:
     )
 
 
-def _base(port: str, mpremote: Sequence[str] | None) -> list[str]:
+def mpremote_base(port: str, mpremote: Sequence[str] | None = None) -> list[str]:
+    """The start of every mpremote command line to the board at ``port``."""
     return [*(mpremote or [sys.executable, "-m", "mpremote"]), "connect", port]
 
 
 def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = None) -> list[Step]:
     """The mpremote command lines that copy ``built`` to the board's filesystem at ``port``."""
-    base = _base(port, mpremote)
+    base = mpremote_base(port, mpremote)
     by_dir: dict[str, list[Built]] = {}
     for b in built:
         by_dir.setdefault(str(Path(b.remote).parent.as_posix()), []).append(b)
@@ -215,7 +216,7 @@ def plan_romfs(
 ) -> list[Step]:
     """The mpremote command lines that deploy ``image`` to ROMFS partition 0 and main.py to
     the filesystem; the old module trees are removed from the filesystem first."""
-    base = _base(port, mpremote)
+    base = mpremote_base(port, mpremote)
     top = [b for b in built if "/" not in b.remote]  # main.py
     steps = [
         Step("remove the old modules", [*base, "exec", _clean_script(())], 0),
@@ -242,7 +243,8 @@ def query_romfs(
     port: str, runner: Runner | None = None, mpremote: Sequence[str] | None = None
 ) -> int | None:
     """Ask the board (at the REPL) for its ROMFS partition 0: its size in bytes, or None."""
-    proc = _invoke(runner or _run, [*_base(port, mpremote), "romfs", "query"], "romfs query")
+    argv = [*mpremote_base(port, mpremote), "romfs", "query"]
+    proc = _invoke(runner or _run, argv, "romfs query")
     if proc.returncode != 0:
         raise FlashError("romfs query", f"mpremote: {_why(proc)} (is the board at the REPL?)")
     return romfs_size(proc.stdout or "")

@@ -149,7 +149,18 @@ def dev_store() -> KeyStore:
     """The development key's store (created on first use): its counter reservations."""
     from ground.daemon import state_home
 
-    store = KeyStore(state_home() / "ilrs" / "dev-keys.json")
+    return dev_store_at(state_home() / "ilrs" / "dev-keys.json")
+
+
+def dev_key_signer(store: str | os.PathLike[str] | None = None) -> Signer:
+    """A Signer of the development key that continues its counters from ``dev_store()``, or
+    from the store at ``store`` (a virtual Pico's, beside its flash image)."""
+    return (dev_store() if store is None else dev_store_at(Path(store))).signer(DEV_OPERATOR)
+
+
+def dev_store_at(path: Path) -> KeyStore:
+    """A store holding only the development key (created on first use) at ``path``."""
+    store = KeyStore(path)
     if DEV_OPERATOR not in store.operators:
         store.operators[DEV_OPERATOR] = {"master": DEV_MASTER.hex(),
                                          "generation": DEV_GENERATION, "counter": 0}
@@ -157,9 +168,18 @@ def dev_store() -> KeyStore:
     return store
 
 
-def dev_key_signer() -> Signer:
-    """A Signer of the development key that continues its counters from ``dev_store()``."""
-    return dev_store().signer(DEV_OPERATOR)
+def provision_steps(port: str, table: Path, mpremote: list[str] | None = None) -> list[Any]:
+    """The mpremote command lines (ground.flash.Step) that put the key table file ``table`` on
+    a board at its REPL: its data directory made (the node makes it at its first boot, so a
+    board just deployed has none), then the file copied."""
+    from ground.flash import Step, mpremote_base
+
+    base = mpremote_base(port, mpremote)
+    folder = BOARD_KEYS[1:].rsplit("/", 1)[0]
+    mkdir = f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass\n"
+    return [Step(f"make {folder}", [*base, "exec", mkdir], 0),
+            Step(f"provision the key table ({BOARD_KEYS[1:]})",
+                 [*base, "fs", "cp", str(table), BOARD_KEYS], 1)]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -90,7 +90,7 @@ import tty
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR, node_key_table
+from ground.auth import dev_key_table
 from ground.lifetime import OwnedDir, die_with_parent, shielded
 from ground.micropython import (
     FIRMWARE_DIR,
@@ -306,7 +306,7 @@ class SimNode:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         keys = self.state_dir / "keys.bin"
         if self.dev_key and not keys.exists():
-            keys.write_bytes(node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)]))
+            keys.write_bytes(dev_key_table())
         if not self.verbose:
             self._log = open(self.log_path, "ab", buffering=0)
         self._prepare()

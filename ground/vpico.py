@@ -2,7 +2,7 @@
 
     vpico                                 the UF2 from $ILRS_VPICO_UF2, a fresh flash
     vpico://?uf2=PATH&flash=FILE          a given UF2; FILE keeps the flash across runs
-    vpico://?uf2=PATH&flash=FILE&deploy=files|romfs|no
+    vpico://?uf2=PATH&flash=FILE&deploy=files|romfs|no&key=dev|none
 
 ``VirtualPico`` boots a MicroPython RPI_PICO UF2 that the user supplies (the official download
 or their own build; none is shipped) in the RP2040 emulator rp2040py, in a child process
@@ -23,6 +23,12 @@ the UF2's digest; the build is compiled beside the flash image too, so boards de
 never share one). ``deploy=files`` forces the files deployment (``--no-romfs``); ``romfs``
 or the default chooses as ``ground flash`` does (no stock RPI_PICO image has a ROMFS partition,
 so the default deploys files there). The node is never changed for the emulator.
+
+**The development key** (``key=dev``, the default, as for ``sim``): the deployment provisions
+ground.auth's development key (``ground keys provision --board`` does the same to a Pico), so
+the node boots ENFORCED, and a Client on the port signs with it by itself, its counters kept
+beside the flash image (``flash.img.keys.json``: the node's replay window lives in that flash,
+so they belong together). ``key=none`` deploys an open node.
 
 Known limits of the emulator (rp2040py 0.3), which tests state as skips or expected values:
 ADC reads 0 (the die temperature reads 437 °C), output pins read back 0, ``machine.UART``
@@ -79,10 +85,14 @@ def vpico_options(url: str, environ: dict[str, str] | None = None) -> dict[str, 
     """
     env = os.environ if environ is None else environ
     query = urlsplit(url).query if "://" in url else ""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"dev_key": True}
     for key, values in parse_qs(query, keep_blank_values=True).items():
         value = values[-1]
-        if key == "uf2":
+        if key == "key":
+            if value not in ("dev", "none"):
+                raise UsageError(f"{url}: key={value!r}: dev (the development key) or none")
+            options["dev_key"] = value == "dev"
+        elif key == "uf2":
             options["uf2"] = value
         elif key == "flash":
             options["flash"] = value
@@ -91,7 +101,7 @@ def vpico_options(url: str, environ: dict[str, str] | None = None) -> dict[str, 
                 raise UsageError(f"{url}: deploy={value!r}: one of {', '.join(DEPLOY_CHOICES)}")
             options["deploy"] = value
         else:
-            raise UsageError(f"{url}: unknown vpico option {key!r} (uf2, flash, deploy)")
+            raise UsageError(f"{url}: unknown vpico option {key!r} (uf2, flash, deploy, key)")
     uf2 = options.get("uf2") or env.get(UF2_ENV) or ""
     if not uf2:
         raise UsageError(f"{url}: no MicroPython UF2 for the virtual Pico: give "
@@ -101,6 +111,27 @@ def vpico_options(url: str, environ: dict[str, str] | None = None) -> dict[str, 
         raise UsageError(f"{url}: UF2 {uf2} does not exist (${UF2_ENV} or uf2=)")
     options["uf2"] = uf2
     return options
+
+
+def url_signer(url: str) -> Any:
+    """The Signer a Client on a ``vpico`` URL signs with by itself: the development key's
+    (``key=dev``, the default), its counters continued from the store beside a given flash
+    image; None for ``key=none``. A board on a new temporary flash is a new node: its
+    counters start from 0, as the node's replay window does."""
+    from ground.auth import dev_signer
+    from ground.keys import dev_key_signer
+
+    options = vpico_options(url)
+    if not options["dev_key"]:
+        return None
+    if options.get("flash"):
+        return dev_key_signer(key_store_of(Path(options["flash"])))
+    return dev_signer()
+
+
+def key_store_of(flash: Path) -> Path:
+    """Where a board's development-key counters are kept: beside its flash image."""
+    return flash.with_name(flash.name + ".keys.json")
 
 
 def missing_uf2_reason(environ: dict[str, str] | None = None) -> str | None:
@@ -137,7 +168,8 @@ class VirtualPico:
 
     def __init__(self, uf2: str | os.PathLike[str], flash: str | os.PathLike[str] | None = None,
                  deploy: str = "auto", log_path: str | os.PathLike[str] | None = None,
-                 python: str | None = None) -> None:
+                 python: str | None = None, dev_key: bool = False) -> None:
+        """``dev_key``: the deployment provisions the development key (module docstring)."""
         if deploy not in DEPLOY_CHOICES:
             raise VirtualPicoError(f"deploy={deploy!r}: one of {', '.join(DEPLOY_CHOICES)}")
         self.uf2 = Path(uf2).resolve()
@@ -146,6 +178,7 @@ class VirtualPico:
         self.flash = Path(flash) if flash else Path(
             tempfile.mkdtemp(prefix="ilrs-vpico-")) / "flash.img"
         self.deploy = deploy
+        self.dev_key = dev_key
         self.log_path = Path(log_path) if log_path else self.flash.with_suffix(".log")
         self.python = python or sys.executable
         self.port = ""
@@ -280,9 +313,16 @@ class VirtualPico:
         build/pico/ layout), beside its flash image."""
         return self.flash.with_name(self.flash.name + ".build")
 
+    @property
+    def key_store(self) -> Path:
+        """The development key's counters for this board (``key=dev``)."""
+        return key_store_of(self.flash)
+
     def digest(self, built: list[Any], deploy: str) -> str:
-        """What the deployment marker records: this UF2, this build, how it was deployed."""
-        return _digest([self.uf2, *sorted(b.local for b in built)]) + ":" + deploy
+        """What the deployment marker records: this UF2, this build, how it was deployed,
+        with which key."""
+        key = ":key=dev" if self.dev_key else ""
+        return _digest([self.uf2, *sorted(b.local for b in built)]) + ":" + deploy + key
 
     def record_deployment(self, built: list[Any], deploy: str) -> None:
         """Say that the flash now holds this build (``ground flash`` deployed it)."""
@@ -296,7 +336,8 @@ class VirtualPico:
         # otherwise delete and rewrite one build/pico/ under each other
         built = flashing.build(out=self.build_dir)
         digest = self.digest(built, self.deploy)
-        if self.marker.exists() and self.marker.read_text().strip() == digest:
+        if self.marker.exists() and self.marker.read_text().strip() == digest and (
+                self.key_store.exists() or not self.dev_key):
             self.deployment = "kept"
             return self.deployment
         self.marker.unlink(missing_ok=True)
@@ -306,6 +347,14 @@ class VirtualPico:
         decision = flashing.choose(size, image.stat().st_size, use_romfs)
         steps = (flashing.plan_romfs(self.port, built, image)
                  if decision.deployment == flashing.ROMFS else flashing.plan(self.port, built))
+        if self.dev_key:  # before the node first runs: it boots ENFORCED
+            from ground import keys
+            from ground.auth import dev_key_table
+
+            table = self.build_dir / "keys.bin"
+            table.write_bytes(dev_key_table())
+            steps[-1:-1] = keys.provision_steps(self.port, table)
+            self.key_store.unlink(missing_ok=True)  # a new node: its counters from 0
         flashing.install(steps[:-1], runner=_run_slow, show=False)
         # the flash file is written through: as it is now, it is a node that never ran
         shutil.copyfile(self.flash, self.pristine)

@@ -134,8 +134,9 @@ class HilTarget:
         self.scale: timing.TimeScale | None = (
             None if time_scale is None else timing.given(time_scale))
         self._fresh = itertools.count(1)
-        # --target sim (key=dev by default): the node holds the development key and every client of
-        # the session signs with one Signer (one counter sequence: SPEC §10.4)
+        # --target sim or vpico (key=dev by default): the node holds the development key and
+        # every client of the session signs with one Signer (one counter sequence: SPEC §10.4);
+        # the virtual Pico's is made once it is deployed (_running_vpico)
         self.signer: Any = None
         if self.is_sim:
             from ground.transport import sim_options
@@ -181,6 +182,13 @@ class HilTarget:
         self.vpico = self.start_vpico()
         # a VirtualPico that deployed (or kept) the node waited for its housekeeping
         self.booting = self.vpico.deploy == "no"
+        if self.signer is None and self.vpico.dev_key:
+            # key=dev (the default): its deployment provisioned the development key; the
+            # counters continue from the store beside its flash (the node's replay window
+            # lives in that flash), once the deployment has said whether the node is new
+            from ground.keys import dev_key_signer
+
+            self.signer = dev_key_signer(self.vpico.key_store)
         return self.vpico
 
     def start_vpico(self, flash: Path | None = None, deploy: str | None = None) -> Any:

@@ -42,8 +42,9 @@ def test_is_vpico() -> None:
 
 def test_options_from_the_url_and_from_the_environment(uf2: Path) -> None:
     assert vpico_options(f"vpico://?uf2={uf2}&flash=/f.img&deploy=files", {}) == {
-        "uf2": str(uf2), "flash": "/f.img", "deploy": "files"}
-    assert vpico_options("vpico", {UF2_ENV: str(uf2)}) == {"uf2": str(uf2)}
+        "uf2": str(uf2), "flash": "/f.img", "deploy": "files", "dev_key": True}
+    assert vpico_options("vpico", {UF2_ENV: str(uf2)}) == {"uf2": str(uf2), "dev_key": True}
+    assert vpico_options(f"vpico://?uf2={uf2}&key=none", {})["dev_key"] is False
     # the URL beats the variable
     assert vpico_options(f"vpico://?uf2={uf2}", {UF2_ENV: "/elsewhere.uf2"})["uf2"] == str(uf2)
 
@@ -59,6 +60,7 @@ def test_no_uf2_is_a_usage_error_naming_the_variable() -> None:
     ("vpico://?uf2=/no/such.uf2", "does not exist"),
     ("vpico://?uf2=X&speed=2", "unknown vpico option 'speed'"),
     ("vpico://?uf2=X&deploy=maybe", "deploy='maybe': one of auto, romfs, files, no"),
+    ("vpico://?uf2=X&key=mine", "key='mine': dev (the development key) or none"),
 ])
 def test_bad_options_are_one_line_usage_errors(url: str, words: str) -> None:
     with pytest.raises(UsageError) as err:
@@ -100,6 +102,73 @@ def test_each_board_compiles_the_node_beside_its_own_flash(
             board.deploy_node()
     assert outs == [tmp_path / "gw0" / "flash.img.build", tmp_path / "gw1" / "flash.img.build"]
     assert [board.build_dir for board in boards] == outs
+
+
+@pytest.mark.parametrize("dev_key", [True, False])
+def test_the_development_key_is_provisioned_before_the_node_first_runs(
+        tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch, dev_key: bool) -> None:
+    # key=dev (the default): the deployment copies the development key's table to the board
+    # before its reset, so the node's first boot is ENFORCED and the pristine flash (every
+    # fresh node of a HIL session) holds the key
+    from ground import flash as flashing
+    from ground.auth import dev_key_table
+    from ground.keys import BOARD_KEYS
+
+    def build(root: Path = REPO_ROOT, out: Path | None = None, mpy_cross: str | None = None):
+        assert out is not None
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "main.py").write_text("")
+        (out / flashing.ROMFS_IMAGE).write_bytes(b"")
+        return [flashing.Built(out / "main.py", "main.py")]
+
+    ran: list[list[str]] = []  # every mpremote command line, in order
+    pristine_after: list[int] = []  # how many had run when the pristine flash was saved
+
+    def install(steps, runner=None, show=True):
+        for step in steps:
+            if step.argv[-1] == BOARD_KEYS:
+                assert Path(step.argv[-2]).read_bytes() == dev_key_table()
+            ran.append(step.argv)
+
+    board = VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="files", dev_key=dev_key)
+    board.flash.write_bytes(b"\xff")
+    board.key_store.write_text("counters of the node that was here")
+    monkeypatch.setattr(flashing, "build", build)
+    monkeypatch.setattr(flashing, "install", install)
+    monkeypatch.setattr(board, "wait_up", lambda count, timeout_s=0: count)
+    real_copy = __import__("shutil").copyfile
+
+    def copyfile(src, dst):
+        pristine_after.append(len(ran))
+        return real_copy(src, dst)
+
+    monkeypatch.setattr("ground.vpico.shutil.copyfile", copyfile)
+    assert board.deploy_node() == "files"
+    tails = [argv[argv.index("connect") + 2:] for argv in ran]
+    keyed = [["exec", "import os\ntry:\n os.mkdir('/data')\nexcept OSError:\n pass\n"],
+             ["fs", "cp", str(board.build_dir / "keys.bin"), BOARD_KEYS]]
+    assert tails[1:] == ([["fs", "cp", str(board.build_dir / "main.py"), ":main.py"]]
+                         + (keyed if dev_key else []) + [["reset"]])
+    assert pristine_after == [len(ran) - 1]  # after the key, before the reset
+    # a new node: its counters start again (the old store named another node's)
+    assert board.key_store.exists() is not dev_key
+    assert board.marker.read_text().strip().endswith(":files:key=dev" if dev_key else ":files")
+
+
+def test_a_client_on_a_kept_flash_continues_the_counters_beside_it(
+        tmp_path: Path, uf2: Path) -> None:
+    from ground.client import Client
+    from ground.keys import KeyStore
+
+    flash = tmp_path / "flash.img"
+    client = Client(f"vpico://?uf2={uf2}&flash={flash}", write_log=False)
+    assert client.signer is not None and client.signer.operator == 0
+    first = client.signer.sign(b"\x80")[1]
+    store = KeyStore(flash.with_name("flash.img.keys.json"))
+    assert store.operators[0]["counter"] >= first  # reserved before use
+    again = Client(f"vpico://?uf2={uf2}&flash={flash}", write_log=False)
+    assert again.signer is not None and again.signer.sign(b"\x80")[1] > first
+    assert Client(f"vpico://?uf2={uf2}&key=none", write_log=False).signer is None
 
 
 def test_ground_without_a_uf2_says_what_to_set(tmp_path: Path) -> None:
