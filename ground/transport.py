@@ -187,6 +187,7 @@ class Transport:
         self._serial: serial.SerialBase | None = None
         self._sim: Any = None
         self._lock = threading.Lock()  # guards _serial swaps and writes
+        self._sending = threading.Lock()  # one frame's chunks at a time (threads sending)
         self._stop = threading.Event()
         self.connected = threading.Event()
         self._thread: threading.Thread | None = None
@@ -344,10 +345,13 @@ class Transport:
     # --- writing -----------------------------------------------------------------------
 
     def write(self, data: bytes, timeout_s: float = _WRITE_TIMEOUT_S) -> None:
-        """Send bytes, paced; waits up to ``timeout_s`` for a lost link to come back."""
+        """Send bytes, paced; waits up to ``timeout_s`` for a lost link to come back. The bytes
+        of one call go out together: commands sent from several threads never interleave
+        their frames' chunks."""
         view = memoryview(data)
-        for start in range(0, len(view), _CHUNK):
-            self._write_chunk(view[start : start + _CHUNK], timeout_s)
+        with self._sending:
+            for start in range(0, len(view), _CHUNK):
+                self._write_chunk(view[start : start + _CHUNK], timeout_s)
 
     def _write_chunk(self, chunk: memoryview, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

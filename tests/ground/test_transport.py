@@ -58,6 +58,29 @@ def test_write_is_paced() -> None:
         assert time.monotonic() - start < 0.25
 
 
+def test_frames_sent_from_two_threads_never_interleave() -> None:
+    # Commands sent from several threads at once (the HIL rig's reset): each frame's chunks
+    # go out together, whatever the pacing between them.
+    got: list[bytes] = []
+    frames = [bytes([0]) + bytes([k + 1]) * 638 + bytes([0]) for k in range(2)]
+    with Transport("loop://", lambda data, t: got.append(data), uplink_bytes_per_s=6400) as tr:
+        start = threading.Barrier(2)
+
+        def send(frame: bytes) -> None:
+            start.wait()
+            tr.write(frame)
+
+        threads = [threading.Thread(target=send, args=(f,)) for f in frames]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        deadline = time.monotonic() + 5
+        while len(b"".join(got)) < 1280 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert b"".join(got) in (frames[0] + frames[1], frames[1] + frames[0])
+
+
 class _Server:
     """A TCP server on loopback that can drop its client and accept again."""
 
