@@ -129,6 +129,16 @@ def url_signer(url: str) -> Any:
     return dev_signer()
 
 
+def open_unless_keyed(url: str) -> str:
+    """``url`` with ``key=none`` unless it gives ``key=``: an open node, as the fuzzer's
+    simulated node is unless asked (ground fuzz: its campaign commands are plain)."""
+    query = urlsplit(url).query if "://" in url else ""
+    if "key" in parse_qs(query, keep_blank_values=True):
+        return url
+    base = url if "://" in url else VPICO + "://"
+    return base + ("&" if query else ("" if base.endswith("?") else "?")) + "key=none"
+
+
 def key_store_of(flash: Path) -> Path:
     """Where a board's development-key counters are kept: beside its flash image."""
     return flash.with_name(flash.name + ".keys.json")

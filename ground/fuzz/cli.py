@@ -37,6 +37,7 @@ from ground.fuzz import cases as fc
 from ground.fuzz.keyring import FuzzKey
 from ground.fuzz.port import NodePort
 from ground.fuzz.runner import Campaign, Finding, load_corpus
+from ground.keys import KeyStore
 from ground.micropython import REPO_ROOT
 from ground.transport import DEFAULT_UPLINK_BYTES_PER_S, is_sim
 
@@ -97,28 +98,36 @@ def _categories(text: str) -> tuple[str, ...]:
 def node_key(args: argparse.Namespace, url: str) -> FuzzKey | None:
     """The node's key as the fuzzer holds it: ``--operator N`` (or $ILRS_OPERATOR) from the
     key store, counters reserved in the store as the ground does; else the development key of
-    ``sim://?key=dev``; else none."""
+    ``sim://?key=dev`` or ``vpico://?key=dev`` (a kept virtual Pico's counters from the store
+    beside its flash); else none."""
     from ground.auth import DEV_GENERATION, DEV_MASTER, DEV_OPERATOR
-    from ground.keys import KeyStore, default_store
+    from ground.keys import default_store, dev_store_at
+    from ground.vpico import is_vpico, key_store_of
 
     operator = args.operator
     if operator is None and os.environ.get("ILRS_OPERATOR"):
         operator = int(os.environ["ILRS_OPERATOR"])
     if operator is not None:
-        store = KeyStore(args.key_store or default_store())
-        entry = store.entry(operator)
+        return _stored_key(KeyStore(args.key_store or default_store()), operator)
+    # the URL's own key=dev, not a default: the fuzzer's node is open unless asked
+    options = parse_qs(urlsplit(url).query if "://" in url else "")
+    if options.get("key", [""])[-1] != "dev" or not (is_sim(url) or is_vpico(url)):
+        return None
+    flash = options.get("flash", [""])[-1]
+    if is_vpico(url) and flash:
+        return _stored_key(dev_store_at(key_store_of(Path(flash))), DEV_OPERATOR)
+    return FuzzKey(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
 
-        def reserve(counter: int) -> None:
-            entry["counter"] = counter
-            store.save()
 
-        return FuzzKey(bytes.fromhex(entry["master"]), operator, int(entry["generation"]),
-                       last_counter=int(entry["counter"]), store=reserve)
-    # the URL's own key=dev, not a default: the fuzzer's simulated node is open unless asked
-    query = urlsplit(url).query if "://" in url else ""
-    if is_sim(url) and parse_qs(query).get("key", [""])[-1] == "dev":
-        return FuzzKey(DEV_MASTER, DEV_OPERATOR, DEV_GENERATION)
-    return None
+def _stored_key(store: KeyStore, operator: int) -> FuzzKey:
+    entry = store.entry(operator)
+
+    def reserve(counter: int) -> None:
+        entry["counter"] = counter
+        store.save()
+
+    return FuzzKey(bytes.fromhex(entry["master"]), operator, int(entry["generation"]),
+                   last_counter=int(entry["counter"]), store=reserve)
 
 
 def replay_corpus(campaign: Campaign, corpus: Path) -> list[Finding]:

@@ -24,6 +24,7 @@ from ground.fuzz.keyring import FuzzKey, OpenError
 from ground.link import Deframer, Frame
 from ground.log import DOWN, UP, SessionLog
 from ground.transport import Transport, is_sim, sim_options
+from ground.vpico import is_vpico, open_unless_keyed
 from protocol import dictionary
 
 KIND_VERIFICATION: Final = 1
@@ -61,7 +62,9 @@ class NodePort:
     def __init__(self, url: str = "sim", *, uplink_bytes_per_s: float | None = None,
                  log_path: str | Path | None = None, seed: int | None = None,
                  key: FuzzKey | None = None) -> None:
-        self.url = url
+        # a virtual Pico, as the simulated node, is deployed open unless the URL asks for the
+        # key (key=dev): the campaign is plain
+        self.url = open_unless_keyed(url) if is_vpico(url) else url
         # the node's key: the port's own commands are signed with it, and authenticated
         # answers opened with it (SPEC §10.5); None: plain commands, an open node
         self.key = key

@@ -171,6 +171,44 @@ def test_a_client_on_a_kept_flash_continues_the_counters_beside_it(
     assert Client(f"vpico://?uf2={uf2}&key=none", write_log=False).signer is None
 
 
+@pytest.mark.parametrize(("url", "fuzzed"), [
+    ("vpico", "vpico://?key=none"),
+    ("vpico://", "vpico://?key=none"),
+    ("vpico://?uf2=X", "vpico://?uf2=X&key=none"),
+    ("vpico://?uf2=X&key=dev", "vpico://?uf2=X&key=dev"),
+    ("vpico://?key=none", "vpico://?key=none"),
+])
+def test_the_fuzzer_deploys_an_open_node_unless_asked(url: str, fuzzed: str) -> None:
+    # as its simulated node: the campaign's commands are plain
+    from ground.fuzz.port import NodePort
+    from ground.vpico import open_unless_keyed
+
+    assert open_unless_keyed(url) == fuzzed
+    assert NodePort(url).url == fuzzed
+
+
+def test_the_fuzzer_holds_the_development_key_of_a_keyed_virtual_pico(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    monkeypatch.delenv("ILRS_OPERATOR", raising=False)
+
+    from ground.fuzz.cli import node_key
+    from ground.keys import dev_store_at
+
+    args = argparse.Namespace(operator=None, key_store=None)
+    assert node_key(args, "vpico://?uf2=X") is None
+    fresh = node_key(args, "vpico://?uf2=X&key=dev")
+    assert fresh is not None and fresh.counter == 256  # a new board: from the first block
+    # a kept board's counters continue from the store beside its flash
+    flash = tmp_path / "flash.img"
+    store = dev_store_at(flash.with_name("flash.img.keys.json"))
+    store.operators[0]["counter"] = 5000
+    store.save()
+    key = node_key(args, f"vpico://?uf2=X&key=dev&flash={flash}")
+    assert key is not None and (key.operator, key.counter) == (0, 5120)
+
+
 def test_ground_without_a_uf2_says_what_to_set(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != UF2_ENV}
     env["ILRS_LOG_DIR"] = str(tmp_path)
