@@ -5,8 +5,11 @@
   authenticated verifications (``open``).
 - ``node_key_table(entries)``: the bytes of the node's ``keys.bin`` (written through the
   maintenance path or into a simulated node's state directory, never over the protocol).
-- ``DEV_OPERATOR``/``DEV_MASTER``: the development key every simulated node is provisioned
-  with. It is public (it is in this file): a board never gets it.
+- ``DEV_OPERATOR``/``DEV_MASTER``: the development key every simulated node (and virtual
+  Pico, ``vpico://?key=dev``) is provisioned with. It is public (it is in this file): a board
+  never gets it.
+- ``unwrap`` / ``open_unchecked``: what a logged COSE_Mac0 object carries, its tag not
+  checked, for a replay of a session log (the live client checked it, or logged refusing it).
 
 Key material never appears in a repr, a log line or an error message of this module.
 """
@@ -49,6 +52,24 @@ def node_key_table(entries: list[tuple[int, bytes, int]]) -> bytes:
 def dev_key_table() -> bytes:
     """The node's keys.bin holding the development key alone (what ``key=dev`` provisions)."""
     return node_key_table([(DEV_OPERATOR, DEV_MASTER, DEV_GENERATION)])
+
+
+def unwrap(data: bytes, label: bytes) -> tuple[bytes, int, int, int]:
+    """(payload, operator, generation, counter) of a COSE_Mac0 object (``label``:
+    ``cose.LABEL_COUNTER`` for a command, ``cose.LABEL_ANSWERS`` for a verification) as a
+    session log holds it. The tag is NOT checked: a replay shows what the live client checked
+    at the time. AuthError if it is not the layout."""
+    r = cose.Mac0Reader()
+    if r.parse(data, len(data), label) != cose.OK:
+        raise AuthError("not the authenticated layout")
+    return bytes(data[r.payload:r.payload_end]), r.operator, r.generation, r.counter
+
+
+def open_unchecked(data: bytes) -> tuple[bytes, int]:
+    """``Signer.open`` for a replay: (payload, the command counter it answers), the tag not
+    checked (see ``unwrap``)."""
+    payload, _operator, _generation, counter = unwrap(data, cose.LABEL_ANSWERS)
+    return payload, counter
 
 
 def next_block(last: int) -> int:

@@ -22,7 +22,7 @@ from ground.link import Deframer, Discard
 from ground.log import DOWN, SessionLog
 
 T = TypeVar("T")
-_MAC0: Final = b"\xd1"  # the first byte of a COSE_Mac0 object (tag 17)
+MAC0: Final = b"\xd1"  # the first byte of a COSE_Mac0 object (tag 17)
 Listener = Callable[[Any], None]
 
 # What listeners receive, per kind.
@@ -130,24 +130,16 @@ class Downlink:
         answers: dict[int, int] = {}
         failures: dict[int, codec.DecodeFailure] = {}
         for i, raw in enumerate(messages):
-            if raw[:1] == _MAC0:  # an authenticated verification (SPEC §10.5)
-                if self.opener is None:
-                    failures[i] = codec.DecodeFailure(
-                        "an authenticated message, and no key configured to check it")
-                    continue
-                try:
-                    messages[i], answers[i] = self.opener(raw)
-                except AuthError as exc:
-                    self.auth_errors += 1
-                    failures[i] = codec.DecodeFailure(f"authenticated message refused: {exc}")
+            if raw[:1] == MAC0:  # an authenticated verification (SPEC §10.5)
+                opened = self._open(raw)
+                if isinstance(opened, codec.DecodeFailure):
+                    failures[i] = opened
+                else:
+                    messages[i], answers[i] = opened
         if answers or failures:
             each = codec.decode_batch(messages)
             for i, counter in answers.items():
-                msg = each[i]
-                if isinstance(msg, codec.Message):
-                    auth = codec.AuthenticatedMessage(*msg)
-                    auth.answers = counter
-                    each[i] = auth
+                each[i] = _answering(each[i], counter)
             for i, failure in failures.items():
                 each[i] = failure
             return Received(wires, [_named(msg, t_ns) for msg in each], discards)
@@ -179,8 +171,29 @@ class Downlink:
 
     def frame(self, wire: bytes, message: bytes, t_ns: int) -> codec.Message | None:
         """One verified frame (live, or from a log being replayed)."""
+        counter = None
+        if message[:1] == MAC0:
+            opened = self._open(message)
+            if isinstance(opened, codec.DecodeFailure):
+                self._decoded(wire, opened, t_ns)
+                return None
+            message, counter = opened
         msg = codec.decode_batch([message])[0]
+        if counter is not None:
+            msg = _answering(msg, counter)
         return msg if self._decoded(wire, msg, t_ns) and isinstance(msg, codec.Message) else None
+
+    def _open(self, raw: bytes) -> tuple[bytes, int] | codec.DecodeFailure:
+        """An authenticated verification's message and the command counter it answers, or
+        why not (SPEC §10.5)."""
+        if self.opener is None:
+            return codec.DecodeFailure("an authenticated message, and no key configured to "
+                                       "check it")
+        try:
+            return self.opener(raw)
+        except AuthError as exc:
+            self.auth_errors += 1
+            return codec.DecodeFailure(f"authenticated message refused: {exc}")
 
     def _decoded(self, wire: bytes, result: Result, t_ns: int) -> bool:
         """Count, keep and hand on a decoded frame; False if it could not be decoded."""
@@ -243,6 +256,16 @@ class Downlink:
         self._packets[hk.packet_id] = hk
         self._latest = None
         self._emit(HOUSEKEEPING, hk)
+
+
+def _answering(msg: codec.Message | codec.DecodeFailure,
+               counter: int) -> codec.Message | codec.DecodeFailure:
+    """msg as the AuthenticatedMessage it arrived as, answering command counter ``counter``."""
+    if not isinstance(msg, codec.Message):
+        return msg
+    auth = codec.AuthenticatedMessage(*msg)
+    auth.answers = counter
+    return auth
 
 
 def _named(msg: codec.Message | codec.DecodeFailure, t_ns: int) -> Result:

@@ -4,7 +4,9 @@
 what the ``Downlink`` produced from it (housekeeping, events, errors). ``speed`` 0 replays as
 fast as possible; 1 keeps the recorded pacing; 10 is ten times faster. Uplink frames are
 decoded too, so the commands sent appear in order; discarded bytes and decode errors are
-reported as they were at the time.
+reported as they were at the time. Authenticated frames (SPEC §10) are shown by what they
+carry, a signed command with its key and counter; their tags are not checked again (the live
+client checked them, and logged an error for any it refused).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from ground import codec
-from ground.downlink import ERROR, EVENT, HOUSEKEEPING, Downlink
+from ground.auth import AuthError, open_unchecked, unwrap
+from ground.downlink import ERROR, EVENT, HOUSEKEEPING, MAC0, Downlink
 from ground.link import Frame, decode_wire
 from ground.log import DISCARD, DOWN, LINK, NOTE, UP, LogReader, Record
+from protocol import cose
 from protocol import dictionary_lookup as lookup
 
 _format_message: Final[Callable[[Any], str]] = lookup.format_message
@@ -35,6 +39,7 @@ class Replay:
     def __init__(self, path: str | Path) -> None:
         self.reader = LogReader(path)
         self.downlink = Downlink(log=None)
+        self.downlink.opener = open_unchecked  # the live client checked them
         self._items: list[Item] = []
         self._t_ns = 0
         self.records = 0
@@ -90,8 +95,15 @@ def _uplink_text(wire: bytes) -> str:
     item = decode_wire(wire)
     if not isinstance(item, Frame):
         return f"uplink frame fails {item.reason}"
+    message, signed = item.message, ""
+    if message[:1] == MAC0:  # a signed command (SPEC §10.3)
+        try:
+            message, operator, generation, counter = unwrap(message, cose.LABEL_COUNTER)
+        except AuthError as exc:
+            return f"uplink frame undecodable: {exc}"
+        signed = f" (signed: key {operator:02x}{generation:02x}, counter {counter})"
     try:
-        msg = codec.decode(item.message)
+        msg = codec.decode(message)
     except codec.DecodeFailure as exc:
         return f"uplink frame undecodable: {exc.reason}"
-    return _format_message(msg)
+    return _format_message(msg) + signed

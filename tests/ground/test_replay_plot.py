@@ -48,6 +48,32 @@ def test_replay_gives_what_the_live_session_saw(recording: tuple[Path, int]) -> 
     assert [e.text for e in mode_events][-2:] == ["mode SAFE -> NOMINAL", "mode NOMINAL -> SAFE"]
 
 
+def test_a_signed_session_replays_as_clearly_as_an_open_one(tmp_path: Path) -> None:
+    # every command of a keyed node is a COSE_Mac0 object, and so is every verification: a
+    # replay showed each as "undecodable: semantic tag 17"
+    from ground.auth import dev_signer
+    from ground.simnode import SimNode
+
+    path = tmp_path / "signed.jsonl"
+    with SimNode(seed=7, state_dir=tmp_path / "state", dev_key=True) as sim, \
+            Client(sim.port, log=path, signer=dev_signer()) as node:
+        node.command("set_mode", mode="NOMINAL")
+        node.command("set_mode", mode="SAFE")
+        counters = node.signer.counter  # type: ignore[union-attr]
+    rp = Replay(path)
+    items = list(rp.run())
+    assert rp.downlink.decode_errors == 0 and rp.downlink.auth_errors == 0
+    assert not [i for i in items if i.topic == "error"]
+    commands = [i.value for i in items if i.topic == "command"]
+    modes = [c for c in commands if c.startswith("command set_mode")]
+    assert [c.split(" seq ")[1].split(" ", 1)[1] for c in modes] == [
+        f"[2] (signed: key 0000, counter {counters - 1})",
+        f"[1] (signed: key 0000, counter {counters})"]
+    mode_events = [i.value.text for i in items
+                   if i.topic == "event" and i.value.name == "mode_changed"]
+    assert mode_events[-2:] == ["mode SAFE -> NOMINAL", "mode NOMINAL -> SAFE"]
+
+
 def test_replay_speed_paces(recording: tuple[Path, int]) -> None:
     import time
 
