@@ -123,4 +123,4 @@ def test_a_bad_vpico_option_is_one_usage_error(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("--target", "vpico://?uf2=/x.uf2&speed=3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--target vpico://?uf2=/x.uf2&speed=3: *unknown vpico "
-                                 "option 'speed' (uf2, flash, deploy)*"])
+                                 "option 'speed' (uf2, flash, deploy, key)*"])
