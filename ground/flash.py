@@ -401,9 +401,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
     options = vpico_options(args.port)
     options["deploy"] = "no"  # this is the deployment
     try:
-        board = VirtualPico(**options).start()
-        if board.marker.exists():  # a node runs there: let it boot, so it can be asked
-            board.wait_node()
+        board = VirtualPico(**options).start()  # a node deployed there has booted
     except VirtualPicoError as exc:
         raise FlashError("virtual Pico", str(exc)) from None
     try:

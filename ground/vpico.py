@@ -232,6 +232,8 @@ class VirtualPico:
             if self.deploy != "no":
                 self.deploy_node()
                 self.wait_node()
+            elif self.marker.exists():  # a node deployed there: let it boot, so it answers
+                self.wait_node()
         except BaseException:
             self.stop()
             raise

@@ -209,6 +209,27 @@ def test_the_fuzzer_holds_the_development_key_of_a_keyed_virtual_pico(
     assert key is not None and (key.operator, key.counter) == (0, 5120)
 
 
+@pytest.mark.parametrize("deployed", [True, False])
+def test_a_board_not_deployed_again_is_handed_over_once_its_node_has_booted(
+        tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch, deployed: bool) -> None:
+    # `ground cmd noop --port 'vpico://?flash=F&deploy=no'` gave up after 5 s: the node on F
+    # was still in its boot (a minute of wall time, its escape window open). A flash that holds
+    # no node (a bare MicroPython, for `ground flash`) has nothing to wait for.
+    board = VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no")
+    if deployed:
+        board.marker.write_text("a deployment\n")
+    calls: list[str] = []
+    monkeypatch.setattr(board, "_spawn", lambda: calls.append("power on"))
+    monkeypatch.setattr(board, "wait_up", lambda count, timeout_s=0: calls.append("usb") or 1)
+    monkeypatch.setattr(board, "wait_node", lambda timeout_s=0: calls.append("node"))
+    monkeypatch.setattr(board, "deploy_node", lambda: calls.append("deploy"))
+    try:
+        board.start()
+    finally:
+        board.stop()
+    assert calls == ["power on", "usb", *(["node"] if deployed else [])]
+
+
 def test_ground_without_a_uf2_says_what_to_set(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != UF2_ENV}
     env["ILRS_LOG_DIR"] = str(tmp_path)
