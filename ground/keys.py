@@ -281,12 +281,13 @@ def _provision_board(port: str, table: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "keys.bin"
         src.write_bytes(table)
-        cmd = ["mpremote", "connect", port, "cp", str(src), BOARD_KEYS]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ProvisionError(f"mpremote on {port}: {type(exc).__name__}") from None
-        if done.returncode != 0:
-            raise ProvisionError(f"mpremote on {port} failed (is the board at its REPL? "
-                              f"`ground cmd maintenance` first): "
-                              f"{done.stderr.strip().splitlines()[-1:]}")
+        for step in provision_steps(port, src, ["mpremote"]):
+            try:
+                done = subprocess.run(step.argv, capture_output=True, text=True, timeout=60,
+                                      check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ProvisionError(f"mpremote on {port}: {type(exc).__name__}") from None
+            if done.returncode != 0:
+                raise ProvisionError(f"mpremote on {port} failed (is the board at its REPL? "
+                                  f"`ground cmd maintenance` first): "
+                                  f"{done.stderr.strip().splitlines()[-1:]}")
