@@ -3,6 +3,8 @@
 1. If the node answers on the port (firmware running), send it to the REPL: ``set_mode SAFE``
    then the hazardous ``maintenance`` command (asks first unless ``--yes``), and wait for it to
    reboot with the REPL kept. A fresh board (plain MicroPython) does not answer: skip this.
+   A node that holds keys refuses plain commands (UNAUTHENTICATED): sign them with
+   ``--operator N``; without it, flash stops there and says so, having changed nothing.
    (The other way back is the boot escape: the word ``REPL`` on the USB serial, Ctrl-C, or GP22
    held low during the first 2 s after reset; see firmware/main.py.)
 2. Precompile ``protocol/`` (without the ground's dictionary modules) and ``firmware/``
@@ -28,7 +30,9 @@
 ``--port vpico://?uf2=PATH&flash=FILE`` flashes the virtual Pico (ground/vpico.py) the same
 way: it boots the emulated board on its flash file (letting a node already there boot, so step
 1 can ask it), runs these steps against its USB serial with more patience (its clock runs about
-34x slower), and records the deployment beside the flash file.
+34x slower), and records the deployment beside the flash file. With ``key=dev`` (the
+default) it also provisions the development key before the reset, as the board's own
+deployment does, and signs every command with it (its counters beside the flash file).
 
 ``plan()`` (filesystem) and ``plan_romfs()`` return the exact mpremote command lines and
 ``choose()`` makes the decision from the query's answer, so all of it is tested without a board.
@@ -46,11 +50,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from rich.progress import Progress
 
 from ground.errors import (
+    CommandRejected,
     FlashError,
     FlashTimeout,
     GroundError,
@@ -61,6 +66,9 @@ from ground.errors import (
 )
 from ground.micropython import GROUND_ONLY, REPO_ROOT, mpy_cross_args
 from ground.vpico import is_vpico
+
+if TYPE_CHECKING:
+    from ground.auth import Signer
 
 BUILD_DIR: Final = REPO_ROOT / "build" / "pico"
 MODULES_DIR: Final = "modules"  # under the build dir: the .mpy tree, the image's contents
@@ -328,14 +336,28 @@ def install(steps: Sequence[Step], runner: Runner = _run, show: bool = True) -> 
             progress.advance(task, step.files + 1)
 
 
+_KEYED_NODE: Final = (
+    "the node is running and holds keys: sign its commands to maintenance with --operator N "
+    "(its key from --key-store PATH or $ILRS_KEYS), or take the boot escape (type REPL, or "
+    "hold GP22 low, in the first 2 s after reset) and flash with --no-maintenance; nothing "
+    "was changed")
+
+
 def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
-            timeout_s: float = 1.5) -> bool:
-    """Send a running node to the REPL (maintenance). False if nothing answered (REPL)."""
+            timeout_s: float = 1.5, signer: Signer | None = None) -> bool:
+    """Send a running node to the REPL (maintenance), its commands signed with ``signer`` if
+    given (a node that holds keys refuses them plain). False if nothing answered (REPL)."""
     from ground.client import Client
 
-    client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5)
+    client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5,
+                    signer=signer)
     try:
         client.connect(timeout=timeout_s)
+    except CommandRejected as exc:  # it answered: a node runs there, and it said why not
+        client.close()
+        why = (_KEYED_NODE if exc.reason == "UNAUTHENTICATED"
+               else "the node is running and refused it; nothing was changed")
+        raise CommandRejected(exc.command, exc.seq, exc.code, exc.reason, why) from None
     except GroundError:
         client.close()
         return False
@@ -357,13 +379,14 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
     return True
 
 
-def ping(port: str, attempts: int = 5) -> str:
-    """Connect (checking the dictionary) and send noop; the status line, or FlashError."""
+def ping(port: str, attempts: int = 5, signer: Signer | None = None) -> str:
+    """Connect (checking the dictionary) and send noop, signed with ``signer`` if given; the
+    status line, or FlashError."""
     from ground.client import Client
 
     last = ""
     for _ in range(attempts):
-        client = Client(port)
+        client = Client(port, signer=signer)
         try:
             status = client.connect(timeout=3.0)
             client.command("noop")
@@ -381,7 +404,8 @@ def ping(port: str, attempts: int = 5) -> str:
     raise FlashError("ping", last)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, signer: Signer | None = None) -> int:
+    """``ground flash``; ``signer`` signs the commands to a running node (``--operator``)."""
     if not args.build_only:
         check_port(args.port)  # before building: a wrong port costs nothing
     built = build()
@@ -390,12 +414,15 @@ def main(args: argparse.Namespace) -> int:
     if args.build_only:
         return 0
     if is_vpico(args.port):
-        return _flash_vpico(args, built, image)
-    return _flash_port(args, args.port, built, image)
+        return _flash_vpico(args, built, image, signer)
+    return _flash_port(args, args.port, built, image, signer=signer)
 
 
-def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> int:
-    """The virtual Pico: boot it on its flash file, then exactly what a board gets."""
+def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
+                 signer: Signer | None = None) -> int:
+    """The virtual Pico: boot it on its flash file, then exactly what a board gets (with
+    ``key=dev``, the development key provisioned and the commands signed with it, unless
+    ``signer`` is given)."""
     from ground.vpico import VirtualPico, VirtualPicoError, vpico_options
 
     options = vpico_options(args.port)
@@ -407,8 +434,10 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
     try:
         print(f"virtual Pico on {board.port}, flash {board.flash}")
         board.marker.unlink(missing_ok=True)
+        # key=dev: provisioned as the board's own deployment does, and every command signed
         code = _flash_port(args, board.port, built, image, runner=_run_slow,
-                           booted=board.wait_node, connect_timeout_s=60.0)
+                           booted=board.wait_node, connect_timeout_s=60.0,
+                           signer=signer or board.signer(), before_reset=board.key_steps())
         board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
         return code
     finally:
@@ -417,12 +446,14 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path) -> i
 
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
                 runner: Runner | None = None, booted: Callable[[], None] | None = None,
-                connect_timeout_s: float | None = None) -> int:
+                connect_timeout_s: float | None = None, signer: Signer | None = None,
+                before_reset: Sequence[Step] = ()) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})
     running = False
     if not args.no_maintenance:
-        running = (to_repl(args.port, args.yes) if connect_timeout_s is None
-                   else to_repl(args.port, args.yes, timeout_s=connect_timeout_s))
+        running = (to_repl(args.port, args.yes, signer=signer) if connect_timeout_s is None
+                   else to_repl(args.port, args.yes, timeout_s=connect_timeout_s,
+                                signer=signer))
     if running:
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
@@ -435,15 +466,16 @@ def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: 
     else:
         print(f"warning: {decision.warning}", file=sys.stderr)
         steps = plan(args.port, built)
+    steps[-1:-1] = before_reset
     if runner is None:  # a board
         install(steps)
         time.sleep(_BOOT_WAIT_S)
-        print(ping(args.port))
+        print(ping(args.port, signer=signer))
     else:
         install(steps, runner)
         if booted is not None:  # not a fixed sleep: until the node sends housekeeping
             booted()
-        print(ping(args.port))
+        print(ping(args.port, signer=signer))
     return 0
 
 

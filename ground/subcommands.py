@@ -666,4 +666,5 @@ def flash_args(p: argparse.ArgumentParser) -> None:
 def do_flash(args: argparse.Namespace) -> int:
     from ground import flash
 
-    return flash.main(args)
+    port = args.port or os.environ.get(PORT_ENV)  # flash asks for a port: never the sim's key
+    return flash.main(args, signer=signer_of(args) if port else None)

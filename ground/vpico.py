@@ -28,7 +28,9 @@ so the default deploys files there). The node is never changed for the emulator.
 ground.auth's development key (``ground keys provision --board`` does the same to a Pico), so
 the node boots ENFORCED, and a Client on the port signs with it by itself, its counters kept
 beside the flash image (``flash.img.keys.json``: the node's replay window lives in that flash,
-so they belong together). ``key=none`` deploys an open node.
+so they belong together; a deployment leaves the node's state as it was, so they are kept
+across deployments). ``ground flash`` on a ``vpico`` URL provisions and signs the same way.
+``key=none`` deploys an open node.
 
 Known limits of the emulator (rp2040py 0.3), which tests state as skips or expected values:
 ADC reads 0 (the die temperature reads 437 °C), output pins read back 0, ``machine.UART``
@@ -330,6 +332,30 @@ class VirtualPico:
         """The development key's counters for this board (``key=dev``)."""
         return key_store_of(self.flash)
 
+    def key_steps(self) -> list[Any]:
+        """The mpremote steps (ground.flash.Step) that provision the development key, for a
+        deployment to run before its reset; none for ``key=none``. The counters beside the
+        flash are kept: a deployment leaves the node's state, its replay window with it, as
+        it was (only counters lower than the node's are refused, higher ones never)."""
+        if not self.dev_key:
+            return []
+        from ground import keys
+        from ground.auth import dev_key_table
+
+        table = self.build_dir / "keys.bin"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_bytes(dev_key_table())
+        return keys.provision_steps(self.port, table)
+
+    def signer(self) -> Any:
+        """The development key's Signer for this board, its counters from beside the flash;
+        None for ``key=none``."""
+        if not self.dev_key:
+            return None
+        from ground.keys import dev_key_signer
+
+        return dev_key_signer(self.key_store)
+
     def digest(self, built: list[Any], deploy: str) -> str:
         """What the deployment marker records: this UF2, this build, how it was deployed,
         with which key."""
@@ -359,14 +385,7 @@ class VirtualPico:
         decision = flashing.choose(size, image.stat().st_size, use_romfs)
         steps = (flashing.plan_romfs(self.port, built, image)
                  if decision.deployment == flashing.ROMFS else flashing.plan(self.port, built))
-        if self.dev_key:  # before the node first runs: it boots ENFORCED
-            from ground import keys
-            from ground.auth import dev_key_table
-
-            table = self.build_dir / "keys.bin"
-            table.write_bytes(dev_key_table())
-            steps[-1:-1] = keys.provision_steps(self.port, table)
-            self.key_store.unlink(missing_ok=True)  # a new node: its counters from 0
+        steps[-1:-1] = self.key_steps()  # before the node first runs: it boots ENFORCED
         flashing.install(steps[:-1], runner=_run_slow, show=False)
         # the flash file is written through: as it is now, it is a node that never ran
         shutil.copyfile(self.flash, self.pristine)

@@ -157,6 +157,63 @@ def test_to_repl_sends_a_running_node_to_maintenance(monkeypatch: pytest.MonkeyP
         assert node.executed[2] == 1 and node.executed[19] == 1  # set_mode SAFE, maintenance
 
 
+def test_to_repl_signs_for_a_node_that_holds_keys(tmp_path: Path) -> None:
+    # a node with a key table refuses plain commands, silently (SPEC §10.3): flashing a Pico
+    # that holds keys must sign set_mode and maintenance with the operator's key
+    from ground.auth import dev_signer
+    from ground.client import Client
+    from ground.errors import CommandRejected
+    from ground.simnode import SimNode
+
+    with SimNode(seed=7, state_dir=tmp_path / "state", dev_key=True) as sim:
+        with pytest.raises(CommandRejected) as refused:  # not taken for a board at its REPL
+            flash.to_repl(sim.port, assume_yes=True, timeout_s=10.0)
+        assert (refused.value.command, refused.value.reason) == ("status", "UNAUTHENTICATED")
+        assert refused.value.why == flash._KEYED_NODE
+        signer = dev_signer()
+        assert flash.to_repl(sim.port, assume_yes=True, timeout_s=10.0, signer=signer) is True
+        client = Client(sim.port, signer=signer, write_log=False)
+        try:
+            status = client.connect(timeout=10.0)
+        finally:
+            client.close()
+        assert (status.boot_count, status.reset_cause) == (2, "MAINTENANCE")
+
+
+def test_flash_signs_with_the_operator_given(
+    monkeypatch: pytest.MonkeyPatch, built: list[flash.Built], tmp_path: Path
+) -> None:
+    from ground import cli
+    from ground.keys import KeyStore
+
+    store = KeyStore(tmp_path / "keys.json")
+    store.generate(3)
+    monkeypatch.setattr(flash, "BUILD_DIR", built[-1].local.parent)
+    monkeypatch.setattr(flash, "build", lambda: built)
+    monkeypatch.setattr(flash, "check_port", lambda port: port)  # no board here: say it is
+    monkeypatch.setattr(flash, "query_romfs", lambda port: None)
+    monkeypatch.setattr(flash, "install", lambda steps: None)
+    monkeypatch.setattr(flash, "_BOOT_WAIT_S", 0.0)
+    signers: list[tuple[str, int | None]] = []
+
+    def to_repl(port: str, yes: bool, signer: object = None) -> bool:
+        signers.append(("to_repl", getattr(signer, "operator", None)))
+        return True
+
+    def ping(port: str, signer: object = None) -> str:
+        signers.append(("ping", getattr(signer, "operator", None)))
+        return "node up"
+
+    monkeypatch.setattr(flash, "to_repl", to_repl)
+    monkeypatch.setattr(flash, "ping", ping)
+    argv = ["flash", "--port", "/dev/ttyACM0", "--yes", "--no-romfs"]
+    assert cli.main([*argv, "--operator", "3", "--key-store", str(tmp_path / "keys.json")]) == 0
+    assert signers == [("to_repl", 3), ("ping", 3)]
+    signers.clear()
+    assert cli.main(argv) == 0  # no operator: plain, as a board that holds no keys wants
+    assert signers == [("to_repl", None), ("ping", None)]
+
+
 # --- ROMFS ----------------------------------------------------------------------------------
 
 QUERY_OK = """ROMFS0 partition has size 262144 bytes (64 blocks of 4096 bytes each)
@@ -258,9 +315,9 @@ def test_main_deploys_romfs_when_the_board_has_it(
     monkeypatch.setattr(flash, "BUILD_DIR", out)
     monkeypatch.setattr(flash, "build", lambda: built)
     monkeypatch.setattr(flash, "check_port", lambda port: port)  # no board here
-    monkeypatch.setattr(flash, "to_repl", lambda port, yes: False)
+    monkeypatch.setattr(flash, "to_repl", lambda port, yes, signer=None: False)
     monkeypatch.setattr(flash, "_BOOT_WAIT_S", 0.0)
-    monkeypatch.setattr(flash, "ping", lambda port: "node up")
+    monkeypatch.setattr(flash, "ping", lambda port, signer=None: "node up")
     queried: list[str] = []
 
     def fake_query(port: str) -> int | None:

@@ -132,7 +132,11 @@ def test_the_development_key_is_provisioned_before_the_node_first_runs(
 
     board = VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="files", dev_key=dev_key)
     board.flash.write_bytes(b"\xff")
-    board.key_store.write_text("counters of the node that was here")
+    from ground.keys import dev_store_at
+
+    kept = dev_store_at(board.key_store)  # the counters of the node on this flash
+    kept.operators[0]["counter"] = 5000
+    kept.save()
     monkeypatch.setattr(flashing, "build", build)
     monkeypatch.setattr(flashing, "install", install)
     monkeypatch.setattr(board, "wait_up", lambda count, timeout_s=0: count)
@@ -150,9 +154,74 @@ def test_the_development_key_is_provisioned_before_the_node_first_runs(
     assert tails[1:] == ([["fs", "cp", str(board.build_dir / "main.py"), ":main.py"]]
                          + (keyed if dev_key else []) + [["reset"]])
     assert pristine_after == [len(ran) - 1]  # after the key, before the reset
-    # a new node: its counters start again (the old store named another node's)
-    assert board.key_store.exists() is not dev_key
+    # the node's state (its replay window) outlives a deployment: so do the counters
+    assert board.key_store.exists()
+    signer = board.signer()
+    assert (signer is not None) is dev_key
+    if signer is not None:
+        assert signer.sign(b"\x80")[1] > 5000
     assert board.marker.read_text().strip().endswith(":files:key=dev" if dev_key else ":files")
+
+
+@pytest.mark.parametrize("dev_key", [True, False])
+def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
+        tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch, dev_key: bool) -> None:
+    # `ground flash --port 'vpico://?flash=F'` then `ground cmd noop` on F: the node must hold
+    # the key the marker names, and flash's own commands (maintenance, ping) must be signed
+    import argparse
+
+    from ground import flash as flashing
+    from ground.auth import Signer
+    from ground.keys import BOARD_KEYS, KeyStore
+
+    flash = tmp_path / "flash.img"
+    out = tmp_path / "pico"
+    out.mkdir()
+    (out / "main.py").write_text("")
+    (out / flashing.ROMFS_IMAGE).write_bytes(b"")
+    monkeypatch.setattr(flashing, "BUILD_DIR", out)
+    monkeypatch.setattr(flashing, "build", lambda: [flashing.Built(out / "main.py", "main.py")])
+    monkeypatch.setattr(VirtualPico, "start", lambda self: setattr(self, "port", "/dev/pts/x")
+                        or self)
+    monkeypatch.setattr(VirtualPico, "stop", lambda self: None)
+    monkeypatch.setattr(VirtualPico, "wait_node", lambda self, timeout_s=0: None)
+    monkeypatch.setattr(flashing, "query_romfs", lambda port, runner=None: None)
+    ran: list[list[str]] = []
+    monkeypatch.setattr(flashing, "install",
+                        lambda steps, runner=None, show=True: ran.extend(s.argv for s in steps))
+    signed: list[tuple[str, object]] = []
+
+    def to_repl(port: str, yes: bool, timeout_s: float = 0, signer: object = None) -> bool:
+        signed.append(("to_repl", signer))
+        return True
+
+    def ping(port: str, signer: object = None) -> str:
+        signed.append(("ping", signer))
+        return "node up"
+
+    monkeypatch.setattr(flashing, "to_repl", to_repl)
+    monkeypatch.setattr(flashing, "ping", ping)
+    url = f"vpico://?uf2={uf2}&flash={flash}&key={'dev' if dev_key else 'none'}"
+    args = argparse.Namespace(port=url, build_only=False, no_maintenance=False, yes=True,
+                              no_romfs=True)
+    assert flashing.main(args) == 0
+    tails = [argv[argv.index("connect") + 2:] for argv in ran]
+    table = str(flash.with_name("flash.img.build") / "keys.bin")
+    keyed = [["exec", "import os\ntry:\n os.mkdir('/data')\nexcept OSError:\n pass\n"],
+             ["fs", "cp", table, BOARD_KEYS]]
+    assert tails[1:] == ([["fs", "cp", str(out / "main.py"), ":main.py"]]
+                         + (keyed if dev_key else []) + [["reset"]])
+    assert [what for what, _ in signed] == ["to_repl", "ping"]
+    signers = {id(signer): signer for _, signer in signed}
+    if dev_key:  # one signer, the development key's, its counters beside the flash
+        (signer,) = signers.values()
+        assert isinstance(signer, Signer) and signer.operator == 0
+        counter = signer.sign(b"\x80")[1]
+        assert KeyStore(flash.with_name("flash.img.keys.json")).operators[0]["counter"] >= counter
+    else:
+        assert list(signers.values()) == [None]
+    marker = flash.with_name("flash.img.deployed").read_text().strip()
+    assert marker.endswith(":files:key=dev" if dev_key else ":files")
 
 
 def test_a_client_on_a_kept_flash_continues_the_counters_beside_it(
