@@ -101,8 +101,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--operator", type=int, metavar="N", default=None,
                    help="sign commands with operator N's key from the key store "
                    "(default: $ILRS_OPERATOR; none: unsigned, or the development key on "
-                   "a sim port unless sim://?key=none, on the background node and on "
-                   "mqtt://...?key=dev)")
+                   "a sim or vpico port unless ...?key=none, on the background node and "
+                   "on mqtt://...?key=dev)")
     g.add_argument("--key-store", metavar="PATH",
                    help="key store (default: $ILRS_KEYS, else ~/.config/ilrs/keys.json)")
     g.add_argument(
