@@ -379,17 +379,18 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
     return True
 
 
-def ping(port: str, attempts: int = 5, signer: Signer | None = None) -> str:
-    """Connect (checking the dictionary) and send noop, signed with ``signer`` if given; the
-    status line, or FlashError."""
+def ping(port: str, attempts: int = 5, signer: Signer | None = None,
+         timeout_s: float = 3.0) -> str:
+    """Connect (checking the dictionary) and send noop, signed with ``signer`` if given, each
+    given ``timeout_s``; the status line, or FlashError."""
     from ground.client import Client
 
     last = ""
     for _ in range(attempts):
         client = Client(port, signer=signer)
         try:
-            status = client.connect(timeout=3.0)
-            client.command("noop")
+            status = client.connect(timeout=timeout_s)
+            client.command("noop", timeout=timeout_s)
             return (
                 f"node up: mode {status.mode}, boot {status.boot_count}, dictionary "
                 f"0x{status.dict_hash:08x}"
@@ -475,7 +476,8 @@ def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: 
         install(steps, runner)
         if booted is not None:  # not a fixed sleep: until the node sends housekeeping
             booted()
-        print(ping(args.port, signer=signer))
+        # a slow board (the virtual Pico: a signed round trip takes seconds) gets its patience
+        print(ping(args.port, signer=signer, timeout_s=connect_timeout_s or 3.0))
     return 0
 
 

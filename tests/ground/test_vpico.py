@@ -195,8 +195,9 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
         signed.append(("to_repl", signer))
         return True
 
-    def ping(port: str, signer: object = None) -> str:
+    def ping(port: str, signer: object = None, timeout_s: float = 3.0) -> str:
         signed.append(("ping", signer))
+        assert timeout_s == 60.0  # a signed round trip takes seconds on the emulated Pico
         return "node up"
 
     monkeypatch.setattr(flashing, "to_repl", to_repl)
