@@ -182,13 +182,12 @@ class HilTarget:
         self.vpico = self.start_vpico()
         # a VirtualPico that deployed (or kept) the node waited for its housekeeping
         self.booting = self.vpico.deploy == "no"
-        if self.signer is None and self.vpico.dev_key:
+        if self.signer is None:
             # key=dev (the default): its deployment provisioned the development key; the
             # counters continue from the store beside its flash (the node's replay window
-            # lives in that flash), once the deployment has said whether the node is new
-            from ground.keys import dev_key_signer
-
-            self.signer = dev_key_signer(self.vpico.key_store)
+            # lives in that flash), once the deployment has said whether the node is new.
+            # key=none: None, unsigned
+            self.signer = self.vpico.signer()
         return self.vpico
 
     def start_vpico(self, flash: Path | None = None, deploy: str | None = None) -> Any:
@@ -342,17 +341,18 @@ class HilLink:
         Simulated node: SIGKILL and restart (unsaved state is lost). Virtual Pico: SIGKILL of
         the emulator and a power-on from its flash as it was. Board: the ``reboot``
         command (the closest a rig without a relay gets to a power cut; USB re-enumerates and
-        the transport reconnects). With ``api``, waits until it answers with a new boot count.
+        the transport reconnects). With ``api``, waits until it answers with a new boot count;
+        the node cut is ``api``'s own (a ``fresh_node`` is cut, not the session's node).
         """
         before = api.client.status.boot_count if api and api.client.status else None
         wall_s = timeout_s * self.target.time_scale
-        if self.target.is_sim:
-            sim = self.target._running_sim()
+        if self.target.is_sim:  # the fresh node's own process when api is a fresh node
+            sim = getattr(api, "fresh_sim", None) or self.target._running_sim()
             boots = sim.boots
             sim.power_cut()
             sim.wait_boots(boots + 1, wall_s)
         elif self.target.is_vpico:  # SIGKILL of the emulator, a boot from the flash file
-            vpico = self.target._running_vpico()
+            vpico = getattr(api, "fresh_vpico", None) or self.target._running_vpico()
             up = vpico.enumerations
             heard = api.history.packets if api is not None else 0
             vpico.power_cut()

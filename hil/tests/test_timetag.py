@@ -17,6 +17,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,7 +26,6 @@ from ground import codec
 from ground.downlink import PARAMETER
 from ground.errors import GroundError
 from ground.values import EventRecord
-from hil.session import HilLink
 from hil.vocabulary import NodeApi
 from protocol import ids
 
@@ -52,9 +52,14 @@ def utc_for(node_ms: int, node0: int, utc0: int, drift_ppb: int) -> int:
 def correlate_and_hold(node: NodeApi) -> tuple[int, int, int]:
     """Correlate now and keep the node's correlation unchanged for the test (no periodic
     one): (node_ms, utc_ms, drift_ppb) as the node took them."""
-    client = node.client
-    client.set_correlate_period(1e9)
+    node.client.set_correlate_period(1e9)
     time.sleep(0.05)
+    return correlate_now(node)
+
+
+def correlate_now(node: NodeApi) -> tuple[int, int, int]:
+    """Correlate now: (node_ms, utc_ms, drift_ppb) as the node took them."""
+    client = node.client
     drift = client.correlate(timeout=node.seconds(5.0))
     assert drift is not None and client.correlation is not None
     return client.correlation[0], client.correlation[1], drift
@@ -64,12 +69,17 @@ def finals(node: NodeApi, name: str, seq: int) -> list[codec.Message]:
     return [m for m in node.verifications(name, seq) if m.body[1] in (2, 3)]
 
 
-def queueing_margin_ms(node: NodeApi, entries: int) -> int:
-    """Node ms to queue ``entries`` commands (each a round trip, about 100 ms through a
-    broker and a gateway, 160 ms of node time on the emulated Pico: the measured one)."""
+def round_trip_ms(node: NodeApi) -> int:
+    """A command's round trip in node ms, as measured at the start of the session (about 100
+    ms through a broker and a gateway, 160 ms of node time on the emulated Pico); 0 when not
+    measured."""
     scale = getattr(node.target, "scale", None)
-    rtt_ms = 1000 * scale.rtt_s / max(scale.clock_ratio, 1e-3) if scale is not None else 0
-    return 1000 + entries * max(50, int(2 * rtt_ms))
+    return int(1000 * scale.rtt_s / max(scale.clock_ratio, 1e-3)) if scale is not None else 0
+
+
+def queueing_margin_ms(node: NodeApi, entries: int) -> int:
+    """Node ms to queue ``entries`` commands (each a round trip)."""
+    return 1000 + entries * max(50, 2 * round_trip_ms(node))
 
 
 def queue_at(node: NodeApi, node_ms: dict[int, int], correlation: tuple[int, int, int],
@@ -176,36 +186,42 @@ class Witness:
                 self.values.append(msg.body[0])
 
 
-@pytest.mark.sim_only(reason="power cuts at random instants need the simulation")
-def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi, hil_link: HilLink,
+@pytest.mark.power_cut(reason="power cuts at random instants while commands are queued and run")
+def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi,
+                                               power_cycle: Callable[..., None],
                                                request: pytest.FixtureRequest) -> None:
+    """Ten commands due 40 ms apart, the power cut at a random instant while they are queued or
+    while they run; every accepted one ends exactly once (executed, outcome unknown or not
+    run), none runs twice, and no end names a command never sent. Planned in node time."""
     node = fresh_node
     client = node.client
     client.hold_correlation(False)  # the client correlates each new boot by itself
-    sim = node.fresh_sim  # type: ignore[attr-defined]
     cuts = int(os.environ.get("HIL_POWER_CUTS", "3"))
     rng = random.Random(request.config.getoption("hil_seed") or 14)
     witness = Witness()
     unsubscribe = client.downlink.listen(PARAMETER, witness.on_parameter)
     value = -1000
     totals = {"accepted": 0, "executed": 0, "unknown": 0, "not_run": 0}
+    wait_s = node.seconds(5.0)
+    margin_ms = queueing_margin_ms(node, 10)
+    queueing_ms = 10 * round_trip_ms(node)  # about how long the ten take to queue
     try:
-        client.command("param_set", param="event_rate_limit", value=100)
+        client.command("param_set", param="event_rate_limit", value=100, timeout=wait_s)
         for cut in range(cuts):
-            before = client.refresh_status(5.0)
+            before = client.refresh_status(wait_s)
+            correlation = correlate_now(node)  # this boot's, as the node took it
+            due = [correlation[0] + margin_ms + 40 * k for k in range(10)]
             accepted: dict[int, int] = {}  # seq -> value
             sent: set[int] = set()
-            start = client.correlation[1] if client.correlation else time.time_ns() // 10**6
-            now = time.time_ns() // 1_000_000
-            base = max(now, start)
 
-            def queue(first: int, base: int = base, accepted: dict[int, int] = accepted,
+            def queue(first: int, correlation: tuple[int, int, int] = correlation,
+                      due: list[int] = due, accepted: dict[int, int] = accepted,
                       sent: set[int] = sent) -> None:
                 for k in range(10):
                     try:
                         res = client.command("param_set", param="volatile_value",
-                                             value=first + k, at=base + 150 + 40 * k,
-                                             timeout=2.0)
+                                             value=first + k, at=utc_for(due[k], *correlation),
+                                             timeout=wait_s)
                         accepted[res.seq] = first + k
                         sent.add(res.seq)
                     except GroundError as exc:  # cut: rejected, timed out, outcome unknown
@@ -215,21 +231,20 @@ def test_power_cuts_while_queueing_and_running(fresh_node: NodeApi, hil_link: Hi
 
             t = threading.Thread(target=queue, args=(value,), name=f"tt-queue-{cut}")
             t.start()
-            # a third during queueing (about 50 ms), the rest while they run (150-510 ms)
-            time.sleep(rng.choice((rng.uniform(0.0, 0.05), rng.uniform(0.1, 0.6),
-                                   rng.uniform(0.1, 0.6))))
-            boots = sim.boots
-            sim.power_cut()
-            sim.wait_boots(boots + 1, 20.0)
-            t.join(timeout=60.0)
-            hil_link.wait_answering(node, newer_than=before.boot_count)
+            # a third while they are queued, the rest while they run (node time from now)
+            running = (margin_ms + rng.uniform(-50.0, 450.0)) / 1000
+            node.sleep(rng.choice((rng.uniform(0.0, queueing_ms / 1000), running, running)))
+            power_cycle(node)  # it waits for the node to answer with a new boot
+            t.join(timeout=node.seconds(60.0))
+            assert not t.is_alive(), f"cut {cut}: the commands were still being queued"
             # the client correlates the new boot by itself; then every entry ends
-            deadline = time.monotonic() + 30.0
-            while client.tt_list(timeout=10.0) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert client.tt_list(timeout=10.0) == []
+            deadline = time.monotonic() + node.seconds(30.0)
+            while client.tt_list(timeout=wait_s) and time.monotonic() < deadline:
+                node.sleep(0.2)
+            assert client.tt_list(timeout=wait_s) == []
             value += 10
-            records = [r for r in client.event_log(before.event_seq + 1, timeout=20.0)
+            records = [r for r in client.event_log(before.event_seq + 1,
+                                                   timeout=node.seconds(20.0))
                        if r.name in ("tt_executed", "tt_unknown", "tt_not_run")]
             ends: dict[int, list[EventRecord]] = {}
             for r in records:
