@@ -428,12 +428,27 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
 
     options = vpico_options(args.port)
     options["deploy"] = "no"  # this is the deployment
+    board = VirtualPico(**options)
+    # a flash written before, without the record of a finished deployment: an earlier flash
+    # that stopped after its copy; what it left may be a node that boots (a minute or more)
+    unrecorded = board.flash.exists() and board.flash.stat().st_size > 0 \
+        and not board.marker.exists()
     try:
-        board = VirtualPico(**options).start()  # a node deployed there has booted
+        board.start()  # a node whose deployment was recorded has booted
     except VirtualPicoError as exc:
         raise FlashError("virtual Pico", str(exc)) from None
     try:
         print(f"virtual Pico on {board.port}, flash {board.flash}")
+        if unrecorded:
+            print("no finished deployment recorded on this flash: waiting for a node to boot "
+                  "or a REPL prompt")
+            try:
+                found = board.wait_node(repl=True)
+            except VirtualPicoError as exc:
+                raise FlashError("virtual Pico", str(exc)) from None
+            print("found the node" if found == "node" else "found a REPL")
+            if found == "repl":  # nothing to send to maintenance
+                args = argparse.Namespace(**{**vars(args), "no_maintenance": True})
         board.marker.unlink(missing_ok=True)
         # key=dev: provisioned as the board's own deployment does, and every command signed
         code = _flash_port(args, board.port, built, image, runner=_run_slow,
@@ -446,7 +461,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
 
 
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
-                runner: Runner | None = None, booted: Callable[[], None] | None = None,
+                runner: Runner | None = None, booted: Callable[[], object] | None = None,
                 connect_timeout_s: float | None = None, signer: Signer | None = None,
                 before_reset: Sequence[Step] = ()) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})

@@ -69,6 +69,8 @@ _UP_TIMEOUT_S: Final = 120.0
 # From the boot to the node's first housekeeping: the 2 s escape window and the imports of the
 # node's modules at a clock 34x slow (measured one to four minutes).
 _NODE_TIMEOUT_S: Final = 600.0
+# MicroPython's REPL prompt after a line end (the banner's last line, or an answer to CR LF)
+REPL_PROMPT: Final = b"\n>>> "
 
 
 class VirtualPicoError(RuntimeError):
@@ -280,28 +282,40 @@ class VirtualPico:
                 self._up.wait(min(left, 0.5))
         return self.enumerations
 
-    def wait_node(self, timeout_s: float = _NODE_TIMEOUT_S) -> None:
+    def wait_node(self, timeout_s: float = _NODE_TIMEOUT_S, repl: bool = False) -> str:
         """Wait until the node sends housekeeping: its boot escape window is over and its
         tasks run (its first events come earlier, while it still starts up: a command then
-        waits many seconds at a clock 34x slow).
+        waits many seconds at a clock 34x slow). Returns ``"node"``.
 
         Until then a byte 0x03 from the ground (every command frame has one) reaches a firmware
         whose keyboard interrupt may still be on (issue 10), and the window lasts 2 s of
         emulated time, about a minute of wall time. Reads the pty from the supervisor's side
         before any client has opened it; what it reads (housekeeping) is dropped.
+
+        With ``repl``, a REPL prompt ends the wait too and returns ``"repl"``: no node runs on
+        this flash (none deployed, or a deployment that stopped half way and left a main.py
+        that fails). The emulator's CR LF at USB connect wakes the prompt.
         """
         deadline = time.monotonic() + timeout_s
         watch = NodeUp()
+        tail = b""
         while time.monotonic() < deadline:
             if self.returncode is not None:
                 raise VirtualPicoError(f"the emulator exited with code {self.returncode}; "
                                        f"log: {self.log_path}")
             ready, _, _ = select.select([self._slave], [], [], 0.5)
-            if ready and watch.feed(os.read(self._slave, 4096)):
+            if not ready:
+                continue
+            data = os.read(self._slave, 4096)
+            if watch.feed(data):
                 self._note("the node is up: housekeeping received")
-                return
+                return "node"
+            tail = (tail + data)[-64:]
+            if repl and REPL_PROMPT in tail:
+                self._note("a REPL prompt: no node runs on this flash")
+                return "repl"
         raise VirtualPicoError(f"the node sent nothing within {timeout_s:g} s of its boot "
-                               "(no housekeeping); "
+                               "(no housekeeping" + (", no REPL prompt" if repl else "") + "); "
                                f"log: {self.log_path}")
 
     def __enter__(self) -> VirtualPico:

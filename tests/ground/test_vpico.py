@@ -225,6 +225,70 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
     assert marker.endswith(":files:key=dev" if dev_key else ":files")
 
 
+@pytest.mark.parametrize("flash_state,found", [
+    ("unrecorded", "node"), ("unrecorded", "repl"), ("recorded", None), ("new", None)])
+def test_ground_flash_waits_for_what_an_unfinished_deployment_left(
+        tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch, flash_state: str,
+        found: str | None) -> None:
+    # a `ground flash` that stopped after its copy left no marker: the next one went on at
+    # once, gave the booting node 60 s, took it for a REPL and ran mpremote against it. Now it
+    # waits for the node (then sends it to maintenance) or a REPL prompt (then goes on with
+    # mpremote); a recorded deployment has booted in start(); a new flash holds nothing.
+    import argparse
+
+    from ground import flash as flashing
+
+    flash = tmp_path / "flash.img"
+    if flash_state != "new":
+        flash.write_bytes(b"\xff" * 16)
+    if flash_state == "recorded":
+        flash.with_name("flash.img.deployed").write_text("an earlier deployment\n")
+    out = tmp_path / "pico"
+    out.mkdir()
+    (out / "main.py").write_text("")
+    (out / flashing.ROMFS_IMAGE).write_bytes(b"")
+    monkeypatch.setattr(flashing, "BUILD_DIR", out)
+    monkeypatch.setattr(flashing, "build", lambda: [flashing.Built(out / "main.py", "main.py")])
+    calls: list[str] = []
+    monkeypatch.setattr(VirtualPico, "start", lambda self: setattr(self, "port", "/dev/pts/x")
+                        or self)
+    monkeypatch.setattr(VirtualPico, "stop", lambda self: None)
+
+    def wait_node(self: VirtualPico, timeout_s: float = 0, repl: bool = False) -> str:
+        calls.append(f"wait repl={repl}")
+        return found if repl and found else "node"
+
+    monkeypatch.setattr(VirtualPico, "wait_node", wait_node)
+    monkeypatch.setattr(flashing, "query_romfs", lambda port, runner=None: None)
+    monkeypatch.setattr(flashing, "install",
+                        lambda steps, runner=None, show=True: calls.append("install"))
+    monkeypatch.setattr(flashing, "to_repl", lambda port, yes, timeout_s=0, signer=None:
+                        calls.append("maintenance") or True)
+    monkeypatch.setattr(flashing, "ping", lambda port, signer=None, timeout_s=0.0:
+                        calls.append("ping") or "node up")
+    args = argparse.Namespace(port=f"vpico://?uf2={uf2}&flash={flash}&key=none",
+                              build_only=False, no_maintenance=False, yes=True, no_romfs=True)
+    assert flashing.main(args) == 0
+    first = {"node": ["wait repl=True", "maintenance"], "repl": ["wait repl=True"],
+             None: ["maintenance"]}[found]
+    assert calls == [*first, "install", "wait repl=False", "ping"]
+    assert flash.with_name("flash.img.deployed").read_text().strip().endswith(":files")
+
+
+def test_wait_node_takes_a_repl_prompt_for_no_node_only_when_asked(
+        tmp_path: Path, uf2: Path, fake_python: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_FRAME", b"\r\n>>> ".hex())  # the prompt, woken by a CR LF
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        with pytest.raises(VirtualPicoError, match="sent nothing within 2 s"):
+            b.wait_node(timeout_s=2)
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        assert b.wait_node(timeout_s=30, repl=True) == "repl"
+        assert "a REPL prompt: no node runs on this flash" in b.log_path.read_text()
+    monkeypatch.setenv("FAKE_FRAME", _frame(3) + _frame(2))
+    with VirtualPico(uf2, flash=tmp_path / "flash.img", deploy="no", python=fake_python) as b:
+        assert b.wait_node(timeout_s=30, repl=True) == "node"
+
+
 def test_a_client_on_a_kept_flash_continues_the_counters_beside_it(
         tmp_path: Path, uf2: Path) -> None:
     from ground.client import Client
