@@ -18,5 +18,8 @@ def test_hung_task_resets_the_node_by_watchdog(node: NodeApi, task: str) -> None
     status = HilLink(node.target).wait_answering(node, 20.0, newer_than=before.boot_count)
     assert status.reset_cause == "WATCHDOG"
     log = node.client.event_log(before.event_seq, timeout=node.seconds(5))
-    assert any(e.name == "watchdog_reset" for e in log) or any(
-        e.name == "boot" and e.args[1] == 1 for e in log), [e.text for e in log]
+    # the boot says WATCHDOG (cause 1), then watchdog_reset follows it, once
+    boots = [e for e in log if e.name == "boot"]
+    assert [tuple(e.args) for e in boots] == [(status.boot_count, 1)], [e.text for e in log]
+    resets = [e for e in log if e.name == "watchdog_reset"]
+    assert len(resets) == 1 and resets[0].event_seq > boots[0].event_seq, [e.text for e in log]
