@@ -66,6 +66,7 @@ from ground.errors import (
 )
 from ground.micropython import GROUND_ONLY, REPO_ROOT, mpy_cross_args
 from ground.vpico import is_vpico
+from protocol import ids
 
 if TYPE_CHECKING:
     from ground.auth import Signer
@@ -215,8 +216,24 @@ def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = Non
         )
     for b in by_dir.get(".", []):
         steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"], 1))
-    steps.append(Step("reset", [*base, "reset"], 0))
-    return steps
+    return steps + reset_steps(base)
+
+
+# The node's reset cause marker (firmware/board/rp2.py: a machine.reset() looks like a watchdog
+# reset on the rp2, so the cause it stands for is written first, and read and removed at boot)
+RESET_MARKER: Final = "/data/reset_marker"
+
+
+def reset_steps(base: Sequence[str]) -> list[Step]:
+    """The deployment's last steps: the reset named COMMANDED (the ground asked for it), then
+    ``mpremote reset``. Without the name the node's first boot would report WATCHDOG and raise
+    its watchdog_reset event, as if it had hung."""
+    folder = RESET_MARKER.rsplit("/", 1)[0]
+    cause = ids.RESET_COMMANDED
+    script = (f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass\n"
+              f"with open({RESET_MARKER!r}, 'wb') as f:\n f.write(bytes(({cause},)))\n")
+    return [Step("name the reset COMMANDED", [*base, "exec", script], 0),
+            Step("reset", [*base, "reset"], 0)]
 
 
 def plan_romfs(
@@ -233,8 +250,7 @@ def plan_romfs(
     ]
     for b in top:
         steps.append(Step(f"copy {b.remote}", [*base, "fs", "cp", str(b.local), f":{b.remote}"], 1))
-    steps.append(Step("reset", [*base, "reset"], 0))
-    return steps
+    return steps + reset_steps(base)
 
 
 _PARTITION = re.compile(r"ROMFS0 partition has size (\d+) bytes")

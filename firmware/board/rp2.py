@@ -17,8 +17,9 @@ readinto returns what is there.
 
 Maintenance: a started machine.WDT cannot be stopped, so enter_maintenance resets with the
 MAINTENANCE marker and main.py, seeing that cause, leaves the board in the REPL without
-starting the protocol (or the watchdog). The reset after maintenance (mpremote reset) then
-reports WATCHDOG, since machine.reset() looks like one and no marker names it.
+starting the protocol (or the watchdog). The reset after maintenance is `mpremote reset`, a
+machine.reset(): `ground flash` writes the COMMANDED marker first (ground/flash.py
+reset_steps), else the next boot would report WATCHDOG.
 
 Reset cause: machine.reset() also reports WDT_RESET on the rp2, so reset(cause) first writes
 a marker file naming the intended cause; the next boot reads and deletes it.

@@ -45,6 +45,43 @@ print(boot(W).reset_cause())
     ]
 
 
+def test_a_deployment_names_its_reset_commanded(run_mp, tmp_path):
+    # `ground flash` ends with `mpremote reset`, a machine.reset(): without the marker the
+    # node's first boot after every deployment reported WATCHDOG and raised watchdog_reset
+    from ground import flash
+
+    name, reset = flash.reset_steps(["mpremote", "connect", "/dev/ttyACM0"])
+    assert name.argv[3] == "exec" and reset.argv[3:] == ["reset"]
+    marker, folder = flash.RESET_MARKER, flash.RESET_MARKER.rsplit("/", 1)[0]
+    script = name.argv[4]
+    assert script.count(repr(marker)) == 1 and script.count(repr(folder)) == 1
+    root = str(tmp_path / "flash")  # the board's /data, here
+    script = script.replace(repr(marker), repr(root + "/reset_marker"))
+    script = script.replace(repr(folder), repr(root))
+    lines = run(run_mp, tmp_path, script + """
+print(boot(machine.WDT_RESET).reset_cause(), 'reset_marker' in os.listdir(root))
+print(boot(machine.WDT_RESET).reset_cause())
+""")
+    assert lines == ["2 False", "1"]  # COMMANDED, the marker consumed; then a real watchdog
+
+
+def test_the_ground_writes_the_reset_marker_where_the_board_reads_it():
+    import ast
+    from pathlib import Path
+
+    from ground import flash
+
+    tree = ast.parse((Path(flash.REPO_ROOT) / "firmware" / "board" / "rp2.py").read_text())
+    consts = {n.targets[0].id: n.value for n in tree.body if isinstance(n, ast.Assign)
+              and isinstance(n.targets[0], ast.Name)}
+    marker = ast.literal_eval(consts["_MARKER"])
+    (board,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Board"]
+    (init,) = [n for n in board.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"]
+    names = [a.arg for a in init.args.args][-len(init.args.defaults):]
+    fs_root = ast.literal_eval(init.args.defaults[names.index("fs_root")])
+    assert fs_root + marker == flash.RESET_MARKER == "/data/reset_marker"
+
+
 def test_uart_link_wdt_pins_led_adc(run_mp, tmp_path):
     lines = run(run_mp, tmp_path, """
 b = boot(machine.PWRON_RESET)

@@ -73,6 +73,11 @@ def test_build_failure_names_the_file(tmp_path: Path) -> None:
         flash.build(root=tmp_path, out=tmp_path / "out")
 
 
+# the deployment's reset is named COMMANDED (firmware/board/rp2.py's reset cause marker)
+NAME_THE_RESET = ("import os\ntry:\n os.mkdir('/data')\nexcept OSError:\n pass\n"
+                  "with open('/data/reset_marker', 'wb') as f:\n f.write(bytes((2,)))\n")
+
+
 def test_plan_is_the_exact_mpremote_sequence(built: list[flash.Built]) -> None:
     steps = flash.plan("/dev/ttyACM0", built, mpremote=["mpremote"])
     argvs = [s.argv for s in steps]
@@ -82,7 +87,7 @@ def test_plan_is_the_exact_mpremote_sequence(built: list[flash.Built]) -> None:
     compile(script, "clean", "exec")  # valid Python (MicroPython runs the same subset)
     assert "rm(d)" in script and "os.mkdir(d)" in script
     assert "('board', 'node', 'node/plant', 'protocol')" in script  # parents first
-    copies = [a[3:] for a in argvs[1:-1]]
+    copies = [a[3:] for a in argvs[1:-2]]
     for args in copies:
         assert args[:2] == ["fs", "cp"]
     by_dest = {args[-1]: args[2:-1] for args in copies}
@@ -90,6 +95,7 @@ def test_plan_is_the_exact_mpremote_sequence(built: list[flash.Built]) -> None:
     assert by_dest[":main.py"] == [str(next(b.local for b in built if b.remote == "main.py"))]
     copied = sum(len(v) for v in by_dest.values())
     assert copied == len(built) == sum(s.files for s in steps)
+    assert argvs[-2][3:] == ["exec", NAME_THE_RESET]
     assert argvs[-1][3:] == ["reset"]
 
 
@@ -294,8 +300,9 @@ def test_plan_romfs_is_the_exact_mpremote_sequence(built: list[flash.Built]) -> 
     assert argvs[1][3:] == ["romfs", "deploy", str(image)]
     main_py = str(next(b.local for b in built if b.remote == "main.py"))
     assert argvs[2][3:] == ["fs", "cp", main_py, ":main.py"]
-    assert argvs[3][3:] == ["reset"]
-    assert len(argvs) == 4
+    assert argvs[3][3:] == ["exec", NAME_THE_RESET]
+    assert argvs[4][3:] == ["reset"]
+    assert len(argvs) == 5
     assert sum(s.files for s in steps) == len(built)
 
 

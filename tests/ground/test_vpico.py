@@ -151,7 +151,8 @@ def test_the_development_key_is_provisioned_before_the_node_first_runs(
     tails = [argv[argv.index("connect") + 2:] for argv in ran]
     keyed = [["exec", "import os\ntry:\n os.mkdir('/data')\nexcept OSError:\n pass\n"],
              ["fs", "cp", str(board.build_dir / "keys.bin"), BOARD_KEYS]]
-    assert tails[1:] == ([["fs", "cp", str(board.build_dir / "main.py"), ":main.py"]]
+    named = flashing.reset_steps([])[0].argv  # the reset named COMMANDED
+    assert tails[1:] == ([["fs", "cp", str(board.build_dir / "main.py"), ":main.py"], named]
                          + (keyed if dev_key else []) + [["reset"]])
     assert pristine_after == [len(ran) - 1]  # after the key, before the reset
     # the node's state (its replay window) outlives a deployment: so do the counters
@@ -210,7 +211,8 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
     table = str(flash.with_name("flash.img.build") / "keys.bin")
     keyed = [["exec", "import os\ntry:\n os.mkdir('/data')\nexcept OSError:\n pass\n"],
              ["fs", "cp", table, BOARD_KEYS]]
-    assert tails[1:] == ([["fs", "cp", str(out / "main.py"), ":main.py"]]
+    named = flashing.reset_steps([])[0].argv  # the reset named COMMANDED
+    assert tails[1:] == ([["fs", "cp", str(out / "main.py"), ":main.py"], named]
                          + (keyed if dev_key else []) + [["reset"]])
     assert [what for what, _ in signed] == ["to_repl", "ping"]
     signers = {id(signer): signer for _, signer in signed}
