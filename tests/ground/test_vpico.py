@@ -164,6 +164,24 @@ def test_the_development_key_is_provisioned_before_the_node_first_runs(
     assert board.marker.read_text().strip().endswith(":files:key=dev" if dev_key else ":files")
 
 
+def flash_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`ground flash` on a vpico URL with no emulator: a one-file build (its folder returned),
+    a board that starts on /dev/pts/x, no ROMFS partition."""
+    from ground import flash as flashing
+
+    out = tmp_path / "pico"
+    out.mkdir()
+    (out / "main.py").write_text("")
+    (out / flashing.ROMFS_IMAGE).write_bytes(b"")
+    monkeypatch.setattr(flashing, "BUILD_DIR", out)
+    monkeypatch.setattr(flashing, "build", lambda: [flashing.Built(out / "main.py", "main.py")])
+    monkeypatch.setattr(VirtualPico, "start", lambda self: setattr(self, "port", "/dev/pts/x")
+                        or self)
+    monkeypatch.setattr(VirtualPico, "stop", lambda self: None)
+    monkeypatch.setattr(flashing, "query_romfs", lambda port, runner=None: None)
+    return out
+
+
 @pytest.mark.parametrize("dev_key", [True, False])
 def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
         tmp_path: Path, uf2: Path, monkeypatch: pytest.MonkeyPatch, dev_key: bool) -> None:
@@ -176,17 +194,8 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
     from ground.keys import BOARD_KEYS, KeyStore
 
     flash = tmp_path / "flash.img"
-    out = tmp_path / "pico"
-    out.mkdir()
-    (out / "main.py").write_text("")
-    (out / flashing.ROMFS_IMAGE).write_bytes(b"")
-    monkeypatch.setattr(flashing, "BUILD_DIR", out)
-    monkeypatch.setattr(flashing, "build", lambda: [flashing.Built(out / "main.py", "main.py")])
-    monkeypatch.setattr(VirtualPico, "start", lambda self: setattr(self, "port", "/dev/pts/x")
-                        or self)
-    monkeypatch.setattr(VirtualPico, "stop", lambda self: None)
+    out = flash_offline(tmp_path, monkeypatch)
     monkeypatch.setattr(VirtualPico, "wait_node", lambda self, timeout_s=0: None)
-    monkeypatch.setattr(flashing, "query_romfs", lambda port, runner=None: None)
     ran: list[list[str]] = []
     monkeypatch.setattr(flashing, "install",
                         lambda steps, runner=None, show=True: ran.extend(s.argv for s in steps))
@@ -245,23 +254,14 @@ def test_ground_flash_waits_for_what_an_unfinished_deployment_left(
         flash.write_bytes(b"\xff" * 16)
     if flash_state == "recorded":
         flash.with_name("flash.img.deployed").write_text("an earlier deployment\n")
-    out = tmp_path / "pico"
-    out.mkdir()
-    (out / "main.py").write_text("")
-    (out / flashing.ROMFS_IMAGE).write_bytes(b"")
-    monkeypatch.setattr(flashing, "BUILD_DIR", out)
-    monkeypatch.setattr(flashing, "build", lambda: [flashing.Built(out / "main.py", "main.py")])
+    flash_offline(tmp_path, monkeypatch)
     calls: list[str] = []
-    monkeypatch.setattr(VirtualPico, "start", lambda self: setattr(self, "port", "/dev/pts/x")
-                        or self)
-    monkeypatch.setattr(VirtualPico, "stop", lambda self: None)
 
     def wait_node(self: VirtualPico, timeout_s: float = 0, repl: bool = False) -> str:
         calls.append(f"wait repl={repl}")
         return found if repl and found else "node"
 
     monkeypatch.setattr(VirtualPico, "wait_node", wait_node)
-    monkeypatch.setattr(flashing, "query_romfs", lambda port, runner=None: None)
     monkeypatch.setattr(flashing, "install",
                         lambda steps, runner=None, show=True: calls.append("install"))
     monkeypatch.setattr(flashing, "to_repl", lambda port, yes, timeout_s=0, signer=None:
