@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -346,13 +348,13 @@ class HilLink:
         """
         before = api.client.status.boot_count if api and api.client.status else None
         wall_s = timeout_s * self.target.time_scale
-        if self.target.is_sim:  # the fresh node's own process when api is a fresh node
-            sim = getattr(api, "fresh_sim", None) or self.target._running_sim()
+        if self.target.is_sim:
+            sim = self._powered(api)
             boots = sim.boots
             sim.power_cut()
             sim.wait_boots(boots + 1, wall_s)
         elif self.target.is_vpico:  # SIGKILL of the emulator, a boot from the flash file
-            vpico = getattr(api, "fresh_vpico", None) or self.target._running_vpico()
+            vpico = self._powered(api)
             up = vpico.enumerations
             heard = api.history.packets if api is not None else 0
             vpico.power_cut()
@@ -368,6 +370,32 @@ class HilLink:
             raise ValueError("power_cycle on a board needs the NodeApi to send `reboot` with")
         if api is not None:
             self.wait_answering(api, timeout_s, newer_than=before)
+
+    def _powered(self, api: NodeApi | None) -> Any:
+        """The simulated node or virtual Pico whose power the rig holds: ``api``'s own (a
+        fresh node's too); a board has none the rig can cut."""
+        if self.target.is_sim:
+            return getattr(api, "fresh_sim", None) or self.target._running_sim()
+        if self.target.is_vpico:
+            return getattr(api, "fresh_vpico", None) or self.target._running_vpico()
+        raise ValueError(f"the rig cannot cut the power of {self.target.url}: "
+                         "mark the test power_cut")
+
+    def cut_power(self, api: NodeApi | None = None, off_s: float = 0.0) -> None:
+        """Cut the power now and switch it on again after ``off_s`` wall seconds, without
+        waiting for the boot (``power_cycle`` waits): for a cut in the middle of something the
+        ground keeps doing (the simulated node or the virtual Pico only)."""
+        self._powered(api).power_cut(off_s=off_s)
+
+    def freeze(self, api: NodeApi | None = None) -> None:
+        """Stop the node's processor where it is (SIGSTOP of the simulated node's process or
+        of the emulator): it reads and sends nothing from then on, and the bytes sent to it
+        wait in the port. Only a power cut (``cut_power``, ``power_cycle``) ends it."""
+        powered = self._powered(api)
+        pid = powered.node_pid if self.target.is_sim else powered.emulator_pid
+        if pid is None:
+            raise AssertionError(f"no node process to stop on {self.target.url}")
+        os.kill(pid, signal.SIGSTOP)
 
     def wait_answering(self, api: NodeApi, timeout_s: float = BOOT_TIMEOUT_S,
                        newer_than: int | None = None) -> Any:

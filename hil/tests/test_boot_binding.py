@@ -11,8 +11,6 @@ exactly the code, seq and id the spec gives, or only counted.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -116,28 +114,26 @@ def test_commands_resent_after_a_power_cut_never_run_again(
     _run_then_resend_across(node, lambda boot: power_cycle(node))
 
 
-@pytest.mark.sim_only(reason="needs to stop the simulated node's process")
+@pytest.mark.power_cut(reason="stops the node's processor, then cuts its power")
 def test_client_reports_unknown_when_the_node_reboots_before_a_final_verification(
         node: NodeApi, hil_link: HilLink) -> None:
-    # The node stops (SIGSTOP: it reads nothing) while the client sends param_set and re-sends
-    # it for lack of an answer; then the power is cut. The client cannot know whether an
-    # attempt ran before the cut: OutcomeUnknown, not success, failure or a timeout. Whatever
-    # the new boot reads of the attempts left in the port, it does not run them.
-    sim = hil_link.target._running_sim()
+    # The node stops (SIGSTOP of its process, or of the emulator: it reads nothing) while the
+    # client sends param_set and re-sends it for lack of an answer; then the power is cut. The
+    # client cannot know whether an attempt ran before the cut: OutcomeUnknown, not success,
+    # failure or a timeout. Whatever the new boot reads of the attempts left in the port, it
+    # does not run them.
     before = node.status()
-    pid = sim.node_pid
-    assert pid is not None
     outcome: list[BaseException | Any] = []
 
     def command() -> None:
         try:
             outcome.append(node.client.command("param_set", param="test_value", value=33,
-                                               timeout=BOOT_TIMEOUT_S + 10))
+                                               timeout=node.seconds(BOOT_TIMEOUT_S + 10)))
         except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
 
     mark = node.mark()
-    os.kill(pid, signal.SIGSTOP)
+    hil_link.freeze(node)
     try:
         t = threading.Thread(target=command, name="unknown-command", daemon=True)
         t.start()
@@ -145,14 +141,14 @@ def test_client_reports_unknown_when_the_node_reboots_before_a_final_verificatio
     finally:
         # cut the power while it is still stopped: resumed first, it could read and run an
         # attempt in the moment before the cut, and the outcome would be known after all
-        sim.power_cut()
-    t.join(BOOT_TIMEOUT_S + 15)
+        hil_link.cut_power(node)
+    t.join(node.seconds(BOOT_TIMEOUT_S + 15))
     assert not t.is_alive()
     err = outcome[0]
     assert isinstance(err, OutcomeUnknown), f"{err!r}; log {node.log_path}"
     assert err.boot == before.boot_count and err.new_boot == before.boot_count + 1
     assert err.exit_code == 7 and "UNKNOWN" in str(err)
-    HilLink(node.target).wait_answering(node, newer_than=before.boot_count)
+    hil_link.wait_answering(node, newer_than=before.boot_count)
     node.assert_event_count("param_changed", 0, since=mark, timeout=1)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from ground import seqimage, sequpload
 from ground import sequence as s
+from hil.session import HilLink
 from hil.vocabulary import NodeApi
 
 # 60 steps of about 12 bytes: an image of several parts
@@ -15,13 +16,12 @@ TEXT = "ilrs-sequence 1\nname long\n" + "".join(
     "on-fail skip\n" for i in range(60))
 
 
-@pytest.mark.sim_only
+@pytest.mark.power_cut(reason="a power cut in the middle of an upload")
 def test_an_upload_cut_by_a_power_cut_resumes_where_the_node_stopped(
-        fresh_node: NodeApi) -> None:
+        fresh_node: NodeApi, hil_link: HilLink) -> None:
     node = fresh_node
     image = seqimage.compile(s.parse(TEXT))
     assert len(image) > 4 * sequpload.PART_BYTES
-    sim = fresh_node.fresh_sim  # type: ignore[attr-defined]  # hil.session.HilLink.fresh
     boot = node.client.status.boot_count if node.client.status else 0
     held_at_cut: list[int] = []
 
@@ -29,7 +29,7 @@ def test_an_upload_cut_by_a_power_cut_resumes_where_the_node_stopped(
         if not held_at_cut and held >= 2 * sequpload.PART_BYTES:
             held_at_cut.append(held)
             # off long enough that the next part times out: the ground must begin again
-            sim.power_cut(off_s=node.seconds(2.0))
+            hil_link.cut_power(node, off_s=node.seconds(2.0))
 
     report = sequpload.upload(node.client, image, 1, timeout=node.seconds(1.0), resumes=30,
                               progress=progress)
