@@ -80,7 +80,10 @@ FILES: Final = "files"
 SIM_ONLY: Final = ("firmware/board/sim.py", "firmware/sim_main.py")
 REMOTE_TREES: Final = ("protocol", "board", "node")
 _BOOT_WAIT_S: Final = 3.5  # boot escape window (2 s) plus USB re-enumeration
-_MAINTENANCE_WAIT_S: Final = 3.0
+# After maintenance: the node's reset, USB re-enumeration, the next boot's escape window (2 s),
+# then main.py keeps the REPL. A Pico takes about 3 s; the virtual Pico a minute or two.
+REPL_TIMEOUT_S: Final = 20.0
+_REPL_PROBE_S: Final = 0.5
 MPREMOTE_TIMEOUT_S: Final = 120.0  # one mpremote step (copying the image takes the longest)
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -391,8 +394,37 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
             pass  # the node may reset before its `completed` gets out: that is the point
     finally:
         client.close()
-    time.sleep(_MAINTENANCE_WAIT_S)
     return True
+
+
+def await_repl(port: str, timeout_s: float = REPL_TIMEOUT_S) -> None:
+    """Wait until the board at ``port`` answers at its REPL: a CR LF every half second until a
+    prompt (``>>> ``) comes back. mpremote started before that is lost: its bytes reach the
+    node before its maintenance reset, or the USB port as it re-enumerates, and mpremote then
+    waits for an answer for ever. A CR LF is harmless on the way: the node's deframer drops
+    it, the escape window keeps it for a link that maintenance never starts."""
+    import serial
+
+    deadline = time.monotonic() + timeout_s
+    tail = b""
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with serial.serial_for_url(port, baudrate=115200, timeout=_REPL_PROBE_S) as link:
+                while time.monotonic() < deadline:
+                    link.write(b"\r\n")
+                    probed = time.monotonic()
+                    while time.monotonic() - probed < _REPL_PROBE_S:
+                        tail = (tail + link.read(256))[-256:]
+                        if b">>> " in tail:
+                            return
+        except (serial.SerialException, OSError) as exc:  # re-enumerating
+            last = exc
+            time.sleep(_REPL_PROBE_S)
+    raise FlashError("maintenance", f"the board did not come to its REPL within {timeout_s:g} "
+                     "s of its maintenance reset (no '>>> ' prompt"
+                     + (f"; last error: {last}" if last else "") + "): reset it by hand, or "
+                     "hold GP22 low at boot, and flash with --no-maintenance")
 
 
 def ping(port: str, attempts: int = 5, signer: Signer | None = None,
@@ -469,7 +501,8 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
         # key=dev: provisioned as the board's own deployment does, and every command signed
         code = _flash_port(args, board.port, built, image, runner=_run_slow,
                            booted=board.wait_node, connect_timeout_s=60.0,
-                           signer=signer or board.signer(), before_reset=board.key_steps())
+                           signer=signer or board.signer(), before_reset=board.key_steps(),
+                           repl_timeout_s=600.0)  # a reset and a boot at a clock 34x slow
         board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
         return code
     finally:
@@ -479,7 +512,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
 def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: Path,
                 runner: Runner | None = None, booted: Callable[[], object] | None = None,
                 connect_timeout_s: float | None = None, signer: Signer | None = None,
-                before_reset: Sequence[Step] = ()) -> int:
+                before_reset: Sequence[Step] = (), repl_timeout_s: float = REPL_TIMEOUT_S) -> int:
     args = argparse.Namespace(**{**vars(args), "port": port})
     running = False
     if not args.no_maintenance:
@@ -487,6 +520,7 @@ def _flash_port(args: argparse.Namespace, port: str, built: list[Built], image: 
                    else to_repl(args.port, args.yes, timeout_s=connect_timeout_s,
                                 signer=signer))
     if running:
+        await_repl(args.port, repl_timeout_s)
         print("node sent to maintenance: REPL on the USB serial")
     use_romfs = not getattr(args, "no_romfs", False)
     size = (query_romfs(args.port) if runner is None else query_romfs(args.port, runner)) \

@@ -154,13 +154,73 @@ def test_to_repl_sends_a_running_node_to_maintenance(monkeypatch: pytest.MonkeyP
 
     from ground.errors import UsageError
 
-    monkeypatch.setattr(flash, "_MAINTENANCE_WAIT_S", 0.0)
     with FakeNode() as node:
         with pytest.raises(UsageError, match="not confirmed"):
             flash.to_repl(node.port, assume_yes=False, ask=lambda prompt: "no")
         assert node.executed[19] == 0
         assert flash.to_repl(node.port, assume_yes=False, ask=lambda prompt: "yes") is True
         assert node.executed[2] == 1 and node.executed[19] == 1  # set_mode SAFE, maintenance
+
+
+class _ResettingBoard:
+    """A pty whose far side is a node (frames, deaf to text) until ``reset()``, then a REPL
+    that answers each line end with a prompt."""
+
+    def __init__(self) -> None:
+        import threading
+        import tty
+
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.at_repl = threading.Event()
+        self.stop = threading.Event()
+        self.heard_before_reset = b""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import select
+
+        while not self.stop.is_set():
+            ready = select.select([self.master], [], [], 0.05)[0]
+            if not self.at_repl.is_set():
+                os.write(self.master, b"\x00\x05\x81\x01\x02\x03\x00")  # housekeeping-ish
+                if ready:
+                    self.heard_before_reset += os.read(self.master, 4096)
+            elif ready and b"\n" in os.read(self.master, 4096):
+                os.write(self.master, b"\r\n>>> ")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_await_repl_returns_once_the_board_answers_at_its_repl() -> None:
+    # mpremote started 3 s after maintenance on the virtual Pico: the node had not reset yet,
+    # took mpremote's bytes for noise, and mpremote waited for an answer for ever
+    import threading
+
+    board = _ResettingBoard()
+    try:
+        threading.Timer(1.5, board.at_repl.set).start()
+        flash.await_repl(board.port, timeout_s=30.0)
+        assert board.at_repl.is_set()
+        assert set(board.heard_before_reset) <= {0x0D, 0x0A}  # only line ends, for the node
+    finally:
+        board.close()
+
+
+def test_await_repl_says_what_to_do_when_no_prompt_comes() -> None:
+    board = _ResettingBoard()
+    try:
+        with pytest.raises(FlashError, match=r"did not come to its REPL within 1 s .*"
+                                             r"--no-maintenance"):
+            flash.await_repl(board.port, timeout_s=1.0)
+    finally:
+        board.close()
 
 
 def test_to_repl_signs_for_a_node_that_holds_keys(tmp_path: Path) -> None:
@@ -178,6 +238,7 @@ def test_to_repl_signs_for_a_node_that_holds_keys(tmp_path: Path) -> None:
         assert refused.value.why == flash._KEYED_NODE
         signer = dev_signer()
         assert flash.to_repl(sim.port, assume_yes=True, timeout_s=10.0, signer=signer) is True
+        sim.wait_boots(2, 30.0)  # to_repl does not wait for the reset (await_repl does)
         client = Client(sim.port, signer=signer, write_log=False)
         try:
             status = client.connect(timeout=10.0)
@@ -210,14 +271,19 @@ def test_flash_signs_with_the_operator_given(
         signers.append(("ping", getattr(signer, "operator", None)))
         return "node up"
 
+    def await_repl(port: str, timeout_s: float) -> None:
+        signers.append(("await_repl", None))
+        assert timeout_s == flash.REPL_TIMEOUT_S
+
     monkeypatch.setattr(flash, "to_repl", to_repl)
+    monkeypatch.setattr(flash, "await_repl", await_repl)
     monkeypatch.setattr(flash, "ping", ping)
     argv = ["flash", "--port", "/dev/ttyACM0", "--yes", "--no-romfs"]
     assert cli.main([*argv, "--operator", "3", "--key-store", str(tmp_path / "keys.json")]) == 0
-    assert signers == [("to_repl", 3), ("ping", 3)]
+    assert signers == [("to_repl", 3), ("await_repl", None), ("ping", 3)]
     signers.clear()
     assert cli.main(argv) == 0  # no operator: plain, as a board that holds no keys wants
-    assert signers == [("to_repl", None), ("ping", None)]
+    assert signers == [("to_repl", None), ("await_repl", None), ("ping", None)]
 
 
 # --- ROMFS ----------------------------------------------------------------------------------

@@ -210,7 +210,12 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
         assert timeout_s == 60.0  # a signed round trip takes seconds on the emulated Pico
         return "node up"
 
+    def await_repl(port: str, timeout_s: float) -> None:
+        signed.append(("await_repl", None))
+        assert timeout_s == 600.0  # the maintenance reset and a boot at a clock 34x slow
+
     monkeypatch.setattr(flashing, "to_repl", to_repl)
+    monkeypatch.setattr(flashing, "await_repl", await_repl)
     monkeypatch.setattr(flashing, "ping", ping)
     url = f"vpico://?uf2={uf2}&flash={flash}&key={'dev' if dev_key else 'none'}"
     args = argparse.Namespace(port=url, build_only=False, no_maintenance=False, yes=True,
@@ -223,8 +228,8 @@ def test_ground_flash_provisions_the_key_and_signs_as_the_board_deployment_does(
     named = flashing.reset_steps([])[0].argv  # the reset named COMMANDED
     assert tails[1:] == ([["fs", "cp", str(out / "main.py"), ":main.py"], named]
                          + (keyed if dev_key else []) + [["reset"]])
-    assert [what for what, _ in signed] == ["to_repl", "ping"]
-    signers = {id(signer): signer for _, signer in signed}
+    assert [what for what, _ in signed] == ["to_repl", "await_repl", "ping"]
+    signers = {id(signer): signer for what, signer in signed if what != "await_repl"}
     if dev_key:  # one signer, the development key's, its counters beside the flash
         (signer,) = signers.values()
         assert isinstance(signer, Signer) and signer.operator == 0
@@ -266,13 +271,14 @@ def test_ground_flash_waits_for_what_an_unfinished_deployment_left(
                         lambda steps, runner=None, show=True: calls.append("install"))
     monkeypatch.setattr(flashing, "to_repl", lambda port, yes, timeout_s=0, signer=None:
                         calls.append("maintenance") or True)
+    monkeypatch.setattr(flashing, "await_repl", lambda port, timeout_s: calls.append("repl"))
     monkeypatch.setattr(flashing, "ping", lambda port, signer=None, timeout_s=0.0:
                         calls.append("ping") or "node up")
     args = argparse.Namespace(port=f"vpico://?uf2={uf2}&flash={flash}&key=none",
                               build_only=False, no_maintenance=False, yes=True, no_romfs=True)
     assert flashing.main(args) == 0
-    first = {"node": ["wait repl=True", "maintenance"], "repl": ["wait repl=True"],
-             None: ["maintenance"]}[found]
+    first = {"node": ["wait repl=True", "maintenance", "repl"], "repl": ["wait repl=True"],
+             None: ["maintenance", "repl"]}[found]
     assert calls == [*first, "install", "wait repl=False", "ping"]
     assert flash.with_name("flash.img.deployed").read_text().strip().endswith(":files")
 
