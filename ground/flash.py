@@ -365,11 +365,15 @@ _KEYED_NODE: Final = (
 def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
             timeout_s: float = 1.5, signer: Signer | None = None) -> bool:
     """Send a running node to the REPL (maintenance), its commands signed with ``signer`` if
-    given (a node that holds keys refuses them plain). False if nothing answered (REPL)."""
+    given (a node that holds keys refuses them plain). False if nothing answered (REPL).
+
+    ``timeout_s`` is how long one round trip may take: 1.5 s by default, a minute on the
+    virtual Pico (a signed round trip takes it about 5 s of wall time); set_mode and the
+    maintenance command (armed first, SPEC §10.8) get at least 5 s and 3 s."""
     from ground.client import Client
 
-    client = Client(port, check_dictionary=False, write_log=True, retries=1, retry_interval_s=0.5,
-                    signer=signer)
+    client = Client(port, check_dictionary=False, write_log=True, retries=1,
+                    retry_interval_s=max(0.5, timeout_s / 10), signer=signer)
     try:
         client.connect(timeout=timeout_s)
     except CommandRejected as exc:  # it answered: a node runs there, and it said why not
@@ -387,11 +391,17 @@ def to_repl(port: str, assume_yes: bool, ask: Callable[[str], str] = input,
             )
             if reply.strip().lower() not in ("y", "yes"):
                 raise UsageError("flash: not confirmed; nothing was changed")
-        client.command("set_mode", mode="SAFE")
+        client.command("set_mode", mode="SAFE", timeout=max(5.0, timeout_s))
         try:
-            client.command("maintenance", timeout=3.0)
-        except (VerificationTimeout, LinkLost):
-            pass  # the node may reset before its `completed` gets out: that is the point
+            client.command("maintenance", timeout=max(3.0, timeout_s))
+        except VerificationTimeout as exc:
+            if exc.command != "maintenance":  # its arm: the maintenance was never sent
+                raise FlashError("maintenance", f"the node did not confirm {exc.command} "
+                                 f"within {exc.timeout_s:g} s, so maintenance was not sent; "
+                                 "nothing was changed") from None
+            # the node may reset before its `completed` gets out: that is the point
+        except LinkLost:
+            pass  # the same
     finally:
         client.close()
     return True

@@ -162,6 +162,21 @@ def test_to_repl_sends_a_running_node_to_maintenance(monkeypatch: pytest.MonkeyP
         assert node.executed[2] == 1 and node.executed[19] == 1  # set_mode SAFE, maintenance
 
 
+def test_to_repl_fails_when_the_arm_of_maintenance_is_not_confirmed() -> None:
+    # on the virtual Pico the arm took longer than maintenance's 3 s: to_repl took the
+    # timeout for "the node is resetting", though maintenance was never sent
+    from fakenode import FakeNode
+
+    from ground.client import ARM_ID
+
+    with FakeNode() as node:
+        node.hold_final = {ARM_ID}
+        with pytest.raises(FlashError, match=r"did not confirm arm within 3 s, so maintenance "
+                                             r"was not sent; nothing was changed"):
+            flash.to_repl(node.port, assume_yes=True)
+        assert node.executed[19] == 0
+
+
 class _ResettingBoard:
     """A pty whose far side is a node (frames, deaf to text) until ``reset()``, then a REPL
     that answers each line end with a prompt."""
