@@ -65,7 +65,7 @@ from ground.errors import (
     VerificationTimeout,
 )
 from ground.micropython import GROUND_ONLY, REPO_ROOT, mpy_cross_args
-from ground.vpico import is_vpico
+from ground.vpico import NODE_TIMEOUT_S, REPL_PROMPT, is_vpico
 from protocol import ids
 
 if TYPE_CHECKING:
@@ -227,14 +227,19 @@ def plan(port: str, built: Sequence[Built], mpremote: Sequence[str] | None = Non
 RESET_MARKER: Final = "/data/reset_marker"
 
 
+def mkdir_script(folder: str) -> str:
+    """Python for ``mpremote exec``: make ``folder`` on the board unless it is there."""
+    return f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass\n"
+
+
 def reset_steps(base: Sequence[str]) -> list[Step]:
     """The deployment's last steps: the reset named COMMANDED (the ground asked for it), then
     ``mpremote reset``. Without the name the node's first boot would report WATCHDOG and raise
     its watchdog_reset event, as if it had hung."""
     folder = RESET_MARKER.rsplit("/", 1)[0]
     cause = ids.RESET_COMMANDED
-    script = (f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass\n"
-              f"with open({RESET_MARKER!r}, 'wb') as f:\n f.write(bytes(({cause},)))\n")
+    script = (mkdir_script(folder)
+              + f"with open({RESET_MARKER!r}, 'wb') as f:\n f.write(bytes(({cause},)))\n")
     return [Step("name the reset COMMANDED", [*base, "exec", script], 0),
             Step("reset", [*base, "reset"], 0)]
 
@@ -426,7 +431,7 @@ def await_repl(port: str, timeout_s: float = REPL_TIMEOUT_S) -> None:
                     probed = time.monotonic()
                     while time.monotonic() - probed < _REPL_PROBE_S:
                         tail = (tail + link.read(256))[-256:]
-                        if b">>> " in tail:
+                        if REPL_PROMPT in tail:
                             return
         except (serial.SerialException, OSError) as exc:  # re-enumerating
             last = exc
@@ -512,7 +517,7 @@ def _flash_vpico(args: argparse.Namespace, built: list[Built], image: Path,
         code = _flash_port(args, board.port, built, image, runner=_run_slow,
                            booted=board.wait_node, connect_timeout_s=60.0,
                            signer=signer or board.signer(), before_reset=board.key_steps(),
-                           repl_timeout_s=600.0)  # a reset and a boot at a clock 34x slow
+                           repl_timeout_s=NODE_TIMEOUT_S)  # a reset and a boot, 34x slow
         board.record_deployment(built, "files" if getattr(args, "no_romfs", False) else "auto")
         return code
     finally:

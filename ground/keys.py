@@ -172,12 +172,11 @@ def provision_steps(port: str, table: Path, mpremote: list[str] | None = None) -
     """The mpremote command lines (ground.flash.Step) that put the key table file ``table`` on
     a board at its REPL: its data directory made (the node makes it at its first boot, so a
     board just deployed has none), then the file copied."""
-    from ground.flash import Step, mpremote_base
+    from ground.flash import Step, mkdir_script, mpremote_base
 
     base = mpremote_base(port, mpremote)
     folder = BOARD_KEYS[1:].rsplit("/", 1)[0]
-    mkdir = f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass\n"
-    return [Step(f"make {folder}", [*base, "exec", mkdir], 0),
+    return [Step(f"make {folder}", [*base, "exec", mkdir_script(folder)], 0),
             Step(f"provision the key table ({BOARD_KEYS[1:]})",
                  [*base, "fs", "cp", str(table), BOARD_KEYS], 1)]
 

@@ -68,7 +68,7 @@ DEPLOY_CHOICES: Final = ("auto", "romfs", "files", "no")
 _UP_TIMEOUT_S: Final = 120.0
 # From the boot to the node's first housekeeping: the 2 s escape window and the imports of the
 # node's modules at a clock 34x slow (measured one to four minutes).
-_NODE_TIMEOUT_S: Final = 600.0
+NODE_TIMEOUT_S: Final = 600.0
 # MicroPython's REPL prompt after a line end (the banner's last line, or an answer to CR LF)
 REPL_PROMPT: Final = b"\n>>> "
 
@@ -282,7 +282,7 @@ class VirtualPico:
                 self._up.wait(min(left, 0.5))
         return self.enumerations
 
-    def wait_node(self, timeout_s: float = _NODE_TIMEOUT_S, repl: bool = False) -> str:
+    def wait_node(self, timeout_s: float = NODE_TIMEOUT_S, repl: bool = False) -> str:
         """Wait until the node sends housekeeping: its boot escape window is over and its
         tasks run (its first events come earlier, while it still starts up: a command then
         waits many seconds at a clock 34x slow). Returns ``"node"``.

@@ -178,8 +178,8 @@ def test_to_repl_fails_when_the_arm_of_maintenance_is_not_confirmed() -> None:
 
 
 class _ResettingBoard:
-    """A pty whose far side is a node (frames, deaf to text) until ``reset()``, then a REPL
-    that answers each line end with a prompt."""
+    """A pty whose far side is a node (frames, deaf to text) until ``at_repl`` is set (its
+    maintenance reset), then a REPL that answers each line end with a prompt."""
 
     def __init__(self) -> None:
         import threading
